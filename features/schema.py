@@ -1,0 +1,212 @@
+"""The canonical market frame: the one thing everything downstream reads.
+
+One frame per symbol and bar. The index is a UTC ``DatetimeIndex`` of bar **open** times at a
+regular bar (1m, 5m, 15m, 30m or 1h), unique and increasing. A row's values are known at the
+bar's close. Missing bars are *absent rows*: gaps are reported by :func:`find_gaps`, never
+silently filled.
+
+Columns and units (only the price columns and ``funding_rate`` are required):
+
+=====================  ==================================================================
+column                 unit / meaning
+=====================  ==================================================================
+open high low close    USD; the perpetual's traded price where known, else spot
+index_price            USD; spot or exchange index price (bar close)
+mark_price             USD; the exchange mark price (bar close)
+volume_usd             USD notional traded in the bar
+funding_rate           fraction per 8 hours (0.0001 = 0.01 %), the rate in force at the bar
+open_interest_usd      USD notional of open positions at the bar close
+bid_depth_1pct_usd     USD notional resting on the bid within 1 % of mid (bar close)
+ask_depth_1pct_usd     USD notional resting on the ask within 1 % of mid
+bid_depth_2pct_usd     USD notional resting on the bid within 2 % of mid
+ask_depth_2pct_usd     USD notional resting on the ask within 2 % of mid
+long_liq_usd           USD notional of long positions liquidated in the bar
+short_liq_usd          USD notional of short positions liquidated in the bar
+long_short_ratio       accounts long / accounts short (> 0)
+taker_buy_ratio        taker buy volume / total volume, in [0, 1]
+=====================  ==================================================================
+
+Columns are grouped into *signal groups*; the feature pipeline computes a group's features
+only when the group is present, and every model records which groups it was trained with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from features.bars import infer_bar, parse_bar
+from features.errors import DataError
+
+PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
+REQUIRED_COLUMNS: tuple[str, ...] = (*PRICE_COLUMNS, "funding_rate")
+
+SIGNAL_GROUPS: dict[str, tuple[str, ...]] = {
+    "price": PRICE_COLUMNS,
+    "funding": ("funding_rate",),
+    "basis": ("index_price", "mark_price"),
+    "volume": ("volume_usd", "taker_buy_ratio"),
+    "open_interest": ("open_interest_usd",),
+    "depth": (
+        "bid_depth_1pct_usd",
+        "ask_depth_1pct_usd",
+        "bid_depth_2pct_usd",
+        "ask_depth_2pct_usd",
+    ),
+    "liquidations": ("long_liq_usd", "short_liq_usd"),
+    "positioning": ("long_short_ratio",),
+}
+
+COLUMNS: tuple[str, ...] = tuple(c for cols in SIGNAL_GROUPS.values() for c in cols)
+OPTIONAL_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c not in REQUIRED_COLUMNS)
+
+# Funding beyond 5 % per 8 hours has never been seen on a major venue; a value there means
+# the file is in percent (or basis points), not a fraction.
+MAX_ABS_FUNDING = 0.05
+
+_USD_PRICE = pa.Check.gt(0, error="must be a positive USD price")
+_NON_NEGATIVE = pa.Check.ge(0, error="must be >= 0 USD")
+
+
+def _column(required: bool, *checks: pa.Check) -> pa.Column:
+    return pa.Column(float, checks=list(checks), nullable=not required, required=required)
+
+
+_COLUMN_CHECKS: dict[str, list[pa.Check]] = {
+    **{c: [_USD_PRICE] for c in (*PRICE_COLUMNS, "index_price", "mark_price")},
+    "funding_rate": [
+        pa.Check.in_range(
+            -MAX_ABS_FUNDING,
+            MAX_ABS_FUNDING,
+            error="must be a fraction per 8 hours (|rate| <= 0.05); is it in percent?",
+        )
+    ],
+    **{c: [_NON_NEGATIVE] for c in ("volume_usd", "open_interest_usd", *SIGNAL_GROUPS["depth"])},
+    **{c: [_NON_NEGATIVE] for c in SIGNAL_GROUPS["liquidations"]},
+    "long_short_ratio": [pa.Check.gt(0, error="must be a positive ratio")],
+    "taker_buy_ratio": [pa.Check.in_range(0, 1, error="must lie in [0, 1]")],
+}
+
+MARKET_SCHEMA = pa.DataFrameSchema(
+    columns={
+        c: _column(c in REQUIRED_COLUMNS, *_COLUMN_CHECKS[c]) for c in COLUMNS
+    },
+    index=pa.Index(
+        "datetime64[ns, UTC]",
+        unique=True,
+        name="time",
+        checks=[pa.Check(lambda idx: idx.is_monotonic_increasing, error="times must increase")],
+    ),
+    checks=[
+        pa.Check(
+            lambda df: (df["high"] >= df["low"]) | df["high"].isna() | df["low"].isna(),
+            error="high must be >= low",
+        ),
+    ],
+    strict="filter",
+    coerce=True,
+    name="canonical market frame",
+)
+
+
+def canonicalize(frame: pd.DataFrame) -> pd.DataFrame:
+    """Bring a frame to canonical form: float64 columns in canonical order, ns UTC index.
+
+    Unknown columns are dropped; missing optional columns are left out (not added as NaN), so
+    that ``signal_groups`` tells the truth about what a data set has.
+    """
+    if not isinstance(frame.index, pd.DatetimeIndex):
+        raise DataError("the frame's index must be a DatetimeIndex of bar open times")
+    index = frame.index
+    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+    out = frame.loc[:, [c for c in COLUMNS if c in frame.columns]].astype("float64")
+    out.index = index.as_unit("ns").rename("time")
+    return out
+
+
+def validate_frame(frame: pd.DataFrame, source: str = "frame") -> pd.DataFrame:
+    """Validate a frame against the canonical schema and return it canonicalized.
+
+    The error message names the source, the column, the first offending times and the problem,
+    so the user can find the bad rows in their file.
+    """
+    out = canonicalize(frame)
+    missing = [c for c in REQUIRED_COLUMNS if c not in out.columns]
+    if missing:
+        raise DataError(f"{source}: missing required column(s) {missing}; have {list(frame.columns)}")
+    if out.empty:
+        raise DataError(f"{source}: no rows")
+    if out.index.has_duplicates:
+        dup = out.index[out.index.duplicated()][:3]
+        raise DataError(f"{source}: duplicate timestamps, first at {[str(t) for t in dup]}")
+    if not out.index.is_monotonic_increasing:
+        pos = int(np.argmax(np.diff(out.index.asi8) < 0)) + 1
+        raise DataError(
+            f"{source}: timestamps are not increasing: row {pos} ({out.index[pos]}) comes after "
+            f"{out.index[pos - 1]}"
+        )
+    for col in REQUIRED_COLUMNS:
+        if out[col].isna().all():
+            raise DataError(f"{source}: required column {col!r} has no values")
+    try:
+        return MARKET_SCHEMA.validate(out, lazy=True)
+    except pa.errors.SchemaErrors as err:
+        raise DataError(f"{source}: {_describe_failures(err.failure_cases)}") from None
+
+
+def _describe_failures(cases: pd.DataFrame) -> str:
+    lines = []
+    for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
+        where = group["index"].dropna().astype(str).tolist()[:3]
+        values = group["failure_case"].astype(str).tolist()[:3]
+        col = column if isinstance(column, str) else "frame"
+        lines.append(
+            f"column {col!r} {check}: {len(group)} row(s), first at {where or '?'} values {values}"
+        )
+    return "; ".join(lines)
+
+
+def signal_groups(frame: pd.DataFrame) -> list[str]:
+    """The signal groups with at least one non-missing value in every one of their columns.
+
+    A group counts as present when all its columns carry data, except ``basis`` which needs
+    only ``index_price`` (the mark price is an optional refinement).
+    """
+    present = []
+    for group, cols in SIGNAL_GROUPS.items():
+        needed = ("index_price",) if group == "basis" else cols
+        if all(c in frame.columns and frame[c].notna().any() for c in needed):
+            present.append(group)
+    return present
+
+
+def find_gaps(index: pd.DatetimeIndex, bar: str | pd.Timedelta | None = None) -> pd.DataFrame:
+    """Missing bars as data: one row per gap with its first missing bar, last one and count."""
+    step = parse_bar(bar) if bar is not None else infer_bar(index)
+    if len(index) < 2:
+        return pd.DataFrame(columns=["start", "end", "missing_bars"])
+    index = pd.DatetimeIndex(index).as_unit("ns")
+    deltas = np.diff(index.asi8)
+    where = np.flatnonzero(deltas > step.value)
+    return pd.DataFrame(
+        {
+            "start": index[where] + step,
+            "end": index[where + 1] - step,
+            "missing_bars": (deltas[where] // step.value - 1).astype(int),
+        }
+    )
+
+
+def regular_index(index: pd.DatetimeIndex, bar: pd.Timedelta) -> pd.DatetimeIndex:
+    """The complete bar grid from the first to the last timestamp of ``index``."""
+    return pd.date_range(index[0], index[-1], freq=bar, name="time").as_unit("ns")
+
+
+def require_columns(frame: pd.DataFrame, columns: Iterable[str], source: str) -> None:
+    """Fail with a message naming the absent columns and the columns that are there."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(f"{source}: missing column(s) {missing}; found {list(frame.columns)}")

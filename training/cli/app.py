@@ -1,0 +1,55 @@
+"""The ``flushrisk`` command tree. Command modules register themselves on these apps.
+
+Every command is wrapped so that a :class:`~features.errors.FlushRiskError` (bad input, missing
+model, ...) prints one red line naming the problem and exits with status 2, instead of a
+traceback. Bugs still show their traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from features.errors import FlushRiskError
+
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_USER_ERROR = 2
+
+
+def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn FlushRiskError into a clear message and exit status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except FlushRiskError as err:
+            err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_USER_ERROR) from None
+
+    return wrapper
+
+
+class FlushRiskTyper(typer.Typer):
+    """A Typer app whose commands all report user errors the same way."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+        register = super().command(*args, **kwargs)
+        return lambda func: register(user_errors(func))
+
+
+def _app(help_text: str) -> FlushRiskTyper:
+    return FlushRiskTyper(help=help_text, no_args_is_help=True, add_completion=False)
+
+
+app = _app("FlushRisk: calibrated probability of a large long squeeze in the next hour.")
+data_app = _app("Import, fetch, simulate and inspect market data.")
+features_app = _app("Build features and labelled training windows.")
+app.add_typer(data_app, name="data")
+app.add_typer(features_app, name="features")
