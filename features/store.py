@@ -84,14 +84,17 @@ def resample(frame: pd.DataFrame, bar: str | pd.Timedelta) -> pd.DataFrame:
             "the target bar must be a multiple of the stored bar"
         )
     work = frame.copy()
+    how = {c: _aggregation(c) for c in work.columns}
     if "taker_buy_ratio" in work and "volume_usd" in work:
+        # Volume-weighted: sum the taker buy volume, then divide by the summed volume.
+        work["_weight"] = work["volume_usd"].where(work["taker_buy_ratio"].notna())
         work["taker_buy_ratio"] = work["taker_buy_ratio"] * work["volume_usd"]
+        how["taker_buy_ratio"] = how["_weight"] = "sum"
     grouped = work.resample(target, label="left", closed="left")
-    out = grouped.agg({c: _aggregation(c) for c in work.columns})
-    if "taker_buy_ratio" in out and "volume_usd" in out:
-        out["taker_buy_ratio"] = (out["taker_buy_ratio"] / out["volume_usd"]).where(
-            out["volume_usd"] > 0
-        )
+    out = grouped.agg(how)
+    if "_weight" in out:
+        weight = out.pop("_weight")
+        out["taker_buy_ratio"] = (out["taker_buy_ratio"] / weight).where(weight > 0)
     complete = grouped["close"].count() == int(target / source)
     for col in _SUM:
         if col in out:
@@ -122,14 +125,23 @@ class MarketStore:
     def path(self, symbol: str, bar: str) -> Path:
         return self.root / normalize_symbol(symbol) / f"{bar_name(parse_bar(bar))}.parquet"
 
-    def write(self, symbol: str, frame: pd.DataFrame, source: str = "frame") -> WriteResult:
+    def write(
+        self, symbol: str, frame: pd.DataFrame, source: str = "frame", bar: str | None = None
+    ) -> WriteResult:
         """Validate ``frame`` and merge it into the dataset of its bar.
 
         New values win where they exist; stored values survive where the new frame has none.
-        Nothing is written unless the merged result validates.
+        Nothing is written unless the merged result validates. ``bar`` is inferred from the
+        frame unless given (a fetcher writing a one-row page knows its bar).
         """
         new = validate_frame(frame, source)
-        bar = bar_name(infer_bar(new.index)) if len(new) > 1 else self._single_row_bar(symbol)
+        if bar is not None:
+            bar = bar_name(parse_bar(bar))
+        elif len(new) > 1:
+            bar = bar_name(infer_bar(new.index))
+        else:
+            bar = self._single_row_bar(symbol)
+        _check_grid(new.index, parse_bar(bar), source)
         path = self.path(symbol, bar)
         old = self._load(path) if path.exists() else None
         rows_before = 0 if old is None else len(old)
@@ -206,6 +218,18 @@ class MarketStore:
             return canonicalize(pd.read_parquet(path))
         except (OSError, ValueError) as err:
             raise DataError(f"{path}: unreadable Parquet dataset ({err})") from err
+
+
+def _check_grid(index: pd.DatetimeIndex, step: pd.Timedelta, source: str) -> None:
+    """Every timestamp must be a bar open time of ``step`` (so merges and resampling line up)."""
+    off = index.asi8 % step.value != 0
+    if off.any():
+        raise DataError(
+            f"{source}: {int(off.sum())} timestamp(s) not on the {bar_name(step)} bar grid, first "
+            f"{index[off][0]}"
+        )
+    if len(index) > 1 and (pd.Series(index).diff().dropna() < step).any():
+        raise DataError(f"{source}: rows closer together than the {bar_name(step)} bar")
 
 
 def _utc(value: str | pd.Timestamp) -> pd.Timestamp:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,15 @@ import pytest
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
+
+# Tests never touch the user's BentoML store, and an in-process BentoML app (Service.to_asgi)
+# serves /metrics in Prometheus multiprocess mode, whose directory must be set before
+# prometheus_client is first imported (it reads the variable at import).
+_TMP = Path(tempfile.mkdtemp(prefix="flushrisk-tests-"))
+atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
+os.environ["BENTOML_HOME"] = str(_TMP / "bentoml")
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_TMP / "prometheus")
+(_TMP / "prometheus").mkdir()
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -1,0 +1,199 @@
+"""What the model predicts: did a long squeeze happen in the next hour?
+
+Two definitions, each described by a :class:`LabelSpec` that is stored wherever the label is
+used (training runs, model metadata), so that a probability always says what it is about.
+
+* ``liquidation``: long liquidations in (t, t + horizon] reach a threshold: a fraction of the
+  open interest at t by default (0.3 %: comparable across symbols and price levels), or a fixed
+  USD amount.
+* ``proxy``, for data without liquidations: the lowest price in (t, t + horizon] falls at
+  least ``k_vol`` trailing-volatility units below the close at t. The trailing volatility is
+  the standard deviation of 1-bar log returns over ``vol_window`` up to t, scaled to the
+  horizon by sqrt(bars in the horizon): with 1h bars and a 1h horizon, k_vol=3 means a drop
+  of three typical hourly moves. Optionally the open interest must also drop by
+  ``oi_drop_pct`` percent (its minimum over the window against its value at t).
+
+Index convention: the index is the bar open time and a row's values are known at its close,
+so the forward window of row t is the rows with index in (t, t + horizon]. A row whose forward
+window is incomplete (a missing bar, or the end of the data) gets NaN: no label, not a 0.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+)
+
+from features.errors import DataError
+from features.rolling import Grid, ratio
+
+DEFAULT_OI_FRACTION = 0.003
+
+
+def _parse_duration(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return pd.Timedelta(value.strip()).to_pytimedelta()
+        except ValueError:
+            raise ValueError(f"not a duration: {value!r} (examples: '1h', '30min', '7D')") from None
+    return value
+
+
+def format_duration(value: timedelta) -> str:
+    """'1h', '30min', '7D': the shortest text pandas reads back as the same duration."""
+    seconds = pd.Timedelta(value).total_seconds()
+    for unit, size in (("D", 86_400), ("h", 3_600), ("min", 60)):
+        if seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_parse_duration),
+    AfterValidator(pd.Timedelta),
+    PlainSerializer(format_duration, return_type=str),
+]
+
+
+class LabelSpec(BaseModel):
+    """What counts as a long squeeze; recorded with every data set and model that uses it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["liquidation", "proxy"] = "liquidation"
+    horizon: Duration = Field(default=pd.Timedelta(hours=1), description="forward window")
+    threshold_usd: float | None = Field(
+        None, gt=0, description="liquidation: absolute USD threshold (overrides the fraction)"
+    )
+    threshold_oi_fraction: float = Field(
+        DEFAULT_OI_FRACTION, gt=0, lt=1, description="liquidation: threshold / open interest"
+    )
+    k_vol: float = Field(3.0, gt=0, description="proxy: drop in trailing-volatility units")
+    vol_window: Duration = Field(
+        default=pd.Timedelta(days=7), description="proxy: trailing volatility window"
+    )
+    oi_drop_pct: float | None = Field(
+        None, gt=0, lt=100, description="proxy: also require an OI drop of this many percent"
+    )
+
+    @field_validator("horizon", "vol_window")
+    @classmethod
+    def _positive(cls, value: pd.Timedelta) -> pd.Timedelta:
+        if value <= pd.Timedelta(0):
+            raise ValueError("must be a positive duration")
+        return value
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; ``LabelSpec.model_validate(spec.to_dict()) == spec``."""
+        return self.model_dump(mode="json")
+
+    def describe(self) -> str:
+        """One line a person can read: what a positive label means."""
+        h = format_duration(self.horizon)
+        if self.kind == "liquidation":
+            if self.threshold_usd is not None:
+                return f"long liquidations >= {self.threshold_usd:,.0f} USD within {h}"
+            return (
+                f"long liquidations >= {self.threshold_oi_fraction:.2%} of open interest "
+                f"within {h}"
+            )
+        text = (
+            f"price low within {h} at least {self.k_vol:g} x trailing volatility "
+            f"({format_duration(self.vol_window)} of 1-bar returns, scaled to {h}) below close"
+        )
+        if self.oi_drop_pct is not None:
+            text += f", and open interest down >= {self.oi_drop_pct:g}%"
+        return text
+
+
+def make_labels(
+    frame: pd.DataFrame, spec: LabelSpec, bar: str | pd.Timedelta | None = None
+) -> pd.Series:
+    """Label of every row of a canonical frame: 1.0, 0.0 or NaN (incomplete forward window)."""
+    grid = Grid.from_frame(frame, bar=bar, source="make_labels")
+    h = _horizon_bars(grid, spec)
+    with np.errstate(all="ignore"):
+        if spec.kind == "liquidation":
+            values = _liquidation(grid, spec, h)
+        else:
+            values = _proxy(grid, spec, h)
+    return pd.Series(values[grid.positions], index=frame.index, name="label", dtype="float64")
+
+
+def _horizon_bars(grid: Grid, spec: LabelSpec) -> int:
+    horizon = pd.Timedelta(spec.horizon)
+    if horizon < grid.bar or horizon % grid.bar != pd.Timedelta(0):
+        raise DataError(
+            f"label horizon {format_duration(horizon)} is not a whole number of "
+            f"{format_duration(grid.bar)} bars"
+        )
+    return int(horizon // grid.bar)
+
+
+def _require(grid: Grid, column: str, why: str) -> np.ndarray:
+    values = grid.col(column)
+    if values is None:
+        raise DataError(f"make_labels: column {column!r} is missing or empty; {why}")
+    return values
+
+
+def _forward(values: np.ndarray, h: int, how: str) -> tuple[np.ndarray, np.ndarray]:
+    """Sum or min over rows (t, t+h], and whether all h rows had a value (complete)."""
+    rolling = pd.Series(values).rolling(h, min_periods=h)
+    agg = (rolling.sum() if how == "sum" else rolling.min()).to_numpy()
+    out = np.full(values.shape[0], np.nan)
+    out[: values.shape[0] - h] = agg[h:]
+    return out, ~np.isnan(out)
+
+
+def _liquidation(grid: Grid, spec: LabelSpec, h: int) -> np.ndarray:
+    liq = _require(
+        grid, "long_liq_usd", "the 'liquidation' label needs long liquidations (use 'proxy')"
+    )
+    total, complete = _forward(liq, h, "sum")
+    if spec.threshold_usd is not None:
+        threshold = np.full(grid.n, spec.threshold_usd)
+    else:
+        oi = _require(
+            grid,
+            "open_interest_usd",
+            "the relative threshold needs open interest (or give threshold_usd)",
+        )
+        threshold = spec.threshold_oi_fraction * oi
+    label = (total >= threshold).astype(np.float64)
+    return np.where(complete & ~np.isnan(threshold), label, np.nan)
+
+
+def _proxy(grid: Grid, spec: LabelSpec, h: int) -> np.ndarray:
+    close = _require(grid, "close", "the proxy label needs closes")
+    low = grid.col("low")
+    low = close if low is None else np.fmin(low, close)
+    r = grid.log_return_1bar(close)
+    sigma = grid.std(r, pd.Timedelta(spec.vol_window))
+    floor_move = -spec.k_vol * sigma * math.sqrt(h)
+    future_low, complete = _forward(low, h, "min")
+    drop = np.log(ratio(future_low, close))
+    label = drop <= floor_move
+    ok = complete & ~np.isnan(drop) & ~np.isnan(sigma)
+    if spec.oi_drop_pct is not None:
+        oi = _require(grid, "open_interest_usd", "oi_drop_pct needs open interest")
+        future_oi, oi_complete = _forward(oi, h, "min")
+        label &= future_oi <= oi * (1.0 - spec.oi_drop_pct / 100.0)
+        ok &= oi_complete & ~np.isnan(oi)
+    return np.where(ok, label.astype(np.float64), np.nan)
+
+
+__all__ = ["LabelSpec", "make_labels", "format_duration", "DEFAULT_OI_FRACTION"]

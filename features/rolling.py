@@ -1,0 +1,545 @@
+"""Rolling statistics over time horizons, on a regular bar grid, with bounded memory.
+
+Every feature is a function of at most ``MIN_WINDOW`` of history, so that serving, which only
+sees a short window of recent bars, computes exactly what training computed on the whole
+history. Running sums that add the new value and subtract the old one would break that: their
+rounding error depends on where the computation started. So every rolling statistic here is
+computed by *block decomposition* (van Herk / Gil-Werman): the grid is cut into blocks of ``w``
+bars aligned to absolute time (bar number since the epoch), a window of ``w`` bars ending at
+``i`` is the suffix of one block plus the prefix of the next, and both parts are accumulated
+inside their block only. The result at ``i`` is then a deterministic function of the ``w``
+values in the window: bit-identical whatever the frame's first row is, causal, and O(n).
+
+Missing values (gap rows are NaN rows of the grid) are skipped; callers ask for a minimum
+share of valid values. Variances use Welford within a block and Chan's formula to join the two
+parts, so z-scores of level-like series (log open interest) keep their precision.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+
+import numba as nb
+import numpy as np
+import pandas as pd
+
+from features.bars import parse_bar
+from features.errors import DataError
+
+NS_PER_DAY = 86_400 * 1_000_000_000
+
+
+@nb.njit(cache=True)
+def _block_sum(x: np.ndarray, w: int, phase: int) -> tuple[np.ndarray, np.ndarray]:
+    n = x.shape[0]
+    pre_s = np.empty(n)
+    pre_c = np.empty(n, np.int64)
+    suf_s = np.empty(n)
+    suf_c = np.empty(n, np.int64)
+    s = 0.0
+    c = 0
+    for i in range(n):
+        if i == 0 or (i + phase) % w == 0:
+            s = 0.0
+            c = 0
+        v = x[i]
+        if not np.isnan(v):
+            s += v
+            c += 1
+        pre_s[i] = s
+        pre_c[i] = c
+    for i in range(n - 1, -1, -1):
+        if i == n - 1 or (i + 1 + phase) % w == 0:
+            s = 0.0
+            c = 0
+        v = x[i]
+        if not np.isnan(v):
+            s += v
+            c += 1
+        suf_s[i] = s
+        suf_c[i] = c
+    out_s = np.empty(n)
+    out_c = np.empty(n, np.int64)
+    for i in range(n):
+        lo = max(i - w + 1, 0)
+        if (lo + phase) // w == (i + phase) // w:
+            out_s[i] = pre_s[i]
+            out_c[i] = pre_c[i]
+        else:
+            out_s[i] = suf_s[lo] + pre_s[i]
+            out_c[i] = suf_c[lo] + pre_c[i]
+    return out_s, out_c
+
+
+@nb.njit(cache=True)
+def _block_extreme(x: np.ndarray, w: int, phase: int, sign: float) -> np.ndarray:
+    """Rolling max of ``sign * x`` times ``sign``: max for sign=1, min for sign=-1."""
+    n = x.shape[0]
+    pre = np.empty(n)
+    suf = np.empty(n)
+    m = -np.inf
+    for i in range(n):
+        if i == 0 or (i + phase) % w == 0:
+            m = -np.inf
+        v = sign * x[i]
+        if v > m:
+            m = v
+        pre[i] = m
+    for i in range(n - 1, -1, -1):
+        if i == n - 1 or (i + 1 + phase) % w == 0:
+            m = -np.inf
+        v = sign * x[i]
+        if v > m:
+            m = v
+        suf[i] = m
+    out = np.empty(n)
+    for i in range(n):
+        lo = max(i - w + 1, 0)
+        if (lo + phase) // w == (i + phase) // w:
+            m = pre[i]
+        else:
+            m = max(suf[lo], pre[i])
+        out[i] = sign * m if m > -np.inf else np.nan
+    return out
+
+
+@nb.njit(cache=True)
+def _chan(na: float, ma: float, qa: float, nb_: float, mb: float, qb: float) -> tuple:
+    """Join (count, mean, M2) of two disjoint parts (Chan et al.)."""
+    if na == 0.0:
+        return nb_, mb, qb
+    if nb_ == 0.0:
+        return na, ma, qa
+    n = na + nb_
+    d = mb - ma
+    return n, ma + d * nb_ / n, qa + qb + d * d * na * nb_ / n
+
+
+@nb.njit(cache=True)
+def _block_moments(x: np.ndarray, w: int, phase: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rolling count, mean and M2 (sum of squared deviations) of the valid values."""
+    n = x.shape[0]
+    pre = np.empty((n, 3))
+    suf = np.empty((n, 3))
+    c = 0.0
+    m = 0.0
+    q = 0.0
+    for i in range(n):
+        if i == 0 or (i + phase) % w == 0:
+            c = 0.0
+            m = 0.0
+            q = 0.0
+        v = x[i]
+        if not np.isnan(v):
+            c += 1.0
+            d = v - m
+            m += d / c
+            q += d * (v - m)
+        pre[i, 0] = c
+        pre[i, 1] = m
+        pre[i, 2] = q
+    for i in range(n - 1, -1, -1):
+        if i == n - 1 or (i + 1 + phase) % w == 0:
+            c = 0.0
+            m = 0.0
+            q = 0.0
+        v = x[i]
+        if not np.isnan(v):
+            c += 1.0
+            d = v - m
+            m += d / c
+            q += d * (v - m)
+        suf[i, 0] = c
+        suf[i, 1] = m
+        suf[i, 2] = q
+    cnt = np.empty(n)
+    mean = np.empty(n)
+    m2 = np.empty(n)
+    for i in range(n):
+        lo = max(i - w + 1, 0)
+        if (lo + phase) // w == (i + phase) // w:
+            c, m, q = pre[i, 0], pre[i, 1], pre[i, 2]
+        else:
+            c, m, q = _chan(suf[lo, 0], suf[lo, 1], suf[lo, 2], pre[i, 0], pre[i, 1], pre[i, 2])
+        cnt[i] = c
+        mean[i] = m
+        m2[i] = q
+    return cnt, mean, m2
+
+
+@nb.njit(cache=True)
+def _comoment_step(acc: np.ndarray, x: float, y: float) -> None:
+    # acc: count, mean_x, mean_y, m2_x, m2_y, c_xy (Welford for two variables)
+    acc[0] += 1.0
+    dx = x - acc[1]
+    acc[1] += dx / acc[0]
+    dy = y - acc[2]
+    acc[2] += dy / acc[0]
+    acc[3] += dx * (x - acc[1])
+    acc[4] += dy * (y - acc[2])
+    acc[5] += dx * (y - acc[2])
+
+
+@nb.njit(cache=True)
+def _block_corr(x: np.ndarray, y: np.ndarray, w: int, phase: int, min_count: int) -> np.ndarray:
+    """Rolling Pearson correlation over the bars where both series are valid."""
+    n = x.shape[0]
+    pre = np.zeros((n, 6))
+    suf = np.zeros((n, 6))
+    acc = np.zeros(6)
+    for i in range(n):
+        if i == 0 or (i + phase) % w == 0:
+            acc[:] = 0.0
+        if not (np.isnan(x[i]) or np.isnan(y[i])):
+            _comoment_step(acc, x[i], y[i])
+        pre[i] = acc
+    for i in range(n - 1, -1, -1):
+        if i == n - 1 or (i + 1 + phase) % w == 0:
+            acc[:] = 0.0
+        if not (np.isnan(x[i]) or np.isnan(y[i])):
+            _comoment_step(acc, x[i], y[i])
+        suf[i] = acc
+    out = np.full(n, np.nan)
+    for i in range(n):
+        lo = max(i - w + 1, 0)
+        if (lo + phase) // w == (i + phase) // w:
+            a = pre[i]
+            c, sxx, syy, sxy = a[0], a[3], a[4], a[5]
+        else:
+            a = suf[lo]
+            b = pre[i]
+            na, nb_ = a[0], b[0]
+            c = na + nb_
+            if na == 0.0 or nb_ == 0.0:
+                z = b if na == 0.0 else a
+                sxx, syy, sxy = z[3], z[4], z[5]
+            else:
+                dx = b[1] - a[1]
+                dy = b[2] - a[2]
+                f = na * nb_ / c
+                sxx = a[3] + b[3] + dx * dx * f
+                syy = a[4] + b[4] + dy * dy * f
+                sxy = a[5] + b[5] + dx * dy * f
+        if c >= min_count and sxx > 0.0 and syy > 0.0:
+            r = sxy / math.sqrt(sxx * syy)
+            out[i] = min(1.0, max(-1.0, r))
+    return out
+
+
+@nb.njit(cache=True)
+def _lag_fill(x: np.ndarray, k: int, tol: int) -> np.ndarray:
+    """x at i-k, or the last valid value at most ``tol`` bars before i-k (short gaps only)."""
+    n = x.shape[0]
+    out = np.full(n, np.nan)
+    last = np.empty(n, np.int64)
+    p = -1
+    for i in range(n):
+        if not np.isnan(x[i]):
+            p = i
+        last[i] = p
+    for i in range(k, n):
+        j = i - k
+        p = last[j]
+        if p >= 0 and j - p <= tol:
+            out[i] = x[p]
+    return out
+
+
+@nb.njit(cache=True)
+def _positive_run(x: np.ndarray, cap: int) -> np.ndarray:
+    """Bars since the last non-positive value (or the grid start), capped at ``cap`` bars.
+
+    Missing values neither break nor extend knowledge: the run continues through them, but the
+    value at a missing bar is NaN. The cap keeps the memory bounded (train/serve parity).
+    """
+    n = x.shape[0]
+    out = np.full(n, np.nan)
+    last = -1
+    for i in range(n):
+        v = x[i]
+        if np.isnan(v):
+            continue
+        if v <= 0.0:
+            last = i
+            out[i] = 0.0
+        else:
+            out[i] = float(min(i - last, cap))
+    return out
+
+
+@nb.njit(cache=True)
+def _previous_day_min(x: np.ndarray, first_bar: int, bar_ns: int) -> np.ndarray:
+    """Minimum of x over the previous UTC calendar day (NaN when that day has no data)."""
+    n = x.shape[0]
+    out = np.full(n, np.nan)
+    cur_day = ((first_bar) * bar_ns) // NS_PER_DAY
+    cur = np.inf
+    prev = np.nan
+    for i in range(n):
+        day = ((first_bar + i) * bar_ns) // NS_PER_DAY
+        if day != cur_day:
+            prev = cur if (day == cur_day + 1 and cur < np.inf) else np.nan
+            cur_day = day
+            cur = np.inf
+        out[i] = prev
+        if x[i] < cur:
+            cur = x[i]
+    return out
+
+
+def _parse_bar(bar: str | pd.Timedelta) -> pd.Timedelta:
+    """'5m', '5min' or a Timedelta, as long as it is a supported bar."""
+    try:
+        return parse_bar(bar)
+    except DataError:
+        try:
+            as_duration = pd.Timedelta(bar)
+        except ValueError:
+            raise DataError(f"unsupported bar {bar!r}; supported: 1m, 5m, 15m, 30m, 1h") from None
+        return parse_bar(as_duration)
+
+
+def _short(value: pd.Timedelta) -> str:
+    seconds = value.total_seconds()
+    return f"{seconds / 60:g}min" if seconds % 60 == 0 else f"{seconds:g}s"
+
+
+@functools.lru_cache(maxsize=512)
+def _horizon_bars(horizon: str | pd.Timedelta, bar_ns: int) -> int | None:
+    h = pd.Timedelta(horizon).value
+    return None if h < bar_ns else int(h // bar_ns)
+
+
+def _min_count(w: int, min_frac: float, floor: int = 1) -> int:
+    return max(floor, math.ceil(min_frac * w))
+
+
+@dataclass
+class Grid:
+    """A canonical frame laid on its complete bar grid, as float64 numpy columns.
+
+    Gap bars are NaN rows, so a window of ``w`` bars is always a window of ``w * bar`` of time.
+    ``positions`` maps the frame's rows to grid rows (output index == input index).
+    """
+
+    bar: pd.Timedelta
+    first_bar: int
+    n: int
+    positions: np.ndarray
+    columns: dict[str, np.ndarray]
+    frame: pd.DataFrame | None = None
+    source: str = "frame"
+    cache: dict = field(default_factory=dict)
+
+    @property
+    def bar_ns(self) -> int:
+        return int(self.bar.value)
+
+    @property
+    def bar_hours(self) -> float:
+        return self.bar / pd.Timedelta(hours=1)
+
+    @classmethod
+    def from_frame(
+        cls, frame: pd.DataFrame, bar: str | pd.Timedelta | None = None, source: str = "frame"
+    ) -> Grid:
+        if not isinstance(frame, pd.DataFrame):
+            raise DataError(f"{source}: expected a pandas DataFrame, got {type(frame).__name__}")
+        if not isinstance(frame.index, pd.DatetimeIndex):
+            raise DataError(f"{source}: the index must be a DatetimeIndex of bar open times")
+        if len(frame) == 0:
+            raise DataError(f"{source}: no rows")
+        ns = frame.index.as_unit("ns").asi8
+        steps = np.diff(ns)
+        if steps.size and steps.min() <= 0:
+            pos = int(np.argmax(steps <= 0)) + 1
+            raise DataError(
+                f"{source}: timestamps must be unique and increasing: row {pos} "
+                f"({frame.index[pos]}) follows {frame.index[pos - 1]}"
+            )
+        if bar is not None:
+            step = _parse_bar(bar)
+        elif steps.size:
+            smallest = pd.Timedelta(int(steps.min()), unit="ns")
+            try:
+                step = parse_bar(smallest)
+            except DataError:
+                pos = int(np.argmin(steps))
+                raise DataError(
+                    f"{source}: spacing of {_short(smallest)} between rows {pos} and {pos + 1} "
+                    f"({frame.index[pos]}, {frame.index[pos + 1]}) is not a supported bar "
+                    "(1m, 5m, 15m, 30m, 1h)"
+                ) from None
+        else:
+            raise DataError(f"{source}: cannot infer the bar of a single row; pass bar=")
+        bar_ns = int(step.value)
+        offsets = ns - ns[0]
+        off_grid = offsets % bar_ns != 0
+        if off_grid.any():
+            pos = int(np.argmax(off_grid))
+            raise DataError(
+                f"{source}: row {pos} ({frame.index[pos]}) is not on the {step} bar grid "
+                f"that starts at {frame.index[0]}"
+            )
+        positions = offsets // bar_ns
+        n = int(positions[-1]) + 1
+        if n > 50 * len(frame) + 1_000_000:
+            raise DataError(
+                f"{source}: {len(frame)} rows spread over {n} bars of {step}: mostly gaps; "
+                "is the bar right?"
+            )
+        return cls(
+            bar=step,
+            first_bar=int(ns[0] // bar_ns),
+            n=n,
+            positions=positions,
+            columns={},
+            frame=frame,
+            source=source,
+        )
+
+    # --- columns -------------------------------------------------------------------------
+    def column(self, name: str) -> np.ndarray | None:
+        """A column of the frame laid on the grid (converted on first use), or None."""
+        if name not in self.columns:
+            if self.frame is None or name not in self.frame.columns:
+                return None
+            values = np.full(self.n, np.nan)
+            try:
+                values[self.positions] = self.frame[name].to_numpy(
+                    dtype="float64", na_value=np.nan
+                )
+            except (TypeError, ValueError) as err:
+                raise DataError(
+                    f"{self.source}: column {name!r} is not numeric ({err})"
+                ) from None
+            self.columns[name] = values
+        return self.columns[name]
+
+    def col(self, name: str) -> np.ndarray | None:
+        """A column on the grid, or None when the frame does not have it (or it is all NaN)."""
+        values = self.column(name)
+        if values is None:
+            return None
+        key = ("has", name)
+        if key not in self.cache:
+            self.cache[key] = bool(np.isfinite(values).any())
+        return values if self.cache[key] else None
+
+    def memo(self, key: tuple, make):
+        """Share an intermediate series (e.g. 1-bar log returns) between feature groups."""
+        if key not in self.cache:
+            self.cache[key] = make()
+        return self.cache[key]
+
+    # --- horizons ------------------------------------------------------------------------
+    def bars(self, horizon: str | pd.Timedelta) -> int | None:
+        """Bars in a horizon, or None when the horizon is shorter than one bar.
+
+        A 5-minute return does not exist on hourly bars; it is NaN rather than a copy of the
+        1-hour return, so a feature always means the same thing.
+        """
+        return _horizon_bars(horizon, self.bar_ns)
+
+    def _phase(self, w: int) -> int:
+        return int(self.first_bar % w)
+
+    def _nan(self) -> np.ndarray:
+        return np.full(self.n, np.nan)
+
+    # --- rolling statistics --------------------------------------------------------------
+    def sum_count(self, x: np.ndarray, horizon: str) -> tuple[np.ndarray, np.ndarray, int] | None:
+        w = self.bars(horizon)
+        if w is None:
+            return None
+        s, c = _block_sum(x, w, self._phase(w))
+        return s, c, w
+
+    def mean(self, x: np.ndarray, horizon: str, min_frac: float = 0.5) -> np.ndarray:
+        got = self.sum_count(x, horizon)
+        if got is None:
+            return self._nan()
+        s, c, w = got
+        return np.where(c >= _min_count(w, min_frac), s / np.maximum(c, 1), np.nan)
+
+    def sum(self, x: np.ndarray, horizon: str, min_frac: float = 0.5) -> np.ndarray:
+        """Sum over the horizon, scaled up for missing bars (a mean times the bar count)."""
+        w = self.bars(horizon)
+        return self._nan() if w is None else self.mean(x, horizon, min_frac) * w
+
+    def max(self, x: np.ndarray, horizon: str) -> np.ndarray:
+        w = self.bars(horizon)
+        return self._nan() if w is None else _block_extreme(x, w, self._phase(w), 1.0)
+
+    def min(self, x: np.ndarray, horizon: str) -> np.ndarray:
+        w = self.bars(horizon)
+        return self._nan() if w is None else _block_extreme(x, w, self._phase(w), -1.0)
+
+    def std(self, x: np.ndarray, horizon: str, min_frac: float = 0.5) -> np.ndarray:
+        w = self.bars(horizon)
+        if w is None:
+            return self._nan()
+        c, _, m2 = _block_moments(x, w, self._phase(w))
+        ok = c >= _min_count(w, min_frac, floor=2)
+        return np.where(ok, np.sqrt(np.maximum(m2, 0.0) / np.maximum(c - 1.0, 1.0)), np.nan)
+
+    def zscore(self, x: np.ndarray, horizon: str, min_frac: float = 0.5) -> np.ndarray:
+        """(x - mean) / std over the horizon; 0 where the window is constant."""
+        w = self.bars(horizon)
+        if w is None:
+            return self._nan()
+        c, mean, m2 = _block_moments(x, w, self._phase(w))
+        ok = c >= _min_count(w, min_frac, floor=2)
+        std = np.sqrt(np.maximum(m2, 0.0) / np.maximum(c - 1.0, 1.0))
+        z = np.where(std > 0.0, (x - mean) / np.where(std > 0.0, std, 1.0), 0.0)
+        return np.where(ok & ~np.isnan(x), z, np.nan)
+
+    def corr(self, x: np.ndarray, y: np.ndarray, horizon: str, min_frac: float = 0.5):
+        w = self.bars(horizon)
+        if w is None:
+            return self._nan()
+        return _block_corr(x, y, w, self._phase(w), _min_count(w, min_frac, floor=3))
+
+    def lag(self, x: np.ndarray, horizon: str, tol_frac: float = 0.25) -> np.ndarray:
+        """x one horizon ago; across a short gap, the last value before it (tol_frac of horizon).
+
+        A long gap is never bridged: the lagged value is NaN and so are changes over it.
+        """
+        k = self.bars(horizon)
+        if k is None:
+            return self._nan()
+        return _lag_fill(x, k, int(k * tol_frac))
+
+    def lag_bars(self, x: np.ndarray, k: int, tol: int = 0) -> np.ndarray:
+        return _lag_fill(x, k, tol)
+
+    def change(self, x: np.ndarray, horizon: str) -> np.ndarray:
+        """Relative change x / x(horizon ago) - 1."""
+        return ratio(x, self.lag(x, horizon)) - 1.0
+
+    def positive_run_hours(self, x: np.ndarray, cap: str) -> np.ndarray:
+        return _positive_run(x, self.bars(cap) or 1) * self.bar_hours
+
+    def previous_day_min(self, x: np.ndarray) -> np.ndarray:
+        return _previous_day_min(x, self.first_bar, self.bar_ns)
+
+    def log_return_1bar(self, x: np.ndarray) -> np.ndarray:
+        """log(x_i / x_{i-1}) between consecutive bars only (NaN next to a gap)."""
+        return positive_log(ratio(x, _lag_fill(x, 1, 0)))
+
+
+def ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a / b where b > 0, else NaN (no inf, no warnings)."""
+    ok = b > 0.0
+    return np.where(ok, a / np.where(ok, b, 1.0), np.nan)
+
+
+def positive_log(x: np.ndarray) -> np.ndarray:
+    """log(x) where x > 0, else NaN."""
+    ok = x > 0.0
+    return np.where(ok, np.log(np.where(ok, x, 1.0)), np.nan)
+
+
+__all__ = ["Grid", "ratio", "positive_log", "NS_PER_DAY"]

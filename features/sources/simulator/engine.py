@@ -1,0 +1,400 @@
+"""The numba kernel: one-minute steps of the market, aggregated into output bars.
+
+Everything here works in log prices and per-minute rates; :mod:`.market` converts the
+pydantic config into :class:`KernelParams` and owns the random numbers, so the kernel is a
+pure function of (state, params, random draws) and the same inputs give the same bits.
+
+The leveraged crowd lives in two arrays of *liquidation-price buckets* (coins per bucket on
+a log-price grid), one for longs, one for shorts. Three tricks keep a minute O(1) on average:
+
+- voluntary closing removes the same fraction of every bucket, so it is a per-side scale
+  factor (``mass_stored * scale`` is the true coin amount) instead of a sweep;
+- funding moves every liquidation price of a side by the same log amount, so it is a
+  per-side offset of the grid instead of a sweep;
+- only the highest non-empty long bucket and the lowest non-empty short bucket can be hit
+  next, so each side keeps a pointer to it and walks it as the mark price moves.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+# state vector layout
+X, Q, HV, REG, MOM, SENT, PEMA, FUND = 0, 1, 2, 3, 4, 5, 6, 7
+OFF_L, OFF_S, SCALE_L, SCALE_S, SUM_L, SUM_S, TOP_L, BOT_S = 8, 9, 10, 11, 12, 13, 14, 15
+USED_B, USED_A, DN_B, DN_A, RV, HEDGE, FLOW, MINUTE, Q_TGT = 16, 17, 18, 19, 20, 21, 22, 23, 24
+N_STATE = 25
+
+# normal draws per minute
+N_SV, N_RET, N_JUMP, N_EXDN, N_EXUP, N_PREM, N_FLOW_L, N_FLOW_S = 0, 1, 2, 3, 4, 5, 6, 7
+N_SENT, N_DEPTH_B, N_DEPTH_A, N_VOLUME = 8, 9, 10, 11
+N_NORMALS = 12
+# uniform draws per minute
+U_REGIME, U_JUMP = 0, 1
+N_UNIFORMS = 2
+
+# regime table columns
+R_VOL, R_DRIFT, R_JUMP_P, R_JUMP_MEAN, R_JUMP_STD, R_SENT = 0, 1, 2, 3, 4, 5
+STRESSED = 3
+
+# output columns of the kernel (prices already exponentiated)
+OUT_COLUMNS: tuple[str, ...] = (
+    "open", "high", "low", "close", "index_price", "mark_price", "volume_usd", "funding_rate",
+    "open_interest_usd", "bid_depth_1pct_usd", "ask_depth_1pct_usd", "bid_depth_2pct_usd",
+    "ask_depth_2pct_usd", "long_liq_usd", "short_liq_usd", "long_short_ratio",
+    "taker_buy_ratio",
+)
+N_OUT = len(OUT_COLUMNS)
+
+
+class KernelParams(NamedTuple):
+    """Per-minute constants of the kernel (all floats; derived in ``market.kernel_params``)."""
+
+    x0: float  # log start price (anchor)
+    sigma_min: float  # normal per-minute volatility of the symbol
+    anchor: float  # per-minute pull of log index to x0
+    sv_decay: float
+    sv_innov: float
+    excursion: float
+    jump_scale: float  # jump sizes are given at 50 % annual vol; scaled to the symbol
+    grid0: float  # log price of bucket 0's lower edge
+    width: float  # bucket width (log)
+    mark_w: float
+    q_kappa: float
+    q_innov: float
+    q_base: float
+    q_imb: float
+    q_flow: float
+    refill: float  # per-minute survival of eaten liquidity
+    depth_frac: float
+    depth2_mult: float
+    depth_elast: float
+    depth_decay: float
+    depth_innov: float
+    depth_min: float
+    tau: float  # index transmission of liquidation impact
+    mom_alpha: float
+    mom_norm: float
+    mom_sens: float
+    fund_sens: float
+    sent_decay: float
+    sent_innov: float
+    greed: float
+    base_flow: float  # coins per minute of new positions, before tilts
+    long_share: float
+    flow_sigma: float
+    close_rate: float
+    stress_close: float
+    hedge_coins: float
+    hedge_rate: float
+    hedge_fund: float
+    market_coins: float
+    interest: float
+    clamp: float
+    cap: float
+    fund_alpha: float
+    interval: float  # minutes between settlements
+    phase: float  # minutes from the last settlement to the first simulated minute
+    rv_alpha: float
+    turnover: float  # per-minute traded notional / OI
+    vol_elast: float
+    vol_sigma: float
+    liq_mult: float
+
+
+@njit(cache=True, inline="always")
+def _walk(consumed: float, d1: float, d2: float) -> float:
+    """Log distance the price must travel to fill ``consumed`` USD from a book with d1 within
+    1 % and d2 within 2 % of mid: linear within each band, and beyond 2 % a book whose
+    cumulative depth grows with the square of the distance (latent buyers and sellers show up
+    as the move gets large), which is what ends a cascade once the dense band is used up."""
+    if consumed <= d1:
+        return 0.01 * consumed / d1
+    if consumed <= d2:
+        return 0.01 + 0.01 * (consumed - d1) / (d2 - d1)
+    return 0.02 * math.sqrt(consumed / d2)
+
+
+@njit(cache=True)
+def run_minutes(
+    st: np.ndarray,
+    mass_l: np.ndarray,
+    mass_s: np.ndarray,
+    p: KernelParams,
+    reg: np.ndarray,
+    trans_cum: np.ndarray,
+    lev_long: np.ndarray,
+    lev_short: np.ndarray,
+    lev_logw: np.ndarray,
+    lev_x: np.ndarray,
+    nrm: np.ndarray,
+    unif: np.ndarray,
+    n_sub: int,
+    out: np.ndarray,
+) -> None:
+    """Advance the market ``len(nrm)`` minutes, writing one row of ``out`` per ``n_sub`` minutes.
+
+    ``st``, ``mass_l`` and ``mass_s`` are updated in place, so consecutive calls continue the
+    same market.
+    """
+    n_bars = nrm.shape[0] // n_sub
+    nb = mass_l.shape[0]
+    nlev = lev_long.shape[0]
+    w_l = np.empty(nlev)
+    w_s = np.empty(nlev)
+
+    x = st[X]
+    q = st[Q]
+    hv = st[HV]
+    r = int(st[REG])
+    mom = st[MOM]
+    sent = st[SENT]
+    pema = st[PEMA]
+    fund = st[FUND]
+    off_l = st[OFF_L]
+    off_s = st[OFF_S]
+    sc_l = st[SCALE_L]
+    sc_s = st[SCALE_S]
+    sum_l = st[SUM_L]
+    sum_s = st[SUM_S]
+    top_l = int(st[TOP_L])
+    bot_s = int(st[BOT_S])
+    used_b = st[USED_B]
+    used_a = st[USED_A]
+    dn_b = st[DN_B]
+    dn_a = st[DN_A]
+    rv = st[RV]
+    hedge = st[HEDGE]
+    flow = st[FLOW]
+    minute = int(st[MINUTE])
+    q_tgt = st[Q_TGT]
+    interval = int(p.interval)
+    phase = int(p.phase)
+    inv_w = 1.0 / p.width
+
+    for b in range(n_bars):
+        bar_open = 0.0
+        bar_hi = -1e300
+        bar_lo = 1e300
+        bar_vol = 0.0
+        bar_buy = 0.0
+        bar_liq_l = 0.0
+        bar_liq_s = 0.0
+        y_close = x + q
+        bid1 = ask1 = bid2 = ask2 = 0.0
+        for j in range(n_sub):
+            i = b * n_sub + j
+            # 1. the latent market: regime switch, stochastic volatility, index return
+            u = unif[i, U_REGIME]
+            for s in range(4):
+                if u < trans_cum[r, s]:
+                    r = s
+                    break
+            hv = hv * p.sv_decay + p.sv_innov * nrm[i, N_SV]
+            sig = p.sigma_min * reg[r, R_VOL] * math.exp(hv)
+            ret = reg[r, R_DRIFT] - p.anchor * (x - p.x0) + sig * nrm[i, N_RET]
+            if unif[i, U_JUMP] < reg[r, R_JUMP_P]:
+                ret += p.jump_scale * (reg[r, R_JUMP_MEAN] + reg[r, R_JUMP_STD] * nrm[i, N_JUMP])
+            y_open = x + q
+            if j == 0:
+                bar_open = y_open
+            x_close = x + ret
+            x_lo = min(x, x_close) - abs(nrm[i, N_EXDN]) * sig * p.excursion
+            x_hi = max(x, x_close) + abs(nrm[i, N_EXUP]) * sig * p.excursion
+            q = q + p.q_kappa * (q_tgt - q) + p.q_innov * nrm[i, N_PREM]
+
+            # 2. the order book this minute: thinner when realised vol is high, minus what
+            #    market orders ate and market makers have not refilled yet
+            used_b *= p.refill
+            used_a *= p.refill
+            vol_ratio = min(max(math.sqrt(rv) / p.sigma_min, 0.5), 8.0)
+            depth = p.depth_frac * p.market_coins * math.exp(x) * vol_ratio ** (-p.depth_elast)
+            bid1 = depth * math.exp(dn_b)
+            ask1 = depth * math.exp(dn_a)
+            bid2 = bid1 * p.depth2_mult
+            ask2 = ask1 * p.depth2_mult
+
+            # 3. the cascade: while the mark trough is at or below the highest long liquidation
+            #    bucket, liquidate it as a market sell against the bids; the impact lowers the
+            #    trough (and the close), which may reach the next bucket
+            liq_l = 0.0
+            mark_lo = x_lo + p.mark_w * q
+            kk = int(math.floor((mark_lo - off_l - p.grid0) * inv_w))
+            while top_l >= 0 and top_l >= kk:
+                c = mass_l[top_l]
+                if c > 0.0:
+                    mass_l[top_l] = 0.0
+                    sum_l -= c
+                    usd = c * sc_l * math.exp(x_lo + q)
+                    liq_l += usd
+                    d = _walk(used_b + usd, bid1, bid2) - _walk(used_b, bid1, bid2)
+                    used_b += usd
+                    x_lo -= p.tau * d
+                    x_close -= p.tau * d
+                    q -= (1.0 - p.tau) * d
+                    mark_lo = x_lo + p.mark_w * q
+                    kk = int(math.floor((mark_lo - off_l - p.grid0) * inv_w))
+                top_l -= 1
+            y_lo = x_lo + q
+            # ... and the same upwards for shorts (a short squeeze) against the asks
+            liq_s = 0.0
+            mark_hi = x_hi + p.mark_w * q
+            kk = int(math.floor((mark_hi - off_s - p.grid0) * inv_w))
+            while bot_s < nb and bot_s <= kk:
+                c = mass_s[bot_s]
+                if c > 0.0:
+                    mass_s[bot_s] = 0.0
+                    sum_s -= c
+                    usd = c * sc_s * math.exp(x_hi + q)
+                    liq_s += usd
+                    d = _walk(used_a + usd, ask1, ask2) - _walk(used_a, ask1, ask2)
+                    used_a += usd
+                    x_hi += p.tau * d
+                    x_close += p.tau * d
+                    q += (1.0 - p.tau) * d
+                    mark_hi = x_hi + p.mark_w * q
+                    kk = int(math.floor((mark_hi - off_s - p.grid0) * inv_w))
+                bot_s += 1
+            y_hi = x_hi + q
+            x = x_close
+            y_close = x + q
+            bar_hi = max(bar_hi, y_hi, y_open, y_close)
+            bar_lo = min(bar_lo, y_lo, y_open, y_close)
+            step = y_close - y_open
+            rv = rv + p.rv_alpha * (step * step - rv)
+            dn_b = dn_b * p.depth_decay + p.depth_innov * nrm[i, N_DEPTH_B]
+            dn_a = dn_a * p.depth_decay + p.depth_innov * nrm[i, N_DEPTH_A]
+
+            # 4. new positions: momentum chasing, funding aversion, sentiment and regime mood
+            mom = mom + p.mom_alpha * (step - mom)
+            z = min(max(mom / p.mom_norm, -4.0), 4.0)
+            sent = sent * p.sent_decay + p.sent_innov * nrm[i, N_SENT]
+            fz = (fund - p.interest) / 1e-4
+            mood = sent + reg[r, R_SENT]
+            a_l = math.exp(p.mom_sens * z + mood - p.fund_sens * fz)
+            a_s = math.exp(-p.mom_sens * z - mood + p.fund_sens * fz)
+            half_var = 0.5 * p.flow_sigma * p.flow_sigma
+            new_l = p.base_flow * p.long_share * a_l * math.exp(p.flow_sigma * nrm[i, N_FLOW_L] - half_var)
+            new_s = p.base_flow * (1.0 - p.long_share) * a_s * math.exp(
+                p.flow_sigma * nrm[i, N_FLOW_S] - half_var
+            )
+            greed_l = p.greed * (mood + 0.5 * z)
+            tot_l = 0.0
+            tot_s = 0.0
+            for k in range(nlev):
+                w_l[k] = math.exp(lev_logw[k] + greed_l * lev_x[k])
+                w_s[k] = math.exp(lev_logw[k] - greed_l * lev_x[k])
+                tot_l += w_l[k]
+                tot_s += w_s[k]
+            add_l = new_l / (tot_l * sc_l)
+            add_s = new_s / (tot_s * sc_s)
+            for k in range(nlev):
+                kb = int(math.floor((y_close + lev_long[k] - off_l - p.grid0) * inv_w))
+                kb = min(max(kb, 0), nb - 1)
+                mass_l[kb] += add_l * w_l[k]
+                if kb > top_l:
+                    top_l = kb
+                kb = int(math.floor((y_close + lev_short[k] - off_s - p.grid0) * inv_w))
+                kb = min(max(kb, 0), nb - 1)
+                mass_s[kb] += add_s * w_s[k]
+                if kb < bot_s:
+                    bot_s = kb
+            sum_l += add_l * tot_l
+            sum_s += add_s * tot_s
+
+            # 5. voluntary closing: the same fraction of every bucket (a scale factor)
+            cr = p.close_rate * (p.stress_close if r == STRESSED else 1.0)
+            closed_l = sum_l * sc_l * cr
+            closed_s = sum_s * sc_s * cr
+            sc_l *= 1.0 - cr
+            sc_s *= 1.0 - cr
+            if sc_l < 1e-100:
+                mass_l *= sc_l
+                sum_l *= sc_l
+                sc_l = 1.0
+            if sc_s < 1e-100:
+                mass_s *= sc_s
+                sum_s *= sc_s
+                sc_s = 1.0
+            longs = sum_l * sc_l
+            shorts = sum_s * sc_s
+            hedge_target = p.hedge_coins * (1.0 + p.hedge_fund * max(fz, 0.0))
+            hedge += p.hedge_rate * (hedge_target - hedge)
+
+            # 6. premium from net leveraged demand, funding from the averaged premium
+            imb = (longs - shorts) / (longs + shorts + 1e-12)
+            flow += p.mom_alpha * ((new_l - new_s) / p.base_flow - flow)
+            q_tgt = p.q_base + p.q_imb * imb + p.q_flow * flow
+            pema += p.fund_alpha * (q - pema)
+            fund = pema + min(max(p.interest - pema, -p.clamp), p.clamp)
+            fund = min(max(fund, -p.cap), p.cap)
+            if (minute + phase + 1) % interval == 0:
+                # settlement: longs pay (shorts receive) ``fund`` of notional, which moves
+                # every long and every short liquidation price up by about ``fund``
+                off_l += fund
+                off_s += fund
+
+            # 7. the tape: background volume plus the leveraged flows and liquidations
+            price = math.exp(y_close)
+            oi_coins = longs + shorts + hedge
+            base = p.turnover * oi_coins * price * vol_ratio ** p.vol_elast * math.exp(
+                p.vol_sigma * nrm[i, N_VOLUME] - 0.5 * p.vol_sigma * p.vol_sigma
+            )
+            tilt = 0.5 + 0.25 * math.tanh(step / p.sigma_min)
+            churn = 0.5 * (p.liq_mult - 1.0) * (liq_l + liq_s)
+            buy = base * tilt + (new_l + closed_s) * price + liq_s + churn
+            sell = base * (1.0 - tilt) + (new_s + closed_l) * price + liq_l + churn
+            bar_vol += buy + sell
+            bar_buy += buy
+            bar_liq_l += liq_l
+            bar_liq_s += liq_s
+            minute += 1
+
+        o = out[b]
+        o[0] = math.exp(bar_open)
+        o[1] = math.exp(bar_hi)
+        o[2] = math.exp(bar_lo)
+        o[3] = math.exp(y_close)
+        o[4] = math.exp(x)
+        o[5] = math.exp(x + p.mark_w * q)
+        o[6] = bar_vol
+        o[7] = fund
+        o[8] = (sum_l * sc_l + sum_s * sc_s + hedge) * math.exp(y_close)
+        o[9] = max(bid1 - used_b, p.depth_min * bid1)
+        o[10] = max(ask1 - used_a, p.depth_min * ask1)
+        o[11] = max(bid2 - used_b, p.depth_min * bid2)
+        o[12] = max(ask2 - used_a, p.depth_min * ask2)
+        o[13] = bar_liq_l
+        o[14] = bar_liq_s
+        o[15] = (sum_l * sc_l) / max(sum_s * sc_s, 1e-12)
+        o[16] = min(max(bar_buy / bar_vol, 0.0), 1.0)
+
+    st[X] = x
+    st[Q] = q
+    st[HV] = hv
+    st[REG] = r
+    st[MOM] = mom
+    st[SENT] = sent
+    st[PEMA] = pema
+    st[FUND] = fund
+    st[OFF_L] = off_l
+    st[OFF_S] = off_s
+    st[SCALE_L] = sc_l
+    st[SCALE_S] = sc_s
+    st[SUM_L] = sum_l
+    st[SUM_S] = sum_s
+    st[TOP_L] = top_l
+    st[BOT_S] = bot_s
+    st[USED_B] = used_b
+    st[USED_A] = used_a
+    st[DN_B] = dn_b
+    st[DN_A] = dn_a
+    st[RV] = rv
+    st[HEDGE] = hedge
+    st[FLOW] = flow
+    st[MINUTE] = minute
+    st[Q_TGT] = q_tgt

@@ -1,0 +1,138 @@
+"""Unit detection for the two quantities that files get wrong most often: epochs and funding.
+
+Epoch timestamps come in seconds, milliseconds, microseconds or nanoseconds (Binance switched
+its spot archive from ms to µs in 2025), so the unit is read from each value's magnitude.
+
+Funding is published as a fraction (0.0001), in percent (0.01) or in basis points (1) per
+settlement interval. A wrong unit silently multiplies every funding feature by 100, so every
+importer declares the unit it expects and :func:`funding_to_fraction` checks that the values
+look like it before converting. The check uses the typical (median) magnitude of the non-zero
+rates: as a fraction per 8 hours it lies between about 1e-5 and 3e-4 on every major venue, and
+a typical value above 1e-3 (0.1 % per 8 h, over 100 % a year) or below 2e-6 only happens when
+the unit is wrong.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from features.errors import DataError
+
+FundingUnit = Literal["fraction", "percent", "bps"]
+FUNDING_UNITS: dict[str, float] = {"fraction": 1.0, "percent": 0.01, "bps": 1e-4}
+
+# Bounds on the typical |funding| as a fraction per 8 hours; outside them the unit is wrong.
+TYPICAL_FUNDING_MAX = 1e-3
+TYPICAL_FUNDING_MIN = 2e-6
+
+# Epoch magnitudes of dates between 1973 and 2286, per unit.
+_EPOCH_UNITS: tuple[tuple[float, str], ...] = ((1e11, "s"), (1e14, "ms"), (1e17, "us"), (np.inf, "ns"))
+_NS_PER = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+
+
+def epoch_unit(value: float) -> str:
+    """The unit ('s', 'ms', 'us' or 'ns') of one epoch timestamp, read from its magnitude."""
+    for bound, unit in _EPOCH_UNITS:
+        if abs(value) < bound:
+            return unit
+    return "ns"
+
+
+def epoch_to_datetime(values: pd.Series, unit: str = "auto") -> pd.DatetimeIndex:
+    """Epoch numbers to a UTC DatetimeIndex (ns); with ``unit='auto'`` each value's own unit.
+
+    Per value rather than per file, because a directory of archive files can straddle the
+    date when the publisher changed units.
+    """
+    numeric = pd.to_numeric(values, errors="coerce")
+    numbers = numeric.to_numpy(dtype="float64")
+    if unit == "auto":
+        magnitude = np.abs(numbers)
+        factor = np.select(
+            [magnitude < 1e11, magnitude < 1e14, magnitude < 1e17],
+            [_NS_PER["s"], _NS_PER["ms"], _NS_PER["us"]],
+            default=1,
+        ).astype("int64")
+    else:
+        if unit not in _NS_PER:
+            raise DataError(f"unknown epoch unit {unit!r}; use one of auto, {', '.join(_NS_PER)}")
+        factor = np.full(len(numbers), _NS_PER[unit], dtype="int64")
+    finite = np.isfinite(numbers)
+    # Integer arithmetic where the input is integral: float64 cannot hold ns epochs exactly.
+    if pd.api.types.is_integer_dtype(numeric.dtype) and not numeric.isna().any():
+        ints = numeric.to_numpy(dtype="int64")
+        ns = ints * factor
+    else:
+        whole = np.where(finite, np.round(numbers), 0).astype("int64")
+        frac = np.where(finite, numbers - whole, 0.0)
+        ns = whole * factor + np.round(frac * factor).astype("int64")
+    out = pd.DatetimeIndex(ns.astype("datetime64[ns]")).tz_localize("UTC")
+    return out.where(finite, pd.NaT).as_unit("ns")
+
+
+def typical_abs(values: pd.Series) -> float | None:
+    """The median magnitude of the non-zero finite values, or None when there are none."""
+    arr = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
+    arr = np.abs(arr[np.isfinite(arr) & (arr != 0)])
+    return float(np.median(arr)) if arr.size else None
+
+
+def detect_funding_unit(values: pd.Series) -> FundingUnit | None:
+    """The unit whose conversion puts the typical rate in the plausible band, if exactly one."""
+    typical = typical_abs(values)
+    if typical is None:
+        return "fraction"
+    fits = [
+        unit
+        for unit, scale in FUNDING_UNITS.items()
+        if TYPICAL_FUNDING_MIN <= typical * scale <= TYPICAL_FUNDING_MAX
+    ]
+    return fits[0] if len(fits) == 1 else None  # type: ignore[return-value]
+
+
+def funding_to_fraction(
+    values: pd.Series,
+    unit: str,
+    source: str,
+    column: str,
+    interval_hours: float | pd.Series = 8.0,
+) -> pd.Series:
+    """Convert funding in ``unit`` per ``interval_hours`` to a fraction per 8 hours.
+
+    Raises a DataError naming the file and column when the values do not look like ``unit``
+    (for example percent values in a file declared as fractions), with the fix to apply.
+    """
+    if unit == "auto":
+        detected = detect_funding_unit(values)
+        if detected is None:
+            raise DataError(
+                f"{source}: cannot tell the unit of funding column {column!r} (typical |rate| "
+                f"{typical_abs(values):.3g}); say it with --funding-unit fraction|percent|bps"
+            )
+        unit = detected
+    if unit not in FUNDING_UNITS:
+        raise DataError(f"{source}: unknown funding unit {unit!r}; use one of {list(FUNDING_UNITS)}")
+    rates = pd.to_numeric(values, errors="coerce").astype("float64")
+    typical = typical_abs(rates)
+    if typical is not None:
+        as_fraction = typical * FUNDING_UNITS[unit]
+        if as_fraction > TYPICAL_FUNDING_MAX:
+            guess = detect_funding_unit(rates) or "percent"
+            raise DataError(
+                f"{source}: funding column {column!r} is declared in {unit} but its typical "
+                f"|rate| {typical:.4g} would be {as_fraction:.2%} per settlement, which no venue "
+                f"pays; the values look like {guess}, not a {unit}"
+                + (" (use --funding-unit)" if guess != unit else "")
+            )
+        if as_fraction < TYPICAL_FUNDING_MIN:
+            guess = detect_funding_unit(rates) or "fraction"
+            raise DataError(
+                f"{source}: funding column {column!r} is declared in {unit} but its typical "
+                f"|rate| {typical:.4g} would be only {as_fraction:.2g} as a fraction; the values "
+                f"look like a {guess} already, not {unit}"
+            )
+    per_8h = 8.0 / interval_hours
+    return rates * FUNDING_UNITS[unit] * per_8h

@@ -1,0 +1,280 @@
+"""FlushModel: the calibrated LightGBM model that training produces and serving loads.
+
+One object holds everything a prediction needs: the booster, the ordered feature list, the
+calibrator fitted on out-of-fold predictions, the label spec it was trained for and the
+training metadata (data range, signal groups, risk thresholds, feature ranges, metrics,
+MLflow lineage). On disk it is three plain files, so the serving process can load it without
+mlflow, sklearn or pickle:
+
+* ``booster.txt``      LightGBM's native text model;
+* ``calibrator.json``  the calibrator's arrays (see :mod:`models.calibration`);
+* ``metadata.json``    features, label spec and metadata.
+
+Risk levels. ``metadata["thresholds"]`` holds the probabilities where the levels ``elevated``,
+``high`` and ``extreme`` begin. Training fixes them as multiples of the training base rate's
+*odds* (by default 2x, 4x and 8x, see :func:`risk_thresholds`): "elevated" means the odds of a
+flush are twice the usual, whatever the symbol's base rate; working on odds keeps every threshold
+below 1 even for a high base rate. The ``high`` threshold is the alert threshold used in
+evaluation (precision/recall at the alert, alerts per week).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from features.errors import DataError, ModelNotFoundError
+from models.calibration import Calibrator
+
+if TYPE_CHECKING:
+    import lightgbm
+
+BOOSTER_FILE = "booster.txt"
+CALIBRATOR_FILE = "calibrator.json"
+METADATA_FILE = "metadata.json"
+FORMAT_VERSION = 1
+
+RISK_LEVELS: tuple[str, ...] = ("low", "elevated", "high", "extreme")
+DEFAULT_ODDS_MULTIPLES: tuple[float, float, float] = (2.0, 4.0, 8.0)
+ALERT_LEVEL = "high"
+# Up to this many rows LightGBM predicts on one thread: starting threads costs more than it saves.
+SINGLE_THREAD_ROWS = 256
+
+
+def import_lightgbm() -> Any:
+    """Import lightgbm without dragging in scikit-learn when nothing has imported it yet.
+
+    ``import lightgbm`` imports sklearn (about a second) only to offer its sklearn-style
+    estimators. Serving needs the native Booster alone, so when neither library is loaded yet
+    we hide sklearn for the duration of the import. Training code that imports sklearn or
+    lightgbm first gets the normal import.
+    """
+    if "lightgbm" in sys.modules:
+        return sys.modules["lightgbm"]
+    if "sklearn" in sys.modules:
+        import lightgbm
+
+        return lightgbm
+    sys.modules["sklearn"] = None  # type: ignore[assignment]  # makes `import sklearn` fail
+    try:
+        import lightgbm
+    finally:
+        del sys.modules["sklearn"]
+    return lightgbm
+
+
+def risk_thresholds(
+    base_rate: float, odds_multiples: Sequence[float] = DEFAULT_ODDS_MULTIPLES
+) -> dict[str, float]:
+    """Probabilities where elevated/high/extreme begin: given multiples of the base-rate odds."""
+    if not 0.0 < base_rate < 1.0:
+        raise DataError(f"cannot set risk thresholds from a base rate of {base_rate}")
+    if len(odds_multiples) != 3 or list(odds_multiples) != sorted(odds_multiples):
+        raise DataError(f"need three increasing odds multiples, got {list(odds_multiples)}")
+    odds = base_rate / (1.0 - base_rate)
+    return {
+        level: float(m * odds / (1.0 + m * odds))
+        for level, m in zip(RISK_LEVELS[1:], odds_multiples, strict=True)
+    }
+
+
+def _json_value(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+class FlushModel:
+    """A calibrated flush-probability model: booster + features + calibrator + metadata."""
+
+    def __init__(
+        self,
+        booster: lightgbm.Booster,
+        features: Sequence[str],
+        calibrator: Calibrator,
+        label_spec: Mapping[str, Any],
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.booster = booster
+        self.features = list(features)
+        self.calibrator = calibrator
+        self.label_spec = dict(label_spec)
+        self.metadata = dict(metadata or {})
+        names = list(booster.feature_name())
+        if names != self.features:
+            raise DataError(
+                f"the booster was trained on features {names[:5]}... which differ from the "
+                f"model's feature list {self.features[:5]}..."
+            )
+
+    # -- inputs --------------------------------------------------------------------------
+    def matrix(self, X: pd.DataFrame | pd.Series | Mapping[str, Any] | np.ndarray) -> np.ndarray:
+        """The float64 feature matrix in the model's column order (inf treated as missing).
+
+        A DataFrame/Series/mapping is matched by feature NAME (extra columns are ignored, a
+        missing one is an error naming it); a bare array must already be in model order.
+        """
+        if isinstance(X, pd.Series):
+            X = X.to_frame().T
+        elif isinstance(X, Mapping):
+            X = pd.DataFrame([dict(X)])
+        if isinstance(X, pd.DataFrame):
+            missing = [f for f in self.features if f not in X.columns]
+            if missing:
+                raise DataError(
+                    f"input lacks {len(missing)} feature column(s) the model needs: {missing[:10]}"
+                )
+            try:
+                arr = X.loc[:, self.features].to_numpy(dtype=np.float64, na_value=np.nan)
+            except (TypeError, ValueError) as err:
+                raise DataError(f"feature values must be numbers: {err}") from None
+        else:
+            arr = np.asarray(X, dtype=np.float64)
+            if arr.ndim == 1:
+                arr = arr[None, :]
+            if arr.ndim != 2 or arr.shape[1] != len(self.features):
+                raise DataError(
+                    f"expected a 2-D array with {len(self.features)} feature columns, "
+                    f"got shape {arr.shape}"
+                )
+        if not np.isfinite(arr).all():
+            arr = np.where(np.isinf(arr), np.nan, arr)
+        return arr
+
+    def _threads(self, rows: int) -> int:
+        return 1 if rows <= SINGLE_THREAD_ROWS else 0
+
+    # -- predictions ---------------------------------------------------------------------
+    def predict_raw(self, X: Any) -> np.ndarray:
+        """The booster's uncalibrated probability (used to fit and check the calibrator)."""
+        arr = self.matrix(X)
+        return np.asarray(self.booster.predict(arr, num_threads=self._threads(len(arr))))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Calibrated probability of a flush within the label horizon, one per row, in (0, 1)."""
+        return self.calibrator(self.predict_raw(X))
+
+    def explain(self, X: Any, top: int = 5) -> list[list[dict[str, Any]]]:
+        """Per row, the ``top`` features that pushed the probability up or down the most.
+
+        Contributions are LightGBM's exact tree SHAP values (``pred_contrib``) in log-odds of
+        the booster's raw probability; they add up, with the bias, to the raw log-odds. The
+        calibrator is monotone, so their signs hold for the calibrated probability too.
+        """
+        arr = self.matrix(X)
+        contrib = np.asarray(
+            self.booster.predict(arr, pred_contrib=True, num_threads=self._threads(len(arr)))
+        )[:, : len(self.features)]
+        out: list[list[dict[str, Any]]] = []
+        for row, values in zip(contrib, arr, strict=True):
+            order = np.argsort(-np.abs(row), kind="stable")[: max(0, top)]
+            out.append(
+                [
+                    {
+                        "feature": self.features[j],
+                        "value": _json_value(values[j]),
+                        "contribution": float(row[j]),
+                    }
+                    for j in order
+                ]
+            )
+        return out
+
+    # -- risk levels ---------------------------------------------------------------------
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """Where elevated/high/extreme begin (fixed at training; see the module docstring)."""
+        thresholds = self.metadata.get("thresholds")
+        if not thresholds:
+            base = float(self.metadata.get("base_rate", 0.0))
+            return risk_thresholds(base)
+        return {k: float(thresholds[k]) for k in RISK_LEVELS[1:]}
+
+    @property
+    def alert_threshold(self) -> float:
+        return self.thresholds[ALERT_LEVEL]
+
+    def risk_level(self, p: float) -> str:
+        """``low``, ``elevated``, ``high`` or ``extreme`` for one probability."""
+        level = RISK_LEVELS[0]
+        for name, threshold in self.thresholds.items():
+            if p >= threshold:
+                level = name
+        return level
+
+    def risk_levels(self, p: np.ndarray) -> np.ndarray:
+        """Vectorised :meth:`risk_level`."""
+        edges = [self.thresholds[k] for k in RISK_LEVELS[1:]]
+        return np.asarray(RISK_LEVELS, dtype=object)[np.searchsorted(edges, p, side="right")]
+
+    # -- persistence ---------------------------------------------------------------------
+    def save(self, directory: Path | str) -> Path:
+        """Write booster.txt, calibrator.json and metadata.json into ``directory`` (atomically)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        _write_atomic(directory / BOOSTER_FILE, self.booster.model_to_string())
+        _write_atomic(
+            directory / CALIBRATOR_FILE, json.dumps(self.calibrator.to_dict(), indent=1)
+        )
+        document = {
+            "format_version": FORMAT_VERSION,
+            "features": self.features,
+            "label_spec": self.label_spec,
+            "metadata": self.metadata,
+        }
+        _write_atomic(directory / METADATA_FILE, json.dumps(document, indent=1, default=str))
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path | str) -> FlushModel:
+        """Restore a model written by :meth:`save` (needs lightgbm and numpy only)."""
+        directory = Path(directory)
+        missing = [
+            name
+            for name in (BOOSTER_FILE, CALIBRATOR_FILE, METADATA_FILE)
+            if not (directory / name).is_file()
+        ]
+        if missing:
+            raise ModelNotFoundError(f"{directory} is not a FlushRisk model: missing {missing}")
+        try:
+            document = json.loads((directory / METADATA_FILE).read_text())
+            calibrator = Calibrator.from_dict(json.loads((directory / CALIBRATOR_FILE).read_text()))
+            features = document["features"]
+            label_spec = document["label_spec"]
+            metadata = document.get("metadata", {})
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise ModelNotFoundError(f"{directory}: unreadable model files ({err})") from None
+        lgb = import_lightgbm()
+        try:
+            booster = lgb.Booster(model_file=str(directory / BOOSTER_FILE))
+        except lgb.basic.LightGBMError as err:
+            raise ModelNotFoundError(f"{directory / BOOSTER_FILE}: unreadable booster ({err})") from None
+        return cls(booster, features, calibrator, label_spec, metadata)
+
+    def __repr__(self) -> str:
+        meta = self.metadata
+        return (
+            f"FlushModel(symbol={meta.get('symbol')!r}, bar={meta.get('bar')!r}, "
+            f"features={len(self.features)}, calibrator={self.calibrator.method!r}, "
+            f"trees={self.booster.num_trees()})"
+        )
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+__all__ = ["FlushModel", "risk_thresholds", "import_lightgbm", "RISK_LEVELS", "ALERT_LEVEL"]

@@ -1,0 +1,336 @@
+"""The FlushRisk HTTP service (BentoML 1.4): the promoted champion behind a small JSON API.
+
+Run it with ``flushrisk serve`` (or ``bentoml serve serving.service:FlushRiskService``).
+
+Endpoints
+    POST /predict        one prediction from raw ``bars`` or precomputed ``features``
+    POST /predict_batch  ``{"items": [...]}``: many predictions, answered in order
+    GET  /model          the model card: lineage, training range, features, thresholds, metrics
+    GET  /livez /readyz  BentoML's probes (ready once the model is loaded)
+    GET  /metrics        Prometheus, with ``flushrisk_predicted_probability`` (a histogram)
+
+Which model: the BentoML model named by ``FLUSHRISK_SERVE_MODEL`` (default ``flushrisk-btc``,
+latest version), which ``flushrisk promote`` exports. The service loads the native booster
+files with :class:`models.FlushModel` and never imports mlflow: start-up stays at a couple of
+seconds and memory at what LightGBM needs.
+
+Client mistakes are 4xx, never 500. Request bodies are parsed by pydantic
+(:mod:`serving.schemas`); BentoML 1.4 answers a ``pydantic.ValidationError`` raised while
+parsing with 400 and the error list, and :class:`RequestGuard` rewrites that answer so its
+``error`` line names the fields (``bars.3.high: Input should be greater than 0``). Problems only
+the model can see (a window shorter than the minimum, bars at another bar size, another symbol)
+raise :class:`serving.predictor.RequestError`, which the API methods return as the same 400
+shape. The guard also answers 401 (API key), 413 (body too large) and 415 (not JSON) before
+BentoML reads the body.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import bentoml
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from features.errors import ModelNotFoundError
+from features.settings import get_settings
+from serving.predictor import Predictor, RequestError
+from serving.schemas import (
+    MAX_BARS,
+    MAX_BATCH,
+    PredictBatchRequest,
+    PredictBatchResponse,
+    PredictRequest,
+    PredictResponse,
+)
+
+logger = logging.getLogger("flushrisk.serving")
+
+SERVICE_NAME = "flushrisk"
+MODEL_TAG: str = get_settings().serve_model
+API_PATHS = frozenset({"/predict", "/predict_batch"})
+# Probes, metrics and the API docs stay open when an API key is set: orchestrators and
+# Prometheus scrape them without credentials, and they reveal nothing about predictions.
+OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics", "/docs.json", "/schema.json", "/"})
+OPEN_PREFIXES = ("/static_content", "/assets")
+# A request of MAX_BARS fully populated bars is about 2 MB of JSON; a batch may carry
+# several. Anything larger is refused before it is read into memory.
+MAX_BODY_BYTES = max(32 * 1024 * 1024, MAX_BARS * 1024 * 8)
+
+PROBABILITY = bentoml.metrics.Histogram(
+    name="flushrisk_predicted_probability",
+    documentation="Calibrated long-squeeze probabilities returned by /predict and /predict_batch",
+    labelnames=["symbol"],
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0),
+)
+WARNINGS = bentoml.metrics.Counter(
+    name="flushrisk_prediction_warnings",
+    documentation="Warnings attached to predictions, by code",
+    labelnames=["code"],
+)
+
+
+@dataclass
+class _State:
+    """The loaded predictor, shared with the plain Starlette routes (GET /model)."""
+
+    predictor: Predictor | None = None
+
+
+STATE = _State()
+
+
+def error_body(loc: tuple[Any, ...], message: str, kind: str = "value_error") -> dict[str, Any]:
+    """The one error shape of the API: a readable line plus pydantic-style details."""
+    where = ".".join(str(part) for part in loc) or "body"
+    return {"error": f"{where}: {message}", "detail": [{"loc": list(loc), "msg": message, "type": kind}]}
+
+
+def request_error(err: RequestError) -> JSONResponse:
+    return JSONResponse(error_body(err.loc, err.message), status_code=400)
+
+
+def load_predictor(bento_model: Any) -> Predictor:
+    """The checked Predictor of a BentoML model (refuses a model with another feature list)."""
+    labels = dict(getattr(bento_model.info, "labels", {}) or {})
+    predictor = Predictor.load(
+        bento_model.path, bento_model.tag.name, str(bento_model.tag.version), labels
+    )
+    logger.info("loaded %s (%s features)", bento_model.tag, len(predictor.model.features))
+    return predictor
+
+
+def require_model(tag: str) -> Any:
+    """The stored BentoML model, or a clear error (BentoModel would try BentoCloud instead)."""
+    from bentoml.exceptions import NotFound
+
+    try:
+        return bentoml.models.get(tag)
+    except NotFound:
+        from bentoml._internal.configuration.containers import BentoMLContainer
+
+        home = BentoMLContainer.bentoml_home.get()
+        raise ModelNotFoundError(
+            f"no BentoML model {tag!r} in {home}: train and promote one first "
+            "(flushrisk quickstart, or flushrisk train + flushrisk promote), "
+            "or point FLUSHRISK_SERVE_MODEL / BENTOML_HOME at it"
+        ) from None
+
+
+class _QuietClientErrors(logging.Filter):
+    """Drop BentoML's traceback log for request bodies that failed validation (a 400)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from pydantic import ValidationError
+
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, ValidationError)
+
+
+class RequestGuard:
+    """ASGI middleware: API key, body size, media type, and readable 400 messages.
+
+    Pure ASGI (not BaseHTTPMiddleware) so it adds microseconds, not a task per request.
+    """
+
+    def __init__(self, app: Any, api_key: str | None = None, max_body: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        key = api_key if api_key is not None else get_settings().api_key
+        secret = key.get_secret_value() if hasattr(key, "get_secret_value") else key
+        self.api_key = secret.encode() if secret else None
+        self.max_body = max_body
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        headers = {k.lower(): v for k, v in scope["headers"]}
+        if self.api_key is not None and not _is_open(path) and not self._authorised(headers):
+            await _answer(send, 401, {"error": "missing or wrong API key: send it in the X-API-Key header"})
+            return
+        if path not in API_PATHS or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        media = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
+        if media not in (b"application/json", b""):
+            await _answer(send, 415, {"error": f"Content-Type must be application/json, not {media.decode(errors='replace')!r}"})
+            return
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            await _answer(send, 413, _too_large(int(declared), self.max_body))
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_body:
+                await _answer(send, 413, _too_large(len(body), self.max_body))
+                return
+            if not message.get("more_body", False):
+                break
+        await self.app(scope, _replay(bytes(body), receive), _readable_400(send))
+
+    def _authorised(self, headers: dict[bytes, bytes]) -> bool:
+        given = headers.get(b"x-api-key")
+        if given is None:
+            auth = headers.get(b"authorization", b"")
+            given = auth[7:] if auth.lower().startswith(b"bearer ") else None
+        return given is not None and hmac.compare_digest(given, self.api_key or b"")
+
+
+def _is_open(path: str) -> bool:
+    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
+
+
+def _too_large(size: int, limit: int) -> dict[str, Any]:
+    return {
+        "error": f"request body of {size} bytes exceeds the limit of {limit} bytes; send at "
+        f"most {MAX_BARS} bars per item and {MAX_BATCH} items per batch",
+    }
+
+
+async def _answer(send: Any, status: int, body: dict[str, Any]) -> None:
+    payload = json.dumps(body, separators=(",", ":")).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _replay(body: bytes, receive: Any) -> Any:
+    sent = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _readable_400(send: Any) -> Any:
+    """Rewrite BentoML's '1 validation error for XIODescriptor' into 'field: message; ...'."""
+    held: dict[str, Any] = {}
+    chunks: list[bytes] = []
+
+    async def wrapped(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start" and message["status"] == 400:
+            held["start"] = message
+            return
+        if "start" not in held:
+            await send(message)
+            return
+        chunks.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        payload = _rewrite(b"".join(chunks))
+        start = held["start"]
+        start["headers"] = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+        start["headers"].append((b"content-length", str(len(payload)).encode()))
+        await send(start)
+        await send({"type": "http.response.body", "body": payload})
+
+    return wrapped
+
+
+def _rewrite(payload: bytes) -> bytes:
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return payload
+    if not isinstance(body, dict) or not isinstance(body.get("detail"), list):
+        return payload
+    if not str(body.get("error", "")).split(" ")[0].isdigit():
+        return payload  # already one of ours
+    details = [
+        {"loc": d.get("loc", []), "msg": _message(d), "type": d.get("type", "value_error")}
+        for d in body["detail"]
+        if isinstance(d, dict)
+    ]
+    lines = [f"{'.'.join(str(p) for p in d['loc']) or 'body'}: {d['msg']}" for d in details[:10]]
+    more = f" (and {len(details) - 10} more)" if len(details) > 10 else ""
+    return json.dumps(
+        {"error": "; ".join(lines) + more, "detail": details}, separators=(",", ":")
+    ).encode()
+
+
+def _message(detail: dict[str, Any]) -> str:
+    msg = str(detail.get("msg", "invalid"))
+    return msg.removeprefix("Value error, ")
+
+
+async def _model_card(_: Request) -> Response:
+    predictor = STATE.predictor
+    if predictor is None:
+        return JSONResponse({"error": "the model is not loaded yet"}, status_code=503)
+    return Response(predictor.card().model_dump_json(), media_type="application/json")
+
+
+routes_app = Starlette(routes=[Route("/model", _model_card, methods=["GET"])])
+
+
+@bentoml.asgi_app(routes_app, path="/")
+@bentoml.service(
+    name=SERVICE_NAME,
+    workers=1,
+    traffic={"timeout": 60},
+    metrics={"enabled": True},
+)
+class FlushRiskService:
+    """Calibrated probability of a large long squeeze in the next hour, and why."""
+
+    bento_model = bentoml.models.BentoModel(MODEL_TAG)
+
+    def __init__(self) -> None:
+        logging.getLogger("bentoml._internal.server.http_app").addFilter(_QuietClientErrors())
+        self.predictor = load_predictor(require_model(MODEL_TAG))
+        STATE.predictor = self.predictor
+        self.symbol_label = self.predictor.symbol or "?"
+
+    @bentoml.api(input_spec=PredictRequest, route="/predict")
+    async def predict(self, **fields: Any) -> PredictResponse:
+        """One prediction from raw bars or precomputed features."""
+        request = PredictRequest.model_construct(**fields)
+        try:
+            response = self.predictor.predict(request)
+        except RequestError as err:
+            return request_error(err)  # type: ignore[return-value]
+        self._observe([response])
+        return response
+
+    @bentoml.api(input_spec=PredictBatchRequest, route="/predict_batch")
+    def predict_batch(self, **fields: Any) -> PredictBatchResponse:
+        """Many predictions in one call; an invalid item fails the call, naming the item."""
+        items: list[PredictRequest] = fields["items"]
+        try:
+            results = self.predictor.predict_many(items)
+        except RequestError as err:
+            return request_error(err)  # type: ignore[return-value]
+        self._observe(results)
+        return PredictBatchResponse(results=results)
+
+    def _observe(self, responses: list[PredictResponse]) -> None:
+        for response in responses:
+            PROBABILITY.labels(symbol=self.symbol_label).observe(response.probability)
+            for warning in response.warnings:
+                WARNINGS.labels(code=warning.code).inc()
+
+
+FlushRiskService.add_asgi_middleware(RequestGuard)
+
+__all__ = ["FlushRiskService", "RequestGuard", "MODEL_TAG", "SERVICE_NAME"]

@@ -1,0 +1,182 @@
+"""In-process predictions: the same numbers as training, honest warnings, clear refusals."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import FEATURES, MIN_WINDOW, build_features
+from serving.predictor import ModelMismatchError, Predictor, RequestError
+from serving.schemas import PredictRequest
+from tests.serving.conftest import SYMBOL, bars_payload, train_tiny_model
+
+
+def bars_request(frame: pd.DataFrame, symbol: str = SYMBOL) -> PredictRequest:
+    return PredictRequest.model_validate({"symbol": symbol, "bars": bars_payload(frame)})
+
+
+def features_request(values: pd.Series, **extra: Any) -> PredictRequest:
+    feats = {k: (None if np.isnan(v) else float(v)) for k, v in values.items()}
+    return PredictRequest.model_validate({"symbol": SYMBOL, "features": feats, **extra})
+
+
+def codes(response: Any) -> list[str]:
+    return [w.code for w in response.warnings]
+
+
+def test_bars_and_features_give_the_training_pipelines_probability(
+    predictor: Predictor, window: pd.DataFrame, market: pd.DataFrame, tiny_model: Any
+) -> None:
+    t = window.index[-1]
+    expected_row = build_features(market).loc[t]
+    expected = float(tiny_model.predict_proba(expected_row.to_numpy()[None, :])[0])
+
+    from_bars = predictor.predict(bars_request(window))
+    from_features = predictor.predict(features_request(expected_row, as_of=t.isoformat()))
+
+    assert from_bars.probability == pytest.approx(expected, rel=1e-9)
+    assert from_features.probability == pytest.approx(expected, rel=1e-9)
+    assert 0.0 < from_bars.probability < 1.0
+    assert from_bars.as_of == t.to_pydatetime()
+    assert from_bars.risk_level == tiny_model.risk_level(from_bars.probability)
+
+
+def test_older_bars_beyond_the_minimum_window_do_not_change_the_answer(
+    predictor: Predictor, window: pd.DataFrame, market: pd.DataFrame
+) -> None:
+    longer = market[market.index > window.index[-1] - MIN_WINDOW - pd.Timedelta(days=10)]
+    assert len(longer) > len(window)
+    a = predictor.predict(bars_request(window)).probability
+    b = predictor.predict(bars_request(longer)).probability
+    assert a == pytest.approx(b, rel=1e-12)
+
+
+def test_drivers_are_the_largest_contributions_with_their_values(
+    predictor: Predictor, window: pd.DataFrame, tiny_model: Any
+) -> None:
+    response = predictor.predict(bars_request(window))
+    row = build_features(window).iloc[-1].to_numpy()[None, :]
+    contrib = tiny_model.booster.predict(row, pred_contrib=True)[0, : len(FEATURES)]
+    top = np.argsort(-np.abs(contrib), kind="stable")[:5]
+    assert [d.feature for d in response.drivers] == [FEATURES[j] for j in top]
+    for driver, j in zip(response.drivers, top, strict=True):
+        assert driver.contribution == pytest.approx(contrib[j])
+        assert driver.value == pytest.approx(row[0, j])
+
+
+def test_model_info_names_lineage_and_label(predictor: Predictor, window: pd.DataFrame) -> None:
+    info = predictor.predict(bars_request(window)).model
+    assert info.name == "flushrisk-btc"
+    assert info.mlflow_version == "3"
+    assert info.trained_until is not None and info.trained_until.startswith("20")
+    assert info.label_spec["kind"] == "liquidation"
+    assert info.label is not None and "liquidations" in info.label
+
+
+def test_a_window_shorter_than_the_minimum_is_refused_naming_it(
+    predictor: Predictor, window: pd.DataFrame
+) -> None:
+    with pytest.raises(RequestError) as err:
+        predictor.predict(bars_request(window.iloc[1:]))
+    assert err.value.loc == ("bars",)
+    assert "720 bars" in err.value.message and "30d" in err.value.message
+
+
+def test_bars_of_another_size_are_refused(predictor: Predictor, window: pd.DataFrame) -> None:
+    five_minute = window.iloc[-50:].copy()
+    five_minute.index = pd.date_range("2025-01-01", periods=50, freq="5min", tz="UTC", name="time")
+    with pytest.raises(RequestError, match="5m apart but the model was trained on 1h bars"):
+        predictor.predict(bars_request(five_minute))
+
+
+def test_another_symbol_is_refused(predictor: Predictor, window: pd.DataFrame) -> None:
+    with pytest.raises(RequestError) as err:
+        predictor.predict(bars_request(window, symbol="ETH"))
+    assert err.value.loc == ("symbol",)
+    # The same market spelled as an exchange pair is accepted.
+    assert predictor.predict(bars_request(window, symbol="btc")).probability > 0
+
+
+def test_batch_errors_name_the_item(predictor: Predictor, window: pd.DataFrame) -> None:
+    good = bars_request(window)
+    short = bars_request(window.iloc[-10:])
+    with pytest.raises(RequestError) as err:
+        predictor.predict_many([good, short])
+    assert err.value.loc[:2] == ("items", 1)
+
+
+def test_warns_about_values_outside_the_training_range(
+    predictor: Predictor, feature_matrix: pd.DataFrame
+) -> None:
+    row = feature_matrix.iloc[-1].copy()
+    row["funding_rate"] = 0.04  # far beyond anything simulated for training
+    response = predictor.predict(features_request(row))
+    [warning] = [w for w in response.warnings if w.code == "out_of_training_range"]
+    assert warning.features == ["funding_rate"]
+    assert "funding_rate" in warning.message
+
+
+def test_warns_when_a_trained_signal_group_is_missing(
+    predictor: Predictor, window: pd.DataFrame, feature_matrix: pd.DataFrame
+) -> None:
+    no_depth = window.drop(columns=[c for c in window.columns if "depth" in c])
+    response = predictor.predict(bars_request(no_depth))
+    [warning] = [w for w in response.warnings if w.code == "missing_signal_group"]
+    assert "depth" in warning.message
+    assert "missing_signal_group" not in codes(predictor.predict(bars_request(window)))
+
+    row = feature_matrix.iloc[-1].copy()
+    row[[f for f in FEATURES if f.startswith("funding")]] = np.nan
+    response = predictor.predict(features_request(row))
+    [warning] = [w for w in response.warnings if w.code == "missing_signal_group"]
+    assert "funding" in warning.message and "funding_rate" in warning.features
+
+
+def test_warns_about_stale_and_future_data(
+    predictor: Predictor, window: pd.DataFrame
+) -> None:
+    request = bars_request(window)
+    last = window.index[-1].to_pydatetime()
+    assert "stale_data" not in codes(predictor.predict(request, now=last + timedelta(minutes=70)))
+    assert "stale_data" in codes(predictor.predict(request, now=last + timedelta(hours=5)))
+    assert "future_data" in codes(predictor.predict(request, now=last - timedelta(hours=3)))
+
+
+def test_a_model_with_another_feature_order_is_refused(feature_matrix: pd.DataFrame) -> None:
+    reordered = feature_matrix[list(reversed(feature_matrix.columns))]
+    model = train_tiny_model(reordered)
+    with pytest.raises(ModelMismatchError, match="another order"):
+        Predictor(model, "flushrisk-btc", "1")
+
+
+def test_a_model_with_other_features_is_refused(feature_matrix: pd.DataFrame) -> None:
+    renamed = feature_matrix.rename(columns={"funding_rate": "funding_rate_v0"})
+    model = train_tiny_model(renamed)
+    with pytest.raises(ModelMismatchError, match="funding_rate"):
+        Predictor(model, "flushrisk-btc", "1")
+
+
+def test_serving_never_imports_mlflow(model_dir: Path, bento_tag: str) -> None:
+    """Start-up stays light: loading the service and its model must not pull in mlflow."""
+    code = (
+        "import sys\n"
+        "from serving.service import FlushRiskService\n"
+        "service = FlushRiskService()\n"
+        "assert service.predictor.model.booster.num_trees() > 0\n"
+        "bad = [m for m in ('mlflow', 'training', 'sklearn') if m in sys.modules]\n"
+        "print('loaded', sorted(bad))\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "loaded []" in done.stdout

@@ -1,0 +1,124 @@
+"""``flushrisk features build``: the labelled training windows of one symbol, as Parquet.
+
+Reads the symbol from the market-data store at the requested bar, computes the features and
+the label, keeps the labelled rows, and writes them (features, then a ``label`` column) to one
+Parquet file, atomically. The :class:`~features.windows.WindowsMeta` (bar, signal groups, label
+spec, time range, counts) is stored in the file's metadata (``DataFrame.attrs["flushrisk"]``
+when read back with pandas) and printed as a summary.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import pydantic
+import typer
+from rich.table import Table
+
+from features import LabelSpec, labelled_windows
+from features.bars import bar_name, parse_bar
+from features.errors import DataError
+from features.labels import DEFAULT_OI_FRACTION
+from features.settings import get_settings
+from features.store import MarketStore, normalize_symbol, write_parquet_atomic
+from training.cli.app import console, features_app
+
+LABEL_COLUMN = "label"
+
+
+class LabelKind(str, Enum):
+    liquidation = "liquidation"
+    proxy = "proxy"
+
+
+def default_output(data_dir: Path, symbol: str, bar: str, kind: str) -> Path:
+    """Where windows go unless --out says otherwise: beside the store, never inside a dataset."""
+    return data_dir / "windows" / f"{normalize_symbol(symbol)}-{bar}-{kind}.parquet"
+
+
+@features_app.command("build")
+def build(
+    symbol: Annotated[str, typer.Argument(help="Stored dataset, e.g. BTC.")],
+    label: Annotated[
+        LabelKind,
+        typer.Option(
+            "--label", help="liquidation: long liquidations; proxy: price drop (no liquidations)."
+        ),
+    ] = LabelKind.liquidation,
+    horizon: Annotated[str, typer.Option(help="Forward window of the label.")] = "1h",
+    threshold_usd: Annotated[
+        float | None, typer.Option(help="liquidation: absolute USD threshold.")
+    ] = None,
+    threshold_oi_fraction: Annotated[
+        float, typer.Option(help="liquidation: threshold as a fraction of open interest.")
+    ] = DEFAULT_OI_FRACTION,
+    k_vol: Annotated[
+        float, typer.Option(help="proxy: drop in trailing-volatility units.")
+    ] = LabelSpec.model_fields["k_vol"].default,
+    vol_window: Annotated[str, typer.Option(help="proxy: trailing volatility window.")] = "7D",
+    oi_drop_pct: Annotated[
+        float | None, typer.Option(help="proxy: also require an OI drop of this many percent.")
+    ] = None,
+    bar: Annotated[str, typer.Option(help="Bar of the windows (resampled from finer data).")] = "1h",
+    stride: Annotated[
+        str | None, typer.Option(help="Keep one row per STRIDE, e.g. 1h on 5m bars.")
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="Market-data store (default: FLUSHRISK_DATA_DIR or ./data)."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Output Parquet (default: DATA_DIR/windows/SYMBOL-BAR-LABEL.parquet)."),
+    ] = None,
+) -> None:
+    """Build the labelled windows of SYMBOL and write them to Parquet."""
+    data_dir = data_dir if data_dir is not None else get_settings().data_dir
+    bar = bar_name(parse_bar(bar))
+    spec = _spec(
+        kind=label.value,
+        horizon=horizon,
+        threshold_usd=threshold_usd,
+        threshold_oi_fraction=threshold_oi_fraction,
+        k_vol=k_vol,
+        vol_window=vol_window,
+        oi_drop_pct=oi_drop_pct,
+    )
+    frame = MarketStore(data_dir).read(symbol, bar=bar)
+    with console.status(f"computing features and labels of {len(frame):,} {bar} bars"):
+        X, y, meta = labelled_windows(frame, spec, stride=stride)
+    table = X.assign(**{LABEL_COLUMN: y})
+    table.attrs["flushrisk"] = {"symbol": normalize_symbol(symbol), **meta.model_dump(mode="json")}
+    path = out if out is not None else default_output(data_dir, symbol, bar, spec.kind)
+    write_parquet_atomic(table, path)
+    _summary(symbol, spec, meta, path)
+
+
+def _spec(**fields: object) -> LabelSpec:
+    """The label spec, with a validation failure turned into a one-line user error."""
+    try:
+        return LabelSpec(**{k: v for k, v in fields.items() if v is not None})
+    except pydantic.ValidationError as err:
+        problems = "; ".join(
+            f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"
+            for e in err.errors()
+        )
+        raise DataError(f"invalid label options: {problems}") from None
+
+
+def _summary(symbol: str, spec: LabelSpec, meta, path: Path) -> None:
+    table = Table(title=f"labelled windows: {normalize_symbol(symbol)}", show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("")
+    table.add_row("label", spec.describe())
+    table.add_row("bar", meta.bar + (f" (stride {meta.stride})" if meta.stride else ""))
+    table.add_row("time range", f"{meta.start:%Y-%m-%d %H:%M} .. {meta.end:%Y-%m-%d %H:%M} UTC")
+    table.add_row("rows", f"{meta.rows:,}")
+    table.add_row("positives", f"{meta.positives:,}")
+    table.add_row("base rate", f"{meta.base_rate:.3%}")
+    table.add_row("groups present", ", ".join(meta.groups))
+    table.add_row("features", str(len(meta.features)))
+    table.add_row("written to", str(path))
+    console.print(table)

@@ -1,0 +1,245 @@
+"""Walk-forward fitting of the model and the baselines, and the final calibrated model.
+
+For each fold (see :mod:`training.walkforward`) the booster is fitted on the fold's training
+rows with early stopping on a time-ordered inner split, and every baseline is fitted on the
+same rows. All of them predict the fold's test block: those are the out-of-fold (OOF)
+predictions every reported metric is computed on.
+
+Calibration without peeking. The booster's raw test probabilities of fold k are calibrated by a
+calibrator fitted only on predictions that were out of sample AND available before fold k's
+test block: the raw OOF predictions of the earlier folds plus fold k's own inner-validation
+predictions. The final model's calibrator is fitted on all raw OOF predictions, and its booster
+is trained on all rows for the median number of rounds the folds chose.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from features.errors import DataError
+from models.baselines import BASELINES
+from models.calibration import Calibrator, fit_calibrator
+from models.flush_model import DEFAULT_ODDS_MULTIPLES, FlushModel, risk_thresholds
+from models.lgbm import BoosterConfig, fit_booster, train_rounds
+from training.metrics import binary_metrics
+from training.walkforward import Fold, WalkForwardConfig, walk_forward_splits
+
+MODEL = "model"
+
+
+class TrainConfig(BaseModel):
+    """Everything that decides how a model is trained and evaluated (logged as MLflow params)."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    booster: BoosterConfig = Field(default_factory=BoosterConfig)
+    walk_forward: WalkForwardConfig = Field(default_factory=WalkForwardConfig)
+    calibration: Literal["auto", "isotonic", "platt"] = "auto"
+    odds_multiples: tuple[float, float, float] = DEFAULT_ODDS_MULTIPLES
+    baselines: tuple[str, ...] = tuple(BASELINES)
+
+    def params(self) -> dict[str, str]:
+        booster = {f"lgbm_{k}": str(v) for k, v in self.booster.params.items()}
+        return {
+            **booster,
+            "lgbm_num_boost_round": str(self.booster.num_boost_round),
+            "lgbm_early_stopping_rounds": str(self.booster.early_stopping_rounds),
+            "lgbm_valid_fraction": str(self.booster.valid_fraction),
+            "lgbm_refit": str(self.booster.refit),
+            "lgbm_monotone": str(self.booster.monotone),
+            **self.walk_forward.params(),
+            "calibration": self.calibration,
+            "risk_odds_multiples": ",".join(str(m) for m in self.odds_multiples),
+            "baselines": ",".join(self.baselines),
+        }
+
+
+@dataclass
+class FoldResult:
+    """What one fold produced: its split, chosen rounds, calibrator and test predictions."""
+
+    fold: Fold
+    best_iteration: int
+    calibration: str
+    threshold: float
+    raw: np.ndarray
+    predictions: dict[str, np.ndarray]
+    seconds: float = 0.0
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass
+class WalkForwardResult:
+    """Out-of-fold predictions of the model and every baseline, fold by fold."""
+
+    folds: list[FoldResult]
+    index: pd.DatetimeIndex
+    y: np.ndarray
+    raw: np.ndarray
+    predictions: dict[str, np.ndarray]
+    thresholds: np.ndarray
+    bar: pd.Timedelta
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.predictions)
+
+
+def fold_threshold(y_train: np.ndarray, config: TrainConfig) -> float:
+    """The alert threshold a fold would have used: 'high' level from its training base rate."""
+    rate = float(np.clip(np.mean(y_train), 1e-6, 1 - 1e-6))
+    return risk_thresholds(rate, config.odds_multiples)["high"]
+
+
+def run_walk_forward(
+    X: pd.DataFrame,
+    y: pd.Series,
+    bar: pd.Timedelta,
+    config: TrainConfig,
+    on_fold: Callable[[FoldResult, int], None] | None = None,
+) -> WalkForwardResult:
+    """Fit and predict every fold; ``on_fold(result, n_folds)`` reports progress."""
+    _check_xy(X, y)
+    folds = walk_forward_splits(X.index, config.walk_forward)
+    yv = y.to_numpy(dtype=np.float64)
+    results: list[FoldResult] = []
+    pool_raw: list[np.ndarray] = []
+    pool_y: list[np.ndarray] = []
+    for fold in folds:
+        started = pd.Timestamp.now()
+        X_train, y_train = X.iloc[fold.train], yv[fold.train]
+        X_test = X.iloc[fold.test]
+        fit = fit_booster(X_train, y_train, config.booster, gap=config.walk_forward.gap)
+        raw = np.asarray(fit.booster.predict(X_test.to_numpy(dtype=np.float64, na_value=np.nan)))
+        calibrator = fit_calibrator(
+            np.concatenate([*pool_raw, fit.valid_raw]),
+            np.concatenate([*pool_y, fit.valid_y]),
+            config.calibration,
+        )
+        predictions = {MODEL: calibrator(raw)}
+        for name in config.baselines:
+            predictions[name] = BASELINES[name]().fit(X_train, y_train).predict_proba(X_test)
+        pool_raw.append(raw)
+        pool_y.append(yv[fold.test])
+        result = FoldResult(
+            fold=fold,
+            best_iteration=fit.best_iteration,
+            calibration=calibrator.method,
+            threshold=fold_threshold(y_train, config),
+            raw=raw,
+            predictions=predictions,
+            seconds=(pd.Timestamp.now() - started).total_seconds(),
+        )
+        result.metrics = {
+            name: binary_metrics(yv[fold.test], p, result.threshold, X_test.index, bar)
+            for name, p in predictions.items()
+        }
+        results.append(result)
+        if on_fold is not None:
+            on_fold(result, len(folds))
+    test = np.concatenate([r.fold.test for r in results])
+    return WalkForwardResult(
+        folds=results,
+        index=X.index[test],
+        y=yv[test],
+        raw=np.concatenate([r.raw for r in results]),
+        predictions={
+            name: np.concatenate([r.predictions[name] for r in results])
+            for name in results[0].predictions
+        },
+        thresholds=np.concatenate([np.full(len(r.fold.test), r.threshold) for r in results]),
+        bar=bar,
+    )
+
+
+def evaluation_report(wf: WalkForwardResult) -> dict[str, dict[str, Any]]:
+    """Per predictor: overall out-of-fold metrics plus the list of per-fold metrics."""
+    report: dict[str, dict[str, Any]] = {}
+    for name, p in wf.predictions.items():
+        overall = binary_metrics(wf.y, p, wf.thresholds, wf.index, wf.bar)
+        overall["folds"] = [
+            {
+                "fold": r.fold.number,
+                "test_start": str(r.fold.test_start),
+                "test_end": str(r.fold.test_end),
+                **r.metrics[name],
+            }
+            for r in wf.folds
+        ]
+        report[name] = overall
+    return report
+
+
+def feature_ranges(X: pd.DataFrame) -> dict[str, list[float] | None]:
+    """Per feature, [min, max] of the finite training values (None when never observed)."""
+    arr = X.to_numpy(dtype=np.float64, na_value=np.nan)
+    arr = np.where(np.isfinite(arr), arr, np.nan)
+    seen = ~np.isnan(arr).all(axis=0)
+    lo = np.full(arr.shape[1], np.nan)
+    hi = np.full(arr.shape[1], np.nan)
+    lo[seen] = np.nanmin(arr[:, seen], axis=0)
+    hi[seen] = np.nanmax(arr[:, seen], axis=0)
+    return {
+        name: [float(a), float(b)] if s else None
+        for name, a, b, s in zip(X.columns, lo, hi, seen, strict=True)
+    }
+
+
+def fit_final_model(
+    X: pd.DataFrame,
+    y: pd.Series,
+    wf: WalkForwardResult,
+    config: TrainConfig,
+    metadata: dict[str, Any],
+    label_spec: dict[str, Any],
+) -> FlushModel:
+    """The model to deploy: booster on all rows, calibrator on all out-of-fold predictions."""
+    rounds = max(1, int(np.median([r.best_iteration for r in wf.folds])))
+    booster = train_rounds(X, y, rounds, config.booster)
+    calibrator: Calibrator = fit_calibrator(wf.raw, wf.y, config.calibration)
+    base_rate = float(np.mean(y.to_numpy(dtype=np.float64)))
+    thresholds = risk_thresholds(base_rate, config.odds_multiples)
+    meta = {
+        **metadata,
+        "rows": int(len(X)),
+        "positives": int(y.sum()),
+        "base_rate": base_rate,
+        "thresholds": thresholds,
+        "alert_threshold": thresholds["high"],
+        "risk_odds_multiples": list(config.odds_multiples),
+        "num_boost_round": rounds,
+        "calibration": calibrator.method,
+        "feature_ranges": feature_ranges(X),
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+    }
+    return FlushModel(booster, list(X.columns), calibrator, label_spec, meta)
+
+
+def _check_xy(X: pd.DataFrame, y: pd.Series) -> None:
+    if len(X) != len(y) or not X.index.equals(y.index):
+        raise DataError(f"features ({len(X)} rows) and labels ({len(y)} rows) do not align")
+    if not isinstance(X.index, pd.DatetimeIndex) or not X.index.is_monotonic_increasing:
+        raise DataError("labelled windows must have an increasing DatetimeIndex")
+    if not set(np.unique(y.to_numpy(dtype=np.float64))) <= {0.0, 1.0}:
+        raise DataError("labels must be 0/1 without missing values")
+
+
+__all__ = [
+    "TrainConfig",
+    "FoldResult",
+    "WalkForwardResult",
+    "run_walk_forward",
+    "evaluation_report",
+    "fit_final_model",
+    "feature_ranges",
+    "MODEL",
+]

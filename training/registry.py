@@ -1,0 +1,340 @@
+"""The model registry: versions, the ``champion`` alias, and the export to BentoML for serving.
+
+Promotion rule. A candidate becomes champion only if it beats the current champion on the SAME
+evaluation data: metrics from different periods, symbols or label specs say nothing about which
+model is better. Two runs whose evaluation digests (rows, labels, walk-forward set-up; see
+:func:`training.tracking.evaluation_digest`) agree are compared on their logged out-of-fold
+PR-AUC (Brier score breaks a tie). Otherwise both models are scored on data the caller names
+(``data_dir`` + ``eval_from``), or the promotion is refused, saying why. ``force`` overrides.
+
+Export. The champion's FlushModel directory (native booster, calibrator, metadata) is written
+into the BentoML model store as ``flushrisk-<symbol lower>`` with labels symbol,
+mlflow_version and mlflow_run_id; ``FlushModel.load(bentoml.models.get(name).path)`` restores it
+without mlflow.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from features.errors import DataError, ModelNotFoundError
+from features.settings import get_settings
+from features.store import normalize_symbol
+from models.flush_model import FlushModel
+from training.tracking import CHAMPION, FLUSH_MODEL_ARTIFACT, connect, model_name, require_store
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+
+PRIMARY = "pr_auc"
+TIEBREAK = "brier"
+_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+@dataclass
+class VersionInfo:
+    """One registered version, as ``flushrisk models`` shows it."""
+
+    name: str
+    version: int
+    run_id: str
+    aliases: list[str]
+    created: pd.Timestamp
+    metrics: dict[str, float]
+    tags: dict[str, str]
+
+    @property
+    def is_champion(self) -> bool:
+        return CHAMPION in self.aliases
+
+
+@dataclass
+class PromoteResult:
+    """What promote decided, and why (printed by the CLI)."""
+
+    name: str
+    version: int
+    promoted: bool
+    reason: str
+    previous: int | None = None
+    exported: str | None = None
+    comparison: dict[str, Any] = field(default_factory=dict)
+
+
+def _info(client: MlflowClient, mv: ModelVersion) -> VersionInfo:
+    run = client.get_run(mv.run_id)
+    return VersionInfo(
+        name=mv.name,
+        version=int(mv.version),
+        run_id=mv.run_id,
+        aliases=list(mv.aliases or []),
+        created=pd.Timestamp(mv.creation_timestamp, unit="ms", tz="UTC"),
+        metrics=dict(run.data.metrics),
+        tags=dict(run.data.tags),
+    )
+
+
+def list_versions(home: Path | str | None = None, symbol: str | None = None) -> list[VersionInfo]:
+    """All registered versions (of one symbol's model, or every flushrisk model), newest first."""
+    require_store(home)
+    client, _ = connect(home)
+    names = (
+        [model_name(symbol)]
+        if symbol
+        else sorted(m.name for m in client.search_registered_models() if m.name.startswith("flushrisk-"))
+    )
+    infos: list[VersionInfo] = []
+    for name in names:
+        for mv in client.search_model_versions(f"name = '{name}'"):
+            infos.append(_info(client, mv))
+    return sorted(infos, key=lambda v: (v.name, -v.version))
+
+
+def _version(client: MlflowClient, name: str, version: int | None) -> ModelVersion:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        if version is None:
+            versions = client.search_model_versions(f"name = '{name}'")
+            if not versions:
+                raise ModelNotFoundError(f"no registered versions of {name}; train one first")
+            return max(versions, key=lambda mv: int(mv.version))
+        return client.get_model_version(name, str(version))
+    except MlflowException as err:
+        raise ModelNotFoundError(f"{name} version {version}: {err.message}") from None
+
+
+def _champion(client: MlflowClient, name: str) -> ModelVersion | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+
+
+def load_run_model(client: MlflowClient, run_id: str) -> FlushModel:
+    """The FlushModel a training run logged (downloaded from its artifacts)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=FLUSH_MODEL_ARTIFACT, dst_path=tmp,
+                tracking_uri=client.tracking_uri,
+            )
+        except (MlflowException, OSError) as err:
+            raise ModelNotFoundError(f"run {run_id} has no {FLUSH_MODEL_ARTIFACT} artifact ({err})") from None
+        return FlushModel.load(local)
+
+
+def resolve_model(ref: str, home: Path | str | None = None) -> tuple[FlushModel, dict[str, Any]]:
+    """A model from a reference: a model directory, a run id, ``NAME/VERSION``, ``NAME@ALIAS``,
+    ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS`` (NAME may be a symbol such as BTC)."""
+    path = Path(ref)
+    if path.is_dir():
+        return FlushModel.load(path), {"source": str(path.resolve())}
+    require_store(home)
+    client, _ = connect(home)
+    text = ref.removeprefix("models:/")
+    if _RUN_ID.match(text):
+        from mlflow.exceptions import MlflowException
+
+        try:
+            client.get_run(text)
+        except MlflowException:
+            raise ModelNotFoundError(f"no run {text} in the MLflow store") from None
+        model = load_run_model(client, text)
+        return model, {"source": f"run {text}", "mlflow_run_id": text}
+    match = re.match(r"^([^/@]+)(?:/(\d+)|@([A-Za-z0-9_-]+))?$", text)
+    if not match:
+        raise ModelNotFoundError(
+            f"cannot read model reference {ref!r}: use a directory, a run id, NAME/VERSION or NAME@ALIAS"
+        )
+    name, version, alias = match.groups()
+    name = name if name.startswith("flushrisk-") else model_name(name)
+    if alias:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            mv = client.get_model_version_by_alias(name, alias)
+        except MlflowException:
+            raise ModelNotFoundError(f"{name} has no version with alias @{alias}") from None
+    else:
+        mv = _version(client, name, int(version) if version else None)
+    model = load_run_model(client, mv.run_id)
+    model.metadata.update(mlflow_version=int(mv.version), mlflow_run_id=mv.run_id)
+    return model, {"source": f"{name} v{mv.version}", "mlflow_run_id": mv.run_id, "mlflow_version": int(mv.version)}
+
+
+def _compare(
+    cand: dict[str, float], champ: dict[str, float], where: str, cand_v: int, champ_v: int
+) -> tuple[bool, str]:
+    a, b = cand.get(PRIMARY), champ.get(PRIMARY)
+    if a is None or b is None or not np.isfinite(a) or not np.isfinite(b):
+        return False, f"{PRIMARY} is missing for v{cand_v} or v{champ_v} on {where}"
+    if a > b + 1e-12:
+        return True, f"v{cand_v} {PRIMARY} {a:.4f} > champion v{champ_v} {b:.4f} on {where}"
+    if abs(a - b) <= 1e-12 and cand.get(TIEBREAK, np.inf) < champ.get(TIEBREAK, np.inf):
+        return True, (
+            f"v{cand_v} ties champion v{champ_v} on {PRIMARY} ({a:.4f}) and has the lower "
+            f"{TIEBREAK} ({cand[TIEBREAK]:.5f} < {champ[TIEBREAK]:.5f}) on {where}"
+        )
+    return False, f"v{cand_v} {PRIMARY} {a:.4f} does not beat champion v{champ_v} {b:.4f} on {where}"
+
+
+def _score_on(model: FlushModel, X: pd.DataFrame, y: pd.Series) -> dict[str, float]:
+    from training.metrics import binary_metrics
+
+    return binary_metrics(y.to_numpy(np.float64), model.predict_proba(X), model.alert_threshold)
+
+
+def promote(
+    symbol: str,
+    version: int | None = None,
+    force: bool = False,
+    home: Path | str | None = None,
+    data_dir: Path | str | None = None,
+    eval_from: str | None = None,
+    bentoml_home: Path | str | None = None,
+) -> PromoteResult:
+    """Set the champion alias per the promotion rule and export the champion to BentoML."""
+    require_store(home)
+    client, _ = connect(home)
+    name = model_name(symbol)
+    cand = _version(client, name, version)
+    cand_v = int(cand.version)
+    champ = _champion(client, name)
+    result = PromoteResult(name=name, version=cand_v, promoted=False, reason="")
+    if champ is not None:
+        result.previous = int(champ.version)
+    if champ is not None and int(champ.version) == cand_v:
+        result.promoted, result.reason = True, f"v{cand_v} is already the champion (re-exported)"
+    elif force:
+        result.promoted, result.reason = True, f"--force: v{cand_v} set as champion without comparison"
+    elif champ is None:
+        result.promoted, result.reason = True, f"no current champion of {name}: v{cand_v} becomes champion"
+    else:
+        champ_v = int(champ.version)
+        cand_run, champ_run = client.get_run(cand.run_id), client.get_run(champ.run_id)
+        cand_digest = cand_run.data.tags.get("eval_digest")
+        champ_digest = champ_run.data.tags.get("eval_digest")
+        if cand_digest and cand_digest == champ_digest:
+            result.promoted, result.reason = _compare(
+                cand_run.data.metrics, champ_run.data.metrics,
+                f"the same walk-forward evaluation (digest {cand_digest})", cand_v, champ_v,
+            )
+        elif data_dir is not None:
+            result.promoted, result.reason, result.comparison = _compare_on_data(
+                client, cand, champ, symbol, data_dir, eval_from
+            )
+        else:
+            result.reason = (
+                f"v{cand_v} and champion v{champ_v} were evaluated on different data "
+                f"(digests {cand_digest} vs {champ_digest}): their metrics are not comparable. "
+                "Pass --data-dir (and --eval-from DATE) to score both on the same data, or --force"
+            )
+    if result.promoted:
+        client.set_registered_model_alias(name, CHAMPION, str(cand_v))
+        model = load_run_model(client, cand.run_id)
+        result.exported = export_bentoml(model, symbol, cand_v, cand.run_id, bentoml_home)
+    return result
+
+
+def _compare_on_data(
+    client: MlflowClient,
+    cand: ModelVersion,
+    champ: ModelVersion,
+    symbol: str,
+    data_dir: Path | str,
+    eval_from: str | None,
+) -> tuple[bool, str, dict[str, Any]]:
+    from features import LabelSpec, labelled_windows
+    from features.store import MarketStore
+
+    cand_model = load_run_model(client, cand.run_id)
+    champ_model = load_run_model(client, champ.run_id)
+    bar = str(cand_model.metadata.get("bar", "1h"))
+    spec = LabelSpec.model_validate(cand_model.label_spec)
+    frame = MarketStore(data_dir).read(symbol, bar)
+    X, y, _ = labelled_windows(frame, spec)
+    ends = [pd.Timestamp(m.metadata["data_end"]) for m in (cand_model, champ_model) if m.metadata.get("data_end")]
+    start = pd.Timestamp(eval_from, tz="UTC") if eval_from else (max(ends) if ends else None)
+    if start is not None:
+        keep = X.index > start
+        X, y = X[keep], y[keep]
+    if len(X) == 0 or y.sum() == 0:
+        raise DataError(
+            f"no labelled rows with positives in {data_dir} for {symbol} after {start}: "
+            "pass an earlier --eval-from, or --force"
+        )
+    scores = {"candidate": _score_on(cand_model, X, y), "champion": _score_on(champ_model, X, y)}
+    where = f"{len(X)} rows of {normalize_symbol(symbol)} {bar} from {X.index[0]:%Y-%m-%d} to {X.index[-1]:%Y-%m-%d}"
+    overlap = [
+        f"v{mv.version}" for mv, m in ((cand, cand_model), (champ, champ_model))
+        if m.metadata.get("data_end") and pd.Timestamp(m.metadata["data_end"]) >= X.index[0]
+    ]
+    promoted, reason = _compare(scores["candidate"], scores["champion"], where, int(cand.version), int(champ.version))
+    if overlap:
+        reason += f" (warning: {', '.join(overlap)} trained on part of these rows)"
+    return promoted, reason, scores
+
+
+def export_bentoml(
+    model: FlushModel,
+    symbol: str,
+    version: int,
+    run_id: str,
+    bentoml_home: Path | str | None = None,
+) -> str:
+    """Write the FlushModel into the BentoML store as ``flushrisk-<symbol lower>``; return its tag."""
+    import bentoml
+
+    model.metadata.update(mlflow_version=int(version), mlflow_run_id=run_id)
+    home = bentoml_home if bentoml_home is not None else get_settings().bentoml_home
+    store_kwargs: dict[str, Any] = {}
+    if home is not None:
+        from bentoml._internal.models import ModelStore
+
+        models_dir = Path(home) / "models"
+        models_dir.mkdir(parents=True, exist_ok=True)
+        store_kwargs["_model_store"] = ModelStore(str(models_dir))
+    meta = model.metadata
+    summary = {
+        k: meta[k]
+        for k in ("bar", "data_start", "data_end", "base_rate", "alert_threshold", "calibration")
+        if k in meta
+    }
+    summary["metrics"] = {k: v for k, v in (meta.get("metrics") or {}).items() if isinstance(v, int | float)}
+    with bentoml.models.create(
+        f"flushrisk-{normalize_symbol(symbol).lower()}",
+        labels={
+            "symbol": normalize_symbol(symbol),
+            "mlflow_version": str(version),
+            "mlflow_run_id": run_id,
+        },
+        metadata=summary,
+        **store_kwargs,
+    ) as bento_model:
+        model.save(bento_model.path)
+    return str(bento_model.tag)
+
+
+__all__ = [
+    "VersionInfo",
+    "PromoteResult",
+    "list_versions",
+    "promote",
+    "resolve_model",
+    "load_run_model",
+    "export_bentoml",
+]
