@@ -107,8 +107,7 @@ class LabelSpec(BaseModel):
             if self.threshold_usd is not None:
                 return f"long liquidations >= {self.threshold_usd:,.0f} USD within {h}"
             return (
-                f"long liquidations >= {self.threshold_oi_fraction:.2%} of open interest "
-                f"within {h}"
+                f"long liquidations >= {self.threshold_oi_fraction:.2%} of open interest within {h}"
             )
         text = (
             f"price low within {h} at least {self.k_vol:g} x trailing volatility "
@@ -196,4 +195,4 @@ def _proxy(grid: Grid, spec: LabelSpec, h: int) -> np.ndarray:
     return np.where(ok, label.astype(np.float64), np.nan)
 
 
-__all__ = ["LabelSpec", "make_labels", "format_duration", "DEFAULT_OI_FRACTION"]
+__all__ = ["DEFAULT_OI_FRACTION", "LabelSpec", "format_duration", "make_labels"]

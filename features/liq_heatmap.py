@@ -51,7 +51,7 @@ MAX_OI_GAP = "4h"
 
 @nb.njit(cache=True)
 def _bucket(price: float, log_step: float) -> int:
-    return int(math.floor(math.log(price) / log_step))
+    return math.floor(math.log(price) / log_step)
 
 
 @nb.njit(cache=True)
@@ -113,8 +113,7 @@ def long_liquidation_bands(
                 level_bucket[t, k] = b
                 level_amount[t, k] = amount
                 buckets[b] += amount
-                if b > top:
-                    top = b
+                top = max(top, b)
         # 3. levels older than the lookback expire, unless already traded through
         j = t - lookback
         if j >= 0:
@@ -141,4 +140,4 @@ def leverage_arrays() -> tuple[np.ndarray, np.ndarray]:
     return lev, wts
 
 
-__all__ = ["LEVERAGE_MIX", "MAINTENANCE_MARGIN", "BANDS", "LOOKBACK", "long_liquidation_bands"]
+__all__ = ["BANDS", "LEVERAGE_MIX", "LOOKBACK", "MAINTENANCE_MARGIN", "long_liquidation_bands"]

@@ -84,9 +84,7 @@ def covers_min_window(index: pd.DatetimeIndex, bar: str | pd.Timedelta | None = 
 
 def _grid(frame: pd.DataFrame, bar: str | pd.Timedelta | None, source: str) -> Grid:
     if isinstance(frame, pd.DataFrame) and "close" not in frame.columns:
-        raise DataError(
-            f"{source}: missing required column 'close'; found {list(frame.columns)}"
-        )
+        raise DataError(f"{source}: missing required column 'close'; found {list(frame.columns)}")
     grid = Grid.from_frame(frame, bar=bar, source=source)
     close = grid.col("close")
     if close is None:
@@ -113,6 +111,6 @@ __all__ = [
     "FEATURE_GROUPS",
     "MIN_WINDOW",
     "build_features",
-    "features_at",
     "covers_min_window",
+    "features_at",
 ]

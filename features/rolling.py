@@ -25,7 +25,7 @@ import numba as nb
 import numpy as np
 import pandas as pd
 
-from features.bars import parse_bar
+from features.bars import bar_name, parse_bar
 from features.errors import DataError
 
 NS_PER_DAY = 86_400 * 1_000_000_000
@@ -84,15 +84,13 @@ def _block_extreme(x: np.ndarray, w: int, phase: int, sign: float) -> np.ndarray
         if i == 0 or (i + phase) % w == 0:
             m = -np.inf
         v = sign * x[i]
-        if v > m:
-            m = v
+        m = max(m, v)
         pre[i] = m
     for i in range(n - 1, -1, -1):
         if i == n - 1 or (i + 1 + phase) % w == 0:
             m = -np.inf
         v = sign * x[i]
-        if v > m:
-            m = v
+        m = max(m, v)
         suf[i] = m
     out = np.empty(n)
     for i in range(n):
@@ -284,8 +282,7 @@ def _previous_day_min(x: np.ndarray, first_bar: int, bar_ns: int) -> np.ndarray:
             cur_day = day
             cur = np.inf
         out[i] = prev
-        if x[i] < cur:
-            cur = x[i]
+        cur = min(cur, x[i])
     return out
 
 
@@ -332,6 +329,8 @@ class Grid:
     frame: pd.DataFrame | None = None
     source: str = "frame"
     cache: dict = field(default_factory=dict)
+    _names: dict[str, int] | None = None
+    _matrix: np.ndarray | bool | None = None
 
     @property
     def bar_ns(self) -> int:
@@ -380,14 +379,14 @@ class Grid:
         if off_grid.any():
             pos = int(np.argmax(off_grid))
             raise DataError(
-                f"{source}: row {pos} ({frame.index[pos]}) is not on the {step} bar grid "
+                f"{source}: row {pos} ({frame.index[pos]}) is not on the {bar_name(step)} bar grid "
                 f"that starts at {frame.index[0]}"
             )
         positions = offsets // bar_ns
         n = int(positions[-1]) + 1
         if n > 50 * len(frame) + 1_000_000:
             raise DataError(
-                f"{source}: {len(frame)} rows spread over {n} bars of {step}: mostly gaps; "
+                f"{source}: {len(frame)} rows spread over {n} bars of {bar_name(step)}: mostly gaps; "
                 "is the bar right?"
             )
         return cls(
@@ -404,19 +403,35 @@ class Grid:
     def column(self, name: str) -> np.ndarray | None:
         """A column of the frame laid on the grid (converted on first use), or None."""
         if name not in self.columns:
-            if self.frame is None or name not in self.frame.columns:
+            if self.frame is None:
+                return None
+            if self._names is None:
+                self._names = {str(c): j for j, c in enumerate(self.frame.columns.tolist())}
+            j = self._names.get(name)
+            if j is None:
                 return None
             values = np.full(self.n, np.nan)
-            try:
-                values[self.positions] = self.frame[name].to_numpy(
-                    dtype="float64", na_value=np.nan
-                )
-            except (TypeError, ValueError) as err:
-                raise DataError(
-                    f"{self.source}: column {name!r} is not numeric ({err})"
-                ) from None
+            values[self.positions] = self._raw(j, name)
             self.columns[name] = values
         return self.columns[name]
+
+    def _raw(self, j: int, name: str) -> np.ndarray:
+        """Column j of the frame as float64, from one conversion of the whole frame if it can.
+
+        One ``to_numpy`` of an all-float frame costs about as much as one column lookup, and
+        serving pays per-column pandas overhead on every request.
+        """
+        if self._matrix is None:
+            try:
+                self._matrix = self.frame.to_numpy(dtype="float64", na_value=np.nan)
+            except (TypeError, ValueError):
+                self._matrix = False  # a non-numeric column somewhere: go column by column
+        if self._matrix is not False:
+            return self._matrix[:, j]
+        try:
+            return self.frame.iloc[:, j].to_numpy(dtype="float64", na_value=np.nan)
+        except (TypeError, ValueError) as err:
+            raise DataError(f"{self.source}: column {name!r} is not numeric ({err})") from None
 
     def col(self, name: str) -> np.ndarray | None:
         """A column on the grid, or None when the frame does not have it (or it is all NaN)."""
@@ -542,4 +557,4 @@ def positive_log(x: np.ndarray) -> np.ndarray:
     return np.where(ok, np.log(np.where(ok, x, 1.0)), np.nan)
 
 
-__all__ = ["Grid", "ratio", "positive_log", "NS_PER_DAY"]
+__all__ = ["NS_PER_DAY", "Grid", "positive_log", "ratio"]

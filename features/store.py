@@ -237,4 +237,4 @@ def _utc(value: str | pd.Timestamp) -> pd.Timestamp:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
-__all__ = ["MarketStore", "DatasetInfo", "WriteResult", "resample", "normalize_symbol"]
+__all__ = ["DatasetInfo", "MarketStore", "WriteResult", "normalize_symbol", "resample"]

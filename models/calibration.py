@@ -8,7 +8,8 @@ Two methods:
 
 * ``isotonic``: pool-adjacent-violators on the raw probability, each block shrunk toward the
   base rate by one pseudo-observation, so a block of one positive row does not become 1.0.
-  Needs many positives; evaluated by linear interpolation between block centres.
+  Needs many positives; evaluated by linear interpolation between block centres, plus
+  ``1e-6 * raw`` so that the map is strictly increasing and keeps the booster's ranking.
 * ``platt``: a logistic fit ``sigmoid(a * logit(raw) + b)``; two parameters, so it stays
   stable with few positives.
 
@@ -32,6 +33,7 @@ Method = Literal["isotonic", "platt", "identity"]
 
 MIN_POSITIVES_ISOTONIC = 150
 DEFAULT_EPS = 1e-5
+TIE_BREAK = 1e-6
 _LOGIT_CLIP = 1e-7
 
 
@@ -61,7 +63,9 @@ class Calibrator:
         """Calibrated probabilities in ``[eps, 1 - eps]`` (NaN stays NaN)."""
         raw = np.asarray(raw, dtype=np.float64)
         if self.method == "isotonic":
-            out = np.interp(raw, self.knots_x, self.knots_y)
+            # The tiny raw term makes the map strictly increasing: isotonic plateaus would
+            # otherwise tie rows the booster ranks apart (and cost PR-AUC at the top).
+            out = np.interp(raw, self.knots_x, self.knots_y) + TIE_BREAK * raw
         elif self.method == "platt":
             out = _sigmoid(self.a * _logit(raw) + self.b)
         else:

@@ -166,6 +166,28 @@ class Predictor:
         """Load the FlushModel files in ``directory`` (a BentoML model's path) and check them."""
         return cls(FlushModel.load(directory), name, version, labels)
 
+    def warm_up(self) -> None:
+        """Run one synthetic window through features and booster before the first request.
+
+        The feature code is numba-compiled on first use (about a second, even from numba's
+        cache); paying it at start-up keeps it out of the first client's latency, and a
+        service only reports ready after this.
+        """
+        bar = self.bar or pd.Timedelta(hours=1)
+        n = int(MIN_WINDOW / bar) + 1
+        index = pd.date_range("2024-01-01", periods=n, freq=bar, tz="UTC", name="time")
+        wave = 100.0 * (1.0 + 0.02 * np.sin(np.arange(n) / 7.0))
+        level = {"funding_rate": 1e-4, "taker_buy_ratio": 0.5, "long_short_ratio": 1.2}
+        frame = pd.DataFrame(
+            {c: level.get(c, 1e6) * np.ones(n) for c in _BAR_COLUMNS}, index=index.as_unit("ns")
+        )
+        for column in ("open", "close", "index_price", "mark_price"):
+            frame[column] = wave
+        frame["high"], frame["low"] = wave * 1.003, wave * 0.997
+        row, _ = self._row_from_bars(frame)
+        self.model.predict_proba(row[None, :])
+        self.model.explain(row[None, :], top=TOP_DRIVERS)
+
     # -- the model card -------------------------------------------------------------------
     def card(self) -> ModelCard:
         meta = self.model.metadata

@@ -299,6 +299,7 @@ class FlushRiskService:
     def __init__(self) -> None:
         logging.getLogger("bentoml._internal.server.http_app").addFilter(_QuietClientErrors())
         self.predictor = load_predictor(require_model(MODEL_TAG))
+        self.predictor.warm_up()
         STATE.predictor = self.predictor
         self.symbol_label = self.predictor.symbol or "?"
 

@@ -37,7 +37,9 @@ def compute(g: Grid) -> dict[str, np.ndarray]:
         - 1.0,
         # positive: open interest rises on up-moves and falls on down-moves (longs piling in)
         "oi_price_corr_24h": g.corr(
-            g.log_return_1bar(oi), g.memo(("logret", "close"), lambda: g.log_return_1bar(close)), "24h"
+            g.log_return_1bar(oi),
+            g.memo(("logret", "close"), lambda: g.log_return_1bar(close)),
+            "24h",
         ),
         "oi_drawdown_24h": ratio(oi, g.max(oi, "24h")) - 1.0,
         "oi_drawdown_7d": ratio(oi, g.max(oi, "7D")) - 1.0,

@@ -69,13 +69,28 @@ from features.sources.tables import (
 from features.sources.units import epoch_to_datetime, funding_to_fraction
 
 KLINE_COLUMNS = (
-    "open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume",
-    "count", "taker_buy_volume", "taker_buy_quote_volume", "ignore",
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_volume",
+    "count",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+    "ignore",
 )
 METRICS_COLUMNS = (
-    "create_time", "symbol", "sum_open_interest", "sum_open_interest_value",
-    "count_toptrader_long_short_ratio", "sum_toptrader_long_short_ratio",
-    "count_long_short_ratio", "sum_taker_long_short_vol_ratio",
+    "create_time",
+    "symbol",
+    "sum_open_interest",
+    "sum_open_interest_value",
+    "count_toptrader_long_short_ratio",
+    "sum_toptrader_long_short_ratio",
+    "count_long_short_ratio",
+    "sum_taker_long_short_vol_ratio",
 )
 FUNDING_COLUMNS = ("calc_time", "funding_interval_hours", "last_funding_rate")
 BOOK_DEPTH_COLUMNS = ("timestamp", "percentage", "depth", "notional")
@@ -91,8 +106,7 @@ SNAPSHOT_MAX_AGE = {"metrics": pd.Timedelta(minutes=15), "bookDepth": pd.Timedel
 FUNDING_MAX_AGE_INTERVALS = 1.5
 
 # Binance kline intervals (all of them, so that an unsupported one is named, not ignored).
-_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d",
-              "3d", "1w", "1mo")
+_INTERVALS = tuple("1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1mo".split())
 _NAME = re.compile(
     r"^(?P<symbol>[A-Z0-9]+)-(?P<kind>[A-Za-z0-9]+)-(?P<period>\d{4}-\d{2}(?:-\d{2})?)"
     r"\.(?P<ext>zip|csv)$"
@@ -193,7 +207,7 @@ def import_binance_archive(path: Path, bar: str | None = None) -> pd.DataFrame:
     ``bar`` picks the kline interval when the directory holds several.
     """
     path = Path(path)
-    files, _ignored = scan(path)
+    files, ignored = scan(path)
     if not files:
         raise DataError(
             f"{path}: no Binance archive files found (expected names like "
@@ -219,7 +233,9 @@ def import_binance_archive(path: Path, bar: str | None = None) -> pd.DataFrame:
     frame = _price_frame(klines)
     for kind, column in (("markPriceKlines", "mark_price"), ("indexPriceKlines", "index_price")):
         if kind in by_kind:
-            frame[column] = _combine(by_kind[kind], _read_klines, path)["close"].reindex(frame.index)
+            frame[column] = _combine(by_kind[kind], _read_klines, path)["close"].reindex(
+                frame.index
+            )
     if "index_price" not in frame and "premiumIndexKlines" in by_kind:
         premium = _combine(by_kind["premiumIndexKlines"], _read_klines, path)["close"]
         frame["index_price"] = frame["close"] / (1.0 + premium.reindex(frame.index))
@@ -231,11 +247,14 @@ def import_binance_archive(path: Path, bar: str | None = None) -> pd.DataFrame:
     funding = _combine(by_kind["fundingRate"], _read_funding, path)
     frame["funding_rate"] = _funding_in_force(funding, frame.index + step)
     frame, notes = drop_unknown_funding(
-        frame, f"{path} ({symbols[0]} {interval})",
+        frame,
+        f"{path} ({symbols[0]} {interval})",
         f"{funding.index[0]} .. {funding.index[-1]}",
     )
     if "metrics" in by_kind:
-        metrics = _as_of(_combine(by_kind["metrics"], _read_metrics, path), frame.index, step, "metrics")
+        metrics = _as_of(
+            _combine(by_kind["metrics"], _read_metrics, path), frame.index, step, "metrics"
+        )
         frame["open_interest_usd"] = metrics["open_interest_usd"]
         frame["long_short_ratio"] = metrics["long_short_ratio"]
         if "taker_buy_ratio" not in frame or frame["taker_buy_ratio"].isna().all():
@@ -247,6 +266,10 @@ def import_binance_archive(path: Path, bar: str | None = None) -> pd.DataFrame:
             frame[column] = depth[column]
     frame.index.name = "time"
     out = finish(frame, f"{path} ({symbols[0]} {interval})")
+    if ignored:
+        notes.append(
+            f"{len(ignored)} file(s) not in a known archive layout were ignored, e.g. {ignored[0]}"
+        )
     out.attrs["notes"] = notes
     return out
 
@@ -256,7 +279,9 @@ def _choose_interval(files: list[ArchiveFile], bar: str | None, path: Path) -> s
     if bar is not None:
         wanted = bar_name(parse_bar(bar))
         if wanted not in intervals:
-            raise DataError(f"{path}: no klines at {wanted}; the directory has {intervals or 'none'}")
+            raise DataError(
+                f"{path}: no klines at {wanted}; the directory has {intervals or 'none'}"
+            )
         return wanted
     if not intervals:
         raise DataError(f"{path}: no klines files (prices are required)")
@@ -365,7 +390,9 @@ def _funding_in_force(funding: pd.DataFrame, closes: pd.DatetimeIndex) -> np.nda
     valid = pos >= 0
     safe = np.where(valid, pos, 0)
     age_h = (closes.asi8 - settle[safe]) / 3.6e12
-    fresh = valid & (age_h <= funding["interval_hours"].to_numpy()[safe] * FUNDING_MAX_AGE_INTERVALS)
+    fresh = valid & (
+        age_h <= funding["interval_hours"].to_numpy()[safe] * FUNDING_MAX_AGE_INTERVALS
+    )
     return np.where(fresh, funding["funding_rate"].to_numpy()[safe], np.nan)
 
 
@@ -407,14 +434,20 @@ def _read_book_depth(file: ArchiveFile) -> pd.DataFrame:
             f"{source}: two different depth rows for {first['time']} at {first['percentage']} %"
         )
     table = flat.pivot(index="time", columns="percentage", values="notional").sort_index()
-    names = {-1.0: "bid_depth_1pct_usd", 1.0: "ask_depth_1pct_usd",
-             -2.0: "bid_depth_2pct_usd", 2.0: "ask_depth_2pct_usd"}
+    names = {
+        -1.0: "bid_depth_1pct_usd",
+        1.0: "ask_depth_1pct_usd",
+        -2.0: "bid_depth_2pct_usd",
+        2.0: "ask_depth_2pct_usd",
+    }
     table = table.rename(columns=names)
     table.columns.name = None
     return table[[c for c in names.values() if c in table.columns]]
 
 
-def _as_of(snapshots: pd.DataFrame, opens: pd.DatetimeIndex, step: pd.Timedelta, kind: str) -> pd.DataFrame:
+def _as_of(
+    snapshots: pd.DataFrame, opens: pd.DatetimeIndex, step: pd.Timedelta, kind: str
+) -> pd.DataFrame:
     """Per bar, the last snapshot at or before its close if at most SNAPSHOT_MAX_AGE old."""
     left = pd.DataFrame({"close_time": (opens + step).as_unit("ns")})
     right = snapshots.sort_index().reset_index().rename(columns={"time": "snap_time"})

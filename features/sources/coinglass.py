@@ -53,7 +53,9 @@ def import_coinglass(path: Path) -> pd.DataFrame:
     stamps = numeric_columns(raw, ["timestamp"], source, required=["timestamp"])["timestamp"]
     times = epoch_to_datetime(stamps)
     if "datetime_utc" in raw.columns:
-        _check_same_times(times, parse_text_times(raw["datetime_utc"], source, "datetime_utc"), source)
+        _check_same_times(
+            times, parse_text_times(raw["datetime_utc"], source, "datetime_utc"), source
+        )
     check_time_order(times, source)
     present = [c for c in COLUMN_MAP if c in raw.columns]
     numbers = numeric_columns(
@@ -61,7 +63,9 @@ def import_coinglass(path: Path) -> pd.DataFrame:
     )
     numbers.index = times
     frame = numbers[present].rename(columns=COLUMN_MAP)
-    frame["funding_rate"] = funding_to_fraction(numbers[FUNDING_COLUMN], "percent", source, FUNDING_COLUMN)
+    frame["funding_rate"] = funding_to_fraction(
+        numbers[FUNDING_COLUMN], "percent", source, FUNDING_COLUMN
+    )
     frame.index.name = "time"
     return finish(frame, source)
 

@@ -88,7 +88,9 @@ def load_mapping(path: Path | None) -> CsvMapping:
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as err:
-        raise DataError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'} ({err})") from None
+        raise DataError(
+            f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'} ({err})"
+        ) from None
     try:
         return CsvMapping.model_validate(data or {})
     except ValidationError as err:
@@ -129,13 +131,18 @@ def import_csv(path: Path, mapping: CsvMapping | None = None) -> pd.DataFrame:
         text, sources, source, required=[columns[c] for c in required if c in columns]
     )
     numbers.index = times.rename("time")
-    frame = pd.DataFrame({canon: numbers[src] for canon, src in columns.items()}, index=numbers.index)
+    frame = pd.DataFrame(
+        {canon: numbers[src] for canon, src in columns.items()}, index=numbers.index
+    )
     for canon, factor in mapping.scale.items():
         if canon in frame:
             frame[canon] = frame[canon] * factor
     if "funding_rate" in frame:
         frame["funding_rate"] = funding_to_fraction(
-            frame["funding_rate"], mapping.funding_unit, source, columns["funding_rate"],
+            frame["funding_rate"],
+            mapping.funding_unit,
+            source,
+            columns["funding_rate"],
             mapping.funding_interval_hours,
         )
     if mapping.ohlc_from_close:
@@ -167,10 +174,14 @@ def _resolve_columns(raw: pd.DataFrame, mapping: CsvMapping) -> dict[str, str]:
 def _times(raw: pd.Series, unit: str, source: str, column: str) -> pd.DatetimeIndex:
     if pd.api.types.is_datetime64_any_dtype(raw.dtype):
         times = pd.DatetimeIndex(raw)
-        return (times.tz_localize("UTC") if times.tz is None else times.tz_convert("UTC")).as_unit("ns")
+        return (times.tz_localize("UTC") if times.tz is None else times.tz_convert("UTC")).as_unit(
+            "ns"
+        )
     text = raw.astype("str").where(raw.notna())
     numeric = pd.to_numeric(text, errors="coerce")
     if unit == "iso" or (unit == "auto" and numeric.isna().any()):
         return parse_text_times(text, source, column)
-    stamps = numeric_columns(pd.DataFrame({column: text}), [column], source, required=[column])[column]
+    stamps = numeric_columns(pd.DataFrame({column: text}), [column], source, required=[column])[
+        column
+    ]
     return epoch_to_datetime(stamps, "auto" if unit == "auto" else unit)

@@ -32,8 +32,14 @@ from features.bars import bar_name, parse_bar
 from features.errors import DataError
 
 BASE_URL = "https://data.binance.vision"
-DAILY_KINDS = ("klines", "markPriceKlines", "indexPriceKlines", "premiumIndexKlines", "metrics",
-               "bookDepth")
+DAILY_KINDS = (
+    "klines",
+    "markPriceKlines",
+    "indexPriceKlines",
+    "premiumIndexKlines",
+    "metrics",
+    "bookDepth",
+)
 MONTHLY_KINDS = ("fundingRate",)
 KINDS = (*DAILY_KINDS, *MONTHLY_KINDS)
 KLINE_KINDS = ("klines", "markPriceKlines", "indexPriceKlines", "premiumIndexKlines")
@@ -55,7 +61,10 @@ class ArchiveReport:
 
 
 def archive_paths(
-    symbol: str, since: pd.Timestamp, until: pd.Timestamp, interval: str,
+    symbol: str,
+    since: pd.Timestamp,
+    until: pd.Timestamp,
+    interval: str,
     kinds: tuple[str, ...] = KINDS,
 ) -> Iterator[str]:
     """Server-relative paths of every file for the dates from ``since`` to ``until``."""
@@ -66,16 +75,21 @@ def archive_paths(
     days = pd.date_range(since.normalize(), until.normalize(), freq="D")
     for kind in kinds:
         if kind in MONTHLY_KINDS:
-            months = pd.period_range(since.tz_localize(None).to_period("M"),
-                                     until.tz_localize(None).to_period("M"), freq="M")
+            months = pd.period_range(
+                since.tz_localize(None).to_period("M"),
+                until.tz_localize(None).to_period("M"),
+                freq="M",
+            )
             for month in months:
                 yield f"data/futures/um/monthly/{kind}/{symbol}/{symbol}-{kind}-{month}.zip"
             continue
         for day in days:
             date = day.strftime("%Y-%m-%d")
             if kind in KLINE_KINDS:
-                yield (f"data/futures/um/daily/{kind}/{symbol}/{interval}/"
-                       f"{symbol}-{interval}-{date}.zip")
+                yield (
+                    f"data/futures/um/daily/{kind}/{symbol}/{interval}/"
+                    f"{symbol}-{interval}-{date}.zip"
+                )
             else:
                 yield f"data/futures/um/daily/{kind}/{symbol}/{symbol}-{kind}-{date}.zip"
 
@@ -91,7 +105,7 @@ def fetch_archive(
     session: requests.Session | None = None,
     on_file: Callable[[str, str], None] | None = None,
 ) -> ArchiveReport:
-    """Download and verify the archive files of ``symbol`` from ``since`` to ``until`` into ``dest``.
+    """Download and verify the archive files of ``symbol`` from ``since`` to ``until``.
 
     ``on_file(relative_path, outcome)`` is called after each file (outcome: downloaded, skipped,
     missing), for progress display.

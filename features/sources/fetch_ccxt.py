@@ -44,9 +44,9 @@ import pandas as pd
 
 from features.bars import bar_name, parse_bar
 from features.errors import DataError
-from features.store import MarketStore, normalize_symbol
 from features.sources.tables import drop_unknown_funding
 from features.sources.units import funding_to_fraction
+from features.store import MarketStore, normalize_symbol
 
 EXCHANGES = ("binanceusdm", "bybit", "okx")
 # Most rows per request, per exchange: (candles, open interest / long-short, funding).
@@ -100,8 +100,14 @@ def to_utc(value: str | pd.Timestamp, what: str) -> pd.Timestamp:
 class _Fetcher:
     """The calls to one exchange for one market, with paging and network-error handling."""
 
-    def __init__(self, exchange: Any, exchange_id: str, symbol: str, retries: int,
-                 sleep: Callable[[float], None]) -> None:
+    def __init__(
+        self,
+        exchange: Any,
+        exchange_id: str,
+        symbol: str,
+        retries: int,
+        sleep: Callable[[float], None],
+    ) -> None:
         self.exchange = exchange
         self.exchange_id = exchange_id
         self.symbol = symbol
@@ -131,8 +137,14 @@ class _Fetcher:
         raise AssertionError("unreachable")
 
     def pages(
-        self, what: str, func: Callable[..., list], start_ms: int, end_ms: int, limit: int,
-        timestamp: Callable[[Any], int], **kwargs: Any,
+        self,
+        what: str,
+        func: Callable[..., list],
+        start_ms: int,
+        end_ms: int,
+        limit: int,
+        timestamp: Callable[[Any], int],
+        **kwargs: Any,
     ) -> list:
         """All rows with start_ms <= time < end_ms, reading pages forward from start_ms."""
         rows: dict[int, Any] = {}
@@ -179,7 +191,6 @@ def fetch_to_store(
     dataset = normalize_symbol(name or symbol)
     exchange = exchange if exchange is not None else make_exchange(exchange_id)
     fetcher = _Fetcher(exchange, exchange_id, symbol, retries, sleep or time.sleep)
-    market = _market(fetcher)
     report = FetchReport(dataset=dataset, bar=bar, start=start, end=end)
 
     resume = _resume_point(store, dataset, bar, start, end, step)
@@ -191,11 +202,15 @@ def fetch_to_store(
         return report
 
     try:
-        _fetch_chunks(store, fetcher, market, dataset, start, end, step, report, chunk_bars, on_chunk)
+        market = _market(fetcher)
+        _fetch_chunks(
+            store, fetcher, market, dataset, start, end, step, report, chunk_bars, on_chunk
+        )
     except FetchInterrupted as err:
         stored = (
             f"{report.rows_written} row(s) of this run are stored in {dataset} {bar}, up to "
-            f"{report.last_stored}" if report.last_stored is not None
+            f"{report.last_stored}"
+            if report.last_stored is not None
             else f"nothing new was stored in {dataset} {bar}"
         )
         raise FetchInterrupted(
@@ -204,9 +219,18 @@ def fetch_to_store(
     return report
 
 
-def _fetch_chunks(store: MarketStore, fetcher: _Fetcher, market: dict, dataset: str,
-                  start: pd.Timestamp, end: pd.Timestamp, step: pd.Timedelta, report: FetchReport,
-                  chunk_bars: int | None, on_chunk: Callable[[FetchReport], None] | None) -> None:
+def _fetch_chunks(
+    store: MarketStore,
+    fetcher: _Fetcher,
+    market: dict,
+    dataset: str,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    step: pd.Timedelta,
+    report: FetchReport,
+    chunk_bars: int | None,
+    on_chunk: Callable[[FetchReport], None] | None,
+) -> None:
     """Fetch [start, end] chunk by chunk, merging each into the store before the next."""
     funding = _funding_history(fetcher, start, end)
     report.streams["funding_rate"] = f"{len(funding)} settlements"
@@ -218,7 +242,9 @@ def _fetch_chunks(store: MarketStore, fetcher: _Fetcher, market: dict, dataset: 
         frame = _chunk_frame(fetcher, market, cursor, chunk_end, step, funding, disabled, report)
         if frame is not None:
             store.write(
-                dataset, frame, source=f"{fetcher.exchange_id} {fetcher.symbol} {cursor}",
+                dataset,
+                frame,
+                source=f"{fetcher.exchange_id} {fetcher.symbol} {cursor}",
                 bar=report.bar,
             )
             report.rows_written += len(frame)
@@ -243,8 +269,14 @@ def _market(fetcher: _Fetcher) -> dict:
         ) from None
 
 
-def _resume_point(store: MarketStore, dataset: str, bar: str, start: pd.Timestamp,
-                  end: pd.Timestamp, step: pd.Timedelta) -> pd.Timestamp | None:
+def _resume_point(
+    store: MarketStore,
+    dataset: str,
+    bar: str,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    step: pd.Timedelta,
+) -> pd.Timestamp | None:
     """The bar after the last stored one, when the stored data already covers the start."""
     if bar not in store.bars(dataset):
         return None
@@ -263,9 +295,12 @@ def _funding_history(fetcher: _Fetcher, start: pd.Timestamp, end: pd.Timestamp) 
     if not fetcher.has("fetchFundingRateHistory"):
         raise DataError(f"{fetcher.exchange_id} offers no funding history; funding is required")
     rows = fetcher.pages(
-        "funding history", fetcher.exchange.fetch_funding_rate_history,
-        _ms(start - pd.Timedelta(days=1)), _ms(end + pd.Timedelta(days=1)),
-        fetcher.funding_limit, lambda r: r.get("timestamp"),
+        "funding history",
+        fetcher.exchange.fetch_funding_rate_history,
+        _ms(start - pd.Timedelta(days=1)),
+        _ms(end + pd.Timedelta(days=1)),
+        fetcher.funding_limit,
+        lambda r: r.get("timestamp"),
     )
     if not rows:
         raise DataError(
@@ -292,16 +327,31 @@ def _in_force(funding: pd.DataFrame, closes: pd.DatetimeIndex) -> np.ndarray:
     return np.where(ok, funding["funding_rate"].to_numpy()[safe], np.nan)
 
 
-def _candles(fetcher: _Fetcher, what: str, method: str, start: pd.Timestamp, end: pd.Timestamp,
-             timeframe: str) -> pd.DataFrame:
+def _candles(
+    fetcher: _Fetcher,
+    what: str,
+    method: str,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    timeframe: str,
+) -> pd.DataFrame:
     rows = fetcher.pages(
-        what, getattr(fetcher.exchange, method), _ms(start), _ms(end), fetcher.candle_limit,
-        lambda r: r[0], timeframe=timeframe,
+        what,
+        getattr(fetcher.exchange, method),
+        _ms(start),
+        _ms(end),
+        fetcher.candle_limit,
+        lambda r: r[0],
+        timeframe=timeframe,
     )
-    frame = pd.DataFrame([r[:6] for r in rows], columns=["ms", "open", "high", "low", "close", "volume"])
-    frame.index = pd.DatetimeIndex(
-        pd.to_datetime(frame.pop("ms").astype("int64"), unit="ms", utc=True)
-    ).as_unit("ns").rename("time")
+    frame = pd.DataFrame(
+        [r[:6] for r in rows], columns=["ms", "open", "high", "low", "close", "volume"]
+    )
+    frame.index = (
+        pd.DatetimeIndex(pd.to_datetime(frame.pop("ms").astype("int64"), unit="ms", utc=True))
+        .as_unit("ns")
+        .rename("time")
+    )
     return frame.astype("float64")
 
 
@@ -309,9 +359,16 @@ def _snapshot_timeframe(step: pd.Timedelta) -> str:
     return "1h" if step >= pd.Timedelta(hours=1) else "5m"
 
 
-def _chunk_frame(fetcher: _Fetcher, market: dict, start: pd.Timestamp, end: pd.Timestamp,
-                 step: pd.Timedelta, funding: pd.DataFrame, disabled: dict[str, str],
-                 report: FetchReport) -> pd.DataFrame | None:
+def _chunk_frame(
+    fetcher: _Fetcher,
+    market: dict,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    step: pd.Timedelta,
+    funding: pd.DataFrame,
+    disabled: dict[str, str],
+    report: FetchReport,
+) -> pd.DataFrame | None:
     """One chunk [start, end) as a canonical frame, or None when the exchange has no candles."""
     import ccxt
 
@@ -329,7 +386,8 @@ def _chunk_frame(fetcher: _Fetcher, market: dict, start: pd.Timestamp, end: pd.T
         )
         return None
     frame, notes = drop_unknown_funding(
-        frame, f"{fetcher.exchange_id} {fetcher.symbol}",
+        frame,
+        f"{fetcher.exchange_id} {fetcher.symbol}",
         f"{funding.index[0]} .. {funding.index[-1]}",
     )
     report.notes.extend(notes)
@@ -363,14 +421,27 @@ def _chunk_frame(fetcher: _Fetcher, market: dict, start: pd.Timestamp, end: pd.T
     return frame
 
 
-def _snapshots(fetcher: _Fetcher, column: str, method: str, market: dict, start: pd.Timestamp,
-               end: pd.Timestamp, step: pd.Timedelta, frame: pd.DataFrame) -> pd.Series | None:
+def _snapshots(
+    fetcher: _Fetcher,
+    column: str,
+    method: str,
+    market: dict,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    step: pd.Timedelta,
+    frame: pd.DataFrame,
+) -> pd.Series | None:
     """Open-interest or long/short snapshots, as of each bar's close."""
     timeframe = _snapshot_timeframe(step)
     period = parse_bar(timeframe)
     rows = fetcher.pages(
-        f"{column} from {start}", getattr(fetcher.exchange, method), _ms(start),
-        _ms(end + step), fetcher.snapshot_limit, lambda r: r.get("timestamp"), timeframe=timeframe,
+        f"{column} from {start}",
+        getattr(fetcher.exchange, method),
+        _ms(start),
+        _ms(end + step),
+        fetcher.snapshot_limit,
+        lambda r: r.get("timestamp"),
+        timeframe=timeframe,
     )
     if not rows:
         return None
@@ -385,7 +456,11 @@ def _snapshots(fetcher: _Fetcher, column: str, method: str, market: dict, start:
     left = pd.DataFrame({"close_time": (frame.index + step).as_unit("ns")})
     right = pd.DataFrame({"snap_time": snaps.index, "value": snaps.to_numpy()})
     merged = pd.merge_asof(
-        left, right, left_on="close_time", right_on="snap_time", direction="backward",
+        left,
+        right,
+        left_on="close_time",
+        right_on="snap_time",
+        direction="backward",
         tolerance=period * SNAPSHOT_PERIODS_MAX_AGE,
     )
     return pd.Series(merged["value"].to_numpy(), index=frame.index)

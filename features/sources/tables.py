@@ -125,9 +125,7 @@ def require_source_columns(frame: pd.DataFrame, columns: Iterable[str], source: 
         close = difflib.get_close_matches(column, have, n=1, cutoff=0.6)
         problems.append(f"{column!r}" + (f" (found {close[0]!r}: misnamed?)" if close else ""))
     if problems:
-        raise DataError(
-            f"{source}: missing column(s) {', '.join(problems)}; the file has {have}"
-        )
+        raise DataError(f"{source}: missing column(s) {', '.join(problems)}; the file has {have}")
 
 
 def numeric_columns(
@@ -165,7 +163,9 @@ def numeric_columns(
     return pd.DataFrame(out, index=frame.index)
 
 
-def parse_text_times(raw: pd.Series, source: str, column: str, header: bool = True) -> pd.DatetimeIndex:
+def parse_text_times(
+    raw: pd.Series, source: str, column: str, header: bool = True
+) -> pd.DatetimeIndex:
     """ISO-like text timestamps as UTC; naive times are taken as UTC."""
     times = pd.to_datetime(raw, errors="coerce", utc=True, format="ISO8601")
     bad = times.isna()
@@ -212,7 +212,9 @@ def check_on_grid(index: pd.DatetimeIndex, bar: pd.Timedelta, source: str) -> No
         )
 
 
-def drop_unknown_funding(frame: pd.DataFrame, source: str, coverage: str) -> tuple[pd.DataFrame, list[str]]:
+def drop_unknown_funding(
+    frame: pd.DataFrame, source: str, coverage: str
+) -> tuple[pd.DataFrame, list[str]]:
     """Leave out the bars whose funding rate in force is unknown, saying so.
 
     ``funding_rate`` is required in every row, and filling it backwards from a later settlement

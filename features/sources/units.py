@@ -29,7 +29,12 @@ TYPICAL_FUNDING_MAX = 1e-3
 TYPICAL_FUNDING_MIN = 2e-6
 
 # Epoch magnitudes of dates between 1973 and 2286, per unit.
-_EPOCH_UNITS: tuple[tuple[float, str], ...] = ((1e11, "s"), (1e14, "ms"), (1e17, "us"), (np.inf, "ns"))
+_EPOCH_UNITS: tuple[tuple[float, str], ...] = (
+    (1e11, "s"),
+    (1e14, "ms"),
+    (1e17, "us"),
+    (np.inf, "ns"),
+)
 _NS_PER = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 
 
@@ -114,7 +119,9 @@ def funding_to_fraction(
             )
         unit = detected
     if unit not in FUNDING_UNITS:
-        raise DataError(f"{source}: unknown funding unit {unit!r}; use one of {list(FUNDING_UNITS)}")
+        raise DataError(
+            f"{source}: unknown funding unit {unit!r}; use one of {list(FUNDING_UNITS)}"
+        )
     rates = pd.to_numeric(values, errors="coerce").astype("float64")
     typical = typical_abs(rates)
     if typical is not None:

@@ -30,11 +30,17 @@ def synthetic(
     wick = np.abs(rng.normal(0, vol, n))
     high = np.maximum(open_, close) * np.exp(wick)
     low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0, vol, n)))
-    oi = 1.5e9 * np.exp(np.cumsum(rng.normal(0.0, 0.004 * np.sqrt(hours), n)) + 0.5 * shocks.cumsum())
+    oi = 1.5e9 * np.exp(
+        np.cumsum(rng.normal(0.0, 0.004 * np.sqrt(hours), n)) + 0.5 * shocks.cumsum()
+    )
     drop = np.clip(-(low / open_ - 1), 0, None)
     long_liq = oi * (0.0004 * hours * rng.random(n) + 0.6 * drop**1.5)
     short_liq = oi * 0.0004 * hours * rng.random(n)
-    funding = np.clip(0.0001 + 0.00005 * np.sin(np.arange(n) / (90 / hours)) + rng.normal(0, 2e-5, n), -0.003, 0.003)
+    funding = np.clip(
+        0.0001 + 0.00005 * np.sin(np.arange(n) / (90 / hours)) + rng.normal(0, 2e-5, n),
+        -0.003,
+        0.003,
+    )
     index_price = close * (1 - 0.0003 - 0.0004 * rng.standard_normal(n))
     depth = 2e7 * np.exp(rng.normal(0, 0.2, n))
     frame = pd.DataFrame(

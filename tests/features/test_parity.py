@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from features import FEATURES, MIN_WINDOW, build_features, features_at
 from features.pipeline import covers_min_window

@@ -13,7 +13,7 @@ from features.pipeline import FEATURE_GROUPS
 from features.store import resample
 from tests.features.feature_frames import cached_simulated, cached_synthetic, synthetic
 
-LIQUIDATION_FEATURES = [f for f in FEATURES if f.startswith("liq_long_") or f.startswith("liq_short")]
+LIQUIDATION_FEATURES = [f for f in FEATURES if f.startswith(("liq_long_", "liq_short"))]
 
 
 def test_output_is_one_float_row_per_bar_with_the_feature_columns():
@@ -33,7 +33,12 @@ def test_feature_list_is_unique_and_covers_every_group():
     assert len(set(FEATURES)) == len(FEATURES)
     assert set(FEATURE_GROUPS) == set(FEATURES)
     assert set(FEATURE_GROUPS.values()) == {
-        "funding", "open_interest", "basis", "depth", "key_levels", "price_flow",
+        "funding",
+        "open_interest",
+        "basis",
+        "depth",
+        "key_levels",
+        "price_flow",
     }
 
 
@@ -49,13 +54,20 @@ def test_absent_signal_groups_give_nan_features_and_present_ones_values():
     frame = cached_synthetic()[["open", "high", "low", "close", "funding_rate"]]
     X = build_features(frame).iloc[200:]
     absent = (
-        list(open_interest.NAMES) + list(basis.NAMES) + list(depth.NAMES)
+        list(open_interest.NAMES)
+        + list(basis.NAMES)
+        + list(depth.NAMES)
         + [f for f in key_levels.NAMES if f.startswith("liq_")]
         + LIQUIDATION_FEATURES
         + ["taker_sell_share_1h", "volume_surge", "long_short_ratio"]
     )
     assert X[absent].isna().all().all()
-    assert X[["funding_rate", "funding_z_7d", "dist_low_24h", "ret_4h", "rvol_24h"]].notna().all().all()
+    assert (
+        X[["funding_rate", "funding_z_7d", "dist_low_24h", "ret_4h", "rvol_24h"]]
+        .notna()
+        .all()
+        .all()
+    )
 
 
 def test_a_close_only_frame_still_gets_price_features():
@@ -73,10 +85,24 @@ def test_horizons_are_in_time_so_5m_and_1h_bars_agree():
     # the 1h bar opening at t closes with the 5m bar opening at t+55min: same information
     rows = coarse.index[coarse.index >= coarse.index[0] + pd.Timedelta(days=31)]
     same = [
-        "ret_1h", "ret_4h", "ret_24h", "funding_rate", "funding_change_8h", "oi_growth_1h",
-        "oi_growth_24h", "premium", "premium_change_1h", "dist_high_24h", "dist_low_7d",
-        "dist_prev_day_low", "range_1h", "drawdown_30d", "round_distance", "oi_to_volume_24h",
-        "liq_long_24h_oi", "liq_short_1h_oi",
+        "ret_1h",
+        "ret_4h",
+        "ret_24h",
+        "funding_rate",
+        "funding_change_8h",
+        "oi_growth_1h",
+        "oi_growth_24h",
+        "premium",
+        "premium_change_1h",
+        "dist_high_24h",
+        "dist_low_7d",
+        "dist_prev_day_low",
+        "range_1h",
+        "drawdown_30d",
+        "round_distance",
+        "oi_to_volume_24h",
+        "liq_long_24h_oi",
+        "liq_short_1h_oi",
     ]
     a = X_coarse.loc[rows, same].to_numpy()
     b = X_fine.loc[rows + pd.Timedelta(minutes=55), same].to_numpy()
@@ -105,8 +131,16 @@ def test_long_gaps_are_not_bridged():
     holed = frame[(frame.index < gap_start) | (frame.index >= gap_end)]
     X = build_features(holed)
     after = X.loc[gap_end]
-    for name in ("ret_1h", "ret_4h", "ret_24h", "oi_growth_24h", "funding_change_24h",
-                 "rvol_4h", "rvol_24h", "liq_long_24h_oi"):
+    for name in (
+        "ret_1h",
+        "ret_4h",
+        "ret_24h",
+        "oi_growth_24h",
+        "funding_change_24h",
+        "rvol_4h",
+        "rvol_24h",
+        "liq_long_24h_oi",
+    ):
         assert np.isnan(after[name]), name
     # ...but a short gap (2 missing hours) does not blank a 24h change
     short = frame.drop(frame.index[[300, 301]])
@@ -182,8 +216,12 @@ def test_liquidation_levels_disappear_when_traded_through_or_too_old():
         (lambda f: f.iloc[::-1], "increasing"),
         (lambda f: pd.concat([f.iloc[:5], f.iloc[4:10]]), "increasing"),
         (lambda f: f.drop(columns="close"), "'close'"),
-        (lambda f: f.set_axis(f.index.insert(3, f.index[3] + pd.Timedelta(minutes=7))[:-1]
-                              .sort_values()), "spacing of 7min between"),
+        (
+            lambda f: f.set_axis(
+                f.index.insert(3, f.index[3] + pd.Timedelta(minutes=7))[:-1].sort_values()
+            ),
+            "spacing of 7min between",
+        ),
         (lambda f: f.assign(volume_usd="lots"), "volume_usd"),
     ],
 )

@@ -41,8 +41,14 @@ def test_okx_windows_record_the_groups_the_file_has(okx):
     assert meta.positives == int(y.sum()) and y.loc[CRASH] == 1.0
     # the warning signs before the crash are computed from the gappy hourly file
     before = X.loc[CRASH]
-    for name in ("funding_z_30d", "oi_growth_24h", "premium_z_7d", "liq_long_within_5pct",
-                 "dist_prev_day_low", "rvol_24h"):
+    for name in (
+        "funding_z_30d",
+        "oi_growth_24h",
+        "premium_z_7d",
+        "liq_long_within_5pct",
+        "dist_prev_day_low",
+        "rvol_24h",
+    ):
         assert np.isfinite(before[name]), name
 
 
@@ -57,8 +63,16 @@ def test_coinglass_sample_features_compute(coinglass):
     assert list(X.columns) == list(FEATURES) and len(X) == len(coinglass)
     assert not np.isinf(X.to_numpy()).any()
     late = X.iloc[-1]
-    for name in ("funding_rate", "oi_growth_4h", "liq_long_1h_oi", "liq_long_24h_oi",
-                 "liq_long_share_24h", "ret_5m", "rvol_24h", "liq_long_within_2pct"):
+    for name in (
+        "funding_rate",
+        "oi_growth_4h",
+        "liq_long_1h_oi",
+        "liq_long_24h_oi",
+        "liq_long_share_24h",
+        "ret_5m",
+        "rvol_24h",
+        "liq_long_within_2pct",
+    ):
         if name == "ret_5m":
             assert np.isnan(late[name])  # 30-minute bars have no 5-minute return
         else:
@@ -66,7 +80,7 @@ def test_coinglass_sample_features_compute(coinglass):
 
 
 def test_coinglass_liquidation_label_uses_its_liquidations(coinglass):
-    X, y, meta = labelled_windows(coinglass, LabelSpec())
+    _X, y, meta = labelled_windows(coinglass, LabelSpec())
     assert meta.bar == "30m" and "liquidations" in meta.groups
     assert 0 < meta.positives < meta.rows
     # the bar with the largest long liquidations is a positive for the row before it

@@ -13,8 +13,13 @@ from features.schema import COLUMNS, find_gaps, signal_groups, validate_frame
 def frame(n: int = 6, start: str = "2024-01-01", freq: str = "5min", **extra) -> pd.DataFrame:
     index = pd.date_range(start, periods=n, freq=freq, tz="UTC", name="time")
     close = 100.0 + np.arange(n)
-    data = {"open": close - 0.5, "high": close + 1, "low": close - 1, "close": close,
-            "funding_rate": np.full(n, 0.0001)}
+    data = {
+        "open": close - 0.5,
+        "high": close + 1,
+        "low": close - 1,
+        "close": close,
+        "funding_rate": np.full(n, 0.0001),
+    }
     data.update(extra)
     return pd.DataFrame(data, index=index)
 
@@ -41,8 +46,10 @@ def test_valid_frame_is_canonicalized_to_ns_utc_float64_in_canonical_order():
         (lambda f: f.assign(funding_rate=np.nan), "funding_rate"),
         (lambda f: f.iloc[[0, 1, 1, 2]], "duplicate timestamps"),
         (lambda f: f.iloc[[0, 2, 1, 3]], "not increasing"),
-        (lambda f: f.assign(funding_rate=[0.0001, 0.0001, 0.01 * 7, 0.0001, 0.0001, 0.0001]),
-         "is it in percent"),
+        (
+            lambda f: f.assign(funding_rate=[0.0001, 0.0001, 0.01 * 7, 0.0001, 0.0001, 0.0001]),
+            "is it in percent",
+        ),
         (lambda f: f.assign(close=[100.0, -1.0, 102.0, 103.0, 104.0, 105.0]), "positive USD price"),
         (lambda f: f.assign(high=f["low"] - 1), "high must be >= low"),
         (lambda f: f.assign(taker_buy_ratio=1.5), "[0, 1]"),
@@ -77,13 +84,23 @@ def test_signal_groups_report_only_columns_with_data():
 
 def test_find_gaps_reports_each_gap_as_data():
     index = pd.DatetimeIndex(
-        ["2024-01-01 00:00", "2024-01-01 01:00", "2024-01-01 04:00", "2024-01-01 05:00",
-         "2024-01-01 07:00"], tz="UTC",
+        [
+            "2024-01-01 00:00",
+            "2024-01-01 01:00",
+            "2024-01-01 04:00",
+            "2024-01-01 05:00",
+            "2024-01-01 07:00",
+        ],
+        tz="UTC",
     )
     gaps = find_gaps(index, "1h")
     assert gaps["missing_bars"].tolist() == [2, 1]
-    assert gaps["start"].tolist() == [pd.Timestamp("2024-01-01 02:00", tz="UTC"),
-                                      pd.Timestamp("2024-01-01 06:00", tz="UTC")]
-    assert gaps["end"].tolist() == [pd.Timestamp("2024-01-01 03:00", tz="UTC"),
-                                    pd.Timestamp("2024-01-01 06:00", tz="UTC")]
+    assert gaps["start"].tolist() == [
+        pd.Timestamp("2024-01-01 02:00", tz="UTC"),
+        pd.Timestamp("2024-01-01 06:00", tz="UTC"),
+    ]
+    assert gaps["end"].tolist() == [
+        pd.Timestamp("2024-01-01 03:00", tz="UTC"),
+        pd.Timestamp("2024-01-01 06:00", tz="UTC"),
+    ]
     assert find_gaps(index[:2], "1h").empty

@@ -10,7 +10,9 @@ from features.errors import DataError
 from features.store import MarketStore, resample
 
 
-def bars(n: int, start: str = "2024-01-01", freq: str = "5min", seed: int = 0, **extra) -> pd.DataFrame:
+def bars(
+    n: int, start: str = "2024-01-01", freq: str = "5min", seed: int = 0, **extra
+) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     index = pd.date_range(start, periods=n, freq=freq, tz="UTC", name="time").as_unit("ns")
     close = 100 + rng.normal(0, 1, n).cumsum()
@@ -32,7 +34,9 @@ def test_write_then_read_returns_the_frame(tmp_path):
     result = store.write("btc", frame, source="test")
     assert result.path == tmp_path / "BTC" / "5m.parquet"
     assert (result.rows_before, result.rows_after) == (0, 20)
-    pd.testing.assert_frame_equal(store.read("BTC"), frame[store.read("BTC").columns], check_freq=False)
+    pd.testing.assert_frame_equal(
+        store.read("BTC"), frame[store.read("BTC").columns], check_freq=False
+    )
     assert [(d.symbol, d.bar, d.rows) for d in store.datasets()] == [("BTC", "5m", 20)]
     assert not list((tmp_path / "BTC").glob("*.tmp")), "no temp file is left behind"
 
@@ -50,7 +54,9 @@ def test_overlapping_reimport_merges_without_duplicates_or_losses(tmp_path):
     assert merged.index.is_unique and merged.index.is_monotonic_increasing
     # New values win in the overlap; rows only in the old data survive unchanged.
     pd.testing.assert_series_equal(merged["close"].iloc[50:], second["close"], check_freq=False)
-    pd.testing.assert_series_equal(merged["close"].iloc[:50], first["close"].iloc[:50], check_freq=False)
+    pd.testing.assert_series_equal(
+        merged["close"].iloc[:50], first["close"].iloc[:50], check_freq=False
+    )
     # A column the new data lacks keeps its stored values where it had them.
     assert (merged["open_interest_usd"].iloc[:100] == 5e9).all()
     assert merged["open_interest_usd"].iloc[100:].isna().all()
@@ -83,7 +89,8 @@ def test_single_row_write_with_explicit_bar(tmp_path):
     store.write("BTC", bars(1), bar="5m")
     store.write("BTC", bars(1, start="2024-01-01 00:10"), bar="5m")
     assert store.read("BTC").index.tolist() == [
-        pd.Timestamp("2024-01-01 00:00", tz="UTC"), pd.Timestamp("2024-01-01 00:10", tz="UTC")
+        pd.Timestamp("2024-01-01 00:00", tz="UTC"),
+        pd.Timestamp("2024-01-01 00:10", tz="UTC"),
     ]
 
 
@@ -103,10 +110,12 @@ def test_resample_5m_to_1h_aggregates_each_column_correctly():
     )
     hourly = resample(frame, "1h")
 
-    assert hourly.index.tolist() == [pd.Timestamp("2024-01-01 00:00", tz="UTC"),
-                                     pd.Timestamp("2024-01-01 01:00", tz="UTC")]
+    assert hourly.index.tolist() == [
+        pd.Timestamp("2024-01-01 00:00", tz="UTC"),
+        pd.Timestamp("2024-01-01 01:00", tz="UTC"),
+    ]
     for h in range(2):
-        part = frame.iloc[h * 12:(h + 1) * 12]
+        part = frame.iloc[h * 12 : (h + 1) * 12]
         row = hourly.iloc[h]
         assert row["open"] == part["open"].iloc[0]
         assert row["high"] == part["high"].max()
@@ -114,8 +123,13 @@ def test_resample_5m_to_1h_aggregates_each_column_correctly():
         assert row["close"] == part["close"].iloc[-1]
         for col in ("volume_usd", "long_liq_usd", "short_liq_usd"):
             assert row[col] == pytest.approx(part[col].sum())
-        for col in ("funding_rate", "open_interest_usd", "bid_depth_1pct_usd", "long_short_ratio",
-                    "mark_price"):
+        for col in (
+            "funding_rate",
+            "open_interest_usd",
+            "bid_depth_1pct_usd",
+            "long_short_ratio",
+            "mark_price",
+        ):
             assert row[col] == part[col].iloc[-1]
         weighted = (part["taker_buy_ratio"] * part["volume_usd"]).sum() / part["volume_usd"].sum()
         assert row["taker_buy_ratio"] == pytest.approx(weighted)

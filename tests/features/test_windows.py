@@ -32,7 +32,7 @@ def test_windows_are_the_labelled_rows_with_their_features():
 
 def test_stride_keeps_one_row_per_stride_on_finer_bars():
     frame = cached_simulated(days=32, bar="5m")
-    X, y, meta = labelled_windows(frame, LabelSpec(kind="proxy"), stride="1h")
+    X, _y, meta = labelled_windows(frame, LabelSpec(kind="proxy"), stride="1h")
     assert (X.index.minute == 0).all()
     assert meta.stride == "1h" and meta.bar == "5m"
     X_all, _, _ = labelled_windows(frame, LabelSpec(kind="proxy"))
@@ -47,8 +47,14 @@ def test_a_bad_stride_is_a_clear_error(stride, message):
 
 def test_meta_records_only_the_groups_that_were_present():
     frame = cached_simulated(days=40, bar="1h").drop(
-        columns=["bid_depth_1pct_usd", "ask_depth_1pct_usd", "bid_depth_2pct_usd",
-                 "ask_depth_2pct_usd", "index_price", "mark_price"]
+        columns=[
+            "bid_depth_1pct_usd",
+            "ask_depth_1pct_usd",
+            "bid_depth_2pct_usd",
+            "ask_depth_2pct_usd",
+            "index_price",
+            "mark_price",
+        ]
     )
     X, _, meta = labelled_windows(frame, LabelSpec())
     assert "depth" not in meta.groups and "basis" not in meta.groups

@@ -19,18 +19,14 @@ from tests.features.sources.test_fetch_archive import Server
 from tests.features.sources.test_okx import HEADER as OKX_HEADER
 from tests.features.sources.test_okx import okx_row
 from training.cli import app  # importing the package registers every command
-from training.cli.app import console, err_console
 
 runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
-def wide_console():
+def wide_console(monkeypatch):
     """Rich wraps tables at 80 columns when not on a terminal; widen so assertions see lines."""
-    saved = console.width, err_console.width
-    console.width = err_console.width = 250
-    yield
-    console.width, err_console.width = saved
+    monkeypatch.setenv("COLUMNS", "250")
 
 
 def run(*args):
@@ -38,7 +34,9 @@ def run(*args):
 
 
 def okx_file(path, hours=range(6), funding=5e-5):
-    rows = [okx_row(f"2025-01-01 {h:02d}:00:00", 100.0 + h, 101.0 + h, funding=funding) for h in hours]
+    rows = [
+        okx_row(f"2025-01-01 {h:02d}:00:00", 100.0 + h, 101.0 + h, funding=funding) for h in hours
+    ]
     path.write_text("\n".join([OKX_HEADER, *rows]) + "\n")
     return path
 
@@ -47,10 +45,14 @@ def test_both_shared_files_import_and_inspect_shows_their_ranges_and_groups(tmp_
     okx = shared_file("okx_btc_usd_swap_1h.csv")
     cg = shared_file("coinglass_btc_30m_sample.csv")
     data = tmp_path / "data"
-    result = run("data", "import", okx, "--format", "okx-hourly", "--symbol", "BTC", "--data-dir", data)
+    result = run(
+        "data", "import", okx, "--format", "okx-hourly", "--symbol", "BTC", "--data-dir", data
+    )
     assert result.exit_code == 0, result.output
     assert "0 -> 6,406 (+6,406 new)" in result.output
-    result = run("data", "import", cg, "--format", "coinglass", "--symbol", "BTC", "--data-dir", data)
+    result = run(
+        "data", "import", cg, "--format", "coinglass", "--symbol", "BTC", "--data-dir", data
+    )
     assert result.exit_code == 0, result.output
 
     result = run("data", "inspect", "BTC", "--data-dir", data)
@@ -74,9 +76,12 @@ def test_both_shared_files_import_and_inspect_shows_their_ranges_and_groups(tmp_
 
 def test_reimporting_an_overlapping_range_merges(tmp_path):
     data = tmp_path / "data"
-    first = okx_file(tmp_path / "a.csv", hours=range(0, 6))
+    first = okx_file(tmp_path / "a.csv", hours=range(6))
     second = okx_file(tmp_path / "b.csv", hours=range(3, 10))
-    assert run("data", "import", first, "-f", "okx-hourly", "-s", "BTC", "--data-dir", data).exit_code == 0
+    assert (
+        run("data", "import", first, "-f", "okx-hourly", "-s", "BTC", "--data-dir", data).exit_code
+        == 0
+    )
     result = run("data", "import", second, "-f", "okx-hourly", "-s", "BTC", "--data-dir", data)
     assert result.exit_code == 0, result.output
     assert "6 -> 10 (+4 new)" in result.output
@@ -91,7 +96,11 @@ def _bad_okx_missing_column(tmp):
 
 
 def _bad_okx_percent(tmp):
-    return okx_file(tmp / "okx.csv", funding=0.01), "okx-hourly", ["'funding_rate'", "look like percent"]
+    return (
+        okx_file(tmp / "okx.csv", funding=0.01),
+        "okx-hourly",
+        ["'funding_rate'", "look like percent"],
+    )
 
 
 def _bad_coinglass_fraction(tmp):
@@ -133,14 +142,25 @@ def _bad_empty(tmp):
 
 @pytest.mark.parametrize(
     "make_bad",
-    [_bad_okx_missing_column, _bad_okx_percent, _bad_coinglass_fraction, _bad_okx_order,
-     _bad_coinglass_duplicate, _bad_corrupt_zip, _bad_truncated_csv, _bad_empty],
+    [
+        _bad_okx_missing_column,
+        _bad_okx_percent,
+        _bad_coinglass_fraction,
+        _bad_okx_order,
+        _bad_coinglass_duplicate,
+        _bad_corrupt_zip,
+        _bad_truncated_csv,
+        _bad_empty,
+    ],
 )
 def test_bad_input_exits_2_naming_the_problem_and_leaves_the_store_as_it_was(tmp_path, make_bad):
     data = tmp_path / "data"
     good = okx_file(tmp_path / "good.csv")
-    assert run("data", "import", good, "-f", "okx-hourly", "-s", "BTC", "--data-dir", data).exit_code == 0
-    stored = {p: p.read_bytes() for p in data.rglob("*")  if p.is_file()}
+    assert (
+        run("data", "import", good, "-f", "okx-hourly", "-s", "BTC", "--data-dir", data).exit_code
+        == 0
+    )
+    stored = {p: p.read_bytes() for p in data.rglob("*") if p.is_file()}
     bad_dir = tmp_path / "bad"
     bad_dir.mkdir()
     path, fmt, expected = make_bad(bad_dir)
@@ -149,7 +169,9 @@ def test_bad_input_exits_2_naming_the_problem_and_leaves_the_store_as_it_was(tmp
 
     assert result.exit_code == 2, result.output
     assert "error:" in result.output and "Traceback" not in result.output
-    assert str(path) in result.output or any(str(path) in line for line in result.output.splitlines())
+    assert str(path) in result.output or any(
+        str(path) in line for line in result.output.splitlines()
+    )
     for text in expected:
         assert text in result.output
     assert {p: p.read_bytes() for p in data.rglob("*") if p.is_file()} == stored
@@ -158,19 +180,55 @@ def test_bad_input_exits_2_naming_the_problem_and_leaves_the_store_as_it_was(tmp
 def test_csv_import_with_mapping_file_and_flags(tmp_path):
     src = tmp_path / "prices.csv"
     times = pd.date_range("2024-01-01", periods=4, freq="1h", tz="UTC")
-    pd.DataFrame({"t": times.strftime("%Y-%m-%dT%H:%M:%SZ"), "px": [100.0, 101, 102, 103],
-                  "fr": [0.01] * 4, "oi": [10.0] * 4}).to_csv(src, index=False)
+    pd.DataFrame(
+        {
+            "t": times.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "px": [100.0, 101, 102, 103],
+            "fr": [0.01] * 4,
+            "oi": [10.0] * 4,
+        }
+    ).to_csv(src, index=False)
     mapping = tmp_path / "map.yaml"
-    mapping.write_text("time: t\ncolumns:\n  close: px\n  funding_rate: fr\nohlc_from_close: true\n")
+    mapping.write_text(
+        "time: t\ncolumns:\n  close: px\n  funding_rate: fr\nohlc_from_close: true\n"
+    )
     data = tmp_path / "data"
-    result = run("data", "import", src, "-f", "csv", "-s", "X", "--data-dir", data, "--mapping", mapping,
-                 "--funding-unit", "percent", "--map", "open_interest_usd=oi", "--scale",
-                 "open_interest_usd=100")
+    result = run(
+        "data",
+        "import",
+        src,
+        "-f",
+        "csv",
+        "-s",
+        "X",
+        "--data-dir",
+        data,
+        "--mapping",
+        mapping,
+        "--funding-unit",
+        "percent",
+        "--map",
+        "open_interest_usd=oi",
+        "--scale",
+        "open_interest_usd=100",
+    )
     assert result.exit_code == 0, result.output
     frame = MarketStore(data).read("X")
     assert frame["funding_rate"].tolist() == pytest.approx([1e-4] * 4)
     assert frame["open_interest_usd"].tolist() == [1000.0] * 4
-    wrong = run("data", "import", src, "-f", "okx-hourly", "-s", "X", "--data-dir", data, "--mapping", mapping)
+    wrong = run(
+        "data",
+        "import",
+        src,
+        "-f",
+        "okx-hourly",
+        "-s",
+        "X",
+        "--data-dir",
+        data,
+        "--mapping",
+        mapping,
+    )
     assert wrong.exit_code == 2 and "apply only to --format csv" in wrong.output
 
 
@@ -179,8 +237,24 @@ def test_fetch_through_a_patched_ccxt_stops_cleanly_and_resumes(tmp_path, monkey
     failing = FakeExchange()
     failing.fail_calls = set(range(20, 200))  # the network goes away in the second chunk
     monkeypatch.setattr(ccxt, "binanceusdm", lambda config: failing)
-    args = ("data", "fetch", "--exchange", "binanceusdm", "--symbol", SYMBOL, "--since", "2024-01-02",
-            "--until", "2024-01-05 23:55", "--bar", "5m", "--name", "BTC", "--data-dir", data)
+    args = (
+        "data",
+        "fetch",
+        "--exchange",
+        "binanceusdm",
+        "--symbol",
+        SYMBOL,
+        "--since",
+        "2024-01-02",
+        "--until",
+        "2024-01-05 23:55",
+        "--bar",
+        "5m",
+        "--name",
+        "BTC",
+        "--data-dir",
+        data,
+    )
     monkeypatch.setattr("features.sources.fetch_ccxt.time.sleep", lambda s: None)
     result = run(*args)
     assert result.exit_code == 2, result.output
@@ -200,18 +274,33 @@ def test_fetch_archive_then_import_then_inspect(tmp_path):
     write_archive(served / "data", make_market(days=1))
     for path in served.rglob("*.zip"):
         path.with_name(path.name + ".CHECKSUM").write_text(
-            f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n")
+            f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n"
+        )
     server = Server(served)
     dest = tmp_path / "mirror"
     try:
-        result = run("data", "fetch-archive", "--symbol", "BTCUSDT", "--since", "2024-01-01",
-                     "--until", "2024-01-01", "--dest", dest, "--base-url", server.url)
+        result = run(
+            "data",
+            "fetch-archive",
+            "--symbol",
+            "BTCUSDT",
+            "--since",
+            "2024-01-01",
+            "--until",
+            "2024-01-01",
+            "--dest",
+            dest,
+            "--base-url",
+            server.url,
+        )
     finally:
         server.stop()
     assert result.exit_code == 0, result.output
     assert "6 downloaded and verified" in result.output and "1 not in the archive" in result.output
     data = tmp_path / "data"
-    result = run("data", "import", dest, "-f", "binance-archive", "-s", "BTCUSDT", "--data-dir", data)
+    result = run(
+        "data", "import", dest, "-f", "binance-archive", "-s", "BTCUSDT", "--data-dir", data
+    )
     assert result.exit_code == 0, result.output
     inspect = run("data", "inspect", "BTCUSDT", "--data-dir", data)
     assert "price, funding, basis, volume, open_interest, depth, positioning" in inspect.output

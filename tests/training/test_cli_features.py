@@ -48,8 +48,21 @@ def test_build_writes_the_labelled_windows_and_prints_a_summary(store, tmp_path)
 def test_build_proxy_label_with_stride_on_finer_bars(store, tmp_path):
     out = tmp_path / "proxy.parquet"
     result = _run(
-        "BTC", "--data-dir", str(store), "--out", str(out), "--label", "proxy", "--bar", "5m",
-        "--stride", "1h", "--horizon", "2h", "--k-vol", "2.5",
+        "BTC",
+        "--data-dir",
+        str(store),
+        "--out",
+        str(out),
+        "--label",
+        "proxy",
+        "--bar",
+        "5m",
+        "--stride",
+        "1h",
+        "--horizon",
+        "2h",
+        "--k-vol",
+        "2.5",
     )
     assert result.exit_code == 0, result.output
     table = pd.read_parquet(out)

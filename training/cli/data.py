@@ -54,7 +54,9 @@ def _ts(value: pd.Timestamp | None) -> str:
 
 @data_app.command("import")
 def import_(
-    path: Annotated[Path, typer.Argument(help="File (or, for binance-archive, directory) to import.")],
+    path: Annotated[
+        Path, typer.Argument(help="File (or, for binance-archive, directory) to import.")
+    ],
     format: Annotated[ImportFormat, typer.Option("--format", "-f", help="Layout of PATH.")],
     symbol: Annotated[str, typer.Option("--symbol", "-s", help="Dataset name, e.g. BTC.")],
     data_dir: DataDir = None,
@@ -77,13 +79,16 @@ def import_(
     ] = None,
     scale: Annotated[
         list[str] | None,
-        typer.Option("--scale", help="csv: CANONICAL=FACTOR multiplier, e.g. open_interest_usd=100."),
+        typer.Option(
+            "--scale", help="csv: CANONICAL=FACTOR multiplier, e.g. open_interest_usd=100."
+        ),
     ] = None,
     ohlc_from_close: Annotated[
         bool | None, typer.Option(help="csv: build open/high/low from a single close price.")
     ] = None,
     bar: Annotated[
-        str | None, typer.Option(help="binance-archive: kline interval to use if there are several.")
+        str | None,
+        typer.Option(help="binance-archive: kline interval to use if there are several."),
     ] = None,
 ) -> None:
     """Import a data file into the store (merged with what is stored, never duplicated)."""
@@ -92,13 +97,27 @@ def import_(
     fmt = format.value
     csv_given = any(
         v not in (None, [], {})
-        for v in (mapping, map_, time_column, time_unit, funding_unit, funding_interval_hours,
-                  scale, ohlc_from_close)
+        for v in (
+            mapping,
+            map_,
+            time_column,
+            time_unit,
+            funding_unit,
+            funding_interval_hours,
+            scale,
+            ohlc_from_close,
+        )
     )
     options: dict[str, object] = {}
     if fmt == "csv":
         options["mapping"] = _csv_mapping(
-            mapping, map_, time_column, time_unit, funding_unit, funding_interval_hours, scale,
+            mapping,
+            map_,
+            time_column,
+            time_unit,
+            funding_unit,
+            funding_interval_hours,
+            scale,
             ohlc_from_close,
         )
     elif csv_given:
@@ -117,10 +136,13 @@ def import_(
     table.add_row("dataset", f"{result.path.parent.name} {bar_used}  ({result.path})")
     table.add_row("rows in file", f"{len(frame):,}")
     table.add_row("time range", f"{_ts(frame.index[0])} .. {_ts(frame.index[-1])} UTC")
-    table.add_row("gaps in file", f"{len(gaps):,} ({int(gaps['missing_bars'].sum()):,} missing bars)")
+    table.add_row(
+        "gaps in file", f"{len(gaps):,} ({int(gaps['missing_bars'].sum()):,} missing bars)"
+    )
     table.add_row("signal groups", ", ".join(signal_groups(frame)))
     table.add_row(
-        "store rows", f"{result.rows_before:,} -> {result.rows_after:,} (+{result.rows_added:,} new)"
+        "store rows",
+        f"{result.rows_before:,} -> {result.rows_after:,} (+{result.rows_added:,} new)",
     )
     console.print(table)
     for note in frame.attrs.get("notes", []):
@@ -128,8 +150,13 @@ def import_(
 
 
 def _csv_mapping(
-    mapping: Path | None, map_: list[str] | None, time_column: str | None, time_unit: str | None,
-    funding_unit: str | None, funding_interval_hours: float | None, scale: list[str] | None,
+    mapping: Path | None,
+    map_: list[str] | None,
+    time_column: str | None,
+    time_unit: str | None,
+    funding_unit: str | None,
+    funding_interval_hours: float | None,
+    scale: list[str] | None,
     ohlc_from_close: bool | None,
 ):
     """The csv importer's mapping: the file's, then the flags on top."""
@@ -144,9 +171,13 @@ def _csv_mapping(
             raise DataError(f"--scale {key}={value}: the factor must be a number") from None
     try:
         return base.merged(
-            columns=parse_pairs(map_, "--map"), time=time_column, time_unit=time_unit,
-            funding_unit=funding_unit, funding_interval_hours=funding_interval_hours,
-            scale=factors, ohlc_from_close=ohlc_from_close,
+            columns=parse_pairs(map_, "--map"),
+            time=time_column,
+            time_unit=time_unit,
+            funding_unit=funding_unit,
+            funding_interval_hours=funding_interval_hours,
+            scale=factors,
+            ohlc_from_close=ohlc_from_close,
         )
     except ValueError as err:  # pydantic's ValidationError
         raise DataError(f"invalid csv options: {err}") from None
@@ -157,7 +188,9 @@ def fetch(
     exchange: Annotated[Exchange, typer.Option(help="ccxt exchange id.")],
     symbol: Annotated[str, typer.Option(help="ccxt market symbol, e.g. BTC/USDT:USDT.")],
     since: Annotated[str, typer.Option(help="First bar (UTC date or time).")],
-    until: Annotated[str | None, typer.Option(help="Last bar (default: the last complete bar).")] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Last bar (default: the last complete bar).")
+    ] = None,
     bar: Annotated[str, typer.Option(help="Bar: 1m, 5m, 15m, 30m or 1h.")] = "5m",
     name: Annotated[
         str | None, typer.Option(help="Dataset name (default: the symbol, e.g. BTC-USDT-USDT).")
@@ -170,8 +203,12 @@ def fetch(
     store = _store(data_dir)
     step = parse_bar(bar)
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[at]}"),
-        TimeElapsedColumn(), console=console, transient=True,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[at]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
     ) as progress:
         task = progress.add_task(f"{exchange.value} {symbol}", total=None, at="")
 
@@ -184,8 +221,10 @@ def fetch(
         report = fetch_to_store(
             store, exchange.value, symbol, since, until, bar=bar, name=name, on_chunk=on_chunk
         )
-    table = Table(title=f"fetched {exchange.value} {symbol} -> {report.dataset} {report.bar}",
-                  title_justify="left")
+    table = Table(
+        title=f"fetched {exchange.value} {symbol} -> {report.dataset} {report.bar}",
+        title_justify="left",
+    )
     table.add_column("item")
     table.add_column("value")
     table.add_row("range asked", f"{_ts(report.start)} .. {_ts(report.end)} UTC")
@@ -211,9 +250,13 @@ def fetch_archive_cmd(
     interval: Annotated[str, typer.Option(help="Kline interval.")] = "5m",
     kind: Annotated[
         list[str] | None,
-        typer.Option("--kind", help="Only these kinds (repeatable): klines, metrics, fundingRate, ..."),
+        typer.Option(
+            "--kind", help="Only these kinds (repeatable): klines, metrics, fundingRate, ..."
+        ),
     ] = None,
-    base_url: Annotated[str | None, typer.Option(help="Archive server (default: data.binance.vision).")] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="Archive server (default: data.binance.vision).")
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Download Binance USDⓈ-M archive files, verifying each .CHECKSUM, skipping files present."""
@@ -223,13 +266,21 @@ def fetch_archive_cmd(
     target = dest if dest is not None else _store(data_dir).root / "raw" / "binance-archive"
     kinds = tuple(kind) if kind else KINDS
     with Progress(
-        TextColumn("[bold]{task.description}"), TextColumn("{task.fields[file]}"),
-        TimeElapsedColumn(), console=console, transient=True,
+        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.fields[file]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
     ) as progress:
         task = progress.add_task(f"binance archive {symbol}", total=None, file="")
         report = fetch_archive(
-            symbol, to_utc(since, "--since"), to_utc(until, "--until"), target, interval=interval,
-            kinds=kinds, base_url=base_url or BASE_URL,
+            symbol,
+            to_utc(since, "--since"),
+            to_utc(until, "--until"),
+            target,
+            interval=interval,
+            kinds=kinds,
+            base_url=base_url or BASE_URL,
             on_file=lambda rel, outcome: progress.update(task, file=f"{outcome} {rel}"),
         )
     console.print(
@@ -238,7 +289,9 @@ def fetch_archive_cmd(
     )
     for url in report.missing[:10]:
         console.print(f"  [yellow]not in the archive:[/] {url}")
-    console.print(f"import with: flushrisk data import {target} --format binance-archive --symbol ...")
+    console.print(
+        f"import with: flushrisk data import {target} --format binance-archive --symbol ..."
+    )
 
 
 @data_app.command("list")
@@ -253,8 +306,9 @@ def list_(data_dir: DataDir = None) -> None:
     for col in ("symbol", "bar", "rows", "start (UTC)", "end (UTC)", "path"):
         table.add_column(col, justify="right" if col == "rows" else "left")
     for info in infos:
-        table.add_row(info.symbol, info.bar, f"{info.rows:,}", _ts(info.start), _ts(info.end),
-                      str(info.path))
+        table.add_row(
+            info.symbol, info.bar, f"{info.rows:,}", _ts(info.start), _ts(info.end), str(info.path)
+        )
     console.print(table)
 
 
@@ -285,16 +339,25 @@ def _inspect_one(store: MarketStore, symbol: str, bar: str) -> None:
     gaps = find_gaps(frame.index, bar)
     expected = int((frame.index[-1] - frame.index[0]) / parse_bar(bar)) + 1
     summary = Table(title=title, show_header=False, title_justify="left")
-    summary.add_row("rows", f"{len(frame):,} of {expected:,} bars in range ({len(frame) / expected:.1%})")
+    summary.add_row(
+        "rows", f"{len(frame):,} of {expected:,} bars in range ({len(frame) / expected:.1%})"
+    )
     summary.add_row("time range", f"{_ts(frame.index[0])} .. {_ts(frame.index[-1])} UTC")
-    summary.add_row("bar", bar + ("" if len(frame) < 2 or infer_bar(frame.index) == parse_bar(bar) else " (irregular)"))
+    summary.add_row(
+        "bar",
+        bar
+        + ("" if len(frame) < 2 or infer_bar(frame.index) == parse_bar(bar) else " (irregular)"),
+    )
     missing = int(gaps["missing_bars"].sum()) if len(gaps) else 0
     summary.add_row("gaps", f"{len(gaps):,} gap(s), {missing:,} missing bar(s)")
     if len(gaps):
         largest = gaps.sort_values("missing_bars", ascending=False).head(3)
         summary.add_row(
             "largest gaps",
-            "; ".join(f"{_ts(r.start)} .. {_ts(r.end)} ({r.missing_bars} bars)" for r in largest.itertuples()),
+            "; ".join(
+                f"{_ts(r.start)} .. {_ts(r.end)} ({r.missing_bars} bars)"
+                for r in largest.itertuples()
+            ),
         )
     groups = signal_groups(frame)
     summary.add_row("signal groups", ", ".join(groups))
@@ -303,8 +366,14 @@ def _inspect_one(store: MarketStore, symbol: str, bar: str) -> None:
     console.print(summary)
 
     columns = Table(title=f"{title}: columns", title_justify="left")
-    for col, justify in (("column", "left"), ("group", "left"), ("coverage", "right"),
-                         ("min", "right"), ("max", "right"), ("first value at", "left")):
+    for col, justify in (
+        ("column", "left"),
+        ("group", "left"),
+        ("coverage", "right"),
+        ("min", "right"),
+        ("max", "right"),
+        ("first value at", "left"),
+    ):
         columns.add_column(col, justify=justify)
     group_of = {c: g for g, cols in SIGNAL_GROUPS.items() for c in cols}
     for col in COLUMNS:
@@ -316,7 +385,11 @@ def _inspect_one(store: MarketStore, symbol: str, bar: str) -> None:
             columns.add_row(col, group_of[col], "0.0%", "-", "-", "-")
             continue
         columns.add_row(
-            col, group_of[col], f"{count / len(frame):.1%}", _num(values.min()), _num(values.max()),
+            col,
+            group_of[col],
+            f"{count / len(frame):.1%}",
+            _num(values.min()),
+            _num(values.max()),
             _ts(values.first_valid_index()),
         )
     console.print(columns)

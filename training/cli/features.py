@@ -20,7 +20,7 @@ from rich.table import Table
 from features import LabelSpec, labelled_windows
 from features.bars import bar_name, parse_bar
 from features.errors import DataError
-from features.labels import DEFAULT_OI_FRACTION
+from features.labels import DEFAULT_OI_FRACTION, format_duration
 from features.settings import get_settings
 from features.store import MarketStore, normalize_symbol, write_parquet_atomic
 from training.cli.app import console, features_app
@@ -57,21 +57,29 @@ def build(
     k_vol: Annotated[
         float, typer.Option(help="proxy: drop in trailing-volatility units.")
     ] = LabelSpec.model_fields["k_vol"].default,
-    vol_window: Annotated[str, typer.Option(help="proxy: trailing volatility window.")] = "7D",
+    vol_window: Annotated[
+        str, typer.Option(help="proxy: trailing volatility window.")
+    ] = format_duration(LabelSpec.model_fields["vol_window"].default),
     oi_drop_pct: Annotated[
         float | None, typer.Option(help="proxy: also require an OI drop of this many percent.")
     ] = None,
-    bar: Annotated[str, typer.Option(help="Bar of the windows (resampled from finer data).")] = "1h",
+    bar: Annotated[
+        str, typer.Option(help="Bar of the windows (resampled from finer data).")
+    ] = "1h",
     stride: Annotated[
         str | None, typer.Option(help="Keep one row per STRIDE, e.g. 1h on 5m bars.")
     ] = None,
     data_dir: Annotated[
         Path | None,
-        typer.Option("--data-dir", help="Market-data store (default: FLUSHRISK_DATA_DIR or ./data)."),
+        typer.Option(
+            "--data-dir", help="Market-data store (default: FLUSHRISK_DATA_DIR or ./data)."
+        ),
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Output Parquet (default: DATA_DIR/windows/SYMBOL-BAR-LABEL.parquet)."),
+        typer.Option(
+            "--out", help="Output Parquet (default: DATA_DIR/windows/SYMBOL-BAR-LABEL.parquet)."
+        ),
     ] = None,
 ) -> None:
     """Build the labelled windows of SYMBOL and write them to Parquet."""
@@ -120,5 +128,5 @@ def _summary(symbol: str, spec: LabelSpec, meta, path: Path) -> None:
     table.add_row("base rate", f"{meta.base_rate:.3%}")
     table.add_row("groups present", ", ".join(meta.groups))
     table.add_row("features", str(len(meta.features)))
-    table.add_row("written to", str(path))
     console.print(table)
+    console.print(f"written to {path}", soft_wrap=True, highlight=False)

@@ -223,6 +223,10 @@ class LiquidationConfig(_Model):
         0.6, ge=0, le=1,
         description="Share of a liquidation's impact that arbitrage carries into the index.",
     )
+    flow_impact: float = Field(
+        1.0, ge=0, le=5,
+        description="Share of the leveraged crowd's net opening/closing flow that walks the book.",
+    )
 
 
 class VolumeConfig(_Model):
@@ -331,28 +335,34 @@ DEFAULT = SimConfig()
 
 PRESETS: dict[str, SimConfig] = {
     "default": DEFAULT,
-    # Deep books, little leverage, slow and rare stress: flushes are rare and small.
+    # Deep books, little leverage, short and rare stress: flushes are rare and small.
     "calm": derive(
         DEFAULT,
-        leverage={"weights": [0.12, 0.14, 0.18, 0.14, 0.14, 0.07, 0.07, 0.06, 0.04, 0.02, 0.01, 0.005, 0.005],
-                  "greed_tilt": 0.3},
-        depth={"depth_1pct_fraction": 0.012},
+        leverage={
+            "weights": [0.12, 0.14, 0.18, 0.14, 0.14, 0.07, 0.07, 0.06, 0.04, 0.02, 0.01, 0.005, 0.005],
+            "greed_tilt": 0.3,
+        },
+        depth={"depth_1pct_fraction": 0.06},
         regimes={"stressed": {"mean_hours": 5, "jumps_per_day": 1.0}},
         volatility={"log_vol_std": 0.25},
     ),
-    # Long-biased crowd chasing a rising market with high leverage: rich funding, long squeezes.
+    # A long-biased crowd chasing a rising market with high leverage: rich funding, fast OI
+    # growth, and long squeezes whenever the trend stalls.
     "leveraged-bull": derive(
         DEFAULT,
         leverage={"greed_tilt": 1.0},
         positioning={"long_share": 0.62, "momentum_sensitivity": 0.5, "funding_sensitivity": 0.08},
-        regimes={"trend_up": {"mean_hours": 60, "drift_per_year": 6.0, "sentiment": 0.8}},
+        regimes={"trend_up": {"mean_hours": 60, "drift_per_year": 4.0, "sentiment": 0.8}},
     ),
     # Thin books, heavy leverage and frequent stress: flushes are common and large.
     "crash-prone": derive(
         DEFAULT,
-        leverage={"weights": [0.03, 0.05, 0.10, 0.10, 0.15, 0.09, 0.10, 0.12, 0.09, 0.06, 0.05, 0.03, 0.03],
-                  "greed_tilt": 0.9},
-        depth={"depth_1pct_fraction": 0.005, "vol_elasticity": 1.2},
+        leverage={
+            "weights": [0.05, 0.07, 0.13, 0.12, 0.15, 0.09, 0.09, 0.10, 0.08, 0.045, 0.03, 0.015, 0.01],
+            "greed_tilt": 0.9,
+        },
+        depth={"depth_1pct_fraction": 0.03},
+        positioning={"speculative_share": 0.35},
         regimes={"stressed": {"mean_hours": 12, "jumps_per_day": 3.0}},
     ),
 }

@@ -27,7 +27,8 @@ from numba import njit
 X, Q, HV, REG, MOM, SENT, PEMA, FUND = 0, 1, 2, 3, 4, 5, 6, 7
 OFF_L, OFF_S, SCALE_L, SCALE_S, SUM_L, SUM_S, TOP_L, BOT_S = 8, 9, 10, 11, 12, 13, 14, 15
 USED_B, USED_A, DN_B, DN_A, RV, HEDGE, FLOW, MINUTE, Q_TGT = 16, 17, 18, 19, 20, 21, 22, 23, 24
-N_STATE = 25
+PENDING = 25
+N_STATE = 26
 
 # normal draws per minute
 N_SV, N_RET, N_JUMP, N_EXDN, N_EXUP, N_PREM, N_FLOW_L, N_FLOW_S = 0, 1, 2, 3, 4, 5, 6, 7
@@ -104,6 +105,7 @@ class KernelParams(NamedTuple):
     vol_elast: float
     vol_sigma: float
     liq_mult: float
+    flow_impact: float  # share of the crowd's net taker flow that walks the book
 
 
 @njit(cache=True, inline="always")
@@ -172,6 +174,7 @@ def run_minutes(
     flow = st[FLOW]
     minute = int(st[MINUTE])
     q_tgt = st[Q_TGT]
+    pending = st[PENDING]
     interval = int(p.interval)
     phase = int(p.phase)
     inv_w = 1.0 / p.width
@@ -202,10 +205,13 @@ def run_minutes(
             y_open = x + q
             if j == 0:
                 bar_open = y_open
+            # last minute's net orders of the leveraged crowd move the index (arbitraged
+            # share) and the premium (the rest)
+            ret += p.tau * pending
             x_close = x + ret
             x_lo = min(x, x_close) - abs(nrm[i, N_EXDN]) * sig * p.excursion
             x_hi = max(x, x_close) + abs(nrm[i, N_EXUP]) * sig * p.excursion
-            q = q + p.q_kappa * (q_tgt - q) + p.q_innov * nrm[i, N_PREM]
+            q = q + p.q_kappa * (q_tgt - q) + p.q_innov * nrm[i, N_PREM] + (1.0 - p.tau) * pending
 
             # 2. the order book this minute: thinner when realised vol is high, minus what
             #    market orders ate and market makers have not refilled yet
@@ -292,19 +298,21 @@ def run_minutes(
                 tot_s += w_s[k]
             add_l = new_l / (tot_l * sc_l)
             add_s = new_s / (tot_s * sc_s)
+            # (a position whose liquidation price falls off the grid is not tracked: the grid
+            # spans exp(+-4) around the start price, far beyond any plausible year)
             for k in range(nlev):
                 kb = int(math.floor((y_close + lev_long[k] - off_l - p.grid0) * inv_w))
-                kb = min(max(kb, 0), nb - 1)
-                mass_l[kb] += add_l * w_l[k]
-                if kb > top_l:
-                    top_l = kb
+                if 0 <= kb < nb:
+                    mass_l[kb] += add_l * w_l[k]
+                    sum_l += add_l * w_l[k]
+                    if kb > top_l:
+                        top_l = kb
                 kb = int(math.floor((y_close + lev_short[k] - off_s - p.grid0) * inv_w))
-                kb = min(max(kb, 0), nb - 1)
-                mass_s[kb] += add_s * w_s[k]
-                if kb < bot_s:
-                    bot_s = kb
-            sum_l += add_l * tot_l
-            sum_s += add_s * tot_s
+                if 0 <= kb < nb:
+                    mass_s[kb] += add_s * w_s[k]
+                    sum_s += add_s * w_s[k]
+                    if kb < bot_s:
+                        bot_s = kb
 
             # 5. voluntary closing: the same fraction of every bucket (a scale factor)
             cr = p.close_rate * (p.stress_close if r == STRESSED else 1.0)
@@ -322,6 +330,13 @@ def run_minutes(
                 sc_s = 1.0
             longs = sum_l * sc_l
             shorts = sum_s * sc_s
+            # their net market orders (opens and closes) walk the book next minute: a crowd
+            # piling in lifts the price, and the same crowd leaving pushes it back down
+            net = (new_l - new_s - closed_l + closed_s) * math.exp(y_close)
+            if net > 0.0:
+                pending = p.flow_impact * _walk(net, max(ask1 - used_a, p.depth_min * ask1), ask2)
+            else:
+                pending = -p.flow_impact * _walk(-net, max(bid1 - used_b, p.depth_min * bid1), bid2)
             hedge_target = p.hedge_coins * (1.0 + p.hedge_fund * max(fz, 0.0))
             hedge += p.hedge_rate * (hedge_target - hedge)
 
@@ -398,3 +413,4 @@ def run_minutes(
     st[FLOW] = flow
     st[MINUTE] = minute
     st[Q_TGT] = q_tgt
+    st[PENDING] = pending

@@ -98,6 +98,7 @@ def kernel_params(cfg: SimConfig, profile: SymbolProfile) -> engine.KernelParams
         vol_elast=cfg.volume.vol_elasticity,
         vol_sigma=cfg.volume.noise_std,
         liq_mult=cfg.volume.liquidation_multiplier,
+        flow_impact=cfg.liquidation.flow_impact,
     )
 
 

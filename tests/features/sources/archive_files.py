@@ -47,7 +47,9 @@ class Market:
         return pd.date_range(self.start, periods=self.bars, freq=self.step, tz="UTC")
 
 
-def make_market(start: str = "2024-01-01", days: int = 2, step: str = "5min", seed: int = 3) -> Market:
+def make_market(
+    start: str = "2024-01-01", days: int = 2, step: str = "5min", seed: int = 3
+) -> Market:
     rng = np.random.default_rng(seed)
     step_td = pd.Timedelta(step)
     bars = int(pd.Timedelta(days=days) / step_td)
@@ -73,8 +75,12 @@ def _ms(ts: pd.Timestamp | pd.DatetimeIndex, unit: str = "ms"):
 
 def kline_rows(m: Market, which: str, sl: slice, time_unit: str = "ms") -> list[str]:
     opens = m.opens[sl]
-    close = {"klines": m.close, "markPriceKlines": m.mark, "indexPriceKlines": m.index,
-             "premiumIndexKlines": m.close / m.index - 1}[which][sl]
+    close = {
+        "klines": m.close,
+        "markPriceKlines": m.mark,
+        "indexPriceKlines": m.index,
+        "premiumIndexKlines": m.close / m.index - 1,
+    }[which][sl]
     prev = np.r_[close[0], close[:-1]]
     rows = []
     step_ms = m.step.value // (1_000_000 if time_unit == "ms" else 1_000)
@@ -115,8 +121,14 @@ def write_archive(
     m: Market,
     symbol: str = "BTCUSDT",
     interval: str = "5m",
-    kinds: tuple[str, ...] = ("klines", "markPriceKlines", "indexPriceKlines", "metrics",
-                              "fundingRate", "bookDepth"),
+    kinds: tuple[str, ...] = (
+        "klines",
+        "markPriceKlines",
+        "indexPriceKlines",
+        "metrics",
+        "fundingRate",
+        "bookDepth",
+    ),
     header: bool = True,
     as_zip: bool = True,
     time_unit: str = "ms",
@@ -141,19 +153,38 @@ def write_archive(
             elif kind == "metrics":
                 path = daily / "metrics" / symbol / f"{symbol}-metrics-{date}.csv"
                 written.setdefault(kind, []).append(
-                    write_file(path, METRICS_HEADER if header else None, metrics_rows(m, sl, symbol), as_zip)
+                    write_file(
+                        path,
+                        METRICS_HEADER if header else None,
+                        metrics_rows(m, sl, symbol),
+                        as_zip,
+                    )
                 )
             elif kind == "bookDepth":
                 path = daily / "bookDepth" / symbol / f"{symbol}-bookDepth-{date}.csv"
                 written.setdefault(kind, []).append(
-                    write_file(path, BOOK_DEPTH_HEADER if header else None, depth_rows(m, sl), as_zip)
+                    write_file(
+                        path, BOOK_DEPTH_HEADER if header else None, depth_rows(m, sl), as_zip
+                    )
                 )
     if "fundingRate" in kinds:
         month = m.start.strftime("%Y-%m")
-        path = root / "futures" / "um" / "monthly" / "fundingRate" / symbol / f"{symbol}-fundingRate-{month}.csv"
+        path = (
+            root
+            / "futures"
+            / "um"
+            / "monthly"
+            / "fundingRate"
+            / symbol
+            / f"{symbol}-fundingRate-{month}.csv"
+        )
         written["fundingRate"] = [
-            write_file(path, FUNDING_HEADER if header else None,
-                       funding_rows(m, funding_interval_hours, funding_rate), as_zip)
+            write_file(
+                path,
+                FUNDING_HEADER if header else None,
+                funding_rows(m, funding_interval_hours, funding_rate),
+                as_zip,
+            )
         ]
     return written
 
@@ -167,7 +198,9 @@ def metrics_rows(m: Market, sl: slice, symbol: str) -> list[str]:
     """5-minute snapshots at each 5-minute mark of the day (create_time is text), shuffled
     the way the real files are not in time order."""
     start = m.opens[sl][0]
-    times = pd.date_range(start + pd.Timedelta(minutes=5), start + pd.Timedelta(days=1), freq="5min")
+    times = pd.date_range(
+        start + pd.Timedelta(minutes=5), start + pd.Timedelta(days=1), freq="5min"
+    )
     rows = [
         f"{t:%Y-%m-%d %H:%M:%S},{symbol},{oi_usd(t) / 42000:.4f},{oi_usd(t):.8f},1.5,1.4,1.25,0.8"
         for t in times

@@ -35,8 +35,13 @@ class FakeExchange:
 
     id = "binanceusdm"
 
-    def __init__(self, listed: str = "2024-01-01", delisted: str = "2024-03-01",
-                 page_cap: int = 500, funding_hours: int = 8) -> None:
+    def __init__(
+        self,
+        listed: str = "2024-01-01",
+        delisted: str = "2024-03-01",
+        page_cap: int = 500,
+        funding_hours: int = 8,
+    ) -> None:
         self.listed = pd.Timestamp(listed, tz="UTC").value // 1_000_000
         self.delisted = pd.Timestamp(delisted, tz="UTC").value // 1_000_000
         self.page_cap = page_cap
@@ -109,16 +114,23 @@ class FakeExchange:
             for t in self._times(since, limit, period, self.listed)
         ]
 
-    def fetch_open_interest_history(self, symbol, timeframe="5m", since=None, limit=None, params=None):
+    def fetch_open_interest_history(
+        self, symbol, timeframe="5m", since=None, limit=None, params=None
+    ):
         self._record("fetch_open_interest_history", since, limit)
         return [
-            {"symbol": SYMBOL, "timestamp": t, "openInterestAmount": oi_at(t) / 40_000,
-             "openInterestValue": oi_at(t)}
+            {
+                "symbol": SYMBOL,
+                "timestamp": t,
+                "openInterestAmount": oi_at(t) / 40_000,
+                "openInterestValue": oi_at(t),
+            }
             for t in self._times(since, limit, 5 * MIN_MS, self.listed + 5 * MIN_MS)
         ]
 
-    def fetch_long_short_ratio_history(self, symbol=None, timeframe=None, since=None, limit=None,
-                                       params=None):
+    def fetch_long_short_ratio_history(
+        self, symbol=None, timeframe=None, since=None, limit=None, params=None
+    ):
         self._record("fetch_long_short_ratio_history", since, limit)
         return [
             {"symbol": SYMBOL, "timestamp": t, "longShortRatio": 1.0 + (t // (5 * MIN_MS)) % 7 / 10}

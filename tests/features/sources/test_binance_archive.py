@@ -58,7 +58,8 @@ def test_all_kinds_join_into_one_frame_on_the_kline_bar(imported, market):
     assert f["index_price"].to_numpy() == pytest.approx(market.index, rel=1e-9)
     assert f["volume_usd"].to_numpy() == pytest.approx(market.quote_volume, rel=1e-9)
     assert f["taker_buy_ratio"].to_numpy() == pytest.approx(
-        market.taker_buy_quote / market.quote_volume, rel=1e-6)
+        market.taker_buy_quote / market.quote_volume, rel=1e-6
+    )
     assert (f["funding_rate"] == 0.0001).all()
     assert (f["long_short_ratio"] == 1.25).all()  # count_long_short_ratio: all accounts
 
@@ -87,7 +88,7 @@ def test_finer_bars_never_see_a_snapshot_before_it_exists(tmp_path):
     f = import_binance_archive(tmp_path)
     first = m.start
     # The first metrics snapshot is at 00:05: bars closing before it have no open interest.
-    assert f.loc[first:first + pd.Timedelta("3min"), "open_interest_usd"].isna().all()
+    assert f.loc[first : first + pd.Timedelta("3min"), "open_interest_usd"].isna().all()
     assert f.loc[first + pd.Timedelta("4min"), "open_interest_usd"] == oi_usd(first + FIVE)
     assert f.loc[first + pd.Timedelta("7min"), "open_interest_usd"] == oi_usd(first + FIVE)
 
@@ -95,9 +96,11 @@ def test_finer_bars_never_see_a_snapshot_before_it_exists(tmp_path):
 def test_funding_is_carried_forward_normalised_and_never_back_filled(tmp_path, market):
     write_archive(tmp_path, market, kinds=("klines",))
     day = market.start
-    ms = lambda t: t.value // 1_000_000  # noqa: E731
-    rows = [f"{ms(day + pd.Timedelta('8h')) + 1},4,0.00010000",
-            f"{ms(day + pd.Timedelta('12h')) + 2},4,-0.00005000"]
+    at_8h, at_12h = ((day + pd.Timedelta(h)).value // 1_000_000 for h in ("8h", "12h"))
+    rows = [
+        f"{at_8h + 1},4,0.00010000",  # calc_time carries a millisecond of jitter
+        f"{at_12h + 2},4,-0.00005000",
+    ]
     write_file(tmp_path / "BTCUSDT-fundingRate-2024-01.csv", FUNDING_HEADER, rows)
     frame = import_binance_archive(tmp_path)
     f = frame["funding_rate"]
@@ -130,8 +133,9 @@ def test_conflicting_overlap_names_both_files(tmp_path, archive, market):
     root = copy(archive, tmp_path)
     rows = kline_rows(market, "klines", slice(0, 10))
     rows[3] = rows[3].replace(rows[3].split(",")[4], "1.0", 1)
-    monthly = write_file(root / "futures/um/monthly/klines/BTCUSDT/5m/BTCUSDT-5m-2024-01.csv",
-                         KLINE_HEADER, rows)
+    monthly = write_file(
+        root / "futures/um/monthly/klines/BTCUSDT/5m/BTCUSDT-5m-2024-01.csv", KLINE_HEADER, rows
+    )
     with pytest.raises(DataError, match="conflicting rows") as err:
         import_binance_archive(root)
     assert str(monthly) in str(err.value) and "BTCUSDT-5m-2024-01-01.zip" in str(err.value)
@@ -167,12 +171,24 @@ def test_truncated_member_and_empty_files_name_the_file(tmp_path, market):
 @pytest.mark.parametrize(
     ("kind", "edit", "expected"),
     [
-        ("metrics", lambda t: t.replace("sum_open_interest_value", "sum_open_interest_val"),
-         "'sum_open_interest_value' (found 'sum_open_interest_val': misnamed?)"),
+        (
+            "metrics",
+            lambda t: t.replace("sum_open_interest_value", "sum_open_interest_val"),
+            "'sum_open_interest_value' (found 'sum_open_interest_val': misnamed?)",
+        ),
         ("fundingRate", lambda t: t.replace(",0.00010000", ",0.01000000"), "look like percent"),
-        ("klines", lambda t: "\n".join(t.splitlines()[:1] + t.splitlines()[2:3] + t.splitlines()[1:2]
-                                       + t.splitlines()[3:]), "not increasing"),
-        ("klines", lambda t: "\n".join(t.splitlines()[:2] + t.splitlines()[1:]), "duplicate timestamp"),
+        (
+            "klines",
+            lambda t: "\n".join(
+                t.splitlines()[:1] + t.splitlines()[2:3] + t.splitlines()[1:2] + t.splitlines()[3:]
+            ),
+            "not increasing",
+        ),
+        (
+            "klines",
+            lambda t: "\n".join(t.splitlines()[:2] + t.splitlines()[1:]),
+            "duplicate timestamp",
+        ),
     ],
 )
 def test_bad_content_names_file_and_problem(tmp_path, archive, kind, edit, expected):
@@ -194,8 +210,9 @@ def test_directory_problems_are_explained(tmp_path, market):
     write_archive(tmp_path, market, kinds=("klines",))
     with pytest.raises(DataError, match="no fundingRate files"):
         import_binance_archive(tmp_path)
-    write_archive(tmp_path, make_market(days=2, step="1min"), interval="1m",
-                  kinds=("klines", "fundingRate"))
+    write_archive(
+        tmp_path, make_market(days=2, step="1min"), interval="1m", kinds=("klines", "fundingRate")
+    )
     with pytest.raises(DataError, match=r"several intervals \['1m', '5m'\]; choose one with --bar"):
         import_binance_archive(tmp_path)
     assert len(import_binance_archive(tmp_path, bar="5m")) == market.bars

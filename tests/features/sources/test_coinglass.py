@@ -20,8 +20,10 @@ COLUMNS = (
 def cg_row(i: int, funding: float = 0.01, start_ms: int = 1780380000000) -> str:
     ms = start_ms + i * 1_800_000
     iso = pd.Timestamp(ms, unit="ms", tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    return (f"{ms},{iso},70000,70100,69900,{70000 + i},{1000 * (i + 1)},{10 * i},{1010 * i},"
-            f"{funding},{funding},{funding},{funding},7e9,7e9,7e9,{7e9 + i},0,0,0,0")
+    return (
+        f"{ms},{iso},70000,70100,69900,{70000 + i},{1000 * (i + 1)},{10 * i},{1010 * i},"
+        f"{funding},{funding},{funding},{funding},7e9,7e9,7e9,{7e9 + i},0,0,0,0"
+    )
 
 
 def write(tmp_path, rows, header=COLUMNS):
@@ -60,11 +62,22 @@ def test_hand_made_rows_map_one_to_one(tmp_path):
         ([cg_row(i, funding=0.0001) for i in range(3)], COLUMNS, "look like a fraction"),
         ([cg_row(0), cg_row(0)], COLUMNS, "duplicate timestamp"),
         ([cg_row(1), cg_row(0)], COLUMNS, "not increasing"),
-        ([cg_row(0)], COLUMNS.replace("price_close", "close_price"), "missing column(s) 'price_close'"),
+        (
+            [cg_row(0)],
+            COLUMNS.replace("price_close", "close_price"),
+            "missing column(s) 'price_close'",
+        ),
         ([cg_row(0), cg_row(1)[:40]], COLUMNS, "line 3 has"),
-        ([cg_row(0), cg_row(1).replace(",70100,", ",,", 1)], COLUMNS,
-         "row 2 (line 3) column 'price_high' is empty"),
-        ([cg_row(0).replace("1780380000000", "1780381800000", 1)], COLUMNS, "disagrees with datetime_utc"),
+        (
+            [cg_row(0), cg_row(1).replace(",70100,", ",,", 1)],
+            COLUMNS,
+            "row 2 (line 3) column 'price_high' is empty",
+        ),
+        (
+            [cg_row(0).replace("1780380000000", "1780381800000", 1)],
+            COLUMNS,
+            "disagrees with datetime_utc",
+        ),
     ],
 )
 def test_bad_files_fail_naming_file_and_problem(tmp_path, rows, header, expected):

@@ -15,19 +15,30 @@ from features.sources.csv_mapped import CsvMapping, import_csv, load_mapping, pa
 def table(n: int = 6, funding: float = 0.01) -> pd.DataFrame:
     ts = pd.date_range("2024-03-01", periods=n, freq="15min", tz="UTC")
     price = 60_000 + np.arange(n) * 10.0
-    return pd.DataFrame({
-        "ts_ms": ts.as_unit("ms").asi8,
-        "o": price - 5, "h": price + 20, "l": price - 20, "c": price,
-        "fr_pct": np.full(n, funding),
-        "oi_contracts": np.full(n, 1000.0),
-        "junk": "x",
-    })
+    return pd.DataFrame(
+        {
+            "ts_ms": ts.as_unit("ms").asi8,
+            "o": price - 5,
+            "h": price + 20,
+            "l": price - 20,
+            "c": price,
+            "fr_pct": np.full(n, funding),
+            "oi_contracts": np.full(n, 1000.0),
+            "junk": "x",
+        }
+    )
 
 
 MAPPING = {
     "time": "ts_ms",
-    "columns": {"open": "o", "high": "h", "low": "l", "close": "c", "funding_rate": "fr_pct",
-                "open_interest_usd": "oi_contracts"},
+    "columns": {
+        "open": "o",
+        "high": "h",
+        "low": "l",
+        "close": "c",
+        "funding_rate": "fr_pct",
+        "open_interest_usd": "oi_contracts",
+    },
     "funding_unit": "percent",
     "scale": {"open_interest_usd": 100},
 }
@@ -38,8 +49,9 @@ def test_yaml_mapping_maps_columns_and_converts_units(tmp_path):
     table().to_csv(src, index=False)
     mapping_file = tmp_path / "map.yaml"
     mapping_file.write_text(
-        "time: ts_ms\ncolumns:\n  open: o\n  high: h\n  low: l\n  close: c\n  funding_rate: fr_pct\n"
-        "  open_interest_usd: oi_contracts\nfunding_unit: percent\nscale:\n  open_interest_usd: 100\n"
+        "time: ts_ms\ncolumns:\n  open: o\n  high: h\n  low: l\n  close: c\n"
+        "  funding_rate: fr_pct\n  open_interest_usd: oi_contracts\nfunding_unit: percent\n"
+        "scale:\n  open_interest_usd: 100\n"
     )
     frame = import_csv(src, load_mapping(mapping_file))
     assert frame.index[0] == pd.Timestamp("2024-03-01", tz="UTC")
@@ -56,8 +68,9 @@ def test_json_mapping_parquet_input_and_funding_interval(tmp_path):
     data["ts_ms"] = pd.to_datetime(data["ts_ms"], unit="ms", utc=True)  # a real datetime column
     data.to_parquet(src)
     mapping_file = tmp_path / "map.json"
-    mapping_file.write_text(json.dumps({**MAPPING, "funding_unit": "fraction",
-                                        "funding_interval_hours": 4}))
+    mapping_file.write_text(
+        json.dumps({**MAPPING, "funding_unit": "fraction", "funding_interval_hours": 4})
+    )
     frame = import_csv(src, load_mapping(mapping_file))
     assert frame["funding_rate"].tolist() == pytest.approx([0.0001] * 6)  # per 4 h -> per 8 h
 
@@ -74,11 +87,13 @@ def test_flags_override_the_file_and_auto_detects_percent(tmp_path):
 
 def test_one_price_column_with_ohlc_from_close_and_iso_times(tmp_path):
     src = tmp_path / "p.csv"
-    pd.DataFrame({
-        "time": ["2024-01-01T00:00:00Z", "2024-01-01T01:00:00Z", "2024-01-01T02:00:00Z"],
-        "close": [100.0, 110.0, 105.0],
-        "funding_rate": [0.0001, 0.0001, 0.0001],
-    }).to_csv(src, index=False)
+    pd.DataFrame(
+        {
+            "time": ["2024-01-01T00:00:00Z", "2024-01-01T01:00:00Z", "2024-01-01T02:00:00Z"],
+            "close": [100.0, 110.0, 105.0],
+            "funding_rate": [0.0001, 0.0001, 0.0001],
+        }
+    ).to_csv(src, index=False)
     frame = import_csv(src, CsvMapping(ohlc_from_close=True))
     assert frame["open"].tolist() == [100.0, 100.0, 110.0]
     assert frame["high"].tolist() == [100.0, 110.0, 110.0]
@@ -91,8 +106,11 @@ def test_one_price_column_with_ohlc_from_close_and_iso_times(tmp_path):
     [
         ({**MAPPING, "funding_unit": "fraction"}, None, "look like percent"),
         (MAPPING, lambda d: d.assign(fr_pct=0.0001), "look like a fraction"),
-        ({**MAPPING, "columns": {**MAPPING["columns"], "close": "close_px"}}, None,
-         "missing column(s) 'close_px'"),
+        (
+            {**MAPPING, "columns": {**MAPPING["columns"], "close": "close_px"}},
+            None,
+            "missing column(s) 'close_px'",
+        ),
         (MAPPING, lambda d: d.iloc[[0, 2, 1, 3]], "not increasing"),
         (MAPPING, lambda d: d.iloc[[0, 1, 1, 2]], "duplicate timestamp"),
         (MAPPING, lambda d: d.assign(ts_ms=d["ts_ms"] + 60_000), "not on the 15m grid"),

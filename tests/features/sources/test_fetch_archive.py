@@ -24,9 +24,19 @@ UNTIL = pd.Timestamp("2024-01-02", tz="UTC")
 def served(tmp_path_factory):
     """A server root holding two days of files under data/..., each with its .CHECKSUM."""
     root = tmp_path_factory.mktemp("server")
-    write_archive(root / "data", make_market(days=2),
-                  kinds=("klines", "markPriceKlines", "indexPriceKlines", "premiumIndexKlines",
-                         "metrics", "fundingRate", "bookDepth"))
+    write_archive(
+        root / "data",
+        make_market(days=2),
+        kinds=(
+            "klines",
+            "markPriceKlines",
+            "indexPriceKlines",
+            "premiumIndexKlines",
+            "metrics",
+            "fundingRate",
+            "bookDepth",
+        ),
+    )
     for path in (root / "data").rglob("*.zip"):
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         path.with_name(path.name + ".CHECKSUM").write_text(f"{digest}  {path.name}\n")
@@ -76,7 +86,9 @@ def test_downloads_verify_and_mirror_the_layout_that_imports(server, served, tmp
 def test_files_already_present_are_skipped_without_a_request(server, tmp_path):
     fetch_archive("BTCUSDT", SINCE, UNTIL, tmp_path, base_url=server.url, kinds=("klines",))
     server.requests.clear()
-    report = fetch_archive("BTCUSDT", SINCE, UNTIL, tmp_path, base_url=server.url, kinds=("klines",))
+    report = fetch_archive(
+        "BTCUSDT", SINCE, UNTIL, tmp_path, base_url=server.url, kinds=("klines",)
+    )
     assert len(report.skipped) == 2 and not report.downloaded
     assert server.requests == []
 
@@ -86,15 +98,25 @@ def test_a_damaged_local_file_is_downloaded_again(server, tmp_path):
     local = next(tmp_path.rglob("*.zip"))
     good = local.read_bytes()
     local.write_bytes(good[:100])
-    report = fetch_archive("BTCUSDT", SINCE, SINCE, tmp_path, base_url=server.url, kinds=("metrics",))
+    report = fetch_archive(
+        "BTCUSDT", SINCE, SINCE, tmp_path, base_url=server.url, kinds=("metrics",)
+    )
     assert report.downloaded == [local] and local.read_bytes() == good
 
 
 def test_files_the_archive_lacks_are_reported_not_fatal(server, tmp_path):
-    report = fetch_archive("BTCUSDT", SINCE, pd.Timestamp("2024-01-03", tz="UTC"), tmp_path,
-                           base_url=server.url, kinds=("klines",))
+    report = fetch_archive(
+        "BTCUSDT",
+        SINCE,
+        pd.Timestamp("2024-01-03", tz="UTC"),
+        tmp_path,
+        base_url=server.url,
+        kinds=("klines",),
+    )
     assert len(report.downloaded) == 2
-    assert report.missing == [f"{server.url}/data/futures/um/daily/klines/BTCUSDT/5m/BTCUSDT-5m-2024-01-03.zip"]
+    assert report.missing == [
+        f"{server.url}/data/futures/um/daily/klines/BTCUSDT/5m/BTCUSDT-5m-2024-01-03.zip"
+    ]
 
 
 def test_checksum_mismatch_stops_and_keeps_no_bad_file(served, tmp_path):
@@ -118,8 +140,15 @@ def test_checksum_mismatch_stops_and_keeps_no_bad_file(served, tmp_path):
 def test_network_error_stops_with_a_clear_message_keeping_finished_files(served, tmp_path):
     s = Server(served)
     with pytest.raises(DataError, match="network error") as err:
-        fetch_archive("BTCUSDT", SINCE, UNTIL, tmp_path, base_url=s.url, kinds=("klines",),
-                      on_file=lambda rel, outcome: s.stop())  # the server dies after one file
+        fetch_archive(
+            "BTCUSDT",
+            SINCE,
+            UNTIL,
+            tmp_path,
+            base_url=s.url,
+            kinds=("klines",),
+            on_file=lambda rel, outcome: s.stop(),
+        )  # the server dies after one file
     assert "BTCUSDT-5m-2024-01-02.zip" in str(err.value)
     assert "run the same command again" in str(err.value)
     assert [p.name for p in tmp_path.rglob("*.zip")] == ["BTCUSDT-5m-2024-01-01.zip"]

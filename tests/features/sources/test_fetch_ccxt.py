@@ -16,8 +16,18 @@ FIVE = pd.Timedelta("5min")
 
 
 def fetch(store, exchange, since="2024-01-02", until="2024-01-03 23:55", **kwargs):
-    return fetch_to_store(store, "binanceusdm", SYMBOL, since, until, bar="5m", name="BTC",
-                          exchange=exchange, sleep=lambda s: None, **kwargs)
+    return fetch_to_store(
+        store,
+        "binanceusdm",
+        SYMBOL,
+        since,
+        until,
+        bar="5m",
+        name="BTC",
+        exchange=exchange,
+        sleep=lambda s: None,
+        **kwargs,
+    )
 
 
 def ms(ts: pd.Timestamp) -> int:
@@ -38,8 +48,13 @@ def test_pages_cover_the_range_exactly_once(tmp_path):
     assert len(sinces) >= 6 and sinces == sorted(sinces)
     assert frame["close"].tolist() == [close_at(ms(t)) for t in expected]
     assert frame["volume_usd"].tolist() == pytest.approx([2.0 * close_at(ms(t)) for t in expected])
-    assert set(report.streams) >= {"funding_rate", "mark_price", "index_price",
-                                   "open_interest_usd", "long_short_ratio"}
+    assert set(report.streams) >= {
+        "funding_rate",
+        "mark_price",
+        "index_price",
+        "open_interest_usd",
+        "long_short_ratio",
+    }
 
 
 def test_values_are_joined_without_look_ahead(tmp_path):
@@ -82,8 +97,18 @@ def test_transient_network_errors_are_retried(tmp_path):
     ex = FakeExchange()
     ex.fail_calls = {3}
     slept = []
-    fetch_to_store(MarketStore(tmp_path), "binanceusdm", SYMBOL, "2024-01-02", "2024-01-02 03:00",
-                   bar="5m", name="BTC", exchange=ex, sleep=slept.append, retries=2)
+    fetch_to_store(
+        MarketStore(tmp_path),
+        "binanceusdm",
+        SYMBOL,
+        "2024-01-02",
+        "2024-01-02 03:00",
+        bar="5m",
+        name="BTC",
+        exchange=ex,
+        sleep=slept.append,
+        retries=2,
+    )
     assert slept == [2.0]
     assert len(MarketStore(tmp_path).read("BTC")) == 37
 
@@ -132,6 +157,8 @@ def test_ccxt_exchange_is_created_with_rate_limiting(monkeypatch, tmp_path):
         return FakeExchange()
 
     monkeypatch.setattr(ccxt, "bybit", factory)
-    fetch_to_store(MarketStore(tmp_path), "bybit", SYMBOL, "2024-01-02", "2024-01-02 00:30", bar="5m")
+    fetch_to_store(
+        MarketStore(tmp_path), "bybit", SYMBOL, "2024-01-02", "2024-01-02 00:30", bar="5m"
+    )
     assert made == {"enableRateLimit": True}
     assert MarketStore(tmp_path).bars("BTC-USDT-USDT") == ["5m"]

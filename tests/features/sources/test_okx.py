@@ -11,7 +11,10 @@ from features.schema import signal_groups
 from features.sources.okx import import_okx_hourly
 from tests.conftest import shared_file
 
-HEADER = "hour_utc,snapshot_commit_utc,spot_price,futures_price,basis_pct,funding_rate,oi_contracts_usd100,cvd_last100_trades"
+HEADER = (
+    "hour_utc,snapshot_commit_utc,spot_price,futures_price,basis_pct,funding_rate,"
+    "oi_contracts_usd100,cvd_last100_trades"
+)
 
 
 def okx_row(hour: str, spot: float, fut: float, funding: float = 5e-5, oi: float = 7e6) -> str:
@@ -53,14 +56,18 @@ def test_real_file_keeps_missing_hours_missing(real):
 
 
 def test_units_and_ohlc_construction(tmp_path):
-    path = write(tmp_path, [
-        okx_row("2025-01-01 00:00:00", 100.0, 101.0, oi=1000),
-        okx_row("2025-01-01 01:00:00", 100.0, 99.0, oi=2000),
-        okx_row("2025-01-01 03:00:00", 100.0, 104.0, oi=3000),  # after a gap
-    ])
+    path = write(
+        tmp_path,
+        [
+            okx_row("2025-01-01 00:00:00", 100.0, 101.0, oi=1000),
+            okx_row("2025-01-01 01:00:00", 100.0, 99.0, oi=2000),
+            okx_row("2025-01-01 03:00:00", 100.0, 104.0, oi=3000),  # after a gap
+        ],
+    )
     f = import_okx_hourly(path)
-    assert f.index.tolist() == list(pd.to_datetime(
-        ["2025-01-01 00:00", "2025-01-01 01:00", "2025-01-01 03:00"], utc=True))
+    assert f.index.tolist() == list(
+        pd.to_datetime(["2025-01-01 00:00", "2025-01-01 01:00", "2025-01-01 03:00"], utc=True)
+    )
     assert f["open_interest_usd"].tolist() == [100_000.0, 200_000.0, 300_000.0]  # 100 USD contracts
     assert f["close"].tolist() == [101.0, 99.0, 104.0]  # the perpetual's price
     assert f["index_price"].tolist() == [100.0] * 3  # spot
@@ -73,21 +80,48 @@ def test_units_and_ohlc_construction(tmp_path):
 @pytest.mark.parametrize(
     ("rows", "header", "expected"),
     [
-        ([okx_row("2025-01-01 00:00:00", 100, 101, funding=0.005),
-          okx_row("2025-01-01 01:00:00", 100, 101, funding=0.01)], HEADER, "look like percent"),
+        (
+            [
+                okx_row("2025-01-01 00:00:00", 100, 101, funding=0.005),
+                okx_row("2025-01-01 01:00:00", 100, 101, funding=0.01),
+            ],
+            HEADER,
+            "look like percent",
+        ),
         ([okx_row("2025-01-01 00:00:00", 100, 101)] * 2, HEADER, "duplicate timestamp"),
-        ([okx_row("2025-01-01 02:00:00", 100, 101), okx_row("2025-01-01 01:00:00", 100, 101)],
-         HEADER, "not increasing: row 2 (line 3)"),
-        ([okx_row("2025-01-01 00:00:00", 100, 101)], HEADER.replace("futures_price", "future_price"),
-         "'futures_price' (found 'future_price': misnamed?)"),
-        ([okx_row("2025-01-01 00:00:00", 100, 101), "2025-01-01 01:00:00+00:00,2025-01-01"],
-         HEADER, "line 3 has 2 field(s)"),
-        ([okx_row("2025-01-01 00:00:00", 100, 101).replace(",0.1", ",0.1,extra")], HEADER,
-         "line 2 has 9 field(s)"),
-        ([okx_row("2025-01-01 00:00:00", 100, 101), okx_row("2025-01-01 01:00:00", 100, 101)
-          .replace("100,101", "abc,101", 1)], HEADER, "'abc' is not a number"),
-        ([okx_row("2025-01-01 00:00:00", 101, 100), okx_row("2025-01-01 01:00:00", 102, 100)],
-         HEADER.replace("spot_price,futures_price", "futures_price,spot_price"), "swapped"),
+        (
+            [okx_row("2025-01-01 02:00:00", 100, 101), okx_row("2025-01-01 01:00:00", 100, 101)],
+            HEADER,
+            "not increasing: row 2 (line 3)",
+        ),
+        (
+            [okx_row("2025-01-01 00:00:00", 100, 101)],
+            HEADER.replace("futures_price", "future_price"),
+            "'futures_price' (found 'future_price': misnamed?)",
+        ),
+        (
+            [okx_row("2025-01-01 00:00:00", 100, 101), "2025-01-01 01:00:00+00:00,2025-01-01"],
+            HEADER,
+            "line 3 has 2 field(s)",
+        ),
+        (
+            [okx_row("2025-01-01 00:00:00", 100, 101).replace(",0.1", ",0.1,extra")],
+            HEADER,
+            "line 2 has 9 field(s)",
+        ),
+        (
+            [
+                okx_row("2025-01-01 00:00:00", 100, 101),
+                okx_row("2025-01-01 01:00:00", 100, 101).replace("100,101", "abc,101", 1),
+            ],
+            HEADER,
+            "'abc' is not a number",
+        ),
+        (
+            [okx_row("2025-01-01 00:00:00", 101, 100), okx_row("2025-01-01 01:00:00", 102, 100)],
+            HEADER.replace("spot_price,futures_price", "futures_price,spot_price"),
+            "swapped",
+        ),
     ],
 )
 def test_bad_files_fail_naming_file_and_problem(tmp_path, rows, header, expected):
