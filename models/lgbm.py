@@ -31,9 +31,9 @@ from features.errors import DataError
 DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "binary",
     "learning_rate": 0.05,
-    "num_leaves": 15,
+    "num_leaves": 7,
     "max_depth": -1,
-    "min_data_in_leaf": 40,
+    "min_data_in_leaf": 100,
     "min_sum_hessian_in_leaf": 1e-3,
     "feature_fraction": 0.8,
     "bagging_fraction": 0.8,

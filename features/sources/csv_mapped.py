@@ -144,6 +144,7 @@ def import_csv(path: Path, mapping: CsvMapping | None = None) -> pd.DataFrame:
             source,
             columns["funding_rate"],
             mapping.funding_interval_hours,
+            fix="Set the unit with --funding-unit (or funding_unit in the mapping).",
         )
     if mapping.ohlc_from_close:
         if len(frame) < 2:

@@ -309,12 +309,29 @@ def _funding_history(fetcher: _Fetcher, start: pd.Timestamp, end: pd.Timestamp) 
         )
     times = pd.to_datetime([r["timestamp"] for r in rows], unit="ms", utc=True).as_unit("ns")
     rates = pd.Series([r.get("fundingRate") for r in rows], index=times, dtype="float64")
-    spacing_h = pd.Series(times, index=times).diff().dt.total_seconds() / 3600
-    hours = spacing_h.round().where(spacing_h.round() > 0).bfill().fillna(8.0)
+    hours = _settlement_hours(times)
     per_8h = funding_to_fraction(
-        rates, "fraction", f"{fetcher.exchange_id} {fetcher.symbol}", "fundingRate", hours
+        rates,
+        "fraction",
+        f"{fetcher.exchange_id} {fetcher.symbol}",
+        "fundingRate",
+        hours,
+        fix="ccxt reports funding as a fraction; this exchange's history is implausible.",
     )
     return pd.DataFrame({"funding_rate": per_8h, "interval_hours": hours}, index=times)
+
+
+def _settlement_hours(times: pd.DatetimeIndex) -> pd.Series:
+    """Each settlement's funding interval (1, 2, 4 or 8 h), from the time since the previous one.
+
+    ccxt's funding history has no interval field. A spacing longer than 8 h is a hole in the
+    history, not a longer interval, so it counts as 8 h; the first settlement takes the next one's.
+    """
+    spacing = pd.Series(times, index=times).diff().dt.total_seconds() / 3600
+    allowed = np.array([1.0, 2.0, 4.0, 8.0])
+    nearest = allowed[np.abs(spacing.to_numpy()[:, None] - allowed[None, :]).argmin(axis=1)]
+    hours = pd.Series(nearest, index=times).where(spacing.notna())
+    return hours.bfill().fillna(8.0)
 
 
 def _in_force(funding: pd.DataFrame, closes: pd.DatetimeIndex) -> np.ndarray:

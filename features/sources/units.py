@@ -98,17 +98,22 @@ def detect_funding_unit(values: pd.Series) -> FundingUnit | None:
     return fits[0] if len(fits) == 1 else None  # type: ignore[return-value]
 
 
+_UNIT_WORDS = {"fraction": "fractions", "percent": "percent", "bps": "basis points"}
+
+
 def funding_to_fraction(
     values: pd.Series,
     unit: str,
     source: str,
     column: str,
     interval_hours: float | pd.Series = 8.0,
+    fix: str = "Is --format right for this file?",
 ) -> pd.Series:
     """Convert funding in ``unit`` per ``interval_hours`` to a fraction per 8 hours.
 
     Raises a DataError naming the file and column when the values do not look like ``unit``
-    (for example percent values in a file declared as fractions), with the fix to apply.
+    (for example percent values in a file declared as fractions), ending with ``fix``: what the
+    user can do about it, which depends on the importer.
     """
     if unit == "auto":
         detected = detect_funding_unit(values)
@@ -129,17 +134,16 @@ def funding_to_fraction(
         if as_fraction > TYPICAL_FUNDING_MAX:
             guess = detect_funding_unit(rates) or "percent"
             raise DataError(
-                f"{source}: funding column {column!r} is declared in {unit} but its typical "
-                f"|rate| {typical:.4g} would be {as_fraction:.2%} per settlement, which no venue "
-                f"pays; the values look like {guess}, not a {unit}"
-                + (" (use --funding-unit)" if guess != unit else "")
+                f"{source}: funding column {column!r} should be in {_UNIT_WORDS[unit]}, but its "
+                f"typical |rate| {typical:.4g} would then be {as_fraction:.2%} per settlement, "
+                f"which no venue pays: the values look like {_UNIT_WORDS[guess]}. {fix}"
             )
         if as_fraction < TYPICAL_FUNDING_MIN:
             guess = detect_funding_unit(rates) or "fraction"
             raise DataError(
-                f"{source}: funding column {column!r} is declared in {unit} but its typical "
-                f"|rate| {typical:.4g} would be only {as_fraction:.2g} as a fraction; the values "
-                f"look like a {guess} already, not {unit}"
+                f"{source}: funding column {column!r} should be in {_UNIT_WORDS[unit]}, but its "
+                f"typical |rate| {typical:.4g} would then be only {as_fraction:.2g} as a "
+                f"fraction: the values look like {_UNIT_WORDS[guess]}. {fix}"
             )
     per_8h = 8.0 / interval_hours
     return rates * FUNDING_UNITS[unit] * per_8h

@@ -106,7 +106,7 @@ def _bad_okx_percent(tmp):
 def _bad_coinglass_fraction(tmp):
     p = tmp / "cg.csv"
     p.write_text("\n".join([CG_HEADER, *[cg_row(i, funding=0.0001) for i in range(4)]]) + "\n")
-    return p, "coinglass", ["'funding_close'", "look like a fraction"]
+    return p, "coinglass", ["'funding_close'", "look like fractions"]
 
 
 def _bad_okx_order(tmp):

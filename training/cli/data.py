@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
@@ -57,7 +57,7 @@ def import_(
     path: Annotated[
         Path, typer.Argument(help="File (or, for binance-archive, directory) to import.")
     ],
-    format: Annotated[ImportFormat, typer.Option("--format", "-f", help="Layout of PATH.")],
+    layout: Annotated[ImportFormat, typer.Option("--format", "-f", help="Layout of PATH.")],
     symbol: Annotated[str, typer.Option("--symbol", "-s", help="Dataset name, e.g. BTC.")],
     data_dir: DataDir = None,
     mapping: Annotated[
@@ -94,38 +94,17 @@ def import_(
     """Import a data file into the store (merged with what is stored, never duplicated)."""
     from features.sources import import_path
 
-    fmt = format.value
-    csv_given = any(
-        v not in (None, [], {})
-        for v in (
-            mapping,
-            map_,
-            time_column,
-            time_unit,
-            funding_unit,
-            funding_interval_hours,
-            scale,
-            ohlc_from_close,
-        )
-    )
-    options: dict[str, object] = {}
-    if fmt == "csv":
-        options["mapping"] = _csv_mapping(
-            mapping,
-            map_,
-            time_column,
-            time_unit,
-            funding_unit,
-            funding_interval_hours,
-            scale,
-            ohlc_from_close,
-        )
-    elif csv_given:
-        raise DataError("--mapping, --map, --time-column, ... apply only to --format csv")
-    if bar is not None:
-        if fmt != "binance-archive":
-            raise DataError("--bar applies only to --format binance-archive")
-        options["bar"] = bar
+    fmt = layout.value
+    csv_flags = {
+        "columns": map_,
+        "time": time_column,
+        "time_unit": time_unit,
+        "funding_unit": funding_unit,
+        "funding_interval_hours": funding_interval_hours,
+        "scale": scale,
+        "ohlc_from_close": ohlc_from_close,
+    }
+    options = _import_options(fmt, mapping, csv_flags, bar)
     frame = import_path(path, fmt, **options)
     store = _store(data_dir)
     result = store.write(symbol, frame, source=str(path))
@@ -149,36 +128,36 @@ def import_(
         console.print(f"[yellow]note:[/] {note}")
 
 
-def _csv_mapping(
-    mapping: Path | None,
-    map_: list[str] | None,
-    time_column: str | None,
-    time_unit: str | None,
-    funding_unit: str | None,
-    funding_interval_hours: float | None,
-    scale: list[str] | None,
-    ohlc_from_close: bool | None,
-):
+def _import_options(
+    fmt: str, mapping: Path | None, csv_flags: dict[str, Any], bar: str | None
+) -> dict[str, Any]:
+    """The importer's options, refusing those that do not apply to the format."""
+    options: dict[str, Any] = {}
+    csv_given = mapping is not None or any(v not in (None, []) for v in csv_flags.values())
+    if fmt == "csv":
+        options["mapping"] = _csv_mapping(mapping, csv_flags)
+    elif csv_given:
+        raise DataError("--mapping, --map, --time-column, ... apply only to --format csv")
+    if bar is not None:
+        if fmt != "binance-archive":
+            raise DataError("--bar applies only to --format binance-archive")
+        options["bar"] = bar
+    return options
+
+
+def _csv_mapping(mapping: Path | None, flags: dict[str, Any]) -> Any:
     """The csv importer's mapping: the file's, then the flags on top."""
     from features.sources.csv_mapped import load_mapping, parse_pairs
 
-    base = load_mapping(mapping)
     factors = {}
-    for key, value in parse_pairs(scale, "--scale").items():
+    for key, value in parse_pairs(flags["scale"], "--scale").items():
         try:
             factors[key] = float(value)
         except ValueError:
             raise DataError(f"--scale {key}={value}: the factor must be a number") from None
+    overrides = {**flags, "columns": parse_pairs(flags["columns"], "--map"), "scale": factors}
     try:
-        return base.merged(
-            columns=parse_pairs(map_, "--map"),
-            time=time_column,
-            time_unit=time_unit,
-            funding_unit=funding_unit,
-            funding_interval_hours=funding_interval_hours,
-            scale=factors,
-            ohlc_from_close=ohlc_from_close,
-        )
+        return load_mapping(mapping).merged(**overrides)
     except ValueError as err:  # pydantic's ValidationError
         raise DataError(f"invalid csv options: {err}") from None
 

@@ -59,7 +59,7 @@ def test_hand_made_rows_map_one_to_one(tmp_path):
     ("rows", "header", "expected"),
     [
         # Funding already a fraction in a layout whose funding is percent.
-        ([cg_row(i, funding=0.0001) for i in range(3)], COLUMNS, "look like a fraction"),
+        ([cg_row(i, funding=0.0001) for i in range(3)], COLUMNS, "look like fractions"),
         ([cg_row(0), cg_row(0)], COLUMNS, "duplicate timestamp"),
         ([cg_row(1), cg_row(0)], COLUMNS, "not increasing"),
         (

@@ -105,7 +105,7 @@ def test_one_price_column_with_ohlc_from_close_and_iso_times(tmp_path):
     ("mapping", "mutate", "expected"),
     [
         ({**MAPPING, "funding_unit": "fraction"}, None, "look like percent"),
-        (MAPPING, lambda d: d.assign(fr_pct=0.0001), "look like a fraction"),
+        (MAPPING, lambda d: d.assign(fr_pct=0.0001), "look like fractions"),
         (
             {**MAPPING, "columns": {**MAPPING["columns"], "close": "close_px"}},
             None,

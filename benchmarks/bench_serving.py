@@ -1,0 +1,311 @@
+"""Serving latency, throughput and memory, against baselines measured in the same run.
+
+Targets (issue 6), all over HTTP on loopback, sequential requests on one keep-alive connection:
+
+* ``features`` input: p99 <= 5 ms, and p50 <= 1.5x the p50 of a bare BentoML echo service
+  (serving/echo.py: same framework, same JSON parsing, no model);
+* ``bars`` input (the minimum window: 720 hourly bars): p99 <= 15 ms;
+* 16 concurrent clients for 30 s: zero errors, worker RSS growth <= 10 %, requests/s printed;
+* the quickstart's wall time (simulate a year -> train -> promote, ``--no-serve``).
+
+Raw ``Booster.predict`` on one row (one thread) and the in-process ``Predictor`` are timed too,
+so the HTTP and framework share of the latency is visible.
+
+    .venv/bin/python benchmarks/bench_serving.py [--requests 2000] [--duration 30] [--clients 16]
+        [--home DIR (re-use a quickstart home)] [--tiny (no quickstart: a tiny model)]
+
+Only loopback addresses are used; every loop is bounded in count and time; both servers are
+stopped (by their process-group ids) at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+import psutil  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+console = Console()
+CLI = [sys.executable, "-c", "from training.cli import main; main()"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def server(command: list[str], env: dict[str, str], name: str, log_dir: Path) -> Iterator[tuple[str, psutil.Process, float]]:
+    """Start a server process group; yield (url, process, seconds to ready); stop it by pgid."""
+    port = int(command[command.index("--port") + 1])
+    log = log_dir / f"{name}.log"
+    started = time.perf_counter()
+    with log.open("w") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"{name} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{name} not ready after 120 s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.1)
+        yield url, psutil.Process(process.pid), time.perf_counter() - started
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def worker_processes(root: psutil.Process) -> list[psutil.Process]:
+    """The BentoML worker processes (the ones that load the model) under a server process."""
+    workers = []
+    for child in root.children(recursive=True):
+        try:
+            if "_bentoml_impl.worker.service" in " ".join(child.cmdline()):
+                workers.append(child)
+        except psutil.Error:
+            continue
+    return workers
+
+
+def percentiles(seconds: list[float]) -> tuple[float, float]:
+    ms = np.asarray(seconds) * 1e3
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
+
+
+def time_calls(call: Callable[[], Any], n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        call()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def interleaved_http(targets: dict[str, tuple[str, bytes]], n: int, block: int = 50) -> dict[str, list[float]]:
+    """n sequential requests per target, in interleaved blocks so machine noise hits all alike."""
+    clients = {name: httpx.Client(base_url=url, timeout=10.0) for name, (url, _) in targets.items()}
+    headers = {"Content-Type": "application/json"}
+    times: dict[str, list[float]] = {name: [] for name in targets}
+    try:
+        for name, (_, body) in targets.items():  # warm-up: connections, caches
+            for _ in range(20):
+                clients[name].post("/predict", content=body, headers=headers).raise_for_status()
+        for _ in range(max(1, n // block)):
+            for name, (_, body) in targets.items():
+                client = clients[name]
+                for _ in range(block):
+                    t = time.perf_counter()
+                    response = client.post("/predict", content=body, headers=headers)
+                    times[name].append(time.perf_counter() - t)
+                    if response.status_code != 200:
+                        raise SystemExit(f"{name}: {response.status_code} {response.text[:300]}")
+    finally:
+        for client in clients.values():
+            client.close()
+    return times
+
+
+def load_test(url: str, body: bytes, clients: int, duration: float, workers: list[psutil.Process]) -> dict[str, Any]:
+    """`clients` threads, each with its own keep-alive connection, for `duration` seconds."""
+    stop = time.monotonic() + duration
+    counts = [0] * clients
+    errors: list[str] = []
+    rss_peak = [sum(w.memory_info().rss for w in workers)]
+
+    def run(i: int) -> None:
+        with httpx.Client(base_url=url, timeout=10.0) as client:
+            while time.monotonic() < stop:
+                try:
+                    response = client.post("/predict", content=body, headers={"Content-Type": "application/json"})
+                    if response.status_code != 200:
+                        errors.append(f"{response.status_code} {response.text[:200]}")
+                except httpx.HTTPError as err:
+                    errors.append(repr(err))
+                counts[i] += 1
+
+    def sample() -> None:
+        while time.monotonic() < stop:
+            rss_peak[0] = max(rss_peak[0], sum(w.memory_info().rss for w in workers))
+            time.sleep(0.2)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+    sampler = threading.Thread(target=sample)
+    started = time.perf_counter()
+    for thread in (*threads, sampler):
+        thread.start()
+    for thread in (*threads, sampler):
+        thread.join(timeout=duration + 30)
+    elapsed = time.perf_counter() - started
+    return {"requests": sum(counts), "errors": errors, "seconds": elapsed, "rss_peak": rss_peak[0]}
+
+
+def quickstart(home: Path, days: float) -> float:
+    started = time.perf_counter()
+    done = subprocess.run([*CLI, "quickstart", "--no-serve", "--home", str(home), "--days", f"{days:g}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"quickstart failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    console.print(done.stdout.strip(), highlight=False, markup=False)
+    return elapsed
+
+
+def tiny_model(home: Path) -> None:
+    """A 20-tree model on 75 simulated days, exported as promote does (for --tiny runs)."""
+    from features import build_features
+    from features.sources.simulator import simulate
+    from features.store import MarketStore
+    from tests.serving.conftest import train_tiny_model
+    from training.registry import export_bentoml
+
+    frame = simulate("BTC", days=75, bar="1h", seed=11)
+    MarketStore(home / "data").write("BTC", frame, source="bench")
+    export_bentoml(train_tiny_model(build_features(frame)), "BTC", 1, "0" * 32, bentoml_home=home / "bentoml")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=2000, help="sequential requests per target")
+    parser.add_argument("--duration", type=float, default=30.0, help="load-test seconds (<= 120)")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients (<= 64)")
+    parser.add_argument("--days", type=float, default=365, help="quickstart days")
+    parser.add_argument("--home", type=Path, help="re-use this quickstart home (skip the quickstart)")
+    parser.add_argument("--tiny", action="store_true", help="no quickstart: serve a tiny model")
+    args = parser.parse_args()
+    duration = min(args.duration, 120.0)
+    n_clients = min(args.clients, 64)
+
+    work = Path(tempfile.mkdtemp(prefix="flushrisk-bench-"))
+    home = args.home.resolve() if args.home else work / "home"
+    quickstart_s = None
+    if args.home is None and args.tiny:
+        tiny_model(home)
+    elif args.home is None:
+        quickstart_s = quickstart(home, args.days)
+
+    import pandas as pd
+
+    from features import MIN_WINDOW, features_at
+    from features.store import MarketStore
+    from serving.predictor import Predictor
+    from serving.schemas import PredictRequest
+
+    frame = MarketStore(home / "data").read("BTC", "1h")
+    window = frame[frame.index > frame.index[-1] - MIN_WINDOW]
+    bars = [{"time": t.isoformat(), **{k: float(v) for k, v in row.items() if pd.notna(v)}}
+            for t, row in zip(window.index, window.to_dict("records"), strict=True)]
+    row = features_at(window)
+    features = {k: (None if np.isnan(v) else float(v)) for k, v in row.items()}
+    bodies = {
+        "features": json.dumps({"symbol": "BTC", "features": features}).encode(),
+        "bars": json.dumps({"symbol": "BTC", "bars": bars}).encode(),
+    }
+
+    # In-process baselines: the raw booster and the Predictor without HTTP.
+    from bentoml._internal.models import ModelStore
+
+    stored = ModelStore(str(home / "bentoml" / "models")).get("flushrisk-btc")
+    predictor = Predictor.load(stored.path, "flushrisk-btc", str(stored.tag.version))
+    predictor.warm_up()
+    x = row.to_numpy(np.float64)[None, :]
+    booster = predictor.model.booster
+    raw = time_calls(lambda: booster.predict(x, num_threads=1), 5000)
+    raw_default = time_calls(lambda: booster.predict(x), 500)
+    feat_req = PredictRequest.model_validate_json(bodies["features"])
+    inproc_features = time_calls(lambda: predictor.predict(feat_req), 2000)
+    inproc_bars = time_calls(lambda: predictor.predict(PredictRequest.model_validate_json(bodies["bars"])), 300)
+
+    env = {k: v for k, v in os.environ.items() if k not in ("FLUSHRISK_API_KEY", "PROMETHEUS_MULTIPROC_DIR")}
+    env["BENTOML_HOME"] = str(home / "bentoml")
+    env["FLUSHRISK_SERVE_MODEL"] = "flushrisk-btc"
+    service_port, echo_port = free_port(), free_port()
+    service_cmd = [*CLI, "serve", "--port", str(service_port), "--bentoml-home", str(home / "bentoml")]
+    echo_cmd = [sys.executable, "-m", "bentoml", "serve", "serving.echo:EchoService", "--port", str(echo_port),
+                "--host", "127.0.0.1", "--working-dir", str(ROOT)]
+    with server(service_cmd, env, "service", work) as (url, proc, ready_s), server(echo_cmd, env, "echo", work) as (echo_url, _, _):
+        workers = worker_processes(proc)
+        seq = interleaved_http(
+            {"echo": (echo_url, bodies["features"]), "features": (url, bodies["features"]), "bars": (url, bodies["bars"])},
+            args.requests,
+        )
+        bars_n = max(200, args.requests // 4)
+        seq["bars"] += interleaved_http({"bars": (url, bodies["bars"])}, bars_n)["bars"]
+        rss_before = sum(w.memory_info().rss for w in workers)
+        load = load_test(url, bodies["features"], n_clients, duration, workers)
+        rss_after = sum(w.memory_info().rss for w in workers)
+
+    rows = {
+        "Booster.predict, 1 row, num_threads=1 (in-process)": percentiles(raw),
+        "Booster.predict, 1 row, default threads (in-process)": percentiles(raw_default),
+        "Predictor, features (in-process)": percentiles(inproc_features),
+        "Predictor, 720 bars incl. parsing (in-process)": percentiles(inproc_bars),
+        "HTTP echo service (baseline)": percentiles(seq["echo"]),
+        "HTTP /predict features": percentiles(seq["features"]),
+        "HTTP /predict bars (720 x 1h)": percentiles(seq["bars"]),
+    }
+    table = Table("measurement", "n", "p50 ms", "p99 ms", title="Sequential latency (loopback, keep-alive)")
+    counts = [len(raw), len(raw_default), len(inproc_features), len(inproc_bars), len(seq["echo"]), len(seq["features"]), len(seq["bars"])]
+    for (name, (p50, p99)), n in zip(rows.items(), counts, strict=True):
+        table.add_row(name, str(n), f"{p50:.3f}", f"{p99:.3f}")
+    console.print(table)
+
+    f50, f99 = rows["HTTP /predict features"]
+    b50, b99 = rows["HTTP /predict bars (720 x 1h)"]
+    e50, _ = rows["HTTP echo service (baseline)"]
+    growth = (rss_after - rss_before) / rss_before
+    rps = load["requests"] / load["seconds"]
+    checks = Table("target", "measured", "ok", title="Targets")
+    checks.add_row("features p99 <= 5 ms", f"{f99:.2f} ms", _ok(f99 <= 5))
+    checks.add_row("bars p99 <= 15 ms", f"{b99:.2f} ms", _ok(b99 <= 15))
+    checks.add_row("features p50 <= 1.5x echo p50", f"{f50:.2f} / {e50:.2f} ms = {f50 / e50:.2f}x", _ok(f50 <= 1.5 * e50))
+    checks.add_row(f"{n_clients} clients x {duration:g} s: zero errors", f"{len(load['errors'])} errors in {load['requests']} requests", _ok(not load["errors"]))
+    checks.add_row("throughput", f"{rps:.0f} requests/s", "-")
+    checks.add_row("worker RSS growth <= 10 %", f"{rss_before / 2**20:.0f} -> {rss_after / 2**20:.0f} MiB ({growth:+.1%}), peak {load['rss_peak'] / 2**20:.0f} MiB", _ok(growth <= 0.10))
+    checks.add_row("server start to ready", f"{ready_s:.1f} s ({len(workers)} worker(s))", "-")
+    if quickstart_s is not None:
+        checks.add_row(f"quickstart --no-serve ({args.days:g} days)", f"{quickstart_s:.1f} s wall", "-")
+    console.print(checks)
+    if load["errors"]:
+        console.print(f"first errors: {load['errors'][:3]}")
+    console.print(f"[dim]work dir {work} (home {home})[/]")
+
+
+def _ok(flag: bool) -> str:
+    return "[green]yes[/]" if flag else "[red]NO[/]"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,360 @@
+"""``flushrisk train | evaluate | promote | models | ui``: training, the registry and its UI.
+
+The heavy imports (lightgbm, sklearn, mlflow) happen inside the commands, so ``flushrisk
+--help`` and the other commands stay quick.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from features.errors import DataError
+from features.settings import Settings, get_settings
+from training.cli.app import app, console
+
+if TYPE_CHECKING:
+    from training.fit import FoldResult
+
+COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("pr_auc", "PR-AUC", "{:.3f}"),
+    ("pr_auc_lift", "lift", "{:.2f}x"),
+    ("roc_auc", "ROC-AUC", "{:.3f}"),
+    ("brier", "Brier", "{:.4f}"),
+    ("brier_skill", "BSS", "{:+.3f}"),
+    ("log_loss", "log loss", "{:.4f}"),
+    ("ece", "ECE", "{:.4f}"),
+    ("precision_at_alert", "prec@alert", "{:.3f}"),
+    ("recall_at_alert", "recall@alert", "{:.3f}"),
+    ("alerts_per_week", "alerts/wk", "{:.1f}"),
+)
+
+
+class LabelKind(str, Enum):
+    liquidation = "liquidation"
+    proxy = "proxy"
+
+
+class Scheme(str, Enum):
+    expanding = "expanding"
+    rolling = "rolling"
+
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="Market-data store (default: settings data_dir).")
+]
+SymbolOpt = Annotated[str, typer.Option("--symbol", help="Symbol in the store, e.g. BTC.")]
+MlflowHome = Annotated[
+    Path | None,
+    typer.Option("--mlflow-home", help="MLflow sqlite store + artifacts (default: settings mlflow_home)."),
+]
+ReportOpt = Annotated[Path | None, typer.Option("--report", help="Write the JSON report here.")]
+EventsOpt = Annotated[
+    Path | None,
+    typer.Option("--events", help="Event days CSV (date_utc column); default ../shared/data/flush_events.csv."),
+]
+
+
+def _data_dir(value: Path | None) -> Path:
+    return value if value is not None else get_settings().data_dir
+
+
+def _fmt(value: Any, pattern: str) -> str:
+    return "-" if value is None else pattern.format(value)
+
+
+def metrics_table(report: dict[str, Any], title: str) -> Table:
+    """Model against baselines, one row each, the headline metrics as columns."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("predictor", style="bold")
+    for _, header, _ in COLUMNS:
+        table.add_column(header, justify="right")
+    for name, metrics in report.items():
+        if not isinstance(metrics, dict) or "pr_auc" not in metrics:
+            continue
+        style = "green" if name == "model" else None
+        table.add_row(name, *(_fmt(metrics.get(k), p) for k, _, p in COLUMNS), style=style)
+    return table
+
+
+def events_table(events: dict[str, Any]) -> Table:
+    table = Table(title="Event study (out-of-fold probabilities)", title_justify="left")
+    for col in ("date", "onset", "max p 6h before", "first alert", "lead time h"):
+        table.add_column(col)
+    for event in events["events"]:
+        if not event.get("covered"):
+            continue
+        table.add_row(
+            event["date"],
+            str(event["onset"]),
+            f"{event['max_p_6h']:.3f}",
+            str(event["first_alert"] or "none"),
+            "-" if event["lead_time_hours"] is None else f"{event['lead_time_hours']:.1f}",
+        )
+    return table
+
+
+def _print_report(report: dict[str, Any], title: str) -> None:
+    console.print(metrics_table(report, title))
+    setup = report.get("setup", {})
+    console.print(
+        f"label: {setup.get('label')}; evaluated {setup.get('evaluated_rows')} rows "
+        f"{setup.get('evaluated_from')} .. {setup.get('evaluated_to')}, base rate "
+        f"{report['model'].get('base_rate', 0):.4f}, {setup.get('folds')} fold(s)",
+        highlight=False,
+    )
+    events = report.get("events")
+    if events and events.get("covered_events"):
+        console.print(events_table(events))
+    if events:
+        apw = events.get("false_alarms_per_week_elsewhere")
+        console.print(
+            f"false alarms per week away from events: {_fmt(apw, '{:.2f}')} "
+            f"({events.get('covered_events', 0)} event day(s) covered)",
+            highlight=False,
+        )
+
+
+class FoldProgress:
+    """A rich progress bar advanced once per walk-forward fold, with one line per fold."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]walk-forward"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console, transient=False,
+        )
+        self.task: Any = None
+
+    def __enter__(self) -> FoldProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def __call__(self, result: FoldResult, total: int) -> None:
+        if self.task is None:
+            self.task = self.progress.add_task("folds", total=total)
+        m = result.metrics["model"]
+        pr = "-" if m["pr_auc"] != m["pr_auc"] else f"{m['pr_auc']:.3f}"
+        self.progress.console.print(
+            f"{result.fold.describe()}: model PR-AUC {pr} (base rate {m['base_rate']:.3f}), "
+            f"{result.best_iteration} rounds, {result.calibration} calibration",
+            highlight=False,
+        )
+        self.progress.advance(self.task)
+
+
+@app.command("train")
+def train(
+    data_dir: DataDir = None,
+    symbol: SymbolOpt = "BTC",
+    bar: Annotated[str, typer.Option("--bar", help="Bar to train at (resampled from finer data).")] = "1h",
+    label: Annotated[LabelKind, typer.Option("--label", help="liquidation, or proxy (price drop).")] = LabelKind.liquidation,
+    threshold_usd: Annotated[float | None, typer.Option("--threshold-usd", help="liquidation: USD threshold.")] = None,
+    threshold_oi_fraction: Annotated[
+        float | None, typer.Option("--threshold-oi-fraction", help="liquidation: threshold / open interest.")
+    ] = None,
+    horizon: Annotated[str, typer.Option("--horizon", help="Label horizon, e.g. 1h.")] = "1h",
+    k_vol: Annotated[float | None, typer.Option("--k-vol", help="proxy: drop in volatility units.")] = None,
+    oi_drop_pct: Annotated[float | None, typer.Option("--oi-drop-pct", help="proxy: also an OI drop (%).")] = None,
+    test_from: Annotated[
+        str | None, typer.Option("--test-from", help="One split: train before DATE, test from it.")
+    ] = None,
+    folds: Annotated[int, typer.Option("--folds", min=1, max=50, help="Walk-forward folds.")] = 5,
+    scheme: Annotated[Scheme, typer.Option("--scheme", help="expanding or rolling training window.")] = Scheme.expanding,
+    window: Annotated[str | None, typer.Option("--window", help="rolling: training window, e.g. 120D.")] = None,
+    embargo: Annotated[str | None, typer.Option("--embargo", help="Extra gap after the purge (default: horizon).")] = None,
+    stride: Annotated[str | None, typer.Option("--stride", help="Keep one training row per STRIDE.")] = None,
+    calibration: Annotated[str, typer.Option("--calibration", help="auto, isotonic or platt.")] = "auto",
+    events: EventsOpt = None,
+    report: ReportOpt = None,
+    mlflow_home: MlflowHome = None,
+    register: Annotated[bool, typer.Option("--register/--no-register", help="Log to MLflow and register.")] = True,
+) -> None:
+    """Walk-forward train and evaluate a calibrated model against baselines; log it to MLflow."""
+    import pydantic
+
+    from training.fit import TrainConfig
+    from training.jobs import DataRequest, LabelRequest, TrainRequest, train_job
+    from training.walkforward import WalkForwardConfig
+
+    if calibration not in ("auto", "isotonic", "platt"):
+        raise DataError(f"--calibration must be auto, isotonic or platt, not {calibration!r}")
+    try:
+        wf = WalkForwardConfig(
+            scheme=scheme.value, n_folds=folds, window=window, embargo=embargo, test_from=test_from, horizon=horizon
+        )
+        request = TrainRequest(
+            data=DataRequest(data_dir=_data_dir(data_dir), symbol=symbol, bar=bar),
+            label=LabelRequest(
+                kind=label.value, horizon=horizon, threshold_usd=threshold_usd,
+                threshold_oi_fraction=threshold_oi_fraction, k_vol=k_vol, oi_drop_pct=oi_drop_pct,
+            ),
+            config=TrainConfig(walk_forward=wf, calibration=calibration),
+            stride=stride,
+            events=events,
+            mlflow_home=mlflow_home,
+            register=register,
+            report=report,
+        )
+    except (pydantic.ValidationError, ValueError) as err:
+        raise DataError(f"invalid option: {err}") from None
+    with FoldProgress() as progress:
+        outcome = train_job(request, on_fold=progress)
+    _print_report(outcome.report, f"{symbol} {bar}: out-of-sample, model vs baselines")
+    if outcome.version is not None:
+        from training.tracking import model_name
+
+        console.print(
+            f"registered [bold]{model_name(symbol)}[/] v{outcome.version} (run {outcome.run_id}); "
+            f"promote it with: flushrisk promote --symbol {symbol}",
+            highlight=False,
+        )
+    if report is not None:
+        console.print(f"report written to {report}", highlight=False)
+
+
+@app.command("evaluate")
+def evaluate(
+    model: Annotated[str, typer.Argument(help="Run id, NAME/VERSION, NAME@ALIAS (e.g. BTC@champion) or a model directory.")],
+    data_dir: DataDir = None,
+    symbol: SymbolOpt = "BTC",
+    bar: Annotated[str | None, typer.Option("--bar", help="Default: the model's bar.")] = None,
+    start: Annotated[str | None, typer.Option("--start", help="First date of the data to use.")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="Last date of the data to use.")] = None,
+    folds: Annotated[int, typer.Option("--folds", min=1, max=50, help="Folds for the baselines.")] = 5,
+    test_from: Annotated[str | None, typer.Option("--test-from", help="Score only from DATE.")] = None,
+    events: EventsOpt = None,
+    report: ReportOpt = None,
+    mlflow_home: MlflowHome = None,
+) -> None:
+    """Score an existing model on other data (another period or symbol), beside the baselines."""
+    from training.fit import TrainConfig
+    from training.jobs import DataRequest, evaluate_job
+    from training.walkforward import WalkForwardConfig
+
+    config = TrainConfig(walk_forward=WalkForwardConfig(n_folds=folds, test_from=test_from))
+    with FoldProgress() as progress:
+        result = evaluate_job(
+            model,
+            DataRequest(data_dir=_data_dir(data_dir), symbol=symbol, bar=bar, start=start, end=end),
+            config=config,
+            events_path=events,
+            mlflow_home=mlflow_home,
+            report_path=report,
+            on_fold=progress,
+        )
+    _print_report(result, f"{model} on {symbol}: model vs baselines")
+    in_sample = result["setup"].get("in_sample", 0)
+    if in_sample:
+        console.print(
+            f"[yellow]warning:[/] {in_sample} evaluated rows lie inside the model's training range "
+            "(in-sample: its figures are optimistic)",
+            highlight=False,
+        )
+    if report is not None:
+        console.print(f"report written to {report}", highlight=False)
+
+
+@app.command("promote")
+def promote(
+    symbol: SymbolOpt = "BTC",
+    version: Annotated[int | None, typer.Option("--version", help="Version to promote (default: latest).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Promote without comparing.")] = False,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Score candidate and champion on this data when their evaluations differ.")
+    ] = None,
+    eval_from: Annotated[str | None, typer.Option("--eval-from", help="With --data-dir: score from DATE.")] = None,
+    mlflow_home: MlflowHome = None,
+    bentoml_home: Annotated[Path | None, typer.Option("--bentoml-home", help="BentoML store (default: settings / BENTOML_HOME).")] = None,
+) -> None:
+    """Make a version the champion if it beats the current one on the same data; export it to BentoML."""
+    from training.jobs import promote_job
+
+    result = promote_job(symbol, version, force, mlflow_home, data_dir, eval_from, bentoml_home)
+    if result.promoted:
+        console.print(f"[bold green]champion:[/] {result.name} v{result.version}: {result.reason}", highlight=False)
+        console.print(f"exported to BentoML as {result.exported}", highlight=False)
+    else:
+        console.print(f"[bold yellow]not promoted:[/] {result.name} v{result.version}: {result.reason}", highlight=False)
+        if result.previous is not None:
+            console.print(f"champion stays v{result.previous}", highlight=False)
+
+
+@app.command("models")
+def models(
+    symbol: Annotated[str | None, typer.Option("--symbol", help="Only this symbol's model.")] = None,
+    mlflow_home: MlflowHome = None,
+) -> None:
+    """List registered versions with their out-of-sample metrics; the champion is marked."""
+    from training.registry import list_versions
+
+    versions = list_versions(mlflow_home, symbol)
+    if not versions:
+        console.print("no registered models yet: run `flushrisk train`")
+        return
+    table = Table(title="Registered FlushRisk models", title_justify="left")
+    for col in ("model", "version", "champion", "created", "bar", "label", "PR-AUC", "lift", "BSS", "ECE", "run"):
+        table.add_column(col)
+    for v in versions:
+        m = v.metrics
+        table.add_row(
+            v.name,
+            str(v.version),
+            "*" if v.is_champion else "",
+            f"{v.created:%Y-%m-%d %H:%M}",
+            v.tags.get("bar", "-"),
+            v.tags.get("label_kind", "-"),
+            _fmt(m.get("pr_auc"), "{:.3f}"),
+            _fmt(m.get("pr_auc_lift"), "{:.2f}x"),
+            _fmt(m.get("brier_skill"), "{:+.3f}"),
+            _fmt(m.get("ece"), "{:.4f}"),
+            v.run_id[:8],
+        )
+    console.print(table)
+
+
+def ui_command(home: Path, host: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """The MLflow server command on this store: one worker, no job runner."""
+    settings = Settings(mlflow_home=home)
+    cmd = [
+        sys.executable, "-m", "mlflow", "server",
+        "--backend-store-uri", settings.tracking_uri,
+        "--registry-store-uri", settings.tracking_uri,
+        "--default-artifact-root", settings.artifact_root.as_uri(),
+        "--host", host,
+        "--port", str(port),
+        "--workers", "1",
+    ]
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    return cmd, env
+
+
+@app.command("ui")
+def ui(
+    mlflow_home: MlflowHome = None,
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 5000,
+) -> None:
+    """Start the MLflow UI on the FlushRisk store (one worker, no job runner); Ctrl-C stops it."""
+    from training.tracking import mlflow_home as resolve_home
+    from training.tracking import require_store
+
+    home = require_store(resolve_home(mlflow_home))
+    cmd, env = ui_command(home, host, port)
+    console.print(f"MLflow UI for {home.resolve()} on [bold]http://{host}:{port}[/] (Ctrl-C stops)", highlight=False)
+    try:
+        completed = subprocess.run(cmd, env=env, check=False)
+    except KeyboardInterrupt:
+        return
+    if completed.returncode not in (0, -2, 130):
+        raise typer.Exit(completed.returncode)

@@ -1,0 +1,431 @@
+"""The training, evaluation and promotion jobs: read -> validate -> compute -> log.
+
+The CLI commands are thin wrappers around these functions, so everything the CLI does can be
+run (and tested) from Python. Each job reads market data from the Parquet store, builds the
+labelled windows with the one feature pipeline, and writes a JSON report whose keys are
+``model`` and each baseline's name (``base_rate``, ``logistic``, ``rule``), plus ``setup`` and
+``events``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from features.bars import parse_bar
+from features.errors import DataError
+from features.store import MarketStore, normalize_symbol
+from models.baselines import BASELINES
+from models.flush_model import FlushModel
+from training.fit import (
+    MODEL,
+    FoldResult,
+    TrainConfig,
+    WalkForwardResult,
+    evaluation_report,
+    fit_final_model,
+    run_walk_forward,
+)
+from training.metrics import HEADLINE, binary_metrics, json_safe
+from training.walkforward import WalkForwardConfig, walk_forward_splits
+
+DEFAULT_EVENTS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "flush_events.csv"
+MIN_POSITIVES = 10
+
+
+class DataRequest(BaseModel):
+    """Which data: a symbol and bar of the Parquet store, optionally a time range."""
+
+    model_config = ConfigDict(frozen=True)
+
+    data_dir: Path
+    symbol: str
+    bar: str | None = "1h"
+    start: str | None = None
+    end: str | None = None
+
+
+class LabelRequest(BaseModel):
+    """The label spec as the CLI takes it (None: the LabelSpec default)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["liquidation", "proxy"] = "liquidation"
+    horizon: str = "1h"
+    threshold_usd: float | None = None
+    threshold_oi_fraction: float | None = None
+    k_vol: float | None = None
+    oi_drop_pct: float | None = None
+
+    def spec(self) -> Any:
+        from features import LabelSpec
+
+        values = {
+            k: v
+            for k, v in self.model_dump().items()
+            if v is not None and not (k == "kind")
+        }
+        try:
+            return LabelSpec(kind=self.kind, **values)
+        except ValueError as err:
+            raise DataError(f"invalid label options: {err}") from None
+
+
+class TrainRequest(BaseModel):
+    """Everything ``flushrisk train`` needs."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    data: DataRequest
+    label: LabelRequest = Field(default_factory=LabelRequest)
+    config: TrainConfig = Field(default_factory=TrainConfig)
+    stride: str | None = None
+    events: Path | None = None
+    mlflow_home: Path | None = None
+    register: bool = True
+    report: Path | None = None
+    plots_dir: Path | None = None
+
+
+@dataclass
+class TrainOutcome:
+    """What a training job produced: the report, the final model and its MLflow lineage."""
+
+    report: dict[str, Any]
+    model: FlushModel
+    run_id: str | None
+    version: int | None
+    walk_forward: WalkForwardResult
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The model's headline out-of-sample metrics, most telling first."""
+        overall = self.report[MODEL]
+        return {k: overall[k] for k in HEADLINE if overall.get(k) is not None}
+
+
+# -- read ------------------------------------------------------------------------------------
+def read_windows(
+    data: DataRequest, spec: Any, stride: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, Any]:
+    """The raw frame and its labelled windows (X, y, meta)."""
+    from features import labelled_windows
+
+    frame = MarketStore(data.data_dir).read(data.symbol, data.bar, data.start, data.end)
+    if frame.empty:
+        raise DataError(
+            f"no {data.bar} rows for {data.symbol} in {data.data_dir} between {data.start} and {data.end}"
+        )
+    X, y, meta = labelled_windows(frame, spec, stride=stride)
+    return frame, X, y, meta
+
+
+def read_events(path: Path | None) -> pd.DataFrame | None:
+    from training.events import load_events
+
+    if path is not None:
+        return load_events(path)
+    return load_events(DEFAULT_EVENTS) if DEFAULT_EVENTS.is_file() else None
+
+
+# -- validate --------------------------------------------------------------------------------
+def check_trainable(y: pd.Series, meta: Any, symbol: str) -> None:
+    positives = int(y.sum())
+    if positives < MIN_POSITIVES:
+        raise DataError(
+            f"{symbol}: only {positives} positive labels in {len(y)} rows "
+            f"({meta.start} .. {meta.end}) for '{meta.label_spec}'; need at least "
+            f"{MIN_POSITIVES}: lower the threshold or use more data"
+        )
+    if positives == len(y):
+        raise DataError(f"{symbol}: every row is labelled positive; raise the label threshold")
+
+
+# -- compute ---------------------------------------------------------------------------------
+def _events_section(
+    wf: WalkForwardResult, events: pd.DataFrame | None, frame: pd.DataFrame, spec: Any,
+    p: np.ndarray | None = None,
+) -> dict[str, Any] | None:
+    from training.events import event_study
+
+    if events is None:
+        return None
+    return event_study(
+        wf.index,
+        wf.predictions[MODEL] if p is None else p,
+        wf.y,
+        events,
+        wf.thresholds,
+        wf.bar,
+        pd.Timedelta(spec.horizon),
+        close=frame["close"],
+    )
+
+
+def _setup(data: DataRequest, meta: Any, spec: Any, config: TrainConfig, wf: WalkForwardResult) -> dict[str, Any]:
+    return {
+        "symbol": normalize_symbol(data.symbol),
+        "bar": meta.bar,
+        "label": spec.describe(),
+        "label_spec": spec.to_dict(),
+        "groups": list(meta.groups),
+        "rows": int(meta.rows),
+        "positives": int(meta.positives),
+        "base_rate": float(meta.base_rate),
+        "data_start": str(meta.start),
+        "data_end": str(meta.end),
+        "evaluated_rows": int(len(wf.y)),
+        "evaluated_from": str(wf.index[0]),
+        "evaluated_to": str(wf.index[-1]),
+        "folds": len(wf.folds),
+        "walk_forward": config.walk_forward.params(),
+    }
+
+
+def _plots(
+    wf: WalkForwardResult, report: dict[str, Any], model: FlushModel, events: pd.DataFrame | None, out: Path
+) -> list[Path]:
+    from training import plots
+
+    covered = []
+    if events is not None:
+        covered = [d for d in events["date"] if wf.index[0] <= d <= wf.index[-1]]
+    return [
+        plots.pr_curves(wf.y, wf.predictions, out / "pr_curves.png"),
+        plots.reliability(wf.y, wf.predictions[MODEL], out / "reliability.png"),
+        plots.feature_importance(model.booster, out / "feature_importance.png"),
+        plots.timeline(wf.index, wf.predictions[MODEL], wf.y, wf.thresholds, out / "timeline.png", covered),
+        plots.fold_metrics({k: v for k, v in report.items() if k in wf.predictions}, out / "fold_metrics.png"),
+    ]
+
+
+def train_job(
+    request: TrainRequest, on_fold: Callable[[FoldResult, int], None] | None = None
+) -> TrainOutcome:
+    """Walk-forward train and evaluate, fit the final model, log and register it in MLflow."""
+    from training.tracking import evaluation_digest, log_training_run, tracking_uri
+
+    # read
+    spec = request.label.spec()
+    bar = parse_bar(request.data.bar or "1h")
+    config = request.config.model_copy(
+        update={"walk_forward": request.config.walk_forward.model_copy(update={"horizon": pd.Timedelta(spec.horizon)})}
+    )
+    frame, X, y, meta = read_windows(request.data, spec, request.stride)
+    events = read_events(request.events)
+    # validate
+    check_trainable(y, meta, request.data.symbol)
+    WalkForwardConfig.model_validate(config.walk_forward.model_dump())  # purge >= new horizon
+    # compute
+    wf = run_walk_forward(X, y, bar, config, on_fold)
+    report: dict[str, Any] = dict(evaluation_report(wf))
+    report["setup"] = _setup(request.data, meta, spec, config, wf)
+    report["events"] = _events_section(wf, events, frame, spec)
+    metadata = {
+        "symbol": normalize_symbol(request.data.symbol),
+        "bar": meta.bar,
+        "data_start": str(meta.start),
+        "data_end": str(meta.end),
+        "groups": list(meta.groups),
+        "label": spec.describe(),
+        "metrics": {k: v for k, v in report[MODEL].items() if k != "folds"},
+        "baseline_metrics": {
+            name: {k: report[name][k] for k in ("pr_auc", "brier", "ece")} for name in config.baselines
+        },
+    }
+    model = fit_final_model(X, y, wf, config, metadata, spec.to_dict())
+    setup_digest = {"label": spec.to_dict(), **config.walk_forward.params()}
+    digest = evaluation_digest(X, y, setup_digest)
+    report["setup"]["eval_digest"] = digest
+    # log
+    run_id = version = None
+    with tempfile.TemporaryDirectory() as tmp:
+        plot_dir = request.plots_dir or Path(tmp) / "plots"
+        plots = _plots(wf, report, model, events, plot_dir)
+        if request.register:
+            params = {
+                **config.params(),
+                "symbol": normalize_symbol(request.data.symbol),
+                "bar": meta.bar,
+                "stride": str(request.stride),
+                "label": spec.describe()[:500],
+                **{f"label_{k}": str(v) for k, v in spec.to_dict().items()},
+                "n_features": str(len(model.features)),
+                "groups": ",".join(meta.groups),
+                "data_start": str(meta.start),
+                "data_end": str(meta.end),
+            }
+            tags = {"eval_digest": digest, "label_kind": spec.kind, "data_dir": str(request.data.data_dir)}
+            run_id, version = log_training_run(
+                symbol=request.data.symbol,
+                bar=meta.bar,
+                home=request.mlflow_home,
+                params=params,
+                tags=tags,
+                X=X,
+                y=y,
+                dataset_source=str(MarketStore(request.data.data_dir).path(request.data.symbol, meta.bar)),
+                report=json_safe(report),
+                plots=plots,
+                model=model,
+            )
+            model.metadata.update(mlflow_run_id=run_id, mlflow_version=version)
+            report["mlflow"] = {
+                "run_id": run_id,
+                "version": version,
+                "tracking_uri": tracking_uri(request.mlflow_home),
+            }
+    safe = json_safe(report)
+    if request.report is not None:
+        write_report(safe, request.report)
+    return TrainOutcome(report=safe, model=model, run_id=run_id, version=version, walk_forward=wf)
+
+
+def train(
+    data_dir: Path | str,
+    symbol: str,
+    bar: str = "1h",
+    home: Path | str | None = None,
+    label: LabelRequest | None = None,
+    config: TrainConfig | None = None,
+    report: Path | None = None,
+) -> TrainOutcome:
+    """Train with the defaults (the quickstart's call): walk-forward, MLflow, registered."""
+    request = TrainRequest(
+        data=DataRequest(data_dir=Path(data_dir), symbol=symbol, bar=bar),
+        label=label or LabelRequest(),
+        config=config or TrainConfig(),
+        mlflow_home=Path(home) if home is not None else None,
+        report=report,
+    )
+    return train_job(request)
+
+
+def write_report(report: dict[str, Any], path: Path) -> Path:
+    """Write the JSON report atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(report, indent=1, default=str))
+    os.replace(tmp, path)
+    return path
+
+
+def evaluate_job(
+    ref: str,
+    data: DataRequest,
+    config: TrainConfig | None = None,
+    events_path: Path | None = None,
+    mlflow_home: Path | None = None,
+    report_path: Path | None = None,
+    on_fold: Callable[[FoldResult, int], None] | None = None,
+) -> dict[str, Any]:
+    """Score an existing model on other data, beside baselines walk-forward-fitted on that data.
+
+    The model is scored on the same test rows as the baselines, so the table compares like
+    with like. Rows inside the model's own training range are flagged in ``setup.in_sample``.
+    """
+    from features import LabelSpec
+
+    from training.registry import resolve_model
+
+    # read
+    model, source = resolve_model(ref, mlflow_home)
+    spec = LabelSpec.model_validate(model.label_spec)
+    bar_name_ = data.bar or str(model.metadata.get("bar") or "1h")
+    data = data.model_copy(update={"bar": bar_name_})
+    config = config or TrainConfig()
+    config = config.model_copy(
+        update={"walk_forward": config.walk_forward.model_copy(update={"horizon": pd.Timedelta(spec.horizon)})}
+    )
+    frame, X, y, meta = read_windows(data, spec)
+    events = read_events(events_path)
+    # validate
+    missing = [f for f in model.features if f not in X.columns]
+    if missing:
+        raise DataError(f"the model needs features the pipeline no longer makes: {missing[:10]}")
+    if y.sum() == 0:
+        raise DataError(f"no positive labels for {spec.describe()} in {data.symbol} {meta.start} .. {meta.end}")
+    # compute
+    bar = parse_bar(bar_name_)
+    folds = walk_forward_splits(X.index, config.walk_forward)
+    yv = y.to_numpy(np.float64)
+    p_all = model.predict_proba(X)
+    results: list[FoldResult] = []
+    for fold in folds:
+        X_train, y_train, X_test = X.iloc[fold.train], yv[fold.train], X.iloc[fold.test]
+        predictions = {MODEL: p_all[fold.test]}
+        for name in config.baselines:
+            predictions[name] = BASELINES[name]().fit(X_train, y_train).predict_proba(X_test)
+        result = FoldResult(fold, 0, model.calibrator.method, model.alert_threshold, model.predict_raw(X_test), predictions)
+        result.metrics = {
+            name: binary_metrics(yv[fold.test], p, model.alert_threshold, X_test.index, bar)
+            for name, p in predictions.items()
+        }
+        results.append(result)
+        if on_fold is not None:
+            on_fold(result, len(folds))
+    test = np.concatenate([r.fold.test for r in results])
+    wf = WalkForwardResult(
+        folds=results,
+        index=X.index[test],
+        y=yv[test],
+        raw=np.concatenate([r.raw for r in results]),
+        predictions={n: np.concatenate([r.predictions[n] for r in results]) for n in results[0].predictions},
+        thresholds=np.full(len(test), model.alert_threshold),
+        bar=bar,
+    )
+    report: dict[str, Any] = dict(evaluation_report(wf))
+    setup = _setup(data, meta, spec, config, wf)
+    trained = (model.metadata.get("data_start"), model.metadata.get("data_end"))
+    same_symbol = normalize_symbol(str(model.metadata.get("symbol", ""))) == normalize_symbol(data.symbol)
+    in_sample = 0
+    if same_symbol and all(trained):
+        t0, t1 = pd.Timestamp(trained[0]), pd.Timestamp(trained[1])
+        in_sample = int(((wf.index >= t0) & (wf.index <= t1)).sum())
+    setup.update(model=source, model_symbol=model.metadata.get("symbol"), in_sample=in_sample)
+    report["setup"] = setup
+    report["events"] = _events_section(wf, events, frame, spec)
+    safe = json_safe(report)
+    # log
+    if report_path is not None:
+        write_report(safe, report_path)
+    return safe
+
+
+def promote_job(
+    symbol: str,
+    version: int | None = None,
+    force: bool = False,
+    mlflow_home: Path | None = None,
+    data_dir: Path | None = None,
+    eval_from: str | None = None,
+    bentoml_home: Path | None = None,
+) -> Any:
+    """Promote a version to champion per the promotion rule and export it (see training.registry)."""
+    from training.registry import promote
+
+    return promote(symbol, version, force, mlflow_home, data_dir, eval_from, bentoml_home)
+
+
+__all__ = [
+    "DataRequest",
+    "LabelRequest",
+    "TrainRequest",
+    "TrainOutcome",
+    "train",
+    "train_job",
+    "evaluate_job",
+    "promote_job",
+    "write_report",
+    "DEFAULT_EVENTS",
+]
