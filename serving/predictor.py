@@ -30,7 +30,7 @@ import pandas as pd
 from features.errors import DataError, FlushRiskError
 from features.labels import LabelSpec
 from features.pipeline import FEATURE_GROUPS, FEATURES, MIN_WINDOW, covers_min_window, features_at
-from features.schema import COLUMNS, signal_groups
+from features.schema import COLUMNS, SIGNAL_GROUPS
 from models import FlushModel
 from serving.schemas import (
     ModelCard,
@@ -44,7 +44,6 @@ TOP_DRIVERS = 5
 # A warning lists at most this many features by name; the rest are counted.
 _LIST_AT_MOST = 8
 _INDEX = {name: j for j, name in enumerate(FEATURES)}
-_BAR_COLUMNS = tuple(COLUMNS)
 
 
 class ModelMismatchError(FlushRiskError):
@@ -179,7 +178,7 @@ class Predictor:
         wave = 100.0 * (1.0 + 0.02 * np.sin(np.arange(n) / 7.0))
         level = {"funding_rate": 1e-4, "taker_buy_ratio": 0.5, "long_short_ratio": 1.2}
         frame = pd.DataFrame(
-            {c: level.get(c, 1e6) * np.ones(n) for c in _BAR_COLUMNS}, index=index.as_unit("ns")
+            {c: level.get(c, 1e6) * np.ones(n) for c in COLUMNS}, index=index.as_unit("ns")
         )
         for column in ("open", "close", "index_price", "mark_price"):
             frame[column] = wave
@@ -255,9 +254,8 @@ class Predictor:
         self._check_symbol(request.symbol)
         warnings: list[PredictionWarning] = []
         if request.bars is not None:
-            window = bars_frame(request)
-            row, as_of = self._row_from_bars(window)
-            warnings += self._group_warnings_bars(window)
+            row, as_of = self._row_from_bars(request.bars.frame())
+            warnings += self._group_warnings_bars(list(request.bars.columns))
         else:
             row = self._row_from_features(request.features or {})
             as_of = request.as_of
@@ -331,8 +329,8 @@ class Predictor:
             )
         ]
 
-    def _group_warnings_bars(self, window: pd.DataFrame) -> list[PredictionWarning]:
-        present = set(signal_groups(window))
+    def _group_warnings_bars(self, columns: list[str]) -> list[PredictionWarning]:
+        present = set(present_groups(columns))
         missing = [g for g in self.groups if g not in present]
         if not missing:
             return []
@@ -391,20 +389,19 @@ def _normal(symbol: str) -> str:
     return "".join(ch for ch in symbol.upper() if ch.isalnum())
 
 
-def bars_frame(request: PredictRequest) -> pd.DataFrame:
-    """The request's bars as a canonical frame: ns UTC index 'time', float64 columns.
+def present_groups(columns: Sequence[str]) -> list[str]:
+    """Signal groups of bars whose present columns are ``columns`` (each with some value).
 
-    A column that no bar carries is left out (not NaN), so signal groups tell the truth.
+    The rule of :func:`features.schema.signal_groups` (a group needs all its columns, basis
+    only the index price), applied to column names: a request's all-missing columns are
+    already dropped, so presence needs no pass over the values.
     """
-    bars = request.bars or []
-    index = pd.DatetimeIndex([b.time for b in bars], name="time").as_unit("ns")
-    columns: dict[str, np.ndarray] = {}
-    for name in _BAR_COLUMNS:
-        values = [getattr(b, name) for b in bars]
-        if all(v is None for v in values):
-            continue
-        columns[name] = np.array(values, dtype=np.float64)
-    return pd.DataFrame(columns, index=index, copy=False)
+    have = set(columns)
+    return [
+        group
+        for group, cols in SIGNAL_GROUPS.items()
+        if all(c in have for c in (("index_price",) if group == "basis" else cols))
+    ]
 
 
 __all__ = [
@@ -412,6 +409,6 @@ __all__ = [
     "RequestError",
     "ModelMismatchError",
     "check_feature_list",
-    "bars_frame",
+    "present_groups",
     "TOP_DRIVERS",
 ]

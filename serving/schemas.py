@@ -12,19 +12,24 @@ Limits come from :func:`features.settings.get_settings` when this module is impo
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
+import numpy as np
+import pandas as pd
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
     field_validator,
     model_validator,
 )
+from pydantic_core import CoreSchema, core_schema
+from typing_extensions import NotRequired, TypedDict
 
 from features.pipeline import FEATURES
-from features.schema import MAX_ABS_FUNDING
+from features.schema import COLUMNS, MAX_ABS_FUNDING
 from features.settings import get_settings
 
 _settings = get_settings()
@@ -39,15 +44,16 @@ Price = Annotated[float, Field(gt=0, description="USD, > 0")]
 Usd = Annotated[float, Field(ge=0, description="USD notional, >= 0")]
 
 
-class Bar(BaseModel):
+class Bar(TypedDict):
     """One bar of the canonical market frame (see features.schema for units).
 
     ``time`` is the bar's OPEN time (ISO 8601; a time without zone is read as UTC). Only the
     prices and the funding rate are required; a column missing from every bar means its signal
     group is absent (its features are NaN and the response warns if the model used it).
+    A TypedDict, not a model: 720 bars parse about a third faster.
     """
 
-    model_config = _STRICT
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
 
     time: datetime
     open: Price
@@ -62,66 +68,129 @@ class Bar(BaseModel):
             description="fraction per 8 hours (0.0001 = 0.01 %)",
         ),
     ]
-    index_price: Price | None = None
-    mark_price: Price | None = None
-    volume_usd: Usd | None = None
-    taker_buy_ratio: Annotated[float, Field(ge=0, le=1)] | None = None
-    open_interest_usd: Usd | None = None
-    bid_depth_1pct_usd: Usd | None = None
-    ask_depth_1pct_usd: Usd | None = None
-    bid_depth_2pct_usd: Usd | None = None
-    ask_depth_2pct_usd: Usd | None = None
-    long_liq_usd: Usd | None = None
-    short_liq_usd: Usd | None = None
-    long_short_ratio: Annotated[float, Field(gt=0)] | None = None
+    index_price: NotRequired[Price | None]
+    mark_price: NotRequired[Price | None]
+    volume_usd: NotRequired[Usd | None]
+    taker_buy_ratio: NotRequired[Annotated[float, Field(ge=0, le=1)] | None]
+    open_interest_usd: NotRequired[Usd | None]
+    bid_depth_1pct_usd: NotRequired[Usd | None]
+    ask_depth_1pct_usd: NotRequired[Usd | None]
+    bid_depth_2pct_usd: NotRequired[Usd | None]
+    ask_depth_2pct_usd: NotRequired[Usd | None]
+    long_liq_usd: NotRequired[Usd | None]
+    short_liq_usd: NotRequired[Usd | None]
+    long_short_ratio: NotRequired[Annotated[float, Field(gt=0)] | None]
 
-    @model_validator(mode="after")
-    def _high_above_low(self) -> Bar:
-        if self.high < self.low:
-            raise ValueError(f"high ({self.high}) must be >= low ({self.low})")
-        return self
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+# Times the pipeline can represent (nanoseconds in int64), from the epoch on.
+TIME_MIN = _EPOCH
+TIME_MAX = datetime(2262, 1, 1, tzinfo=UTC)
+_NS_MAX = ((TIME_MAX - _EPOCH) // _MICROSECOND) * 1000
+
+
+def _ns(value: datetime) -> int:
+    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    return ((aware - _EPOCH) // _MICROSECOND) * 1000
+
+
+class BarColumns:
+    """The validated bars of a request, columnar: what the feature code needs.
+
+    Parsed from (and described in the API schema as) a JSON list of :class:`Bar`. Building the
+    arrays once while parsing also lets the cross-bar checks (time order, high >= low) run
+    vectorised, and name the first offending bar.
+    """
+
+    def __init__(self, times_ns: np.ndarray, columns: dict[str, np.ndarray]) -> None:
+        self.times_ns = times_ns
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return len(self.times_ns)
+
+    @classmethod
+    def from_bars(cls, bars: list[dict[str, Any]]) -> BarColumns:
+        stamps = [_ns(b["time"]) for b in bars]
+        if min(stamps) < 0 or max(stamps) >= _NS_MAX:
+            i = next(j for j, v in enumerate(stamps) if not 0 <= v < _NS_MAX)
+            raise ValueError(f"bars.{i}.time must lie between {TIME_MIN:%Y-%m-%d} and {TIME_MAX:%Y-%m-%d}")
+        times = np.array(stamps, dtype=np.int64)
+        steps = np.diff(times)
+        if (steps <= 0).any():
+            i = int(np.argmax(steps <= 0)) + 1
+            what = "duplicates" if steps[i - 1] == 0 else "comes before"
+            raise ValueError(
+                f"bars.{i}.time ({_iso(times[i])}) {what} bars.{i - 1}.time "
+                f"({_iso(times[i - 1])}): bars must be in increasing time order, without duplicates"
+            )
+        columns: dict[str, np.ndarray] = {}
+        for name in COLUMNS:
+            values = [b.get(name) for b in bars]
+            if any(v is not None for v in values):
+                columns[name] = np.array(values, dtype=np.float64)
+        crossed = columns["high"] < columns["low"]
+        if crossed.any():
+            i = int(np.argmax(crossed))
+            raise ValueError(
+                f"bars.{i}: high ({columns['high'][i]}) must be >= low ({columns['low'][i]})"
+            )
+        return cls(times, columns)
+
+    def to_bars(self) -> list[dict[str, Any]]:
+        """Back to JSON bars (missing values left out)."""
+        out = []
+        for i, t in enumerate(self.times_ns):
+            bar: dict[str, Any] = {"time": _iso(t)}
+            bar.update({n: float(v[i]) for n, v in self.columns.items() if not np.isnan(v[i])})
+            out.append(bar)
+        return out
+
+    def frame(self) -> pd.DataFrame:
+        """A canonical frame: ns UTC index 'time', float64 columns (absent ones left out)."""
+        index = pd.DatetimeIndex(self.times_ns, tz="UTC", name="time")
+        return pd.DataFrame(self.columns, index=index, copy=False)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        bars = handler.generate_schema(
+            Annotated[list[Bar], Field(min_length=2, max_length=MAX_BARS)]
+        )
+        return core_schema.no_info_after_validator_function(
+            cls.from_bars,
+            bars,
+            serialization=core_schema.plain_serializer_function_ser_schema(lambda v: v.to_bars()),
+        )
+
+
+def _iso(ns: int | np.integer) -> str:
+    return pd.Timestamp(int(ns), tz="UTC").isoformat()
 
 
 def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"must lie between {TIME_MIN:%Y-%m-%d} and {TIME_MAX:%Y-%m-%d}") from None
 
 
 class PredictRequest(BaseModel):
     """One prediction: EITHER recent raw ``bars`` OR precomputed ``features``.
 
     ``bars`` must cover the model's minimum window (30 days at the model's bar; ``GET /model``
-    says how many bars) in increasing time order without duplicates. ``features`` maps feature
-    names (``GET /model`` lists them) to values; a feature left out or null is missing (as when
-    its signal group is absent). ``as_of`` dates a ``features`` request (the open time of the
-    bar they describe) so the service can warn about stale data.
+    says how many bars) in increasing time order without duplicates, at most ``MAX_BARS``.
+    ``features`` maps feature names (``GET /model`` lists them) to values; a feature left out
+    or null is missing (as when its signal group is absent). ``as_of`` dates a ``features``
+    request (the open time of the bar they describe) so the service can warn about stale data.
     """
 
     model_config = _STRICT
 
     symbol: Annotated[str, Field(min_length=1, max_length=40, examples=["BTC"])]
-    bars: Annotated[list[Bar], Field(min_length=2, max_length=MAX_BARS)] | None = None
+    bars: BarColumns | None = None
     features: dict[str, float | None] | None = None
     as_of: datetime | None = None
-
-    @field_validator("bars")
-    @classmethod
-    def _increasing_times(cls, bars: list[Bar] | None) -> list[Bar] | None:
-        if bars is None:
-            return None
-        previous = _utc(bars[0].time)
-        bars[0].time = previous
-        for i in range(1, len(bars)):
-            current = _utc(bars[i].time)
-            bars[i].time = current
-            if current <= previous:
-                what = "duplicates" if current == previous else "comes before"
-                raise ValueError(
-                    f"bars.{i}.time ({current.isoformat()}) {what} bars.{i - 1}.time "
-                    f"({previous.isoformat()}): bars must be in increasing time order, "
-                    "without duplicates"
-                )
-            previous = current
-        return bars
 
     @field_validator("features")
     @classmethod
@@ -139,7 +208,12 @@ class PredictRequest(BaseModel):
     @field_validator("as_of")
     @classmethod
     def _as_of_utc(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else _utc(value)
+        if value is None:
+            return None
+        value = _utc(value)
+        if not TIME_MIN <= value < TIME_MAX:
+            raise ValueError(f"must lie between {TIME_MIN:%Y-%m-%d} and {TIME_MAX:%Y-%m-%d}")
+        return value
 
     @model_validator(mode="after")
     def _one_input(self) -> PredictRequest:
@@ -238,6 +312,7 @@ __all__ = [
     "MAX_BARS",
     "MAX_BATCH",
     "Bar",
+    "BarColumns",
     "PredictRequest",
     "PredictBatchRequest",
     "Driver",

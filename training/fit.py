@@ -15,6 +15,7 @@ is trained on all rows for the median number of rounds the folds chose.
 from __future__ import annotations
 
 import platform
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -110,6 +111,23 @@ def run_walk_forward(
     _check_xy(X, y)
     folds = walk_forward_splits(X.index, config.walk_forward)
     yv = y.to_numpy(dtype=np.float64)
+    executor = ThreadPoolExecutor(max_workers=1)
+    try:
+        results = _folds(X, yv, bar, config, folds, executor, on_fold)
+    finally:
+        executor.shutdown()
+    return _collect(X, yv, bar, results)
+
+
+def _folds(
+    X: pd.DataFrame,
+    yv: np.ndarray,
+    bar: pd.Timedelta,
+    config: TrainConfig,
+    folds: list[Fold],
+    executor: ThreadPoolExecutor,
+    on_fold: Callable[[FoldResult, int], None] | None,
+) -> list[FoldResult]:
     results: list[FoldResult] = []
     pool_raw: list[np.ndarray] = []
     pool_y: list[np.ndarray] = []
@@ -117,6 +135,9 @@ def run_walk_forward(
         started = pd.Timestamp.now()
         X_train, y_train = X.iloc[fold.train], yv[fold.train]
         X_test = X.iloc[fold.test]
+        # The baselines fit in a second thread while the booster trains: LightGBM and BLAS
+        # release the GIL, so the two cores work at once.
+        baselines = executor.submit(_fit_baselines, config.baselines, X_train, y_train, X_test)
         fit = fit_booster(X_train, y_train, config.booster, gap=config.walk_forward.gap)
         raw = np.asarray(fit.booster.predict(X_test.to_numpy(dtype=np.float64, na_value=np.nan)))
         calibrator = fit_calibrator(
@@ -124,9 +145,7 @@ def run_walk_forward(
             np.concatenate([*pool_y, fit.valid_y]),
             config.calibration,
         )
-        predictions = {MODEL: calibrator(raw)}
-        for name in config.baselines:
-            predictions[name] = BASELINES[name]().fit(X_train, y_train).predict_proba(X_test)
+        predictions = {MODEL: calibrator(raw), **baselines.result()}
         pool_raw.append(raw)
         pool_y.append(yv[fold.test])
         result = FoldResult(
@@ -145,6 +164,10 @@ def run_walk_forward(
         results.append(result)
         if on_fold is not None:
             on_fold(result, len(folds))
+    return results
+
+
+def _collect(X: pd.DataFrame, yv: np.ndarray, bar: pd.Timedelta, results: list[FoldResult]) -> WalkForwardResult:
     test = np.concatenate([r.fold.test for r in results])
     return WalkForwardResult(
         folds=results,
@@ -158,6 +181,12 @@ def run_walk_forward(
         thresholds=np.concatenate([np.full(len(r.fold.test), r.threshold) for r in results]),
         bar=bar,
     )
+
+
+def _fit_baselines(
+    names: tuple[str, ...], X_train: pd.DataFrame, y_train: np.ndarray, X_test: pd.DataFrame
+) -> dict[str, np.ndarray]:
+    return {name: BASELINES[name]().fit(X_train, y_train).predict_proba(X_test) for name in names}
 
 
 def evaluation_report(wf: WalkForwardResult) -> dict[str, dict[str, Any]]:

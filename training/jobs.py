@@ -38,7 +38,7 @@ from training.fit import (
 from training.metrics import HEADLINE, binary_metrics, json_safe
 from training.walkforward import WalkForwardConfig, walk_forward_splits
 
-DEFAULT_EVENTS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "flush_events.csv"
+DEFAULT_EVENTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "flush_events.csv"
 MIN_POSITIVES = 10
 
 
@@ -91,7 +91,7 @@ class TrainRequest(BaseModel):
     stride: str | None = None
     events: Path | None = None
     mlflow_home: Path | None = None
-    register: bool = True
+    log_to_mlflow: bool = True
     report: Path | None = None
     plots_dir: Path | None = None
 
@@ -251,7 +251,7 @@ def train_job(
     with tempfile.TemporaryDirectory() as tmp:
         plot_dir = request.plots_dir or Path(tmp) / "plots"
         plots = _plots(wf, report, model, events, plot_dir)
-        if request.register:
+        if request.log_to_mlflow:
             params = {
                 **config.params(),
                 "symbol": normalize_symbol(request.data.symbol),

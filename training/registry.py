@@ -69,13 +69,13 @@ class PromoteResult:
     comparison: dict[str, Any] = field(default_factory=dict)
 
 
-def _info(client: MlflowClient, mv: ModelVersion) -> VersionInfo:
+def _info(client: MlflowClient, mv: ModelVersion, aliases: dict[str, str]) -> VersionInfo:
     run = client.get_run(mv.run_id)
     return VersionInfo(
         name=mv.name,
         version=int(mv.version),
         run_id=mv.run_id,
-        aliases=list(mv.aliases or []),
+        aliases=sorted(a for a, v in aliases.items() if str(v) == str(mv.version)),
         created=pd.Timestamp(mv.creation_timestamp, unit="ms", tz="UTC"),
         metrics=dict(run.data.metrics),
         tags=dict(run.data.tags),
@@ -92,9 +92,15 @@ def list_versions(home: Path | str | None = None, symbol: str | None = None) -> 
         else sorted(m.name for m in client.search_registered_models() if m.name.startswith("flushrisk-"))
     )
     infos: list[VersionInfo] = []
+    from mlflow.exceptions import MlflowException
+
     for name in names:
+        try:
+            aliases = dict(client.get_registered_model(name).aliases or {})
+        except MlflowException:
+            continue  # no such model (yet)
         for mv in client.search_model_versions(f"name = '{name}'"):
-            infos.append(_info(client, mv))
+            infos.append(_info(client, mv, aliases))
     return sorted(infos, key=lambda v: (v.name, -v.version))
 
 
@@ -189,7 +195,8 @@ def _compare(
             f"v{cand_v} ties champion v{champ_v} on {PRIMARY} ({a:.4f}) and has the lower "
             f"{TIEBREAK} ({cand[TIEBREAK]:.5f} < {champ[TIEBREAK]:.5f}) on {where}"
         )
-    return False, f"v{cand_v} {PRIMARY} {a:.4f} does not beat champion v{champ_v} {b:.4f} on {where}"
+    verb = "only ties" if abs(a - b) <= 1e-12 else "does not beat"
+    return False, f"v{cand_v} {PRIMARY} {a:.4f} {verb} champion v{champ_v} {b:.4f} on {where}"
 
 
 def _score_on(model: FlushModel, X: pd.DataFrame, y: pd.Series) -> dict[str, float]:

@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -131,9 +132,11 @@ def log_training_run(
         mlflow.set_tags({**tags, "symbol": normalize_symbol(symbol), "bar": bar})
         mlflow.log_params(params)
         data = X.assign(label=y.to_numpy()).reset_index()
-        dataset = mlflow.data.from_pandas(
-            data, source=dataset_source, name=f"{normalize_symbol(symbol)}-{bar}", targets="label"
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "source can be interpreted in multiple ways"
+            dataset = mlflow.data.from_pandas(
+                data, source=dataset_source, name=f"{normalize_symbol(symbol)}-{bar}", targets="label"
+            )
         mlflow.log_input(dataset, context="training")
         mlflow.log_metrics(metric_dict({k: v for k, v in report.items() if isinstance(v, dict)}))
         for fold in report["model"].get("folds", []):

@@ -180,3 +180,16 @@ def test_serving_never_imports_mlflow(model_dir: Path, bento_tag: str) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "loaded []" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "dropped",
+    [[], ["mark_price"], ["index_price"], ["bid_depth_2pct_usd"], ["long_short_ratio", "volume_usd"]],
+)
+def test_signal_groups_of_a_request_follow_the_schemas_rule(window: pd.DataFrame, dropped: list[str]) -> None:
+    from features.schema import signal_groups
+    from serving.predictor import present_groups
+
+    frame = window.drop(columns=dropped)
+    parsed = bars_request(frame).bars
+    assert present_groups(list(parsed.columns)) == signal_groups(frame)

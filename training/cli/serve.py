@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -90,11 +90,20 @@ def serve_command(port: int, host: str) -> list[str]:
     ]
 
 
-def curl_example(url: str) -> str:
-    """A request anyone can paste: precomputed features, so it needs no data file."""
-    body = json.dumps({"symbol": "BTC", "features": {"funding_rate": 0.0004, "funding_z_7d": 2.5}})
+def curl_example(url: str, body_file: Path | None = None) -> str:
+    """A request to paste: a body file, or a few features inline when there is no file."""
+    if body_file is not None:
+        data = f"@{body_file}"
+    else:
+        data = json.dumps({"symbol": "BTC", "features": {"funding_rate": 0.0004, "funding_z_7d": 2.5}})
     key = ' -H "X-API-Key: $FLUSHRISK_API_KEY"' if get_settings().api_key else ""
-    return f"curl -s -X POST {url}/predict -H 'Content-Type: application/json'{key} -d '{body}'"
+    return f"curl -s -X POST {url}/predict -H 'Content-Type: application/json'{key} -d {shlex.quote(data)}"
+
+
+def store_has_hourly(data_dir: Path, symbol: str) -> bool:
+    from features.store import MarketStore
+
+    return "1h" in MarketStore(data_dir).bars(symbol)
 
 
 def _exec_server(tag: str, home: Path, port: int, host: str, workers: int) -> None:
@@ -242,42 +251,51 @@ def _print_answer(answer: dict[str, Any]) -> None:
 
 
 # -- build -----------------------------------------------------------------------------------
-def build_bento(tag: str, home: Path) -> str:
-    """Build a Bento of the service and model ``tag``; works offline (no dependency locking).
+def bentofile(tag: str) -> dict[str, Any]:
+    """The Bento's build file: service, sources, pinned packages, the model to serve.
 
-    The Bento carries the source of features/, models/ and serving/ and pins the installed
-    versions of what serving imports, so ``bentoml containerize`` rebuilds the same stack.
+    Sources are features/, models/ and serving/ (not training/: serving never imports it);
+    packages are what serving imports, pinned to the installed versions, and not locked (no
+    resolver run), so the build works offline and ``bentoml containerize`` rebuilds this stack.
     """
     from importlib.metadata import version as installed
 
-    os.environ["BENTOML_HOME"] = str(home)
-    os.environ["FLUSHRISK_SERVE_MODEL"] = tag
-    import bentoml
-
-    packages = [f"{name}=={installed(name)}" for name in BENTO_PACKAGES]
-    with _cwd(PROJECT_ROOT):
-        bento = bentoml.bentos.build(
-            SERVICE,
-            name=SERVICE_NAME,
-            labels={"model": tag},
-            description="FlushRisk: calibrated probability of a large long squeeze in the next hour.",
-            include=["features/**/*.py", "models/**/*.py", "serving/**/*.py"],
-            exclude=["**/__pycache__", "tests", "training", "data", "mlflow", ".venv"],
-            python={"packages": packages, "lock_packages": False},
-            envs=[{"name": "FLUSHRISK_SERVE_MODEL", "value": tag}],
-            build_ctx=str(PROJECT_ROOT),
-        )
-    return str(bento.tag)
+    return {
+        "service": SERVICE,
+        "name": SERVICE_NAME,
+        "description": "FlushRisk: calibrated probability of a large long squeeze in the next hour.",
+        "labels": {"model": tag},
+        "include": ["features/**/*.py", "models/**/*.py", "serving/**/*.py"],
+        "exclude": ["**/__pycache__", "tests", "training", "data", "mlflow", ".venv"],
+        "python": {
+            "packages": [f"{name}=={installed(name)}" for name in BENTO_PACKAGES],
+            "lock_packages": False,
+        },
+        "envs": [{"name": "FLUSHRISK_SERVE_MODEL", "value": tag}],
+    }
 
 
-@contextmanager
-def _cwd(path: Path) -> Iterator[None]:
-    before = Path.cwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(before)
+def build_bento(tag: str, home: Path) -> str:
+    """Build the Bento in the BentoML store ``home``; return its tag.
+
+    ``bentoml build`` runs in a child process with that home and model, so the caller's own
+    BentoML configuration (already bound to one store) is left alone.
+    """
+    import tempfile
+
+    import yaml
+
+    with tempfile.TemporaryDirectory(prefix="flushrisk-bento-") as tmp:
+        spec = Path(tmp) / "bentofile.yaml"
+        spec.write_text(yaml.safe_dump(bentofile(tag), sort_keys=False))
+        command = [sys.executable, "-m", "bentoml", "build", "-f", str(spec), "-o", "tag", str(PROJECT_ROOT)]
+        env = serve_env(tag, home, workers=1)
+        env.pop("BENTOML_CONFIG_OPTIONS")
+        done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise FlushRiskError(f"bentoml build failed:\n{(done.stdout + done.stderr)[-2000:]}")
+    lines = [line.strip() for line in done.stdout.splitlines() if line.strip()]
+    return lines[-1].removeprefix("__tag__:") if lines else "?"
 
 
 @app.command("build")
@@ -349,12 +367,46 @@ def promote_step(symbol: str, paths: QuickstartPaths) -> str:
     from training.registry import promote
 
     result = promote(symbol, home=paths.mlflow_home, bentoml_home=paths.bentoml_home)
-    if not result.promoted:
-        # The new version did not beat the champion: keep serving the champion, re-exported
-        # in case the BentoML store is newer than the MLflow one.
-        kept = promote(symbol, version=result.previous, home=paths.mlflow_home, bentoml_home=paths.bentoml_home)
-        return f"{result.reason}; serving champion v{kept.version} ({kept.exported})"
-    return f"{result.reason}; exported {result.exported}"
+    if result.promoted:
+        return f"{result.reason}; exported {result.exported}"
+    # The new version did not beat the champion: keep serving the champion, exported again
+    # only if the BentoML store does not hold it already.
+    try:
+        stored = find_model(model_tag(symbol), paths.bentoml_home)
+        exported = stored.info.labels.get("mlflow_version") == str(result.previous)
+    except ModelNotFoundError:
+        exported = False
+    if not exported:
+        stored_tag = promote(
+            symbol, version=result.previous, home=paths.mlflow_home, bentoml_home=paths.bentoml_home
+        ).exported
+    else:
+        stored_tag = str(stored.tag)
+    return f"{result.reason}; serving champion v{result.previous} ({stored_tag})"
+
+
+def write_examples(symbol: str, paths: QuickstartPaths) -> tuple[Path, Path]:
+    """Ready request bodies from the simulated data: the last 30 days of bars, and features."""
+    from features import MIN_WINDOW, features_at
+    from features.store import MarketStore
+
+    frame = MarketStore(paths.data_dir).read(symbol, "1h")
+    window = frame[frame.index > frame.index[-1] - MIN_WINDOW]
+    folder = paths.data_dir.parent / "requests"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = normalize_symbol(symbol).lower()
+    bars_path, features_path = folder / f"{name}_bars.json", folder / f"{name}_features.json"
+    _write_json(bars_path, {"symbol": symbol, "bars": bars_json(window, len(window))})
+    row = features_at(window)
+    features = {k: (None if pd.isna(v) else float(v)) for k, v in row.items()}
+    _write_json(features_path, {"symbol": symbol, "features": features, "as_of": window.index[-1].isoformat()})
+    return bars_path, features_path
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
 
 
 def _describe(result: Any, verb: str) -> str:
@@ -399,8 +451,18 @@ def quickstart(
     url = f"http://{host}:{port}"
     mlflow_ui = (f"FLUSHRISK_MLFLOW_HOME={paths.mlflow_home} " if home else "") + "flushrisk ui"
     console.print(f"\n[bold]Ask the model[/] (once it serves on {url}):", highlight=False)
-    console.print(curl_example(url), highlight=False, soft_wrap=True)
-    console.print(f"[bold]Review the runs in MLflow:[/] {mlflow_ui}", highlight=False)
+    if store_has_hourly(paths.data_dir, symbol):
+        bars_path, features_path = write_examples(symbol, paths)
+        console.print(curl_example(url, bars_path), highlight=False, soft_wrap=True)
+        console.print(f"[dim]precomputed features instead of bars: -d @{features_path}[/]", highlight=False)
+        console.print(
+            f"or: flushrisk predict --url {url} --bars {paths.data_dir / normalize_symbol(symbol) / '1h.parquet'}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    else:
+        console.print(curl_example(url), highlight=False, soft_wrap=True)
+    console.print(f"[bold]Review the runs in MLflow:[/] {mlflow_ui}", highlight=False, soft_wrap=True)
     if Step.serve in wanted:
         tag = model_tag(symbol)
         stored = find_model(tag, paths.bentoml_home)

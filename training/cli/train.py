@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich import box
 from rich.table import Table
 
 from features.errors import DataError
@@ -72,17 +73,19 @@ def _fmt(value: Any, pattern: str) -> str:
 
 
 def metrics_table(report: dict[str, Any], title: str) -> Table:
-    """Model against baselines, one row each, the headline metrics as columns."""
+    """Model against baselines: one column per predictor, the headline metrics as rows."""
+    names = [n for n, m in report.items() if isinstance(m, dict) and "pr_auc" in m]
     table = Table(title=title, title_justify="left")
-    table.add_column("predictor", style="bold")
-    for _, header, _ in COLUMNS:
-        table.add_column(header, justify="right")
-    for name, metrics in report.items():
-        if not isinstance(metrics, dict) or "pr_auc" not in metrics:
-            continue
-        style = "green" if name == "model" else None
-        table.add_row(name, *(_fmt(metrics.get(k), p) for k, _, p in COLUMNS), style=style)
+    table.add_column("metric", style="bold")
+    for name in names:
+        table.add_column(name, justify="right", style="green" if name == "model" else None)
+    for key, header, pattern in COLUMNS:
+        table.add_row(header, *(_fmt(report[name].get(key), pattern) for name in names))
     return table
+
+
+def _short_time(text: str) -> str:
+    return text[:16]
 
 
 def events_table(events: dict[str, Any]) -> Table:
@@ -94,9 +97,9 @@ def events_table(events: dict[str, Any]) -> Table:
             continue
         table.add_row(
             event["date"],
-            str(event["onset"]),
+            _short_time(event["onset"]),
             f"{event['max_p_6h']:.3f}",
-            str(event["first_alert"] or "none"),
+            _short_time(event["first_alert"]) if event["first_alert"] else "none",
             "-" if event["lead_time_hours"] is None else f"{event['lead_time_hours']:.1f}",
         )
     return table
@@ -175,6 +178,7 @@ def train(
     embargo: Annotated[str | None, typer.Option("--embargo", help="Extra gap after the purge (default: horizon).")] = None,
     stride: Annotated[str | None, typer.Option("--stride", help="Keep one training row per STRIDE.")] = None,
     calibration: Annotated[str, typer.Option("--calibration", help="auto, isotonic or platt.")] = "auto",
+    max_rounds: Annotated[int, typer.Option("--max-rounds", min=1, help="Most boosting rounds (early stopping picks fewer).")] = 1000,
     events: EventsOpt = None,
     report: ReportOpt = None,
     mlflow_home: MlflowHome = None,
@@ -183,6 +187,7 @@ def train(
     """Walk-forward train and evaluate a calibrated model against baselines; log it to MLflow."""
     import pydantic
 
+    from models.lgbm import BoosterConfig
     from training.fit import TrainConfig
     from training.jobs import DataRequest, LabelRequest, TrainRequest, train_job
     from training.walkforward import WalkForwardConfig
@@ -199,11 +204,13 @@ def train(
                 kind=label.value, horizon=horizon, threshold_usd=threshold_usd,
                 threshold_oi_fraction=threshold_oi_fraction, k_vol=k_vol, oi_drop_pct=oi_drop_pct,
             ),
-            config=TrainConfig(walk_forward=wf, calibration=calibration),
+            config=TrainConfig(
+                walk_forward=wf, calibration=calibration, booster=BoosterConfig(num_boost_round=max_rounds)
+            ),
             stride=stride,
             events=events,
             mlflow_home=mlflow_home,
-            register=register,
+            log_to_mlflow=register,
             report=report,
         )
     except (pydantic.ValidationError, ValueError) as err:
@@ -302,23 +309,28 @@ def models(
     if not versions:
         console.print("no registered models yet: run `flushrisk train`")
         return
-    table = Table(title="Registered FlushRisk models", title_justify="left")
-    for col in ("model", "version", "champion", "created", "bar", "label", "PR-AUC", "lift", "BSS", "ECE", "run"):
-        table.add_column(col)
+    table = Table(
+        title="Registered models (flushrisk-<SYMBOL>; metrics out of fold)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        pad_edge=False,
+    )
+    for col in ("symbol", "v", "alias", "created", "data", "PR-AUC", "lift", "ECE"):
+        right = col in ("v", "PR-AUC", "lift", "ECE")
+        table.add_column(col, justify="right" if right else "left", no_wrap=True)
     for v in versions:
         m = v.metrics
         table.add_row(
-            v.name,
+            v.name.removeprefix("flushrisk-"),
             str(v.version),
-            "*" if v.is_champion else "",
-            f"{v.created:%Y-%m-%d %H:%M}",
-            v.tags.get("bar", "-"),
-            v.tags.get("label_kind", "-"),
+            ",".join(v.aliases),
+            f"{v.created:%m-%d %H:%M}",
+            f"{v.tags.get('bar', '-')} {v.tags.get('label_kind', '-')}",
             _fmt(m.get("pr_auc"), "{:.3f}"),
             _fmt(m.get("pr_auc_lift"), "{:.2f}x"),
-            _fmt(m.get("brier_skill"), "{:+.3f}"),
             _fmt(m.get("ece"), "{:.4f}"),
-            v.run_id[:8],
+            style="bold green" if v.is_champion else None,
         )
     console.print(table)
 

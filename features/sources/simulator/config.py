@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,20 +53,40 @@ class RegimeConfig(_Model):
     """A Markov chain over calm / trend up / trend down / stressed, switched minute by minute."""
 
     calm: RegimeParams = RegimeParams(
-        vol_multiplier=0.5, drift_per_year=0.0, mean_hours=60, jumps_per_day=0.1,
-        jump_mean=0.0, jump_std=0.004, sentiment=0.0,
+        vol_multiplier=0.5,
+        drift_per_year=0.0,
+        mean_hours=60,
+        jumps_per_day=0.1,
+        jump_mean=0.0,
+        jump_std=0.004,
+        sentiment=0.0,
     )
     trend_up: RegimeParams = RegimeParams(
-        vol_multiplier=0.85, drift_per_year=2.0, mean_hours=36, jumps_per_day=0.2,
-        jump_mean=0.002, jump_std=0.005, sentiment=0.5,
+        vol_multiplier=0.85,
+        drift_per_year=2.0,
+        mean_hours=36,
+        jumps_per_day=0.2,
+        jump_mean=0.002,
+        jump_std=0.005,
+        sentiment=0.5,
     )
     trend_down: RegimeParams = RegimeParams(
-        vol_multiplier=1.1, drift_per_year=-2.5, mean_hours=24, jumps_per_day=0.4,
-        jump_mean=-0.004, jump_std=0.007, sentiment=-0.4,
+        vol_multiplier=1.1,
+        drift_per_year=-2.5,
+        mean_hours=24,
+        jumps_per_day=0.4,
+        jump_mean=-0.004,
+        jump_std=0.007,
+        sentiment=-0.4,
     )
     stressed: RegimeParams = RegimeParams(
-        vol_multiplier=2.0, drift_per_year=-2.0, mean_hours=8, jumps_per_day=2.0,
-        jump_mean=-0.006, jump_std=0.012, sentiment=-0.6,
+        vol_multiplier=2.0,
+        drift_per_year=-2.0,
+        mean_hours=8,
+        jumps_per_day=2.0,
+        jump_mean=-0.006,
+        jump_std=0.012,
+        sentiment=-0.6,
     )
     switch_weights: list[list[float]] = Field(
         default=[
@@ -83,7 +103,9 @@ class RegimeConfig(_Model):
     @classmethod
     def _square(cls, rows: list[list[float]]) -> list[list[float]]:
         if len(rows) != 4 or any(len(r) != 4 for r in rows):
-            raise ValueError("switch_weights must be a 4x4 matrix (calm, trend_up, trend_down, stressed)")
+            raise ValueError(
+                "switch_weights must be a 4x4 matrix (calm, trend_up, trend_down, stressed)"
+            )
         for i, row in enumerate(rows):
             if any(w < 0 for w in row):
                 raise ValueError(f"switch_weights row {REGIMES[i]} has a negative weight")
@@ -116,14 +138,16 @@ class LeverageConfig(_Model):
         description="Leverage levels positions are opened at.",
     )
     weights: list[float] = Field(
-        default=[0.08, 0.10, 0.16, 0.14, 0.16, 0.08, 0.08, 0.08, 0.06, 0.025, 0.015, 0.007, 0.005],
+        default=[0.08, 0.10, 0.16, 0.14, 0.155, 0.09, 0.09, 0.08, 0.06, 0.02, 0.01, 0.003, 0.002],
         description="Share of new notional at each level before greed tilts it.",
     )
     maintenance_margin: float = Field(
         0.005, gt=0, lt=0.05, description="Maintenance-margin rate (fraction of notional)."
     )
     greed_tilt: float = Field(
-        0.6, ge=0, le=5,
+        1.2,
+        ge=0,
+        le=5,
         description="How strongly sentiment and momentum shift new notional to high leverage.",
     )
 
@@ -144,7 +168,7 @@ class PositioningConfig(_Model):
     """Opening and closing of the leveraged crowd: momentum chasing, funding aversion, sentiment."""
 
     speculative_share: float = Field(
-        0.3, gt=0, le=1, description="Leveraged positions' share of typical open interest."
+        0.22, gt=0, le=1, description="Leveraged positions' share of typical open interest."
     )
     long_share: float = Field(0.55, gt=0, lt=1, description="Longs' share of new notional.")
     holding_hours: float = Field(48.0, gt=0, description="Mean holding time of a position.")
@@ -156,7 +180,9 @@ class PositioningConfig(_Model):
         0.35, ge=0, le=5, description="Log-intensity change per unit trend z-score."
     )
     funding_sensitivity: float = Field(
-        0.15, ge=0, le=5,
+        0.15,
+        ge=0,
+        le=5,
         description="Log-intensity change per 0.01% of funding above the interest rate.",
     )
     sentiment_halflife_hours: float = Field(48.0, gt=0, description="Persistence of sentiment.")
@@ -191,7 +217,9 @@ class PremiumConfig(_Model):
     halflife_minutes: float = Field(10.0, gt=0, description="Reversion of the premium.")
     noise_std: float = Field(1e-4, ge=0, le=0.01, description="Stationary std of premium noise.")
     mark_weight: float = Field(
-        0.5, ge=0, le=1,
+        0.5,
+        ge=0,
+        le=1,
         description="Share of the premium in the mark price that triggers liquidations.",
     )
 
@@ -220,11 +248,15 @@ class LiquidationConfig(_Model):
     """How a forced market order moves prices."""
 
     index_transmission: float = Field(
-        0.6, ge=0, le=1,
+        0.7,
+        ge=0,
+        le=1,
         description="Share of a liquidation's impact that arbitrage carries into the index.",
     )
     flow_impact: float = Field(
-        1.0, ge=0, le=5,
+        0.1,
+        ge=0,
+        le=5,
         description="Share of the leveraged crowd's net opening/closing flow that walks the book.",
     )
 
@@ -259,7 +291,7 @@ class SimConfig(_Model):
     """The whole simulator: pass one to ``simulate(config=...)`` or build it from a preset."""
 
     start: datetime = Field(
-        datetime(2025, 1, 1, tzinfo=timezone.utc), description="Open time of the first bar."
+        datetime(2025, 1, 1, tzinfo=UTC), description="Open time of the first bar."
     )
     burn_in_days: float = Field(
         10.0, ge=0, le=365, description="Simulated before start (and dropped) to fill the books."
@@ -282,8 +314,8 @@ class SimConfig(_Model):
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
     def profile(self, symbol: str) -> SymbolProfile:
         """The profile of a symbol; unknown symbols get a generic high-beta alt profile.
@@ -339,7 +371,21 @@ PRESETS: dict[str, SimConfig] = {
     "calm": derive(
         DEFAULT,
         leverage={
-            "weights": [0.12, 0.14, 0.18, 0.14, 0.14, 0.07, 0.07, 0.06, 0.04, 0.02, 0.01, 0.005, 0.005],
+            "weights": [
+                0.12,
+                0.14,
+                0.18,
+                0.14,
+                0.14,
+                0.07,
+                0.07,
+                0.06,
+                0.04,
+                0.02,
+                0.01,
+                0.005,
+                0.005,
+            ],
             "greed_tilt": 0.3,
         },
         depth={"depth_1pct_fraction": 0.06},
@@ -358,7 +404,21 @@ PRESETS: dict[str, SimConfig] = {
     "crash-prone": derive(
         DEFAULT,
         leverage={
-            "weights": [0.05, 0.07, 0.13, 0.12, 0.15, 0.09, 0.09, 0.10, 0.08, 0.045, 0.03, 0.015, 0.01],
+            "weights": [
+                0.05,
+                0.07,
+                0.13,
+                0.12,
+                0.15,
+                0.09,
+                0.09,
+                0.10,
+                0.08,
+                0.045,
+                0.03,
+                0.015,
+                0.01,
+            ],
             "greed_tilt": 0.9,
         },
         depth={"depth_1pct_fraction": 0.03},
@@ -394,7 +454,9 @@ def load_config(path: Path | str, preset: str = "default") -> SimConfig:
         raise DataError(f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {err}") from None
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
-        raise DataError(f"{path}: a simulator config must be a mapping of sections, got {type(raw).__name__}")
+        raise DataError(
+            f"{path}: a simulator config must be a mapping of sections, got {type(raw).__name__}"
+        )
     base = get_preset(str(raw.pop("preset", preset)))
     try:
         return derive(base, **raw)

@@ -44,9 +44,22 @@ STRESSED = 3
 
 # output columns of the kernel (prices already exponentiated)
 OUT_COLUMNS: tuple[str, ...] = (
-    "open", "high", "low", "close", "index_price", "mark_price", "volume_usd", "funding_rate",
-    "open_interest_usd", "bid_depth_1pct_usd", "ask_depth_1pct_usd", "bid_depth_2pct_usd",
-    "ask_depth_2pct_usd", "long_liq_usd", "short_liq_usd", "long_short_ratio",
+    "open",
+    "high",
+    "low",
+    "close",
+    "index_price",
+    "mark_price",
+    "volume_usd",
+    "funding_rate",
+    "open_interest_usd",
+    "bid_depth_1pct_usd",
+    "ask_depth_1pct_usd",
+    "bid_depth_2pct_usd",
+    "ask_depth_2pct_usd",
+    "long_liq_usd",
+    "short_liq_usd",
+    "long_short_ratio",
     "taker_buy_ratio",
 )
 N_OUT = len(OUT_COLUMNS)
@@ -229,7 +242,7 @@ def run_minutes(
             #    trough (and the close), which may reach the next bucket
             liq_l = 0.0
             mark_lo = x_lo + p.mark_w * q
-            kk = int(math.floor((mark_lo - off_l - p.grid0) * inv_w))
+            kk = math.floor((mark_lo - off_l - p.grid0) * inv_w)
             while top_l >= 0 and top_l >= kk:
                 c = mass_l[top_l]
                 if c > 0.0:
@@ -239,17 +252,17 @@ def run_minutes(
                     liq_l += usd
                     d = _walk(used_b + usd, bid1, bid2) - _walk(used_b, bid1, bid2)
                     used_b += usd
-                    x_lo -= p.tau * d
-                    x_close -= p.tau * d
-                    q -= (1.0 - p.tau) * d
+                    x_lo = max(x_lo - p.tau * d, p.x0 - 3.5)
+                    x_close = max(x_close - p.tau * d, p.x0 - 3.5)
+                    q = max(q - (1.0 - p.tau) * d, -0.2)
                     mark_lo = x_lo + p.mark_w * q
-                    kk = int(math.floor((mark_lo - off_l - p.grid0) * inv_w))
+                    kk = math.floor((mark_lo - off_l - p.grid0) * inv_w)
                 top_l -= 1
             y_lo = x_lo + q
             # ... and the same upwards for shorts (a short squeeze) against the asks
             liq_s = 0.0
             mark_hi = x_hi + p.mark_w * q
-            kk = int(math.floor((mark_hi - off_s - p.grid0) * inv_w))
+            kk = math.floor((mark_hi - off_s - p.grid0) * inv_w)
             while bot_s < nb and bot_s <= kk:
                 c = mass_s[bot_s]
                 if c > 0.0:
@@ -259,14 +272,18 @@ def run_minutes(
                     liq_s += usd
                     d = _walk(used_a + usd, ask1, ask2) - _walk(used_a, ask1, ask2)
                     used_a += usd
-                    x_hi += p.tau * d
-                    x_close += p.tau * d
-                    q += (1.0 - p.tau) * d
+                    x_hi = min(x_hi + p.tau * d, p.x0 + 3.5)
+                    x_close = min(x_close + p.tau * d, p.x0 + 3.5)
+                    q = min(q + (1.0 - p.tau) * d, 0.2)
                     mark_hi = x_hi + p.mark_w * q
-                    kk = int(math.floor((mark_hi - off_s - p.grid0) * inv_w))
+                    kk = math.floor((mark_hi - off_s - p.grid0) * inv_w)
                 bot_s += 1
             y_hi = x_hi + q
-            x = x_close
+            # circuit breakers, so that no validated config can leave float range: the index
+            # stays within exp(+-3.5) of its start (inside the bucket grid) and the premium
+            # within +-20 %
+            x = min(max(x_close, p.x0 - 3.5), p.x0 + 3.5)
+            q = min(max(q, -0.2), 0.2)
             y_close = x + q
             bar_hi = max(bar_hi, y_hi, y_open, y_close)
             bar_lo = min(bar_lo, y_lo, y_open, y_close)
@@ -281,14 +298,23 @@ def run_minutes(
             sent = sent * p.sent_decay + p.sent_innov * nrm[i, N_SENT]
             fz = (fund - p.interest) / 1e-4
             mood = sent + reg[r, R_SENT]
-            a_l = math.exp(p.mom_sens * z + mood - p.fund_sens * fz)
-            a_s = math.exp(-p.mom_sens * z - mood + p.fund_sens * fz)
+            tilt_l = min(max(p.mom_sens * z + mood - p.fund_sens * fz, -5.0), 5.0)
+            a_l = math.exp(tilt_l)
+            a_s = math.exp(-tilt_l)
             half_var = 0.5 * p.flow_sigma * p.flow_sigma
-            new_l = p.base_flow * p.long_share * a_l * math.exp(p.flow_sigma * nrm[i, N_FLOW_L] - half_var)
-            new_s = p.base_flow * (1.0 - p.long_share) * a_s * math.exp(
-                p.flow_sigma * nrm[i, N_FLOW_S] - half_var
+            new_l = (
+                p.base_flow
+                * p.long_share
+                * a_l
+                * math.exp(p.flow_sigma * nrm[i, N_FLOW_L] - half_var)
             )
-            greed_l = p.greed * (mood + 0.5 * z)
+            new_s = (
+                p.base_flow
+                * (1.0 - p.long_share)
+                * a_s
+                * math.exp(p.flow_sigma * nrm[i, N_FLOW_S] - half_var)
+            )
+            greed_l = min(max(p.greed * (mood + 0.5 * z), -20.0), 20.0)
             tot_l = 0.0
             tot_s = 0.0
             for k in range(nlev):
@@ -301,18 +327,16 @@ def run_minutes(
             # (a position whose liquidation price falls off the grid is not tracked: the grid
             # spans exp(+-4) around the start price, far beyond any plausible year)
             for k in range(nlev):
-                kb = int(math.floor((y_close + lev_long[k] - off_l - p.grid0) * inv_w))
+                kb = math.floor((y_close + lev_long[k] - off_l - p.grid0) * inv_w)
                 if 0 <= kb < nb:
                     mass_l[kb] += add_l * w_l[k]
                     sum_l += add_l * w_l[k]
-                    if kb > top_l:
-                        top_l = kb
-                kb = int(math.floor((y_close + lev_short[k] - off_s - p.grid0) * inv_w))
+                    top_l = max(top_l, kb)
+                kb = math.floor((y_close + lev_short[k] - off_s - p.grid0) * inv_w)
                 if 0 <= kb < nb:
                     mass_s[kb] += add_s * w_s[k]
                     sum_s += add_s * w_s[k]
-                    if kb < bot_s:
-                        bot_s = kb
+                    bot_s = min(bot_s, kb)
 
             # 5. voluntary closing: the same fraction of every bucket (a scale factor)
             cr = p.close_rate * (p.stress_close if r == STRESSED else 1.0)
@@ -328,6 +352,8 @@ def run_minutes(
                 mass_s *= sc_s
                 sum_s *= sc_s
                 sc_s = 1.0
+            sum_l = max(sum_l, 0.0)  # float residue of liquidations must not go negative
+            sum_s = max(sum_s, 0.0)
             longs = sum_l * sc_l
             shorts = sum_s * sc_s
             # their net market orders (opens and closes) walk the book next minute: a crowd
@@ -337,6 +363,7 @@ def run_minutes(
                 pending = p.flow_impact * _walk(net, max(ask1 - used_a, p.depth_min * ask1), ask2)
             else:
                 pending = -p.flow_impact * _walk(-net, max(bid1 - used_b, p.depth_min * bid1), bid2)
+            pending = min(max(pending, -0.2), 0.2)
             hedge_target = p.hedge_coins * (1.0 + p.hedge_fund * max(fz, 0.0))
             hedge += p.hedge_rate * (hedge_target - hedge)
 
@@ -356,8 +383,12 @@ def run_minutes(
             # 7. the tape: background volume plus the leveraged flows and liquidations
             price = math.exp(y_close)
             oi_coins = longs + shorts + hedge
-            base = p.turnover * oi_coins * price * vol_ratio ** p.vol_elast * math.exp(
-                p.vol_sigma * nrm[i, N_VOLUME] - 0.5 * p.vol_sigma * p.vol_sigma
+            base = (
+                p.turnover
+                * oi_coins
+                * price
+                * vol_ratio**p.vol_elast
+                * math.exp(p.vol_sigma * nrm[i, N_VOLUME] - 0.5 * p.vol_sigma * p.vol_sigma)
             )
             tilt = 0.5 + 0.25 * math.tanh(step / p.sigma_min)
             churn = 0.5 * (p.liq_mult - 1.0) * (liq_l + liq_s)
@@ -385,7 +416,8 @@ def run_minutes(
         o[12] = max(ask2 - used_a, p.depth_min * ask2)
         o[13] = bar_liq_l
         o[14] = bar_liq_s
-        o[15] = (sum_l * sc_l) / max(sum_s * sc_s, 1e-12)
+        floor = 1e-6 * p.market_coins
+        o[15] = max(sum_l * sc_l, floor) / max(sum_s * sc_s, floor)
         o[16] = min(max(bar_buy / bar_vol, 0.0), 1.0)
 
     st[X] = x

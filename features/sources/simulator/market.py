@@ -147,7 +147,7 @@ class _Market:
     def __init__(self, cfg: SimConfig, profile: SymbolProfile, seed: int, symbol: str) -> None:
         self.params = kernel_params(cfg, profile)
         self.tables = _tables(cfg, profile)
-        n_buckets = int(round(2 * GRID_HALF_RANGE / cfg.bucket_width))
+        n_buckets = round(2 * GRID_HALF_RANGE / cfg.bucket_width)
         self.mass_l = np.zeros(n_buckets)
         self.mass_s = np.zeros(n_buckets)
         st = np.zeros(engine.N_STATE)
@@ -173,8 +173,20 @@ class _Market:
         out = np.empty((minutes // n_sub, engine.N_OUT))
         t = self.tables
         engine.run_minutes(
-            self.state, self.mass_l, self.mass_s, self.params, t["reg"], t["trans_cum"],
-            t["lev_long"], t["lev_short"], t["lev_logw"], t["lev_x"], nrm, unif, n_sub, out,
+            self.state,
+            self.mass_l,
+            self.mass_s,
+            self.params,
+            t["reg"],
+            t["trans_cum"],
+            t["lev_long"],
+            t["lev_short"],
+            t["lev_logw"],
+            t["lev_x"],
+            nrm,
+            unif,
+            n_sub,
+            out,
         )
         return out
 
@@ -201,15 +213,17 @@ def simulate_chunks(
     n_sub = int(step / pd.Timedelta(minutes=1))
     if not math.isfinite(days) or days <= 0:
         raise DataError(f"days must be a positive number, got {days}")
-    total_bars = int(round(days * 1440)) // n_sub
+    total_bars = round(days * 1440) // n_sub
     if total_bars < 2:
-        raise DataError(f"{days} days of {bar_name(step)} bars is fewer than 2 bars; simulate longer")
+        raise DataError(
+            f"{days} days of {bar_name(step)} bars is fewer than 2 bars; simulate longer"
+        )
     if not isinstance(seed, int | np.integer) or seed < 0:
         raise DataError(f"seed must be a non-negative integer, got {seed!r}")
     name = base_asset(symbol)
     market = _Market(cfg, cfg.profile(name), int(seed), name)
 
-    burn = int(round(cfg.burn_in_days * 1440))
+    burn = round(cfg.burn_in_days * 1440)
     interval = int(market.params.interval)
     start = pd.Timestamp(cfg.start).tz_convert("UTC")
     first = start - pd.Timedelta(minutes=burn)
@@ -251,4 +265,9 @@ def simulate(
         if progress is not None:
             progress(done, total)
     frame = pd.concat(parts) if len(parts) > 1 else parts[0]
-    return validate_frame(frame, f"simulated {base_asset(symbol)} ({preset if config is None else 'custom config'})")
+    # no index freq: frames read back from the store or imported from files carry none, and
+    # a simulated frame should compare equal to its stored copy
+    frame.index = pd.DatetimeIndex(frame.index, freq=None)
+    return validate_frame(
+        frame, f"simulated {base_asset(symbol)} ({preset if config is None else 'custom config'})"
+    )

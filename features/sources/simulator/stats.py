@@ -23,7 +23,9 @@ def hourly_returns(frame: pd.DataFrame) -> pd.Series:
     return np.log(close).diff().dropna()
 
 
-def large_squeeze_hours(frame: pd.DataFrame, oi_fraction: float = LARGE_SQUEEZE_OI_FRACTION) -> pd.Series:
+def large_squeeze_hours(
+    frame: pd.DataFrame, oi_fraction: float = LARGE_SQUEEZE_OI_FRACTION
+) -> pd.Series:
     """True for hours whose long liquidations reach ``oi_fraction`` of the previous OI."""
     oi_before = frame["open_interest_usd"].shift(1)
     return (frame["long_liq_usd"] >= oi_fraction * oi_before)[oi_before.notna()]
@@ -60,6 +62,8 @@ def summary_stats(frame: pd.DataFrame) -> dict[str, float]:
         ranked = longs.sort_values(ascending=False)
         top = max(1, len(ranked) // 100)
         total = ranked.sum()
-        out["long_liq_top1pct_share"] = float(ranked.iloc[:top].sum() / total) if total > 0 else np.nan
+        out["long_liq_top1pct_share"] = (
+            float(ranked.iloc[:top].sum() / total) if total > 0 else np.nan
+        )
         out["large_squeeze_share"] = float(large_squeeze_hours(frame).mean())
     return out

@@ -1,0 +1,171 @@
+"""`flushrisk serve | predict | build | quickstart` through typer's CliRunner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from training.cli import app
+from training.cli import serve as serve_cli
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    from features.sources.simulator import simulate
+
+    return simulate("BTC", days=40, bar="1h", seed=3)
+
+
+@pytest.fixture(scope="module")
+def bento_home(frame: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A BentoML store holding a tiny real model exported as promote exports it."""
+    from features import build_features
+    from tests.serving.conftest import train_tiny_model
+    from training.registry import export_bentoml
+
+    home = tmp_path_factory.mktemp("bentoml")
+    export_bentoml(train_tiny_model(build_features(frame)), "BTC", 1, "a" * 32, bentoml_home=home)
+    return home
+
+
+def test_serve_without_a_model_says_how_to_get_one(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["serve", "--bentoml-home", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "flushrisk-btc" in result.output and "quickstart" in result.output
+
+
+def test_serve_starts_bentoml_on_the_champion(bento_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    started: dict[str, Any] = {}
+
+    def fake_exec(tag: str, home: Path, port: int, host: str, workers: int) -> None:
+        started.update(tag=tag, home=home, port=port, host=host, workers=workers)
+
+    monkeypatch.setattr(serve_cli, "_exec_server", fake_exec)
+    result = runner.invoke(app, ["serve", "--port", "3456", "--workers", "2", "--bentoml-home", str(bento_home)])
+    assert result.exit_code == 0, result.output
+    assert started["tag"].startswith("flushrisk-btc:") and started["home"] == bento_home.resolve()
+    assert (started["port"], started["host"], started["workers"]) == (3456, "127.0.0.1", 2)
+    assert "curl" in result.output and "/predict" in result.output
+
+    env = serve_cli.serve_env(started["tag"], bento_home, 2)
+    assert env["BENTOML_HOME"] == str(bento_home)
+    assert env["FLUSHRISK_SERVE_MODEL"] == started["tag"]
+    assert env["BENTOML_CONFIG_OPTIONS"] == "services.flushrisk.workers=2"
+    command = serve_cli.serve_command(3456, "127.0.0.1")
+    assert command[1:4] == ["-m", "bentoml", "serve"] and "serving.service:FlushRiskService" in command
+
+
+class StubService:
+    """Stands in for the HTTP service: records the request, answers like the real one."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.status = status
+        self.bodies: list[dict[str, Any]] = []
+
+    def client(self, url: str, api_key: str | None) -> Any:
+        from starlette.applications import Starlette
+        from starlette.responses import JSONResponse
+        from starlette.routing import Route
+        from starlette.testclient import TestClient
+
+        async def predict(request: Any) -> JSONResponse:
+            self.bodies.append(await request.json())
+            if self.status != 200:
+                return JSONResponse({"error": "bars: the bars cover 1d"}, status_code=self.status)
+            return JSONResponse(
+                {
+                    "symbol": "BTC", "probability": 0.125, "risk_level": "high",
+                    "drivers": [{"feature": "funding_z_7d", "value": 2.5, "contribution": 0.4}],
+                    "model": {"name": "flushrisk-btc", "version": "v1", "mlflow_version": "4",
+                              "mlflow_run_id": "r" * 32, "trained_until": "2025-01-01", "bar": "1h",
+                              "label_spec": {"kind": "liquidation"}, "label": "long liquidations"},
+                    "as_of": "2025-02-09T23:00:00Z",
+                    "warnings": [{"code": "stale_data", "message": "old bars", "features": []}],
+                }
+            )
+
+        return TestClient(Starlette(routes=[Route("/predict", predict, methods=["POST"])]), base_url=url)
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".json"])
+def test_predict_sends_the_minimum_window_of_a_file(
+    frame: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
+    stub = StubService()
+    monkeypatch.setattr(serve_cli, "http_client", stub.client)
+    path = tmp_path / f"bars{suffix}"
+    if suffix == ".parquet":
+        frame.to_parquet(path)
+    elif suffix == ".csv":
+        frame.reset_index().to_csv(path, index=False)
+    else:
+        rows = frame.reset_index().assign(time=lambda f: f["time"].astype(str)).to_dict("records")
+        path.write_text(json.dumps({"bars": rows}))
+
+    result = runner.invoke(app, ["predict", "--bars", str(path), "--url", "http://127.0.0.1:9"])
+    assert result.exit_code == 0, result.output
+    sent = stub.bodies[0]
+    assert sent["symbol"] == "BTC"
+    assert len(sent["bars"]) == 720  # 40 days in the file, the 30-day minimum window sent
+    assert pd.Timestamp(sent["bars"][-1]["time"]) == frame.index[-1]
+    assert sent["bars"][-1]["close"] == pytest.approx(frame["close"].iloc[-1])
+    assert "12.50%" in result.output and "high" in result.output
+    assert "funding_z_7d" in result.output and "stale_data" in result.output
+
+
+def test_predict_reports_a_refusal_and_a_bad_file(
+    frame: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(serve_cli, "http_client", StubService(status=400).client)
+    path = tmp_path / "bars.parquet"
+    frame.to_parquet(path)
+    result = runner.invoke(app, ["predict", "--bars", str(path)])
+    assert result.exit_code == 2
+    assert "400" in result.output and "bars cover" in result.output
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("when,close\n2025-01-01,1\n")
+    result = runner.invoke(app, ["predict", "--bars", str(bad)])
+    assert result.exit_code == 2 and "time" in result.output
+
+
+def test_predict_says_when_the_service_is_unreachable(frame: pd.DataFrame, tmp_path: Path) -> None:
+    path = tmp_path / "bars.parquet"
+    frame.to_parquet(path)
+    import socket
+
+    with socket.socket() as sock:  # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = runner.invoke(app, ["predict", "--bars", str(path), "--url", f"http://127.0.0.1:{port}"])
+    assert result.exit_code == 2 and "cannot reach" in result.output
+
+
+def test_build_makes_a_bento_with_the_model_offline(bento_home: Path) -> None:
+    result = runner.invoke(app, ["build", "--bentoml-home", str(bento_home)])
+    assert result.exit_code == 0, result.output
+    [manifest] = list((bento_home / "bentos" / "flushrisk").glob("*/bento.yaml"))
+    text = manifest.read_text()
+    assert "flushrisk-btc:" in text and "FLUSHRISK_SERVE_MODEL" in text
+    source = manifest.parent / "src"
+    assert (source / "serving" / "service.py").is_file() and (source / "models" / "flush_model.py").is_file()
+    assert not (source / "training").exists()
+    requirements = (manifest.parent / "env" / "python" / "requirements.txt").read_text()
+    assert "lightgbm==" in requirements and "mlflow" not in requirements
+
+
+def test_quickstart_simulate_step_is_rerunnable(tmp_path: Path) -> None:
+    args = ["quickstart", "--home", str(tmp_path), "--only", "simulate", "--days", "40", "--no-serve"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "[1/1]" in first.output and "960 hourly bars" in first.output and "(960 new rows)" in first.output
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0 and "(0 new rows)" in again.output
+    assert "curl" in again.output and "flushrisk ui" in again.output

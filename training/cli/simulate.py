@@ -1,0 +1,103 @@
+"""``flushrisk data simulate``: fill the store with simulated perpetual-futures markets.
+
+The embedded default data source: no network, every signal group present, and true
+liquidations as ground truth (see :mod:`features.sources.simulator` for the mechanism).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from features.bars import bar_name, parse_bar
+from features.errors import DataError
+from features.settings import get_settings
+from features.sources.simulator import PRESETS, base_asset, get_preset, load_config, simulate
+from features.store import MarketStore
+from training.cli.app import console, data_app
+
+
+def _symbols(text: str) -> list[str]:
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    if not names:
+        raise DataError("--symbols needs at least one symbol, e.g. BTC,ETH")
+    return names
+
+
+def _price(value: float) -> str:
+    return f"{value:,.0f}" if value >= 1000 else f"{value:.4g}"
+
+
+@data_app.command("simulate")
+def simulate_command(
+    symbols: Annotated[
+        str,
+        typer.Option(
+            "--symbols", "-s", help="Comma-separated symbols: BTC, ETH, SOL, or any name."
+        ),
+    ] = "BTC",
+    days: Annotated[float, typer.Option(help="Days to simulate, from 2025-01-01 UTC.")] = 365,
+    bar: Annotated[
+        str, typer.Option(help="Bar of the stored frame: 1m, 5m, 15m, 30m or 1h.")
+    ] = "1m",
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")] = 7,
+    preset: Annotated[
+        str, typer.Option(help=f"Behaviour preset: {', '.join(PRESETS)}.")
+    ] = "default",
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="YAML/JSON overrides on top of --preset (or of the file's own 'preset')."
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir", help="Market-data store (default: FLUSHRISK_DATA_DIR or ./data)."
+        ),
+    ] = None,
+) -> None:
+    """Simulate markets with leverage build-ups and liquidation cascades into the store."""
+    names = _symbols(symbols)
+    bar = bar_name(parse_bar(bar))
+    cfg = load_config(config, preset) if config is not None else get_preset(preset)
+    for name in names:
+        base_asset(name)  # fail on a bad name before simulating anything
+    store = MarketStore(data_dir if data_dir is not None else get_settings().data_dir)
+    paths: list[Path] = []
+
+    table = Table(title=f"simulated ({preset if config is None else config}, seed {seed})")
+    for col in ("symbol", "bar", "rows", "last bar", "close range", "long liq"):
+        table.add_column(col, no_wrap=True)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("bars"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        for name in names:
+            task = progress.add_task(f"{name} {bar}", total=None)
+
+            def advance(done: int, total: int, task: int = task) -> None:
+                progress.update(task, completed=done, total=total)
+
+            frame = simulate(name, days=days, bar=bar, seed=seed, config=cfg, progress=advance)
+            result = store.write(name, frame, source=f"simulator seed {seed}")
+            paths.append(result.path)
+            table.add_row(
+                name,
+                bar,
+                str(len(frame)),
+                f"{frame.index[-1]:%Y-%m-%d %H:%M}",
+                f"{_price(frame['close'].min())} - {_price(frame['close'].max())}",
+                f"${frame['long_liq_usd'].sum() / 1e6:,.0f}M",
+            )
+    console.print(table)
+    for path in paths:
+        console.print(f"wrote {path}", highlight=False, soft_wrap=True)
