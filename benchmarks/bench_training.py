@@ -24,12 +24,12 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from features import LabelSpec, labelled_windows  # noqa: E402
-from features.sources.simulator import simulate  # noqa: E402
-from models.baselines import LogisticBaseline  # noqa: E402
-from training.events import event_study, load_events  # noqa: E402
-from training.fit import MODEL, TrainConfig, evaluation_report, fit_final_model, run_walk_forward  # noqa: E402
-from training.metrics import HEADLINE  # noqa: E402
+from features import LabelSpec, labelled_windows
+from features.sources.simulator import simulate
+from models.baselines import LogisticBaseline
+from training.events import event_study, load_events
+from training.fit import MODEL, TrainConfig, evaluation_report, fit_final_model, run_walk_forward
+from training.metrics import HEADLINE
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -42,7 +42,7 @@ def table(report: dict, title: str) -> None:
         cells = []
         for n in names:
             v = report[n].get(key)
-            cells.append(f"{'-':>12}" if v is None or v != v else f"{v:>12.4f}")
+            cells.append(f"{'-':>12}" if v is None or np.isnan(v) else f"{v:>12.4f}")
         print(f"{key:<20}" + "".join(cells))
 
 
@@ -117,7 +117,7 @@ def speed(seed: int) -> bool:
           f"os.cpu_count()={os.cpu_count()}")
     print(f"  features+labels {t_windows:.1f} s, walk-forward (model + 3 baselines) {t_wf:.1f} s, "
           f"final model {t_final:.1f} s, total {total:.1f} s")
-    print(f"  per fold: " + ", ".join(f"{r.seconds:.1f} s ({r.best_iteration} rounds)" for r in wf.folds))
+    print("  per fold: " + ", ".join(f"{r.seconds:.1f} s ({r.best_iteration} rounds)" for r in wf.folds))
     print(f"  reference: one logistic-baseline fit on all rows {t_logistic:.1f} s "
           f"(total = {total / t_logistic:.1f}x that)")
     print(f"  model PR-AUC {report[MODEL]['pr_auc']:.4f} ({report[MODEL]['pr_auc_lift']:.2f}x base rate), "

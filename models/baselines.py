@@ -177,4 +177,4 @@ BASELINES: dict[str, Callable[[], Predictor]] = {
     "rule": RuleScore,
 }
 
-__all__ = ["BASELINES", "BaseRate", "LogisticBaseline", "RuleScore", "RULE_TERMS", "rule_columns"]
+__all__ = ["BASELINES", "RULE_TERMS", "BaseRate", "LogisticBaseline", "RuleScore", "rule_columns"]

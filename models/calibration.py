@@ -202,4 +202,4 @@ def fit_calibrator(
     raise FlushRiskError(f"unknown calibration method {method!r}; use auto, isotonic or platt")
 
 
-__all__ = ["Calibrator", "fit_calibrator", "fit_isotonic", "fit_platt", "MIN_POSITIVES_ISOTONIC"]
+__all__ = ["MIN_POSITIVES_ISOTONIC", "Calibrator", "fit_calibrator", "fit_isotonic", "fit_platt"]

@@ -277,4 +277,4 @@ def _write_atomic(path: Path, text: str) -> None:
             os.unlink(tmp)
 
 
-__all__ = ["FlushModel", "risk_thresholds", "import_lightgbm", "RISK_LEVELS", "ALERT_LEVEL"]
+__all__ = ["ALERT_LEVEL", "RISK_LEVELS", "FlushModel", "import_lightgbm", "risk_thresholds"]

@@ -51,6 +51,8 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "num_threads": 1,
 }
 
+NO_GAP = pd.Timedelta(0)
+
 # (regex on the feature name, +1 increasing / -1 decreasing). First match wins; unmatched: 0.
 MONOTONE_PATTERNS: tuple[tuple[str, int], ...] = (
     (r"^funding_(rate|z_7d|z_30d|cum_24h|annualized)$", +1),  # rich funding: crowded longs
@@ -136,7 +138,7 @@ def fit_booster(
     X: pd.DataFrame,
     y: pd.Series | np.ndarray,
     config: BoosterConfig | None = None,
-    gap: pd.Timedelta = pd.Timedelta(0),
+    gap: pd.Timedelta = NO_GAP,
 ) -> BoosterFit:
     """Fit a booster with early stopping on a time-ordered inner validation split.
 
@@ -196,12 +198,12 @@ def _truncate(booster: lgb.Booster, rounds: int) -> lgb.Booster:
 
 
 __all__ = [
-    "BoosterConfig",
-    "BoosterFit",
     "DEFAULT_PARAMS",
     "MONOTONE_PATTERNS",
+    "BoosterConfig",
+    "BoosterFit",
     "fit_booster",
-    "train_rounds",
     "inner_split",
     "monotone_constraints",
+    "train_rounds",
 ]

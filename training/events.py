@@ -4,9 +4,9 @@ Events are days (UTC) from ``../shared/data/flush_events.csv`` or a user file wi
 ``date_utc`` column (YYYY-MM-DD; other columns are carried along as notes). For each event day
 the data covers:
 
-* the *onset* is the first row of that day with a positive label (the last bar from which a
-  forecast could still warn); when no row of the day is labelled positive, the bar before the
-  day's largest one-bar drop in close (when closes are given), else the first row of the day;
+* the *onset* is the bar before the day's largest one-bar drop in close (when closes are
+  given): the crash itself, and the last bar from which a forecast could still warn. Without
+  closes, the first row of the day with a positive label, else the day's first row;
 * ``max_p_6h`` is the highest probability over the rows in ``[onset - 6h, onset]``;
 * ``lead_time_hours`` is how long before the onset the first alert in that window fired
   (``None``: no alert).
@@ -53,13 +53,13 @@ def load_events(path: Path | str) -> pd.DataFrame:
 
 
 def _onset(day: pd.DataFrame) -> pd.Timestamp:
-    positive = day.index[day["y"].to_numpy() > 0.5]
-    if len(positive):
-        return positive[0]
     if "close" in day and day["close"].notna().sum() > 1:
+        # the bar before the day's largest one-bar drop: the forecast there was the last chance
         drops = day["close"].pct_change().shift(-1)
-        return drops.idxmin() if drops.notna().any() else day.index[0]
-    return day.index[0]
+        if drops.notna().any():
+            return drops.idxmin()
+    positive = day.index[day["y"].to_numpy() > 0.5]
+    return positive[0] if len(positive) else day.index[0]
 
 
 def event_study(
@@ -131,4 +131,4 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-__all__ = ["load_events", "event_study", "LOOKBACK"]
+__all__ = ["LOOKBACK", "event_study", "load_events"]

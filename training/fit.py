@@ -15,8 +15,8 @@ is trained on all rows for the median number of rounds the folds chose.
 from __future__ import annotations
 
 import platform
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -238,7 +238,7 @@ def fit_final_model(
     thresholds = risk_thresholds(base_rate, config.odds_multiples)
     meta = {
         **metadata,
-        "rows": int(len(X)),
+        "rows": len(X),
         "positives": int(y.sum()),
         "base_rate": base_rate,
         "thresholds": thresholds,
@@ -263,12 +263,12 @@ def _check_xy(X: pd.DataFrame, y: pd.Series) -> None:
 
 
 __all__ = [
-    "TrainConfig",
-    "FoldResult",
-    "WalkForwardResult",
-    "run_walk_forward",
-    "evaluation_report",
-    "fit_final_model",
-    "feature_ranges",
     "MODEL",
+    "FoldResult",
+    "TrainConfig",
+    "WalkForwardResult",
+    "evaluation_report",
+    "feature_ranges",
+    "fit_final_model",
+    "run_walk_forward",
 ]

@@ -72,7 +72,7 @@ class LabelRequest(BaseModel):
         values = {
             k: v
             for k, v in self.model_dump().items()
-            if v is not None and not (k == "kind")
+            if v is not None and k != "kind"
         }
         try:
             return LabelSpec(kind=self.kind, **values)
@@ -183,7 +183,7 @@ def _setup(data: DataRequest, meta: Any, spec: Any, config: TrainConfig, wf: Wal
         "base_rate": float(meta.base_rate),
         "data_start": str(meta.start),
         "data_end": str(meta.end),
-        "evaluated_rows": int(len(wf.y)),
+        "evaluated_rows": len(wf.y),
         "evaluated_from": str(wf.index[0]),
         "evaluated_to": str(wf.index[-1]),
         "folds": len(wf.folds),
@@ -335,7 +335,6 @@ def evaluate_job(
     with like. Rows inside the model's own training range are flagged in ``setup.in_sample``.
     """
     from features import LabelSpec
-
     from training.registry import resolve_model
 
     # read
@@ -418,14 +417,14 @@ def promote_job(
 
 
 __all__ = [
+    "DEFAULT_EVENTS",
     "DataRequest",
     "LabelRequest",
-    "TrainRequest",
     "TrainOutcome",
-    "train",
-    "train_job",
+    "TrainRequest",
     "evaluate_job",
     "promote_job",
+    "train",
+    "train_job",
     "write_report",
-    "DEFAULT_EVENTS",
 ]

@@ -195,15 +195,15 @@ HEADLINE = ("pr_auc", "pr_auc_lift", "roc_auc", "brier", "brier_skill", "log_los
             "precision_at_alert", "recall_at_alert", "alerts_per_week")
 
 __all__ = [
+    "HEADLINE",
+    "alert_episodes",
     "average_precision",
-    "roc_auc",
+    "binary_metrics",
     "brier",
     "brier_skill",
-    "log_loss",
-    "expected_calibration_error",
     "calibration_bins",
-    "alert_episodes",
-    "binary_metrics",
+    "expected_calibration_error",
     "json_safe",
-    "HEADLINE",
+    "log_loss",
+    "roc_auc",
 ]

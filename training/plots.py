@@ -16,11 +16,11 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from training.metrics import calibration_bins  # noqa: E402
+from training.metrics import calibration_bins
 
 _DPI = 90
 
@@ -113,4 +113,4 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
-__all__ = ["pr_curves", "reliability", "feature_importance", "timeline", "fold_metrics"]
+__all__ = ["feature_importance", "fold_metrics", "pr_curves", "reliability", "timeline"]

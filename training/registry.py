@@ -337,11 +337,11 @@ def export_bentoml(
 
 
 __all__ = [
-    "VersionInfo",
     "PromoteResult",
+    "VersionInfo",
+    "export_bentoml",
     "list_versions",
+    "load_run_model",
     "promote",
     "resolve_model",
-    "load_run_model",
-    "export_bentoml",
 ]

@@ -194,14 +194,14 @@ def require_store(home: Path | str | None) -> Path:
 
 
 __all__ = [
-    "EXPERIMENT",
     "CHAMPION",
+    "EXPERIMENT",
     "FLUSH_MODEL_ARTIFACT",
     "connect",
-    "model_name",
-    "tracking_uri",
     "evaluation_digest",
-    "metric_dict",
     "log_training_run",
+    "metric_dict",
+    "model_name",
     "require_store",
+    "tracking_uri",
 ]

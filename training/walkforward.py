@@ -166,4 +166,4 @@ def walk_forward_splits(index: pd.DatetimeIndex, config: WalkForwardConfig) -> l
     return folds
 
 
-__all__ = ["WalkForwardConfig", "Fold", "walk_forward_splits"]
+__all__ = ["Fold", "WalkForwardConfig", "walk_forward_splits"]

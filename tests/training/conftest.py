@@ -3,7 +3,6 @@ pre-migrated MLflow database copied per test (a fresh sqlite store costs ~1.3 s 
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 

@@ -58,3 +58,13 @@ def test_a_bad_date_names_the_row(tmp_path):
     path.write_text("date_utc\n2025-10-10\nyesterday\n")
     with pytest.raises(DataError, match="row 3"):
         load_events(path)
+
+
+def test_with_closes_the_onset_is_the_bar_before_the_days_largest_drop(tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_text("date_utc\n2025-10-10\n")
+    t, p, y = _series()
+    close = pd.Series(100.0, index=t)
+    close[close.index >= pd.Timestamp("2025-10-10 21:00", tz="UTC")] = 93.0  # -7 % from 20:00 to 21:00
+    out = event_study(t, p, y, load_events(path), 0.3, H, H, close=close)
+    assert out["events"][0]["onset"].startswith("2025-10-10 20:00")
