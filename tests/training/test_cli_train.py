@@ -39,9 +39,10 @@ def test_train_promote_and_load_the_champion(sim_store, mlflow_home, bentoml_hom
     assert promoted.exit_code == 0, promoted.output
     assert "no current champion" in promoted.output and "flushrisk-btc:" in promoted.output
 
-    import bentoml
+    # The export goes to the configured store even when this process already used another one.
+    from bentoml._internal.models import ModelStore
 
-    stored = bentoml.models.get("flushrisk-btc:latest")
+    stored = ModelStore(str(bentoml_home / "models")).get("flushrisk-btc:latest")
     assert stored.info.labels["symbol"] == "BTC" and stored.info.labels["mlflow_version"] == "1"
     champion = FlushModel.load(stored.path)
     assert champion.metadata["mlflow_version"] == 1
@@ -59,7 +60,7 @@ def test_train_promote_and_load_the_champion(sim_store, mlflow_home, bentoml_hom
     assert "not promoted" in again.output and "same walk-forward evaluation" in again.output
     forced = runner.invoke(app, ["promote", "--symbol", "BTC", "--force", "--mlflow-home", str(mlflow_home)], env=ENV)
     assert "champion:" in forced.output and "v2" in forced.output
-    assert bentoml.models.get("flushrisk-btc:latest").info.labels["mlflow_version"] == "2"
+    assert ModelStore(str(bentoml_home / "models")).get("flushrisk-btc:latest").info.labels["mlflow_version"] == "2"
 
     evaluated = runner.invoke(
         app,
