@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -40,11 +41,11 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-import httpx  # noqa: E402
-import numpy as np  # noqa: E402
-import psutil  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+import httpx
+import numpy as np
+import psutil
+from rich.console import Console
+from rich.table import Table
 
 console = Console()
 CLI = [sys.executable, "-c", "from training.cli import main; main()"]
@@ -57,19 +58,25 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(command: list[str], env: dict[str, str], name: str, log_dir: Path) -> Iterator[tuple[str, psutil.Process, float]]:
+def server(
+    command: list[str], env: dict[str, str], name: str, log_dir: Path
+) -> Iterator[tuple[str, psutil.Process, float]]:
     """Start a server process group; yield (url, process, seconds to ready); stop it by pgid."""
     port = int(command[command.index("--port") + 1])
     log = log_dir / f"{name}.log"
     started = time.perf_counter()
     with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
         while True:
             if process.poll() is not None:
-                raise SystemExit(f"{name} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+                raise SystemExit(
+                    f"{name} exited with {process.returncode}:\n{log.read_text()[-3000:]}"
+                )
             try:
                 if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200:
                     break
@@ -114,7 +121,9 @@ def time_calls(call: Callable[[], Any], n: int) -> list[float]:
     return out
 
 
-def interleaved_http(targets: dict[str, tuple[str, bytes]], n: int, block: int = 50) -> dict[str, list[float]]:
+def interleaved_http(
+    targets: dict[str, tuple[str, bytes]], n: int, block: int = 50
+) -> dict[str, list[float]]:
     """n sequential requests per target, in interleaved blocks so machine noise hits all alike."""
     clients = {name: httpx.Client(base_url=url, timeout=10.0) for name, (url, _) in targets.items()}
     headers = {"Content-Type": "application/json"}
@@ -138,7 +147,9 @@ def interleaved_http(targets: dict[str, tuple[str, bytes]], n: int, block: int =
     return times
 
 
-def load_test(url: str, body: bytes, clients: int, duration: float, workers: list[psutil.Process]) -> dict[str, Any]:
+def load_test(
+    url: str, body: bytes, clients: int, duration: float, workers: list[psutil.Process]
+) -> dict[str, Any]:
     """`clients` threads, each with its own keep-alive connection, for `duration` seconds."""
     stop = time.monotonic() + duration
     counts = [0] * clients
@@ -149,7 +160,9 @@ def load_test(url: str, body: bytes, clients: int, duration: float, workers: lis
         with httpx.Client(base_url=url, timeout=10.0) as client:
             while time.monotonic() < stop:
                 try:
-                    response = client.post("/predict", content=body, headers={"Content-Type": "application/json"})
+                    response = client.post(
+                        "/predict", content=body, headers={"Content-Type": "application/json"}
+                    )
                     if response.status_code != 200:
                         errors.append(f"{response.status_code} {response.text[:200]}")
                 except httpx.HTTPError as err:
@@ -174,11 +187,15 @@ def load_test(url: str, body: bytes, clients: int, duration: float, workers: lis
 
 def quickstart(home: Path, days: float) -> float:
     started = time.perf_counter()
-    done = subprocess.run([*CLI, "quickstart", "--no-serve", "--home", str(home), "--days", f"{days:g}"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    command = [*CLI, "quickstart", "--no-serve", "--home", str(home), "--days", f"{days:g}"]
+    done = subprocess.run(
+        command, check=False, cwd=ROOT, capture_output=True, text=True, timeout=1800
+    )
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
-        raise SystemExit(f"quickstart failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        raise SystemExit(
+            f"quickstart failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
     console.print(done.stdout.strip(), highlight=False, markup=False)
     return elapsed
 
@@ -193,7 +210,9 @@ def tiny_model(home: Path) -> None:
 
     frame = simulate("BTC", days=75, bar="1h", seed=11)
     MarketStore(home / "data").write("BTC", frame, source="bench")
-    export_bentoml(train_tiny_model(build_features(frame)), "BTC", 1, "0" * 32, bentoml_home=home / "bentoml")
+    export_bentoml(
+        train_tiny_model(build_features(frame)), "BTC", 1, "0" * 32, bentoml_home=home / "bentoml"
+    )
 
 
 def main() -> None:
@@ -202,8 +221,11 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=30.0, help="load-test seconds (<= 120)")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients (<= 64)")
     parser.add_argument("--days", type=float, default=365, help="quickstart days")
-    parser.add_argument("--home", type=Path, help="re-use this quickstart home (skip the quickstart)")
+    parser.add_argument(
+        "--home", type=Path, help="re-use this quickstart home (skip the quickstart)"
+    )
     parser.add_argument("--tiny", action="store_true", help="no quickstart: serve a tiny model")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary work directory")
     args = parser.parse_args()
     duration = min(args.duration, 120.0)
     n_clients = min(args.clients, 64)
@@ -225,8 +247,10 @@ def main() -> None:
 
     frame = MarketStore(home / "data").read("BTC", "1h")
     window = frame[frame.index > frame.index[-1] - MIN_WINDOW]
-    bars = [{"time": t.isoformat(), **{k: float(v) for k, v in row.items() if pd.notna(v)}}
-            for t, row in zip(window.index, window.to_dict("records"), strict=True)]
+    bars = [
+        {"time": t.isoformat(), **{k: float(v) for k, v in row.items() if pd.notna(v)}}
+        for t, row in zip(window.index, window.to_dict("records"), strict=True)
+    ]
     row = features_at(window)
     features = {k: (None if np.isnan(v) else float(v)) for k, v in row.items()}
     bodies = {
@@ -246,19 +270,50 @@ def main() -> None:
     raw_default = time_calls(lambda: booster.predict(x), 500)
     feat_req = PredictRequest.model_validate_json(bodies["features"])
     inproc_features = time_calls(lambda: predictor.predict(feat_req), 2000)
-    inproc_bars = time_calls(lambda: predictor.predict(PredictRequest.model_validate_json(bodies["bars"])), 300)
+    inproc_bars = time_calls(
+        lambda: predictor.predict(PredictRequest.model_validate_json(bodies["bars"])), 300
+    )
 
-    env = {k: v for k, v in os.environ.items() if k not in ("FLUSHRISK_API_KEY", "PROMETHEUS_MULTIPROC_DIR")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("FLUSHRISK_API_KEY", "PROMETHEUS_MULTIPROC_DIR")
+    }
     env["BENTOML_HOME"] = str(home / "bentoml")
     env["FLUSHRISK_SERVE_MODEL"] = "flushrisk-btc"
     service_port, echo_port = free_port(), free_port()
-    service_cmd = [*CLI, "serve", "--port", str(service_port), "--bentoml-home", str(home / "bentoml")]
-    echo_cmd = [sys.executable, "-m", "bentoml", "serve", "serving.echo:EchoService", "--port", str(echo_port),
-                "--host", "127.0.0.1", "--working-dir", str(ROOT)]
-    with server(service_cmd, env, "service", work) as (url, proc, ready_s), server(echo_cmd, env, "echo", work) as (echo_url, _, _):
+    service_cmd = [
+        *CLI,
+        "serve",
+        "--port",
+        str(service_port),
+        "--bentoml-home",
+        str(home / "bentoml"),
+    ]
+    echo_cmd = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "serving.echo:EchoService",
+        "--port",
+        str(echo_port),
+        "--host",
+        "127.0.0.1",
+        "--working-dir",
+        str(ROOT),
+    ]
+    with (
+        server(service_cmd, env, "service", work) as (url, proc, ready_s),
+        server(echo_cmd, env, "echo", work) as (echo_url, _, _),
+    ):
         workers = worker_processes(proc)
         seq = interleaved_http(
-            {"echo": (echo_url, bodies["features"]), "features": (url, bodies["features"]), "bars": (url, bodies["bars"])},
+            {
+                "echo": (echo_url, bodies["features"]),
+                "features": (url, bodies["features"]),
+                "bars": (url, bodies["bars"]),
+            },
             args.requests,
         )
         bars_n = max(200, args.requests // 4)
@@ -276,31 +331,58 @@ def main() -> None:
         "HTTP /predict features": percentiles(seq["features"]),
         "HTTP /predict bars (720 x 1h)": percentiles(seq["bars"]),
     }
-    table = Table("measurement", "n", "p50 ms", "p99 ms", title="Sequential latency (loopback, keep-alive)")
-    counts = [len(raw), len(raw_default), len(inproc_features), len(inproc_bars), len(seq["echo"]), len(seq["features"]), len(seq["bars"])]
+    table = Table(
+        "measurement", "n", "p50 ms", "p99 ms", title="Sequential latency (loopback, keep-alive)"
+    )
+    counts = [
+        len(raw),
+        len(raw_default),
+        len(inproc_features),
+        len(inproc_bars),
+        len(seq["echo"]),
+        len(seq["features"]),
+        len(seq["bars"]),
+    ]
     for (name, (p50, p99)), n in zip(rows.items(), counts, strict=True):
         table.add_row(name, str(n), f"{p50:.3f}", f"{p99:.3f}")
     console.print(table)
 
     f50, f99 = rows["HTTP /predict features"]
-    b50, b99 = rows["HTTP /predict bars (720 x 1h)"]
+    _, b99 = rows["HTTP /predict bars (720 x 1h)"]
     e50, _ = rows["HTTP echo service (baseline)"]
     growth = (rss_after - rss_before) / rss_before
     rps = load["requests"] / load["seconds"]
     checks = Table("target", "measured", "ok", title="Targets")
     checks.add_row("features p99 <= 5 ms", f"{f99:.2f} ms", _ok(f99 <= 5))
     checks.add_row("bars p99 <= 15 ms", f"{b99:.2f} ms", _ok(b99 <= 15))
-    checks.add_row("features p50 <= 1.5x echo p50", f"{f50:.2f} / {e50:.2f} ms = {f50 / e50:.2f}x", _ok(f50 <= 1.5 * e50))
-    checks.add_row(f"{n_clients} clients x {duration:g} s: zero errors", f"{len(load['errors'])} errors in {load['requests']} requests", _ok(not load["errors"]))
+    checks.add_row(
+        "features p50 <= 1.5x echo p50",
+        f"{f50:.2f} / {e50:.2f} ms = {f50 / e50:.2f}x",
+        _ok(f50 <= 1.5 * e50),
+    )
+    checks.add_row(
+        f"{n_clients} clients x {duration:g} s: zero errors",
+        f"{len(load['errors'])} errors in {load['requests']} requests",
+        _ok(not load["errors"]),
+    )
     checks.add_row("throughput", f"{rps:.0f} requests/s", "-")
-    checks.add_row("worker RSS growth <= 10 %", f"{rss_before / 2**20:.0f} -> {rss_after / 2**20:.0f} MiB ({growth:+.1%}), peak {load['rss_peak'] / 2**20:.0f} MiB", _ok(growth <= 0.10))
+    checks.add_row(
+        "worker RSS growth <= 10 %",
+        f"{rss_before / 2**20:.0f} -> {rss_after / 2**20:.0f} MiB ({growth:+.1%}), peak {load['rss_peak'] / 2**20:.0f} MiB",
+        _ok(growth <= 0.10),
+    )
     checks.add_row("server start to ready", f"{ready_s:.1f} s ({len(workers)} worker(s))", "-")
     if quickstart_s is not None:
-        checks.add_row(f"quickstart --no-serve ({args.days:g} days)", f"{quickstart_s:.1f} s wall", "-")
+        checks.add_row(
+            f"quickstart --no-serve ({args.days:g} days)", f"{quickstart_s:.1f} s wall", "-"
+        )
     console.print(checks)
     if load["errors"]:
         console.print(f"first errors: {load['errors'][:3]}")
-    console.print(f"[dim]work dir {work} (home {home})[/]")
+    if args.keep:
+        console.print(f"[dim]work dir kept: {work} (home {home})[/]")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _ok(flag: bool) -> str:

@@ -2,13 +2,19 @@
 
 1. Simulated, one symbol-year of hourly windows: model vs base rate, logistic and rule
    baselines, out of fold. Targets: PR-AUC >= 3x base rate, beats logistic and rule, ECE <= 0.02.
+   One symbol-year holds only ~150-200 positives, so one seed's PR-AUC moves by several
+   hundredths with the draw; the comparison runs over several seeds (default BTC 7, 8, 9) and
+   the verdict is on the mean over seeds, with every seed's figures printed beside it. The
+   model's settings were chosen on other simulated symbol-years (BTC seeds 11-14, ETH and SOL
+   seed 11), never on these.
 2. The shared OKX hourly data with the proxy label: the same table and the 2025-10-10 event
    study (skipped with a message when ../shared/data is absent).
 3. Speed: full walk-forward train + evaluate (+ final model) on one symbol-year of 5-minute
    windows (~105k rows). Target <= 60 s on 2 cores; the time of the logistic baseline alone is
    printed beside it as a same-run reference.
 
-Run:  .venv/bin/python benchmarks/bench_training.py [--skip-okx] [--skip-speed] [--seed 7]
+Run:  .venv/bin/python benchmarks/bench_training.py [--skip-okx] [--skip-speed] [--seeds 7,8,9]
+      [--symbol BTC] [--seed 7 (speed benchmark)]
 """
 
 from __future__ import annotations
@@ -51,20 +57,49 @@ def check(label: str, ok: bool, detail: str) -> bool:
     return ok
 
 
-def simulated_quality(seed: int) -> bool:
-    frame = simulate("BTC", days=365, bar="1h", seed=seed)
+SUMMARY = ("oof_base_rate", "oof_positives", "pr_auc", "pr_auc_lift", "logistic", "rule", "ece")
+
+
+def simulated_run(symbol: str, seed: int) -> dict[str, float]:
+    """One simulated symbol-year walk-forward: its full table, and the figures of the summary."""
+    frame = simulate(symbol, days=365, bar="1h", seed=seed)
     spec = LabelSpec()
     X, y, meta = labelled_windows(frame, spec)
     wf = run_walk_forward(X, y, pd.Timedelta("1h"), TrainConfig())
     report = evaluation_report(wf)
-    table(report, f"1. simulated BTC, 365 days hourly (seed {seed}), label: {spec.describe()}; "
+    table(report, f"1. simulated {symbol}, 365 days hourly (seed {seed}), label: {spec.describe()}; "
                   f"{meta.rows} rows, base rate {meta.base_rate:.4f}, {len(wf.folds)} folds, "
-                  f"{len(wf.y)} out-of-fold rows")
-    m, lg, rule = report[MODEL], report["logistic"], report["rule"]
-    ok = check("PR-AUC >= 3x base rate", m["pr_auc_lift"] >= 3, f"{m['pr_auc_lift']:.2f}x")
-    ok &= check("beats logistic", m["pr_auc"] > lg["pr_auc"], f"{m['pr_auc']:.4f} vs {lg['pr_auc']:.4f}")
-    ok &= check("beats rule", m["pr_auc"] > rule["pr_auc"], f"{m['pr_auc']:.4f} vs {rule['pr_auc']:.4f}")
-    ok &= check("ECE <= 0.02", m["ece"] <= 0.02, f"{m['ece']:.4f}")
+                  f"{len(wf.y)} out-of-fold rows ({int(wf.y.sum())} positives)")
+    m = report[MODEL]
+    return {
+        "oof_base_rate": float(wf.y.mean()),
+        "oof_positives": float(wf.y.sum()),
+        "pr_auc": m["pr_auc"],
+        "pr_auc_lift": m["pr_auc_lift"],
+        "logistic": report["logistic"]["pr_auc"],
+        "rule": report["rule"]["pr_auc"],
+        "ece": m["ece"],
+    }
+
+
+def simulated_quality(symbol: str, seeds: list[int]) -> bool:
+    runs = {seed: simulated_run(symbol, seed) for seed in seeds}
+    print(f"\n1. summary over {len(seeds)} simulated {symbol} symbol-years (out-of-fold; "
+          "pr_auc, logistic, rule = PR-AUC of the model and of each baseline)")
+    print(f"{'seed':<8}" + "".join(f"{k:>13}" for k in SUMMARY) + f"{'model wins':>13}")
+    for seed, r in runs.items():
+        wins = "yes" if r["pr_auc"] > max(r["logistic"], r["rule"]) else "no"
+        print(f"{seed:<8}" + "".join(f"{r[k]:>13.4f}" for k in SUMMARY) + f"{wins:>13}")
+    mean = {k: float(np.mean([r[k] for r in runs.values()])) for k in SUMMARY}
+    wins = sum(r["pr_auc"] > max(r["logistic"], r["rule"]) for r in runs.values())
+    print(f"{'mean':<8}" + "".join(f"{mean[k]:>13.4f}" for k in SUMMARY) + f"{f'{wins}/{len(runs)}':>13}")
+    print("  verdict on the mean over seeds:")
+    ok = check("PR-AUC >= 3x base rate", mean["pr_auc_lift"] >= 3, f"{mean['pr_auc_lift']:.2f}x")
+    ok &= check("beats logistic", mean["pr_auc"] > mean["logistic"],
+                f"{mean['pr_auc']:.4f} vs {mean['logistic']:.4f}")
+    ok &= check("beats rule", mean["pr_auc"] > mean["rule"], f"{mean['pr_auc']:.4f} vs {mean['rule']:.4f}")
+    ok &= check("ECE <= 0.02", mean["ece"] <= 0.02,
+                f"{mean['ece']:.4f} (worst seed {max(r['ece'] for r in runs.values()):.4f})")
     return ok
 
 
@@ -98,6 +133,7 @@ def okx_quality() -> None:
 def speed(seed: int) -> bool:
     frame = simulate("BTC", days=365, bar="5m", seed=seed)
     spec = LabelSpec()
+    load_before = os.getloadavg()[0]
     started = time.perf_counter()
     X, y, meta = labelled_windows(frame, spec)
     t_windows = time.perf_counter() - started
@@ -114,7 +150,8 @@ def speed(seed: int) -> bool:
     LogisticBaseline().fit(X, y).predict_proba(X)
     t_logistic = time.perf_counter() - t0
     print(f"\n3. speed: {len(X)} 5-minute windows ({meta.positives} positives), {len(wf.folds)} folds, "
-          f"os.cpu_count()={os.cpu_count()}")
+          f"os.cpu_count()={os.cpu_count()}, load average before {load_before:.2f}, after "
+          f"{os.getloadavg()[0]:.2f} (the machine is shared: other work slows this down)")
     print(f"  features+labels {t_windows:.1f} s, walk-forward (model + 3 baselines) {t_wf:.1f} s, "
           f"final model {t_final:.1f} s, total {total:.1f} s")
     print("  per fold: " + ", ".join(f"{r.seconds:.1f} s ({r.best_iteration} rounds)" for r in wf.folds))
@@ -127,12 +164,15 @@ def speed(seed: int) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seeds", default="7,8,9", help="simulated seeds of the quality comparison")
+    parser.add_argument("--symbol", default="BTC", help="simulated symbol of the quality comparison")
+    parser.add_argument("--seed", type=int, default=7, help="simulated seed of the speed benchmark")
     parser.add_argument("--skip-okx", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
     args = parser.parse_args()
     np.seterr(all="ignore")
-    ok = simulated_quality(args.seed)
+    seeds = [int(v) for v in args.seeds.split(",") if v.strip()]
+    ok = simulated_quality(args.symbol, seeds)
     if not args.skip_okx:
         okx_quality()
     if not args.skip_speed:

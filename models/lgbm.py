@@ -12,6 +12,15 @@ fast open-interest growth, OI against depth and long liquidation notional just b
 get an increasing constraint; depth levels get a decreasing one (thin book, higher risk). This
 guards the model against learning noise that would, say, lower the risk as funding gets richer,
 which no trader would trust. The map is by feature-name pattern (see :data:`MONOTONE_PATTERNS`).
+
+Parameters for small, rare-event data. A symbol-year of hourly windows holds ~150 positives
+among ~9k rows, and the signal is many weak, mostly additive effects spread over 61 features.
+So the booster learns slowly (learning rate 0.03 with up to 2000 rounds and patient early
+stopping), each tree sees a random 30 % of the features (``feature_fraction``) and picks random
+split thresholds (``extra_trees``). Both decorrelate the trees, which spreads the fit over many
+weak features instead of re-splitting the few loudest ones on noise. Measured on simulated
+symbol-years NOT used by the benchmark (BTC seeds 11-14, ETH and SOL seed 11), out-of-fold
+PR-AUC rose from 0.313 to 0.339 on average against 0.322 for the logistic baseline.
 """
 
 from __future__ import annotations
@@ -30,12 +39,13 @@ from features.errors import DataError
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "binary",
-    "learning_rate": 0.05,
+    "learning_rate": 0.03,
     "num_leaves": 7,
     "max_depth": -1,
     "min_data_in_leaf": 100,
     "min_sum_hessian_in_leaf": 1e-3,
-    "feature_fraction": 0.8,
+    "feature_fraction": 0.3,
+    "extra_trees": True,
     "bagging_fraction": 0.8,
     "bagging_freq": 1,
     "lambda_l2": 1.0,
@@ -69,8 +79,8 @@ class BoosterConfig(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     params: dict[str, Any] = Field(default_factory=lambda: dict(DEFAULT_PARAMS))
-    num_boost_round: int = Field(1000, gt=0)
-    early_stopping_rounds: int = Field(50, gt=0)
+    num_boost_round: int = Field(2000, gt=0)
+    early_stopping_rounds: int = Field(100, gt=0)
     valid_fraction: float = Field(0.2, gt=0, lt=0.5)
     refit: bool = True
     monotone: bool = True

@@ -39,4 +39,4 @@ class EchoService:
         return EchoResponse(symbol=fields["symbol"], count=len(values))
 
 
-__all__ = ["EchoService", "EchoRequest", "EchoResponse"]
+__all__ = ["EchoRequest", "EchoResponse", "EchoService"]

@@ -20,7 +20,7 @@ milliseconds.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -104,12 +104,16 @@ def _describe_spec(spec: Mapping[str, Any]) -> str | None:
         return None
 
 
-def _format_duration(delta: pd.Timedelta) -> str:
+def _format_duration(delta: pd.Timedelta | timedelta) -> str:
     seconds = int(delta.total_seconds())
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes = rest // 60
-    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]
+    parts = [
+        f"{days}d" if days else "",
+        f"{hours}h" if hours else "",
+        f"{minutes}m" if minutes else "",
+    ]
     return "".join(parts) or f"{seconds}s"
 
 
@@ -143,6 +147,7 @@ class Predictor:
                 positions.setdefault(FEATURE_GROUPS[feature], []).append(j)
         self._group_seen = {g: np.asarray(p) for g, p in positions.items()}
         self.groups: list[str] = list(meta.get("groups") or [])
+        self._contrib_is_margin = self._check_contrib_identity()
         self.info = ModelInfo(
             name=name,
             version=version,
@@ -153,6 +158,14 @@ class Predictor:
             label_spec=dict(model.label_spec),
             label=_describe_spec(model.label_spec),
         )
+
+    def _check_contrib_identity(self) -> bool:
+        """Whether one tree-SHAP pass reproduces FlushModel.predict_proba for this booster."""
+        mid = np.where(self._seen, (self._lo + self._hi) / 2.0, np.nan)
+        rows = np.vstack([mid, np.full(len(FEATURES), np.nan)])
+        self._contrib_is_margin = True  # score() takes the fast path for this comparison
+        fast, _ = self.score(rows)
+        return bool(np.allclose(fast, self.model.predict_proba(rows), rtol=1e-9, atol=1e-12))
 
     @classmethod
     def load(
@@ -184,8 +197,7 @@ class Predictor:
             frame[column] = wave
         frame["high"], frame["low"] = wave * 1.003, wave * 0.997
         row, _ = self._row_from_bars(frame)
-        self.model.predict_proba(row[None, :])
-        self.model.explain(row[None, :], top=TOP_DRIVERS)
+        self.score(row[None, :])
 
     # -- the model card -------------------------------------------------------------------
     def card(self) -> ModelCard:
@@ -230,8 +242,7 @@ class Predictor:
                 raise (err.prefixed("items", i) if batch else err) from None
             rows[i] = row
             extras.append((as_of, warnings))
-        probabilities = self.model.predict_proba(rows)
-        drivers = self.model.explain(rows, top=TOP_DRIVERS)
+        probabilities, drivers = self.score(rows)
         levels = self.model.risk_levels(probabilities)
         return [
             PredictResponse(
@@ -247,6 +258,39 @@ class Predictor:
                 requests, probabilities, levels, drivers, extras, strict=True
             )
         ]
+
+    def score(self, rows: np.ndarray) -> tuple[np.ndarray, list[list[dict[str, Any]]]]:
+        """Calibrated probabilities and top drivers of feature rows (in FEATURES order).
+
+        One tree-SHAP pass gives both: for a sigmoid objective the contributions plus the bias
+        sum to the booster's raw log-odds, so the separate predict call that
+        ``FlushModel.predict_proba`` would make is skipped. Whether that identity holds for
+        this booster is checked when the Predictor is built (``_contrib_is_margin``); if not,
+        the model's own methods are used.
+        """
+        if not self._contrib_is_margin:
+            return self.model.predict_proba(rows), self.model.explain(rows, top=TOP_DRIVERS)
+        rows = np.where(np.isinf(rows), np.nan, rows)
+        contrib = np.asarray(
+            self.model.booster.predict(rows, pred_contrib=True, num_threads=_threads(len(rows)))
+        )
+        raw = 0.5 * (1.0 + np.tanh(0.5 * contrib.sum(axis=1)))
+        probabilities = self.model.calibrator(raw)
+        n = len(FEATURES)
+        drivers = []
+        for values, row_contrib in zip(rows, contrib[:, :n], strict=True):
+            order = np.argsort(-np.abs(row_contrib), kind="stable")[:TOP_DRIVERS]
+            drivers.append(
+                [
+                    {
+                        "feature": FEATURES[j],
+                        "value": None if np.isnan(values[j]) else float(values[j]),
+                        "contribution": float(row_contrib[j]),
+                    }
+                    for j in order
+                ]
+            )
+        return probabilities, drivers
 
     def _prepare(
         self, request: PredictRequest, now: datetime
@@ -363,8 +407,8 @@ class Predictor:
     def _time_warnings(self, as_of: datetime | None, now: datetime) -> list[PredictionWarning]:
         if as_of is None:
             return []
-        bar = self.bar or pd.Timedelta(hours=1)
-        age = pd.Timestamp(now) - pd.Timestamp(as_of)
+        bar = (self.bar or pd.Timedelta(hours=1)).to_pytimedelta()
+        age = now - as_of
         if age > 2 * bar:
             return [
                 PredictionWarning(
@@ -383,6 +427,11 @@ class Predictor:
                 )
             ]
         return []
+
+
+def _threads(rows: int) -> int:
+    """One LightGBM thread for small inputs: starting OpenMP threads costs more than it saves."""
+    return 1 if rows <= 256 else 0
 
 
 def _normal(symbol: str) -> str:
@@ -405,10 +454,10 @@ def present_groups(columns: Sequence[str]) -> list[str]:
 
 
 __all__ = [
+    "TOP_DRIVERS",
+    "ModelMismatchError",
     "Predictor",
     "RequestError",
-    "ModelMismatchError",
     "check_feature_list",
     "present_groups",
-    "TOP_DRIVERS",
 ]

@@ -13,7 +13,7 @@ Limits come from :func:`features.settings.get_settings` when this module is impo
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 import numpy as np
 import pandas as pd
@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import CoreSchema, core_schema
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 from features.pipeline import FEATURES
 from features.schema import COLUMNS, MAX_ABS_FUNDING
@@ -115,7 +115,9 @@ class BarColumns:
         stamps = [_ns(b["time"]) for b in bars]
         if min(stamps) < 0 or max(stamps) >= _NS_MAX:
             i = next(j for j, v in enumerate(stamps) if not 0 <= v < _NS_MAX)
-            raise ValueError(f"bars.{i}.time must lie between {TIME_MIN:%Y-%m-%d} and {TIME_MAX:%Y-%m-%d}")
+            raise ValueError(
+                f"bars.{i}.time must lie between {TIME_MIN:%Y-%m-%d} and {TIME_MAX:%Y-%m-%d}"
+            )
         times = np.array(stamps, dtype=np.int64)
         steps = np.diff(times)
         if (steps <= 0).any():
@@ -313,13 +315,13 @@ __all__ = [
     "MAX_BATCH",
     "Bar",
     "BarColumns",
-    "PredictRequest",
-    "PredictBatchRequest",
     "Driver",
-    "PredictionWarning",
-    "ModelInfo",
-    "PredictResponse",
-    "PredictBatchResponse",
     "ModelCard",
+    "ModelInfo",
+    "PredictBatchRequest",
+    "PredictBatchResponse",
+    "PredictRequest",
+    "PredictResponse",
+    "PredictionWarning",
     "RiskLevel",
 ]

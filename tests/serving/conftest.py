@@ -31,7 +31,7 @@ def bars_payload(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Canonical frame rows as the JSON bars a client sends (NaN -> left out)."""
     out = []
     for t, row in zip(frame.index, frame.to_dict("records"), strict=True):
-        bar = {k: float(v) for k, v in row.items() if v == v}  # drop NaN
+        bar = {k: float(v) for k, v in row.items() if not np.isnan(v)}
         bar["time"] = t.isoformat()
         out.append(bar)
     return out
@@ -70,7 +70,9 @@ def train_tiny_model(X: pd.DataFrame, symbol: str = SYMBOL, seed: int = 0) -> An
     finite = np.where(np.isfinite(arr), arr, np.nan)
     seen = ~np.isnan(finite).all(axis=0)
     ranges = {
-        name: ([float(np.nanmin(finite[:, j])), float(np.nanmax(finite[:, j]))] if seen[j] else None)
+        name: (
+            [float(np.nanmin(finite[:, j])), float(np.nanmax(finite[:, j]))] if seen[j] else None
+        )
         for j, name in enumerate(X.columns)
     }
     base_rate = float(y.mean())
@@ -80,7 +82,13 @@ def train_tiny_model(X: pd.DataFrame, symbol: str = SYMBOL, seed: int = 0) -> An
         "data_start": str(X.index[0]),
         "data_end": str(X.index[-1]),
         "groups": [
-            "price", "funding", "basis", "volume", "open_interest", "depth", "liquidations",
+            "price",
+            "funding",
+            "basis",
+            "volume",
+            "open_interest",
+            "depth",
+            "liquidations",
             "positioning",
         ],
         "base_rate": base_rate,
@@ -88,8 +96,15 @@ def train_tiny_model(X: pd.DataFrame, symbol: str = SYMBOL, seed: int = 0) -> An
         "feature_ranges": ranges,
         "metrics": {"pr_auc": 0.5, "brier": 0.1},
     }
-    spec = {"kind": "liquidation", "horizon": "PT1H", "threshold_usd": None,
-            "threshold_oi_fraction": 0.005, "k_vol": 3.0, "vol_window": "P7D", "oi_drop_pct": None}
+    spec = {
+        "kind": "liquidation",
+        "horizon": "PT1H",
+        "threshold_usd": None,
+        "threshold_oi_fraction": 0.005,
+        "k_vol": 3.0,
+        "vol_window": "P7D",
+        "oi_drop_pct": None,
+    }
     return FlushModel(booster, list(X.columns), calibrator, spec, metadata)
 
 
@@ -118,7 +133,9 @@ def bento_tag(tiny_model: Any) -> str:
 def predictor(model_dir: Path) -> Any:
     from serving.predictor import Predictor
 
-    return Predictor.load(model_dir, "flushrisk-btc", "test", {"symbol": SYMBOL, "mlflow_version": "3"})
+    return Predictor.load(
+        model_dir, "flushrisk-btc", "test", {"symbol": SYMBOL, "mlflow_version": "3"}
+    )
 
 
 @pytest.fixture(scope="session")

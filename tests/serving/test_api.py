@@ -24,7 +24,10 @@ def bars_body(window: pd.DataFrame) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def features_body(feature_matrix: pd.DataFrame) -> dict[str, Any]:
     row = feature_matrix.iloc[-1]
-    return {"symbol": SYMBOL, "features": {k: (None if np.isnan(v) else float(v)) for k, v in row.items()}}
+    return {
+        "symbol": SYMBOL,
+        "features": {k: (None if np.isnan(v) else float(v)) for k, v in row.items()},
+    }
 
 
 def post_raw(client: Any, path: str, text: str, **headers: str) -> Any:
@@ -55,7 +58,10 @@ def test_batch_answers_each_item_in_order(
     client: Any, bars_body: dict[str, Any], feature_matrix: pd.DataFrame
 ) -> None:
     items = [
-        {"symbol": SYMBOL, "features": {k: (None if np.isnan(v) else float(v)) for k, v in row.items()}}
+        {
+            "symbol": SYMBOL,
+            "features": {k: (None if np.isnan(v) else float(v)) for k, v in row.items()},
+        }
         for _, row in feature_matrix.iloc[[-1, -300, -600, -900]].iterrows()
     ]
     items.insert(1, bars_body)  # the bars of the same last hour as items[0]
@@ -88,7 +94,11 @@ def test_probes_and_metrics(client: Any, features_body: dict[str, Any]) -> None:
 
     def observed() -> float:
         text = client.get("/metrics").text
-        match = re.search(r'^flushrisk_predicted_probability_count\{[^}]*symbol="BTC"[^}]*\} (\S+)$', text, re.M)
+        match = re.search(
+            r'^flushrisk_predicted_probability_count\{[^}]*symbol="BTC"[^}]*\} (\S+)$',
+            text,
+            re.MULTILINE,
+        )
         return float(match.group(1)) if match else 0.0
 
     before = observed()
@@ -113,12 +123,16 @@ def test_api_key_is_required_when_set(client: Any, path: str, key: str | None) -
 
 def test_bearer_token_is_accepted(client: Any, features_body: dict[str, Any]) -> None:
     response = client.post(
-        "/predict", json=features_body, headers={"X-API-Key": "", "Authorization": f"Bearer {API_KEY}"}
+        "/predict",
+        json=features_body,
+        headers={"X-API-Key": "", "Authorization": f"Bearer {API_KEY}"},
     )
     assert response.status_code == 401  # an empty X-API-Key is a wrong key, not a missing one
     del client.headers["X-API-Key"]
     try:
-        response = client.post("/predict", json=features_body, headers={"Authorization": f"Bearer {API_KEY}"})
+        response = client.post(
+            "/predict", json=features_body, headers={"Authorization": f"Bearer {API_KEY}"}
+        )
         assert response.status_code == 200
     finally:
         client.headers["X-API-Key"] = API_KEY
@@ -145,10 +159,18 @@ def _bad_bodies(bars: dict[str, Any], feats: dict[str, Any]) -> list[tuple[str, 
         ("nan-in-bar", text.replace(first_close, "NaN", 1), "bars.0.close"),
         ("infinity-in-bar", text.replace(first_close, "Infinity", 1), "bars.0.close"),
         ("overflow-to-inf", text.replace(first_close, "1e999", 1), "bars.0.close"),
-        ("nan-feature", json.dumps({"symbol": SYMBOL, "features": {feature_name: 1.0}}).replace("1.0", "NaN"), f"features.{feature_name}"),
+        (
+            "nan-feature",
+            json.dumps({"symbol": SYMBOL, "features": {feature_name: 1.0}}).replace("1.0", "NaN"),
+            f"features.{feature_name}",
+        ),
         ("unknown-top-field", json.dumps({**few, "extra": 1}), "extra"),
         ("unknown-bar-field", with_bar(1, volume=5.0), "bars.1.volume"),
-        ("unknown-feature", json.dumps({"symbol": SYMBOL, "features": {"not_a_feature": 1.0}}), "not_a_feature"),
+        (
+            "unknown-feature",
+            json.dumps({"symbol": SYMBOL, "features": {"not_a_feature": 1.0}}),
+            "not_a_feature",
+        ),
         ("string-price", with_bar(0, close="high"), "bars.0.close"),
         ("list-symbol", json.dumps({**few, "symbol": ["BTC"]}), "symbol"),
         ("bad-time", with_bar(2, time="yesterday"), "bars.2.time"),
@@ -208,8 +230,12 @@ def test_batch_errors_name_the_item_and_the_limit(
 @pytest.mark.parametrize(
     "content_type", ["text/plain", "multipart/form-data", "application/x-www-form-urlencoded"]
 )
-def test_non_json_bodies_get_415(client: Any, features_body: dict[str, Any], content_type: str) -> None:
-    response = client.post("/predict", content=json.dumps(features_body), headers={"Content-Type": content_type})
+def test_non_json_bodies_get_415(
+    client: Any, features_body: dict[str, Any], content_type: str
+) -> None:
+    response = client.post(
+        "/predict", content=json.dumps(features_body), headers={"Content-Type": content_type}
+    )
     assert response.status_code == 415
     assert "application/json" in response.json()["error"]
 
@@ -225,7 +251,9 @@ def test_oversized_bodies_get_413_before_they_are_read() -> None:
     async def echo(request: Any) -> JSONResponse:
         return JSONResponse({"size": len(await request.body())})
 
-    app = RequestGuard(Starlette(routes=[Route("/predict", echo, methods=["POST"])]), api_key="", max_body=1000)
+    app = RequestGuard(
+        Starlette(routes=[Route("/predict", echo, methods=["POST"])]), api_key="", max_body=1000
+    )
     with TestClient(app) as test_client:
         assert test_client.post("/predict", content=b"x" * 1000).json() == {"size": 1000}
         declared = test_client.post("/predict", content=b"x" * 1001)

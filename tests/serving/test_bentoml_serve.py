@@ -39,12 +39,23 @@ def server(bento_tag: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     from bentoml._internal.configuration.containers import BentoMLContainer
 
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("FLUSHRISK_API_KEY", "PROMETHEUS_MULTIPROC_DIR")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("FLUSHRISK_API_KEY", "PROMETHEUS_MULTIPROC_DIR")
+    }
     log = tmp_path_factory.mktemp("server") / "server.log"
     command = [
-        sys.executable, "-c", "from training.cli import main; main()",
-        "serve", "--port", str(port), "--host", "127.0.0.1",
-        "--bentoml-home", BentoMLContainer.bentoml_home.get(),
+        sys.executable,
+        "-c",
+        "from training.cli import main; main()",
+        "serve",
+        "--port",
+        str(port),
+        "--host",
+        "127.0.0.1",
+        "--bentoml-home",
+        BentoMLContainer.bentoml_home.get(),
     ]
     with log.open("w") as out:
         process = subprocess.Popen(
@@ -55,14 +66,18 @@ def server(bento_tag: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             if process.poll() is not None:
-                pytest.fail(f"the server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+                pytest.fail(
+                    f"the server exited with {process.returncode}:\n{log.read_text()[-3000:]}"
+                )
             try:
                 if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"the server was not ready after {START_TIMEOUT}s:\n{log.read_text()[-3000:]}")
+                pytest.fail(
+                    f"the server was not ready after {START_TIMEOUT}s:\n{log.read_text()[-3000:]}"
+                )
             time.sleep(0.25)
         yield url
     finally:
@@ -74,7 +89,9 @@ def server(bento_tag: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             process.wait(timeout=10)
 
 
-def test_bentoml_client_predicts_from_bars(server: str, window: pd.DataFrame, predictor: Any) -> None:
+def test_bentoml_client_predicts_from_bars(
+    server: str, window: pd.DataFrame, predictor: Any
+) -> None:
     import bentoml
 
     bars = bars_payload(window)
@@ -93,8 +110,11 @@ def test_bentoml_client_predicts_from_bars(server: str, window: pd.DataFrame, pr
 
 
 def test_real_server_answers_bad_input_with_400_and_serves_probes(server: str) -> None:
-    response = httpx.post(f"{server}/predict", content='{"symbol": "BTC", "features": {"x": NaN}}',
-                          headers={"Content-Type": "application/json"})
+    response = httpx.post(
+        f"{server}/predict",
+        content='{"symbol": "BTC", "features": {"x": NaN}}',
+        headers={"Content-Type": "application/json"},
+    )
     assert response.status_code == 400
     assert response.json()["error"].startswith("features.x")
     assert httpx.get(f"{server}/livez").status_code == 200
@@ -104,7 +124,9 @@ def test_real_server_answers_bad_input_with_400_and_serves_probes(server: str) -
     assert "flushrisk_predicted_probability_bucket" in metrics
 
 
-def test_flushrisk_predict_cli_against_the_server(server: str, window: pd.DataFrame, tmp_path: Path) -> None:
+def test_flushrisk_predict_cli_against_the_server(
+    server: str, window: pd.DataFrame, tmp_path: Path
+) -> None:
     from training.cli import app
 
     path = tmp_path / "bars.parquet"

@@ -139,9 +139,7 @@ def test_warns_when_a_trained_signal_group_is_missing(
     assert "funding" in warning.message and "funding_rate" in warning.features
 
 
-def test_warns_about_stale_and_future_data(
-    predictor: Predictor, window: pd.DataFrame
-) -> None:
+def test_warns_about_stale_and_future_data(predictor: Predictor, window: pd.DataFrame) -> None:
     request = bars_request(window)
     last = window.index[-1].to_pydatetime()
     assert "stale_data" not in codes(predictor.predict(request, now=last + timedelta(minutes=70)))
@@ -175,7 +173,11 @@ def test_serving_never_imports_mlflow(model_dir: Path, bento_tag: str) -> None:
         "sys.exit(1 if bad else 0)\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", code],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
         cwd=Path(__file__).resolve().parents[2],
     )
     assert done.returncode == 0, done.stdout + done.stderr
@@ -184,12 +186,35 @@ def test_serving_never_imports_mlflow(model_dir: Path, bento_tag: str) -> None:
 
 @pytest.mark.parametrize(
     "dropped",
-    [[], ["mark_price"], ["index_price"], ["bid_depth_2pct_usd"], ["long_short_ratio", "volume_usd"]],
+    [
+        [],
+        ["mark_price"],
+        ["index_price"],
+        ["bid_depth_2pct_usd"],
+        ["long_short_ratio", "volume_usd"],
+    ],
 )
-def test_signal_groups_of_a_request_follow_the_schemas_rule(window: pd.DataFrame, dropped: list[str]) -> None:
+def test_signal_groups_of_a_request_follow_the_schemas_rule(
+    window: pd.DataFrame, dropped: list[str]
+) -> None:
     from features.schema import signal_groups
     from serving.predictor import present_groups
 
     frame = window.drop(columns=dropped)
     parsed = bars_request(frame).bars
     assert present_groups(list(parsed.columns)) == signal_groups(frame)
+
+
+def test_one_shap_pass_gives_the_models_own_probabilities_and_drivers(
+    predictor: Predictor, feature_matrix: pd.DataFrame, tiny_model: Any
+) -> None:
+    rows = feature_matrix.iloc[::37].to_numpy(np.float64)
+    assert predictor._contrib_is_margin  # the fast path is the one being checked
+    probabilities, drivers = predictor.score(rows)
+    np.testing.assert_allclose(probabilities, tiny_model.predict_proba(rows), rtol=1e-10)
+    expected = tiny_model.explain(rows, top=5)
+    for got, want in zip(drivers, expected, strict=True):
+        assert [d["feature"] for d in got] == [d["feature"] for d in want]
+        np.testing.assert_allclose(
+            [d["contribution"] for d in got], [d["contribution"] for d in want], rtol=1e-12
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +42,18 @@ def test_serve_without_a_model_says_how_to_get_one(tmp_path: Path) -> None:
     assert "flushrisk-btc" in result.output and "quickstart" in result.output
 
 
-def test_serve_starts_bentoml_on_the_champion(bento_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_starts_bentoml_on_the_champion(
+    bento_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     started: dict[str, Any] = {}
 
     def fake_exec(tag: str, home: Path, port: int, host: str, workers: int) -> None:
         started.update(tag=tag, home=home, port=port, host=host, workers=workers)
 
     monkeypatch.setattr(serve_cli, "_exec_server", fake_exec)
-    result = runner.invoke(app, ["serve", "--port", "3456", "--workers", "2", "--bentoml-home", str(bento_home)])
+    result = runner.invoke(
+        app, ["serve", "--port", "3456", "--workers", "2", "--bentoml-home", str(bento_home)]
+    )
     assert result.exit_code == 0, result.output
     assert started["tag"].startswith("flushrisk-btc:") and started["home"] == bento_home.resolve()
     assert (started["port"], started["host"], started["workers"]) == (3456, "127.0.0.1", 2)
@@ -59,7 +64,9 @@ def test_serve_starts_bentoml_on_the_champion(bento_home: Path, monkeypatch: pyt
     assert env["FLUSHRISK_SERVE_MODEL"] == started["tag"]
     assert env["BENTOML_CONFIG_OPTIONS"] == "services.flushrisk.workers=2"
     command = serve_cli.serve_command(3456, "127.0.0.1")
-    assert command[1:4] == ["-m", "bentoml", "serve"] and "serving.service:FlushRiskService" in command
+    assert (
+        command[1:4] == ["-m", "bentoml", "serve"] and "serving.service:FlushRiskService" in command
+    )
 
 
 class StubService:
@@ -73,7 +80,10 @@ class StubService:
         from starlette.applications import Starlette
         from starlette.responses import JSONResponse
         from starlette.routing import Route
-        from starlette.testclient import TestClient
+
+        with warnings.catch_warnings():  # starlette asks for httpx2, which is not needed here
+            warnings.simplefilter("ignore")
+            from starlette.testclient import TestClient
 
         async def predict(request: Any) -> JSONResponse:
             self.bodies.append(await request.json())
@@ -81,17 +91,28 @@ class StubService:
                 return JSONResponse({"error": "bars: the bars cover 1d"}, status_code=self.status)
             return JSONResponse(
                 {
-                    "symbol": "BTC", "probability": 0.125, "risk_level": "high",
+                    "symbol": "BTC",
+                    "probability": 0.125,
+                    "risk_level": "high",
                     "drivers": [{"feature": "funding_z_7d", "value": 2.5, "contribution": 0.4}],
-                    "model": {"name": "flushrisk-btc", "version": "v1", "mlflow_version": "4",
-                              "mlflow_run_id": "r" * 32, "trained_until": "2025-01-01", "bar": "1h",
-                              "label_spec": {"kind": "liquidation"}, "label": "long liquidations"},
+                    "model": {
+                        "name": "flushrisk-btc",
+                        "version": "v1",
+                        "mlflow_version": "4",
+                        "mlflow_run_id": "r" * 32,
+                        "trained_until": "2025-01-01",
+                        "bar": "1h",
+                        "label_spec": {"kind": "liquidation"},
+                        "label": "long liquidations",
+                    },
                     "as_of": "2025-02-09T23:00:00Z",
                     "warnings": [{"code": "stale_data", "message": "old bars", "features": []}],
                 }
             )
 
-        return TestClient(Starlette(routes=[Route("/predict", predict, methods=["POST"])]), base_url=url)
+        return TestClient(
+            Starlette(routes=[Route("/predict", predict, methods=["POST"])]), base_url=url
+        )
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv", ".json"])
@@ -144,7 +165,9 @@ def test_predict_says_when_the_service_is_unreachable(frame: pd.DataFrame, tmp_p
     with socket.socket() as sock:  # a loopback port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    result = runner.invoke(app, ["predict", "--bars", str(path), "--url", f"http://127.0.0.1:{port}"])
+    result = runner.invoke(
+        app, ["predict", "--bars", str(path), "--url", f"http://127.0.0.1:{port}"]
+    )
     assert result.exit_code == 2 and "cannot reach" in result.output
 
 
@@ -155,17 +178,65 @@ def test_build_makes_a_bento_with_the_model_offline(bento_home: Path) -> None:
     text = manifest.read_text()
     assert "flushrisk-btc:" in text and "FLUSHRISK_SERVE_MODEL" in text
     source = manifest.parent / "src"
-    assert (source / "serving" / "service.py").is_file() and (source / "models" / "flush_model.py").is_file()
+    assert (source / "serving" / "service.py").is_file() and (
+        source / "models" / "flush_model.py"
+    ).is_file()
     assert not (source / "training").exists()
     requirements = (manifest.parent / "env" / "python" / "requirements.txt").read_text()
     assert "lightgbm==" in requirements and "mlflow" not in requirements
 
 
 def test_quickstart_simulate_step_is_rerunnable(tmp_path: Path) -> None:
-    args = ["quickstart", "--home", str(tmp_path), "--only", "simulate", "--days", "40", "--no-serve"]
+    args = [
+        "quickstart",
+        "--home",
+        str(tmp_path),
+        "--only",
+        "simulate",
+        "--days",
+        "40",
+        "--no-serve",
+    ]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
-    assert "[1/1]" in first.output and "960 hourly bars" in first.output and "(960 new rows)" in first.output
+    assert (
+        "[1/1]" in first.output
+        and "960 hourly bars" in first.output
+        and "(960 new rows)" in first.output
+    )
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and "(0 new rows)" in again.output
     assert "curl" in again.output and "flushrisk ui" in again.output
+
+
+def test_quickstart_goes_from_nothing_to_a_servable_champion(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's command, offline, on a short simulation: every step, then serve."""
+    from bentoml._internal.models import ModelStore
+
+    from serving.predictor import Predictor
+    from serving.schemas import PredictRequest
+
+    result = runner.invoke(app, ["quickstart", "--home", str(tmp_path), "--days", "90", "--no-serve"])
+    assert result.exit_code == 0, result.output
+    for step in ("[1/3] simulate", "[2/3] train", "[3/3] promote"):
+        assert step in result.output
+    assert "exported flushrisk-btc:" in result.output
+    assert "curl -s -X POST http://127.0.0.1:3000/predict" in result.output
+    assert "flushrisk ui" in result.output
+
+    stored = ModelStore(str(tmp_path / "bentoml" / "models")).get("flushrisk-btc")
+    assert stored.info.labels["mlflow_version"] == "1"
+    predictor = Predictor.load(stored.path, "flushrisk-btc", str(stored.tag.version))
+    for name in ("btc_bars.json", "btc_features.json"):
+        request = PredictRequest.model_validate_json((tmp_path / "requests" / name).read_text())
+        answer = predictor.predict(request)
+        assert 0 < answer.probability < 1 and answer.model.mlflow_version == "1"
+
+    served: dict[str, Any] = {}
+    monkeypatch.setattr(serve_cli, "_exec_server", lambda *args, **kw: served.update(args=args, kw=kw))
+    again = runner.invoke(app, ["quickstart", "--home", str(tmp_path), "--only", "promote", "--only", "serve"])
+    assert again.exit_code == 0, again.output
+    assert "[1/2] promote" in again.output and "[2/2] serve" in again.output
+    assert served["args"][:2] == ("flushrisk-btc", (tmp_path / "bentoml").resolve())

@@ -36,8 +36,16 @@ SERVICE = "serving.service:FlushRiskService"
 SERVICE_NAME = "flushrisk"
 # Packages the Bento's image installs: what serving imports (not mlflow, not training).
 BENTO_PACKAGES = (
-    "numpy", "pandas", "pyarrow", "pandera", "pydantic", "pydantic-settings", "pyyaml",
-    "numba", "lightgbm", "bentoml",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "pandera",
+    "pydantic",
+    "pydantic-settings",
+    "pyyaml",
+    "numba",
+    "lightgbm",
+    "bentoml",
 )
 
 
@@ -85,8 +93,17 @@ def serve_env(tag: str, home: Path, workers: int) -> dict[str, str]:
 
 def serve_command(port: int, host: str) -> list[str]:
     return [
-        sys.executable, "-m", "bentoml", "serve", SERVICE,
-        "--port", str(port), "--host", host, "--working-dir", str(PROJECT_ROOT),
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        SERVICE,
+        "--port",
+        str(port),
+        "--host",
+        host,
+        "--working-dir",
+        str(PROJECT_ROOT),
     ]
 
 
@@ -95,7 +112,9 @@ def curl_example(url: str, body_file: Path | None = None) -> str:
     if body_file is not None:
         data = f"@{body_file}"
     else:
-        data = json.dumps({"symbol": "BTC", "features": {"funding_rate": 0.0004, "funding_z_7d": 2.5}})
+        data = json.dumps(
+            {"symbol": "BTC", "features": {"funding_rate": 0.0004, "funding_z_7d": 2.5}}
+        )
     key = ' -H "X-API-Key: $FLUSHRISK_API_KEY"' if get_settings().api_key else ""
     return f"curl -s -X POST {url}/predict -H 'Content-Type: application/json'{key} -d {shlex.quote(data)}"
 
@@ -123,7 +142,8 @@ Symbol = Annotated[str, typer.Option("--symbol", "-s", help="Market whose champi
 BentoHome = Annotated[
     Path | None,
     typer.Option(
-        "--bentoml-home", help="BentoML store (default: FLUSHRISK_BENTOML_HOME, BENTOML_HOME, ~/bentoml)."
+        "--bentoml-home",
+        help="BentoML store (default: FLUSHRISK_BENTOML_HOME, BENTOML_HOME, ~/bentoml).",
     ),
 ]
 
@@ -143,7 +163,9 @@ def serve(
     home = _bentoml_home(bentoml_home)
     tag = model_tag(symbol) + (f":{version}" if version else "")
     stored = find_model(tag, home)
-    console.print(f"serving [bold]{stored.tag}[/] from {home} on http://{host}:{port}", highlight=False)
+    console.print(
+        f"serving [bold]{stored.tag}[/] from {home} on http://{host}:{port}", highlight=False
+    )
     console.print(curl_example(f"http://{host}:{port}"), highlight=False, soft_wrap=True)
     _exec_server(str(stored.tag), home, port, host, workers)
 
@@ -170,7 +192,9 @@ def read_bars(path: Path) -> pd.DataFrame:
         raise DataError(f"{path}: unreadable ({err})") from None
     if not isinstance(frame.index, pd.DatetimeIndex):
         if "time" not in frame.columns:
-            raise DataError(f"{path}: needs a 'time' column of bar open times; has {list(frame.columns)}")
+            raise DataError(
+                f"{path}: needs a 'time' column of bar open times; has {list(frame.columns)}"
+            )
         frame = frame.set_index(pd.to_datetime(frame.pop("time"), utc=True))
     return validate_frame(frame, str(path))
 
@@ -199,8 +223,13 @@ def http_client(url: str, api_key: str | None) -> Any:
 
 @app.command("predict")
 def predict(
-    bars: Annotated[Path, typer.Option("--bars", "-b", help="Recent bars: .parquet, .csv (time column) or .json.")],
-    url: Annotated[str, typer.Option("--url", help="The service's base URL.")] = "http://127.0.0.1:3000",
+    bars: Annotated[
+        Path,
+        typer.Option("--bars", "-b", help="Recent bars: .parquet, .csv (time column) or .json."),
+    ],
+    url: Annotated[
+        str, typer.Option("--url", help="The service's base URL.")
+    ] = "http://127.0.0.1:3000",
     symbol: Symbol = "BTC",
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON answer.")] = False,
 ) -> None:
@@ -221,7 +250,9 @@ def predict(
     except ValueError:
         answer = {"error": response.text[:500]}
     if response.status_code != 200:
-        raise FlushRiskError(f"{url} answered {response.status_code}: {answer.get('error', answer)}")
+        raise FlushRiskError(
+            f"{url} answered {response.status_code}: {answer.get('error', answer)}"
+        )
     if as_json:
         console.print_json(data=answer)
         return
@@ -239,10 +270,16 @@ def _print_answer(answer: dict[str, Any]) -> None:
     table = Table("driver", "value", "contribution (log-odds)")
     for driver in answer["drivers"]:
         value = driver["value"]
-        table.add_row(driver["feature"], "-" if value is None else f"{value:.4g}", f"{driver['contribution']:+.3f}")
+        table.add_row(
+            driver["feature"],
+            "-" if value is None else f"{value:.4g}",
+            f"{driver['contribution']:+.3f}",
+        )
     console.print(table)
     for warning in answer.get("warnings", []):
-        console.print(f"[yellow]warning ({warning['code']}):[/] {warning['message']}", highlight=False)
+        console.print(
+            f"[yellow]warning ({warning['code']}):[/] {warning['message']}", highlight=False
+        )
     console.print(
         f"[dim]model {model['name']}:{model['version']} (MLflow v{model.get('mlflow_version')}, "
         f"run {model.get('mlflow_run_id')}), trained until {model.get('trained_until')}[/]",
@@ -288,10 +325,28 @@ def build_bento(tag: str, home: Path) -> str:
     with tempfile.TemporaryDirectory(prefix="flushrisk-bento-") as tmp:
         spec = Path(tmp) / "bentofile.yaml"
         spec.write_text(yaml.safe_dump(bentofile(tag), sort_keys=False))
-        command = [sys.executable, "-m", "bentoml", "build", "-f", str(spec), "-o", "tag", str(PROJECT_ROOT)]
+        command = [
+            sys.executable,
+            "-m",
+            "bentoml",
+            "build",
+            "-f",
+            str(spec),
+            "-o",
+            "tag",
+            str(PROJECT_ROOT),
+        ]
         env = serve_env(tag, home, workers=1)
         env.pop("BENTOML_CONFIG_OPTIONS")
-        done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            command,
+            check=False,
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     if done.returncode != 0:
         raise FlushRiskError(f"bentoml build failed:\n{(done.stdout + done.stderr)[-2000:]}")
     lines = [line.strip() for line in done.stdout.splitlines() if line.strip()]
@@ -304,7 +359,9 @@ def build(symbol: Symbol = "BTC", bentoml_home: BentoHome = None) -> None:
     home = _bentoml_home(bentoml_home)
     stored = find_model(model_tag(symbol), home)
     tag = build_bento(str(stored.tag), home)
-    console.print(f"built Bento [bold]{tag}[/] in {home / 'bentos'} with model {stored.tag}", highlight=False)
+    console.print(
+        f"built Bento [bold]{tag}[/] in {home / 'bentos'} with model {stored.tag}", highlight=False
+    )
     console.print(f"container: BENTOML_HOME={home} bentoml containerize {tag}", highlight=False)
     console.print(f"or serve it: BENTOML_HOME={home} bentoml serve {tag}", highlight=False)
 
@@ -399,7 +456,10 @@ def write_examples(symbol: str, paths: QuickstartPaths) -> tuple[Path, Path]:
     _write_json(bars_path, {"symbol": symbol, "bars": bars_json(window, len(window))})
     row = features_at(window)
     features = {k: (None if pd.isna(v) else float(v)) for k, v in row.items()}
-    _write_json(features_path, {"symbol": symbol, "features": features, "as_of": window.index[-1].isoformat()})
+    _write_json(
+        features_path,
+        {"symbol": symbol, "features": features, "as_of": window.index[-1].isoformat()},
+    )
     return bars_path, features_path
 
 
@@ -420,18 +480,25 @@ def _describe(result: Any, verb: str) -> str:
 @app.command("quickstart")
 def quickstart(
     symbol: Symbol = "BTC",
-    days: Annotated[float, typer.Option("--days", help="Days of hourly bars to simulate.", min=40)] = 365,
+    days: Annotated[
+        float, typer.Option("--days", help="Days of hourly bars to simulate.", min=40)
+    ] = 365,
     seed: Annotated[int, typer.Option("--seed", help="Simulator seed.", min=0)] = 7,
     home: Annotated[
         Path | None,
-        typer.Option("--home", help="Keep data/, mlflow/ and bentoml/ under this directory (default: the settings)."),
+        typer.Option(
+            "--home",
+            help="Keep data/, mlflow/ and bentoml/ under this directory (default: the settings).",
+        ),
     ] = None,
     port: Port = 3000,
     host: Host = "127.0.0.1",
     only: Annotated[
         list[Step] | None, typer.Option("--only", help="Run only this step (repeatable).")
     ] = None,
-    no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop after promote (tests, CI).")] = False,
+    no_serve: Annotated[
+        bool, typer.Option("--no-serve", help="Stop after promote (tests, CI).")
+    ] = False,
 ) -> None:
     """From nothing to a served model: simulate a year -> train (MLflow) -> promote -> serve."""
     paths = QuickstartPaths.from_home(home)
@@ -440,11 +507,20 @@ def quickstart(
         wanted.discard(Step.serve)
     steps: list[tuple[str, Callable[[], str]]] = []
     if Step.simulate in wanted:
-        steps.append((f"simulate {days:g} days of {symbol} hourly bars", lambda: simulate_step(symbol, days, seed, paths.data_dir)))
+        steps.append(
+            (
+                f"simulate {days:g} days of {symbol} hourly bars",
+                lambda: simulate_step(symbol, days, seed, paths.data_dir),
+            )
+        )
     if Step.train in wanted:
-        steps.append(("train with MLflow (walk-forward, calibrated)", lambda: train_step(symbol, paths)))
+        steps.append(
+            ("train with MLflow (walk-forward, calibrated)", lambda: train_step(symbol, paths))
+        )
     if Step.promote in wanted:
-        steps.append(("promote the champion and export it to BentoML", lambda: promote_step(symbol, paths)))
+        steps.append(
+            ("promote the champion and export it to BentoML", lambda: promote_step(symbol, paths))
+        )
     total = len(steps) + (1 if Step.serve in wanted else 0)
     for number, (title, action) in enumerate(steps, start=1):
         _step(number, total, title, action)
@@ -454,7 +530,9 @@ def quickstart(
     if store_has_hourly(paths.data_dir, symbol):
         bars_path, features_path = write_examples(symbol, paths)
         console.print(curl_example(url, bars_path), highlight=False, soft_wrap=True)
-        console.print(f"[dim]precomputed features instead of bars: -d @{features_path}[/]", highlight=False)
+        console.print(
+            f"[dim]precomputed features instead of bars: -d @{features_path}[/]", highlight=False
+        )
         console.print(
             f"or: flushrisk predict --url {url} --bars {paths.data_dir / normalize_symbol(symbol) / '1h.parquet'}",
             highlight=False,
@@ -462,9 +540,14 @@ def quickstart(
         )
     else:
         console.print(curl_example(url), highlight=False, soft_wrap=True)
-    console.print(f"[bold]Review the runs in MLflow:[/] {mlflow_ui}", highlight=False, soft_wrap=True)
+    console.print(
+        f"[bold]Review the runs in MLflow:[/] {mlflow_ui}", highlight=False, soft_wrap=True
+    )
     if Step.serve in wanted:
         tag = model_tag(symbol)
         stored = find_model(tag, paths.bentoml_home)
-        console.print(f"[bold cyan][{total}/{total}][/] serve {stored.tag} on {url} (Ctrl-C stops)", highlight=False)
+        console.print(
+            f"[bold cyan][{total}/{total}][/] serve {stored.tag} on {url} (Ctrl-C stops)",
+            highlight=False,
+        )
         _exec_server(tag, paths.bentoml_home, port, host, workers=1)
