@@ -86,13 +86,13 @@ def simulated_quality(symbol: str, seeds: list[int]) -> bool:
     runs = {seed: simulated_run(symbol, seed) for seed in seeds}
     print(f"\n1. summary over {len(seeds)} simulated {symbol} symbol-years (out-of-fold; "
           "pr_auc, logistic, rule = PR-AUC of the model and of each baseline)")
-    print(f"{'seed':<8}" + "".join(f"{k:>13}" for k in SUMMARY) + f"{'model wins':>13}")
+    print(f"{'seed':<8}" + "".join(f"{k:>15}" for k in SUMMARY) + f"{'model wins':>13}")
     for seed, r in runs.items():
         wins = "yes" if r["pr_auc"] > max(r["logistic"], r["rule"]) else "no"
-        print(f"{seed:<8}" + "".join(f"{r[k]:>13.4f}" for k in SUMMARY) + f"{wins:>13}")
+        print(f"{seed:<8}" + "".join(f"{r[k]:>15.4f}" for k in SUMMARY) + f"{wins:>13}")
     mean = {k: float(np.mean([r[k] for r in runs.values()])) for k in SUMMARY}
     wins = sum(r["pr_auc"] > max(r["logistic"], r["rule"]) for r in runs.values())
-    print(f"{'mean':<8}" + "".join(f"{mean[k]:>13.4f}" for k in SUMMARY) + f"{f'{wins}/{len(runs)}':>13}")
+    print(f"{'mean':<8}" + "".join(f"{mean[k]:>15.4f}" for k in SUMMARY) + f"{f'{wins}/{len(runs)}':>13}")
     print("  verdict on the mean over seeds:")
     ok = check("PR-AUC >= 3x base rate", mean["pr_auc_lift"] >= 3, f"{mean['pr_auc_lift']:.2f}x")
     ok &= check("beats logistic", mean["pr_auc"] > mean["logistic"],

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import bentoml
+from bentoml._internal.context import server_context
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -370,9 +371,10 @@ class FlushRiskService:
         logging.getLogger("bentoml._internal.server.http_app").addFilter(_QuietClientErrors())
         self.predictor = load_predictor(require_model(MODEL_TAG))
         self.predictor.warm_up()
-        # Everything loaded so far lives as long as the worker: keep it out of the cyclic
-        # collector's full passes, which otherwise add milliseconds to a request now and then.
-        gc.freeze()
+        if server_context.worker_index is not None:  # a real worker, not an in-process app
+            # Everything loaded so far lives as long as the worker: keep it out of the cyclic
+            # collector's full passes, which otherwise add milliseconds to some requests.
+            gc.freeze()
         STATE.predictor = self.predictor
         self.symbol_label = self.predictor.symbol or "?"
 
