@@ -67,15 +67,23 @@ def normalize_symbol(symbol: str) -> str:
     return name
 
 
-def resample(frame: pd.DataFrame, bar: str | pd.Timedelta) -> pd.DataFrame:
+def resample(
+    frame: pd.DataFrame, bar: str | pd.Timedelta, source_bar: str | pd.Timedelta | None = None
+) -> pd.DataFrame:
     """Aggregate a canonical frame to a coarser bar.
 
     Prices take first/max/min/last, volume and liquidations sum, open interest, funding, depth
     and ratios take the last value, and the taker buy ratio is volume-weighted. Only complete
     bins are kept: a bin with a missing sub-bar would understate its sums, so it becomes a gap.
+    ``source_bar`` is the frame's bar when the caller knows it (the store does): inferred from
+    the index, a gappy 5m frame whose rows are 15m apart would pass for 15m data, and its
+    incomplete hourly bins for complete ones.
     """
     target = parse_bar(bar)
-    source = infer_bar(frame.index) if len(frame) > 1 else target
+    if source_bar is not None:
+        source = parse_bar(source_bar)
+    else:
+        source = infer_bar(frame.index) if len(frame) > 1 else target
     if target == source:
         return frame
     if target < source or target % source != pd.Timedelta(0):
@@ -185,7 +193,7 @@ class MarketStore:
             frame = frame[frame.index >= _utc(start)]
         if end is not None:
             frame = frame[frame.index <= _utc(end)]
-        return resample(frame, wanted) if wanted != source_bar else frame
+        return resample(frame, wanted, source_bar) if wanted != source_bar else frame
 
     def bars(self, symbol: str) -> list[str]:
         """Stored bars for a symbol, finest first."""
@@ -199,7 +207,10 @@ class MarketStore:
         for path in sorted(self.root.glob("*/*.parquet")):
             if path.stem not in BARS:
                 continue
-            index = pd.read_parquet(path, columns=[]).index
+            try:
+                index = pd.read_parquet(path, columns=[]).index
+            except (OSError, ValueError) as err:
+                raise DataError(f"{path}: unreadable Parquet dataset ({err})") from err
             infos.append(
                 DatasetInfo(
                     symbol=path.parent.name,

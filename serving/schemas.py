@@ -1,7 +1,8 @@
 """The HTTP contract of the prediction service, as pydantic models.
 
-Requests are strict on purpose: an unknown field, a NaN or an infinity, a string where a number
-belongs, too many bars, or bars out of time order are the client's mistakes, and the service
+Requests are strict on purpose: an unknown field, a NaN or an infinity, text that is not a
+number where a number belongs (a numeric string such as "1.5" is read as the number), too many
+bars, or bars out of time order are the client's mistakes, and the service
 answers them with 400 and a message naming the field (``bars.12.high``), never with a guess.
 The per-bar checks are the canonical schema's (:mod:`features.schema`) written as field
 constraints, so a bad bar is rejected while parsing, with its position, before any pandas work.

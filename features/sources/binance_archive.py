@@ -58,15 +58,17 @@ import pandas as pd
 from features.bars import BARS, bar_name, parse_bar
 from features.errors import DataError
 from features.sources.tables import (
+    as_of_closes,
     check_time_order,
     drop_unknown_funding,
     finish,
+    funding_in_force,
     numeric_columns,
     parse_text_times,
     read_csv_source,
     require_source_columns,
 )
-from features.sources.units import epoch_to_datetime, funding_to_fraction
+from features.sources.units import epoch_to_datetime, funding_to_fraction, settlement_hours
 
 KLINE_COLUMNS = (
     "open_time",
@@ -245,15 +247,18 @@ def import_binance_archive(path: Path, bar: str | None = None) -> pd.DataFrame:
             "BTCUSDT-fundingRate-YYYY-MM.zip files too"
         )
     funding = _combine(by_kind["fundingRate"], _read_funding, path)
-    frame["funding_rate"] = _funding_in_force(funding, frame.index + step)
+    frame["funding_rate"] = funding_in_force(funding, frame.index + step, FUNDING_MAX_AGE_INTERVALS)
     frame, notes = drop_unknown_funding(
         frame,
         f"{path} ({symbols[0]} {interval})",
         f"{funding.index[0]} .. {funding.index[-1]}",
     )
     if "metrics" in by_kind:
-        metrics = _as_of(
-            _combine(by_kind["metrics"], _read_metrics, path), frame.index, step, "metrics"
+        metrics = as_of_closes(
+            _combine(by_kind["metrics"], _read_metrics, path),
+            frame.index,
+            step,
+            SNAPSHOT_MAX_AGE["metrics"],
         )
         frame["open_interest_usd"] = metrics["open_interest_usd"]
         frame["long_short_ratio"] = metrics["long_short_ratio"]
@@ -261,7 +266,7 @@ def import_binance_archive(path: Path, bar: str | None = None) -> pd.DataFrame:
             frame["taker_buy_ratio"] = metrics["taker_buy_ratio"]
     if "bookDepth" in by_kind:
         depth = _combine(by_kind["bookDepth"], _read_book_depth, path)
-        depth = _as_of(depth, frame.index, step, "bookDepth")
+        depth = as_of_closes(depth, frame.index, step, SNAPSHOT_MAX_AGE["bookDepth"])
         for column in depth.columns:
             frame[column] = depth[column]
     frame.index.name = "time"
@@ -372,8 +377,7 @@ def _read_funding(file: ArchiveFile) -> pd.DataFrame:
     if "funding_interval_hours" in numbers:
         hours = numbers["funding_interval_hours"]
     else:  # older files: the interval is the spacing between settlements
-        spacing = pd.Series(times, index=times).diff().dt.total_seconds() / 3600
-        hours = spacing.bfill().fillna(8.0).round()
+        hours = settlement_hours(times)
     bad = ~(hours > 0)
     if bad.any():
         raise DataError(f"{source}: funding_interval_hours must be > 0, got {hours[bad].iloc[0]}")
@@ -381,19 +385,6 @@ def _read_funding(file: ArchiveFile) -> pd.DataFrame:
         numbers["last_funding_rate"], "fraction", source, "last_funding_rate", interval_hours=hours
     )
     return pd.DataFrame({"funding_rate": rate, "interval_hours": hours}, index=numbers.index)
-
-
-def _funding_in_force(funding: pd.DataFrame, closes: pd.DatetimeIndex) -> np.ndarray:
-    """Each bar's last settled rate at or before its close, if settled recently enough."""
-    settle = funding.index.asi8
-    pos = np.searchsorted(settle, closes.asi8, side="right") - 1
-    valid = pos >= 0
-    safe = np.where(valid, pos, 0)
-    age_h = (closes.asi8 - settle[safe]) / 3.6e12
-    fresh = valid & (
-        age_h <= funding["interval_hours"].to_numpy()[safe] * FUNDING_MAX_AGE_INTERVALS
-    )
-    return np.where(fresh, funding["funding_rate"].to_numpy()[safe], np.nan)
 
 
 def _read_metrics(file: ArchiveFile) -> pd.DataFrame:
@@ -443,22 +434,3 @@ def _read_book_depth(file: ArchiveFile) -> pd.DataFrame:
     table = table.rename(columns=names)
     table.columns.name = None
     return table[[c for c in names.values() if c in table.columns]]
-
-
-def _as_of(
-    snapshots: pd.DataFrame, opens: pd.DatetimeIndex, step: pd.Timedelta, kind: str
-) -> pd.DataFrame:
-    """Per bar, the last snapshot at or before its close if at most SNAPSHOT_MAX_AGE old."""
-    left = pd.DataFrame({"close_time": (opens + step).as_unit("ns")})
-    right = snapshots.sort_index().reset_index().rename(columns={"time": "snap_time"})
-    right["snap_time"] = pd.DatetimeIndex(right["snap_time"]).as_unit("ns")
-    merged = pd.merge_asof(
-        left,
-        right,
-        left_on="close_time",
-        right_on="snap_time",
-        direction="backward",
-        allow_exact_matches=True,
-        tolerance=SNAPSHOT_MAX_AGE[kind],
-    )
-    return merged.drop(columns=["close_time", "snap_time"]).set_axis(opens, axis=0)

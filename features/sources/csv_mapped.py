@@ -33,11 +33,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from features.bars import infer_bar
 from features.errors import DataError
 from features.schema import COLUMNS, PRICE_COLUMNS
-from features.sources.okx import ohlc_from_close
 from features.sources.tables import (
     check_time_order,
     finish,
     numeric_columns,
+    ohlc_from_close,
     parse_text_times,
     read_table,
     require_source_columns,

@@ -44,8 +44,8 @@ import pandas as pd
 
 from features.bars import bar_name, parse_bar
 from features.errors import DataError
-from features.sources.tables import drop_unknown_funding
-from features.sources.units import funding_to_fraction
+from features.sources.tables import as_of_closes, drop_unknown_funding, funding_in_force
+from features.sources.units import funding_to_fraction, settlement_hours
 from features.store import MarketStore, normalize_symbol
 
 EXCHANGES = ("binanceusdm", "bybit", "okx")
@@ -309,7 +309,7 @@ def _funding_history(fetcher: _Fetcher, start: pd.Timestamp, end: pd.Timestamp) 
         )
     times = pd.to_datetime([r["timestamp"] for r in rows], unit="ms", utc=True).as_unit("ns")
     rates = pd.Series([r.get("fundingRate") for r in rows], index=times, dtype="float64")
-    hours = _settlement_hours(times)
+    hours = settlement_hours(times)
     per_8h = funding_to_fraction(
         rates,
         "fraction",
@@ -319,29 +319,6 @@ def _funding_history(fetcher: _Fetcher, start: pd.Timestamp, end: pd.Timestamp) 
         fix="ccxt reports funding as a fraction; this exchange's history is implausible.",
     )
     return pd.DataFrame({"funding_rate": per_8h, "interval_hours": hours}, index=times)
-
-
-def _settlement_hours(times: pd.DatetimeIndex) -> pd.Series:
-    """Each settlement's funding interval (1, 2, 4 or 8 h), from the time since the previous one.
-
-    ccxt's funding history has no interval field. A spacing longer than 8 h is a hole in the
-    history, not a longer interval, so it counts as 8 h; the first settlement takes the next one's.
-    """
-    spacing = pd.Series(times, index=times).diff().dt.total_seconds() / 3600
-    allowed = np.array([1.0, 2.0, 4.0, 8.0])
-    nearest = allowed[np.abs(spacing.to_numpy()[:, None] - allowed[None, :]).argmin(axis=1)]
-    hours = pd.Series(nearest, index=times).where(spacing.notna())
-    return hours.bfill().fillna(8.0)
-
-
-def _in_force(funding: pd.DataFrame, closes: pd.DatetimeIndex) -> np.ndarray:
-    """The last settled rate at or before each close, if it is at most 1.5 intervals old."""
-    settle = funding.index.asi8
-    pos = np.searchsorted(settle, closes.asi8, side="right") - 1
-    safe = np.clip(pos, 0, None)
-    age_h = (closes.asi8 - settle[safe]) / 3.6e12
-    ok = (pos >= 0) & (age_h <= 1.5 * funding["interval_hours"].to_numpy()[safe])
-    return np.where(ok, funding["funding_rate"].to_numpy()[safe], np.nan)
 
 
 def _candles(
@@ -396,7 +373,7 @@ def _chunk_frame(
     frame = ohlcv[["open", "high", "low", "close"]].copy()
     frame["volume_usd"] = ohlcv["volume"] * ohlcv["close"]
     closes = frame.index + step
-    frame["funding_rate"] = _in_force(funding, closes)
+    frame["funding_rate"] = funding_in_force(funding, closes)
     if frame["funding_rate"].isna().all():
         report.notes.append(
             f"{start} .. {end - step}: no funding rate in force is known, bars left out"
@@ -470,17 +447,10 @@ def _snapshots(
     snaps = pd.Series(values, index=times, dtype="float64").dropna()
     if snaps.empty:
         return None
-    left = pd.DataFrame({"close_time": (frame.index + step).as_unit("ns")})
-    right = pd.DataFrame({"snap_time": snaps.index, "value": snaps.to_numpy()})
-    merged = pd.merge_asof(
-        left,
-        right,
-        left_on="close_time",
-        right_on="snap_time",
-        direction="backward",
-        tolerance=period * SNAPSHOT_PERIODS_MAX_AGE,
+    merged = as_of_closes(
+        snaps.to_frame("value"), frame.index, step, period * SNAPSHOT_PERIODS_MAX_AGE
     )
-    return pd.Series(merged["value"].to_numpy(), index=frame.index)
+    return merged["value"]
 
 
 def _oi_usd(row: dict, market: dict, frame: pd.DataFrame, step: pd.Timedelta) -> float | None:
@@ -493,6 +463,8 @@ def _oi_usd(row: dict, market: dict, frame: pd.DataFrame, step: pd.Timedelta) ->
     size = float(market.get("contractSize") or 1.0)
     if market.get("inverse"):
         return float(amount) * size
+    # The close of the last bar that had closed when the snapshot was taken: the bar that
+    # contains the snapshot closes after it, and its close would be a peek ahead.
     ts = pd.Timestamp(row["timestamp"], unit="ms", tz="UTC")
-    price = frame["close"].asof(ts.floor(step)) if len(frame) else np.nan
+    price = frame["close"].asof(ts - step) if len(frame) else np.nan
     return float(amount) * size * float(price)

@@ -35,6 +35,7 @@ from features.sources.tables import (
     check_time_order,
     finish,
     numeric_columns,
+    ohlc_from_close,
     parse_text_times,
     read_csv_source,
     require_source_columns,
@@ -44,25 +45,6 @@ from features.sources.units import funding_to_fraction
 CONTRACT_USD = 100.0
 HOUR = pd.Timedelta(hours=1)
 REQUIRED = ("hour_utc", "spot_price", "futures_price", "funding_rate", "oi_contracts_usd100")
-
-
-def ohlc_from_close(close: pd.Series, bar: pd.Timedelta) -> pd.DataFrame:
-    """Open/high/low/close from point prices: open is the previous bar's close when contiguous.
-
-    Shared by every source that only has one price per bar.
-    """
-    previous = close.shift(1)
-    contiguous = pd.Series(close.index, index=close.index).diff() == bar
-    open_ = previous.where(contiguous, close)
-    return pd.DataFrame(
-        {
-            "open": open_,
-            "high": np.maximum(open_, close),
-            "low": np.minimum(open_, close),
-            "close": close,
-        },
-        index=close.index,
-    )
 
 
 def import_okx_hourly(path: Path) -> pd.DataFrame:

@@ -238,6 +238,70 @@ def drop_unknown_funding(
     return frame[~unknown], [note]
 
 
+def funding_in_force(
+    funding: pd.DataFrame, closes: pd.DatetimeIndex, max_age_intervals: float = 1.5
+) -> np.ndarray:
+    """Each bar's funding rate in force: the last settlement at or before the bar's close.
+
+    ``funding`` is indexed by settlement time (sorted, ns) with columns ``funding_rate`` and
+    ``interval_hours``. A settlement older than ``max_age_intervals`` of its interval is a hole
+    in the funding history, not the rate in force, so the bar gets NaN (never a later rate:
+    that would be look-ahead).
+    """
+    settle = funding.index.as_unit("ns").asi8
+    ends = closes.as_unit("ns").asi8
+    pos = np.searchsorted(settle, ends, side="right") - 1
+    safe = np.clip(pos, 0, None)
+    age_h = (ends - settle[safe]) / 3.6e12
+    fresh = (pos >= 0) & (age_h <= funding["interval_hours"].to_numpy()[safe] * max_age_intervals)
+    return np.where(fresh, funding["funding_rate"].to_numpy()[safe], np.nan)
+
+
+def as_of_closes(
+    snapshots: pd.DataFrame, opens: pd.DatetimeIndex, step: pd.Timedelta, max_age: pd.Timedelta
+) -> pd.DataFrame:
+    """Per bar, the last snapshot at or before the bar's close, if at most ``max_age`` old.
+
+    Snapshot sources (open interest, long/short ratios, book depth) are levels observed at a
+    time: a bar may only see what was observed by its close, and an old observation is a stale
+    level, so it stays missing. The result is indexed by ``opens``.
+    """
+    left = pd.DataFrame({"close_time": (opens + step).as_unit("ns")})
+    right = snapshots.sort_index(kind="stable").rename_axis("snap_time").reset_index()
+    right["snap_time"] = pd.DatetimeIndex(right["snap_time"]).as_unit("ns")
+    merged = pd.merge_asof(
+        left,
+        right,
+        left_on="close_time",
+        right_on="snap_time",
+        direction="backward",
+        allow_exact_matches=True,
+        tolerance=max_age,
+    )
+    return merged.drop(columns=["close_time", "snap_time"]).set_axis(opens, axis=0)
+
+
+def ohlc_from_close(close: pd.Series, bar: pd.Timedelta) -> pd.DataFrame:
+    """Open/high/low/close from point prices: open is the previous bar's close when contiguous.
+
+    For sources with one price per bar (snapshots): high/low are then max/min of open and
+    close, so ranges are understated but the move from bar to bar is kept; after a gap the
+    bar opens at its own close rather than inventing a move across the gap.
+    """
+    previous = close.shift(1)
+    contiguous = pd.Series(close.index, index=close.index).diff() == bar
+    open_ = previous.where(contiguous, close)
+    return pd.DataFrame(
+        {
+            "open": open_,
+            "high": np.maximum(open_, close),
+            "low": np.minimum(open_, close),
+            "close": close,
+        },
+        index=close.index,
+    )
+
+
 def finish(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     """Validate an importer's result against the canonical schema and the bar grid."""
     out = validate_frame(frame, source)

@@ -98,6 +98,24 @@ def detect_funding_unit(values: pd.Series) -> FundingUnit | None:
     return fits[0] if len(fits) == 1 else None  # type: ignore[return-value]
 
 
+# Funding intervals venues use; a spacing between settlements is snapped to the nearest one.
+FUNDING_INTERVALS_HOURS = (1.0, 2.0, 4.0, 8.0)
+
+
+def settlement_hours(times: pd.DatetimeIndex) -> pd.Series:
+    """Each settlement's funding interval (1, 2, 4 or 8 h), from the time since the previous one.
+
+    For histories without an interval field. A spacing longer than 8 h is a hole in the
+    history, not a longer interval: taken at face value it would scale the rate down (a 16 h
+    hole would halve it), so it counts as 8 h. The first settlement takes the next one's.
+    """
+    spacing = pd.Series(times, index=times).diff().dt.total_seconds() / 3600
+    allowed = np.array(FUNDING_INTERVALS_HOURS)
+    nearest = allowed[np.abs(spacing.to_numpy()[:, None] - allowed[None, :]).argmin(axis=1)]
+    hours = pd.Series(nearest, index=times).where(spacing.notna())
+    return hours.bfill().fillna(8.0)
+
+
 _UNIT_WORDS = {"fraction": "fractions", "percent": "percent", "bps": "basis points"}
 
 

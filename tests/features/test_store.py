@@ -158,3 +158,15 @@ def test_read_resamples_to_a_coarser_bar_and_refuses_a_finer_one(tmp_path):
         store.read("BTC", bar="1m")
     with pytest.raises(DataError, match="no data for 'ETH'"):
         store.read("ETH")
+
+
+def test_read_resamples_from_the_stored_bar_not_the_spacing_it_sees(tmp_path):
+    """A 5m dataset whose selected rows happen to be 15m apart is still 5m data: its hours are
+    incomplete (4 of 12 bars) and must become gaps, not hours with a third of their volume."""
+    store = MarketStore(tmp_path)
+    frame = bars(36, volume_usd=1.0)
+    sparse = frame.iloc[12:][np.arange(24) % 3 == 0]  # hours 1 and 2: every third 5m bar
+    store.write("BTC", pd.concat([frame.iloc[:12], sparse]))
+    assert store.bars("BTC") == ["5m"]
+    assert store.read("BTC", bar="1h")["volume_usd"].tolist() == [12.0]
+    assert store.read("BTC", bar="1h", start="2024-01-01 01:00").empty

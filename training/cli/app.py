@@ -9,17 +9,30 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
 from features.errors import FlushRiskError
+from features.settings import get_settings
 
 console = Console()
 err_console = Console(stderr=True)
 
 EXIT_USER_ERROR = 2
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Market-data store (default: FLUSHRISK_DATA_DIR or ./data)."),
+]
+"""The ``--data-dir`` option every command that reads or writes market data takes."""
+
+
+def resolve_data_dir(value: Path | None) -> Path:
+    """The ``--data-dir`` given, else the configured one, so that every command sees one store."""
+    return value if value is not None else get_settings().data_dir
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -20,9 +20,8 @@ from rich.table import Table
 from features.bars import bar_name, infer_bar, parse_bar
 from features.errors import DataError
 from features.schema import COLUMNS, SIGNAL_GROUPS, find_gaps, signal_groups
-from features.settings import get_settings
 from features.store import MarketStore
-from training.cli.app import console, data_app
+from training.cli.app import DataDirOption, console, data_app, resolve_data_dir
 
 
 class ImportFormat(str, Enum):
@@ -38,14 +37,11 @@ class Exchange(str, Enum):
     okx = "okx"
 
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Market-data store (default: FLUSHRISK_DATA_DIR or ./data)."),
-]
+DataDir = DataDirOption
 
 
 def _store(data_dir: Path | None) -> MarketStore:
-    return MarketStore(data_dir if data_dir is not None else get_settings().data_dir)
+    return MarketStore(resolve_data_dir(data_dir))
 
 
 def _ts(value: pd.Timestamp | None) -> str:

@@ -21,9 +21,8 @@ from features import LabelSpec, labelled_windows
 from features.bars import bar_name, parse_bar
 from features.errors import DataError
 from features.labels import DEFAULT_OI_FRACTION, format_duration
-from features.settings import get_settings
 from features.store import MarketStore, normalize_symbol, write_parquet_atomic
-from training.cli.app import console, features_app
+from training.cli.app import DataDirOption, console, features_app, resolve_data_dir
 
 LABEL_COLUMN = "label"
 
@@ -69,12 +68,7 @@ def build(
     stride: Annotated[
         str | None, typer.Option(help="Keep one row per STRIDE, e.g. 1h on 5m bars.")
     ] = None,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--data-dir", help="Market-data store (default: FLUSHRISK_DATA_DIR or ./data)."
-        ),
-    ] = None,
+    data_dir: DataDirOption = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -83,7 +77,7 @@ def build(
     ] = None,
 ) -> None:
     """Build the labelled windows of SYMBOL and write them to Parquet."""
-    data_dir = data_dir if data_dir is not None else get_settings().data_dir
+    data_dir = resolve_data_dir(data_dir)
     bar = bar_name(parse_bar(bar))
     spec = _spec(
         kind=label.value,

@@ -15,10 +15,9 @@ from rich.table import Table
 
 from features.bars import bar_name, parse_bar
 from features.errors import DataError
-from features.settings import get_settings
 from features.sources.simulator import PRESETS, base_asset, get_preset, load_config, simulate
 from features.store import MarketStore
-from training.cli.app import console, data_app
+from training.cli.app import DataDirOption, console, data_app, resolve_data_dir
 
 
 def _symbols(text: str) -> list[str]:
@@ -54,12 +53,7 @@ def simulate_command(
             help="YAML/JSON overrides on top of --preset (or of the file's own 'preset')."
         ),
     ] = None,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--data-dir", help="Market-data store (default: FLUSHRISK_DATA_DIR or ./data)."
-        ),
-    ] = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Simulate markets with leverage build-ups and liquidation cascades into the store."""
     names = _symbols(symbols)
@@ -67,7 +61,7 @@ def simulate_command(
     cfg = load_config(config, preset) if config is not None else get_preset(preset)
     for name in names:
         base_asset(name)  # fail on a bad name before simulating anything
-    store = MarketStore(data_dir if data_dir is not None else get_settings().data_dir)
+    store = MarketStore(resolve_data_dir(data_dir))
     paths: list[Path] = []
 
     table = Table(title=f"simulated ({preset if config is None else config}, seed {seed})")

@@ -19,8 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from features.errors import DataError
-from features.settings import Settings, get_settings
-from training.cli.app import app, console
+from features.settings import Settings
+from training.cli.app import DataDirOption, app, console, resolve_data_dir
 
 if TYPE_CHECKING:
     from training.fit import FoldResult
@@ -49,9 +49,7 @@ class Scheme(str, Enum):
     rolling = "rolling"
 
 
-DataDir = Annotated[
-    Path | None, typer.Option("--data-dir", help="Market-data store (default: settings data_dir).")
-]
+DataDir = DataDirOption
 SymbolOpt = Annotated[str, typer.Option("--symbol", help="Symbol in the store, e.g. BTC.")]
 MlflowHome = Annotated[
     Path | None,
@@ -62,10 +60,6 @@ EventsOpt = Annotated[
     Path | None,
     typer.Option("--events", help="Event days CSV (date_utc column); default ../shared/data/flush_events.csv."),
 ]
-
-
-def _data_dir(value: Path | None) -> Path:
-    return value if value is not None else get_settings().data_dir
 
 
 def _fmt(value: Any, pattern: str) -> str:
@@ -199,7 +193,7 @@ def train(
             scheme=scheme.value, n_folds=folds, window=window, embargo=embargo, test_from=test_from, horizon=horizon
         )
         request = TrainRequest(
-            data=DataRequest(data_dir=_data_dir(data_dir), symbol=symbol, bar=bar),
+            data=DataRequest(data_dir=resolve_data_dir(data_dir), symbol=symbol, bar=bar),
             label=LabelRequest(
                 kind=label.value, horizon=horizon, threshold_usd=threshold_usd,
                 threshold_oi_fraction=threshold_oi_fraction, k_vol=k_vol, oi_drop_pct=oi_drop_pct,
@@ -253,7 +247,7 @@ def evaluate(
     with FoldProgress() as progress:
         result = evaluate_job(
             model,
-            DataRequest(data_dir=_data_dir(data_dir), symbol=symbol, bar=bar, start=start, end=end),
+            DataRequest(data_dir=resolve_data_dir(data_dir), symbol=symbol, bar=bar, start=start, end=end),
             config=config,
             events_path=events,
             mlflow_home=mlflow_home,

@@ -116,6 +116,25 @@ def test_funding_is_carried_forward_normalised_and_never_back_filled(tmp_path, m
     assert f[day + pd.Timedelta("17h55min")] == pytest.approx(-0.0001)
 
 
+def test_older_funding_files_take_the_interval_from_the_spacing_but_not_from_a_hole(
+    tmp_path, market
+):
+    """Files without funding_interval_hours: the interval is the spacing between settlements,
+    but a hole in the history (16 h here) is not a 16-hour interval that halves the rate."""
+    write_archive(tmp_path, market, kinds=("klines",))
+    day = market.start
+    hours = ("0h", "8h", "16h", "40h")  # the settlements at 24h and 32h are missing
+    rows = [f"{(day + pd.Timedelta(h)).value // 1_000_000},0.00010000" for h in hours]
+    write_file(tmp_path / "BTCUSDT-fundingRate-2024-01.csv", "calc_time,last_funding_rate", rows)
+    f = import_binance_archive(tmp_path)["funding_rate"]
+    assert f[day + pd.Timedelta("40h")] == pytest.approx(0.0001)
+    assert np.allclose(f.to_numpy(), 0.0001, rtol=1e-9, atol=0)
+    # The hole is left out, not filled: from 1.5 intervals after 16:00 to the next settlement.
+    hole = (f.index > day + pd.Timedelta("27h55min")) & (f.index < day + pd.Timedelta("39h55min"))
+    assert not hole.any()
+    assert day + pd.Timedelta("27h55min") in f.index and day + pd.Timedelta("39h55min") in f.index
+
+
 def test_premium_index_gives_the_index_price_when_index_klines_are_absent(tmp_path, market):
     write_archive(tmp_path, market, kinds=("klines", "premiumIndexKlines", "fundingRate"))
     f = import_binance_archive(tmp_path)

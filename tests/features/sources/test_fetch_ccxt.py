@@ -71,6 +71,35 @@ def test_values_are_joined_without_look_ahead(tmp_path):
     assert frame.loc[t, "mark_price"] == pytest.approx(close_at(ms(t)) * 1.0001)
 
 
+class AmountOnlyExchange(FakeExchange):
+    """An exchange that reports open interest in contracts only (no USD value)."""
+
+    def fetch_open_interest_history(self, *args, **kwargs):
+        rows = super().fetch_open_interest_history(*args, **kwargs)
+        return [{k: v for k, v in r.items() if k != "openInterestValue"} for r in rows]
+
+
+def test_open_interest_in_contracts_becomes_usd_at_a_price_already_known(tmp_path):
+    """Linear: contracts x size x the close of the bar that had closed at the snapshot (not
+    the close of the bar the snapshot falls in: that close lies in its future). Inverse:
+    contracts x size (USD face), whatever the price."""
+    t = pd.Timestamp("2024-01-02 03:55", tz="UTC")
+    linear = MarketStore(tmp_path / "linear")
+    fetch(linear, AmountOnlyExchange(), until="2024-01-02 05:55")
+    amount = oi_at(ms(t + FIVE)) / 40_000  # the snapshot at the bar's close, 04:00
+    assert linear.read("BTC").loc[t, "open_interest_usd"] == pytest.approx(amount * close_at(ms(t)))
+    inverse = MarketStore(tmp_path / "inverse")
+    exchange = AmountOnlyExchange()
+    exchange.market_info = {
+        **exchange.market_info,
+        "linear": False,
+        "inverse": True,
+        "contractSize": 100.0,
+    }
+    fetch(inverse, exchange, until="2024-01-02 05:55")
+    assert inverse.read("BTC").loc[t, "open_interest_usd"] == pytest.approx(amount * 100.0)
+
+
 def test_network_error_stops_keeping_what_was_stored_and_resume_completes(tmp_path):
     store = MarketStore(tmp_path)
     ex = FakeExchange(page_cap=100)
