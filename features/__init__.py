@@ -3,7 +3,7 @@
 Light on purpose (numpy, pandas, numba, pydantic only): serving imports it.
 """
 
-from features.labels import LabelSpec, make_labels
+from features.labels import LabelSpec, make_label_strength, make_labels
 from features.pipeline import FEATURES, MIN_WINDOW, build_features, features_at
 from features.windows import WindowsMeta, labelled_windows
 
@@ -15,5 +15,6 @@ __all__ = [
     "build_features",
     "features_at",
     "labelled_windows",
+    "make_label_strength",
     "make_labels",
 ]

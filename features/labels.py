@@ -13,6 +13,13 @@ used (training runs, model metadata), so that a probability always says what it 
   of three typical hourly moves. Optionally the open interest must also drop by
   ``oi_drop_pct`` percent (its minimum over the window against its value at t).
 
+Label strength (:func:`make_label_strength`): how close each hour came to the threshold, as a
+ratio that is >= 1 exactly where the label is 1 (liquidation: forward long liquidations /
+threshold; proxy: forward drop / required drop, 0 when the price did not fall). A symbol-year
+holds only ~100-200 positives; near misses carry information about the same mechanism, so the
+booster may train on a target derived from the strength while everything is still evaluated and
+calibrated on the hard label.
+
 Index convention: the index is the bar open time and a row's values are known at its close,
 so the forward window of row t is the rows with index in (t, t + horizon]. A row whose forward
 window is incomplete (a missing bar, or the end of the data) gets NaN: no label, not a 0.
@@ -132,6 +139,26 @@ def make_labels(
     return pd.Series(values[grid.positions], index=frame.index, name="label", dtype="float64")
 
 
+def make_label_strength(
+    frame: pd.DataFrame, spec: LabelSpec, bar: str | pd.Timedelta | None = None
+) -> pd.Series:
+    """How close every row came to a positive label: >= 1 exactly where the label is 1.
+
+    Uses the same forward window (t, t + horizon] as :func:`make_labels` and is NaN exactly
+    where the label is NaN.
+    """
+    grid = Grid.from_frame(frame, bar=bar, source="make_label_strength")
+    h = _horizon_bars(grid, spec)
+    with np.errstate(all="ignore"):
+        if spec.kind == "liquidation":
+            values = _liquidation_strength(grid, spec, h)
+        else:
+            values = _proxy_strength(grid, spec, h)
+    return pd.Series(
+        values[grid.positions], index=frame.index, name="label_strength", dtype="float64"
+    )
+
+
 def _horizon_bars(grid: Grid, spec: LabelSpec) -> int:
     horizon = pd.Timedelta(spec.horizon)
     if horizon < grid.bar or horizon % grid.bar != pd.Timedelta(0):
@@ -159,6 +186,20 @@ def _forward(values: np.ndarray, h: int, how: str) -> tuple[np.ndarray, np.ndarr
 
 
 def _liquidation(grid: Grid, spec: LabelSpec, h: int) -> np.ndarray:
+    total, threshold, ok = _liquidation_parts(grid, spec, h)
+    return np.where(ok, (total >= threshold).astype(np.float64), np.nan)
+
+
+def _liquidation_strength(grid: Grid, spec: LabelSpec, h: int) -> np.ndarray:
+    """Forward long liquidations / threshold; >= 1 exactly where the label is 1."""
+    total, threshold, ok = _liquidation_parts(grid, spec, h)
+    ratio_ = total / threshold
+    strength = np.where(total >= threshold, np.fmax(ratio_, 1.0), np.fmin(ratio_, np.nextafter(1.0, 0)))
+    return np.where(ok, np.clip(strength, 0.0, None), np.nan)
+
+
+def _liquidation_parts(grid: Grid, spec: LabelSpec, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Forward long liquidations, the threshold, and validity (complete window, threshold)."""
     liq = _require(
         grid, "long_liq_usd", "the 'liquidation' label needs long liquidations (use 'proxy')"
     )
@@ -172,11 +213,23 @@ def _liquidation(grid: Grid, spec: LabelSpec, h: int) -> np.ndarray:
             "the relative threshold needs open interest (or give threshold_usd)",
         )
         threshold = spec.threshold_oi_fraction * oi
-    label = (total >= threshold).astype(np.float64)
-    return np.where(complete & ~np.isnan(threshold), label, np.nan)
+    return total, threshold, complete & ~np.isnan(threshold)
 
 
 def _proxy(grid: Grid, spec: LabelSpec, h: int) -> np.ndarray:
+    label, _, ok = _proxy_parts(grid, spec, h)
+    return np.where(ok, label.astype(np.float64), np.nan)
+
+
+def _proxy_strength(grid: Grid, spec: LabelSpec, h: int) -> np.ndarray:
+    """Forward drop / required drop, 0 without a drop; >= 1 exactly where the label is 1."""
+    label, ratio_, ok = _proxy_parts(grid, spec, h)
+    strength = np.where(label, np.fmax(ratio_, 1.0), np.fmin(ratio_, np.nextafter(1.0, 0)))
+    return np.where(ok, np.clip(strength, 0.0, None), np.nan)
+
+
+def _proxy_parts(grid: Grid, spec: LabelSpec, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The proxy label, the price drop as a multiple of the required drop, and validity."""
     close = _require(grid, "close", "the proxy label needs closes")
     low = grid.col("low")
     low = close if low is None else np.fmin(low, close)
@@ -192,7 +245,14 @@ def _proxy(grid: Grid, spec: LabelSpec, h: int) -> np.ndarray:
         future_oi, oi_complete = _forward(oi, h, "min")
         label &= future_oi <= oi * (1.0 - spec.oi_drop_pct / 100.0)
         ok &= oi_complete & ~np.isnan(oi)
-    return np.where(ok, label.astype(np.float64), np.nan)
+    drop_ratio = drop / floor_move  # both negative on a fall: a positive multiple
+    return label, drop_ratio, ok
 
 
-__all__ = ["DEFAULT_OI_FRACTION", "LabelSpec", "format_duration", "make_labels"]
+__all__ = [
+    "DEFAULT_OI_FRACTION",
+    "LabelSpec",
+    "format_duration",
+    "make_label_strength",
+    "make_labels",
+]

@@ -34,6 +34,7 @@ from training.fit import (
     evaluation_report,
     fit_final_model,
     run_walk_forward,
+    target_name,
 )
 from training.metrics import HEADLINE, binary_metrics, json_safe
 from training.walkforward import WalkForwardConfig, walk_forward_splits
@@ -129,6 +130,13 @@ def read_windows(
     return frame, X, y, meta
 
 
+def read_strength(frame: pd.DataFrame, spec: Any, index: pd.DatetimeIndex) -> pd.Series:
+    """Label strength of the labelled rows: the booster's near-miss training target needs it."""
+    from features import make_label_strength
+
+    return make_label_strength(frame, spec).reindex(index)
+
+
 def read_events(path: Path | None) -> pd.DataFrame | None:
     from training.events import load_events
 
@@ -221,12 +229,13 @@ def train_job(
         update={"walk_forward": request.config.walk_forward.model_copy(update={"horizon": pd.Timedelta(spec.horizon)})}
     )
     frame, X, y, meta = read_windows(request.data, spec, request.stride)
+    strength = read_strength(frame, spec, X.index)
     events = read_events(request.events)
     # validate
     check_trainable(y, meta, request.data.symbol)
     WalkForwardConfig.model_validate(config.walk_forward.model_dump())  # purge >= new horizon
     # compute
-    wf = run_walk_forward(X, y, bar, config, on_fold)
+    wf = run_walk_forward(X, y, bar, config, on_fold, strength=strength)
     report: dict[str, Any] = dict(evaluation_report(wf))
     report["setup"] = _setup(request.data, meta, spec, config, wf)
     report["events"] = _events_section(wf, events, frame, spec)
@@ -242,7 +251,7 @@ def train_job(
             name: {k: report[name][k] for k in ("pr_auc", "brier", "ece")} for name in config.baselines
         },
     }
-    model = fit_final_model(X, y, wf, config, metadata, spec.to_dict())
+    model = fit_final_model(X, y, wf, config, metadata, spec.to_dict(), strength=strength)
     setup_digest = {"label": spec.to_dict(), **config.walk_forward.params()}
     digest = evaluation_digest(X, y, setup_digest)
     report["setup"]["eval_digest"] = digest
@@ -254,6 +263,7 @@ def train_job(
         if request.log_to_mlflow:
             params = {
                 **config.params(),
+                "training_target": target_name(config, strength),
                 "symbol": normalize_symbol(request.data.symbol),
                 "bar": meta.bar,
                 "stride": str(request.stride),

@@ -7,7 +7,7 @@ import pandas as pd
 import pydantic
 import pytest
 
-from features import LabelSpec, make_labels
+from features import LabelSpec, make_label_strength, make_labels
 from features.errors import DataError
 from tests.features.feature_frames import cached_simulated, synthetic
 
@@ -175,3 +175,53 @@ def test_default_labels_on_the_simulator_are_rare_but_present():
     for spec in (LabelSpec(), LabelSpec(kind="proxy")):
         y = make_labels(frame, spec).dropna()
         assert 0.002 < y.mean() < 0.15, (spec.describe(), y.mean())
+
+
+# --- label strength ----------------------------------------------------------------------
+
+
+def test_label_strength_is_the_forward_liquidations_over_the_threshold():
+    frame = _quiet_frame()  # 1e5 per bar = 1/30 of the 0.3% threshold on 1e9 OI
+    frame.loc[frame.index[100], "long_liq_usd"] = 3e6  # exactly the threshold
+    frame.loc[frame.index[150], "long_liq_usd"] = 6e6  # twice the threshold
+    frame.loc[frame.index[200], "long_liq_usd"] = 0.0  # no liquidations
+    s = make_label_strength(frame, LabelSpec())
+    y = make_labels(frame, LabelSpec())
+    assert s.iloc[99] == pytest.approx(1.0) and y.iloc[99] == 1.0
+    assert s.iloc[149] == pytest.approx(2.0)
+    assert s.iloc[199] == 0.0
+    assert s.iloc[50] == pytest.approx(1e5 / 3e6)
+    labelled = y.notna()
+    assert ((s[labelled] >= 1.0) == (y[labelled] == 1.0)).all()
+
+
+def test_label_strength_is_nan_exactly_where_the_label_is():
+    frame = _quiet_frame().drop(_quiet_frame().index[150])
+    for spec in (LabelSpec(horizon="3h"), LabelSpec(kind="proxy", vol_window="1D")):
+        s, y = make_label_strength(frame, spec), make_labels(frame, spec)
+        assert s.isna().equals(y.isna())
+        assert s.isna().sum() > 0 and (s.dropna() >= 0).all()
+
+
+def test_label_strength_only_looks_at_the_forward_window():
+    frame = _quiet_frame()
+    base = make_label_strength(frame, LabelSpec()).iloc[99]
+    for row in (98, 99, 101):  # the past, the row's own bar, beyond t + horizon
+        changed = frame.copy()
+        changed.loc[frame.index[row], "long_liq_usd"] = 9e6
+        assert make_label_strength(changed, LabelSpec()).iloc[99] == base
+    changed = frame.copy()
+    changed.loc[frame.index[100], "long_liq_usd"] = 1.5e6  # inside (t, t + 1h]
+    assert make_label_strength(changed, LabelSpec()).iloc[99] == pytest.approx(0.5)
+
+
+def test_proxy_label_strength_is_the_drop_in_required_drops():
+    frame = _drop_frame(0.05)
+    spec = LabelSpec(kind="proxy", vol_window="1D")
+    s, y = make_label_strength(frame, spec), make_labels(frame, spec)
+    labelled = y.notna()
+    assert y.sum() >= 1
+    assert ((s[labelled] >= 1.0) == (y[labelled] == 1.0)).all()
+    assert s[labelled & (y == 0)].max() < 1.0
+    small = make_label_strength(_drop_frame(0.005), spec).iloc[299]
+    assert 0.0 < small < 1.0 < s.iloc[299]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features import LabelSpec, labelled_windows
+from features import LabelSpec, labelled_windows, make_label_strength
 from features.sources.simulator import simulate
 from features.store import MarketStore
 
@@ -25,6 +25,11 @@ def sim_frame() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def sim_windows(sim_frame):
     return labelled_windows(sim_frame, LabelSpec())
+
+
+def sim_strength(frame: pd.DataFrame, X: pd.DataFrame) -> pd.Series:
+    """Label strength of the labelled rows (the booster's near-miss training target)."""
+    return make_label_strength(frame, LabelSpec()).reindex(X.index)
 
 
 @pytest.fixture(scope="session")
@@ -78,11 +83,14 @@ def fast_config():
 
 
 @pytest.fixture(scope="session")
-def trained(sim_windows, fast_config):
-    """A model trained on the simulated windows, with its walk-forward result."""
+def trained(sim_frame, sim_windows, fast_config):
+    """A model trained on the simulated windows (near-miss target), with its walk-forward result."""
     from training.fit import fit_final_model, run_walk_forward
 
     X, y, meta = sim_windows
-    wf = run_walk_forward(X, y, pd.Timedelta("1h"), fast_config)
-    model = fit_final_model(X, y, wf, fast_config, {"symbol": "BTC", "bar": "1h"}, meta.label_spec)
+    strength = sim_strength(sim_frame, X)
+    wf = run_walk_forward(X, y, pd.Timedelta("1h"), fast_config, strength=strength)
+    model = fit_final_model(
+        X, y, wf, fast_config, {"symbol": "BTC", "bar": "1h"}, meta.label_spec, strength=strength
+    )
     return model, wf

@@ -34,6 +34,12 @@ def test_train_promote_and_load_the_champion(sim_store, mlflow_home, bentoml_hom
     assert len(report["model"]["folds"]) == 3
     assert report["model"]["pr_auc"] > report["base_rate"]["pr_auc"]
     assert report["setup"]["label_spec"]["kind"] == "liquidation"
+    from mlflow import MlflowClient
+
+    from training.tracking import tracking_uri
+
+    run = MlflowClient(tracking_uri(mlflow_home)).get_run(report["mlflow"]["run_id"])
+    assert run.data.params["training_target"].startswith("near_miss")  # what the booster trained on
 
     promoted = runner.invoke(app, ["promote", "--symbol", "BTC", "--mlflow-home", str(mlflow_home)], env=ENV)
     assert promoted.exit_code == 0, promoted.output
