@@ -27,6 +27,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.timing import time_calls
 from features import MIN_WINDOW, build_features, features_at
 from features.sources.simulator import simulate
 
@@ -66,12 +67,7 @@ class PeakRss:
 
 
 def best_of(repeat: int, func) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return min(time_calls(func, repeat))
 
 
 def main() -> None:

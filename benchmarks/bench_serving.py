@@ -24,14 +24,12 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -47,14 +45,11 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.timing import time_calls
+from tests.serving.server_process import ServerFailed, free_port, running_server
+
 console = Console()
 CLI = [sys.executable, "-c", "from training.cli import main; main()"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
@@ -62,37 +57,13 @@ def server(
     command: list[str], env: dict[str, str], name: str, log_dir: Path
 ) -> Iterator[tuple[str, psutil.Process, float]]:
     """Start a server process group; yield (url, process, seconds to ready); stop it by pgid."""
-    port = int(command[command.index("--port") + 1])
-    log = log_dir / f"{name}.log"
-    started = time.perf_counter()
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(
-                    f"{name} exited with {process.returncode}:\n{log.read_text()[-3000:]}"
-                )
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit(f"{name} not ready after 120 s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.1)
-        yield url, psutil.Process(process.pid), time.perf_counter() - started
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        with running_server(
+            command, env, log_dir / f"{name}.log", timeout=120, poll=0.1, name=name
+        ) as (url, process, seconds):
+            yield url, psutil.Process(process.pid), seconds
+    except ServerFailed as err:
+        raise SystemExit(str(err)) from None
 
 
 def worker_processes(root: psutil.Process) -> list[psutil.Process]:
@@ -110,15 +81,6 @@ def worker_processes(root: psutil.Process) -> list[psutil.Process]:
 def percentiles(seconds: list[float]) -> tuple[float, float]:
     ms = np.asarray(seconds) * 1e3
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
-
-
-def time_calls(call: Callable[[], Any], n: int) -> list[float]:
-    out = []
-    for _ in range(n):
-        t = time.perf_counter()
-        call()
-        out.append(time.perf_counter() - t)
-    return out
 
 
 def interleaved_http(

@@ -21,7 +21,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +31,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.timing import time_calls
 from features.schema import COLUMNS, validate_frame
 from features.sources.simulator import PRESETS, large_squeeze_hours, simulate, summary_stats
 
@@ -86,21 +86,12 @@ def random_walk_frame(rows: int, seed: int) -> pd.DataFrame:
     return validate_frame(frame[list(COLUMNS)], "random walk")
 
 
-def timed(func, repeats: int) -> list[float]:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return times
-
-
 def speed(repeats: int, seed: int) -> None:
     compile_s = compile_seconds()
     simulate("BTC", days=1, bar="1m", seed=seed)  # load the compiled kernel
-    sim = timed(lambda: simulate("BTC", days=365, bar="1m", seed=seed), repeats)
-    sim_1h = timed(lambda: simulate("BTC", days=365, bar="1h", seed=seed), repeats)
-    base = timed(lambda: random_walk_frame(YEAR_MINUTES, seed), repeats)
+    sim = time_calls(lambda: simulate("BTC", days=365, bar="1m", seed=seed), repeats)
+    sim_1h = time_calls(lambda: simulate("BTC", days=365, bar="1h", seed=seed), repeats)
+    base = time_calls(lambda: random_walk_frame(YEAR_MINUTES, seed), repeats)
     table = Table(
         title=f"one symbol-year of 1-minute steps ({YEAR_MINUTES:,} minutes), {repeats} runs"
     )

@@ -28,6 +28,7 @@ window is incomplete (a missing bar, or the end of the data) gets NaN: no label,
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
@@ -129,14 +130,7 @@ def make_labels(
     frame: pd.DataFrame, spec: LabelSpec, bar: str | pd.Timedelta | None = None
 ) -> pd.Series:
     """Label of every row of a canonical frame: 1.0, 0.0 or NaN (incomplete forward window)."""
-    grid = Grid.from_frame(frame, bar=bar, source="make_labels")
-    h = _horizon_bars(grid, spec)
-    with np.errstate(all="ignore"):
-        if spec.kind == "liquidation":
-            values = _liquidation(grid, spec, h)
-        else:
-            values = _proxy(grid, spec, h)
-    return pd.Series(values[grid.positions], index=frame.index, name="label", dtype="float64")
+    return _per_row(frame, spec, bar, "make_labels", "label", _liquidation, _proxy)
 
 
 def make_label_strength(
@@ -147,16 +141,28 @@ def make_label_strength(
     Uses the same forward window (t, t + horizon] as :func:`make_labels` and is NaN exactly
     where the label is NaN.
     """
-    grid = Grid.from_frame(frame, bar=bar, source="make_label_strength")
-    h = _horizon_bars(grid, spec)
-    with np.errstate(all="ignore"):
-        if spec.kind == "liquidation":
-            values = _liquidation_strength(grid, spec, h)
-        else:
-            values = _proxy_strength(grid, spec, h)
-    return pd.Series(
-        values[grid.positions], index=frame.index, name="label_strength", dtype="float64"
+    return _per_row(
+        frame, spec, bar, "make_label_strength", "label_strength", _liquidation_strength,
+        _proxy_strength,
     )
+
+
+def _per_row(
+    frame: pd.DataFrame,
+    spec: LabelSpec,
+    bar: str | pd.Timedelta | None,
+    source: str,
+    name: str,
+    liquidation: Callable[[Grid, LabelSpec, int], np.ndarray],
+    proxy: Callable[[Grid, LabelSpec, int], np.ndarray],
+) -> pd.Series:
+    """Run the kind's computation on the frame's bar grid and map it back to the frame's rows."""
+    grid = Grid.from_frame(frame, bar=bar, source=source)
+    h = _horizon_bars(grid, spec)
+    compute = liquidation if spec.kind == "liquidation" else proxy
+    with np.errstate(all="ignore"):
+        values = compute(grid, spec, h)
+    return pd.Series(values[grid.positions], index=frame.index, name=name, dtype="float64")
 
 
 def _horizon_bars(grid: Grid, spec: LabelSpec) -> int:

@@ -31,40 +31,61 @@ from features.errors import DataError
 NS_PER_DAY = 86_400 * 1_000_000_000
 
 
+# Each kernel below scans the grid twice with the same accumulator: forward for the prefix of
+# every block, backward for its suffix. ``_scan_order`` and ``_block_start`` say where a scan is
+# and where it restarts; ``_crossing`` says which windows need the suffix part at all.
+
+
+@nb.njit(cache=True, inline="always")
+def _scan_order(k: int, n: int, backward: bool) -> int:
+    """Grid row of the k-th step of a forward or backward scan."""
+    return n - 1 - k if backward else k
+
+
+@nb.njit(cache=True, inline="always")
+def _block_start(k: int, i: int, w: int, phase: int, backward: bool) -> bool:
+    """Whether a scan restarts at row i: a block's first row forward, its last row backward."""
+    return k == 0 or (i + (1 if backward else 0) + phase) % w == 0
+
+
+@nb.njit(cache=True, inline="always")
+def _crossing(i: int, w: int, phase: int) -> int:
+    """First row of the window ending at i when it spans two blocks, else -1 (prefix only)."""
+    lo = max(i - w + 1, 0)
+    return -1 if (lo + phase) // w == (i + phase) // w else lo
+
+
+@nb.njit(cache=True)
+def _sum_scan(x: np.ndarray, w: int, phase: int, backward: bool) -> tuple[np.ndarray, np.ndarray]:
+    n = x.shape[0]
+    sums = np.empty(n)
+    counts = np.empty(n, np.int64)
+    s = 0.0
+    c = 0
+    for k in range(n):
+        i = _scan_order(k, n, backward)
+        if _block_start(k, i, w, phase, backward):
+            s = 0.0
+            c = 0
+        v = x[i]
+        if not np.isnan(v):
+            s += v
+            c += 1
+        sums[i] = s
+        counts[i] = c
+    return sums, counts
+
+
 @nb.njit(cache=True)
 def _block_sum(x: np.ndarray, w: int, phase: int) -> tuple[np.ndarray, np.ndarray]:
     n = x.shape[0]
-    pre_s = np.empty(n)
-    pre_c = np.empty(n, np.int64)
-    suf_s = np.empty(n)
-    suf_c = np.empty(n, np.int64)
-    s = 0.0
-    c = 0
-    for i in range(n):
-        if i == 0 or (i + phase) % w == 0:
-            s = 0.0
-            c = 0
-        v = x[i]
-        if not np.isnan(v):
-            s += v
-            c += 1
-        pre_s[i] = s
-        pre_c[i] = c
-    for i in range(n - 1, -1, -1):
-        if i == n - 1 or (i + 1 + phase) % w == 0:
-            s = 0.0
-            c = 0
-        v = x[i]
-        if not np.isnan(v):
-            s += v
-            c += 1
-        suf_s[i] = s
-        suf_c[i] = c
+    pre_s, pre_c = _sum_scan(x, w, phase, False)
+    suf_s, suf_c = _sum_scan(x, w, phase, True)
     out_s = np.empty(n)
     out_c = np.empty(n, np.int64)
     for i in range(n):
-        lo = max(i - w + 1, 0)
-        if (lo + phase) // w == (i + phase) // w:
+        lo = _crossing(i, w, phase)
+        if lo < 0:
             out_s[i] = pre_s[i]
             out_c[i] = pre_c[i]
         else:
@@ -74,31 +95,30 @@ def _block_sum(x: np.ndarray, w: int, phase: int) -> tuple[np.ndarray, np.ndarra
 
 
 @nb.njit(cache=True)
+def _max_scan(x: np.ndarray, w: int, phase: int, sign: float, backward: bool) -> np.ndarray:
+    n = x.shape[0]
+    out = np.empty(n)
+    m = -np.inf
+    for k in range(n):
+        i = _scan_order(k, n, backward)
+        if _block_start(k, i, w, phase, backward):
+            m = -np.inf
+        v = sign * x[i]
+        m = max(m, v)
+        out[i] = m
+    return out
+
+
+@nb.njit(cache=True)
 def _block_extreme(x: np.ndarray, w: int, phase: int, sign: float) -> np.ndarray:
     """Rolling max of ``sign * x`` times ``sign``: max for sign=1, min for sign=-1."""
     n = x.shape[0]
-    pre = np.empty(n)
-    suf = np.empty(n)
-    m = -np.inf
-    for i in range(n):
-        if i == 0 or (i + phase) % w == 0:
-            m = -np.inf
-        v = sign * x[i]
-        m = max(m, v)
-        pre[i] = m
-    for i in range(n - 1, -1, -1):
-        if i == n - 1 or (i + 1 + phase) % w == 0:
-            m = -np.inf
-        v = sign * x[i]
-        m = max(m, v)
-        suf[i] = m
+    pre = _max_scan(x, w, phase, sign, False)
+    suf = _max_scan(x, w, phase, sign, True)
     out = np.empty(n)
     for i in range(n):
-        lo = max(i - w + 1, 0)
-        if (lo + phase) // w == (i + phase) // w:
-            m = pre[i]
-        else:
-            m = max(suf[lo], pre[i])
+        lo = _crossing(i, w, phase)
+        m = pre[i] if lo < 0 else max(suf[lo], pre[i])
         out[i] = sign * m if m > -np.inf else np.nan
     return out
 
@@ -116,16 +136,16 @@ def _chan(na: float, ma: float, qa: float, nb_: float, mb: float, qb: float) -> 
 
 
 @nb.njit(cache=True)
-def _block_moments(x: np.ndarray, w: int, phase: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rolling count, mean and M2 (sum of squared deviations) of the valid values."""
+def _moments_scan(x: np.ndarray, w: int, phase: int, backward: bool) -> np.ndarray:
+    """Count, mean and M2 of the valid values (Welford), restarting at every block."""
     n = x.shape[0]
-    pre = np.empty((n, 3))
-    suf = np.empty((n, 3))
+    out = np.empty((n, 3))
     c = 0.0
     m = 0.0
     q = 0.0
-    for i in range(n):
-        if i == 0 or (i + phase) % w == 0:
+    for k in range(n):
+        i = _scan_order(k, n, backward)
+        if _block_start(k, i, w, phase, backward):
             c = 0.0
             m = 0.0
             q = 0.0
@@ -135,29 +155,24 @@ def _block_moments(x: np.ndarray, w: int, phase: int) -> tuple[np.ndarray, np.nd
             d = v - m
             m += d / c
             q += d * (v - m)
-        pre[i, 0] = c
-        pre[i, 1] = m
-        pre[i, 2] = q
-    for i in range(n - 1, -1, -1):
-        if i == n - 1 or (i + 1 + phase) % w == 0:
-            c = 0.0
-            m = 0.0
-            q = 0.0
-        v = x[i]
-        if not np.isnan(v):
-            c += 1.0
-            d = v - m
-            m += d / c
-            q += d * (v - m)
-        suf[i, 0] = c
-        suf[i, 1] = m
-        suf[i, 2] = q
+        out[i, 0] = c
+        out[i, 1] = m
+        out[i, 2] = q
+    return out
+
+
+@nb.njit(cache=True)
+def _block_moments(x: np.ndarray, w: int, phase: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rolling count, mean and M2 (sum of squared deviations) of the valid values."""
+    n = x.shape[0]
+    pre = _moments_scan(x, w, phase, False)
+    suf = _moments_scan(x, w, phase, True)
     cnt = np.empty(n)
     mean = np.empty(n)
     m2 = np.empty(n)
     for i in range(n):
-        lo = max(i - w + 1, 0)
-        if (lo + phase) // w == (i + phase) // w:
+        lo = _crossing(i, w, phase)
+        if lo < 0:
             c, m, q = pre[i, 0], pre[i, 1], pre[i, 2]
         else:
             c, m, q = _chan(suf[lo, 0], suf[lo, 1], suf[lo, 2], pre[i, 0], pre[i, 1], pre[i, 2])
@@ -181,28 +196,30 @@ def _comoment_step(acc: np.ndarray, x: float, y: float) -> None:
 
 
 @nb.njit(cache=True)
+def _comoments_scan(x: np.ndarray, y: np.ndarray, w: int, phase: int, backward: bool) -> np.ndarray:
+    n = x.shape[0]
+    out = np.zeros((n, 6))
+    acc = np.zeros(6)
+    for k in range(n):
+        i = _scan_order(k, n, backward)
+        if _block_start(k, i, w, phase, backward):
+            acc[:] = 0.0
+        if not (np.isnan(x[i]) or np.isnan(y[i])):
+            _comoment_step(acc, x[i], y[i])
+        out[i] = acc
+    return out
+
+
+@nb.njit(cache=True)
 def _block_corr(x: np.ndarray, y: np.ndarray, w: int, phase: int, min_count: int) -> np.ndarray:
     """Rolling Pearson correlation over the bars where both series are valid."""
     n = x.shape[0]
-    pre = np.zeros((n, 6))
-    suf = np.zeros((n, 6))
-    acc = np.zeros(6)
-    for i in range(n):
-        if i == 0 or (i + phase) % w == 0:
-            acc[:] = 0.0
-        if not (np.isnan(x[i]) or np.isnan(y[i])):
-            _comoment_step(acc, x[i], y[i])
-        pre[i] = acc
-    for i in range(n - 1, -1, -1):
-        if i == n - 1 or (i + 1 + phase) % w == 0:
-            acc[:] = 0.0
-        if not (np.isnan(x[i]) or np.isnan(y[i])):
-            _comoment_step(acc, x[i], y[i])
-        suf[i] = acc
+    pre = _comoments_scan(x, y, w, phase, False)
+    suf = _comoments_scan(x, y, w, phase, True)
     out = np.full(n, np.nan)
     for i in range(n):
-        lo = max(i - w + 1, 0)
-        if (lo + phase) // w == (i + phase) // w:
+        lo = _crossing(i, w, phase)
+        if lo < 0:
             a = pre[i]
             c, sxx, syy, sxy = a[0], a[3], a[4], a[5]
         else:

@@ -157,7 +157,7 @@ def run_walk_forward(
         results = _folds(X, yv, target, bar, config, folds, executor, on_fold)
     finally:
         executor.shutdown()
-    return _collect(X, yv, bar, results)
+    return collect_folds(X, yv, bar, results)
 
 
 def _folds(
@@ -179,7 +179,7 @@ def _folds(
         X_test = X.iloc[fold.test]
         # The baselines fit in a second thread while the booster trains: LightGBM and BLAS
         # release the GIL, so the two cores work at once.
-        baselines = executor.submit(_fit_baselines, config.baselines, X_train, y_train, X_test)
+        baselines = executor.submit(fit_baselines, config.baselines, X_train, y_train, X_test)
         fit = fit_booster(
             X_train, y_train, config.booster, gap=config.walk_forward.gap, target=target[fold.train]
         )
@@ -201,17 +201,27 @@ def _folds(
             predictions=predictions,
             seconds=(pd.Timestamp.now() - started).total_seconds(),
         )
-        result.metrics = {
-            name: binary_metrics(yv[fold.test], p, result.threshold, X_test.index, bar)
-            for name, p in predictions.items()
-        }
+        result.metrics = fold_metrics(result, yv, X_test.index, bar)
         results.append(result)
         if on_fold is not None:
             on_fold(result, len(folds))
     return results
 
 
-def _collect(X: pd.DataFrame, yv: np.ndarray, bar: pd.Timedelta, results: list[FoldResult]) -> WalkForwardResult:
+def fold_metrics(
+    result: FoldResult, yv: np.ndarray, index: pd.DatetimeIndex, bar: pd.Timedelta
+) -> dict[str, dict[str, float]]:
+    """Metrics of every predictor on one fold's test rows, at the fold's alert threshold."""
+    return {
+        name: binary_metrics(yv[result.fold.test], p, result.threshold, index, bar)
+        for name, p in result.predictions.items()
+    }
+
+
+def collect_folds(
+    X: pd.DataFrame, yv: np.ndarray, bar: pd.Timedelta, results: list[FoldResult]
+) -> WalkForwardResult:
+    """Join the folds' out-of-fold predictions, in fold order, into one result."""
     test = np.concatenate([r.fold.test for r in results])
     return WalkForwardResult(
         folds=results,
@@ -227,9 +237,10 @@ def _collect(X: pd.DataFrame, yv: np.ndarray, bar: pd.Timedelta, results: list[F
     )
 
 
-def _fit_baselines(
+def fit_baselines(
     names: tuple[str, ...], X_train: pd.DataFrame, y_train: np.ndarray, X_test: pd.DataFrame
 ) -> dict[str, np.ndarray]:
+    """Test-row probabilities of every named baseline, fitted on the training rows."""
     return {name: BASELINES[name]().fit(X_train, y_train).predict_proba(X_test) for name in names}
 
 

@@ -24,19 +24,21 @@ from pydantic import BaseModel, ConfigDict, Field
 from features.bars import parse_bar
 from features.errors import DataError
 from features.store import MarketStore, normalize_symbol
-from models.baselines import BASELINES
 from models.flush_model import FlushModel
 from training.fit import (
     MODEL,
     FoldResult,
     TrainConfig,
     WalkForwardResult,
+    collect_folds,
     evaluation_report,
+    fit_baselines,
     fit_final_model,
+    fold_metrics,
     run_walk_forward,
     target_name,
 )
-from training.metrics import HEADLINE, binary_metrics, json_safe
+from training.metrics import HEADLINE, json_safe
 from training.walkforward import WalkForwardConfig, walk_forward_splits
 
 DEFAULT_EVENTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "flush_events.csv"
@@ -372,27 +374,16 @@ def evaluate_job(
     results: list[FoldResult] = []
     for fold in folds:
         X_train, y_train, X_test = X.iloc[fold.train], yv[fold.train], X.iloc[fold.test]
-        predictions = {MODEL: p_all[fold.test]}
-        for name in config.baselines:
-            predictions[name] = BASELINES[name]().fit(X_train, y_train).predict_proba(X_test)
-        result = FoldResult(fold, 0, model.calibrator.method, model.alert_threshold, model.predict_raw(X_test), predictions)
-        result.metrics = {
-            name: binary_metrics(yv[fold.test], p, model.alert_threshold, X_test.index, bar)
-            for name, p in predictions.items()
+        predictions = {
+            MODEL: p_all[fold.test],
+            **fit_baselines(config.baselines, X_train, y_train, X_test),
         }
+        result = FoldResult(fold, 0, model.calibrator.method, model.alert_threshold, model.predict_raw(X_test), predictions)
+        result.metrics = fold_metrics(result, yv, X_test.index, bar)
         results.append(result)
         if on_fold is not None:
             on_fold(result, len(folds))
-    test = np.concatenate([r.fold.test for r in results])
-    wf = WalkForwardResult(
-        folds=results,
-        index=X.index[test],
-        y=yv[test],
-        raw=np.concatenate([r.raw for r in results]),
-        predictions={n: np.concatenate([r.predictions[n] for r in results]) for n in results[0].predictions},
-        thresholds=np.full(len(test), model.alert_threshold),
-        bar=bar,
-    )
+    wf = collect_folds(X, yv, bar, results)
     report: dict[str, Any] = dict(evaluation_report(wf))
     setup = _setup(data, meta, spec, config, wf)
     trained = (model.metadata.get("data_start"), model.metadata.get("data_end"))

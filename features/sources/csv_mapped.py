@@ -22,17 +22,16 @@ otherwise learn funding 100 times too large or small.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from features.bars import infer_bar
 from features.errors import DataError
 from features.schema import COLUMNS, PRICE_COLUMNS
+from features.sources.config_files import read_config_file, validation_problems
 from features.sources.tables import (
     check_time_order,
     finish,
@@ -81,22 +80,11 @@ def load_mapping(path: Path | None) -> CsvMapping:
     if path is None:
         return CsvMapping()
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise DataError(f"{path}: cannot read the mapping file ({err.strerror})") from None
-    try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as err:
-        raise DataError(
-            f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'} ({err})"
-        ) from None
+    data = read_config_file(path, "the mapping file")
     try:
         return CsvMapping.model_validate(data or {})
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'mapping'}: {e['msg']}" for e in err.errors()
-        )
+        problems = validation_problems(err, whole="mapping")
         raise DataError(f"{path}: invalid mapping: {problems}") from None
 
 

@@ -54,6 +54,7 @@ def feature_matrix(market: pd.DataFrame) -> pd.DataFrame:
 
 def train_tiny_model(X: pd.DataFrame, symbol: str = SYMBOL, seed: int = 0) -> Any:
     """A real, calibrated FlushModel on X with a label correlated to a few features."""
+    from features.schema import SIGNAL_GROUPS
     from models import FlushModel
     from models.calibration import fit_calibrator
     from models.flush_model import import_lightgbm, risk_thresholds
@@ -81,16 +82,7 @@ def train_tiny_model(X: pd.DataFrame, symbol: str = SYMBOL, seed: int = 0) -> An
         "bar": BAR,
         "data_start": str(X.index[0]),
         "data_end": str(X.index[-1]),
-        "groups": [
-            "price",
-            "funding",
-            "basis",
-            "volume",
-            "open_interest",
-            "depth",
-            "liquidations",
-            "positioning",
-        ],
+        "groups": list(SIGNAL_GROUPS),
         "base_rate": base_rate,
         "thresholds": risk_thresholds(base_rate),
         "feature_ranges": ranges,

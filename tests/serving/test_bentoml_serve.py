@@ -7,11 +7,7 @@ without an API key (the ASGI tests cover the key); it is stopped by its process 
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,23 +18,17 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.serving.conftest import SYMBOL, bars_payload
+from tests.serving.server_process import ServerFailed, free_port, running_server
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 90.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(bento_tag: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from bentoml._internal.configuration.containers import BentoMLContainer
 
-    port = free_port()
     env = {
         k: v
         for k, v in os.environ.items()
@@ -51,42 +41,17 @@ def server(bento_tag: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         "from training.cli import main; main()",
         "serve",
         "--port",
-        str(port),
+        str(free_port()),
         "--host",
         "127.0.0.1",
         "--bentoml-home",
         BentoMLContainer.bentoml_home.get(),
     ]
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(
-                    f"the server exited with {process.returncode}:\n{log.read_text()[-3000:]}"
-                )
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"the server was not ready after {START_TIMEOUT}s:\n{log.read_text()[-3000:]}"
-                )
-            time.sleep(0.25)
-        yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        with running_server(command, env, log, START_TIMEOUT) as (url, _, _):
+            yield url
+    except ServerFailed as err:
+        pytest.fail(str(err))
 
 
 def test_bentoml_client_predicts_from_bars(

@@ -193,16 +193,12 @@ def test_csv_import_with_mapping_file_and_flags(tmp_path):
         "time: t\ncolumns:\n  close: px\n  funding_rate: fr\nohlc_from_close: true\n"
     )
     data = tmp_path / "data"
-    result = run(
-        "data",
-        "import",
-        src,
-        "-f",
+
+    def import_as(fmt, *flags):
+        return run("data", "import", src, "-f", fmt, "-s", "X", "--data-dir", data, *flags)
+
+    result = import_as(
         "csv",
-        "-s",
-        "X",
-        "--data-dir",
-        data,
         "--mapping",
         mapping,
         "--funding-unit",
@@ -216,19 +212,7 @@ def test_csv_import_with_mapping_file_and_flags(tmp_path):
     frame = MarketStore(data).read("X")
     assert frame["funding_rate"].tolist() == pytest.approx([1e-4] * 4)
     assert frame["open_interest_usd"].tolist() == [1000.0] * 4
-    wrong = run(
-        "data",
-        "import",
-        src,
-        "-f",
-        "okx-hourly",
-        "-s",
-        "X",
-        "--data-dir",
-        data,
-        "--mapping",
-        mapping,
-    )
+    wrong = import_as("okx-hourly", "--mapping", mapping)
     assert wrong.exit_code == 2 and "apply only to --format csv" in wrong.output
 
 

@@ -17,16 +17,15 @@ Per-minute rates are derived from the human units here (hours, days, per year) i
 
 from __future__ import annotations
 
-import json
 import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from features.errors import DataError
+from features.sources.config_files import read_config_file, validation_problems
 
 REGIMES: tuple[str, ...] = ("calm", "trend_up", "trend_down", "stressed")
 
@@ -444,14 +443,7 @@ def load_config(path: Path | str, preset: str = "default") -> SimConfig:
     and the field.
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise DataError(f"{path}: cannot read simulator config ({err.strerror or err})") from None
-    try:
-        raw = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as err:
-        raise DataError(f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {err}") from None
+    raw = read_config_file(path, "simulator config")
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise DataError(
@@ -461,7 +453,4 @@ def load_config(path: Path | str, preset: str = "default") -> SimConfig:
     try:
         return derive(base, **raw)
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
-        )
-        raise DataError(f"{path}: invalid simulator config: {problems}") from None
+        raise DataError(f"{path}: invalid simulator config: {validation_problems(err)}") from None

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features.errors import DataError
 from features.schema import signal_groups
 from features.sources.coinglass import import_coinglass
 from tests.conftest import shared_file
+from tests.features.data_errors import fails_naming
 
 COLUMNS = (
     "timestamp,datetime_utc,price_open,price_high,price_low,price_close,liquidation_long_usd,"
@@ -82,7 +82,5 @@ def test_hand_made_rows_map_one_to_one(tmp_path):
 )
 def test_bad_files_fail_naming_file_and_problem(tmp_path, rows, header, expected):
     path = write(tmp_path, rows, header)
-    with pytest.raises(DataError) as err:
+    with fails_naming(path, expected):
         import_coinglass(path)
-    assert str(path) in str(err.value)
-    assert expected in str(err.value)

@@ -10,6 +10,7 @@ import pytest
 
 from features.errors import DataError
 from features.sources.csv_mapped import CsvMapping, import_csv, load_mapping, parse_pairs
+from tests.features.data_errors import fails_naming
 
 
 def table(n: int = 6, funding: float = 0.01) -> pd.DataFrame:
@@ -120,10 +121,8 @@ def test_bad_tables_fail_naming_file_and_problem(tmp_path, mapping, mutate, expe
     src = tmp_path / "bad.csv"
     data = table()
     (mutate(data) if mutate else data).to_csv(src, index=False)
-    with pytest.raises(DataError) as err:
+    with fails_naming(src, expected):
         import_csv(src, CsvMapping.model_validate(mapping))
-    assert str(src) in str(err.value)
-    assert expected in str(err.value)
 
 
 def test_invalid_mapping_files_and_flags_are_explained(tmp_path):

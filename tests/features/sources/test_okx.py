@@ -10,6 +10,7 @@ from features.errors import DataError
 from features.schema import signal_groups
 from features.sources.okx import import_okx_hourly
 from tests.conftest import shared_file
+from tests.features.data_errors import fails_naming
 
 HEADER = (
     "hour_utc,snapshot_commit_utc,spot_price,futures_price,basis_pct,funding_rate,"
@@ -126,10 +127,8 @@ def test_units_and_ohlc_construction(tmp_path):
 )
 def test_bad_files_fail_naming_file_and_problem(tmp_path, rows, header, expected):
     path = write(tmp_path, rows, header)
-    with pytest.raises(DataError) as err:
+    with fails_naming(path, expected):
         import_okx_hourly(path)
-    assert str(path) in str(err.value)
-    assert expected in str(err.value)
 
 
 def test_empty_and_header_only_files(tmp_path):

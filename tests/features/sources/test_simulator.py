@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from features.errors import DataError
-from features.schema import COLUMNS, find_gaps, signal_groups, validate_frame
+from features.schema import COLUMNS, SIGNAL_GROUPS, find_gaps, signal_groups, validate_frame
 from features.sources.simulator import PRESETS, SimConfig, load_config, simulate
 from features.sources.simulator.config import base_asset, derive
 from features.store import MarketStore, resample
@@ -30,16 +30,7 @@ def test_frame_is_canonical_with_every_column_and_no_gaps(two_days_1m):
     assert list(frame.columns) == list(COLUMNS)
     assert validate_frame(frame, "sim").equals(frame)
     assert frame.notna().all().all()
-    assert signal_groups(frame) == [
-        "price",
-        "funding",
-        "basis",
-        "volume",
-        "open_interest",
-        "depth",
-        "liquidations",
-        "positioning",
-    ]
+    assert signal_groups(frame) == list(SIGNAL_GROUPS)  # every group, in canonical order
     assert frame.index[0] == START
     assert len(frame) == 2 * 1440
     assert find_gaps(frame.index, "1m").empty
