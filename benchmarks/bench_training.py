@@ -33,11 +33,12 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from features import LabelSpec, labelled_windows, make_label_strength
+from features import LabelSpec, labelled_windows
 from features.sources.simulator import simulate
 from models.baselines import LogisticBaseline
 from training.events import event_study, load_events
 from training.fit import MODEL, TrainConfig, evaluation_report, fit_final_model, run_walk_forward
+from training.jobs import read_strength
 from training.metrics import HEADLINE
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -68,7 +69,7 @@ def simulated_run(symbol: str, seed: int) -> dict[str, float]:
     frame = simulate(symbol, days=365, bar="1h", seed=seed)
     spec = LabelSpec()
     X, y, meta = labelled_windows(frame, spec)
-    strength = make_label_strength(frame, spec).reindex(X.index)
+    strength = read_strength(frame, spec, X.index)
     wf = run_walk_forward(X, y, pd.Timedelta("1h"), TrainConfig(), strength=strength)
     report = evaluation_report(wf)
     table(report, f"1. simulated {symbol}, 365 days hourly (seed {seed}), label: {spec.describe()}; "
@@ -118,7 +119,7 @@ def okx_quality() -> None:
     frame = import_okx_hourly(path)
     spec = LabelSpec(kind="proxy")
     X, y, meta = labelled_windows(frame, spec)
-    strength = make_label_strength(frame, spec).reindex(X.index)
+    strength = read_strength(frame, spec, X.index)
     wf = run_walk_forward(X, y, pd.Timedelta("1h"), TrainConfig(), strength=strength)
     report = evaluation_report(wf)
     table(report, f"2. OKX BTC-USD-SWAP hourly, proxy label: {spec.describe()}; {meta.rows} rows, "
@@ -141,7 +142,7 @@ def speed(seed: int) -> bool:
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     X, y, meta = labelled_windows(frame, spec)
-    strength = make_label_strength(frame, spec).reindex(X.index)
+    strength = read_strength(frame, spec, X.index)
     t_windows = time.perf_counter() - started
     config = TrainConfig()
     t0 = time.perf_counter()

@@ -32,3 +32,17 @@ def test_a_strength_that_does_not_align_with_the_features_is_refused(sim_windows
     strength = pd.Series(np.zeros(len(X) - 1), index=X.index[1:])
     with pytest.raises(DataError, match="align"):
         run_walk_forward(X, y, pd.Timedelta("1h"), fast_config, strength=strength)
+
+
+def test_near_misses_are_used_for_the_liquidation_label_only(sim_frame):
+    from features import LabelSpec, labelled_windows
+    from training.jobs import read_strength
+
+    for kind, expect_strength in (("liquidation", True), ("proxy", False)):
+        spec = LabelSpec(kind=kind)
+        X, y, _ = labelled_windows(sim_frame, spec)
+        strength = read_strength(sim_frame, spec, X.index)
+        assert (strength is not None) == expect_strength, kind
+        if strength is not None:
+            assert strength.index.equals(X.index)
+            assert ((strength >= 1) == (y == 1)).all()
