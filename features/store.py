@@ -8,14 +8,13 @@ a coarser bar than stored resamples; see :func:`resample`.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from features.atomic import atomic_path
 from features.bars import BARS, bar_name, infer_bar, parse_bar
 from features.errors import DataError
 from features.schema import SIGNAL_GROUPS, canonicalize, validate_frame
@@ -113,15 +112,8 @@ def resample(
 
 def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
     """Write Parquet to a temp file beside ``path`` and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         frame.to_parquet(tmp, engine="pyarrow", compression="zstd")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 class MarketStore:

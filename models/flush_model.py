@@ -21,9 +21,7 @@ evaluation (precision/recall at the alert, alerts per week).
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from features.atomic import write_text_atomic
 from features.errors import DataError, ModelNotFoundError
 from models.calibration import Calibrator
 
@@ -218,8 +217,8 @@ class FlushModel:
         """Write booster.txt, calibrator.json and metadata.json into ``directory`` (atomically)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        _write_atomic(directory / BOOSTER_FILE, self.booster.model_to_string())
-        _write_atomic(
+        write_text_atomic(directory / BOOSTER_FILE, self.booster.model_to_string())
+        write_text_atomic(
             directory / CALIBRATOR_FILE, json.dumps(self.calibrator.to_dict(), indent=1)
         )
         document = {
@@ -228,7 +227,7 @@ class FlushModel:
             "label_spec": self.label_spec,
             "metadata": self.metadata,
         }
-        _write_atomic(directory / METADATA_FILE, json.dumps(document, indent=1, default=str))
+        write_text_atomic(directory / METADATA_FILE, json.dumps(document, indent=1, default=str))
         return directory
 
     @classmethod
@@ -264,17 +263,6 @@ class FlushModel:
             f"features={len(self.features)}, calibrator={self.calibrator.method!r}, "
             f"trees={self.booster.num_trees()})"
         )
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 __all__ = ["ALERT_LEVEL", "RISK_LEVELS", "FlushModel", "import_lightgbm", "risk_thresholds"]

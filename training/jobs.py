@@ -10,7 +10,6 @@ labelled windows with the one feature pipeline, and writes a JSON report whose k
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from features.atomic import write_text_atomic
 from features.bars import parse_bar
 from features.errors import DataError
 from features.store import MarketStore, normalize_symbol
@@ -331,12 +331,7 @@ def train(
 
 def write_report(report: dict[str, Any], path: Path) -> Path:
     """Write the JSON report atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(report, indent=1, default=str))
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, json.dumps(report, indent=1, default=str))
 
 
 def evaluate_job(

@@ -28,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 import requests
 
+from features.atomic import write_text_atomic
 from features.bars import bar_name, parse_bar
 from features.errors import DataError
 
@@ -149,7 +150,7 @@ def _fetch_one(session: requests.Session, url: str, local: Path, report: Archive
                 "was not kept. Run again to retry; files verified before it are kept."
             )
         os.replace(tmp, local)
-        _write_atomic(checksum_file, checksum_text)
+        write_text_atomic(checksum_file, checksum_text)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -212,8 +213,3 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)

@@ -26,6 +26,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
+from features.atomic import write_text_atomic
 from features.errors import DataError, FlushRiskError, ModelNotFoundError
 from features.settings import get_settings
 from features.store import normalize_symbol
@@ -464,9 +465,7 @@ def write_examples(symbol: str, paths: QuickstartPaths) -> tuple[Path, Path]:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data))
 
 
 def _describe(result: Any, verb: str) -> str:
