@@ -352,7 +352,15 @@ async def _model_card(_: Request) -> Response:
     return Response(predictor.card().model_dump_json(), media_type="application/json")
 
 
-routes_app = Starlette(routes=[Route("/model", _model_card, methods=["GET"])])
+def _web_routes() -> list[Any]:
+    """Routes beside the BentoML API: the model card, the radar API and the pages."""
+    from serving.pages import ROUTES as PAGE_ROUTES
+    from serving.radar_api import ROUTES as RADAR_ROUTES
+
+    return [Route("/model", _model_card, methods=["GET"]), *RADAR_ROUTES, *PAGE_ROUTES]
+
+
+routes_app = Starlette(routes=_web_routes())
 
 
 @bentoml.asgi_app(routes_app, path="/")
