@@ -1,0 +1,280 @@
+"""The scores dataset: every probability FlushRisk published, per symbol and bar.
+
+The live radar writes one row per symbol at each bar close, and ``flushrisk score`` writes a
+whole backtest; the service and the pages read it back (``/risk``, ``/scores/{symbol}``). One
+dataset, so a trader sees live and back-tested scores on the same axis.
+
+Layout: ``<data_dir>/_scores/<SYMBOL>/<bar>/<YYYY-MM>.parquet``, one file per calendar month
+(UTC) of bar-open times. A write merges into the months it touches only (appending a bar to a
+year of scores rewrites one month), de-duplicates by time (the newer score wins: a re-score
+after a model change replaces the old one), and replaces each file atomically. Writers of one
+dataset are serialised by a file lock, so two processes scoring the same symbol never lose
+each other's rows.
+
+Columns (index ``time``: UTC bar open of the scored bar):
+
+==================  =========================================================================
+probability         float in [0, 1], calibrated probability of the label
+risk_level          low / elevated / high / extreme
+drivers             JSON text: the list of driver dicts as /predict returns them
+model               "name:version" of the model that scored the bar
+label               what the probability is about ("long liquidations of at least ...")
+features_present    how many of the model's features had a value
+warnings            JSON text: list of warning codes
+==================  =========================================================================
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from filelock import FileLock
+
+from features.atomic import atomic_path
+from features.bars import bar_name, parse_bar
+from features.errors import DataError
+from features.store import normalize_symbol
+
+SCORES_DIR = "_scores"
+RISK_LEVELS: tuple[str, ...] = ("low", "elevated", "high", "extreme")
+SCORE_COLUMNS: tuple[str, ...] = (
+    "probability",
+    "risk_level",
+    "drivers",
+    "model",
+    "label",
+    "features_present",
+    "warnings",
+)
+_DEFAULTS: dict[str, Any] = {
+    "drivers": "[]",
+    "model": "",
+    "label": "",
+    "features_present": -1,
+    "warnings": "[]",
+}
+LOCK_TIMEOUT_S = 60.0
+
+
+class ScoreStore:
+    """Scores on disk under ``<data_dir>/_scores``: merged, de-duplicated, atomic, locked."""
+
+    def __init__(self, data_dir: Path | str) -> None:
+        self.root = Path(data_dir) / SCORES_DIR
+
+    def path(self, symbol: str, bar: str) -> Path:
+        """The folder of one symbol's scores at one bar (one Parquet file per month inside)."""
+        return self.root / normalize_symbol(symbol) / bar_name(parse_bar(bar))
+
+    def write(self, symbol: str, bar: str, frame: pd.DataFrame) -> int:
+        """Merge scores into the dataset; return how many bar times were new.
+
+        A time already stored is replaced by the new row (never duplicated). Nothing is
+        written when the frame is invalid: the error names the column and the row.
+        """
+        new = _validate(frame, f"scores for {symbol}")
+        folder = self.path(symbol, bar)
+        _check_on_grid(new.index, parse_bar(bar), f"scores for {symbol}")
+        if new.empty:
+            return 0
+        folder.mkdir(parents=True, exist_ok=True)
+        added = 0
+        with FileLock(str(folder) + ".lock", timeout=LOCK_TIMEOUT_S):
+            months = new.index.strftime("%Y-%m")
+            for month in pd.unique(months):
+                part = new[months == month]
+                file = folder / f"{month}.parquet"
+                old = _load(file) if file.exists() else None
+                if old is None:
+                    merged = part
+                else:
+                    merged = pd.concat([old, part])
+                    merged = merged[~merged.index.duplicated(keep="last")].sort_index()
+                added += len(merged) - (0 if old is None else len(old))
+                with atomic_path(file) as tmp:
+                    merged.to_parquet(tmp, engine="pyarrow", compression="zstd")
+        return added
+
+    def read(
+        self,
+        symbol: str,
+        bar: str,
+        start: str | pd.Timestamp | None = None,
+        end: str | pd.Timestamp | None = None,
+    ) -> pd.DataFrame:
+        """Stored scores from ``start`` to ``end`` (inclusive), indexed by UTC bar open ``time``.
+
+        An unknown symbol gives an empty frame with the score columns: "no scores yet" is a
+        normal state of a freshly started radar, not an error.
+        """
+        folder = self.path(symbol, bar)
+        lo = None if start is None else _utc(start)
+        hi = None if end is None else _utc(end)
+        frames = []
+        for file in sorted(folder.glob("*.parquet")) if folder.is_dir() else []:
+            month = pd.Timestamp(file.stem + "-01", tz="UTC")
+            if lo is not None and month + pd.offsets.MonthBegin(1) <= lo:
+                continue
+            if hi is not None and month > hi:
+                continue
+            frames.append(_load(file))
+        if not frames:
+            return _empty()
+        out = pd.concat(frames) if len(frames) > 1 else frames[0]
+        if lo is not None:
+            out = out[out.index >= lo]
+        if hi is not None:
+            out = out[out.index <= hi]
+        return out
+
+    def last(self, symbol: str, bar: str) -> pd.DataFrame:
+        """The newest stored month of scores (cheap: reads one file), or an empty frame."""
+        folder = self.path(symbol, bar)
+        files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+        return _load(files[-1]) if files else _empty()
+
+    def symbols(self, bar: str | None = None) -> list[str]:
+        """Symbols with stored scores (at ``bar`` when given), sorted."""
+        if not self.root.is_dir():
+            return []
+        wanted = None if bar is None else bar_name(parse_bar(bar))
+        out = []
+        for folder in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            bars = [b for b in folder.iterdir() if b.is_dir() and any(b.glob("*.parquet"))]
+            if any(wanted is None or b.name == wanted for b in bars):
+                out.append(folder.name)
+        return out
+
+    def bars(self, symbol: str) -> list[str]:
+        """Bars with stored scores for a symbol."""
+        folder = self.root / normalize_symbol(symbol)
+        if not folder.is_dir():
+            return []
+        return sorted(b.name for b in folder.iterdir() if b.is_dir() and any(b.glob("*.parquet")))
+
+
+def to_json_text(value: Any) -> str:
+    """Drivers or warnings as the JSON text the dataset stores (already-JSON text passes)."""
+    if isinstance(value, str):
+        return value
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "[]"
+    return json.dumps(value, separators=(",", ":"), default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    raise TypeError(f"cannot store {type(value).__name__} as JSON")
+
+
+def _validate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"{source}: expected a DataFrame, got {type(frame).__name__}")
+    work = frame
+    if not isinstance(work.index, pd.DatetimeIndex):
+        if "time" not in work.columns:
+            raise DataError(f"{source}: index must be the bar open time (or give a 'time' column)")
+        work = work.set_index("time")
+    if "probability" not in work.columns:
+        raise DataError(f"{source}: missing column 'probability'; found {list(work.columns)}")
+    index = pd.DatetimeIndex(work.index)
+    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+    out = pd.DataFrame(index=index.as_unit("ns").rename("time"))
+    probability = pd.to_numeric(work["probability"], errors="coerce").to_numpy(dtype=float)
+    _refuse_first(
+        ~((probability >= 0.0) & (probability <= 1.0)),
+        lambda pos: f"{source}: probability must be in [0, 1]; row {pos} ({index[pos]}) has "
+        f"{probability[pos]:g}",
+    )
+    out["probability"] = probability
+    if "risk_level" not in work:
+        raise DataError(f"{source}: missing column 'risk_level'")
+    levels = work["risk_level"].astype(str).to_numpy()
+    _refuse_first(
+        ~np.isin(levels, RISK_LEVELS),
+        lambda pos: f"{source}: risk_level must be one of {list(RISK_LEVELS)}; row {pos} has "
+        f"{levels[pos]!r}",
+    )
+    out["risk_level"] = levels
+    for column in ("drivers", "warnings"):
+        values = work[column] if column in work else [None] * len(work)
+        out[column] = [to_json_text(v) for v in values]
+    for column in ("model", "label"):
+        out[column] = work[column].astype(str).to_numpy() if column in work else _DEFAULTS[column]
+    if "features_present" in work:
+        out["features_present"] = (
+            pd.to_numeric(work["features_present"], errors="coerce").fillna(-1).astype("int64")
+        ).to_numpy()
+    else:
+        out["features_present"] = np.int64(-1)
+    out = out[list(SCORE_COLUMNS)]
+    if out.index.has_duplicates:
+        out = out[~out.index.duplicated(keep="last")]
+    return out.sort_index()
+
+
+def _refuse_first(bad: np.ndarray, message: Any) -> None:
+    """Raise a DataError naming the first bad row (``message(pos)``), if any row is bad."""
+    if bad.any():
+        raise DataError(message(int(np.argmax(bad))))
+
+
+def _check_on_grid(index: pd.DatetimeIndex, step: pd.Timedelta, source: str) -> None:
+    off = index.asi8 % step.value != 0
+    _refuse_first(
+        off,
+        lambda pos: f"{source}: {int(off.sum())} time(s) not bar open times of "
+        f"{bar_name(step)}, first {index[pos]}",
+    )
+
+
+def _load(file: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_parquet(file)
+    except (OSError, ValueError) as err:
+        raise DataError(f"{file}: unreadable scores file ({err})") from err
+    frame.index = pd.DatetimeIndex(frame.index).as_unit("ns").rename("time")
+    return frame
+
+
+def _empty() -> pd.DataFrame:
+    index = pd.DatetimeIndex([], tz="UTC", name="time").as_unit("ns")
+    frame = pd.DataFrame(index=index)
+    frame["probability"] = pd.Series(dtype="float64")
+    for column in ("risk_level", "drivers", "model", "label", "warnings"):
+        frame[column] = pd.Series(dtype="object")
+    frame["features_present"] = pd.Series(dtype="int64")
+    return frame[list(SCORE_COLUMNS)]
+
+
+def _utc(value: str | pd.Timestamp) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def frame_from_records(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """A scores frame from dicts with a ``time`` key (what the radar builds per bar)."""
+    rows = list(records)
+    if not rows:
+        return _empty()
+    return pd.DataFrame(rows).set_index("time")
+
+
+__all__ = [
+    "RISK_LEVELS",
+    "SCORES_DIR",
+    "SCORE_COLUMNS",
+    "ScoreStore",
+    "frame_from_records",
+    "to_json_text",
+]
