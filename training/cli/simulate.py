@@ -16,6 +16,9 @@ from rich.table import Table
 from features.bars import bar_name, parse_bar
 from features.errors import DataError
 from features.sources.simulator import PRESETS, base_asset, get_preset, load_config, simulate
+from features.sources.simulator.config import SimConfig
+from features.sources.simulator.realism import FACTS
+from features.sources.simulator.report import failing, realism_table, simulated_facts, store_facts
 from features.store import MarketStore
 from training.cli.app import DataDirOption, console, data_app, resolve_data_dir
 
@@ -25,6 +28,26 @@ def _symbols(text: str) -> list[str]:
     if not names:
         raise DataError("--symbols needs at least one symbol, e.g. BTC,ETH")
     return names
+
+
+def _print_report(
+    names: list[str], cfg: SimConfig, days: float, seed: int, data_dir: Path
+) -> None:
+    with console.status("measuring the stylised facts of the store's datasets"):
+        real, notes = store_facts(data_dir)
+    for note in notes:
+        console.print(note, highlight=False)
+    seeds = (seed, seed + 1, seed + 2)
+    for name in names:
+        with console.status(f"simulating {name} with seeds {seeds}"):
+            _, sim = simulated_facts(cfg, name, days=days, seeds=seeds)
+        console.print(realism_table(sim, real))
+        missed = failing(sim)
+        console.print(
+            f"{name}: {len(FACTS) - len(missed)} of {len(FACTS)} facts in their target band"
+            + (f"; missed: {'; '.join(missed)}" if missed else ""),
+            highlight=False,
+        )
 
 
 def _price(value: float) -> str:
@@ -53,6 +76,15 @@ def simulate_command(
             help="YAML/JSON overrides on top of --preset (or of the file's own 'preset')."
         ),
     ] = None,
+    report: Annotated[
+        bool,
+        typer.Option(
+            "--report",
+            help="Write nothing; print the realism table: each symbol simulated with seeds "
+            "SEED..SEED+2 (hourly, --days) beside every dataset in the store and the real "
+            "targets, with pass/fail.",
+        ),
+    ] = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Simulate markets with leverage build-ups and liquidation cascades into the store."""
@@ -61,6 +93,9 @@ def simulate_command(
     cfg = load_config(config, preset) if config is not None else get_preset(preset)
     for name in names:
         base_asset(name)  # fail on a bad name before simulating anything
+    if report:
+        _print_report(names, cfg, days, seed, resolve_data_dir(data_dir))
+        return
     store = MarketStore(resolve_data_dir(data_dir))
     paths: list[Path] = []
 
