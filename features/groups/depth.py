@@ -2,7 +2,8 @@
 
 Depth in USD is not comparable across symbols, so it enters as a ratio to its own 7-day mean,
 as bid/ask imbalance, as a change, and as open interest per dollar of bid depth: the fuel for
-a cascade against the liquidity to absorb it.
+a cascade against the liquidity to absorb it (that ratio's level is symbol-specific, so it also
+enters relative to its own 30-day mean, which a model pooled over symbols can compare).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ NAMES: tuple[str, ...] = (
     "depth_bid_1pct_change_24h",
     "oi_to_bid_depth_1pct",
     "oi_to_bid_depth_2pct",
+    "oi_to_bid_depth_1pct_rel_30d",
 )
 
 
@@ -54,4 +56,8 @@ def compute(g: Grid) -> dict[str, np.ndarray]:
             bid = sides[f"bid_{pct}"]
             if bid is not None:
                 out[f"oi_to_bid_depth_{pct}"] = ratio(oi, bid)
+        if "oi_to_bid_depth_1pct" in out:
+            # the level differs from symbol to symbol; against its own 30-day mean it compares
+            fuel = out["oi_to_bid_depth_1pct"]
+            out["oi_to_bid_depth_1pct_rel_30d"] = ratio(fuel, g.mean(fuel, "30D"))
     return out

@@ -20,6 +20,7 @@ NAMES: tuple[str, ...] = (
     "oi_to_volume_24h",
     "oi_drawdown_24h",
     "oi_drawdown_7d",
+    "oi_to_volume_24h_rel_7d",
 )
 
 
@@ -46,5 +47,8 @@ def compute(g: Grid) -> dict[str, np.ndarray]:
     }
     volume = g.col("volume_usd")
     if volume is not None:
-        out["oi_to_volume_24h"] = ratio(oi, g.sum(volume, "24h"))
+        turnover = ratio(oi, g.sum(volume, "24h"))
+        out["oi_to_volume_24h"] = turnover
+        # symbol-specific level: also against its own 7-day mean (comparable across symbols)
+        out["oi_to_volume_24h_rel_7d"] = ratio(turnover, g.mean(turnover, "7D"))
     return out

@@ -36,6 +36,7 @@ NAMES: tuple[str, ...] = (
     "liq_long_share_24h",
     "long_short_ratio",
     "long_short_ratio_change_24h",
+    "long_short_ratio_z_7d",
 )
 
 
@@ -61,6 +62,8 @@ def compute(g: Grid) -> dict[str, np.ndarray]:
     if lsr is not None:
         out["long_short_ratio"] = lsr
         out["long_short_ratio_change_24h"] = positive_log(ratio(lsr, g.lag(lsr, "24h")))
+        # the ratio's level is symbol- and venue-specific; its z-score compares across symbols
+        out["long_short_ratio_z_7d"] = g.zscore(positive_log(lsr), "7D")
     return out
 
 
