@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.descriptions import describe, natural_value, unit
 from features.errors import DataError, FlushRiskError
 from features.labels import LabelSpec
 from features.pipeline import FEATURE_GROUPS, FEATURES, MIN_WINDOW, covers_min_window, features_at
@@ -266,31 +267,53 @@ class Predictor:
         sum to the booster's raw log-odds, so the separate predict call that
         ``FlushModel.predict_proba`` would make is skipped. Whether that identity holds for
         this booster is checked when the Predictor is built (``_contrib_is_margin``); if not,
-        the model's own methods are used.
+        the model's own probability is used and the drivers still come from the SHAP values.
         """
-        if not self._contrib_is_margin:
-            return self.model.predict_proba(rows), self.model.explain(rows, top=TOP_DRIVERS)
         rows = np.where(np.isinf(rows), np.nan, rows)
         contrib = np.asarray(
             self.model.booster.predict(rows, pred_contrib=True, num_threads=_threads(len(rows)))
         )
-        raw = 0.5 * (1.0 + np.tanh(0.5 * contrib.sum(axis=1)))
-        probabilities = self.model.calibrator(raw)
-        n = len(FEATURES)
-        drivers = []
-        for values, row_contrib in zip(rows, contrib[:, :n], strict=True):
-            order = np.argsort(-np.abs(row_contrib), kind="stable")[:TOP_DRIVERS]
-            drivers.append(
-                [
-                    {
-                        "feature": FEATURES[j],
-                        "value": None if np.isnan(values[j]) else float(values[j]),
-                        "contribution": float(row_contrib[j]),
-                    }
-                    for j in order
-                ]
+        margin = contrib.sum(axis=1)
+        if self._contrib_is_margin:
+            probabilities = self.model.calibrator(_sigmoid(margin))
+        else:
+            probabilities = self.model.predict_proba(rows)
+        drivers = [
+            self._drivers(values, row_contrib, m, p)
+            for values, row_contrib, m, p in zip(
+                rows, contrib[:, : len(FEATURES)], margin, probabilities, strict=True
             )
+        ]
         return probabilities, drivers
+
+    def _drivers(
+        self, values: np.ndarray, contrib: np.ndarray, margin: float, probability: float
+    ) -> list[dict[str, Any]]:
+        """The features with a value that moved this row most, in words and in probability.
+
+        A feature without a value is never a driver: its SHAP value describes the model's
+        missing-value branch, not anything the market showed.
+        """
+        known = ~np.isnan(values)
+        order = np.argsort(-np.abs(np.where(known, contrib, 0.0)), kind="stable")
+        top = [j for j in order[:TOP_DRIVERS] if known[j] and contrib[j] != 0.0]
+        if not top:
+            return []
+        shap = contrib[top]
+        without = self.model.calibrator(_sigmoid(margin - shap))
+        context = {FEATURES[j]: float(values[j]) for j in np.flatnonzero(known)}
+        return [
+            {
+                "feature": FEATURES[j],
+                "text": describe(FEATURES[j], float(values[j]), context),
+                "value": natural_value(FEATURES[j], float(values[j])),
+                "unit": unit(FEATURES[j]),
+                "raw_value": float(values[j]),
+                "contribution": float(probability - p_without),
+                "contribution_log_odds": float(c),
+            }
+            for j, c, p_without in zip(top, shap, without, strict=True)
+        ]
 
     def _prepare(
         self, request: PredictRequest, now: datetime
@@ -427,6 +450,10 @@ class Predictor:
                 )
             ]
         return []
+
+
+def _sigmoid(z: np.ndarray | float) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, dtype=np.float64)))
 
 
 def _threads(rows: int) -> int:

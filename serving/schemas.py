@@ -236,16 +236,27 @@ class PredictBatchRequest(BaseModel):
 
 
 class Driver(BaseModel):
-    """A feature that moved this prediction: its value and its contribution.
+    """A feature that moved this prediction, in plain words, with its effect on the probability.
 
-    ``contribution`` is the feature's exact tree-SHAP value in log-odds of the booster's
-    probability: positive pushes the risk up. The calibrator is monotone, so the sign holds for
-    the calibrated probability too.
+    ``text`` says what the value means in natural units ("funding 0.041 % per 8 h, 2.6
+    standard deviations above its 7-day mean"); ``value`` is that number in ``unit`` and
+    ``raw_value`` the pipeline's own value (GET /model lists what each feature measures).
+    ``contribution`` is the change in probability this feature caused: the probability minus
+    the probability with this feature's push removed (the other features as they are).
+    ``contribution_log_odds`` is the exact tree-SHAP value behind it, in log-odds of the
+    booster's probability (they add up, with the bias, to the booster's log-odds). Features
+    without a value never appear as drivers.
     """
 
     feature: str
-    value: float | None
-    contribution: float
+    text: str = Field(description="the value in words, in natural units")
+    value: float = Field(description="the feature's value in its natural unit")
+    unit: str = Field(description="the natural unit of value (%, % per 8 h, x, hours, ...)")
+    raw_value: float = Field(description="the feature's value as the model sees it")
+    contribution: float = Field(
+        description="change in probability due to this feature (positive: raises the risk)"
+    )
+    contribution_log_odds: float = Field(description="tree-SHAP value, log-odds of the booster")
 
 
 class PredictionWarning(BaseModel):

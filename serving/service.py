@@ -30,7 +30,6 @@ import gc
 import hmac
 import json
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import bentoml
@@ -51,6 +50,7 @@ from serving.schemas import (
     PredictRequest,
     PredictResponse,
 )
+from serving.state import STATE
 
 logger = logging.getLogger("flushrisk.serving")
 
@@ -129,16 +129,6 @@ def _release_request_timers() -> None:
 
 
 _release_request_timers()
-
-
-@dataclass
-class _State:
-    """The loaded predictor, shared with the plain Starlette routes (GET /model)."""
-
-    predictor: Predictor | None = None
-
-
-STATE = _State()
 
 
 def error_body(loc: tuple[Any, ...], message: str, kind: str = "value_error") -> dict[str, Any]:
@@ -346,7 +336,7 @@ def _message(detail: dict[str, Any]) -> str:
 
 
 async def _model_card(_: Request) -> Response:
-    predictor = STATE.predictor
+    predictor = next(iter(STATE.predictors.values()), None)
     if predictor is None:
         return JSONResponse({"error": "the model is not loaded yet"}, status_code=503)
     return Response(predictor.card().model_dump_json(), media_type="application/json")
@@ -383,7 +373,7 @@ class FlushRiskService:
             # Everything loaded so far lives as long as the worker: keep it out of the cyclic
             # collector's full passes, which otherwise add milliseconds to some requests.
             gc.freeze()
-        STATE.predictor = self.predictor
+        STATE.replace({self.predictor.symbol or "?": self.predictor})
         self.symbol_label = self.predictor.symbol or "?"
 
     @bentoml.api(input_spec=PredictRequest, route="/predict")

@@ -46,7 +46,9 @@ def test_predict_from_bars_and_from_features_agree(
     assert 0 < ja["probability"] < 1
     assert ja["risk_level"] in {"low", "elevated", "high", "extreme"}
     assert pd.Timestamp(ja["as_of"]) == window.index[-1]
-    assert len(ja["drivers"]) == 5 and {"feature", "value", "contribution"} <= set(ja["drivers"][0])
+    assert len(ja["drivers"]) == 5
+    assert {"feature", "text", "value", "unit", "raw_value", "contribution"} <= set(ja["drivers"][0])
+    assert "contribution_log_odds" in ja["drivers"][0]
     assert ja["model"]["name"] == "flushrisk-btc"
     assert ja["model"]["mlflow_run_id"] == "0" * 31 + "1"
     assert ja["model"]["label_spec"]["kind"] == "liquidation"

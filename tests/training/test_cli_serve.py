@@ -94,7 +94,18 @@ class StubService:
                     "symbol": "BTC",
                     "probability": 0.125,
                     "risk_level": "high",
-                    "drivers": [{"feature": "funding_z_7d", "value": 2.5, "contribution": 0.4}],
+                    "drivers": [
+                        {
+                            "feature": "funding_z_7d",
+                            "text": "funding 0.041 % per 8 h, 2.5 standard deviations above "
+                            "its 7-day mean",
+                            "value": 2.5,
+                            "unit": "standard deviations",
+                            "raw_value": 2.5,
+                            "contribution": 0.031,
+                            "contribution_log_odds": 0.4,
+                        }
+                    ],
                     "model": {
                         "name": "flushrisk-btc",
                         "version": "v1",
@@ -138,7 +149,8 @@ def test_predict_sends_the_minimum_window_of_a_file(
     assert pd.Timestamp(sent["bars"][-1]["time"]) == frame.index[-1]
     assert sent["bars"][-1]["close"] == pytest.approx(frame["close"].iloc[-1])
     assert "12.50%" in result.output and "high" in result.output
-    assert "funding_z_7d" in result.output and "stale_data" in result.output
+    assert "2.5 standard deviations above its 7-day mean" in result.output
+    assert "+3.10" in result.output and "stale_data" in result.output
 
 
 def test_predict_reports_a_refusal_and_a_bad_file(

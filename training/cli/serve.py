@@ -24,7 +24,6 @@ from typing import Annotated, Any
 
 import pandas as pd
 import typer
-from rich.table import Table
 
 from features.atomic import write_text_atomic
 from features.errors import DataError, FlushRiskError, ModelNotFoundError
@@ -268,15 +267,14 @@ def _print_answer(answer: dict[str, Any]) -> None:
         f"({model.get('label') or 'label spec ' + json.dumps(model['label_spec'])})",
         highlight=False,
     )
-    table = Table("driver", "value", "contribution (log-odds)")
+    if answer["drivers"]:
+        console.print("why (effect on the probability, in percentage points):", highlight=False)
     for driver in answer["drivers"]:
-        value = driver["value"]
-        table.add_row(
-            driver["feature"],
-            "-" if value is None else f"{value:.4g}",
-            f"{driver['contribution']:+.3f}",
+        console.print(
+            f"  {100 * driver['contribution']:+6.2f}  {driver.get('text') or driver['feature']}",
+            highlight=False,
+            soft_wrap=True,
         )
-    console.print(table)
     for warning in answer.get("warnings", []):
         console.print(
             f"[yellow]warning ({warning['code']}):[/] {warning['message']}", highlight=False
