@@ -1,22 +1,33 @@
 """The Parquet market-data store: one dataset per symbol and bar under a data directory.
 
-Layout: ``<data_dir>/<SYMBOL>/<bar>.parquet``. Writes are atomic (temp file in the same
-directory, then rename), and a write merges with what is stored: overlapping rows are updated
-where the new data has values, never duplicated, and existing rows are never lost. Reading at
+Layout: ``<data_dir>/<SYMBOL>/<bar>/month=YYYY-MM/part.parquet``, a partitioned Parquet
+dataset (see :mod:`features.partitioned`). A write merges with what is stored, rewriting only
+the months it touches, atomically and under the dataset's file lock: overlapping rows are
+updated where the new data has values, never duplicated, and existing rows are never lost, even
+with several writers at once. Reads with a time range open only the months they need. Reading at
 a coarser bar than stored resamples; see :func:`resample`.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from features.atomic import atomic_path
+from features.atomic import atomic_path, temp_file_pid
 from features.bars import BARS, bar_name, infer_bar, parse_bar
 from features.errors import DataError
+from features.partitioned import (
+    count_rows,
+    dataset_lock,
+    merge_into_partitions,
+    months,
+    read_partitions,
+    time_range,
+)
 from features.schema import SIGNAL_GROUPS, canonicalize, validate_frame
 
 _FIRST = {"open": "first"}
@@ -58,11 +69,34 @@ class WriteResult:
         return self.rows_after - self.rows_before
 
 
+SYMBOL_MAX_LENGTH = 64
+# A dataset name: letters, digits, '_', '-' and single dots, starting and ending with a letter
+# or digit. Nothing that a file system reads as a path ('..', '.', '/', '\\').
+_DATASET_NAME = re.compile(r"^[A-Z0-9](?:[A-Z0-9_-]|\.(?!\.))*(?<=[A-Z0-9])$")
+# A ccxt market ('BTC/USDT:USDT') becomes 'BTC-USDT-USDT'.
+_CCXT_MARKET = re.compile(r"^([A-Za-z0-9]+)/([A-Za-z0-9]+)(?::([A-Za-z0-9]+))?$")
+
+
 def normalize_symbol(symbol: str) -> str:
-    """A filesystem-safe, upper-case dataset name: 'btc/usdt:usdt' -> 'BTC-USDT-USDT'."""
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", symbol.strip()).strip("-").upper()
-    if not name:
-        raise DataError(f"invalid symbol {symbol!r}")
+    """The upper-case dataset name of a symbol: 'btc' -> 'BTC', 'btc/usdt:usdt' -> 'BTC-USDT-USDT'.
+
+    Strict, because the name becomes a directory: anything that could leave the data directory
+    or fail on the file system ('..', '.', path separators, over-long names) is refused with a
+    message, before anything is created on disk.
+    """
+    text = str(symbol).strip()
+    market = _CCXT_MARKET.match(text)
+    name = "-".join(p for p in market.groups() if p) if market else text
+    name = name.upper()
+    if len(name) > SYMBOL_MAX_LENGTH or not _DATASET_NAME.match(name):
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        why = (
+            f"longer than {SYMBOL_MAX_LENGTH} characters"
+            if len(name) > SYMBOL_MAX_LENGTH
+            else "use letters, digits, '-', '_' and single dots, starting and ending with a "
+            "letter or digit (a ccxt market such as BTC/USDT:USDT is fine too)"
+        )
+        raise DataError(f"invalid symbol {shown!r}: {why}")
     return name
 
 
@@ -117,13 +151,24 @@ def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
 
 
 class MarketStore:
-    """Canonical market frames on disk, merged on write and resampled on read."""
+    """Canonical market frames on disk, merged on write and resampled on read.
+
+    Old stores (one ``<SYMBOL>/<bar>.parquet`` file per dataset) are migrated to the
+    partitioned layout on first use; see :meth:`migrate`.
+    """
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise DataError(
+                f"the data directory {self.root} is a file, not a directory; point --data-dir "
+                "(or FLUSHRISK_DATA_DIR) at a directory"
+            )
+        self._migrated = False
 
     def path(self, symbol: str, bar: str) -> Path:
-        return self.root / normalize_symbol(symbol) / f"{bar_name(parse_bar(bar))}.parquet"
+        """The dataset directory of a symbol and bar (``<root>/<SYMBOL>/<bar>``)."""
+        return self.root / normalize_symbol(symbol) / bar_name(parse_bar(bar))
 
     def write(
         self, symbol: str, frame: pd.DataFrame, source: str = "frame", bar: str | None = None
@@ -131,9 +176,13 @@ class MarketStore:
         """Validate ``frame`` and merge it into the dataset of its bar.
 
         New values win where they exist; stored values survive where the new frame has none.
-        Nothing is written unless the merged result validates. ``bar`` is inferred from the
-        frame unless given (a fetcher writing a one-row page knows its bar).
+        Only the months the frame touches are rewritten, under the dataset's lock (concurrent
+        writers never lose rows), and nothing is written unless every merged row validates.
+        ``bar`` is inferred from the frame unless given (a fetcher writing a one-row page knows
+        its bar).
         """
+        directory = self.path(symbol, bar or "1m")  # validates the symbol before anything else
+        self._ensure_migrated()
         new = validate_frame(frame, source)
         if bar is not None:
             bar = bar_name(parse_bar(bar))
@@ -142,13 +191,15 @@ class MarketStore:
         else:
             bar = self._single_row_bar(symbol)
         _check_grid(new.index, parse_bar(bar), source)
-        path = self.path(symbol, bar)
-        old = self._load(path) if path.exists() else None
-        rows_before = 0 if old is None else len(old)
-        merged = new if old is None else new.combine_first(old)
-        merged = validate_frame(merged, f"{source} merged into {path}")
-        write_parquet_atomic(merged, path)
-        return WriteResult(path=path, rows_before=rows_before, rows_after=len(merged))
+        directory = directory.parent / bar
+        where = f"{source} merged into {directory}"
+
+        def check(merged: pd.DataFrame, added: pd.DataFrame) -> None:
+            # Stored rows were valid when written; only rows the new frame touches can change.
+            validate_frame(merged.loc[added.index], where)
+
+        result = merge_into_partitions(directory, new, combine=_merge_canonical, check=check)
+        return WriteResult(path=directory, rows_before=result.rows_before, rows_after=result.rows_after)
 
     def _single_row_bar(self, symbol: str) -> str:
         bars = self.bars(symbol)
@@ -167,7 +218,8 @@ class MarketStore:
     ) -> pd.DataFrame:
         """The stored frame at ``bar`` (the finest stored bar by default), from start to end.
 
-        A coarser bar than any stored one is resampled from the finest stored bar it divides.
+        Only the month partitions the range needs are read. A coarser bar than any stored one
+        is resampled from the finest stored bar it divides.
         """
         stored = self.bars(symbol)
         if not stored:
@@ -180,47 +232,103 @@ class MarketStore:
                 f"{symbol} is stored at {stored}; cannot make {wanted} bars from them"
             )
         source_bar = usable[-1]  # the coarsest stored bar that divides the target
-        frame = self._load(self.path(symbol, source_bar))
-        if start is not None:
-            frame = frame[frame.index >= _utc(start)]
-        if end is not None:
-            frame = frame[frame.index <= _utc(end)]
+        first = None if start is None else _utc(start)
+        last = None if end is None else _utc(end)
+        frame = canonicalize(read_partitions(self.path(symbol, source_bar), first, last))
         return resample(frame, wanted, source_bar) if wanted != source_bar else frame
 
     def bars(self, symbol: str) -> list[str]:
         """Stored bars for a symbol, finest first."""
+        self._ensure_migrated()
         folder = self.root / normalize_symbol(symbol)
-        names = {p.stem for p in folder.glob("*.parquet")} if folder.is_dir() else set()
-        return [b for b in BARS if b in names]
+        return [b for b in BARS if months(folder / b)]
 
     def datasets(self) -> list[DatasetInfo]:
-        """Every stored dataset with its row count and time range (read from Parquet metadata)."""
+        """Every stored dataset with its row count and time range (from Parquet metadata)."""
+        self._ensure_migrated()
         infos = []
-        for path in sorted(self.root.glob("*/*.parquet")):
-            if path.stem not in BARS:
-                continue
-            try:
-                index = pd.read_parquet(path, columns=[]).index
-            except (OSError, ValueError) as err:
-                raise DataError(f"{path}: unreadable Parquet dataset ({err})") from err
-            infos.append(
-                DatasetInfo(
-                    symbol=path.parent.name,
-                    bar=path.stem,
-                    path=path,
-                    rows=len(index),
-                    start=index[0] if len(index) else None,
-                    end=index[-1] if len(index) else None,
+        if not self.root.is_dir():
+            return infos
+        for folder in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            for bar in BARS:
+                directory = folder / bar
+                if not months(directory):
+                    continue
+                start, end = time_range(directory)
+                infos.append(
+                    DatasetInfo(
+                        symbol=folder.name,
+                        bar=bar,
+                        path=directory,
+                        rows=count_rows(directory),
+                        start=start,
+                        end=end,
+                    )
                 )
-            )
         return infos
 
-    @staticmethod
-    def _load(path: Path) -> pd.DataFrame:
-        try:
-            return canonicalize(pd.read_parquet(path))
-        except (OSError, ValueError) as err:
-            raise DataError(f"{path}: unreadable Parquet dataset ({err})") from err
+    def migrate(self) -> list[DatasetInfo]:
+        """Move every old single-file dataset (``<SYMBOL>/<bar>.parquet``) into partitions.
+
+        Each old file is merged under the dataset's lock (its values win over partitions
+        already there), every one of its timestamps is checked to be in the new dataset, and
+        only then is the old file removed. Returns the datasets that were migrated.
+        """
+        migrated = []
+        if not self.root.is_dir():
+            return migrated
+        for legacy in sorted(self.root.glob("*/*.parquet")):
+            if legacy.stem not in BARS or not legacy.is_file():
+                continue
+            directory = legacy.parent / legacy.stem
+            with dataset_lock(directory):
+                if not legacy.exists():  # another process migrated it meanwhile
+                    continue
+                _migrate_file(legacy, directory)
+            migrated.append(
+                DatasetInfo(
+                    symbol=legacy.parent.name,
+                    bar=legacy.stem,
+                    path=directory,
+                    rows=count_rows(directory),
+                    start=None,
+                    end=None,
+                )
+            )
+        self._migrated = True
+        return migrated
+
+    def _ensure_migrated(self) -> None:
+        if not self._migrated:
+            self.migrate()
+
+
+def _merge_canonical(new: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
+    """New values win where present, stored values survive; canonical column order."""
+    return canonicalize(new.combine_first(canonicalize(stored)))
+
+
+def _migrate_file(legacy: Path, directory: Path) -> None:
+    """Merge one old-layout file into its partitioned dataset (lock held), then remove it."""
+    try:
+        old = canonicalize(pd.read_parquet(legacy))
+    except (OSError, ValueError) as err:
+        raise DataError(f"{legacy}: unreadable Parquet dataset, not migrated ({err})") from None
+    for stale in legacy.parent.glob(f".{legacy.name}.*.tmp"):
+        pid = temp_file_pid(stale)
+        if pid is None or pid != os.getpid():
+            stale.unlink(missing_ok=True)
+    if not old.empty:
+        # The lock is already held: merge with a re-entrant call on the same lock file.
+        merge_into_partitions(directory, old, combine=_merge_canonical)
+        kept = read_partitions(directory, columns=[]).index
+        lost = old.index.difference(kept)
+        if len(lost):
+            raise DataError(
+                f"{legacy}: migration would lose {len(lost)} row(s) (first {lost[0]}); the old "
+                "file is kept"
+            )
+    legacy.unlink()
 
 
 def _check_grid(index: pd.DatetimeIndex, step: pd.Timedelta, source: str) -> None:

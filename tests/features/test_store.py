@@ -32,13 +32,14 @@ def test_write_then_read_returns_the_frame(tmp_path):
     store = MarketStore(tmp_path)
     frame = bars(20, open_interest_usd=np.linspace(1e9, 2e9, 20))
     result = store.write("btc", frame, source="test")
-    assert result.path == tmp_path / "BTC" / "5m.parquet"
+    assert result.path == tmp_path / "BTC" / "5m"
+    assert (tmp_path / "BTC" / "5m" / "month=2024-01" / "part.parquet").is_file()
     assert (result.rows_before, result.rows_after) == (0, 20)
     pd.testing.assert_frame_equal(
         store.read("BTC"), frame[store.read("BTC").columns], check_freq=False
     )
     assert [(d.symbol, d.bar, d.rows) for d in store.datasets()] == [("BTC", "5m", 20)]
-    assert not list((tmp_path / "BTC").glob("*.tmp")), "no temp file is left behind"
+    assert not list((tmp_path / "BTC").rglob("*.tmp")), "no temp file is left behind"
 
 
 def test_overlapping_reimport_merges_without_duplicates_or_losses(tmp_path):
@@ -69,7 +70,7 @@ def test_overlapping_reimport_merges_without_duplicates_or_losses(tmp_path):
 def test_invalid_write_leaves_the_stored_file_untouched(tmp_path):
     store = MarketStore(tmp_path)
     store.write("BTC", bars(10))
-    path = tmp_path / "BTC" / "5m.parquet"
+    path = tmp_path / "BTC" / "5m" / "month=2024-01" / "part.parquet"
     before = path.read_bytes()
     bad = bars(10, start="2024-01-01 00:50").assign(funding_rate=0.2)
     with pytest.raises(DataError, match="funding_rate"):

@@ -287,6 +287,26 @@ def list_(data_dir: DataDir = None) -> None:
     console.print(table)
 
 
+@data_app.command("migrate")
+def migrate(data_dir: DataDir = None) -> None:
+    """Move old single-file datasets (<SYMBOL>/<bar>.parquet) into month partitions.
+
+    Every command does this on first use; run it to do it now. No row is lost: each old file is
+    removed only once all of its rows are in the partitioned dataset.
+    """
+    store = _store(data_dir)
+    moved = store.migrate()
+    if not moved:
+        console.print(f"nothing to migrate in {store.root}", highlight=False)
+        return
+    for info in moved:
+        console.print(
+            f"migrated {info.symbol} {info.bar}: {info.rows:,} rows -> {info.path}",
+            highlight=False,
+            markup=False,
+        )
+
+
 @data_app.command("inspect")
 def inspect(
     symbol: Annotated[str, typer.Argument(help="Dataset name, e.g. BTC.")],

@@ -175,11 +175,11 @@ def read_bars(path: Path) -> pd.DataFrame:
     """A canonical frame from Parquet (a store dataset), CSV (a 'time' column) or JSON bars."""
     from features.schema import validate_frame
 
-    if not path.is_file():
+    if not path.exists():
         raise DataError(f"{path}: no such file")
     suffix = path.suffix.lower()
     try:
-        if suffix == ".parquet":
+        if suffix == ".parquet" or path.is_dir():  # a file, or a store dataset directory
             frame = pd.read_parquet(path)
         elif suffix in (".csv", ".txt"):
             frame = pd.read_csv(path)
@@ -397,6 +397,7 @@ def _step(number: int, total: int, title: str, action: Callable[[], str]) -> Non
     console.print(
         f"[bold green][{number}/{total}][/] {title}: {outcome} ({time.perf_counter() - started:.1f}s)",
         highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -531,7 +532,7 @@ def quickstart(
             f"[dim]precomputed features instead of bars: -d @{features_path}[/]", highlight=False
         )
         console.print(
-            f"or: flushrisk predict --url {url} --bars {paths.data_dir / normalize_symbol(symbol) / '1h.parquet'}",
+            f"or: flushrisk predict --url {url} --bars {paths.data_dir / normalize_symbol(symbol) / '1h'}",
             highlight=False,
             soft_wrap=True,
         )
