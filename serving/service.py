@@ -41,6 +41,7 @@ from starlette.routing import Route
 
 from features.errors import ModelNotFoundError
 from features.settings import get_settings
+from serving.pages import PUBLIC_PREFIXES
 from serving.predictor import Predictor, RequestError
 from serving.schemas import (
     MAX_BARS,
@@ -62,7 +63,9 @@ API_PATHS = frozenset({"/predict", "/predict_batch"})
 OPEN_PATHS = frozenset(
     {"/livez", "/readyz", "/healthz", "/metrics", "/docs.json", "/schema.json", "/"}
 )
-OPEN_PREFIXES = ("/static_content", "/assets")
+# The pages' HTML shells and static files carry no data (serving.pages.PUBLIC_PREFIXES): they
+# load without the key, and the JSON they read stays behind it.
+OPEN_PREFIXES = ("/static_content", "/assets", *PUBLIC_PREFIXES)
 # A request of MAX_BARS fully populated bars is about 2 MB of JSON; a batch may carry
 # several. Anything larger is refused before it is read into memory.
 MAX_BODY_BYTES = max(32 * 1024 * 1024, MAX_BARS * 1024 * 8)

@@ -1,0 +1,300 @@
+/* One market (/symbol/{symbol}) from GET /risk/{symbol}?window=...: time-aligned charts, the
+   drivers in plain words, the after-flush read and what the number means. Re-read every few
+   seconds without reloading. */
+(function () {
+  "use strict";
+  const $ = (id) => document.getElementById(id);
+  const SYMBOL = FR.pathSymbol();
+  const REFRESH_S = Math.max(2, Number(FR.param("refresh", 10)) || 10);
+  let windowName = ["24h", "7d", "30d"].includes(FR.param("window", "")) ? FR.param("window") : "24h";
+  let grp = null;
+  let layoutKey = "";
+  let charts = {}; // name -> {u, build(d) -> data}
+  let updates = 0;
+  let reliability = null;
+
+  document.title = "FlushRisk · " + SYMBOL;
+  $("symbol").textContent = SYMBOL;
+  $("backtest-link").href = "/backtest/" + encodeURIComponent(SYMBOL);
+
+  /* ---- chart definitions: each present only when its data is -------------------------- */
+  const C = FRC.fmt;
+  function defs(d) {
+    const h = d.history || {};
+    const x = FR.toSeconds(h.time || []);
+    const n = x.length;
+    const col = (name, f) => {
+      const v = FR.nums(h[name], n);
+      return v && f ? v.map((a) => (a === null ? null : a * f)) : v;
+    };
+    const out = [];
+    const close = col("close");
+    const liqL = col("liq_long_usd"), liqS = col("liq_short_usd");
+    if (close || liqL || liqS) {
+      const series = [], data = [x], axes = [];
+      if (close) {
+        series.push({ label: "price", stroke: "#e6edf3", width: 1.5, scale: "usd", value: (u, v) => (v == null ? "–" : "$" + C.price(v)) });
+        data.push(close);
+        axes.push(FRC.axis("Price, USD", C.price, { scale: "usd" }));
+      }
+      if (liqL || liqS) {
+        series.push({ label: "long liquidations", stroke: "#d55e00", fill: "rgba(213,94,0,0.75)", scale: "liq",
+          paths: FRC.bars(-1), points: { show: false }, value: (u, v) => FR.usd(v) });
+        data.push(liqL || new Array(n).fill(null));
+        series.push({ label: "short liquidations", stroke: "#0072b2", fill: "rgba(0,114,178,0.85)", scale: "liq",
+          paths: FRC.bars(1), points: { show: false }, value: (u, v) => FR.usd(v) });
+        data.push(liqS || new Array(n).fill(null));
+        axes.push(FRC.axis("Liquidations, USD per bar", C.usd, { scale: "liq", side: 1, grid: { show: false } }));
+      }
+      out.push({ name: "price", title: "<b>Price</b> with long and short liquidations (bars, right axis)", height: 230,
+        series, data, axes, scales: { liq: { range: (u, min, max) => [0, Math.max(1, max) * 3] } } });
+    }
+    const prob = col("probability", 100);
+    if (prob) {
+      const xs = x;
+      const alerts = new Array(n).fill(null);
+      for (const a of d.alerts || []) {
+        const k = FRC.nearest(xs, Date.parse(a.time) / 1000);
+        if (k >= 0) alerts[k] = FR.isNum(a.probability) ? a.probability * 100 : prob[k];
+      }
+      const th = (d.model && d.model.thresholds) || null;
+      const maxP = Math.max(...prob.filter((v) => v !== null), 0);
+      const topBand = th && FR.isNum(th.extreme) ? th.extreme * 100 * 1.3 : 0;
+      out.push({ name: "probability", title: "<b>Flush probability</b>, next hour, with the risk-level bands and the alerts that fired",
+        height: 210, series: [
+          { label: "probability", stroke: "#f0e442", width: 1.8, fill: "rgba(240,228,66,0.06)", value: (u, v) => (v == null ? "–" : C.pct(v)) },
+          { label: "alert fired", stroke: "#ff8a4c", fill: "#d55e00", paths: () => null,
+            points: { show: true, size: 11, width: 2, space: 0 }, value: (u, v) => (v == null ? "–" : C.pct(v)) },
+        ], data: [x, prob, alerts], axes: [FRC.axis("Probability, %", C.pct, { scale: "y" })],
+        scales: { y: { range: () => [0, Math.max(maxP * 1.15, topBand, 0.1)] } },
+        plugins: [FRC.levelBands(th)] });
+    }
+    const simple = [
+      ["funding", "funding_rate", 100, "<b>Funding rate</b>, % per 8 h (positive: longs pay shorts)", "% per 8 h", C.pct3, "#56b4e9", (v) => C.pct3(v) + " / 8 h"],
+      ["oi", "open_interest_usd", 1, "<b>Open interest</b>, USD notional", "USD", C.usd, "#cc79a7", (v) => FR.usd(v)],
+      ["basis", "basis", 100, "<b>Basis</b>: perp price over the index, %", "% of index", C.pct3, "#009e73", (v) => C.pct3(v)],
+      ["depth", "depth_bid_1pct_usd", 1, "<b>Bid depth</b> within 1 % of mid, USD", "USD", C.usd, "#e69f00", (v) => FR.usd(v)],
+    ];
+    for (const [name, column, f, title, label, format, colour, valueFmt] of simple) {
+      const v = col(column, f);
+      if (!v) continue;
+      out.push({ name, title, height: 140, series: [{ label: name === "oi" ? "open interest" : name, stroke: colour, width: 1.5,
+        value: (u, a) => (a == null ? "–" : valueFmt(a)) }], data: [x, v], axes: [FRC.axis(label, format)] });
+    }
+    return out;
+  }
+
+  function drawCharts(d) {
+    const list = defs(d);
+    const key = windowName + "|" + list.map((c) => c.name + c.series.length).join(",");
+    const host = $("charts");
+    if (key === layoutKey && grp) {
+      for (const c of list) charts[c.name].setData(c.data);
+      return;
+    }
+    if (grp) grp.destroy();
+    host.innerHTML = "";
+    charts = {};
+    grp = FRC.group("fr-" + SYMBOL);
+    if (!list.length) {
+      host.innerHTML = '<div class="panel muted">No history for this symbol in this window yet.</div>';
+    }
+    for (const c of list) {
+      const box = document.createElement("div");
+      box.className = "panel chart";
+      box.dataset.chart = c.name;
+      box.innerHTML = '<div class="title">' + c.title + "</div>";
+      host.appendChild(box);
+      const plot = document.createElement("div");
+      box.appendChild(plot);
+      charts[c.name] = FRC.make(plot, Object.assign({ group: grp }, c));
+      box.dataset.axes = charts[c.name].axes.map((a) => a.label).join("|"); // drawn on the canvas
+    }
+    layoutKey = key;
+  }
+
+  /* ---- side panels ------------------------------------------------------------------- */
+  function drawDrivers(d) {
+    const list = (d.drivers || []).filter((x) => x && (x.text || x.feature));
+    if (!list.length) { $("drivers").innerHTML = '<li class="muted">No driver stands out.</li>'; return; }
+    const max = Math.max(...list.map((x) => Math.abs(x.contribution || 0)), 1e-12);
+    $("drivers").innerHTML = list.slice(0, 8).map((x) => {
+      const c = x.contribution || 0;
+      const colour = c >= 0 ? "#e69f00" : "#56b4e9";
+      const text = x.text || (x.feature + " = " + (FR.isNum(x.value) ? x.value.toPrecision(3) : "–"));
+      return "<li><div>" + FR.esc(text) + '<div class="bar" style="width:' + (100 * Math.abs(c) / max).toFixed(0) +
+        "%;background:" + colour + '"></div></div><div class="c" title="change in probability, percentage points">' +
+        (c >= 0 ? "raises " : "lowers ") + "<br>" + FR.pp(Math.abs(c)).replace("+", "") + "</div></li>";
+    }).join("");
+  }
+
+  function drawPostFlush(pf) {
+    const panel = $("postflush-panel");
+    if (!pf) { panel.classList.add("hidden"); return; }
+    panel.classList.remove("hidden");
+    const size = pf.size_usd != null ? pf.size_usd : pf.size;
+    const when = pf.time || pf.flush_time;
+    const hours = FR.isNum(pf.hours_since) ? pf.hours_since : when ? (Date.now() - Date.parse(when)) / 3.6e6 : null;
+    let html = '<div style="margin-bottom:6px">' + (FR.isNum(size) ? "<b>" + FR.usd(size) + "</b> of long liquidations" : "A flush") +
+      (when ? " at " + FR.esc(FR.utc(when)) : "") + (FR.isNum(hours) ? " (" + FR.age(hours * 3600) + " ago)" : "") + "</div>";
+    const items = Array.isArray(pf.items) ? pf.items : null;
+    if (items) {
+      html += '<ul class="drivers">' + items.map((it) => "<li><div><b>" + FR.esc(it.name || it.key || "") + "</b>: " +
+        FR.esc(it.text || it.suggests || "") + "</div><div></div></li>").join("") + "</ul>";
+    } else {
+      html += '<dl class="kv">' + Object.entries(pf).filter(([k]) => !["time", "size", "size_usd", "hours_since", "flush_time"].includes(k))
+        .map(([k, v]) => "<dt>" + FR.esc(k.replace(/_/g, " ")) + "</dt><dd>" + FR.esc(typeof v === "object" ? (v && (v.text || JSON.stringify(v))) : v) + "</dd>").join("") + "</dl>";
+    }
+    $("postflush").innerHTML = html;
+  }
+
+  function pick(obj, ...keys) {
+    for (const k of keys) {
+      const parts = k.split(".");
+      let v = obj;
+      for (const p of parts) v = v == null ? undefined : v[p];
+      if (v !== undefined && v !== null) return v;
+    }
+    return null;
+  }
+
+  function ciRow(name, value, ci, colour, scaleMax) {
+    const pos = (v) => (100 * v / scaleMax).toFixed(1) + "%";
+    let html = '<div style="display:flex;justify-content:space-between;font-size:13px"><span>' + FR.esc(name) + '</span><span class="num">' +
+      (FR.isNum(value) ? value.toFixed(3) : "–") + (Array.isArray(ci) && FR.isNum(ci[0]) ? " <span class=muted>(95 % CI " + ci[0].toFixed(3) + "–" + ci[1].toFixed(3) + ")</span>" : "") + "</span></div>";
+    html += '<div class="ci">';
+    if (Array.isArray(ci) && FR.isNum(ci[0]) && FR.isNum(ci[1])) html += '<div class="rng" style="left:' + pos(ci[0]) + ";width:" + pos(ci[1] - ci[0]) + ";background:" + colour + ';opacity:.55"></div>';
+    if (FR.isNum(value)) html += '<div class="pt" style="left:' + pos(value) + ";background:" + colour + '"></div>';
+    return html + "</div>";
+  }
+
+  function drawMeaning(d) {
+    const m = d.model || {};
+    const label = m.label || d.label;
+    const base = m.base_rate;
+    const th = m.thresholds || {};
+    const alertAt = FR.isNum(m.alert_threshold) ? m.alert_threshold : th.high;
+    let html = '<dl class="kv">';
+    html += "<dt>About</dt><dd>" + FR.esc(label || "not stated by the model") + "</dd>";
+    if (FR.isNum(base)) html += "<dt>Base rate</dt><dd>" + FR.pct(base) + " of bars were followed by it in the training data</dd>";
+    if (FR.isNum(alertAt)) html += "<dt>Alert at</dt><dd>" + FR.pct(alertAt) + (FR.isNum(base) && base > 0 ? " (" + (alertAt / base).toFixed(1) + "× the base rate)" : "") + "</dd>";
+    const lv = ["elevated", "high", "extreme"].filter((k) => FR.isNum(th[k])).map((k) => FR.badge(k) + " ≥ " + FR.pct(th[k])).join("<br>");
+    if (lv) html += "<dt>Levels</dt><dd>" + lv + "</dd>";
+    if (m.name || m.version) html += "<dt>Model</dt><dd>" + FR.esc(m.name || "") + (m.version ? " v" + FR.esc(m.version) : "") + "</dd>";
+    html += "</dl>";
+    const tr = m.track_record;
+    if (!tr) {
+      html += '<p class="muted">No track record is stored with this model: it cannot show how often it was right. Retrain it with the current <code>flushrisk train</code> to get one.</p>';
+      $("meaning").innerHTML = html;
+      return;
+    }
+    const pr = pick(tr, "pr_auc", "model.pr_auc", "metrics.pr_auc");
+    const prCi = pick(tr, "pr_auc_ci", "model.pr_auc_ci", "metrics.pr_auc_ci");
+    const bl = pick(tr, "baseline", "best_baseline") || {};
+    const blPr = pick(bl, "pr_auc"), blCi = pick(bl, "pr_auc_ci", "ci");
+    const trBase = pick(tr, "base_rate") || base;
+    const scaleMax = Math.min(1, Math.max(0.05, ...[pr, blPr, ...(prCi || []), ...(blCi || [])].filter(FR.isNum)) * 1.15);
+    html += '<h2 style="margin-top:12px">Track record (out of sample)</h2>';
+    html += '<div class="legend-note">PR-AUC: how well high probabilities pick out the flushes (1 = perfect; a random guess scores the base rate' +
+      (FR.isNum(trBase) ? ", " + trBase.toFixed(3) : "") + ").</div>";
+    html += ciRow("FlushRisk model", pr, prCi, "#f0e442", scaleMax);
+    html += ciRow("best baseline" + (bl.name ? ": " + bl.name : ""), blPr, blCi, "#8b98a5", scaleMax);
+    const ev = pick(tr, "event_study", "events") || {};
+    const hits = pick(ev, "hits", "alerted"), events = pick(ev, "events", "covered_events", "count");
+    const fa = pick(ev, "false_alarms_per_week", "false_alarms_per_week_elsewhere");
+    const lead = pick(ev, "median_lead_time_hours", "lead_time_hours");
+    if (hits !== null || fa !== null) {
+      html += '<dl class="kv" style="margin-top:6px">';
+      if (FR.isNum(hits) && FR.isNum(events)) html += "<dt>Past flushes</dt><dd><b>" + hits + " of " + events + "</b> reached the alert level beforehand</dd>";
+      if (FR.isNum(fa)) html += "<dt>False alarms</dt><dd><b>" + fa.toFixed(1) + "</b> per week</dd>";
+      if (FR.isNum(lead)) html += "<dt>Lead time</dt><dd>median " + lead.toFixed(1) + " h before the flush</dd>";
+      html += "</dl>";
+    }
+    const rel = pick(tr, "reliability", "calibration");
+    html += '<div id="reliability" class="chart" style="margin-top:8px"></div>';
+    $("meaning").innerHTML = html;
+    drawReliability(rel);
+  }
+
+  function drawReliability(rel) {
+    if (reliability) { reliability.destroy(); reliability = null; }
+    if (!rel) return;
+    let p = pick(rel, "predicted", "mean_predicted", "p"), o = pick(rel, "observed", "frequency", "fraction_positive");
+    if (Array.isArray(rel)) { p = rel.map((r) => r.predicted); o = rel.map((r) => r.observed); }
+    if (!Array.isArray(p) || !Array.isArray(o) || !p.length) return;
+    const idx = p.map((_, i) => i).filter((i) => FR.isNum(p[i]) && FR.isNum(o[i])).sort((a, b) => p[a] - p[b]);
+    const xs = idx.map((i) => p[i] * 100), ys = idx.map((i) => o[i] * 100);
+    const top = Math.max(...xs, ...ys) * 1.1;
+    const el = $("reliability");
+    el.innerHTML = '<div class="title"><b>Reliability</b>: when the model said x %, how often it happened</div>';
+    const plot = document.createElement("div");
+    el.appendChild(plot);
+    reliability = FRC.make(plot, {
+      timeX: false, height: 220, legend: true, xLabel: "predicted", xValue: (u, v) => (v == null ? "–" : C.pct(v)),
+      xAxis: FRC.axis("Predicted probability, %", C.pct, { size: 40 }),
+      series: [
+        { label: "perfect", stroke: "#5b6672", dash: [4, 4], width: 1, points: { show: false }, value: (u, v) => (v == null ? "–" : C.pct(v)) },
+        { label: "observed", stroke: "#f0e442", width: 2, points: { show: true, size: 6, fill: "#f0e442" }, value: (u, v) => (v == null ? "–" : C.pct(v)) },
+      ],
+      data: [xs, xs, ys], axes: [FRC.axis("Observed frequency, %", C.pct, { size: 50 })],
+      scales: { x: { time: false, range: () => [0, top] }, y: { range: () => [0, top] } },
+      cursor: { drag: { x: false, y: false } },
+    });
+  }
+
+  function drawHeader(d) {
+    $("probability").textContent = FR.pct(d.probability);
+    $("probability").className = "big lvl-" + (d.risk_level || "unknown");
+    $("badge").innerHTML = FR.badge(d.risk_level);
+    const c = d.change_1h;
+    $("change").innerHTML = FR.isNum(c) ? '<span class="' + (c > 0 ? "up" : c < 0 ? "down" : "flat") + '">' + FR.pp(c) + "</span> <span class=muted>in 1 h</span>" : "";
+    $("asof").textContent = "score for the bar opening " + FR.utc(d.as_of) + " · data age " + FR.age(d.data_age_seconds);
+    $("label-line").textContent = d.label ? "Probability of " + d.label + "." : "";
+    const warnings = [];
+    if (d.stale) warnings.push("The data behind this score is " + FR.age(d.data_age_seconds) + " old: this is not a current reading.");
+    for (const w of d.warnings || []) warnings.push(typeof w === "string" ? w : w.message || w.code);
+    $("warnings").innerHTML = warnings.map((w) => '<div class="banner warn">⚠ ' + FR.esc(w) + "</div>").join("");
+  }
+
+  async function load() {
+    const d = await FR.api("/risk/" + encodeURIComponent(SYMBOL) + "?window=" + windowName);
+    $("error").className = "hidden";
+    drawHeader(d);
+    drawCharts(d);
+    drawDrivers(d);
+    drawPostFlush(d.post_flush);
+    drawMeaning(d);
+    document.body.dataset.asOf = d.as_of || "";
+    document.body.dataset.updates = String(++updates);
+    FR.status($("status"), true, "live · updated " + new Date().toISOString().slice(11, 19) + " UTC");
+  }
+
+  async function poll() {
+    try {
+      await load();
+    } catch (err) {
+      FR.status($("status"), false, "not updating");
+      FR.showError($("error"), err);
+      if (err instanceof FR.AuthError) return;
+      if (err.status === 404) return; // not watched: nothing will appear by polling harder
+    }
+    setTimeout(poll, (document.hidden ? 4 : 1) * REFRESH_S * 1000);
+  }
+
+  function setWindow(w) {
+    windowName = w;
+    for (const b of document.querySelectorAll("#windows button")) b.classList.toggle("on", b.dataset.window === w);
+    const q = new URLSearchParams(location.search);
+    if (w === "24h") q.delete("window"); else q.set("window", w);
+    const s = q.toString();
+    history.replaceState(null, "", location.pathname + (s ? "?" + s : ""));
+  }
+
+  for (const b of document.querySelectorAll("#windows button")) {
+    b.addEventListener("click", () => { setWindow(b.dataset.window); load().catch((err) => FR.showError($("error"), err)); });
+  }
+  $("key-button").addEventListener("click", () => { FR.forgetKey(); FR.askForKey(); });
+  FRC.autoSize($("charts"), () => Object.values(charts));
+  setWindow(windowName);
+  poll();
+})();
