@@ -244,8 +244,8 @@ def train_job(
     check_trainable(y, meta, request.data.symbol)
     WalkForwardConfig.model_validate(config.walk_forward.model_dump())  # purge >= new horizon
     # compute
-    wf = run_walk_forward(X, y, bar, config, on_fold, strength=strength)
-    report: dict[str, Any] = dict(evaluation_report(wf))
+    wf = run_walk_forward(X, y, bar, config, on_fold, strength=strength, label_kind=spec.kind)
+    report: dict[str, Any] = dict(evaluation_report(wf, config.protocol))
     report["setup"] = _setup(request.data, meta, spec, config, wf)
     report["events"] = _events_section(wf, events, frame, spec)
     metadata = {
@@ -255,7 +255,8 @@ def train_job(
         "data_end": str(meta.end),
         "groups": list(meta.groups),
         "label": spec.describe(),
-        "metrics": {k: v for k, v in report[MODEL].items() if k != "folds"},
+        "verdict": report["verdict"]["text"],
+        "metrics": {k: v for k, v in report[MODEL].items() if k not in ("folds", "ci")},
         "baseline_metrics": {
             name: {k: report[name][k] for k in ("pr_auc", "brier", "ece")} for name in config.baselines
         },
@@ -378,15 +379,16 @@ def evaluate_job(
         X_train, y_train, X_test = X.iloc[fold.train], yv[fold.train], X.iloc[fold.test]
         predictions = {
             MODEL: p_all[fold.test],
-            **fit_baselines(config.baselines, X_train, y_train, X_test),
+            **fit_baselines(config.baselines, X_train, y_train, X_test, spec.kind),
         }
+        # best_iteration 0: the model is scored as it is, not refitted (no rounds chosen here)
         result = FoldResult(fold, 0, model.calibrator.method, model.alert_threshold, model.predict_raw(X_test), predictions)
         result.metrics = fold_metrics(result, yv, X_test.index, bar)
         results.append(result)
         if on_fold is not None:
             on_fold(result, len(folds))
     wf = collect_folds(X, yv, bar, results)
-    report: dict[str, Any] = dict(evaluation_report(wf))
+    report: dict[str, Any] = dict(evaluation_report(wf, config.protocol))
     setup = _setup(data, meta, spec, config, wf)
     trained = (model.metadata.get("data_start"), model.metadata.get("data_end"))
     same_symbol = normalize_symbol(str(model.metadata.get("symbol", ""))) == normalize_symbol(data.symbol)

@@ -4,8 +4,11 @@ Why these. Flushes are rare (a few percent of bars), so accuracy and ROC-AUC fla
 PR-AUC (average precision) and PR-AUC divided by the base rate (lift) say how much better than
 chance the alerts are. Brier score and log loss judge the probabilities themselves, and the
 Brier skill score compares them with always forecasting the sample base rate (> 0 = better).
-Expected calibration error (ECE, 10 equal-width bins, weighted by bin size) says whether "10 %"
-means 10 %. A trader acts on alerts, so precision and recall at the alert threshold and the
+Expected calibration error (ECE, 10 equal-MASS bins, weighted by bin size) says whether "10 %"
+means 10 %: with a rare event most predictions are small, so equal-width bins would put almost
+every row into the first bin and hide miscalibration where the alerts are. The calibration slope
+and intercept (logistic fit of the outcome on logit(p); perfect = slope 1, intercept 0) say in
+which direction: a slope below 1 means over-confident (too extreme), above 1 under-confident. A trader acts on alerts, so precision and recall at the alert threshold and the
 number of alert episodes per week (consecutive alerting bars count once) are reported too.
 
 Undefined values (ROC-AUC without both classes, ...) are NaN and become ``null`` in JSON.
@@ -91,31 +94,92 @@ def log_loss(y: np.ndarray, p: np.ndarray) -> float:
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
 
 
+def bin_index(p: np.ndarray, bins: int = 10, strategy: str = "quantile") -> np.ndarray:
+    """The calibration bin of every prediction, 0 .. bins-1.
+
+    ``quantile`` (equal mass): bins of about equal row counts by rank; tied predictions always
+    share a bin (a tie group goes where its first row falls), so a bin never splits one value.
+    ``uniform``: equal-width bins on [0, 1].
+    """
+    p = np.asarray(p, dtype=np.float64)
+    if strategy == "uniform":
+        return np.clip((p * bins).astype(int), 0, bins - 1)
+    if not len(p):
+        return np.zeros(0, dtype=int)
+    first = np.searchsorted(np.sort(p), p, side="left")
+    return np.minimum(first * bins // len(p), bins - 1).astype(int)
+
+
 def calibration_bins(
-    y: np.ndarray, p: np.ndarray, bins: int = 10, strategy: str = "uniform"
+    y: np.ndarray, p: np.ndarray, bins: int = 10, strategy: str = "quantile"
 ) -> pd.DataFrame:
-    """Per bin: mean predicted probability, observed frequency and count (for ECE and plots)."""
+    """Per bin: prediction range, mean predicted probability, observed frequency and count."""
     y, p = _arrays(y, p)
-    if strategy == "quantile":
-        edges = np.unique(np.quantile(p, np.linspace(0, 1, bins + 1))) if len(p) else np.array([0, 1])
-    else:
-        edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, len(edges) - 2)
-    count = np.bincount(which, minlength=len(edges) - 1).astype(np.float64)
+    which = bin_index(p, bins, strategy)
+    count = np.bincount(which, minlength=bins).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean_p = np.bincount(which, weights=p, minlength=len(edges) - 1) / count
-        freq = np.bincount(which, weights=y, minlength=len(edges) - 1) / count
-    table = pd.DataFrame({"lo": edges[:-1], "hi": edges[1:], "mean_p": mean_p, "freq": freq, "count": count})
+        mean_p = np.bincount(which, weights=p, minlength=bins) / count
+        freq = np.bincount(which, weights=y, minlength=bins) / count
+    lo = np.full(bins, np.inf)
+    hi = np.full(bins, -np.inf)
+    np.minimum.at(lo, which, p)
+    np.maximum.at(hi, which, p)
+    table = pd.DataFrame({"bin": np.arange(bins), "lo": lo, "hi": hi, "mean_p": mean_p, "freq": freq, "count": count})
     return table[table["count"] > 0].reset_index(drop=True)
 
 
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
-    """ECE: bin-size-weighted mean |mean predicted - observed frequency| over equal-width bins."""
+def expected_calibration_error(
+    y: np.ndarray, p: np.ndarray, bins: int = 10, strategy: str = "quantile"
+) -> float:
+    """ECE: bin-size-weighted mean |mean predicted - observed frequency|, equal-mass bins."""
     y, p = _arrays(y, p)
     if not len(y):
         return math.nan
-    table = calibration_bins(y, p, bins)
+    table = calibration_bins(y, p, bins, strategy)
     return float(np.sum(table["count"] * np.abs(table["mean_p"] - table["freq"])) / len(y))
+
+
+def calibration_fit(y: np.ndarray, p: np.ndarray, weights: np.ndarray | None = None) -> tuple[float, float]:
+    """(intercept, slope) of the logistic fit P(y=1) = sigmoid(a + b * logit(p)).
+
+    Perfect calibration is (0, 1). NaN when undefined (one class, or constant predictions).
+    Newton's method on two parameters: exact, fast, no regularisation.
+    """
+    y, p = _arrays(y, p)
+    w = np.ones_like(y) if weights is None else np.asarray(weights, dtype=np.float64)
+    q = np.clip(p, 1e-6, 1 - 1e-6)
+    x = np.log(q / (1 - q))
+    pos = float(np.sum(w * y))
+    if len(y) < 3 or pos <= 0 or pos >= w.sum() or np.ptp(x[w > 0]) < 1e-9:
+        return math.nan, math.nan
+    def nll(a: float, b: float) -> float:
+        eta = a + b * x
+        return float(np.sum(w * (np.logaddexp(0.0, eta) - y * eta)))
+
+    rate = pos / w.sum()
+    a, b = math.log(rate / (1 - rate)), 0.0
+    current = nll(a, b)
+    for _ in range(100):
+        mu = 1.0 / (1.0 + np.exp(-np.clip(a + b * x, -35, 35)))
+        r = w * (y - mu)
+        h = w * mu * (1 - mu)
+        g0, g1 = r.sum(), (r * x).sum()
+        h00, h01, h11 = h.sum(), (h * x).sum(), (h * x * x).sum()
+        det = h00 * h11 - h01 * h01
+        if det <= 1e-12:
+            return math.nan, math.nan
+        da = (h11 * g0 - h01 * g1) / det
+        db = (h00 * g1 - h01 * g0) / det
+        step = 1.0
+        while step > 1e-6 and nll(a + step * da, b + step * db) > current + 1e-12:
+            step /= 2  # damped Newton: never increase the loss
+        a, b = a + step * da, b + step * db
+        previous, current = current, nll(a, b)
+        if abs(step * da) + abs(step * db) < 1e-10 or previous - current < 1e-12:
+            break
+    if not (math.isfinite(a) and math.isfinite(b)) or abs(b) > 1e3:
+        return math.nan, math.nan
+    return float(a), float(b)
 
 
 def alert_episodes(times: pd.DatetimeIndex, alert: np.ndarray, bar: pd.Timedelta) -> np.ndarray:
@@ -152,6 +216,7 @@ def binary_metrics(
     y, p = _arrays(y, p)
     rate = float(y.mean()) if len(y) else math.nan
     ap = average_precision(y, p)
+    intercept, slope = calibration_fit(y, p)
     alert = p >= threshold
     tp = float(np.sum(alert & (y == 1)))
     out = {
@@ -165,6 +230,8 @@ def binary_metrics(
         "brier_skill": brier_skill(y, p),
         "log_loss": log_loss(y, p),
         "ece": expected_calibration_error(y, p),
+        "calibration_slope": slope,
+        "calibration_intercept": intercept,
         "mean_p": float(p.mean()) if len(p) else math.nan,
         "alert_threshold": float(np.mean(threshold)) if len(y) else math.nan,
         "precision_at_alert": float(tp / alert.sum()) if alert.sum() else math.nan,
@@ -192,14 +259,16 @@ def json_safe(value: object) -> object:
 
 
 HEADLINE = ("pr_auc", "pr_auc_lift", "roc_auc", "brier", "brier_skill", "log_loss", "ece",
-            "precision_at_alert", "recall_at_alert", "alerts_per_week")
+            "calibration_slope", "precision_at_alert", "recall_at_alert", "alerts_per_week")
 
 __all__ = [
     "HEADLINE",
     "alert_episodes",
     "average_precision",
+    "bin_index",
     "binary_metrics",
     "brier",
+    "calibration_fit",
     "brier_skill",
     "calibration_bins",
     "expected_calibration_error",

@@ -87,14 +87,27 @@ def evaluation_digest(X: pd.DataFrame, y: pd.Series, setup: dict[str, Any]) -> s
     return h.hexdigest()[:16]
 
 
-def metric_dict(report: dict[str, dict[str, Any]]) -> dict[str, float]:
-    """Flat MLflow metrics: the model's bare, baselines prefixed by their name."""
+def metric_dict(report: dict[str, Any]) -> dict[str, float]:
+    """Flat MLflow metrics: the model's bare, baselines prefixed by their name, the lower and
+    upper CI ends as ``<metric>_ci_lo/_ci_hi``, and the verdict's margin over the best baseline."""
     out: dict[str, float] = {}
     for name, metrics in report.items():
+        if not isinstance(metrics, dict) or "pr_auc" not in metrics:
+            continue  # setup, events, verdict, protocol: not per-predictor metrics
         prefix = "" if name == "model" else f"{name}_"
         for key, value in metrics.items():
-            if isinstance(value, int | float) and value is not None and np.isfinite(value):
+            if _finite(value):
                 out[f"{prefix}{key}"] = float(value)
+        for key, (lo, hi) in (metrics.get("ci") or {}).items():
+            if _finite(lo) and _finite(hi):
+                out[f"{prefix}{key}_ci_lo"], out[f"{prefix}{key}_ci_hi"] = float(lo), float(hi)
+    verdict = report.get("verdict") or {}
+    if _finite(verdict.get("difference")):
+        out["vs_best_baseline_pr_auc"] = float(verdict["difference"])
+        lo, hi = verdict.get("ci") or (None, None)
+        if _finite(lo) and _finite(hi):
+            out["vs_best_baseline_pr_auc_ci_lo"], out["vs_best_baseline_pr_auc_ci_hi"] = float(lo), float(hi)
+        out["beats_best_baseline"] = 1.0 if verdict.get("beats") else 0.0
     return out
 
 
@@ -138,7 +151,10 @@ def log_training_run(
                 data, source=dataset_source, name=f"{normalize_symbol(symbol)}-{bar}", targets="label"
             )
         mlflow.log_input(dataset, context="training")
-        mlflow.log_metrics(metric_dict({k: v for k, v in report.items() if isinstance(v, dict)}))
+        verdict = (report.get("verdict") or {}).get("text")
+        if verdict:
+            mlflow.set_tags({"verdict": verdict[:5000], "mlflow.note.content": f"**Verdict:** {verdict}"})
+        mlflow.log_metrics(metric_dict(report))
         for fold in report["model"].get("folds", []):
             mlflow.log_metrics(
                 {f"fold_{k}": float(fold[k]) for k in HEADLINE if _finite(fold.get(k))},

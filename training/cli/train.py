@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -32,7 +33,8 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("brier", "Brier", "{:.4f}"),
     ("brier_skill", "BSS", "{:+.3f}"),
     ("log_loss", "log loss", "{:.4f}"),
-    ("ece", "ECE", "{:.4f}"),
+    ("ece", "ECE (equal-mass)", "{:.4f}"),
+    ("calibration_slope", "calib. slope", "{:.2f}"),
     ("precision_at_alert", "prec@alert", "{:.3f}"),
     ("recall_at_alert", "recall@alert", "{:.3f}"),
     ("alerts_per_week", "alerts/wk", "{:.1f}"),
@@ -66,15 +68,34 @@ def _fmt(value: Any, pattern: str) -> str:
     return "-" if value is None else pattern.format(value)
 
 
+def _with_ci(value: Any, ci: Any, pattern: str) -> str:
+    text = _fmt(value, pattern)
+    if value is None or not ci or ci[0] is None:
+        return text
+    return f"{text} [{pattern.format(ci[0])}, {pattern.format(ci[1])}]"
+
+
 def metrics_table(report: dict[str, Any], title: str) -> Table:
-    """Model against baselines: one column per predictor, the headline metrics as rows."""
+    """Model against baselines: one column per predictor, the headline metrics as rows.
+
+    Bootstrapped metrics carry their interval in brackets; the last row is the model's paired
+    PR-AUC advantage over each baseline with its interval (same rows, same day blocks).
+    """
     names = [n for n, m in report.items() if isinstance(m, dict) and "pr_auc" in m]
+    level = (report.get("verdict") or {}).get("level", 0.9)
     table = Table(title=title, title_justify="left")
     table.add_column("metric", style="bold")
     for name in names:
         table.add_column(name, justify="right", style="green" if name == "model" else None)
     for key, header, pattern in COLUMNS:
-        table.add_row(header, *(_fmt(report[name].get(key), pattern) for name in names))
+        cis = [(report[name].get("ci") or {}).get(key) for name in names]
+        table.add_row(header, *(_with_ci(report[n].get(key), ci, pattern) for n, ci in zip(names, cis, strict=True)))
+    if any("vs_model" in report[n] for n in names):
+        cells = []
+        for name in names:
+            d = (report[name].get("vs_model") or {}).get("pr_auc")
+            cells.append("" if d is None else _with_ci(d["value"], d["ci"], "{:+.3f}"))
+        table.add_row(f"model - this, PR-AUC ({level:.0%} CI)", *cells)
     return table
 
 
@@ -99,8 +120,24 @@ def events_table(events: dict[str, Any]) -> Table:
     return table
 
 
+def verdict_line(report: dict[str, Any]) -> str:
+    verdict = report.get("verdict") or {}
+    return f"verdict: {verdict.get('text', 'none')}"
+
+
 def _print_report(report: dict[str, Any], title: str) -> None:
+    verdict = report.get("verdict") or {}
+    style = "bold green" if verdict.get("beats") else "bold yellow"
+    console.print(f"[{style}]{escape(verdict_line(report))}[/]", highlight=False)
     console.print(metrics_table(report, title))
+    seeds = (report.get("protocol") or {}).get("seeds")
+    if seeds and seeds.get("n", 0) > 1:
+        s = seeds["pr_auc"]
+        console.print(
+            f"booster seeds: {seeds['n']}, model PR-AUC mean {s['mean']:.3f} (sd {s['std']:.3f}, "
+            f"range {s['min']:.3f} to {s['max']:.3f}); the table shows the first seed (the deployed one)",
+            highlight=False,
+        )
     setup = report.get("setup", {})
     console.print(
         f"label: {setup.get('label')}; evaluated {setup.get('evaluated_rows')} rows "
@@ -142,9 +179,14 @@ class FoldProgress:
             self.task = self.progress.add_task("folds", total=total)
         m = result.metrics["model"]
         pr = "-" if m["pr_auc"] != m["pr_auc"] else f"{m['pr_auc']:.3f}"
+        # evaluate scores an existing model: nothing is fitted, so no rounds are chosen
+        fitted = (
+            f"{result.best_iteration} rounds, {result.calibration} calibration"
+            if result.best_iteration > 0
+            else "existing model scored as is (not refitted)"
+        )
         self.progress.console.print(
-            f"{result.fold.describe()}: model PR-AUC {pr} (base rate {m['base_rate']:.3f}), "
-            f"{result.best_iteration} rounds, {result.calibration} calibration",
+            f"{result.fold.describe()}: model PR-AUC {pr} (base rate {m['base_rate']:.3f}), {fitted}",
             highlight=False,
         )
         self.progress.advance(self.task)
@@ -173,6 +215,8 @@ def train(
     stride: Annotated[str | None, typer.Option("--stride", help="Keep one training row per STRIDE.")] = None,
     calibration: Annotated[str, typer.Option("--calibration", help="auto, isotonic or platt.")] = "auto",
     max_rounds: Annotated[int, typer.Option("--max-rounds", min=1, help="Most boosting rounds (early stopping picks fewer).")] = 1000,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, max=20, help="Booster seeds per fold (the spread is reported).")] = 3,
+    resamples: Annotated[int, typer.Option("--bootstrap", min=20, max=10000, help="Day-block bootstrap resamples for the CIs.")] = 200,
     events: EventsOpt = None,
     report: ReportOpt = None,
     mlflow_home: MlflowHome = None,
@@ -184,6 +228,7 @@ def train(
     from models.lgbm import BoosterConfig
     from training.fit import TrainConfig
     from training.jobs import DataRequest, LabelRequest, TrainRequest, train_job
+    from training.protocol import ProtocolConfig
     from training.walkforward import WalkForwardConfig
 
     if calibration not in ("auto", "isotonic", "platt"):
@@ -199,7 +244,8 @@ def train(
                 threshold_oi_fraction=threshold_oi_fraction, k_vol=k_vol, oi_drop_pct=oi_drop_pct,
             ),
             config=TrainConfig(
-                walk_forward=wf, calibration=calibration, booster=BoosterConfig(num_boost_round=max_rounds)
+                walk_forward=wf, calibration=calibration, booster=BoosterConfig(num_boost_round=max_rounds),
+                seeds=seeds, protocol=ProtocolConfig(resamples=resamples),
             ),
             stride=stride,
             events=events,
