@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.descriptions import describe, natural_value, unit
+from features.descriptions import describe, description, natural_value, number, unit
 from features.errors import DataError, FlushRiskError
 from features.labels import LabelSpec
-from features.pipeline import FEATURE_GROUPS, FEATURES, MIN_WINDOW, covers_min_window, features_at
+from features.pipeline import FEATURES, MIN_WINDOW, covers_min_window, features_at
 from features.schema import COLUMNS, SIGNAL_GROUPS
 from models import FlushModel
 from serving.schemas import (
@@ -42,6 +42,16 @@ from serving.schemas import (
 )
 
 TOP_DRIVERS = 5
+# A value this far outside the training range, as a share of that range, is still "inside":
+# the range of a finite sample is itself uncertain by about that much.
+_RANGE_TOLERANCE = 0.05
+MISSING_INPUTS_POLICY = (
+    "each missing signal group or feature the model uses gets a warning and "
+    "features_present counts what was there; when anything is missing, the probability is "
+    "never below the model's base rate (warning probability_floored; model_probability keeps "
+    "the model's own answer)"
+)
+_MISSING_CODES = frozenset({"missing_signal_group", "missing_feature"})
 # A warning lists at most this many features by name; the rest are counted.
 _LIST_AT_MOST = 8
 _INDEX = {name: j for j, name in enumerate(FEATURES)}
@@ -141,19 +151,20 @@ class Predictor:
         self._lo = np.array([(ranges.get(f) or [np.nan, np.nan])[0] for f in FEATURES], float)
         self._hi = np.array([(ranges.get(f) or [np.nan, np.nan])[1] for f in FEATURES], float)
         self._seen = ~np.isnan(self._lo)
-        # Per feature group, the positions of the features the model saw values of in training.
-        positions: dict[str, list[int]] = {}
-        for j, feature in enumerate(FEATURES):
-            if self._seen[j]:
-                positions.setdefault(FEATURE_GROUPS[feature], []).append(j)
-        self._group_seen = {g: np.asarray(p) for g, p in positions.items()}
         self.groups: list[str] = list(meta.get("groups") or [])
+        base = meta.get("base_rate")
+        self.base_rate: float | None = float(base) if base is not None else None
+        self.features_used = int(self._seen.sum())
+        self._tolerance = _RANGE_TOLERANCE * np.where(self._seen, self._hi - self._lo, 0.0)
+        # Per signal group the model was trained with: the features it feeds (those that have
+        # no value when the group's columns are absent), found by running the pipeline.
+        self._group_features = self._feature_dependencies()
         self._contrib_is_margin = self._check_contrib_identity()
         self.info = ModelInfo(
-            name=name,
-            version=version,
-            mlflow_version=_text(labels.get("mlflow_version") or meta.get("mlflow_version")),
+            name=_text(labels.get("mlflow_name") or meta.get("mlflow_name")) or name,
+            version=_text(labels.get("mlflow_version") or meta.get("mlflow_version")),
             mlflow_run_id=_text(labels.get("mlflow_run_id") or meta.get("mlflow_run_id")),
+            bentoml_tag=f"{name}:{version}",
             trained_until=_text(meta.get("data_end")),
             bar=_text(bar),
             label_spec=dict(model.label_spec),
@@ -186,35 +197,82 @@ class Predictor:
         cache); paying it at start-up keeps it out of the first client's latency, and a
         service only reports ready after this.
         """
+        row, _ = self._row_from_bars(self._synthetic_window())
+        self.score(row[None, :])
+
+    def _synthetic_window(self) -> pd.DataFrame:
+        """A plausible minimum window of bars with every column, varying smoothly."""
         bar = self.bar or pd.Timedelta(hours=1)
         n = int(MIN_WINDOW / bar) + 1
         index = pd.date_range("2024-01-01", periods=n, freq=bar, tz="UTC", name="time")
-        wave = 100.0 * (1.0 + 0.02 * np.sin(np.arange(n) / 7.0))
+        steps = np.arange(n)
+        wave = 100.0 * (1.0 + 0.02 * np.sin(steps / 7.0))
         level = {"funding_rate": 1e-4, "taker_buy_ratio": 0.5, "long_short_ratio": 1.2}
         frame = pd.DataFrame(
-            {c: level.get(c, 1e6) * np.ones(n) for c in COLUMNS}, index=index.as_unit("ns")
+            {
+                c: level.get(c, 1e6) * (1.0 + 0.1 * np.sin(steps / (3.0 + k)) ** 2)
+                for k, c in enumerate(COLUMNS)
+            },
+            index=index.as_unit("ns"),
         )
         for column in ("open", "close", "index_price", "mark_price"):
             frame[column] = wave
         frame["high"], frame["low"] = wave * 1.003, wave * 0.997
-        row, _ = self._row_from_bars(frame)
-        self.score(row[None, :])
+        return frame
+
+    def _feature_dependencies(self) -> dict[str, np.ndarray]:
+        """Signal group -> positions of the seen features that go missing without it."""
+        frame = self._synthetic_window()
+        bar = self.bar or pd.Timedelta(hours=1)
+        full = features_at(frame, bar=bar).to_numpy(np.float64)
+        out: dict[str, np.ndarray] = {}
+        for group, columns in SIGNAL_GROUPS.items():
+            if group == "price":
+                continue  # required: a request always has it
+            partial = features_at(frame.drop(columns=list(columns)), bar=bar).to_numpy(np.float64)
+            lost = self._seen & ~np.isnan(full) & np.isnan(partial)
+            if lost.any():
+                out[group] = np.flatnonzero(lost)
+        return out
 
     # -- the model card -------------------------------------------------------------------
     def card(self) -> ModelCard:
         meta = self.model.metadata
-        hidden = {"feature_ranges", "metrics", "thresholds"}
+        hidden = {
+            "feature_ranges",
+            "metrics",
+            "thresholds",
+            "base_rate",
+            "alert_threshold",
+            "mlflow_version",
+            "mlflow_run_id",
+            "mlflow_name",
+            "groups",
+        }
+        # The evaluation's own base rate and mean alert threshold would be second copies of
+        # the headline numbers with other values: the card shows the model's once.
+        metrics = {
+            k: v
+            for k, v in (meta.get("metrics") or {}).items()
+            if k not in ("base_rate", "alert_threshold")
+        }
         return ModelCard(
             model=self.info,
             symbol=self.symbol,
-            features=list(FEATURES),
+            symbols=[self.symbol] if self.symbol else [],
+            base_rate=self.base_rate,
+            alert_threshold=self.model.alert_threshold,
             thresholds=self.model.thresholds,
+            features=list(FEATURES),
+            feature_descriptions={f: f"{description(f).measures} ({unit(f)})" for f in FEATURES},
+            features_used=self.features_used,
             min_window=_format_duration(MIN_WINDOW),
             min_bars=int(MIN_WINDOW / self.bar) if self.bar is not None else None,
             groups=self.groups,
+            missing_inputs=MISSING_INPUTS_POLICY,
             data_start=_text(meta.get("data_start")),
             data_end=_text(meta.get("data_end")),
-            metrics=dict(meta.get("metrics") or {}),
+            metrics=metrics,
             metadata={k: v for k, v in meta.items() if k not in hidden},
         )
 
@@ -243,8 +301,14 @@ class Predictor:
                 raise (err.prefixed("items", i) if batch else err) from None
             rows[i] = row
             extras.append((as_of, warnings))
-        probabilities, drivers = self.score(rows)
+        model_probabilities, drivers = self.score(rows)
+        probabilities = model_probabilities.copy()
+        for i, (_, warnings) in enumerate(extras):
+            floor = self._floor(model_probabilities[i], warnings)
+            if floor is not None:
+                probabilities[i] = floor
         levels = self.model.risk_levels(probabilities)
+        present = (self._seen & ~np.isnan(rows)).sum(axis=1)
         return [
             PredictResponse(
                 symbol=request.symbol,
@@ -254,11 +318,44 @@ class Predictor:
                 model=self.info,
                 as_of=as_of,
                 warnings=warnings,
+                features_present=int(n),
+                model_features=self.features_used,
+                model_probability=float(raw),
             )
-            for request, p, level, row_drivers, (as_of, warnings) in zip(
-                requests, probabilities, levels, drivers, extras, strict=True
+            for request, p, raw, level, row_drivers, n, (as_of, warnings) in zip(
+                requests,
+                probabilities,
+                model_probabilities,
+                levels,
+                drivers,
+                present,
+                extras,
+                strict=True,
             )
         ]
+
+    def _floor(self, p: float, warnings: list[PredictionWarning]) -> float | None:
+        """The base rate, when inputs are missing and the model says less (else None).
+
+        A model trained with a signal group has only ever seen it present: with the group
+        missing, its answer comes from branches no training row took, and measured on held-out
+        rows it is far lower than with the group (see README, "Missing inputs"). Absence must
+        not read as safety, so the answer is raised to the training base rate, with a warning.
+        """
+        if self.base_rate is None or p >= self.base_rate:
+            return None
+        if not any(w.code in _MISSING_CODES for w in warnings):
+            return None
+        warnings.append(
+            PredictionWarning(
+                code="probability_floored",
+                message=f"inputs the model was trained with are missing, and the model's own "
+                f"answer ({p:.3%}) is below the base rate: the probability given is the base "
+                f"rate {self.base_rate:.3%} (the usual frequency), not lower; send the missing "
+                "inputs for a real estimate",
+            )
+        )
+        return self.base_rate
 
     def score(self, rows: np.ndarray) -> tuple[np.ndarray, list[list[dict[str, Any]]]]:
         """Calibrated probabilities and top drivers of feature rows (in FEATURES order).
@@ -322,11 +419,12 @@ class Predictor:
         warnings: list[PredictionWarning] = []
         if request.bars is not None:
             row, as_of = self._row_from_bars(request.bars.frame())
-            warnings += self._group_warnings_bars(list(request.bars.columns))
+            columns: list[str] | None = list(request.bars.columns)
         else:
             row = self._row_from_features(request.features or {})
             as_of = request.as_of
-            warnings += self._group_warnings_features(row)
+            columns = None
+        warnings += self._missing_warnings(row, columns)
         warnings += self._range_warnings(row)
         warnings += self._time_warnings(as_of, now)
         return row, as_of, warnings
@@ -378,13 +476,14 @@ class Predictor:
     # -- warnings -------------------------------------------------------------------------
     def _range_warnings(self, row: np.ndarray) -> list[PredictionWarning]:
         with np.errstate(invalid="ignore"):
-            outside = self._seen & ((row < self._lo) | (row > self._hi))
+            below = self._lo - self._tolerance - row
+            above = row - self._hi - self._tolerance
+            outside = self._seen & ((below > 0) | (above > 0))
         if not outside.any():
             return []
         names = [FEATURES[j] for j in np.flatnonzero(outside)]
-        shown = ", ".join(
-            f"{FEATURES[j]}={row[j]:.4g} (trained on [{self._lo[j]:.4g}, {self._hi[j]:.4g}])"
-            for j in np.flatnonzero(outside)[:_LIST_AT_MOST]
+        shown = "; ".join(
+            self._how_far_out(j, row[j]) for j in np.flatnonzero(outside)[:_LIST_AT_MOST]
         )
         more = f" and {len(names) - _LIST_AT_MOST} more" if len(names) > _LIST_AT_MOST else ""
         return [
@@ -396,36 +495,57 @@ class Predictor:
             )
         ]
 
-    def _group_warnings_bars(self, columns: list[str]) -> list[PredictionWarning]:
-        present = set(present_groups(columns))
-        missing = [g for g in self.groups if g not in present]
-        if not missing:
-            return []
-        return [
-            PredictionWarning(
-                code="missing_signal_group",
-                message=f"the model was trained with signal group(s) {missing} that the bars "
-                "lack; their features are missing, so the probability leans on the others",
-                features=[],
-            )
-        ]
+    def _how_far_out(self, j: int, value: float) -> str:
+        lo, hi = self._lo[j], self._hi[j]
+        spread = hi - lo
+        beyond, edge, side = (value - hi, hi, "above") if value > hi else (lo - value, lo, "below")
+        share = f" ({number(100 * beyond / spread)} % of the training spread)" if spread > 0 else ""
+        return (
+            f"{FEATURES[j]} = {number(value, 4)} is {number(beyond)} {side} the training "
+            f"{'maximum' if side == 'above' else 'minimum'} {number(edge, 4)}{share}"
+        )
 
-    def _group_warnings_features(self, row: np.ndarray) -> list[PredictionWarning]:
-        lost = {
-            group: [FEATURES[j] for j in positions]
-            for group, positions in self._group_seen.items()
-            if np.isnan(row[positions]).all()
-        }
-        if not lost:
+    def _missing_warnings(
+        self, row: np.ndarray, columns: list[str] | None
+    ) -> list[PredictionWarning]:
+        """One warning per missing signal group, and one per other missing feature.
+
+        Missing means: a feature the model saw values of in training has no value here. Groups
+        the model was trained without are never asked for, so a request that brings more
+        groups than the model uses gets no warning.
+        """
+        missing = self._seen & np.isnan(row)
+        if not missing.any():
             return []
-        return [
-            PredictionWarning(
-                code="missing_signal_group",
-                message=f"no values for feature group(s) {sorted(lost)} that the model was "
-                "trained with; the probability leans on the other features",
-                features=[f for names in lost.values() for f in names],
+        out: list[PredictionWarning] = []
+        covered = np.zeros(len(FEATURES), dtype=bool)
+        for group, positions in self._group_features.items():
+            if not missing[positions].all():
+                continue
+            covered[positions] = True
+            names = [FEATURES[j] for j in positions]
+            if columns is not None:
+                where = f"the bars have no {'/'.join(SIGNAL_GROUPS[group])} values"
+            else:
+                where = "none of its features has a value"
+            out.append(
+                PredictionWarning(
+                    code="missing_signal_group",
+                    message=f"signal group '{group}' is missing ({where}): the model was trained "
+                    f"with it, and its {len(names)} feature(s) are missing from this prediction",
+                    features=names,
+                )
             )
-        ]
+        for j in np.flatnonzero(missing & ~covered):
+            out.append(
+                PredictionWarning(
+                    code="missing_feature",
+                    message=f"feature '{FEATURES[j]}' has no value ({description(FEATURES[j]).measures}); "
+                    "the model was trained with it",
+                    features=[FEATURES[j]],
+                )
+            )
+        return out
 
     def _time_warnings(self, as_of: datetime | None, now: datetime) -> list[PredictionWarning]:
         if as_of is None:

@@ -265,7 +265,10 @@ class PredictionWarning(BaseModel):
     code: Literal[
         "out_of_training_range",
         "missing_signal_group",
+        "missing_feature",
+        "probability_floored",
         "stale_data",
+        "simulated_data",
         "future_data",
         "short_window",
     ]
@@ -274,12 +277,14 @@ class PredictionWarning(BaseModel):
 
 
 class ModelInfo(BaseModel):
-    """Which model answered: enough to find its MLflow run and what its label means."""
+    """Which model answered: its registry name and version, its MLflow run, its label."""
 
-    name: str
-    version: str
-    mlflow_version: str | None
-    mlflow_run_id: str | None
+    name: str = Field(description="registered model name in the MLflow registry")
+    version: str | None = Field(
+        description="model version in the MLflow registry (the one `flushrisk models` lists)"
+    )
+    mlflow_run_id: str | None = Field(description="the MLflow run that trained it")
+    bentoml_tag: str = Field(description="the BentoML store's tag of the exported files")
     trained_until: str | None
     bar: str | None
     label_spec: dict[str, Any]
@@ -296,6 +301,16 @@ class PredictResponse(BaseModel):
     model: ModelInfo
     as_of: datetime | None = Field(None, description="open time of the last bar used")
     warnings: list[PredictionWarning] = Field(default_factory=list)
+    features_present: int = Field(
+        description="how many of the model's features had a value in this prediction"
+    )
+    model_features: int = Field(description="how many features the model was trained with")
+    model_probability: float = Field(
+        ge=0,
+        le=1,
+        description="the model's own answer; differs from probability only when missing "
+        "inputs raised it to the base rate (warning probability_floored)",
+    )
 
 
 class PredictBatchResponse(BaseModel):
@@ -304,21 +319,45 @@ class PredictBatchResponse(BaseModel):
     results: list[PredictResponse]
 
 
+CARD_LABELS: dict[str, str] = {
+    "model.version": "Model version (MLflow registry)",
+    "base_rate": "Base rate: share of training bars followed by a squeeze (the usual risk)",
+    "alert_threshold": "Alert threshold: the probability at which risk becomes 'high'",
+    "thresholds": "Where the risk levels elevated, high and extreme begin",
+    "groups": "Signal groups the model uses (a request without one gets a warning)",
+    "metrics": "Out-of-sample evaluation (walk-forward)",
+}
+
+
 class ModelCard(BaseModel):
-    """What the served model is: lineage, training data, features, thresholds, evaluation."""
+    """What the served model is: lineage, training data, features, thresholds, evaluation.
+
+    Each headline number appears once, with a plain label in ``labels``.
+    """
 
     model: ModelInfo
     symbol: str | None
+    symbols: list[str] = Field(default_factory=list, description="symbols this model serves")
+    base_rate: float | None = Field(None, description=CARD_LABELS["base_rate"])
+    alert_threshold: float = Field(description=CARD_LABELS["alert_threshold"])
+    thresholds: dict[str, float] = Field(description=CARD_LABELS["thresholds"])
+    labels: dict[str, str] = Field(default_factory=lambda: dict(CARD_LABELS))
     features: list[str]
-    thresholds: dict[str, float]
+    feature_descriptions: dict[str, str] = Field(
+        default_factory=dict, description="what each feature measures, and its unit"
+    )
+    features_used: int = Field(description="features the model saw values of in training")
     min_window: str
     min_bars: int | None = Field(None, description="bars of the model's bar that cover min_window")
     max_bars: int = MAX_BARS
     max_batch: int = MAX_BATCH
-    groups: list[str] = Field(default_factory=list, description="signal groups trained with")
+    groups: list[str] = Field(default_factory=list, description=CARD_LABELS["groups"])
+    missing_inputs: str = Field(
+        description="what the service does when inputs the model uses are missing"
+    )
     data_start: str | None = None
     data_end: str | None = None
-    metrics: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict, description=CARD_LABELS["metrics"])
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -81,8 +81,8 @@ def test_model_card(client: Any, bento_tag: str) -> None:
     assert response.status_code == 200
     card = response.json()
     assert card["features"] == list(FEATURES)
-    assert card["model"]["version"] == bento_tag.split(":")[1]
-    assert card["model"]["mlflow_version"] == "3"
+    assert card["model"]["bentoml_tag"] == bento_tag
+    assert card["model"]["version"] == "3"  # one version: MLflow's
     assert card["symbol"] == "BTC"
     assert card["min_bars"] == 720 and card["max_bars"] == MAX_BARS
     assert set(card["thresholds"]) == {"elevated", "high", "extreme"}

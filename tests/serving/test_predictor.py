@@ -76,7 +76,7 @@ def test_drivers_are_the_largest_contributions_with_their_values(
 def test_model_info_names_lineage_and_label(predictor: Predictor, window: pd.DataFrame) -> None:
     info = predictor.predict(bars_request(window)).model
     assert info.name == "flushrisk-btc"
-    assert info.mlflow_version == "3"
+    assert info.version == "3" and info.bentoml_tag == "flushrisk-btc:test"
     assert info.trained_until is not None and info.trained_until.startswith("20")
     assert info.label_spec["kind"] == "liquidation"
     assert info.label is not None and "liquidations" in info.label

@@ -108,8 +108,8 @@ class StubService:
                     ],
                     "model": {
                         "name": "flushrisk-btc",
-                        "version": "v1",
-                        "mlflow_version": "4",
+                        "version": "4",
+                        "bentoml_tag": "flushrisk-btc:v1",
                         "mlflow_run_id": "r" * 32,
                         "trained_until": "2025-01-01",
                         "bar": "1h",
@@ -244,7 +244,7 @@ def test_quickstart_goes_from_nothing_to_a_servable_champion(
     for name in ("btc_bars.json", "btc_features.json"):
         request = PredictRequest.model_validate_json((tmp_path / "requests" / name).read_text())
         answer = predictor.predict(request)
-        assert 0 < answer.probability < 1 and answer.model.mlflow_version == "1"
+        assert 0 < answer.probability < 1 and answer.model.version == "1"
 
     served: dict[str, Any] = {}
     monkeypatch.setattr(serve_cli, "_exec_server", lambda *args, **kw: served.update(args=args, kw=kw))

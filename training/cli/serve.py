@@ -280,7 +280,7 @@ def _print_answer(answer: dict[str, Any]) -> None:
             f"[yellow]warning ({warning['code']}):[/] {warning['message']}", highlight=False
         )
     console.print(
-        f"[dim]model {model['name']}:{model['version']} (MLflow v{model.get('mlflow_version')}, "
+        f"[dim]model {model['name']} v{model.get('version')} (BentoML {model.get('bentoml_tag')}, "
         f"run {model.get('mlflow_run_id')}), trained until {model.get('trained_until')}[/]",
         highlight=False,
     )
