@@ -112,6 +112,7 @@
     const first = rows.size === 0;
     const seen = new Set();
     const body = $("rows");
+    const flashed = [];
     let html = "";
     for (const d of payload.symbols || []) {
       seen.add(d.symbol);
@@ -131,8 +132,7 @@
       } else if (r.key !== key) {
         r.tr.innerHTML = rowHtml(d);
         r.tr.classList.remove("changed");
-        void r.tr.offsetWidth; // restart the flash animation
-        r.tr.classList.add("changed");
+        flashed.push(r.tr);
         r.data = d;
         r.key = key;
       } else {
@@ -147,6 +147,10 @@
       if (!seen.has(sym)) { r.tr.remove(); rows.delete(sym); }
     }
     arrange();
+    if (flashed.length) {
+      void body.offsetWidth; // one layout, so the flash animation restarts on every changed row
+      for (const tr of flashed) tr.classList.add("changed");
+    }
     const label = (payload.symbols && payload.symbols[0] && payload.symbols[0].label) || null;
     if (label) $("explain").textContent = "Probability of " + label + ", per symbol, from the watched market data. Click a row for the charts and the reasons.";
     document.body.dataset.asOf = payload.as_of || "";
@@ -171,7 +175,8 @@
     history.replaceState(null, "", location.pathname + (s ? "?" + s : ""));
   }
 
-  async function poll() {
+  /** Read /risk once and apply it; false when the page must stop polling (no key yet). */
+  async function refresh() {
     try {
       const payload = await FR.api("/risk");
       fetchedAt = Date.now();
@@ -181,10 +186,15 @@
     } catch (err) {
       FR.status($("status"), false, "not updating");
       FR.showError($("error"), err);
-      if (err instanceof FR.AuthError) return; // the key form reloads the page
+      if (err instanceof FR.AuthError) return false; // the key form reloads the page
     }
-    setTimeout(poll, (document.hidden ? 4 : 1) * REFRESH_S * 1000);
+    return true;
   }
+
+  async function poll() {
+    if (await refresh()) setTimeout(poll, (document.hidden ? 4 : 1) * REFRESH_S * 1000);
+  }
+  window.FRRadar = { refresh }; // benchmarks/bench_web.py times one refresh
 
   function init() {
     $("filter").value = state.filter;

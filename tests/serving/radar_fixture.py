@@ -24,6 +24,7 @@ import numpy as np
 NAMES = ["BTC", "ETH", "SOL", "XRP", "DOGE", "BNB", "ADA", "AVAX", "LINK", "TON", "SUI", "PEPE"]
 LEVELS = ("low", "elevated", "high", "extreme")
 THRESHOLDS = {"elevated": 0.02, "high": 0.05, "extreme": 0.12}
+SPARKLINE_POINTS = 96
 LABEL = "long liquidations of at least 0.5 % of open interest in the next hour"
 DRIVERS = [
     ("funding_rate_z", "funding is {v:.1f} standard deviations above its 7-day mean (longs pay)"),
@@ -145,6 +146,7 @@ class FixtureRadar:
     def _summary(self, m: _Market, now: datetime) -> dict[str, Any]:
         per_hour = int(timedelta(hours=1) / self.bar)
         per_day = int(timedelta(hours=24) / self.bar)
+        step = max(1, -(-per_day // SPARKLINE_POINTS))
         p = m.probability[-1]
         drivers = self._drivers(m)
         age = (now - (m.times[-1] + self.bar)).total_seconds()
@@ -163,9 +165,9 @@ class FixtureRadar:
             "stale": stale,
             "top_driver": drivers[0]["text"],
             "drivers": drivers,
-            "sparkline": {
-                "time": [t.isoformat() for t in m.times[-per_day:]],
-                "probability": m.probability[-per_day:],
+            "sparkline": {  # 24 h at most every 15 minutes, ending with the newest bar
+                "time": [t.isoformat() for t in m.times[-per_day:][::-step][::-1]],
+                "probability": m.probability[-per_day:][::-step][::-1],
             },
             "label": LABEL,
             "warnings": warnings,
@@ -277,8 +279,14 @@ def fixture_routes(radar: FixtureRadar) -> list[Any]:
             return JSONResponse({"error": f"symbol: no scores for {request.path_params['symbol']}"}, 404)
         return dump(body)
 
+    async def ready(_: Request) -> Response:  # what a trivial JSON endpoint costs (a baseline)
+        return JSONResponse({"ready": True})
+
     return [
-        Route("/risk", risk), Route("/risk/{symbol}", risk_symbol), Route("/scores/{symbol}", scores)
+        Route("/risk", risk),
+        Route("/risk/{symbol}", risk_symbol),
+        Route("/scores/{symbol}", scores),
+        Route("/readyz", ready),
     ]
 
 
@@ -312,14 +320,29 @@ def serve_in_thread(app: Any, port: int) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-if __name__ == "__main__":  # manual look: python -m tests.serving.radar_fixture [N] [PORT]
-    import sys
+def main(argv: list[str] | None = None) -> None:
+    """Serve the stand-in on loopback until killed (benchmarks run it as a subprocess)."""
+    import argparse
 
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 8
-    port = int(sys.argv[2]) if len(sys.argv) > 2 else 3160
-    fixture = FixtureRadar(n=n)
-    with serve_in_thread(fixture_app(fixture), port) as url:
-        print(url, flush=True)
-        while True:
-            time.sleep(10)
-            fixture.append_bar()
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--symbols", type=int, default=8)
+    parser.add_argument("--port", type=int, default=3160)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--bar-minutes", type=int, default=5)
+    parser.add_argument("--append-every", type=float, default=0.0, help="seconds; 0: never")
+    args = parser.parse_args(argv)
+    fixture = FixtureRadar(n=args.symbols, days=args.days, bar_minutes=args.bar_minutes)
+    if args.append_every > 0:
+        def tick() -> None:
+            while True:
+                time.sleep(args.append_every)
+                fixture.append_bar()
+
+        threading.Thread(target=tick, daemon=True).start()
+    uvicorn.run(fixture_app(fixture), host="127.0.0.1", port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":  # python -m tests.serving.radar_fixture --symbols 40 --port 3160
+    main()

@@ -1,0 +1,212 @@
+"""The radar page and the /risk JSON under load, against baselines measured in the same run.
+
+Targets (issue 13):
+
+* ``/`` fully rendered with 400 symbols in headless Chromium in under 1.5 s: from navigation
+  start to the frame after the whole table (400 rows, 400 sparklines) is in the DOM, as the page
+  marks it (``performance.mark("radar-rendered")``). Baseline: the same rendered table served
+  as a static page (no script, no fetch), to the frame after its load event.
+* ``GET /risk`` p99 under 20 ms (400 symbols, sequential requests on one keep-alive
+  connection). Baseline: a trivial JSON endpoint (``/readyz``) of the same server.
+
+Also printed: the /risk body size, and how long the page's own work takes once loaded (a
+re-sort of 400 rows, a filter, and one refresh with every row changed).
+
+The server is the radar API stand-in of tests/serving/radar_fixture.py (contract 5 shapes,
+24 h of 1-minute sparklines per symbol: the largest /risk the contract allows), run as its own
+process on loopback; or, with ``--url``, any running FlushRisk service (for example one fed by
+``flushrisk watch --replay``).
+
+    .venv/bin/python benchmarks/bench_web.py [--symbols 400] [--runs 7] [--requests 300]
+        [--bar-minutes 1] [--url http://127.0.0.1:3000]
+
+Needs Debian's Chromium (``apt-get install -y chromium``). Every loop is bounded; the server
+is stopped by its process-group id at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.timing import time_calls
+from tests.serving import browser as chrome
+from tests.serving.server_process import free_port, running_server
+
+console = Console()
+PAGE_TARGET_S = 1.5
+RISK_P99_TARGET_MS = 20.0
+
+# Page-side timings: a re-sort, a filter, and a refresh where every row changed.
+INTERACT = """async () => {
+  const t = (f) => { const a = performance.now(); f(); return performance.now() - a; };
+  const th = document.querySelector('th[data-key=symbol]');
+  const sort = t(() => th.click());
+  const input = document.getElementById('filter');
+  const filter = t(() => { input.value = 'S1'; input.dispatchEvent(new Event('input')); });
+  input.value = ''; input.dispatchEvent(new Event('input'));
+  document.querySelector('th[data-key=probability]').click();
+  return {sort, filter};
+}"""
+STATIC_MARK = (
+    "<script>addEventListener('load', () => requestAnimationFrame(() => requestAnimationFrame("
+    "() => performance.mark('radar-rendered'))));</script>"
+)
+
+
+@contextmanager
+def stand_in(symbols: int, bar_minutes: int, log_dir: Path) -> Iterator[str]:
+    port = free_port()
+    command = [
+        sys.executable, "-m", "tests.serving.radar_fixture", "--symbols", str(symbols),
+        "--port", str(port), "--days", "2", "--bar-minutes", str(bar_minutes),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with running_server(command, env, log_dir / "fixture.log", timeout=300, name="the stand-in") as (
+        url, _, _,
+    ):
+        yield url
+
+
+def render_times(browser: Any, url: str, runs: int, symbols: int) -> tuple[list[float], str, dict]:
+    """Seconds to a rendered radar per run (fresh browser context each), the rendered HTML."""
+    times, html, interact = [], "", {}
+    for i in range(runs):
+        context = browser.new_context(viewport={"width": 1440, "height": 900})
+        page = context.new_page()
+        log = chrome.ConsoleLog(page)
+        page.goto(f"{url}/?refresh=3600", wait_until="commit")
+        page.wait_for_selector("body[data-rendered='1']", timeout=60_000)
+        rows = page.eval_on_selector_all("#rows tr", "rows => rows.length")
+        if rows != symbols:
+            raise SystemExit(f"the radar shows {rows} rows, expected {symbols}")
+        start = page.evaluate("performance.getEntriesByName('radar-rendered')[0].startTime")
+        times.append(start / 1000)
+        if i == runs - 1:
+            interact = page.evaluate(INTERACT)
+            html = page.evaluate(
+                "() => { const d = document.documentElement.cloneNode(true);"
+                " d.querySelectorAll('script').forEach(s => s.remove()); return d.outerHTML; }"
+            )
+        if log.errors:
+            raise SystemExit(f"the browser logged errors: {log.errors}")
+        context.close()
+    return times, html, interact
+
+
+def static_times(browser: Any, url: str, html: str, runs: int) -> list[float]:
+    """The same rendered table as a static page (served from memory): the floor for /."""
+    body = html.replace("</body>", STATIC_MARK + "</body>")
+    times = []
+    for _ in range(runs):
+        context = browser.new_context(viewport={"width": 1440, "height": 900})
+        page = context.new_page()
+        page.route(f"{url}/baseline", lambda route: route.fulfill(body=body, content_type="text/html"))
+        page.goto(f"{url}/baseline", wait_until="commit")
+        page.wait_for_function("performance.getEntriesByName('radar-rendered').length > 0")
+        times.append(page.evaluate("performance.getEntriesByName('radar-rendered')[0].startTime") / 1000)
+        context.close()
+    return times
+
+
+def refresh_time(browser: Any, url: str) -> float:
+    """Milliseconds the page spends applying one /risk answer in which every row changed."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.goto(f"{url}/?refresh=3600")
+    page.wait_for_selector("body[data-rendered='1']", timeout=60_000)
+    took = page.evaluate(
+        """async () => {
+      const r = await fetch('/risk'); const body = await r.json();
+      for (const s of body.symbols) { s.probability *= 1.01; s.as_of = 'x' + s.as_of; }
+      const orig = window.fetch;
+      window.fetch = async () => new Response(JSON.stringify(body), {headers: {'content-type': 'application/json'}});
+      const before = Number(document.body.dataset.updates);
+      const t0 = performance.now();
+      await window.FRRadar.refresh();
+      if (Number(document.body.dataset.updates) === before) throw new Error('the refresh did not apply');
+      window.fetch = orig;
+      return performance.now() - t0;
+    }"""
+    )
+    context.close()
+    return float(took)
+
+
+def latency_ms(client: httpx.Client, path: str, n: int) -> np.ndarray:
+    for _ in range(min(20, n)):
+        client.get(path).raise_for_status()
+    return np.array(time_calls(lambda: client.get(path).raise_for_status(), n)) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--symbols", type=int, default=400)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--bar-minutes", type=int, default=1)
+    parser.add_argument("--url", help="a running FlushRisk service instead of the stand-in")
+    args = parser.parse_args()
+    reason = chrome.missing()
+    if reason:
+        raise SystemExit(reason)
+    with tempfile.TemporaryDirectory(prefix="bench-web-") as tmp:
+        server = (
+            nullcontext(args.url.rstrip("/"))
+            if args.url
+            else stand_in(args.symbols, args.bar_minutes, Path(tmp))
+        )
+        with server as url:
+            source = url if args.url else f"radar API stand-in, {args.bar_minutes}-minute bars"
+            console.print(f"[bold]bench_web[/]: {args.symbols} symbols from {source}")
+            with httpx.Client(base_url=url, timeout=30) as client:
+                size = len(client.get("/risk").content)
+                risk = latency_ms(client, "/risk", args.requests)
+                ping = latency_ms(client, "/readyz", args.requests)
+            with chrome.chromium() as browser:
+                page, html, interact = render_times(browser, url, args.runs, args.symbols)
+                static = static_times(browser, url, html, args.runs)
+                refresh = refresh_time(browser, url)
+    table = Table(title="FlushRisk pages: measured in this run")
+    for col in ("measure", "value", "baseline (same run)", "ratio", "target"):
+        table.add_column(col)
+    med, worst = statistics.median(page), max(page)
+    base = statistics.median(static)
+    table.add_row(
+        f"/ rendered, {args.symbols} symbols (median of {args.runs}; worst)",
+        f"{med:.3f} s; {worst:.3f} s",
+        f"static copy of the table: {base:.3f} s",
+        f"{med / base:.1f}x",
+        f"< {PAGE_TARGET_S} s: {'met' if worst < PAGE_TARGET_S else 'MISSED'}",
+    )
+    p50, p99 = np.percentile(risk, 50), np.percentile(risk, 99)
+    b50, b99 = np.percentile(ping, 50), np.percentile(ping, 99)
+    table.add_row(
+        f"GET /risk p50 / p99 ({args.requests} requests, {size / 1e6:.2f} MB)",
+        f"{p50:.2f} / {p99:.2f} ms",
+        f"/readyz: {b50:.2f} / {b99:.2f} ms",
+        f"{p99 / b99:.1f}x",
+        f"p99 < {RISK_P99_TARGET_MS:g} ms: {'met' if p99 < RISK_P99_TARGET_MS else 'MISSED'}",
+    )
+    table.add_row("re-sort 400 rows / filter (in page)", f"{interact['sort']:.1f} / {interact['filter']:.1f} ms", "", "", "")
+    table.add_row("apply one /risk refresh, every row changed", f"{refresh:.1f} ms", "", "", "")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
