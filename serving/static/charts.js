@@ -140,6 +140,7 @@
       hooks: spec.group ? spec.group.hooks : {},
       padding: [8, 8, 0, 4],
     };
+    if (spec.bands) opts.bands = spec.bands;
     const u = new uPlot(opts, spec.data, el);
     if (spec.group) spec.group.add(u);
     return u;

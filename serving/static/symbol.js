@@ -158,10 +158,18 @@
     return null;
   }
 
-  function ciRow(name, value, ci, colour, scaleMax) {
+  function ciPair(ci) {
+    if (Array.isArray(ci)) return ci;
+    if (ci && typeof ci === "object") return [pick(ci, "lo", "low", "lower"), pick(ci, "hi", "high", "upper")];
+    return null;
+  }
+
+  function ciRow(name, value, ci, colour, scaleMax, level) {
+    ci = ciPair(ci);
+    const ciName = FR.isNum(level) ? Math.round(level * 100) + " % CI " : "CI ";
     const pos = (v) => (100 * v / scaleMax).toFixed(1) + "%";
     let html = '<div style="display:flex;justify-content:space-between;font-size:13px"><span>' + FR.esc(name) + '</span><span class="num">' +
-      (FR.isNum(value) ? value.toFixed(3) : "–") + (Array.isArray(ci) && FR.isNum(ci[0]) ? " <span class=muted>(95 % CI " + ci[0].toFixed(3) + "–" + ci[1].toFixed(3) + ")</span>" : "") + "</span></div>";
+      (FR.isNum(value) ? value.toFixed(3) : "–") + (Array.isArray(ci) && FR.isNum(ci[0]) ? " <span class=muted>(" + ciName + ci[0].toFixed(3) + "–" + ci[1].toFixed(3) + ")</span>" : "") + "</span></div>";
     html += '<div class="ci">';
     if (Array.isArray(ci) && FR.isNum(ci[0]) && FR.isNum(ci[1])) html += '<div class="rng" style="left:' + pos(ci[0]) + ";width:" + pos(ci[1] - ci[0]) + ";background:" + colour + ';opacity:.55"></div>';
     if (FR.isNum(value)) html += '<div class="pt" style="left:' + pos(value) + ";background:" + colour + '"></div>';
@@ -190,15 +198,24 @@
     }
     const pr = pick(tr, "pr_auc", "model.pr_auc", "metrics.pr_auc");
     const prCi = pick(tr, "pr_auc_ci", "model.pr_auc_ci", "metrics.pr_auc_ci");
-    const bl = pick(tr, "baseline", "best_baseline") || {};
+    let bl = pick(tr, "baseline", "best_baseline") || {};
+    const others = pick(tr, "baseline_metrics", "baselines");
+    if (!bl.pr_auc && others && typeof others === "object") { // {name: {pr_auc, ...}}: take the best
+      for (const [name, m] of Object.entries(others)) {
+        if (m && FR.isNum(m.pr_auc) && !(bl.pr_auc >= m.pr_auc)) bl = Object.assign({ name }, m);
+      }
+    }
     const blPr = pick(bl, "pr_auc"), blCi = pick(bl, "pr_auc_ci", "ci");
     const trBase = pick(tr, "base_rate") || base;
-    const scaleMax = Math.min(1, Math.max(0.05, ...[pr, blPr, ...(prCi || []), ...(blCi || [])].filter(FR.isNum)) * 1.15);
+    const level = pick(tr, "ci_level", "level", "verdict.level");
+    const scaleMax = Math.min(1, Math.max(0.05, ...[pr, blPr, ...(ciPair(prCi) || []), ...(ciPair(blCi) || [])].filter(FR.isNum)) * 1.15);
     html += '<h2 style="margin-top:12px">Track record (out of sample)</h2>';
     html += '<div class="legend-note">PR-AUC: how well high probabilities pick out the flushes (1 = perfect; a random guess scores the base rate' +
       (FR.isNum(trBase) ? ", " + trBase.toFixed(3) : "") + ").</div>";
-    html += ciRow("FlushRisk model", pr, prCi, "#f0e442", scaleMax);
-    html += ciRow("best baseline" + (bl.name ? ": " + bl.name : ""), blPr, blCi, "#8b98a5", scaleMax);
+    html += ciRow("FlushRisk model", pr, prCi, "#f0e442", scaleMax, level);
+    html += ciRow("best baseline" + (bl.name ? ": " + bl.name : ""), blPr, blCi, "#8b98a5", scaleMax, level);
+    const verdict = pick(tr, "verdict.text", "verdict");
+    if (typeof verdict === "string") html += '<div class="legend-note">Verdict: ' + FR.esc(verdict) + "</div>";
     const ev = pick(tr, "event_study", "events") || {};
     const hits = pick(ev, "hits", "alerted"), events = pick(ev, "events", "covered_events", "count");
     const fa = pick(ev, "false_alarms_per_week", "false_alarms_per_week_elsewhere");
@@ -219,24 +236,33 @@
   function drawReliability(rel) {
     if (reliability) { reliability.destroy(); reliability = null; }
     if (!rel) return;
-    let p = pick(rel, "predicted", "mean_predicted", "p"), o = pick(rel, "observed", "frequency", "fraction_positive");
+    let p = pick(rel, "predicted", "mean_p", "mean_predicted", "p"), o = pick(rel, "observed", "freq", "frequency", "fraction_positive");
     if (Array.isArray(rel)) { p = rel.map((r) => r.predicted); o = rel.map((r) => r.observed); }
     if (!Array.isArray(p) || !Array.isArray(o) || !p.length) return;
     const idx = p.map((_, i) => i).filter((i) => FR.isNum(p[i]) && FR.isNum(o[i])).sort((a, b) => p[a] - p[b]);
     const xs = idx.map((i) => p[i] * 100), ys = idx.map((i) => o[i] * 100);
-    const top = Math.max(...xs, ...ys) * 1.1;
+    const band = (name) => {
+      const v = pick(rel, name);
+      return Array.isArray(v) ? idx.map((i) => (FR.isNum(v[i]) ? v[i] * 100 : null)) : null;
+    };
+    const lo = band("freq_lo"), hi = band("freq_hi");
+    const top = Math.max(...xs, ...ys, ...(hi || []).filter(FR.isNum)) * 1.1;
     const el = $("reliability");
     el.innerHTML = '<div class="title"><b>Reliability</b>: when the model said x %, how often it happened</div>';
     const plot = document.createElement("div");
     el.appendChild(plot);
     reliability = FRC.make(plot, {
-      timeX: false, height: 220, legend: true, xLabel: "predicted", xValue: (u, v) => (v == null ? "–" : C.pct(v)),
+      timeX: false, height: 220, legend: false, xLabel: "predicted", xValue: (u, v) => (v == null ? "–" : C.pct(v)),
       xAxis: FRC.axis("Predicted probability, %", C.pct, { size: 40 }),
       series: [
         { label: "perfect", stroke: "#5b6672", dash: [4, 4], width: 1, points: { show: false }, value: (u, v) => (v == null ? "–" : C.pct(v)) },
         { label: "observed", stroke: "#f0e442", width: 2, points: { show: true, size: 6, fill: "#f0e442" }, value: (u, v) => (v == null ? "–" : C.pct(v)) },
-      ],
-      data: [xs, xs, ys], axes: [FRC.axis("Observed frequency, %", C.pct, { size: 50 })],
+      ].concat(lo && hi ? [
+        { label: "band low", stroke: "rgba(240,228,66,0.45)", width: 1, dash: [2, 3], points: { show: false }, value: (u, v) => (v == null ? "–" : C.pct(v)) },
+        { label: "band high", stroke: "rgba(240,228,66,0.45)", width: 1, dash: [2, 3], points: { show: false }, value: (u, v) => (v == null ? "–" : C.pct(v)) },
+      ] : []),
+      bands: lo && hi ? [{ series: [4, 3], fill: "rgba(240,228,66,0.10)" }] : undefined,
+      data: lo && hi ? [xs, xs, ys, lo, hi] : [xs, xs, ys], axes: [FRC.axis("Observed frequency, %", C.pct, { size: 50 })],
       scales: { x: { time: false, range: () => [0, top] }, y: { range: () => [0, top] } },
       cursor: { drag: { x: false, y: false } },
     });

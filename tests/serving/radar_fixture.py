@@ -211,9 +211,14 @@ class FixtureRadar:
                     "pr_auc": 0.21, "pr_auc_ci": [0.15, 0.27],
                     "baseline": {"name": "funding z-score", "pr_auc": 0.09, "pr_auc_ci": [0.06, 0.12]},
                     "base_rate": 0.0085,
+                    "ci_level": 0.9,
+                    "verdict": "model beats best baseline funding z-score by +0.120 PR-AUC "
+                    "(90% CI +0.070 to +0.170); PR-AUC 0.210 vs 0.090",
                     "reliability": {
-                        "predicted": [0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.15],
-                        "observed": [0.001, 0.006, 0.012, 0.018, 0.047, 0.07, 0.19],
+                        "mean_p": [0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.15],
+                        "freq": [0.001, 0.006, 0.012, 0.018, 0.047, 0.07, 0.19],
+                        "freq_lo": [0.0, 0.003, 0.008, 0.011, 0.03, 0.045, 0.12],
+                        "freq_hi": [0.003, 0.009, 0.017, 0.026, 0.064, 0.1, 0.26],
                         "count": [9000, 4000, 2500, 1200, 500, 180, 60],
                     },
                     "event_study": {"events": 14, "hits": 9, "false_alarms_per_week": 1.4,
