@@ -178,7 +178,7 @@ def _horizon_bars(grid: Grid, spec: LabelSpec) -> int:
 def _require(grid: Grid, column: str, why: str) -> np.ndarray:
     values = grid.col(column)
     if values is None:
-        raise DataError(f"make_labels: column {column!r} is missing or empty; {why}")
+        raise DataError(f"cannot make labels: column {column!r} is missing or empty; {why}")
     return values
 
 

@@ -32,7 +32,7 @@ only when the group is present, and every model records which groups it was trai
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -71,8 +71,47 @@ _USD_PRICE = pa.Check.gt(0, error="must be a positive USD price")
 _NON_NEGATIVE = pa.Check.ge(0, error="must be >= 0 USD")
 
 
+_FINITE = pa.Check(
+    lambda s: ~np.isinf(s), element_wise=False, error="must be a finite number (not infinity)"
+)
+
+
 def _column(required: bool, *checks: pa.Check) -> pa.Column:
-    return pa.Column(float, checks=list(checks), nullable=not required, required=required)
+    return pa.Column(
+        float, checks=[_FINITE, *checks], nullable=not required, required=required
+    )
+
+
+def _ohlc_check(
+    test: Callable[[pd.DataFrame], pd.Series], columns: tuple[str, ...], error: str
+) -> pa.Check:
+    """A row check on price columns that passes where any of them is missing."""
+
+    def check(df: pd.DataFrame) -> pd.Series:
+        missing = df[list(columns)].isna().any(axis=1)
+        return missing | test(df)
+
+    return pa.Check(check, error=error)
+
+
+# Prices in a bar must be consistent: a close at twice the high is a corrupt row, not a move.
+# A relative slack of 1e-9 allows for float rounding in unit conversions.
+_SLACK = 1 + 1e-9
+_OHLC_CHECKS = [
+    _ohlc_check(lambda df: df["high"] * _SLACK >= df["low"], ("high", "low"), "high must be >= low"),
+    _ohlc_check(
+        lambda df: df["high"] * _SLACK >= df["open"], ("high", "open"), "high must be >= open"
+    ),
+    _ohlc_check(
+        lambda df: df["high"] * _SLACK >= df["close"], ("high", "close"), "high must be >= close"
+    ),
+    _ohlc_check(
+        lambda df: df["low"] <= df["open"] * _SLACK, ("low", "open"), "low must be <= open"
+    ),
+    _ohlc_check(
+        lambda df: df["low"] <= df["close"] * _SLACK, ("low", "close"), "low must be <= close"
+    ),
+]
 
 
 _COLUMN_CHECKS: dict[str, list[pa.Check]] = {
@@ -100,12 +139,7 @@ MARKET_SCHEMA = pa.DataFrameSchema(
         name="time",
         checks=[pa.Check(lambda idx: idx.is_monotonic_increasing, error="times must increase")],
     ),
-    checks=[
-        pa.Check(
-            lambda df: (df["high"] >= df["low"]) | df["high"].isna() | df["low"].isna(),
-            error="high must be >= low",
-        ),
-    ],
+    checks=_OHLC_CHECKS,
     strict="filter",
     coerce=True,
     name="canonical market frame",
@@ -154,19 +188,32 @@ def validate_frame(frame: pd.DataFrame, source: str = "frame") -> pd.DataFrame:
     try:
         return MARKET_SCHEMA.validate(out, lazy=True)
     except pa.errors.SchemaErrors as err:
-        raise DataError(f"{source}: {_describe_failures(err.failure_cases)}") from None
+        raise DataError(f"{source}: {_describe_failures(err.failure_cases, out)}") from None
 
 
-def _describe_failures(cases: pd.DataFrame) -> str:
+def _describe_failures(cases: pd.DataFrame, frame: pd.DataFrame) -> str:
+    """One clause per failed check: the column, the rule, how many rows, the first rows."""
     lines = []
-    for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
-        where = group["index"].dropna().astype(str).tolist()[:3]
+    row_level = cases["schema_context"] == "DataFrameSchema"
+    for check, group in cases[row_level].groupby("check", sort=False):
+        times = pd.DatetimeIndex(group["index"].dropna().unique())
+        first = frame.loc[times[0], [c for c in PRICE_COLUMNS if c in frame]]
+        prices = ", ".join(f"{c}={v:.10g}" for c, v in first.items())
+        lines.append(f"{check}: {len(times)} row(s), first at {_rows(times[:3], frame.index)} ({prices})")
+    for (column, check), group in cases[~row_level].groupby(["column", "check"], sort=False):
+        times = pd.DatetimeIndex(group["index"].dropna().unique())
         values = group["failure_case"].astype(str).tolist()[:3]
-        col = column if isinstance(column, str) else "frame"
         lines.append(
-            f"column {col!r} {check}: {len(group)} row(s), first at {where or '?'} values {values}"
+            f"column {column!r} {check}: {len(group)} row(s), first at "
+            f"{_rows(times[:3], frame.index)}, values {values}"
         )
     return "; ".join(lines)
+
+
+def _rows(times: pd.DatetimeIndex, index: pd.DatetimeIndex) -> str:
+    """'row 4 (2024-01-01 00:15:00+00:00)': the 1-based row in the frame, and its time."""
+    rows = index.get_indexer(times) + 1
+    return ", ".join(f"row {r} ({t})" for r, t in zip(rows, times, strict=True)) or "?"
 
 
 def signal_groups(frame: pd.DataFrame) -> list[str]:

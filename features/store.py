@@ -187,7 +187,7 @@ class MarketStore:
         if bar is not None:
             bar = bar_name(parse_bar(bar))
         elif len(new) > 1:
-            bar = bar_name(infer_bar(new.index))
+            bar = bar_name(infer_bar(new.index, source))
         else:
             bar = self._single_row_bar(symbol)
         _check_grid(new.index, parse_bar(bar), source)

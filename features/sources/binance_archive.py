@@ -328,7 +328,7 @@ def _read_klines(file: ArchiveFile) -> pd.DataFrame:
     cols = [c for c in KLINE_COLUMNS[1:6] if c in raw.columns]
     extra = [c for c in ("quote_volume", "taker_buy_quote_volume") if c in raw.columns]
     stamps = numeric_columns(raw, ["open_time"], source, required=["open_time"], header=header)
-    times = epoch_to_datetime(stamps["open_time"])
+    times = epoch_to_datetime(stamps["open_time"], source=source, column="open_time")
     check_time_order(times, source, header=header)
     numbers = numeric_columns(raw, [*cols, *extra], source, required=cols, header=header)
     numbers.index = times.rename("time")
@@ -363,7 +363,7 @@ def _times(raw: pd.DataFrame, column: str, source: str, header: bool) -> pd.Date
     values = raw[column]
     if pd.to_numeric(values.head(5), errors="coerce").notna().all():
         stamps = numeric_columns(raw, [column], source, required=[column], header=header)[column]
-        return epoch_to_datetime(stamps)
+        return epoch_to_datetime(stamps, source=source, column=column)
     return parse_text_times(values, source, column, header)
 
 

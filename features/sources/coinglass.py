@@ -51,7 +51,7 @@ def import_coinglass(path: Path) -> pd.DataFrame:
     raw = read_csv_source(path, source)
     require_source_columns(raw, REQUIRED, source)
     stamps = numeric_columns(raw, ["timestamp"], source, required=["timestamp"])["timestamp"]
-    times = epoch_to_datetime(stamps)
+    times = epoch_to_datetime(stamps, source=source, column="timestamp")
     if "datetime_utc" in raw.columns:
         _check_same_times(
             times, parse_text_times(raw["datetime_utc"], source, "datetime_utc"), source

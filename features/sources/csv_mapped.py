@@ -22,6 +22,7 @@ otherwise learn funding 100 times too large or small.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -63,6 +64,14 @@ class CsvMapping(BaseModel):
         unknown = [k for k in value if k not in COLUMNS]
         if unknown:
             raise ValueError(f"unknown canonical column(s) {unknown}; known: {list(COLUMNS)}")
+        return value
+
+    @field_validator("scale")
+    @classmethod
+    def _finite_factors(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in value.items() if not math.isfinite(v) or v == 0}
+        if bad:
+            raise ValueError(f"scale factors must be finite and non-zero numbers, got {bad}")
         return value
 
     def merged(self, **overrides: object) -> CsvMapping:
@@ -137,7 +146,7 @@ def import_csv(path: Path, mapping: CsvMapping | None = None) -> pd.DataFrame:
     if mapping.ohlc_from_close:
         if len(frame) < 2:
             raise DataError(f"{source}: need at least 2 rows to build OHLC from close")
-        frame[list(PRICE_COLUMNS)] = ohlc_from_close(frame["close"], infer_bar(frame.index))
+        frame[list(PRICE_COLUMNS)] = ohlc_from_close(frame["close"], infer_bar(frame.index, source))
     missing = [c for c in ("open", "high", "low", "close", "funding_rate") if c not in frame]
     if missing:
         raise DataError(
@@ -173,4 +182,4 @@ def _times(raw: pd.Series, unit: str, source: str, column: str) -> pd.DatetimeIn
     stamps = numeric_columns(pd.DataFrame({column: text}), [column], source, required=[column])[
         column
     ]
-    return epoch_to_datetime(stamps, "auto" if unit == "auto" else unit)
+    return epoch_to_datetime(stamps, "auto" if unit == "auto" else unit, source, column)

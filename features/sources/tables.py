@@ -47,6 +47,7 @@ def read_csv_source(
             raise DataError(f"{source}: cannot read the file ({err.strerror})") from None
     if not data.strip():
         raise DataError(f"{source}: the file is empty")
+    _check_utf8(data, source)
     _check_field_counts(data, source, header=header, expected=None if header else len(names or []))
     try:
         frame = pd.read_csv(
@@ -70,6 +71,21 @@ def read_csv_source(
     if frame.empty:
         raise DataError(f"{source}: no data rows (only a header)")
     return frame
+
+
+def _check_utf8(data: bytes, source: str) -> None:
+    """Fail naming the line of the first byte that is not UTF-8 (a latin-1 'é' in a number)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        begin = data.rfind(b"\n", 0, err.start) + 1
+        end = data.find(b"\n", err.start)
+        text = data[begin : end if end >= 0 else len(data)][:80].decode("utf-8", "replace")
+        raise DataError(
+            f"{source}: line {line}: byte 0x{data[err.start]:02x} is not UTF-8 text "
+            f"({text!r}); save the file as UTF-8"
+        ) from None
 
 
 def _check_field_counts(data: bytes, source: str, header: bool, expected: int | None) -> None:
@@ -152,6 +168,13 @@ def numeric_columns(
             raise DataError(
                 f"{source}: {describe_row(pos, header)} column {column!r}: "
                 f"{raw.iloc[pos]!r} is not a number ({int(bad.sum())} such row(s))"
+            )
+        infinite = np.isinf(values.to_numpy())
+        if infinite.any():
+            pos = int(np.flatnonzero(infinite)[0])
+            raise DataError(
+                f"{source}: {describe_row(pos, header)} column {column!r}: "
+                f"{raw.iloc[pos]!r} is not a finite number ({int(infinite.sum())} such row(s))"
             )
         if column in required and values.isna().any():
             pos = int(np.flatnonzero(values.isna().to_numpy())[0])
@@ -306,5 +329,5 @@ def finish(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     """Validate an importer's result against the canonical schema and the bar grid."""
     out = validate_frame(frame, source)
     if len(out) > 1:
-        check_on_grid(out.index, infer_bar(out.index), source)
+        check_on_grid(out.index, infer_bar(out.index, source), source)
     return out

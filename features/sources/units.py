@@ -46,11 +46,18 @@ def epoch_unit(value: float) -> str:
     return "ns"
 
 
-def epoch_to_datetime(values: pd.Series, unit: str = "auto") -> pd.DatetimeIndex:
+# Market data outside these years is a wrong unit or a corrupt cell, not a real bar.
+EPOCH_YEARS = (2000, 2100)
+
+
+def epoch_to_datetime(
+    values: pd.Series, unit: str = "auto", source: str = "timestamps", column: str = "time"
+) -> pd.DatetimeIndex:
     """Epoch numbers to a UTC DatetimeIndex (ns); with ``unit='auto'`` each value's own unit.
 
     Per value rather than per file, because a directory of archive files can straddle the
-    date when the publisher changed units.
+    date when the publisher changed units. A value outside the years 2000-2100 in its unit is
+    refused with its row (converted blindly it would overflow into the year 1741).
     """
     numeric = pd.to_numeric(values, errors="coerce")
     numbers = numeric.to_numpy(dtype="float64")
@@ -66,6 +73,7 @@ def epoch_to_datetime(values: pd.Series, unit: str = "auto") -> pd.DatetimeIndex
             raise DataError(f"unknown epoch unit {unit!r}; use one of auto, {', '.join(_NS_PER)}")
         factor = np.full(len(numbers), _NS_PER[unit], dtype="int64")
     finite = np.isfinite(numbers)
+    _check_epoch_range(numbers, factor, finite, source, column)
     # Integer arithmetic where the input is integral: float64 cannot hold ns epochs exactly.
     if pd.api.types.is_integer_dtype(numeric.dtype) and not numeric.isna().any():
         ints = numeric.to_numpy(dtype="int64")
@@ -76,6 +84,23 @@ def epoch_to_datetime(values: pd.Series, unit: str = "auto") -> pd.DatetimeIndex
         ns = whole * factor + np.round(frac * factor).astype("int64")
     out = pd.DatetimeIndex(ns.astype("datetime64[ns]")).tz_localize("UTC")
     return out.where(finite, pd.NaT).as_unit("ns")
+
+
+def _check_epoch_range(
+    numbers: np.ndarray, factor: np.ndarray, finite: np.ndarray, source: str, column: str
+) -> None:
+    low, high = (pd.Timestamp(f"{y}-01-01", tz="UTC").value for y in EPOCH_YEARS)
+    with np.errstate(invalid="ignore", over="ignore"):
+        ns = numbers * factor.astype("float64")
+    bad = finite & ((ns < low) | (ns >= high))
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        unit = {v: k for k, v in _NS_PER.items()}[int(factor[pos])]
+        raise DataError(
+            f"{source}: row {pos + 1} column {column!r}: {numbers[pos]:.17g} "
+            f"read as epoch {unit} lies outside the years {EPOCH_YEARS[0]}-{EPOCH_YEARS[1]} "
+            f"({int(bad.sum())} such row(s)); is the time column in another unit?"
+        )
 
 
 def typical_abs(values: pd.Series) -> float | None:
@@ -163,5 +188,48 @@ def funding_to_fraction(
                 f"typical |rate| {typical:.4g} would then be only {as_fraction:.2g} as a "
                 f"fraction: the values look like {_UNIT_WORDS[guess]}. {fix}"
             )
+        _check_stretches(rates, FUNDING_UNITS[unit], typical, source, column, unit, fix)
     per_8h = 8.0 / interval_hours
     return rates * FUNDING_UNITS[unit] * per_8h
+
+
+# A stretch is this many consecutive settlements (distinct values in a row); its typical rate
+# must stay within this factor of the file's. A change of unit is a factor of 100.
+STRETCH_SETTLEMENTS = 24
+STRETCH_MAX_FACTOR = 30.0
+
+
+def _check_stretches(
+    rates: pd.Series, scale: float, typical: float, source: str, column: str, unit: str, fix: str
+) -> None:
+    """Fail at the first row where a stretch of the file switches to another unit.
+
+    The whole-file check reads the median, so a file whose last third is in percent passes it.
+    Here each run of ``STRETCH_SETTLEMENTS`` settlements must look like the declared unit too:
+    its typical rate inside the plausible band, or within ``STRETCH_MAX_FACTOR`` of the file's
+    (a genuinely extreme week of funding is not a change of unit).
+    """
+    values = np.abs(rates.to_numpy(dtype="float64"))
+    usable = np.isfinite(values) & (values > 0)
+    changes = np.flatnonzero(usable & np.r_[True, values[1:] != values[:-1]])
+    if changes.size < 2 * STRETCH_SETTLEMENTS:
+        return
+    distinct = pd.Series(values[changes])
+    ahead = distinct[::-1].rolling(STRETCH_SETTLEMENTS).median()[::-1].to_numpy() * scale
+    base = typical * scale
+    high = (ahead > TYPICAL_FUNDING_MAX) & (ahead > base * STRETCH_MAX_FACTOR)
+    low = (ahead < TYPICAL_FUNDING_MIN) & (ahead < base / STRETCH_MAX_FACTOR)
+    off = high | low
+    if not off.any():
+        return
+    first = int(np.flatnonzero(off)[0])
+    window = distinct.to_numpy()[first : first + STRETCH_SETTLEMENTS] * scale
+    outside = (window > TYPICAL_FUNDING_MAX) if high[first] else (window < TYPICAL_FUNDING_MIN)
+    pos = int(changes[first + int(np.argmax(outside))])
+    when = f", {rates.index[pos]}" if isinstance(rates.index, pd.DatetimeIndex) else ""
+    looks = "100x larger (percent?)" if high[first] else "100x smaller (fractions?)"
+    raise DataError(
+        f"{source}: funding column {column!r} changes units at row {pos + 1} (line {pos + 2}"
+        f"{when}): from there its typical |rate| is {float(np.median(window)) / scale:.4g} against "
+        f"{typical:.4g} before, {looks} than the {_UNIT_WORDS[unit]} of the rest. {fix}"
+    )

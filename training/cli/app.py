@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from features.errors import FlushRiskError
 from features.settings import get_settings
@@ -35,15 +36,30 @@ def resolve_data_dir(value: Path | None) -> Path:
     return value if value is not None else get_settings().data_dir
 
 
+def print_error(message: str) -> None:
+    """Print one error line exactly as written.
+
+    The message is user data (paths, row text, symbols): it is printed as plain text, never
+    read as rich markup (``[/]`` in a path) or emoji codes (``:x:`` in a file name).
+    """
+    line = Text("error: ", style="bold red")
+    line.append(message)
+    err_console.print(line, highlight=False, soft_wrap=True, emoji=False, markup=False)
+
+
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn FlushRiskError into a clear message and exit status 2."""
+    """Turn FlushRiskError (and the environment's OSError) into a clear message and exit 2."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except FlushRiskError as err:
-            err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+            print_error(str(err))
+            raise typer.Exit(EXIT_USER_ERROR) from None
+        except OSError as err:  # a full disk, a file where a directory should be, no permission
+            where = f"{err.filename}: " if err.filename else ""
+            print_error(f"{where}{err.strerror or err}")
             raise typer.Exit(EXIT_USER_ERROR) from None
 
     return wrapper
