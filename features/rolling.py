@@ -211,35 +211,37 @@ def _comoments_scan(x: np.ndarray, y: np.ndarray, w: int, phase: int, backward: 
 
 
 @nb.njit(cache=True)
+def _corr_of_parts(a: np.ndarray, b: np.ndarray, min_count: int) -> float:
+    """Pearson correlation of two disjoint parts' co-moments joined (Chan); ``a`` may be empty."""
+    na, nb_ = a[0], b[0]
+    c = na + nb_
+    if na == 0.0 or nb_ == 0.0:
+        z = b if na == 0.0 else a
+        sxx, syy, sxy = z[3], z[4], z[5]
+    else:
+        dx = b[1] - a[1]
+        dy = b[2] - a[2]
+        f = na * nb_ / c
+        sxx = a[3] + b[3] + dx * dx * f
+        syy = a[4] + b[4] + dy * dy * f
+        sxy = a[5] + b[5] + dx * dy * f
+    if c >= min_count and sxx > 0.0 and syy > 0.0:
+        r = sxy / math.sqrt(sxx * syy)
+        return min(1.0, max(-1.0, r))
+    return np.nan
+
+
+@nb.njit(cache=True)
 def _block_corr(x: np.ndarray, y: np.ndarray, w: int, phase: int, min_count: int) -> np.ndarray:
     """Rolling Pearson correlation over the bars where both series are valid."""
     n = x.shape[0]
     pre = _comoments_scan(x, y, w, phase, False)
     suf = _comoments_scan(x, y, w, phase, True)
+    empty = np.zeros(6)
     out = np.full(n, np.nan)
     for i in range(n):
         lo = _crossing(i, w, phase)
-        if lo < 0:
-            a = pre[i]
-            c, sxx, syy, sxy = a[0], a[3], a[4], a[5]
-        else:
-            a = suf[lo]
-            b = pre[i]
-            na, nb_ = a[0], b[0]
-            c = na + nb_
-            if na == 0.0 or nb_ == 0.0:
-                z = b if na == 0.0 else a
-                sxx, syy, sxy = z[3], z[4], z[5]
-            else:
-                dx = b[1] - a[1]
-                dy = b[2] - a[2]
-                f = na * nb_ / c
-                sxx = a[3] + b[3] + dx * dx * f
-                syy = a[4] + b[4] + dy * dy * f
-                sxy = a[5] + b[5] + dx * dy * f
-        if c >= min_count and sxx > 0.0 and syy > 0.0:
-            r = sxy / math.sqrt(sxx * syy)
-            out[i] = min(1.0, max(-1.0, r))
+        out[i] = _corr_of_parts(empty if lo < 0 else suf[lo], pre[i], min_count)
     return out
 
 
@@ -481,12 +483,43 @@ class Grid:
     def _nan(self) -> np.ndarray:
         return np.full(self.n, np.nan)
 
+    # --- kernels -------------------------------------------------------------------------
+    # Every rolling statistic goes through one of these. The streaming engine
+    # (features.incremental) overrides them, so the formulas below (minimum counts, NaN rules)
+    # are shared by training, serving and the live radar.
+    def _sums(self, x: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
+        return _block_sum(x, w, self._phase(w))
+
+    def _moments(self, x: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return _block_moments(x, w, self._phase(w))
+
+    def _extreme(self, x: np.ndarray, w: int, sign: float) -> np.ndarray:
+        return _block_extreme(x, w, self._phase(w), sign)
+
+    def _corr(self, x: np.ndarray, y: np.ndarray, w: int, min_count: int) -> np.ndarray:
+        return _block_corr(x, y, w, self._phase(w), min_count)
+
+    def _lag(self, x: np.ndarray, k: int, tol: int) -> np.ndarray:
+        return _lag_fill(x, k, tol)
+
+    def _positive_run(self, x: np.ndarray, cap: int) -> np.ndarray:
+        return _positive_run(x, cap)
+
+    def _previous_day_min(self, x: np.ndarray) -> np.ndarray:
+        return _previous_day_min(x, self.first_bar, self.bar_ns)
+
+    def stateful(self, kernel, *args):
+        """Run a kernel that scans the whole grid with its own state (e.g. the liquidation
+        heatmap). Batch: a plain call; the streaming engine swaps in its bar-by-bar version,
+        and refuses (loudly) a kernel it has no streaming version of."""
+        return kernel(*args)
+
     # --- rolling statistics --------------------------------------------------------------
     def sum_count(self, x: np.ndarray, horizon: str) -> tuple[np.ndarray, np.ndarray, int] | None:
         w = self.bars(horizon)
         if w is None:
             return None
-        s, c = _block_sum(x, w, self._phase(w))
+        s, c = self._sums(x, w)
         return s, c, w
 
     def mean(self, x: np.ndarray, horizon: str, min_frac: float = 0.5) -> np.ndarray:
@@ -503,17 +536,17 @@ class Grid:
 
     def max(self, x: np.ndarray, horizon: str) -> np.ndarray:
         w = self.bars(horizon)
-        return self._nan() if w is None else _block_extreme(x, w, self._phase(w), 1.0)
+        return self._nan() if w is None else self._extreme(x, w, 1.0)
 
     def min(self, x: np.ndarray, horizon: str) -> np.ndarray:
         w = self.bars(horizon)
-        return self._nan() if w is None else _block_extreme(x, w, self._phase(w), -1.0)
+        return self._nan() if w is None else self._extreme(x, w, -1.0)
 
     def std(self, x: np.ndarray, horizon: str, min_frac: float = 0.5) -> np.ndarray:
         w = self.bars(horizon)
         if w is None:
             return self._nan()
-        c, _, m2 = _block_moments(x, w, self._phase(w))
+        c, _, m2 = self._moments(x, w)
         ok = c >= _min_count(w, min_frac, floor=2)
         return np.where(ok, np.sqrt(np.maximum(m2, 0.0) / np.maximum(c - 1.0, 1.0)), np.nan)
 
@@ -522,7 +555,7 @@ class Grid:
         w = self.bars(horizon)
         if w is None:
             return self._nan()
-        c, mean, m2 = _block_moments(x, w, self._phase(w))
+        c, mean, m2 = self._moments(x, w)
         ok = c >= _min_count(w, min_frac, floor=2)
         std = np.sqrt(np.maximum(m2, 0.0) / np.maximum(c - 1.0, 1.0))
         z = np.where(std > 0.0, (x - mean) / np.where(std > 0.0, std, 1.0), 0.0)
@@ -532,7 +565,7 @@ class Grid:
         w = self.bars(horizon)
         if w is None:
             return self._nan()
-        return _block_corr(x, y, w, self._phase(w), _min_count(w, min_frac, floor=3))
+        return self._corr(x, y, w, _min_count(w, min_frac, floor=3))
 
     def lag(self, x: np.ndarray, horizon: str, tol_frac: float = 0.25) -> np.ndarray:
         """x one horizon ago; across a short gap, the last value before it (tol_frac of horizon).
@@ -542,24 +575,24 @@ class Grid:
         k = self.bars(horizon)
         if k is None:
             return self._nan()
-        return _lag_fill(x, k, int(k * tol_frac))
+        return self._lag(x, k, int(k * tol_frac))
 
     def lag_bars(self, x: np.ndarray, k: int, tol: int = 0) -> np.ndarray:
-        return _lag_fill(x, k, tol)
+        return self._lag(x, k, tol)
 
     def change(self, x: np.ndarray, horizon: str) -> np.ndarray:
         """Relative change x / x(horizon ago) - 1."""
         return ratio(x, self.lag(x, horizon)) - 1.0
 
     def positive_run_hours(self, x: np.ndarray, cap: str) -> np.ndarray:
-        return _positive_run(x, self.bars(cap) or 1) * self.bar_hours
+        return self._positive_run(x, self.bars(cap) or 1) * self.bar_hours
 
     def previous_day_min(self, x: np.ndarray) -> np.ndarray:
-        return _previous_day_min(x, self.first_bar, self.bar_ns)
+        return self._previous_day_min(x)
 
     def log_return_1bar(self, x: np.ndarray) -> np.ndarray:
         """log(x_i / x_{i-1}) between consecutive bars only (NaN next to a gap)."""
-        return positive_log(ratio(x, _lag_fill(x, 1, 0)))
+        return positive_log(ratio(x, self._lag(x, 1, 0)))
 
 
 def ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:

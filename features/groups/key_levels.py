@@ -61,7 +61,8 @@ def _liquidation_bands(
     max_gap = g.bars(liq_heatmap.MAX_OI_GAP) or 1
     low_floor = np.fmin(low, close)
     leverage, weights = liq_heatmap.leverage_arrays()
-    notional = liq_heatmap.long_liquidation_bands(
+    notional = g.stateful(
+        liq_heatmap.long_liquidation_bands,
         close,
         low_floor,
         g.min(low_floor, liq_heatmap.LOOKBACK),

@@ -1,0 +1,802 @@
+"""Streaming features: the features of each new bar from per-symbol state, not 30 days of bars.
+
+``features_at`` recomputes every rolling statistic over the last :data:`MIN_WINDOW` of bars:
+at 1-minute bars that is 43,200 rows per symbol per bar, far too slow for a radar over
+hundreds of symbols. This module computes *the same numbers* bar by bar.
+
+How, without a second definition of the features: the feature groups
+(:mod:`features.groups`) are written against :class:`features.rolling.Grid`, and every
+rolling statistic goes through one of the Grid's kernels (``_sums``, ``_moments``,
+``_extreme``, ``_corr``, ``_lag``, ``_positive_run``, ``_previous_day_min``, ``stateful``).
+
+* **Seeding** runs the ordinary pipeline once on a symbol's last MIN_WINDOW of bars with a
+  *recording* grid: each kernel call records its input series. Their order is fixed by the
+  group code, so call number k is always the same statistic.
+* **Each new bar** runs the same group code on a one-row *streaming* grid whose kernels take
+  the k-th recorded statistic's state, add the new value and return the statistic at the new
+  bar. The elementwise arithmetic around the kernels (ratios, logs, differences) is the group
+  code itself.
+
+Exactness: :mod:`features.rolling` computes window statistics by block decomposition (a
+window is the suffix of one block aligned to absolute time plus the prefix of the next), so a
+value is a fixed function of the window's values. The streaming states keep exactly those
+parts: the running prefix of the current block, and the suffix scan of the previous block,
+computed once when a block completes (amortised O(1) per bar). Maxima/minima, lags, runs, the
+previous day's low and the liquidation heatmap are replayed with the same operations. The
+result for a new bar equals ``features_at(window)`` bit for bit; ``tests/features/
+test_incremental.py`` checks every feature in FEATURES on several symbols and bars.
+
+What falls back: a new kernel without a streaming version raises :class:`NotStreamable` at
+seed time, and that symbol is served by :class:`WindowEngine` (``features_at`` on the window,
+O(window) per bar) with a logged warning, so a new feature is slow, never wrong. When the set
+of signal columns present in the window changes (a collector starts delivering depth, or a
+column has been missing for 30 days), the symbol is re-seeded from the store.
+
+Gaps: a missing bar is a NaN row of the grid, as in batch; the engine steps through it. A gap
+longer than MIN_WINDOW restarts the symbol from the new bar.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import fields
+from typing import Any, Protocol
+
+import numba as nb
+import numpy as np
+import pandas as pd
+
+from features import liq_heatmap
+from features.bars import parse_bar
+from features.errors import DataError
+from features.pipeline import FEATURES, MIN_WINDOW, _compute, _grid, covers_min_window, features_at
+from features.rolling import (
+    NS_PER_DAY,
+    Grid,
+    _chan,
+    _comoment_step,
+    _comoments_scan,
+    _corr_of_parts,
+    _max_scan,
+    _moments_scan,
+    _previous_day_min,
+    _sum_scan,
+)
+
+logger = logging.getLogger("flushrisk.incremental")
+
+HistoryLoader = Callable[[str, pd.Timestamp], pd.DataFrame]
+"""(symbol, last bar) -> the stored bars of (last - MIN_WINDOW, last], for re-seeding."""
+
+
+class NotStreamable(DataError):
+    """A feature kernel has no streaming version (the symbol falls back to features_at)."""
+
+
+class FeatureEngine(Protocol):
+    """What the radar needs: seed a symbol from history, then one feature row per new bar."""
+
+    def seed(self, symbol: str, history: pd.DataFrame) -> None: ...
+
+    def update(self, symbol: str, bars: pd.DataFrame) -> np.ndarray: ...
+
+    def covered(self, symbol: str) -> bool: ...
+
+
+# ---------------------------------------------------------------------------------------
+# streaming states of the rolling kernels
+# ---------------------------------------------------------------------------------------
+
+
+def _window_values(x: np.ndarray, first: int, lo: int, hi: int) -> np.ndarray:
+    """x at absolute bars lo..hi (inclusive), NaN where the window has no row."""
+    out = np.full(hi - lo + 1, np.nan)
+    a, b = max(lo, first), min(hi, first + len(x) - 1)
+    if b >= a:
+        out[a - lo : b - lo + 1] = x[a - first : b - first + 1]
+    return out
+
+
+class _Blocks:
+    """Block bookkeeping shared by the decomposed statistics: which block, its raw values."""
+
+    kind = "blocks"
+
+    def __init__(self, w: int, x: np.ndarray, first: int, last: int, width: int = 1) -> None:
+        self.w = w
+        self.block = last // w
+        start = self.block * w
+        self.values = np.full((w, width), np.nan) if width > 1 else np.full(w, np.nan)
+        cur = self._slice(x, first, start, last)
+        self.values[: len(cur)] = cur
+        prev = self._slice(x, first, start - w, start - 1)
+        self._set_suffix(prev)
+        self._set_prefix(cur)
+
+    @staticmethod
+    def _slice(x: np.ndarray, first: int, lo: int, hi: int) -> np.ndarray:
+        if x.ndim == 1:
+            return _window_values(x, first, lo, hi)
+        return np.column_stack([_window_values(x[:, j], first, lo, hi) for j in range(x.shape[1])])
+
+    def _roll(self, a: int) -> int:
+        """Move to the block of bar a; return the offset of the window's first bar in the
+        previous block, or -1 when the window lies inside the current block."""
+        block = a // self.w
+        if block != self.block:
+            if block == self.block + 1:
+                self._set_suffix(self.values)
+            else:
+                self._set_suffix(np.full_like(self.values, np.nan))
+            self.block = block
+            self.values.fill(np.nan)
+            self._reset_prefix()
+        lo = a - self.w + 1
+        return -1 if lo // self.w == block else lo - (block - 1) * self.w
+
+    def _set_suffix(self, prev: np.ndarray) -> None: ...
+
+    def _set_prefix(self, cur: np.ndarray) -> None: ...
+
+    def _reset_prefix(self) -> None: ...
+
+
+class _SumState(_Blocks):
+    kind = "sums"
+
+    def _set_suffix(self, prev: np.ndarray) -> None:
+        self.suf_s, self.suf_c = _sum_scan(prev, self.w, 0, True)
+
+    def _set_prefix(self, cur: np.ndarray) -> None:
+        self.s, self.c = 0.0, 0
+        for v in cur:
+            self._add(float(v))
+
+    def _reset_prefix(self) -> None:
+        self.s, self.c = 0.0, 0
+
+    def _add(self, v: float) -> None:
+        if not math.isnan(v):
+            self.s += v
+            self.c += 1
+
+    def step(self, a: int, v: float) -> tuple[np.ndarray, np.ndarray]:
+        off = self._roll(a)
+        self.values[a - self.block * self.w] = v
+        self._add(v)
+        if off < 0:
+            return np.array([self.s]), np.array([self.c], np.int64)
+        return (
+            np.array([self.suf_s[off] + self.s]),
+            np.array([self.suf_c[off] + self.c], np.int64),
+        )
+
+
+class _MomentState(_Blocks):
+    kind = "moments"
+
+    def _set_suffix(self, prev: np.ndarray) -> None:
+        self.suf = _moments_scan(prev, self.w, 0, True)
+
+    def _set_prefix(self, cur: np.ndarray) -> None:
+        self._reset_prefix()
+        for v in cur:
+            self._add(float(v))
+
+    def _reset_prefix(self) -> None:
+        self.c = self.m = self.q = 0.0
+
+    def _add(self, v: float) -> None:
+        if not math.isnan(v):
+            self.c += 1.0
+            d = v - self.m
+            self.m += d / self.c
+            self.q += d * (v - self.m)
+
+    def step(self, a: int, v: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        off = self._roll(a)
+        self.values[a - self.block * self.w] = v
+        self._add(v)
+        if off < 0:
+            c, m, q = self.c, self.m, self.q
+        else:
+            s = self.suf[off]
+            c, m, q = _chan(float(s[0]), float(s[1]), float(s[2]), self.c, self.m, self.q)
+        return np.array([c]), np.array([m]), np.array([q])
+
+
+class _ExtremeState(_Blocks):
+    kind = "extreme"
+
+    def __init__(self, w: int, x: np.ndarray, first: int, last: int, sign: float) -> None:
+        self.sign = sign
+        super().__init__(w, x, first, last)
+
+    def _set_suffix(self, prev: np.ndarray) -> None:
+        self.suf = _max_scan(prev, self.w, 0, self.sign, True)
+
+    def _set_prefix(self, cur: np.ndarray) -> None:
+        self.m = -math.inf
+        for v in cur:
+            self.m = max(self.m, self.sign * float(v))
+
+    def _reset_prefix(self) -> None:
+        self.m = -math.inf
+
+    def step(self, a: int, v: float) -> np.ndarray:
+        off = self._roll(a)
+        self.values[a - self.block * self.w] = v
+        self.m = max(self.m, self.sign * v)
+        m = self.m if off < 0 else max(float(self.suf[off]), self.m)
+        return np.array([self.sign * m if m > -math.inf else math.nan])
+
+
+_NO_PART = np.zeros(6)
+
+
+class _CorrState(_Blocks):
+    kind = "corr"
+
+    def __init__(self, w: int, xy: np.ndarray, first: int, last: int, min_count: int) -> None:
+        self.min_count = min_count
+        super().__init__(w, xy, first, last, width=2)
+
+    def _set_suffix(self, prev: np.ndarray) -> None:
+        self.suf = _comoments_scan(prev[:, 0], prev[:, 1], self.w, 0, True)
+
+    def _set_prefix(self, cur: np.ndarray) -> None:
+        self._reset_prefix()
+        for x, y in cur:
+            self._add(float(x), float(y))
+
+    def _reset_prefix(self) -> None:
+        self.acc = np.zeros(6)
+
+    def _add(self, x: float, y: float) -> None:
+        if not (math.isnan(x) or math.isnan(y)):
+            _comoment_step(self.acc, x, y)
+
+    def step(self, a: int, x: float, y: float) -> np.ndarray:
+        off = self._roll(a)
+        self.values[a - self.block * self.w] = (x, y)
+        self._add(x, y)
+        r = _corr_of_parts(_NO_PART if off < 0 else self.suf[off], self.acc, self.min_count)
+        return np.array([r])
+
+
+class _LagState:
+    """x k bars ago, or the last value at most ``tol`` bars before that, inside the window."""
+
+    kind = "lag"
+
+    def __init__(self, k: int, tol: int, x: np.ndarray, first: int, last: int, nwin: int) -> None:
+        self.k, self.tol, self.nwin, self.first = k, tol, nwin, first
+        self.size = k + tol + 1
+        self.ring = np.full(self.size, np.nan)
+        lo = last - self.size + 1
+        vals = _window_values(x, first, lo, last)
+        for j, v in enumerate(vals):
+            self.ring[(lo + j) % self.size] = v
+
+    def step(self, a: int, v: float) -> np.ndarray:
+        self.ring[a % self.size] = v
+        floor = max(self.first, a - self.nwin + 1)
+        j = a - self.k
+        for d in range(self.tol + 1):
+            jj = j - d
+            if jj < floor:
+                break
+            got = self.ring[jj % self.size]
+            if not math.isnan(got):
+                return np.array([got])
+        return np.array([math.nan])
+
+
+class _RunState:
+    """Bars since the last non-positive value inside the window, capped."""
+
+    kind = "run"
+
+    def __init__(self, cap: int, x: np.ndarray, first: int, nwin: int) -> None:
+        self.cap, self.first, self.nwin = cap, first, nwin
+        nonpos = np.flatnonzero(x <= 0.0)
+        self.last = first + int(nonpos[-1]) if nonpos.size else None
+
+    def step(self, a: int, v: float) -> np.ndarray:
+        if math.isnan(v):
+            return np.array([math.nan])
+        if v <= 0.0:
+            self.last = a
+            return np.array([0.0])
+        start = max(self.first, a - self.nwin + 1)
+        last = self.last if self.last is not None and self.last >= start else start - 1
+        return np.array([float(min(a - last, self.cap))])
+
+
+class _DayMinState:
+    """The previous UTC day's minimum (NaN when that day is not in the window)."""
+
+    kind = "daymin"
+
+    def __init__(self, x: np.ndarray, first: int, bar_ns: int) -> None:
+        self.bar_ns = bar_ns
+        last = first + len(x) - 1
+        self.prev = float(_previous_day_min(x, first, bar_ns)[-1])
+        self.day = (last * bar_ns) // NS_PER_DAY
+        days = (np.arange(first, last + 1) * bar_ns) // NS_PER_DAY
+        cur = math.inf
+        for v in x[days == self.day]:
+            cur = min(cur, float(v))
+        self.cur = cur
+
+    def step(self, a: int, v: float) -> np.ndarray:
+        day = (a * self.bar_ns) // NS_PER_DAY
+        if day != self.day:
+            self.prev = self.cur if (day == self.day + 1 and self.cur < math.inf) else math.nan
+            self.day = day
+            self.cur = math.inf
+        out = self.prev
+        self.cur = min(self.cur, v)
+        return np.array([out])
+
+
+# -- the liquidation heatmap (features.liq_heatmap), bar by bar ---------------------------
+
+_BUCKET_MARGIN = 2400  # ~ +-270 % of price in 0.1 % buckets before the array is re-based
+
+
+@nb.njit(cache=True)
+def _liq_steps(
+    state: np.ndarray,  # [base, top]
+    buckets: np.ndarray,
+    level_bucket: np.ndarray,  # ring (lookback + 1, nlev), absolute buckets
+    level_amount: np.ndarray,
+    first_abs: int,
+    close: np.ndarray,
+    low_floor: np.ndarray,
+    window_low_floor: np.ndarray,
+    oi: np.ndarray,
+    oi_prev: np.ndarray,
+    lookback: int,
+    leverage: np.ndarray,
+    weights: np.ndarray,
+    mmr: float,
+    bucket_width: float,
+    bands: np.ndarray,
+) -> tuple[np.ndarray, int]:
+    """liq_heatmap.long_liquidation_bands continued from ``state``: the same four steps per
+    bar on absolute log-price buckets. Returns (bands per bar, -1) or (partial, t) when bar t
+    needs a bucket outside the array (the caller re-bases and resumes at t)."""
+    n = close.shape[0]
+    nlev = leverage.shape[0]
+    ring = level_bucket.shape[0]
+    out = np.full((n, bands.shape[0]), np.nan)
+    log_step = math.log1p(bucket_width)
+    base = state[0]
+    top = state[1]
+    size = buckets.shape[0]
+    big = np.iinfo(np.int64).max
+    for t in range(n):
+        c = close[t]
+        # bounds first: every bucket this bar touches must fit
+        if c > 0.0:
+            hi_b = math.floor(math.log(c) / log_step) - base
+            lo_b = math.floor(math.log(c * (1.0 - 1.0 / leverage[0] + mmr)) / log_step) - base
+            for k in range(nlev):
+                lb = math.floor(math.log(c * (1.0 - 1.0 / leverage[k] + mmr)) / log_step) - base
+                lo_b = min(lo_b, lb)
+            for m in range(bands.shape[0]):
+                fb = math.floor(math.log(c * (1.0 - bands[m])) / log_step) - base
+                lo_b = min(lo_b, fb)
+            if lo_b < 0 or hi_b >= size:
+                state[0] = base
+                state[1] = top
+                return out, t
+        a = first_abs + t
+        if low_floor[t] > 0.0:
+            b = math.floor(math.log(low_floor[t]) / log_step) - base
+            b = max(b, 0)
+            while top >= b and top >= 0:
+                buckets[top] = 0
+                top -= 1
+        slot = a % ring
+        for k in range(nlev):
+            level_amount[slot, k] = 0
+        added = oi[t] - oi_prev[t]
+        if c > 0.0 and added > 0.0:
+            for k in range(nlev):
+                babs = math.floor(math.log(c * (1.0 - 1.0 / leverage[k] + mmr)) / log_step)
+                amount = np.int64(round(added * weights[k] * 100.0))
+                level_bucket[slot, k] = babs
+                level_amount[slot, k] = amount
+                buckets[babs - base] += amount
+                top = max(top, babs - base)
+        # levels of bars before the stream are zero in the ring: nothing to expire there
+        old = (a - lookback) % ring
+        wl = window_low_floor[t]
+        lowest = math.floor(math.log(wl) / log_step) if wl > 0.0 else big
+        for k in range(nlev):
+            amount = level_amount[old, k]
+            if amount > 0 and level_bucket[old, k] < lowest:
+                buckets[level_bucket[old, k] - base] -= amount
+        if c > 0.0:
+            for m in range(bands.shape[0]):
+                floor_b = max(math.floor(math.log(c * (1.0 - bands[m])) / log_step) - base, 0)
+                total = np.int64(0)
+                for b in range(floor_b, top + 1):
+                    total += buckets[b]
+                out[t, m] = total / 100.0
+    state[0] = base
+    state[1] = top
+    return out, -1
+
+
+class _LiqBandsState:
+    """features.liq_heatmap.long_liquidation_bands as a stream (same levels, same bits)."""
+
+    kind = "stateful"
+
+    def __init__(self, args: tuple, first: int) -> None:
+        close = args[0]
+        self.lookback = int(args[5])
+        self.params = args[6:]
+        nlev = len(args[6])
+        self.level_bucket = np.zeros((self.lookback + 1, nlev), np.int64)
+        self.level_amount = np.zeros((self.lookback + 1, nlev), np.int64)
+        ok = close[close > 0.0]
+        centre = float(np.median(ok)) if ok.size else 1.0
+        self._rebase(centre)
+        self.last_out: np.ndarray | None = None
+        self._run(args[:5], first)
+
+    def _rebase(self, price: float) -> None:
+        log_step = math.log1p(liq_heatmap.BUCKET_WIDTH)
+        centre = math.floor(math.log(price) / log_step)
+        base = centre - _BUCKET_MARGIN
+        fresh = np.zeros(2 * _BUCKET_MARGIN, np.int64)
+        if hasattr(self, "buckets"):
+            old_base, top = int(self.state[0]), int(self.state[1])
+            keep = np.flatnonzero(self.buckets)
+            for b in keep:
+                nb_ = b + old_base - base
+                if not 0 <= nb_ < fresh.size:
+                    raise NotStreamable("liquidation levels span more than the bucket array")
+                fresh[nb_] = self.buckets[b]
+            top = min(max(top + old_base - base, -1), fresh.size - 1)
+        else:
+            top = -1
+        self.buckets = fresh
+        self.state = np.array([base, top], np.int64)
+
+    def _run(self, series: tuple, first: int) -> np.ndarray:
+        start = 0
+        parts = []
+        n = len(series[0])
+        while True:
+            cut = tuple(np.ascontiguousarray(s[start:]) for s in series)
+            out, stop = _liq_steps(
+                self.state,
+                self.buckets,
+                self.level_bucket,
+                self.level_amount,
+                first + start,
+                *cut,
+                self.lookback,
+                *self.params,
+            )
+            if stop < 0:
+                parts.append(out)
+                break
+            parts.append(out[:stop])
+            self._rebase(float(series[0][start + stop]))
+            start += stop
+            if start >= n:
+                break
+        return np.vstack(parts) if len(parts) > 1 else parts[0]
+
+    def step(self, a: int, args: tuple) -> np.ndarray:
+        return self._run(args[:5], a)
+
+
+STREAMING_KERNELS: dict[Any, type] = {liq_heatmap.long_liquidation_bands: _LiqBandsState}
+"""Stateful kernels (Grid.stateful) with a streaming version: kernel -> state class."""
+
+
+# ---------------------------------------------------------------------------------------
+# the two grids
+# ---------------------------------------------------------------------------------------
+
+
+class _RecordingGrid(Grid):
+    """A batch grid that builds the streaming state of every kernel call it makes."""
+
+    def _begin(self, nwin: int) -> None:
+        self.states: list[Any] = []
+        self.nwin = nwin
+        self.last = self.first_bar + self.n - 1
+
+    def _sums(self, x, w):
+        self.states.append(_SumState(w, x, self.first_bar, self.last))
+        return super()._sums(x, w)
+
+    def _moments(self, x, w):
+        self.states.append(_MomentState(w, x, self.first_bar, self.last))
+        return super()._moments(x, w)
+
+    def _extreme(self, x, w, sign):
+        self.states.append(_ExtremeState(w, x, self.first_bar, self.last, sign))
+        return super()._extreme(x, w, sign)
+
+    def _corr(self, x, y, w, min_count):
+        self.states.append(_CorrState(w, np.column_stack([x, y]), self.first_bar, self.last, min_count))
+        return super()._corr(x, y, w, min_count)
+
+    def _lag(self, x, k, tol):
+        self.states.append(_LagState(k, tol, x, self.first_bar, self.last, self.nwin))
+        return super()._lag(x, k, tol)
+
+    def _positive_run(self, x, cap):
+        self.states.append(_RunState(cap, x, self.first_bar, self.nwin))
+        return super()._positive_run(x, cap)
+
+    def _previous_day_min(self, x):
+        self.states.append(_DayMinState(x, self.first_bar, self.bar_ns))
+        return super()._previous_day_min(x)
+
+    def stateful(self, kernel, *args):
+        state_class = STREAMING_KERNELS.get(kernel)
+        if state_class is None:
+            name = getattr(kernel, "__name__", repr(kernel))
+            raise NotStreamable(f"no streaming version of the feature kernel {name}")
+        state = state_class(args, self.first_bar)
+        self.states.append(state)
+        return super().stateful(kernel, *args)
+
+
+class _StreamGrid(Grid):
+    """A one-row grid (the new bar) whose kernels continue the recorded states."""
+
+    def _bind(self, states: list[Any], present: frozenset[str]) -> None:
+        self.states = states
+        self.k = 0
+        self.present = present
+
+    def col(self, name: str) -> np.ndarray | None:
+        return self.columns.get(name) if name in self.present else None
+
+    def _next(self, kind: str) -> Any:
+        if self.k >= len(self.states):
+            raise NotStreamable("the feature code made more kernel calls than when seeded")
+        state = self.states[self.k]
+        if state.kind != kind:
+            raise NotStreamable(f"kernel call {self.k} is {kind}, was {state.kind} when seeded")
+        self.k += 1
+        return state
+
+    def _sums(self, x, w):
+        return self._next("sums").step(self.first_bar, float(x[0]))
+
+    def _moments(self, x, w):
+        return self._next("moments").step(self.first_bar, float(x[0]))
+
+    def _extreme(self, x, w, sign):
+        return self._next("extreme").step(self.first_bar, float(x[0]))
+
+    def _corr(self, x, y, w, min_count):
+        return self._next("corr").step(self.first_bar, float(x[0]), float(y[0]))
+
+    def _lag(self, x, k, tol):
+        return self._next("lag").step(self.first_bar, float(x[0]))
+
+    def _positive_run(self, x, cap):
+        return self._next("run").step(self.first_bar, float(x[0]))
+
+    def _previous_day_min(self, x):
+        return self._next("daymin").step(self.first_bar, float(x[0]))
+
+    def stateful(self, kernel, *args):
+        return self._next("stateful").step(self.first_bar, args)
+
+
+# ---------------------------------------------------------------------------------------
+# the engines
+# ---------------------------------------------------------------------------------------
+
+_PRICES = ("open", "high", "low")
+_ROW0 = np.array([0])
+
+
+class _Symbol:
+    """One symbol's streaming state."""
+
+    def __init__(self) -> None:
+        self.states: list[Any] = []
+        self.columns: tuple[str, ...] = ()
+        self.present: frozenset[str] = frozenset()
+        self.last_finite: dict[str, int] = {}
+        self.first = 0
+        self.last = -1
+        self.fallback: pd.DataFrame | None = None  # the window, when not streamable
+
+
+class StreamingEngine:
+    """Per-symbol streaming features; equal to ``features_at`` on the last MIN_WINDOW."""
+
+    def __init__(self, bar: str | pd.Timedelta, loader: HistoryLoader | None = None) -> None:
+        self.bar = parse_bar(bar)
+        self.bar_ns = int(self.bar.value)
+        self.nwin = int(MIN_WINDOW / self.bar)
+        self.loader = loader
+        self.symbols: dict[str, _Symbol] = {}
+        self.reseeds = 0
+        self.fallbacks: set[str] = set()
+
+    def covered(self, symbol: str) -> bool:
+        state = self.symbols.get(symbol)
+        return state is not None and state.last - state.first + 1 >= self.nwin
+
+    def seed(self, symbol: str, history: pd.DataFrame) -> None:
+        """Start a symbol from its stored bars (only the last MIN_WINDOW are used)."""
+        if history.empty:
+            self.symbols.pop(symbol, None)
+            return
+        last = history.index[-1]
+        window = history[history.index > last - MIN_WINDOW]
+        self.symbols[symbol] = self._seeded(symbol, window)
+
+    def _seeded(self, symbol: str, window: pd.DataFrame) -> _Symbol:
+        state = _Symbol()
+        base = _grid(window, self.bar, "incremental seed")
+        grid = _RecordingGrid(**{f.name: getattr(base, f.name) for f in fields(Grid)})
+        grid._begin(self.nwin)
+        state.columns = tuple(str(c) for c in window.columns)
+        state.first = grid.first_bar
+        state.last = grid.first_bar + grid.n - 1
+        for name in state.columns:
+            values = base.column(name)
+            if values is not None and np.isfinite(values).any():
+                state.last_finite[name] = state.first + int(np.flatnonzero(np.isfinite(values))[-1])
+        state.present = self._present(state, state.last)
+        try:
+            _compute(grid, grid.positions[-1:])
+            state.states = grid.states
+        except NotStreamable as err:
+            if symbol not in self.fallbacks:
+                logger.warning("%s: features computed with features_at (slow): %s", symbol, err)
+            self.fallbacks.add(symbol)
+            state.fallback = window
+        return state
+
+    def _present(self, state: _Symbol, a: int) -> frozenset[str]:
+        floor = a - self.nwin + 1
+        return frozenset(c for c, t in state.last_finite.items() if t >= floor)
+
+    def memory_bytes(self) -> int:
+        """Bytes held by the streaming states (numpy arrays), for the benchmark."""
+        total = 0
+        for state in self.symbols.values():
+            for s in state.states:
+                total += sum(v.nbytes for v in vars(s).values() if isinstance(v, np.ndarray))
+        return total
+
+    def update(self, symbol: str, bars: pd.DataFrame) -> np.ndarray:
+        """Feature rows (in FEATURES order) of new bars, oldest first."""
+        out = np.full((len(bars), len(FEATURES)), np.nan)
+        ns = bars.index.as_unit("ns").asi8
+        if (ns % self.bar_ns).any():
+            raise DataError(f"{symbol}: bars not on the {self.bar} grid")
+        matrix = bars.to_numpy(dtype="float64", na_value=np.nan)
+        names = [str(c) for c in bars.columns]
+        for r, t in enumerate(ns):
+            out[r] = self._one(symbol, int(t // self.bar_ns), names, matrix[r], bars.iloc[r : r + 1])
+        return out
+
+    def _one(
+        self, symbol: str, a: int, names: list[str], values: np.ndarray, frame: pd.DataFrame
+    ) -> np.ndarray:
+        state = self.symbols.get(symbol)
+        if state is None or a - state.last > self.nwin:
+            state = self.symbols[symbol] = self._seeded(symbol, frame)
+            return features_at(frame, bar=self.bar).to_numpy()
+        if a <= state.last:
+            raise DataError(f"{symbol}: bar {pd.Timestamp(a * self.bar_ns, tz='UTC')} is not new")
+        if state.fallback is not None:
+            window = pd.concat([state.fallback, frame])
+            state.fallback = window[window.index > window.index[-1] - MIN_WINDOW]
+            state.last = a
+            return features_at(state.fallback, bar=self.bar).to_numpy()
+        row = dict(zip(names, values.tolist(), strict=True))
+        finite = dict(state.last_finite)
+        for name, v in row.items():
+            if math.isfinite(v):
+                finite[name] = a
+        floor = a - self.nwin + 1
+        present = frozenset(c for c, t in finite.items() if t >= floor)
+        if present != state.present or any(n not in state.columns for n in row):
+            return self._reseed(symbol, a)
+        empty = dict.fromkeys(state.columns, math.nan)
+        try:
+            for gap in range(state.last + 1, a):  # missing bars are NaN rows, as in batch
+                self._step(state, gap, empty)
+            out = self._step(state, a, row)
+        except NotStreamable:
+            return self._reseed(symbol, a)
+        state.last_finite = finite
+        return out
+
+    def _step(self, state: _Symbol, a: int, row: dict[str, float]) -> np.ndarray:
+        columns = {n: np.array([row.get(n, math.nan)]) for n in state.columns}
+        present = state.present
+        close = columns.get("close")
+        if close is not None and "close" in present:
+            for name in _PRICES:
+                if name not in present:
+                    columns[name] = close
+            present = present | frozenset(_PRICES)
+        grid = _StreamGrid(bar=self.bar, first_bar=a, n=1, positions=_ROW0, columns=columns)
+        grid._bind(state.states, present)
+        out = _compute(grid, _ROW0)
+        state.last = a
+        return out[0]
+
+    def _reseed(self, symbol: str, a: int) -> np.ndarray:
+        """The signal columns present changed: rebuild the states from the stored window."""
+        self.reseeds += 1
+        t = pd.Timestamp(a * self.bar_ns, tz="UTC")
+        if self.loader is None:
+            raise DataError(f"{symbol}: signal columns changed at {t} and no store to re-seed from")
+        window = self.loader(symbol, t)
+        window = window[(window.index > t - MIN_WINDOW) & (window.index <= t)]
+        if window.empty or window.index[-1] != t:
+            raise DataError(f"{symbol}: the store lacks bar {t}: store bars before updating features")
+        self.symbols[symbol] = self._seeded(symbol, window)
+        return features_at(window, bar=self.bar).to_numpy()
+
+
+class WindowEngine:
+    """The reference: ``features_at`` on the last MIN_WINDOW of bars kept in memory (slow)."""
+
+    def __init__(self, bar: str | pd.Timedelta) -> None:
+        self.bar = parse_bar(bar)
+        self.windows: dict[str, pd.DataFrame] = {}
+
+    def seed(self, symbol: str, history: pd.DataFrame) -> None:
+        if history.empty:
+            self.windows.pop(symbol, None)
+            return
+        self.windows[symbol] = history[history.index > history.index[-1] - MIN_WINDOW]
+
+    def covered(self, symbol: str) -> bool:
+        window = self.windows.get(symbol)
+        return window is not None and covers_min_window(window.index, self.bar)
+
+    def update(self, symbol: str, bars: pd.DataFrame) -> np.ndarray:
+        out = np.full((len(bars), len(FEATURES)), np.nan)
+        for r in range(len(bars)):
+            old = self.windows.get(symbol)
+            window = bars.iloc[r : r + 1] if old is None else pd.concat([old, bars.iloc[r : r + 1]])
+            window = window[window.index > window.index[-1] - MIN_WINDOW]
+            self.windows[symbol] = window
+            out[r] = features_at(window, bar=self.bar).to_numpy()
+        return out
+
+
+def make_engine(bar: str, kind: str = "streaming", loader: HistoryLoader | None = None) -> FeatureEngine:
+    """The radar's feature engine: ``streaming`` (default) or ``window`` (the slow reference)."""
+    if kind == "window":
+        return WindowEngine(bar)
+    if kind == "streaming":
+        return StreamingEngine(bar, loader)
+    raise DataError(f"unknown feature engine {kind!r}; use streaming or window")
+
+
+__all__ = [
+    "STREAMING_KERNELS",
+    "FeatureEngine",
+    "NotStreamable",
+    "StreamingEngine",
+    "WindowEngine",
+    "make_engine",
+]

@@ -1,0 +1,121 @@
+"""Streaming features equal features_at on the last MIN_WINDOW, for EVERY feature in FEATURES.
+
+Exact equality (NaN == NaN) is asserted: the streaming states keep the same block parts as
+features.rolling, so there is no rounding to excuse. A feature whose kernel has no streaming
+version would make these tests fail (or, via the fallback, be computed by features_at).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import FEATURES, MIN_WINDOW, features_at
+from features.errors import DataError
+from features.incremental import NotStreamable, StreamingEngine
+from features.rolling import Grid
+
+
+@pytest.fixture(scope="module")
+def hourly() -> pd.DataFrame:
+    from features.sources.simulator import simulate
+
+    return simulate("SOL", days=75, bar="1h", seed=5, preset="crash-prone")
+
+
+def _reference(frame: pd.DataFrame, t: pd.Timestamp, bar: str) -> np.ndarray:
+    window = frame[(frame.index > t - MIN_WINDOW) & (frame.index <= t)]
+    return features_at(window, bar=bar).to_numpy()
+
+
+def _assert_same(got: np.ndarray, want: np.ndarray, t: pd.Timestamp) -> None:
+    same = (got == want) | (np.isnan(got) & np.isnan(want))
+    if not same.all():
+        bad = [FEATURES[j] for j in np.flatnonzero(~same)]
+        j = int(np.flatnonzero(~same)[0])
+        raise AssertionError(f"{t}: {len(bad)} feature(s) differ, e.g. {bad[:6]}: {got[j]!r} vs {want[j]!r}")
+
+
+def _stream_and_compare(frame: pd.DataFrame, bar: str, seed_rows: int, every: int = 1, loader=None):
+    engine = StreamingEngine(bar, loader=loader)
+    engine.seed("X", frame.iloc[:seed_rows])
+    assert "X" not in engine.fallbacks
+    checked = 0
+    for r in range(seed_rows, len(frame)):
+        t = frame.index[r]
+        got = engine.update("X", frame.iloc[r : r + 1])[0]
+        if (r - seed_rows) % every == 0 or r == len(frame) - 1:
+            _assert_same(got, _reference(frame, t, bar), t)
+            checked += 1
+    return engine, checked
+
+
+def test_every_feature_streams_exactly_over_block_rollovers(hourly):
+    # seeded after 33 days, streamed for 42 more: every 24h/7D/30D block rolls over
+    engine, checked = _stream_and_compare(hourly, "1h", seed_rows=33 * 24, every=7)
+    assert checked > 100 and engine.covered("X")
+    # all features were exercised: most are non-NaN at the end
+    last = _reference(hourly, hourly.index[-1], "1h")
+    assert np.isfinite(last).sum() >= len(FEATURES) - 3
+
+
+def test_partial_history_seed_matches_short_windows(hourly):
+    """A symbol with a few days of history: the statistics use what there is, as features_at."""
+    _stream_and_compare(hourly.iloc[: 24 * 12], "1h", seed_rows=30, every=5)
+
+
+def test_gaps_are_nan_rows_as_in_batch(hourly):
+    gappy = hourly.drop(hourly.index[40 * 24 : 40 * 24 + 9]).drop(hourly.index[50 * 24 + 3])
+    _stream_and_compare(gappy.iloc[: 55 * 24], "1h", seed_rows=35 * 24, every=3)
+
+
+def test_a_column_appearing_reseeds_from_the_store(hourly):
+    frame = hourly.iloc[: 50 * 24].copy()
+    depth = [c for c in frame.columns if "depth" in c]
+    frame.loc[frame.index[: 40 * 24], depth] = np.nan  # the depth recorder starts on day 40
+
+    def loader(symbol, t):
+        return frame[frame.index <= t]
+
+    engine, _ = _stream_and_compare(frame, "1h", seed_rows=38 * 24, every=4, loader=loader)
+    assert engine.reseeds == 1
+
+
+def test_five_minute_bars(hourly):
+    from features.sources.simulator import simulate
+
+    frame = simulate("ETH", days=9, bar="5m", seed=3)
+    _stream_and_compare(frame, "5m", seed_rows=8 * 288, every=37)
+
+
+def test_a_kernel_without_streaming_version_falls_back_loudly(hourly, monkeypatch):
+    """A new stateful kernel: the symbol is served by features_at, never with wrong numbers."""
+    from features.groups import basis
+
+    original = basis.compute
+
+    def with_new_kernel(g: Grid):
+        out = original(g)
+        if "premium" in out:
+            out["premium"] = g.stateful(lambda x: x * 1.0, out["premium"])
+        return out
+
+    monkeypatch.setattr(basis, "compute", with_new_kernel)
+    engine = StreamingEngine("1h")
+    engine.seed("X", hourly.iloc[: 40 * 24])
+    assert "X" in engine.fallbacks
+    t = hourly.index[40 * 24]
+    got = engine.update("X", hourly.iloc[40 * 24 : 40 * 24 + 1])[0]
+    _assert_same(got, _reference(hourly, t, "1h"), t)
+
+
+def test_old_bar_is_refused(hourly):
+    engine = StreamingEngine("1h")
+    engine.seed("X", hourly.iloc[:100])
+    with pytest.raises(DataError, match="not new"):
+        engine.update("X", hourly.iloc[50:51])
+
+
+def test_not_streamable_is_a_data_error():
+    assert issubclass(NotStreamable, DataError)
