@@ -4,12 +4,12 @@ The live radar writes one row per symbol at each bar close, and ``flushrisk scor
 whole backtest; the service and the pages read it back (``/risk``, ``/scores/{symbol}``). One
 dataset, so a trader sees live and back-tested scores on the same axis.
 
-Layout: ``<data_dir>/_scores/<SYMBOL>/<bar>/<YYYY-MM>.parquet``, one file per calendar month
-(UTC) of bar-open times. A write merges into the months it touches only (appending a bar to a
-year of scores rewrites one month), de-duplicates by time (the newer score wins: a re-score
-after a model change replaces the old one), and replaces each file atomically. Writers of one
-dataset are serialised by a file lock, so two processes scoring the same symbol never lose
-each other's rows.
+Layout: ``<data_dir>/_scores/<SYMBOL>/<bar>/month=YYYY-MM/part.parquet``, the market store's
+month partitions (:mod:`features.partitioned`). A write merges into the months it touches only
+(appending a bar to a year of scores rewrites one month), de-duplicates by time (the newer score
+wins whole: a re-score after a model change replaces the old row), and replaces the touched
+partitions atomically, all or none. Writers of one dataset are serialised by its file lock, so
+two processes scoring the same symbol never lose each other's rows.
 
 Columns (index ``time``: UTC bar open of the scored bar):
 
@@ -33,11 +33,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from filelock import FileLock
 
-from features.atomic import atomic_path
-from features.bars import bar_name, parse_bar
+from features.bars import BARS, bar_name, parse_bar
 from features.errors import DataError
+from features.partitioned import merge_into_partitions, months, read_partitions
 from features.store import normalize_symbol
 
 SCORES_DIR = "_scores"
@@ -58,7 +57,6 @@ _DEFAULTS: dict[str, Any] = {
     "features_present": -1,
     "warnings": "[]",
 }
-LOCK_TIMEOUT_S = 60.0
 
 
 class ScoreStore:
@@ -68,7 +66,7 @@ class ScoreStore:
         self.root = Path(data_dir) / SCORES_DIR
 
     def path(self, symbol: str, bar: str) -> Path:
-        """The folder of one symbol's scores at one bar (one Parquet file per month inside)."""
+        """The dataset directory of one symbol's scores at one bar (month partitions inside)."""
         return self.root / normalize_symbol(symbol) / bar_name(parse_bar(bar))
 
     def write(self, symbol: str, bar: str, frame: pd.DataFrame) -> int:
@@ -78,27 +76,12 @@ class ScoreStore:
         written when the frame is invalid: the error names the column and the row.
         """
         new = _validate(frame, f"scores for {symbol}")
-        folder = self.path(symbol, bar)
+        directory = self.path(symbol, bar)
         _check_on_grid(new.index, parse_bar(bar), f"scores for {symbol}")
         if new.empty:
             return 0
-        folder.mkdir(parents=True, exist_ok=True)
-        added = 0
-        with FileLock(str(folder) + ".lock", timeout=LOCK_TIMEOUT_S):
-            months = new.index.strftime("%Y-%m")
-            for month in pd.unique(months):
-                part = new[months == month]
-                file = folder / f"{month}.parquet"
-                old = _load(file) if file.exists() else None
-                if old is None:
-                    merged = part
-                else:
-                    merged = pd.concat([old, part])
-                    merged = merged[~merged.index.duplicated(keep="last")].sort_index()
-                added += len(merged) - (0 if old is None else len(old))
-                with atomic_path(file) as tmp:
-                    merged.to_parquet(tmp, engine="pyarrow", compression="zstd")
-        return added
+        result = merge_into_partitions(directory, new, combine=_newer_row_wins)
+        return result.rows_after - result.rows_before
 
     def read(
         self,
@@ -112,50 +95,38 @@ class ScoreStore:
         An unknown symbol gives an empty frame with the score columns: "no scores yet" is a
         normal state of a freshly started radar, not an error.
         """
-        folder = self.path(symbol, bar)
         lo = None if start is None else _utc(start)
         hi = None if end is None else _utc(end)
-        frames = []
-        for file in sorted(folder.glob("*.parquet")) if folder.is_dir() else []:
-            month = pd.Timestamp(file.stem + "-01", tz="UTC")
-            if lo is not None and month + pd.offsets.MonthBegin(1) <= lo:
-                continue
-            if hi is not None and month > hi:
-                continue
-            frames.append(_load(file))
-        if not frames:
+        out = read_partitions(self.path(symbol, bar), lo, hi)
+        if out.empty:
             return _empty()
-        out = pd.concat(frames) if len(frames) > 1 else frames[0]
-        if lo is not None:
-            out = out[out.index >= lo]
-        if hi is not None:
-            out = out[out.index <= hi]
-        return out
-
-    def last(self, symbol: str, bar: str) -> pd.DataFrame:
-        """The newest stored month of scores (cheap: reads one file), or an empty frame."""
-        folder = self.path(symbol, bar)
-        files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
-        return _load(files[-1]) if files else _empty()
+        out.index = pd.DatetimeIndex(out.index).as_unit("ns").rename("time")
+        return out[list(SCORE_COLUMNS)]
 
     def symbols(self, bar: str | None = None) -> list[str]:
         """Symbols with stored scores (at ``bar`` when given), sorted."""
         if not self.root.is_dir():
             return []
-        wanted = None if bar is None else bar_name(parse_bar(bar))
-        out = []
-        for folder in sorted(p for p in self.root.iterdir() if p.is_dir()):
-            bars = [b for b in folder.iterdir() if b.is_dir() and any(b.glob("*.parquet"))]
-            if any(wanted is None or b.name == wanted for b in bars):
-                out.append(folder.name)
-        return out
+        return sorted(
+            folder.name
+            for folder in self.root.iterdir()
+            if folder.is_dir()
+            and (
+                self.bars(folder.name)
+                if bar is None
+                else bar_name(parse_bar(bar)) in self.bars(folder.name)
+            )
+        )
 
     def bars(self, symbol: str) -> list[str]:
-        """Bars with stored scores for a symbol."""
+        """Bars with stored scores for a symbol, finest first."""
         folder = self.root / normalize_symbol(symbol)
-        if not folder.is_dir():
-            return []
-        return sorted(b.name for b in folder.iterdir() if b.is_dir() and any(b.glob("*.parquet")))
+        return [b for b in BARS if months(folder / b)]
+
+
+def _newer_row_wins(new: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
+    merged = pd.concat([stored, new])
+    return merged[~merged.index.duplicated(keep="last")].sort_index()
 
 
 def to_json_text(value: Any) -> str:
@@ -193,8 +164,10 @@ def _validate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     probability = pd.to_numeric(work["probability"], errors="coerce").to_numpy(dtype=float)
     _refuse_first(
         ~((probability >= 0.0) & (probability <= 1.0)),
-        lambda pos: f"{source}: probability must be in [0, 1]; row {pos} ({index[pos]}) has "
-        f"{probability[pos]:g}",
+        lambda pos: (
+            f"{source}: probability must be in [0, 1]; row {pos} ({index[pos]}) has "
+            f"{probability[pos]:g}"
+        ),
     )
     out["probability"] = probability
     if "risk_level" not in work:
@@ -202,8 +175,10 @@ def _validate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     levels = work["risk_level"].astype(str).to_numpy()
     _refuse_first(
         ~np.isin(levels, RISK_LEVELS),
-        lambda pos: f"{source}: risk_level must be one of {list(RISK_LEVELS)}; row {pos} has "
-        f"{levels[pos]!r}",
+        lambda pos: (
+            f"{source}: risk_level must be one of {list(RISK_LEVELS)}; row {pos} has "
+            f"{levels[pos]!r}"
+        ),
     )
     out["risk_level"] = levels
     for column in ("drivers", "warnings"):
@@ -233,18 +208,11 @@ def _check_on_grid(index: pd.DatetimeIndex, step: pd.Timedelta, source: str) -> 
     off = index.asi8 % step.value != 0
     _refuse_first(
         off,
-        lambda pos: f"{source}: {int(off.sum())} time(s) not bar open times of "
-        f"{bar_name(step)}, first {index[pos]}",
+        lambda pos: (
+            f"{source}: {int(off.sum())} time(s) not bar open times of "
+            f"{bar_name(step)}, first {index[pos]}"
+        ),
     )
-
-
-def _load(file: Path) -> pd.DataFrame:
-    try:
-        frame = pd.read_parquet(file)
-    except (OSError, ValueError) as err:
-        raise DataError(f"{file}: unreadable scores file ({err})") from err
-    frame.index = pd.DatetimeIndex(frame.index).as_unit("ns").rename("time")
-    return frame
 
 
 def _empty() -> pd.DataFrame:

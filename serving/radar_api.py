@@ -1,7 +1,425 @@
-"""The radar's JSON API (GET /risk, GET /risk/{symbol}, scores): routes mounted by the service."""
+"""The radar's JSON API (GET /risk, GET /risk/{symbol}, GET /scores/{symbol}), mounted by the service.
+
+The watcher (``flushrisk watch``) publishes an atomically replaced snapshot,
+``<data_dir>/_radar/latest.json``; these routes read it (re-parsed only when its mtime changes)
+and the scores dataset and market store for history. Shapes: HELPERS.md contract 5.
+
+Freshness is judged on the *radar clock*: the snapshot carries the clock at writing, the wall
+time of writing and the replay speed, so ``now = clock + (wall now - written) * speed``. A
+symbol whose newest bar closed more than two bars before ``now`` is ``stale: true`` with a
+``stale_data`` warning (also when the watcher has stopped): an old score is never shown as
+current. Prometheus gauges (``flushrisk_probability``, ``flushrisk_data_age_seconds``,
+``flushrisk_stale``) are refreshed from the snapshot on each answer and by a background
+thread, so ``/metrics`` shows them even when nobody asks ``/risk``.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
-ROUTES: list[Any] = []
+import numpy as np
+import pandas as pd
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from features.bars import parse_bar
+from features.errors import FlushRiskError
+from features.scores import ScoreStore
+from features.settings import get_settings
+from features.store import MarketStore, normalize_symbol
+from serving import radar_metrics
+from serving.radar import STALE_BARS, snapshot_path
+
+logger = logging.getLogger("flushrisk.radar_api")
+
+WINDOWS = {"24h": pd.Timedelta(hours=24), "7d": pd.Timedelta(days=7), "30d": pd.Timedelta(days=30)}
+MAX_HISTORY_POINTS = 5000
+"""A longer history is thinned by whole groups of bars (sums for flows, max probability)."""
+WARNING_TEXT = {
+    "short_window": "less than 30 days of history: long-horizon features are partial",
+    "missing_signal_group": "a signal group the model was trained with is missing for this "
+    "symbol; the probability leans on the other features",
+    "out_of_training_range": "some features are outside the range the model was trained on; "
+    "the model extrapolates there",
+}
+_HISTORY_COLUMNS = {
+    "close": "close",
+    "liq_long_usd": "long_liq_usd",
+    "liq_short_usd": "short_liq_usd",
+    "funding_rate": "funding_rate",
+    "open_interest_usd": "open_interest_usd",
+    "depth_bid_1pct_usd": "bid_depth_1pct_usd",
+}
+_SUMMED = {"liq_long_usd", "liq_short_usd"}
+
+
+class Snapshot:
+    """The watcher's latest snapshot, re-read only when the file changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.mtime: int | None = None
+        self.body: dict[str, Any] = {}
+        self.lock = threading.Lock()
+
+    def get(self) -> dict[str, Any]:
+        try:
+            mtime = os.stat(self.path).st_mtime_ns
+        except FileNotFoundError:
+            return {}
+        if mtime != self.mtime:
+            with self.lock:
+                try:
+                    self.body = json.loads(self.path.read_text())
+                    self.mtime = mtime
+                except (OSError, ValueError) as err:  # replaced atomically: only a bad file
+                    logger.error("unreadable radar snapshot %s: %s", self.path, err)
+        return self.body
+
+
+_SNAPSHOTS: dict[Path, Snapshot] = {}
+
+
+def _data_dir() -> Path:
+    return get_settings().data_dir
+
+
+def snapshot() -> dict[str, Any]:
+    path = snapshot_path(_data_dir())
+    if path not in _SNAPSHOTS:
+        _SNAPSHOTS[path] = Snapshot(path)
+    return _SNAPSHOTS[path].get()
+
+
+def radar_now(snap: dict[str, Any], wall: float | None = None) -> pd.Timestamp:
+    """The radar clock now, extrapolated from the snapshot (wall time when live)."""
+    wall = time.time() if wall is None else wall
+    clock = snap.get("clock")
+    if not clock:
+        return pd.Timestamp(wall, unit="s", tz="UTC")
+    elapsed = (wall - float(snap.get("written_at", wall))) * float(snap.get("speed", 1.0) or 1.0)
+    return pd.Timestamp(clock) + pd.Timedelta(seconds=max(elapsed, 0.0))
+
+
+def summary(
+    symbol: str, entry: dict[str, Any], snap: dict[str, Any], now: pd.Timestamp
+) -> dict[str, Any]:
+    """One symbol's row of /risk: the published score, its freshness and warnings."""
+    bar = snap.get("bar", "1h")
+    step = parse_bar(bar)
+    data_time = entry.get("data_time") or entry.get("time")
+    age = (now - (pd.Timestamp(data_time) + step)).total_seconds() if data_time else None
+    stale = age is None or age > STALE_BARS * step.total_seconds()
+    warnings = [{"code": c, "message": WARNING_TEXT.get(c, c)} for c in entry.get("warnings") or []]
+    if stale:
+        ago = "never" if age is None else f"{age / 60:.0f} minutes ago"
+        warnings.insert(
+            0,
+            {
+                "code": "stale_data",
+                "message": f"the newest {bar} bar closed {ago} (more than {STALE_BARS} bars): "
+                "this is the risk as it was then, not now; is the watcher running?",
+            },
+        )
+    drivers = entry.get("drivers") or []
+    radar_metrics.DATA_AGE.labels(symbol=symbol).set(max(age or 0.0, 0.0))
+    radar_metrics.STALE.labels(symbol=symbol).set(1.0 if stale else 0.0)
+    if entry.get("probability") is not None:
+        radar_metrics.PROBABILITY.labels(symbol=symbol).set(float(entry["probability"]))
+    return {
+        "symbol": symbol,
+        "bar": bar,
+        "probability": entry.get("probability"),
+        "risk_level": entry.get("risk_level"),
+        "change_1h": entry.get("change_1h"),
+        "as_of": entry.get("time"),
+        "data_age_seconds": age,
+        "stale": stale,
+        "top_driver": drivers[0].get("text") if drivers else None,
+        "drivers": drivers,
+        "sparkline": entry.get("sparkline") or {"time": [], "probability": []},
+        "label": entry.get("label"),
+        "model": entry.get("model"),
+        "warnings": warnings,
+    }
+
+
+def risk_table(snap: dict[str, Any], wall: float | None = None) -> dict[str, Any]:
+    now = radar_now(snap, wall)
+    rows = [
+        summary(s, e, snap, now)
+        for s, e in (snap.get("symbols") or {}).items()
+        if "probability" in e
+    ]
+    rows.sort(key=lambda r: -(r["probability"] or 0.0))
+    collector = snap.get("collector") or {}
+    radar_metrics.COLLECTOR_ERRORS_SEEN.set(float(collector.get("errors", 0)))
+    radar_metrics.GAPS_SEEN.set(float(collector.get("gaps", 0)))
+    return {"as_of": now.isoformat(), "bar": snap.get("bar"), "symbols": rows}
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":"), default=_plain, allow_nan=False),
+        status_code=status,
+        media_type="application/json",
+    )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+async def risk(_: Request) -> Response:
+    """Every watched symbol, most at risk first."""
+    start_gauge_refresher()
+    return _json(risk_table(snapshot()))
+
+
+def _find(symbol: str, snap: dict[str, Any]) -> str | None:
+    try:
+        name = normalize_symbol(symbol)
+    except FlushRiskError:
+        return None
+    return name if name in (snap.get("symbols") or {}) else None
+
+
+def _nulls(values: np.ndarray) -> list[float | None]:
+    return [None if not np.isfinite(v) else float(v) for v in values]
+
+
+def history(
+    data_dir: Path, symbol: str, bar: str, start: pd.Timestamp, end: pd.Timestamp
+) -> dict[str, Any]:
+    """The market and probability series of a window, on the bar grid of the stored bars."""
+    store = MarketStore(data_dir)
+    try:
+        frame = store.read(symbol, bar, start=start, end=end) if bar in store.bars(symbol) else None
+    except FlushRiskError:
+        frame = None
+    scores = ScoreStore(data_dir).read(symbol, bar, start=start, end=end)
+    times = frame.index if frame is not None and len(frame) else scores.index
+    table = pd.DataFrame(index=times)
+    table["probability"] = scores["probability"].reindex(times)
+    for out, column in _HISTORY_COLUMNS.items():
+        has = frame is not None and column in frame
+        table[out] = frame[column].reindex(times) if has else np.nan
+    if frame is not None and "index_price" in frame:
+        table["basis"] = (frame["close"] / frame["index_price"] - 1.0).reindex(times)
+    else:
+        table["basis"] = np.nan
+    stride = max(1, -(-len(table) // MAX_HISTORY_POINTS))
+    if stride > 1:  # whole groups of bars, ending at the newest
+        key = (np.arange(len(table))[::-1] // stride)[::-1]
+        how = {
+            c: ("sum" if c in _SUMMED else "max" if c == "probability" else "last") for c in table
+        }
+        grouped = table.groupby(key, sort=True)
+        thinned = grouped.agg(how)
+        thinned.index = pd.DatetimeIndex(grouped.apply(lambda g: g.index[-1]))
+        table = thinned
+    body: dict[str, Any] = {"time": [t.isoformat() for t in table.index]}
+    for column in table.columns:
+        body[column] = _nulls(table[column].to_numpy(dtype=float))
+    return body
+
+
+def model_block(symbol: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """What the number means: the label, base rate, thresholds and track record of the model."""
+    block: dict[str, Any] = {
+        "name": entry.get("model"),
+        "label": entry.get("label"),
+        "base_rate": None,
+        "alert_threshold": None,
+        "thresholds": None,
+        "track_record": None,
+    }
+    try:
+        from serving.state import STATE
+
+        predictor = STATE.get(symbol)
+    except ImportError:  # pragma: no cover - older services
+        predictor = None
+    if predictor is None:
+        return block
+    meta = predictor.model.metadata
+    thresholds = predictor.model.thresholds
+    metrics = meta.get("metrics") or {}
+    block.update(
+        base_rate=meta.get("base_rate"),
+        thresholds=thresholds,
+        alert_threshold=meta.get("alert_threshold") or thresholds.get("high"),
+        track_record=meta.get("track_record") or ({"metrics": metrics} if metrics else None),
+    )
+    return block
+
+
+async def risk_symbol(request: Request) -> Response:
+    """One symbol: the /risk fields plus its history, alerts, after-flush read and model."""
+    window = request.query_params.get("window", "24h")
+    if window not in WINDOWS:
+        return _error(400, f"window: must be one of {', '.join(WINDOWS)}, not {window!r}")
+    snap = snapshot()
+    symbol = _find(request.path_params["symbol"], snap)
+    if symbol is None:
+        watched = ", ".join(sorted(snap.get("symbols") or {})) or "none yet"
+        return _error(
+            404, f"symbol: {request.path_params['symbol']!r} is not watched (watched: {watched})"
+        )
+    now = radar_now(snap)
+    entry = snap["symbols"][symbol]
+    body = summary(symbol, entry, snap, now)
+    bar = body["bar"]
+    last = pd.Timestamp(entry.get("data_time") or entry.get("time"))
+    data_dir = _data_dir()
+    body["history"] = history(data_dir, symbol, bar, last - WINDOWS[window] + parse_bar(bar), last)
+    from serving.alerts import read_alerts
+    from serving.post_flush import post_flush
+
+    body["alerts"] = [
+        {"time": a["time"], "probability": a["probability"], "level": a["level"]}
+        for a in read_alerts(data_dir, symbol, since=last - WINDOWS[window])
+    ]
+    body["post_flush"] = post_flush(data_dir, symbol, bar, last)
+    body["model"] = model_block(symbol, entry)
+    return _json(body)
+
+
+async def scores(request: Request) -> Response:
+    """The scored history of a symbol (live and backtest), with the label events marked."""
+    raw = request.path_params["symbol"]
+    try:
+        symbol = normalize_symbol(raw)
+        start = _time_param(request, "start")
+        end = _time_param(request, "end")
+    except (FlushRiskError, ValueError) as err:
+        return _error(400, str(err))
+    data_dir = _data_dir()
+    store = ScoreStore(data_dir)
+    bars = store.bars(symbol)
+    if not bars:
+        return _error(
+            404, f"symbol: no scores for {raw!r} (run flushrisk score or flushrisk watch)"
+        )
+    bar = request.query_params.get("bar") or (
+        snapshot().get("bar") if snapshot().get("bar") in bars else bars[0]
+    )
+    frame = store.read(symbol, bar, start=start, end=end)
+    body = {
+        "symbol": symbol,
+        "bar": bar,
+        "time": [t.isoformat() for t in frame.index],
+        "probability": _nulls(frame["probability"].to_numpy(dtype=float)),
+        "risk_level": frame["risk_level"].tolist(),
+        "events": label_events(data_dir, symbol, bar, frame.index),
+    }
+    return _json(body)
+
+
+def _time_param(request: Request, name: str) -> pd.Timestamp | None:
+    value = request.query_params.get(name)
+    if not value:
+        return None
+    try:
+        ts = pd.Timestamp(value)
+    except ValueError:
+        raise ValueError(
+            f"{name}: not a time: {value!r} (use ISO 8601, e.g. 2025-01-31T00:00Z)"
+        ) from None
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def label_events(
+    data_dir: Path, symbol: str, bar: str, times: pd.DatetimeIndex
+) -> list[dict[str, Any]]:
+    """Flushes in the scored range by the model's label: the largest liquidation bar of each
+    run of positive labels, with the long liquidations (USD) of that run's window."""
+    if len(times) == 0:
+        return []
+    from features.labels import LabelSpec, make_labels
+
+    spec = LabelSpec()
+    try:
+        from serving.state import STATE
+
+        predictor = STATE.get(symbol)
+        if predictor is not None:
+            spec = LabelSpec.model_validate(dict(predictor.model.label_spec))
+    except (ImportError, ValueError, TypeError):
+        pass
+    try:
+        frame = MarketStore(data_dir).read(
+            symbol, bar, start=times[0], end=times[-1] + spec.horizon
+        )
+        labels = make_labels(frame, spec, bar=bar).to_numpy()
+    except FlushRiskError:
+        return []
+    if "long_liq_usd" not in frame:
+        return []
+    liq = frame["long_liq_usd"].fillna(0.0).to_numpy()
+    h = max(1, int(spec.horizon / parse_bar(bar)))
+    events = []
+    positive = labels == 1.0
+    for i in np.flatnonzero(positive & ~np.concatenate([[False], positive[:-1]])):
+        span = slice(i + 1, min(i + 1 + h, len(frame)))
+        if span.start >= len(frame):
+            continue
+        j = span.start + int(np.argmax(liq[span]))
+        events.append({"time": frame.index[j].isoformat(), "size": float(liq[span].sum())})
+    return events
+
+
+def _refresh_gauges(stop: threading.Event, period: float = 5.0) -> None:
+    while not stop.wait(period):
+        try:
+            risk_table(snapshot())
+        except Exception as err:  # noqa: BLE001 - a gauge refresh must never take the service down
+            logger.debug("radar gauge refresh failed: %s", err)
+
+
+_REFRESHER: threading.Thread | None = None
+
+
+def start_gauge_refresher() -> None:
+    """Refresh the radar gauges every few seconds in this process (idempotent)."""
+    global _REFRESHER
+    if _REFRESHER is None:
+        _REFRESHER = threading.Thread(
+            target=_refresh_gauges, args=(threading.Event(),), name="radar-gauges", daemon=True
+        )
+        _REFRESHER.start()
+
+
+def _in_worker() -> bool:
+    try:
+        from bentoml._internal.context import server_context
+    except ImportError:  # pragma: no cover
+        return False
+    return server_context.worker_index is not None
+
+
+if _in_worker():  # the gauges are on /metrics from the worker's start
+    start_gauge_refresher()
+
+ROUTES: list[Any] = [
+    Route("/risk", risk, methods=["GET"]),
+    Route("/risk/{symbol}", risk_symbol, methods=["GET"]),
+    Route("/scores/{symbol}", scores, methods=["GET"]),
+]
+
+__all__ = ["ROUTES", "Snapshot", "radar_now", "risk_table", "start_gauge_refresher"]

@@ -56,10 +56,11 @@ def test_months_are_separate_files_and_only_touched_ones_change(tmp_path):
     store = ScoreStore(tmp_path)
     store.write("BTC", "1h", _scores("2024-01-30", 72))  # spans January and February
     folder = store.path("BTC", "1h")
-    assert sorted(p.name for p in folder.glob("*.parquet")) == ["2024-01.parquet", "2024-02.parquet"]
-    jan = (folder / "2024-01.parquet").stat().st_mtime_ns
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.parquet"))
+    assert files == ["month=2024-01/part.parquet", "month=2024-02/part.parquet"]
+    jan = (folder / "month=2024-01" / "part.parquet").stat().st_mtime_ns
     store.write("BTC", "1h", _scores("2024-02-05", 1))
-    assert (folder / "2024-01.parquet").stat().st_mtime_ns == jan
+    assert (folder / "month=2024-01" / "part.parquet").stat().st_mtime_ns == jan
     window = store.read("BTC", "1h", start="2024-02-01", end="2024-02-01 03:00")
     assert len(window) == 4 and window.index[0] == pd.Timestamp("2024-02-01", tz="UTC")
 

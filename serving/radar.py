@@ -1,0 +1,564 @@
+"""The radar loop: at each bar close, store the bar, update features, score, record, publish.
+
+One pipeline for live collectors and for replay. A source hands over the bars that closed
+(``{symbol: one-row canonical frame}``); :meth:`Radar.on_bars` then, for every symbol:
+
+1. appends the bar to the market store (atomic, de-duplicated: a bar seen twice is stored
+   once);
+2. computes the features of the new bar incrementally (:mod:`features.incremental`);
+3. scores them with the symbol's champion (:class:`serving.predictor.Predictor`, loaded from
+   the BentoML store as the service loads it), all symbols of one model in one booster call;
+4. writes the scores to the scores dataset (:class:`features.scores.ScoreStore`);
+5. publishes them: an atomically replaced snapshot ``<data_dir>/_radar/latest.json`` that the
+   service reads (with an mtime cache), Prometheus gauges, and alerts.
+
+Time. Every bar and snapshot carries the *radar clock*: wall time when live, replay time when
+replaying (``speed`` replay seconds per wall second). The snapshot stores the clock, the wall
+time it was written and the speed, so a reader extrapolates the clock and sees a symbol go
+stale when the watcher stops or a collector falls behind: an old score is never passed off as
+current.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time as _time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.atomic import write_text_atomic
+from features.bars import bar_name, parse_bar
+from features.errors import FlushRiskError, ModelNotFoundError
+from features.incremental import FeatureEngine, make_engine
+from features.pipeline import MIN_WINDOW
+from features.scores import ScoreStore, to_json_text
+from features.store import MarketStore, normalize_symbol
+from serving import radar_metrics
+
+logger = logging.getLogger("flushrisk.radar")
+
+RADAR_DIR = "_radar"
+SNAPSHOT = "latest.json"
+STALE_BARS = 2
+"""A symbol whose newest bar closed more than this many bars ago is stale."""
+SPARK_POINTS = 96
+"""Points of the 24-hour sparkline in the snapshot (the last score of each slot)."""
+
+
+def snapshot_path(data_dir: Path | str) -> Path:
+    return Path(data_dir) / RADAR_DIR / SNAPSHOT
+
+
+@dataclass
+class ScoredBar:
+    """One published score: what /risk shows for a symbol."""
+
+    symbol: str
+    time: pd.Timestamp
+    probability: float
+    risk_level: str
+    drivers: list[dict[str, Any]]
+    model: str
+    label: str
+    features_present: int
+    warnings: list[str]
+    published_at: float = 0.0
+    latency_s: float = 0.0
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "time": self.time,
+            "probability": self.probability,
+            "risk_level": self.risk_level,
+            "drivers": to_json_text(self.drivers),
+            "model": self.model,
+            "label": self.label,
+            "features_present": self.features_present,
+            "warnings": to_json_text(self.warnings),
+        }
+
+
+@dataclass
+class RadarClock:
+    """Radar time: wall time live; replay time advancing ``speed`` times faster in replay."""
+
+    speed: float = 1.0
+    origin: pd.Timestamp | None = None  # radar time at wall time ``wall_origin``
+    wall_origin: float = field(default_factory=_time.time)
+
+    def now(self) -> pd.Timestamp:
+        wall = _time.time()
+        if self.origin is None:
+            return pd.Timestamp(wall, unit="s", tz="UTC")
+        return self.origin + pd.Timedelta(seconds=(wall - self.wall_origin) * self.speed)
+
+    def set(self, radar_time: pd.Timestamp) -> None:
+        self.origin = radar_time
+        self.wall_origin = _time.time()
+
+
+def load_champions(symbols: list[str], model: str | None = None) -> dict[str, Any]:
+    """Each symbol's champion Predictor, from the BentoML store as ``flushrisk promote`` left it.
+
+    ``model`` (a BentoML tag) serves every symbol with one model (a pooled model, or a test).
+    A symbol without a champion is an error naming the fix, not a silent skip.
+    """
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    from serving.predictor import Predictor
+
+    loaded: dict[str, Any] = {}
+    out: dict[str, Any] = {}
+    missing = []
+    for symbol in symbols:
+        tag = model or f"flushrisk-{normalize_symbol(symbol).lower()}"
+        if tag not in loaded:
+            try:
+                bento_model = bentoml.models.get(tag)
+            except NotFound:
+                missing.append(f"{symbol} ({tag})")
+                continue
+            labels = dict(getattr(bento_model.info, "labels", {}) or {})
+            predictor = Predictor.load(
+                bento_model.path, bento_model.tag.name, str(bento_model.tag.version), labels
+            )
+            if model is not None:
+                predictor.symbol = None  # one model for every symbol
+            loaded[tag] = predictor
+        out[symbol] = loaded[tag]
+    if missing:
+        raise ModelNotFoundError(
+            f"no champion model for {', '.join(missing)}: train and promote one "
+            "(flushrisk train --symbol ... then flushrisk promote), or pass --model TAG to "
+            "score every symbol with one model"
+        )
+    return out
+
+
+class Publisher:
+    """The snapshot file the service reads, and the watcher's own Prometheus gauges."""
+
+    def __init__(self, data_dir: Path | str, bar: str, clock: RadarClock) -> None:
+        self.path = snapshot_path(data_dir)
+        self.bar = bar
+        self.clock = clock
+        self.symbols: dict[str, dict[str, Any]] = {}
+        self.collector: dict[str, Any] = {"errors": 0, "gaps": 0, "source": "replay"}
+        if self.path.exists():  # a restart keeps what was published before
+            try:
+                old = json.loads(self.path.read_text())
+                if old.get("bar") == bar:
+                    self.symbols = dict(old.get("symbols") or {})
+            except (OSError, ValueError):
+                logger.warning("ignoring an unreadable radar snapshot at %s", self.path)
+
+    def publish(
+        self,
+        scored: list[ScoredBar],
+        data_times: Mapping[str, pd.Timestamp],
+        history: Mapping[str, deque] | None = None,
+    ) -> None:
+        for s in scored:
+            recent = (history or {}).get(s.symbol) or ()
+            self.symbols[s.symbol] = {
+                "time": s.time.isoformat(),
+                "probability": s.probability,
+                "risk_level": s.risk_level,
+                "drivers": s.drivers,
+                "model": s.model,
+                "label": s.label,
+                "features_present": s.features_present,
+                "warnings": s.warnings,
+                "change_1h": _change(recent, s.time, s.probability),
+                "sparkline": _sparkline(recent),
+            }
+            radar_metrics.PROBABILITY.labels(symbol=s.symbol).set(s.probability)
+        for symbol, t in data_times.items():
+            entry = self.symbols.setdefault(symbol, {})
+            entry["data_time"] = t.isoformat()
+        self.write()
+
+    def write(self) -> None:
+        now = self.clock.now()
+        body = {
+            "clock": now.isoformat(),
+            "written_at": _time.time(),
+            "speed": self.clock.speed,
+            "bar": self.bar,
+            "collector": self.collector,
+            "symbols": self.symbols,
+        }
+        write_text_atomic(self.path, json.dumps(body, separators=(",", ":"), default=str))
+        step = parse_bar(self.bar)
+        for symbol, entry in self.symbols.items():
+            data_time = entry.get("data_time") or entry.get("time")
+            if data_time:
+                age = (now - (pd.Timestamp(data_time) + step)).total_seconds()
+                radar_metrics.DATA_AGE.labels(symbol=symbol).set(max(age, 0.0))
+
+
+def _change(recent: Any, t: pd.Timestamp, p: float) -> float | None:
+    """Probability now minus one hour ago (the last score at or before t - 1h), if known."""
+    target = t - pd.Timedelta(hours=1)
+    before = None
+    for when, prob in reversed(recent):
+        if when <= target:
+            before = prob
+            break
+    return None if before is None else float(p - before)
+
+
+def _sparkline(recent: Any) -> dict[str, list]:
+    """The last 24 h of scores, thinned to at most SPARK_POINTS (keeping the newest)."""
+    points = list(recent)
+    stride = max(1, -(-len(points) // SPARK_POINTS))
+    points = points[::-1][::stride][::-1]
+    return {
+        "time": [t.isoformat() for t, _ in points],
+        "probability": [round(float(p), 6) for _, p in points],
+    }
+
+
+class _Writer:
+    """Write-behind persistence of bars and scores, off the scoring path.
+
+    Publishing a score does not wait for Parquet merges. Pending bars of a symbol are merged in
+    one write (a slow disk makes the writer batch, not fall further behind). A failed write is
+    logged, counted and retried; nothing pending is dropped. After a crash the bars not yet
+    written are simply re-read by the source (replay) or back-filled (live) on restart.
+    """
+
+    def __init__(self, radar: Radar) -> None:
+        self.radar = radar
+        self.jobs: queue.Queue = queue.Queue()
+        self.pending = 0
+        self.idle = threading.Condition()
+        self.thread = threading.Thread(target=self._loop, name="radar-writer", daemon=True)
+        self.thread.start()
+
+    def submit(self, bars: dict[str, pd.DataFrame], scored: list[ScoredBar]) -> None:
+        with self.idle:
+            self.pending += 1
+        self.jobs.put((bars, scored))
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything submitted is on disk; False on timeout."""
+        with self.idle:
+            return self.idle.wait_for(lambda: self.pending == 0, timeout)
+
+    def _loop(self) -> None:
+        while True:
+            batch = [self.jobs.get()]
+            while True:
+                try:
+                    batch.append(self.jobs.get_nowait())
+                except queue.Empty:
+                    break
+            bars: dict[str, list[pd.DataFrame]] = {}
+            scored: list[ScoredBar] = []
+            for job_bars, job_scored in batch:
+                for symbol, frame in job_bars.items():
+                    bars.setdefault(symbol, []).append(frame)
+                scored.extend(job_scored)
+            delay = 0.5
+            while True:
+                try:
+                    self.radar._persist(
+                        {s: pd.concat(f) if len(f) > 1 else f[0] for s, f in bars.items()}, scored
+                    )
+                    break
+                except Exception as err:  # noqa: BLE001 - never lose the bars: retry until the disk is back
+                    logger.error(
+                        "writing bars and scores failed (%s); retrying in %.0f s", err, delay
+                    )
+                    radar_metrics.COLLECTOR_ERRORS.labels(symbol="*", kind="store").inc()
+                    _time.sleep(delay)
+                    delay = min(delay * 2, 30.0)
+            with self.idle:
+                self.pending -= len(batch)
+                self.idle.notify_all()
+
+
+class Radar:
+    """The pipeline behind ``flushrisk watch``: one call per bar close."""
+
+    def __init__(
+        self,
+        data_dir: Path | str,
+        bar: str,
+        predictors: Mapping[str, Any],
+        engine: FeatureEngine | None = None,
+        clock: RadarClock | None = None,
+        on_scored: Callable[[list[ScoredBar]], None] | None = None,
+        source: str = "radar",
+        write_behind: bool = True,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.bar = bar_name(parse_bar(bar))
+        self.step = parse_bar(bar)
+        self.store = MarketStore(self.data_dir)
+        self.scores = ScoreStore(self.data_dir)
+        self.predictors = {normalize_symbol(s): p for s, p in predictors.items()}
+        self.engine = engine or make_engine(self.bar, loader=self._history)
+        self.clock = clock or RadarClock()
+        self.publisher = Publisher(self.data_dir, self.bar, self.clock)
+        self.on_scored = on_scored
+        self.source = source
+        self.last_time: dict[str, pd.Timestamp] = {}
+        self.recent: dict[str, deque] = {}
+        self.writer = _Writer(self) if write_behind else None
+
+    # -- start-up -------------------------------------------------------------------------
+    def warm_up(
+        self, symbols: list[str], score_since: pd.Timestamp | None = None
+    ) -> dict[str, pd.Timestamp | None]:
+        """Load each symbol's stored bars up to where scoring stopped into the feature engine.
+
+        Returns, per symbol, the last bar that is stored *and* scored (None when nothing is
+        stored): a source resumes after it. Bars and scores are written in that order, so a
+        crash in between leaves stored bars without scores; they are scored again on restart
+        (and merged, not duplicated, in the store). ``score_since`` (replay: its start) says
+        from when bars must have scores even if none was ever written.
+        """
+        last: dict[str, pd.Timestamp | None] = {}
+        for symbol in symbols:
+            name = normalize_symbol(symbol)
+            if self.bar not in self.store.bars(name):
+                last[name] = None
+                continue
+            stored = self.store.read(name, self.bar)
+            resume = stored.index[-1]
+            scored = self.scores.read(name, self.bar, start=resume - MIN_WINDOW)
+            if len(scored):
+                resume = min(resume, scored.index[-1])
+            elif score_since is not None:
+                resume = min(resume, score_since - self.step)
+            stored = stored[stored.index <= resume]
+            if stored.empty:
+                last[name] = None
+                continue
+            history = stored[stored.index > resume - MIN_WINDOW]
+            self.engine.seed(name, history)
+            self.last_time[name] = history.index[-1]
+            last[name] = history.index[-1]
+            day = scored[scored.index > history.index[-1] - pd.Timedelta(hours=24)]
+            self.recent[name] = deque(zip(day.index, day["probability"].to_numpy(), strict=True))
+        return last
+
+    def _history(self, symbol: str, t: pd.Timestamp) -> pd.DataFrame:
+        """The stored window ending at t (the feature engine re-seeds from it)."""
+        if self.writer is not None:
+            self.writer.flush()
+        return self.store.read(symbol, self.bar, start=t - MIN_WINDOW + self.step, end=t)
+
+    # -- one bar close --------------------------------------------------------------------
+    def on_bars(
+        self, bars: Mapping[str, pd.DataFrame], closed_at: float | None = None
+    ) -> list[ScoredBar]:
+        """Featurise, score and publish the bars that just closed; store bars and scores.
+
+        ``bars`` maps a symbol to a frame of its new bar(s) (usually one row; more after a
+        back-fill). A bar at or before the symbol's last processed bar is stored (merged) but
+        not re-scored. ``closed_at`` is the wall time the bar closed, for the latency figure.
+        """
+        closed_at = _time.time() if closed_at is None else closed_at
+        rows: dict[str, list[tuple[pd.Timestamp, np.ndarray, int]]] = {}
+        data_times: dict[str, pd.Timestamp] = {}
+        accepted: dict[str, pd.DataFrame] = {}
+        for symbol, frame in bars.items():
+            name = normalize_symbol(symbol)
+            if frame is None or frame.empty:
+                continue
+            accepted[name] = frame
+            last = self.last_time.get(name)
+            new = frame if last is None else frame[frame.index > last]
+            if new.empty:
+                continue
+            if self.writer is None:
+                self._store_bars({name: frame})
+            self._count_gaps(name, last, new.index)
+            try:
+                features = self.engine.update(name, new)
+            except FlushRiskError as err:
+                logger.error("%s: features not computed: %s", name, err)
+                radar_metrics.COLLECTOR_ERRORS.labels(symbol=name, kind="features").inc()
+                continue
+            self.last_time[name] = new.index[-1]
+            data_times[name] = new.index[-1]
+            rows[name] = [
+                (t, features[k], int(np.isfinite(features[k]).sum()))
+                for k, t in enumerate(new.index)
+            ]
+        scored = self._score(rows)
+        horizon = pd.Timedelta(hours=24)
+        for s in scored:
+            recent = self.recent.setdefault(s.symbol, deque())
+            recent.append((s.time, s.probability))
+            while recent and recent[0][0] <= s.time - horizon:
+                recent.popleft()
+        self.publisher.publish(scored, data_times, self.recent)
+        done = _time.time()
+        for s in scored:
+            s.published_at = done
+            s.latency_s = done - closed_at
+        if self.writer is not None:
+            self.writer.submit(accepted, scored)
+        else:
+            self._record(scored)
+        if self.on_scored is not None and scored:
+            self.on_scored(scored)
+        return scored
+
+    def _store_bars(self, bars: Mapping[str, pd.DataFrame]) -> None:
+        for name, frame in bars.items():
+            self.store.write(name, frame, source=self.source, bar=self.bar)
+
+    def _persist(self, bars: Mapping[str, pd.DataFrame], scored: list[ScoredBar]) -> None:
+        """Bars first, then their scores: a score is never on disk without its bar."""
+        for name, frame in bars.items():
+            frame = frame[~frame.index.duplicated(keep="last")].sort_index()
+            try:
+                self.store.write(name, frame, source=self.source, bar=self.bar)
+            except FlushRiskError as err:  # a bad bar is refused, never retried forever
+                logger.error("%s: bar not stored: %s", name, err)
+                radar_metrics.COLLECTOR_ERRORS.labels(symbol=name, kind="store").inc()
+        self._record(scored)
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Flush everything pending to disk and write the final snapshot."""
+        done = True
+        if self.writer is not None:
+            done = self.writer.flush(timeout)
+        self.publisher.write()
+        return done
+
+    def _count_gaps(self, symbol: str, last: pd.Timestamp | None, index: pd.DatetimeIndex) -> None:
+        if last is None:
+            return
+        expected = int((index[-1] - last) / self.step)
+        missing = expected - len(index)
+        if missing > 0:
+            logger.warning(
+                "%s: %d bar(s) missing before %s (recorded as a gap)", symbol, missing, index[0]
+            )
+            radar_metrics.GAPS.labels(symbol=symbol).inc(missing)
+            self.publisher.collector["gaps"] = (
+                int(self.publisher.collector.get("gaps", 0)) + missing
+            )
+
+    def _score(self, rows: Mapping[str, list]) -> list[ScoredBar]:
+        by_model: dict[int, list[tuple[str, pd.Timestamp, np.ndarray, int]]] = {}
+        for symbol, items in rows.items():
+            predictor = self.predictors.get(symbol)
+            if predictor is None:
+                continue
+            for t, row, present in items:
+                by_model.setdefault(id(predictor), []).append((symbol, t, row, present))
+        out: list[ScoredBar] = []
+        for items in by_model.values():
+            predictor = self.predictors[items[0][0]]
+            matrix = np.vstack([row for _, _, row, _ in items])
+            probabilities, drivers = predictor.score(matrix)
+            levels = predictor.model.risk_levels(probabilities)
+            label = predictor.info.label or ""
+            model = f"{predictor.name}:{predictor.version}"
+            for (symbol, t, row, present), p, level, row_drivers in zip(
+                items, probabilities, levels, drivers, strict=True
+            ):
+                out.append(
+                    ScoredBar(
+                        symbol=symbol,
+                        time=t,
+                        probability=float(p),
+                        risk_level=str(level),
+                        drivers=[d for d in row_drivers if d.get("value") is not None],
+                        model=model,
+                        label=label,
+                        features_present=present,
+                        warnings=_warning_codes(predictor, row, self.engine.covered(symbol)),
+                    )
+                )
+        return out
+
+    def _record(self, scored: list[ScoredBar]) -> None:
+        by_symbol: dict[str, list[dict[str, Any]]] = {}
+        for s in scored:
+            by_symbol.setdefault(s.symbol, []).append(s.record())
+        for symbol, records in by_symbol.items():
+            frame = pd.DataFrame(records).set_index("time")
+            self.scores.write(symbol, self.bar, frame)
+
+
+def _warning_codes(predictor: Any, row: np.ndarray, covered: bool) -> list[str]:
+    codes: list[str] = []
+    if not covered:
+        codes.append("short_window")
+    group_warnings = getattr(predictor, "_group_warnings_features", None)
+    if group_warnings is not None and group_warnings(row):
+        codes.append("missing_signal_group")
+    range_warnings = getattr(predictor, "_range_warnings", None)
+    if range_warnings is not None and range_warnings(row):
+        codes.append("out_of_training_range")
+    return codes
+
+
+__all__: list[str] = [
+    "RADAR_DIR",
+    "STALE_BARS",
+    "Publisher",
+    "Radar",
+    "RadarClock",
+    "ScoredBar",
+    "load_champions",
+    "snapshot_path",
+]
+
+
+def run_replay(
+    radar: Radar,
+    source: Any,
+    speed: float,
+    stop: threading.Event,
+    max_bars: int | None = None,
+    on_bar: Callable[[pd.Timestamp, list[ScoredBar]], None] | None = None,
+) -> int:
+    """Release the source's bars through the radar until the end, ``stop`` or ``max_bars``.
+
+    Returns the number of bar closes processed. Resumes after the last bar in the store.
+    """
+    from features.sources.live.replay import paced
+
+    source.store_past(radar.store)
+    last = radar.warm_up(list(source.frames), score_since=source.start)
+    times = source.bar_times(last)
+    if max_bars is not None:
+        times = times[:max_bars]
+    step = parse_bar(radar.bar)
+    if speed > 0 and times:
+        radar.clock.speed = speed
+        radar.clock.set(times[0])  # the first bar closes one bar of replay time from now
+    done = 0
+    for t, closed_at in paced(times, step, speed, stop):
+        if speed <= 0:
+            radar.clock.set(t + step)
+        bars = source.bars_at(t, last)
+        scored = radar.on_bars(bars, closed_at=closed_at)
+        for symbol in bars:
+            last[symbol] = t
+        done += 1
+        if on_bar is not None:
+            on_bar(t, scored)
+    return done
+
+
+__all__ += ["run_replay"]

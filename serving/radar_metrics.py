@@ -1,0 +1,54 @@
+"""The radar's Prometheus metrics, shared by the watcher process and the service.
+
+Created through ``bentoml.metrics`` so that inside the service they land in BentoML's
+multiprocess registry (one series per symbol whatever the worker count: gauges keep the most
+recent value), and in the watcher in prometheus_client's default registry, which
+``flushrisk watch --metrics-port`` exposes.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import bentoml.metrics as _metrics
+
+PROBABILITY = _metrics.Gauge(
+    name="flushrisk_probability",
+    documentation="Latest calibrated long-squeeze probability published by the radar, per symbol",
+    labelnames=["symbol"],
+    multiprocess_mode="mostrecent",
+)
+DATA_AGE = _metrics.Gauge(
+    name="flushrisk_data_age_seconds",
+    documentation="Seconds since the close of the newest bar of a symbol (radar clock)",
+    labelnames=["symbol"],
+    multiprocess_mode="mostrecent",
+)
+STALE = _metrics.Gauge(
+    name="flushrisk_stale",
+    documentation="1 when a symbol's data is older than two bars (its score is not current)",
+    labelnames=["symbol"],
+    multiprocess_mode="mostrecent",
+)
+COLLECTOR_ERRORS = _metrics.Counter(
+    name="flushrisk_collector_errors",
+    documentation="Collector errors (network, exchange, rate limit, websocket drop, store)",
+    labelnames=["symbol", "kind"],
+)
+GAPS = _metrics.Counter(
+    name="flushrisk_gap_bars",
+    documentation="Bars that could not be completed and were recorded as gaps",
+    labelnames=["symbol"],
+)
+COLLECTOR_ERRORS_SEEN = _metrics.Gauge(
+    name="flushrisk_collector_errors_seen",
+    documentation="Collector errors counted by the watcher since it started (from its snapshot)",
+    multiprocess_mode="mostrecent",
+)
+GAPS_SEEN = _metrics.Gauge(
+    name="flushrisk_gap_bars_seen",
+    documentation="Gap bars counted by the watcher since it started (from its snapshot)",
+    multiprocess_mode="mostrecent",
+)

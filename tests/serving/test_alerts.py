@@ -1,0 +1,120 @@
+"""Alerts: hysteresis, cooldown, formats, retries, logged to the store; a loopback receiver."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pandas as pd
+import pytest
+
+from features.errors import DataError
+from serving.alerts import AlertManager, AlertRules, Webhook, read_alerts
+
+T0 = pd.Timestamp("2025-03-01", tz="UTC")
+DRIVERS = [{"feature": "funding_z_7d", "text": "funding is 2.3 standard deviations above its 7-day mean"}]
+
+
+class Receiver:
+    """A loopback HTTP server recording POSTed JSON; fails the first ``fail`` requests."""
+
+    def __init__(self, fail: int = 0) -> None:
+        self.bodies: list[tuple[str, dict]] = []
+        self.fail = fail
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if receiver.fail > 0:
+                    receiver.fail -= 1
+                    self.send_response(503)
+                else:
+                    receiver.bodies.append((self.path, body))
+                    self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def _feed(manager, levels, start=T0, step=None):
+    step = step or pd.Timedelta(minutes=5)
+    fired = []
+    for k, level in enumerate(levels):
+        p = {"low": 0.01, "elevated": 0.04, "high": 0.1, "extreme": 0.3}[level]
+        alert = manager.observe("BTC", start + k * step, p, level, "long liquidations >= 0.30% of OI within 1h", DRIVERS)
+        fired.append(alert is not None)
+    return fired
+
+
+def test_hysteresis_fires_once_until_back_below_elevated(tmp_path, receiver):
+    manager = AlertManager.from_urls([receiver.url + "/hook"], tmp_path, rules=AlertRules(cooldown=pd.Timedelta(0)))
+    fired = _feed(manager, ["low", "high", "elevated", "high", "extreme", "high", "low", "high"])
+    assert fired == [False, True, False, False, False, False, False, True]
+    assert manager.flush(10)
+    assert len(receiver.bodies) == 2
+    path, body = receiver.bodies[0]
+    assert path == "/hook" and body["symbol"] == "BTC" and body["level"] == "high"
+    assert body["probability"] == 0.1 and body["drivers"] == [DRIVERS[0]["text"]]
+    assert body["link"].endswith("/symbol/BTC")
+    logged = read_alerts(tmp_path, "BTC")
+    assert [a["time"] for a in logged] == [(T0 + k * pd.Timedelta(minutes=5)).isoformat() for k in (1, 7)]
+
+
+def test_cooldown_holds_back_a_rearmed_symbol(tmp_path, receiver):
+    rules = AlertRules(cooldown=pd.Timedelta(hours=1))
+    manager = AlertManager.from_urls([receiver.url], tmp_path, rules=rules)
+    # fire, re-arm, try again within the hour (held back), then after the hour (fires)
+    fired = _feed(manager, ["high", "low", "high", "low"] + ["low"] * 10 + ["high"])
+    assert fired[0] and not fired[2] and fired[-1]
+    assert sum(fired) == 2
+    assert manager.flush(10) and len(receiver.bodies) == 2
+
+
+def test_failed_delivery_is_retried_and_never_raises(tmp_path):
+    flaky = Receiver(fail=2)
+    try:
+        manager = AlertManager.from_urls([flaky.url], tmp_path, backoff_s=0.01)
+        _feed(manager, ["high"])
+        assert manager.flush(10)
+        assert len(flaky.bodies) == 1 and manager.delivered == 1
+    finally:
+        flaky.close()
+    dead = AlertManager.from_urls(["http://127.0.0.1:9"], tmp_path, backoff_s=0.01, retries=2)
+    assert _feed(dead, ["high"]) == [True]  # deciding and logging never wait for delivery
+    assert dead.flush(10) and dead.failed == 1
+    assert len(read_alerts(tmp_path, "BTC")) == 2
+
+
+def test_formats(tmp_path, receiver, monkeypatch):
+    monkeypatch.setenv("FLUSHRISK_TELEGRAM_TOKEN", "123:abc")
+    monkeypatch.setenv("FLUSHRISK_TELEGRAM_CHAT", "42")
+    specs = [f"slack:{receiver.url}/slack", f"discord:{receiver.url}/discord", f"telegram:{receiver.url}"]
+    manager = AlertManager.from_urls(specs, tmp_path)
+    _feed(manager, ["extreme"])
+    assert manager.flush(10)
+    by_path = dict(receiver.bodies)
+    assert "BTC is at EXTREME flush risk" in by_path["/slack"]["text"]
+    assert "funding is 2.3" in by_path["/discord"]["content"]
+    assert by_path["/bot123:abc/sendMessage"]["chat_id"] == "42"
+
+
+def test_bad_webhook_is_a_clear_error(tmp_path):
+    with pytest.raises(DataError, match="expected an http"):
+        Webhook.parse("slack:hooks.example")

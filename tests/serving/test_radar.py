@@ -1,0 +1,93 @@
+"""The radar pipeline on replay: store, features, score, scores dataset, snapshot."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import MIN_WINDOW, features_at
+from features.scores import ScoreStore
+from features.sources.live.replay import ReplayPlan, ReplaySource
+from features.store import MarketStore
+from serving.radar import Radar, RadarClock, run_replay, snapshot_path
+
+SYMBOLS = ["BTC", "ETH"]
+
+
+@pytest.fixture(scope="module")
+def source() -> ReplaySource:
+    return ReplaySource(ReplayPlan(symbols=SYMBOLS, bar="1h", warm_days=31, days=1.0, seed=4))
+
+
+def _radar(tmp_path, predictor, **kw) -> Radar:
+    return Radar(tmp_path, "1h", {s: predictor for s in SYMBOLS}, clock=RadarClock(), **kw)
+
+
+@pytest.mark.parametrize("write_behind", [False, True])
+def test_replay_stores_scores_and_publishes_every_bar(tmp_path, predictor, source, write_behind):
+    radar = _radar(tmp_path, predictor, write_behind=write_behind)
+    done = run_replay(radar, source, speed=0, stop=threading.Event(), max_bars=6)
+    assert radar.close(timeout=60)
+    assert done == 6
+    store, scores = MarketStore(tmp_path), ScoreStore(tmp_path)
+    for symbol in SYMBOLS:
+        full = source.frames[symbol]
+        replayed = full[full.index >= source.start].iloc[:6]
+        stored = store.read(symbol, "1h")
+        assert stored.index.is_unique and stored.index[-1] == replayed.index[-1]
+        got = scores.read(symbol, "1h")
+        assert list(got.index) == list(replayed.index)
+        # the published probability is the champion's on features_at of the stored window
+        t = replayed.index[-1]
+        window = stored[stored.index > t - MIN_WINDOW]
+        row = features_at(window, bar="1h").to_numpy()[None, :]
+        want, _ = predictor.score(row)
+        assert got["probability"].iloc[-1] == pytest.approx(float(want[0]), rel=1e-12)
+        assert got["label"].iloc[-1] and got["model"].iloc[-1].startswith("flushrisk-btc:")
+    snap = json.loads(snapshot_path(tmp_path).read_text())
+    assert set(snap["symbols"]) == set(SYMBOLS) and snap["bar"] == "1h"
+    entry = snap["symbols"]["ETH"]
+    assert entry["time"] == replayed.index[-1].isoformat()
+    assert len(entry["sparkline"]["probability"]) == 6
+    assert entry["change_1h"] == pytest.approx(
+        entry["sparkline"]["probability"][-1] - entry["sparkline"]["probability"][-2], abs=1e-5
+    )
+    assert all(d["text"] for d in entry["drivers"])
+
+
+def test_restart_continues_without_losing_or_duplicating(tmp_path, predictor, source):
+    radar = _radar(tmp_path, predictor)
+    run_replay(radar, source, speed=0, stop=threading.Event(), max_bars=3)
+    radar.close(timeout=60)
+    again = _radar(tmp_path, predictor)
+    done = run_replay(again, source, speed=0, stop=threading.Event(), max_bars=4)
+    again.close(timeout=60)
+    assert done == 4
+    full = source.frames["BTC"]
+    want = full[full.index >= source.start].index[:7]
+    got = ScoreStore(tmp_path).read("BTC", "1h").index
+    assert list(got) == list(want)
+    stored = MarketStore(tmp_path).read("BTC", "1h")
+    assert stored.index.is_unique and stored.index[-1] == want[-1]
+    pd.testing.assert_frame_equal(stored.loc[want], full.loc[want], check_freq=False)
+
+
+def test_a_missing_bar_is_a_gap_not_invented(tmp_path, predictor, source):
+    radar = _radar(tmp_path, predictor, write_behind=False)
+    source.store_past(radar.store)
+    last = radar.warm_up(SYMBOLS)
+    times = source.bar_times(last)[:4]
+    for k, t in enumerate(times):
+        bars = source.bars_at(t, last)
+        if k == 2:
+            bars.pop("ETH")  # the collector could not complete ETH's bar
+        radar.on_bars(bars)
+    stored = MarketStore(tmp_path).read("ETH", "1h")
+    assert times[2] not in stored.index and times[3] in stored.index
+    assert radar.publisher.collector["gaps"] == 1
+    scores = ScoreStore(tmp_path).read("ETH", "1h")
+    assert times[2] not in scores.index and np.isfinite(scores["probability"]).all()

@@ -1,0 +1,188 @@
+"""``flushrisk watch``: the live radar, from an exchange or in replay.
+
+    flushrisk watch --replay BTC,ETH [--data-dir DIR] [--speed 600]
+    flushrisk watch --exchange binanceusdm --symbols BTC/USDT:USDT,ETH/USDT:USDT [--bar 1m]
+
+At each bar close every symbol's bar is stored, its features updated, scored with its champion,
+recorded in the scores dataset and published for the service (``/risk``) and Prometheus.
+Ctrl-C or SIGTERM stops it after the bar in hand, with everything flushed to disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from features.errors import DataError
+from training.cli.app import DataDirOption, app, console, resolve_data_dir
+
+
+def _names(text: str | None) -> list[str]:
+    return [s.strip() for s in (text or "").split(",") if s.strip()]
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or Ctrl-C: the loop finishes the bar in hand, then stops."""
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: object) -> None:
+        if not stop.is_set():
+            console.print(f"[yellow]{signal.Signals(signum).name}: stopping after this bar...[/]")
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+@app.command("watch")
+def watch_command(
+    replay: Annotated[
+        str | None,
+        typer.Option(
+            help="Replay these symbols (comma-separated) from a stored or simulated history."
+        ),
+    ] = None,
+    exchange: Annotated[
+        str | None, typer.Option(help="Collect live from binanceusdm, bybit or okx (ccxt).")
+    ] = None,
+    symbols: Annotated[
+        str | None, typer.Option(help="Exchange symbols, e.g. BTC/USDT:USDT,ETH/USDT:USDT.")
+    ] = None,
+    bar: Annotated[
+        str | None, typer.Option(help="Bar: 1m, 5m, 15m, 30m or 1h (default: the champion's).")
+    ] = None,
+    data_dir: DataDirOption = None,
+    speed: Annotated[
+        float,
+        typer.Option(
+            help="Replay speed: replay seconds per wall second (0 = as fast as possible)."
+        ),
+    ] = 600.0,
+    days: Annotated[float, typer.Option(help="Replay: days of bars to release.")] = 2.0,
+    warm_days: Annotated[
+        float, typer.Option(help="Replay: days of history stored before the first released bar.")
+    ] = 31.0,
+    source_dir: Annotated[
+        Path | None, typer.Option(help="Replay from this store (default: simulate the symbols).")
+    ] = None,
+    preset: Annotated[str, typer.Option(help="Simulator preset for replayed symbols.")] = "default",
+    max_bars: Annotated[int | None, typer.Option(help="Stop after this many bar closes.")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Score every symbol with this BentoML model tag instead of each champion."
+        ),
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Expose the watcher's Prometheus metrics on this port.")
+    ] = None,
+    alert_webhook: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Send alerts to this URL (repeatable). Prefix slack:, discord: or telegram: "
+            "for those formats; telegram reads FLUSHRISK_TELEGRAM_TOKEN and FLUSHRISK_TELEGRAM_CHAT."
+        ),
+    ] = None,
+    page_url: Annotated[
+        str, typer.Option(help="Base URL of the service, for links in alerts.")
+    ] = "http://127.0.0.1:3000",
+    engine: Annotated[
+        str, typer.Option(help="Feature engine: streaming (default) or window (slow reference).")
+    ] = "streaming",
+) -> None:
+    """Score every watched symbol at each bar close and publish the radar."""
+    from features.incremental import make_engine
+    from serving.radar import Radar, RadarClock, load_champions, run_replay
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if (replay is None) == (exchange is None):
+        raise DataError("give either --replay SYMBOLS or --exchange NAME --symbols ...")
+    root = resolve_data_dir(data_dir)
+    names = _names(replay) if replay is not None else _names(symbols)
+    if not names:
+        raise DataError("no symbols: give --replay BTC,ETH or --symbols BTC/USDT:USDT,...")
+    predictors = load_champions(names, model)
+    chosen = _choose_bar(bar, predictors)
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="127.0.0.1")
+    alerts = None
+    if alert_webhook:
+        from serving.alerts import AlertManager
+
+        alerts = AlertManager.from_urls(alert_webhook, root, page_url=page_url)
+    clock = RadarClock(speed=speed if replay is not None else 1.0)
+    stop = _stop_on_signals()
+    radar = Radar(
+        root,
+        chosen,
+        predictors,
+        engine=None if engine == "streaming" else make_engine(chosen, engine),
+        clock=clock,
+        on_scored=alerts.on_scored if alerts is not None else None,
+        source="replay" if replay is not None else str(exchange),
+    )
+    try:
+        if replay is not None:
+            from features.sources.live.replay import ReplayPlan, ReplaySource
+
+            plan = ReplayPlan(
+                symbols=names,
+                bar=chosen,
+                warm_days=warm_days,
+                days=days,
+                preset=preset,
+                source_dir=source_dir,
+            )
+            source = ReplaySource(plan)
+            console.print(
+                f"replaying {', '.join(source.frames)} at {chosen} bars from {source.start} "
+                f"at {speed:g}x into {root}"
+            )
+            done = run_replay(radar, source, speed, stop, max_bars=max_bars, on_bar=_progress)
+        else:
+            from features.sources.live.collector import run_live
+
+            done = run_live(radar, str(exchange), names, chosen, stop, max_bars=max_bars)
+    finally:
+        flushed = radar.close(timeout=120)
+        if alerts is not None:
+            alerts.close()
+    state = "all bars and scores flushed" if flushed else "some writes still pending (see log)"
+    console.print(f"stopped after {done} bar close(s); {state}")
+
+
+def _choose_bar(bar: str | None, predictors: dict) -> str:
+    """The bar to watch: --bar, else the champions' bar; a model never scores another bar."""
+    from features.bars import bar_name, parse_bar
+
+    model_bars = {bar_name(p.bar): s for s, p in predictors.items() if p.bar is not None}
+    chosen = bar_name(parse_bar(bar)) if bar else next(iter(model_bars), "1h")
+    wrong = {b: s for b, s in model_bars.items() if b != chosen}
+    if wrong:
+        b, s = next(iter(wrong.items()))
+        raise DataError(
+            f"the model for {s} was trained on {b} bars, not {chosen}: watch at --bar {b}, or "
+            "train and promote a model for that bar"
+        )
+    return chosen
+
+
+def _progress(t: object, scored: list) -> None:
+    if not scored:
+        return
+    top = max(scored, key=lambda s: s.probability)
+    console.print(
+        f"{t}: scored {len(scored)} symbol(s) in {max(s.latency_s for s in scored) * 1e3:.0f} ms; "
+        f"highest {top.symbol} {top.probability:.3f} ({top.risk_level})",
+        highlight=False,
+    )
