@@ -71,6 +71,7 @@ class ScoredBar:
     label: str
     features_present: int
     warnings: list[str]
+    warning_details: list[dict[str, str]] = field(default_factory=list)
     published_at: float = 0.0
     latency_s: float = 0.0
 
@@ -178,7 +179,7 @@ class Publisher:
                 "model": s.model,
                 "label": s.label,
                 "features_present": s.features_present,
-                "warnings": s.warnings,
+                "warnings": s.warning_details or [{"code": c, "message": c} for c in s.warnings],
                 "change_1h": _change(recent, s.time, s.probability),
                 "sparkline": _sparkline(recent),
             }
@@ -469,23 +470,23 @@ class Radar:
             predictor = self.predictors[items[0][0]]
             matrix = np.vstack([row for _, _, row, _ in items])
             probabilities, drivers = predictor.score(matrix)
-            levels = predictor.model.risk_levels(probabilities)
             label = predictor.info.label or ""
             model = f"{predictor.name}:{predictor.version}"
-            for (symbol, t, row, present), p, level, row_drivers in zip(
-                items, probabilities, levels, drivers, strict=True
-            ):
+            for (symbol, t, row, _), p, row_drivers in zip(items, probabilities, drivers, strict=True):
+                warnings = _warnings(predictor, row, self.engine.covered(symbol))
+                p = _floored(predictor, float(p), warnings)
                 out.append(
                     ScoredBar(
                         symbol=symbol,
                         time=t,
-                        probability=float(p),
-                        risk_level=str(level),
+                        probability=p,
+                        risk_level=str(predictor.model.risk_levels(np.array([p]))[0]),
                         drivers=[d for d in row_drivers if d.get("value") is not None],
                         model=model,
                         label=label,
-                        features_present=present,
-                        warnings=_warning_codes(predictor, row, self.engine.covered(symbol)),
+                        features_present=_present(predictor, row),
+                        warnings=[w["code"] for w in warnings],
+                        warning_details=warnings,
                     )
                 )
         return out
@@ -499,17 +500,53 @@ class Radar:
             self.scores.write(symbol, self.bar, frame)
 
 
-def _warning_codes(predictor: Any, row: np.ndarray, covered: bool) -> list[str]:
-    codes: list[str] = []
+def _warnings(predictor: Any, row: np.ndarray, covered: bool) -> list[dict[str, str]]:
+    """The warnings /predict would give for this feature row, plus a short-history one.
+
+    Uses the Predictor's own checks (missing groups or features, out of training range), so a
+    radar score and a /predict answer on the same bar say the same things.
+    """
+    found: list[Any] = []
+    missing = getattr(predictor, "_missing_warnings", None)
+    if missing is not None:
+        found += missing(row, None)
+    in_range = getattr(predictor, "_range_warnings", None)
+    if in_range is not None:
+        found += in_range(row)
+    out = [{"code": w.code, "message": w.message} for w in found]
     if not covered:
-        codes.append("short_window")
-    group_warnings = getattr(predictor, "_group_warnings_features", None)
-    if group_warnings is not None and group_warnings(row):
-        codes.append("missing_signal_group")
-    range_warnings = getattr(predictor, "_range_warnings", None)
-    if range_warnings is not None and range_warnings(row):
-        codes.append("out_of_training_range")
-    return codes
+        out.insert(
+            0,
+            {
+                "code": "short_window",
+                "message": "less than 30 days of bars are stored for this symbol: long-horizon "
+                "features are computed from what there is",
+            },
+        )
+    return out
+
+
+def _floored(predictor: Any, p: float, warnings: list[dict[str, str]]) -> float:
+    """The service's rule: with inputs missing, never below the base rate (with a warning)."""
+    floor = getattr(predictor, "_floor", None)
+    if floor is None:
+        return p
+    from serving.schemas import PredictionWarning
+
+    objects = [PredictionWarning.model_construct(code=w["code"], message=w["message"]) for w in warnings]
+    raised = floor(p, objects)
+    if raised is None:
+        return p
+    extra = objects[len(warnings) :]
+    warnings.extend({"code": w.code, "message": w.message} for w in extra)
+    return float(raised)
+
+
+def _present(predictor: Any, row: np.ndarray) -> int:
+    """Features of the model (seen in training) that have a value, as /predict counts them."""
+    seen = getattr(predictor, "_seen", None)
+    finite = ~np.isnan(row)
+    return int((finite & seen).sum() if seen is not None else finite.sum())
 
 
 __all__: list[str] = [

@@ -117,7 +117,10 @@ def summary(
     data_time = entry.get("data_time") or entry.get("time")
     age = (now - (pd.Timestamp(data_time) + step)).total_seconds() if data_time else None
     stale = age is None or age > STALE_BARS * step.total_seconds()
-    warnings = [{"code": c, "message": WARNING_TEXT.get(c, c)} for c in entry.get("warnings") or []]
+    warnings = [
+        w if isinstance(w, dict) else {"code": w, "message": WARNING_TEXT.get(w, w)}
+        for w in entry.get("warnings") or []
+    ]
     if stale:
         ago = "never" if age is None else f"{age / 60:.0f} minutes ago"
         warnings.insert(

@@ -9,11 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import MIN_WINDOW, features_at
+from features import MIN_WINDOW
 from features.scores import ScoreStore
 from features.sources.live.replay import ReplayPlan, ReplaySource
 from features.store import MarketStore
 from serving.radar import Radar, RadarClock, run_replay, snapshot_path
+from serving.schemas import PredictRequest
+from tests.serving.conftest import bars_payload
 
 SYMBOLS = ["BTC", "ETH"]
 
@@ -41,12 +43,14 @@ def test_replay_stores_scores_and_publishes_every_bar(tmp_path, predictor, sourc
         assert stored.index.is_unique and stored.index[-1] == replayed.index[-1]
         got = scores.read(symbol, "1h")
         assert list(got.index) == list(replayed.index)
-        # the published probability is the champion's on features_at of the stored window
+        # the published probability is what /predict answers for the same bars
         t = replayed.index[-1]
         window = stored[stored.index > t - MIN_WINDOW]
-        row = features_at(window, bar="1h").to_numpy()[None, :]
-        want, _ = predictor.score(row)
-        assert got["probability"].iloc[-1] == pytest.approx(float(want[0]), rel=1e-12)
+        request = PredictRequest.model_validate({"symbol": "BTC", "bars": bars_payload(window)})
+        want = predictor.predict(request)
+        assert got["probability"].iloc[-1] == pytest.approx(want.probability, rel=1e-12)
+        assert got["risk_level"].iloc[-1] == want.risk_level
+        assert got["features_present"].iloc[-1] == want.features_present
         assert got["label"].iloc[-1] and got["model"].iloc[-1].startswith("flushrisk-btc:")
     snap = json.loads(snapshot_path(tmp_path).read_text())
     assert set(snap["symbols"]) == set(SYMBOLS) and snap["bar"] == "1h"
