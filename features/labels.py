@@ -20,6 +20,13 @@ holds only ~100-200 positives; near misses carry information about the same mech
 booster may train on a target derived from the strength while everything is still evaluated and
 calibrated on the hard label.
 
+Onset label (``onset``, e.g. 6h): the trader's question is "warn me before it STARTS". With
+``onset`` set, a row is positive only when its horizon holds a squeeze AND no labelled squeeze
+ended within the previous ``onset`` hours; rows inside a running cascade (a labelled squeeze whose
+window ended within ``(t - onset, t]``: a row s with label 1 and ``t - onset <= s <= t -
+horizon``) get NaN, so they are left out of training and evaluation. Only windows that ended by
+t count, so the rule uses nothing after t. Unknown past labels (gaps) count as no squeeze.
+
 Index convention: the index is the bar open time and a row's values are known at its close,
 so the forward window of row t is the rows with index in (t, t + horizon]. A row whose forward
 window is incomplete (a missing bar, or the end of the data) gets NaN: no label, not a 0.
@@ -42,6 +49,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     field_validator,
+    model_validator,
 )
 
 from features.errors import DataError
@@ -96,13 +104,31 @@ class LabelSpec(BaseModel):
     oi_drop_pct: float | None = Field(
         None, gt=0, lt=100, description="proxy: also require an OI drop of this many percent"
     )
+    onset: Duration | None = Field(
+        None,
+        description="onset label: positive only after this long without a labelled squeeze; "
+        "rows inside a running cascade are left out",
+    )
 
-    @field_validator("horizon", "vol_window")
+    @field_validator("horizon", "vol_window", "onset")
     @classmethod
-    def _positive(cls, value: pd.Timedelta) -> pd.Timedelta:
-        if value <= pd.Timedelta(0):
+    def _positive(cls, value: pd.Timedelta | None) -> pd.Timedelta | None:
+        if value is not None and value <= pd.Timedelta(0):
             raise ValueError("must be a positive duration")
         return value
+
+    @model_validator(mode="after")
+    def _onset_covers_horizon(self) -> LabelSpec:
+        if self.onset is not None and pd.Timedelta(self.onset) < pd.Timedelta(self.horizon):
+            raise ValueError(
+                f"the onset window ({format_duration(self.onset)}) must be at least the horizon "
+                f"({format_duration(self.horizon)})"
+            )
+        return self
+
+    def base(self) -> LabelSpec:
+        """The same label without the onset rule (what 'a squeeze' means for event studies)."""
+        return self.model_copy(update={"onset": None})
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; ``LabelSpec.model_validate(spec.to_dict()) == spec``."""
@@ -113,9 +139,10 @@ class LabelSpec(BaseModel):
         h = format_duration(self.horizon)
         if self.kind == "liquidation":
             if self.threshold_usd is not None:
-                return f"long liquidations >= {self.threshold_usd:,.0f} USD within {h}"
+                return f"long liquidations >= {self.threshold_usd:,.0f} USD within {h}" + self._onset_text()
             return (
                 f"long liquidations >= {self.threshold_oi_fraction:.2%} of open interest within {h}"
+                + self._onset_text()
             )
         text = (
             f"price low within {h} at least {self.k_vol:g} x trailing volatility "
@@ -123,7 +150,13 @@ class LabelSpec(BaseModel):
         )
         if self.oi_drop_pct is not None:
             text += f", and open interest down >= {self.oi_drop_pct:g}%"
-        return text
+        return text + self._onset_text()
+
+    def _onset_text(self) -> str:
+        if self.onset is None:
+            return ""
+        return (f", starting after at least {format_duration(self.onset)} without one "
+                "(hours inside a running cascade are not scored)")
 
 
 def make_labels(
@@ -162,7 +195,31 @@ def _per_row(
     compute = liquidation if spec.kind == "liquidation" else proxy
     with np.errstate(all="ignore"):
         values = compute(grid, spec, h)
+        if spec.onset is not None:
+            label_of = _liquidation if spec.kind == "liquidation" else _proxy
+            labels = values if compute is label_of else label_of(grid, spec, h)
+            times = (grid.first_bar + np.arange(grid.n, dtype=np.int64)) * grid.bar_ns
+            running = running_from_labels(times, labels, pd.Timedelta(spec.horizon), pd.Timedelta(spec.onset))
+            values = np.where(running, np.nan, values)
     return pd.Series(values[grid.positions], index=frame.index, name=name, dtype="float64")
+
+
+def running_from_labels(
+    times: pd.DatetimeIndex | np.ndarray, labels: np.ndarray, horizon: pd.Timedelta, window: pd.Timedelta
+) -> np.ndarray:
+    """Per row t: is a cascade running, i.e. did a labelled squeeze END within (t - window, t]?
+
+    A row s with label 1 has its squeeze in (s, s + horizon]; it counts for t when
+    ``t - window <= s <= t - horizon`` (ended by t, so nothing after t is used). Rows need not be
+    regular (``times``: a DatetimeIndex, or int64 nanoseconds); NaN labels count as no squeeze.
+    """
+    if isinstance(times, pd.DatetimeIndex):
+        times = times.as_unit("ns").asi8
+    t = np.asarray(times, dtype=np.int64)
+    positive = t[np.nan_to_num(np.asarray(labels, dtype=np.float64), nan=0.0) > 0.5]
+    hi = np.searchsorted(positive, t - pd.Timedelta(horizon).value, side="right")
+    lo = np.searchsorted(positive, t - pd.Timedelta(window).value, side="left")
+    return hi > lo
 
 
 def _horizon_bars(grid: Grid, spec: LabelSpec) -> int:
@@ -261,4 +318,5 @@ __all__ = [
     "format_duration",
     "make_label_strength",
     "make_labels",
+    "running_from_labels",
 ]

@@ -1,40 +1,75 @@
-"""Event study: did the risk rise before known flushes, and how often did it cry wolf elsewhere?
+"""Event study on the data's own events: did the risk rise before each squeeze, and did it warn
+before cascades START, not only once they run?
 
-Events are days (UTC) from ``../shared/data/flush_events.csv`` or a user file with a
-``date_utc`` column (YYYY-MM-DD; other columns are carried along as notes). For each event day
-the data covers:
+Events come from the data being evaluated: every out-of-fold row whose label is positive (a
+squeeze in its forward window), with its size (the label strength: forward quantity over the
+label threshold, 1 = just at the threshold), optionally only the ``top`` largest or those of at
+least ``min_size``. Each event is
 
-* the *onset* is the bar before the day's largest one-bar drop in close (when closes are
-  given): the crash itself, and the last bar from which a forecast could still warn. Without
-  closes, the first row of the day with a positive label, else the day's first row;
-* ``max_p_6h`` is the highest probability over the rows in ``[onset - 6h, onset]``;
-* ``lead_time_hours`` is how long before the onset the first alert in that window fired
-  (``None``: no alert).
+* an **onset** when no labelled squeeze ended within the previous ``onset_window`` (default
+  6 h): the trader's question, "warn me before it starts";
+* a **continuation** otherwise: the cascade is already running, and "it is happening" is easy.
 
-Elsewhere (outside ``[event day - 1 day, event day + 2 days)``), every alert episode counts
-towards ``alerts_per_week_elsewhere``, and an episode with no positive label from its start to
-one horizon after it towards ``false_alarms_per_week_elsewhere``.
+The rule is :func:`features.labels.running_cascade`, the same that the onset label uses.
+
+Per event: the probability of the event's row (the last forecast before its window starts),
+the probability one hour before that, the highest probability in the ``lookback`` (6 h) up to
+it, and the lead time of the first alert in that window (``None``: no alert). Per predictor
+(the model and every baseline, each at the fold's alert threshold): the hit rate on onsets and
+on continuations (an alert in the look-back window) and false alarms per week (alert episodes
+in which no alerting row had a squeeze in its forecast window, per week of rows present).
+
+The public flush list (package data ``training/data/flush_events.csv``, UTC days) adds a
+per-day look only for the days inside the evaluated rows; days outside them are not mentioned,
+and nothing is computed from them.
 """
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
 
 from features.errors import DataError
 from training.metrics import alert_episodes, covered_weeks
 
 LOOKBACK = pd.Timedelta(hours=6)
-EVENT_MARGIN_BEFORE = pd.Timedelta(days=1)
-EVENT_MARGIN_AFTER = pd.Timedelta(days=2)
+ONSET_WINDOW = pd.Timedelta(hours=6)
+TOP_EVENTS_SHOWN = 15
 
 
-def load_events(path: Path | str) -> pd.DataFrame:
-    """Event days from a CSV with a ``date_utc`` column, as midnight-UTC timestamps."""
-    path = Path(path)
+class EventOptions(BaseModel):
+    """Which of the data's events are studied, and what counts as an onset."""
+
+    model_config = ConfigDict(frozen=True)
+
+    top: int | None = Field(None, ge=1, description="only the N largest events")
+    min_size: float | None = Field(None, gt=0, description="only events of at least this label strength")
+    onset_window: str = Field("6h", description="no squeeze in this long before: an onset")
+
+    @property
+    def onset_window_(self) -> pd.Timedelta:
+        try:
+            value = pd.Timedelta(self.onset_window)
+        except ValueError:
+            raise DataError(f"onset window {self.onset_window!r} is not a duration (e.g. 6h)") from None
+        if value <= pd.Timedelta(0):
+            raise DataError(f"onset window {self.onset_window!r} must be positive")
+        return value
+
+
+def public_events_path() -> Path:
+    """The public flush list shipped inside the package (never a path beside the repository)."""
+    return Path(str(resources.files("training") / "data" / "flush_events.csv"))
+
+
+def load_events(path: Path | str | None = None) -> pd.DataFrame:
+    """Event days from a CSV with a ``date_utc`` column (default: the packaged public list)."""
+    path = Path(path) if path is not None else public_events_path()
     try:
         table = pd.read_csv(path)
     except (OSError, ValueError, pd.errors.ParserError) as err:
@@ -52,9 +87,156 @@ def load_events(path: Path | str) -> pd.DataFrame:
     return table.drop_duplicates("date").sort_values("date").reset_index(drop=True)
 
 
-def _onset(day: pd.DataFrame) -> pd.Timestamp:
+def _false_alarms(t_ns: np.ndarray, alert: np.ndarray, y: np.ndarray, bar: pd.Timedelta) -> tuple[int, int]:
+    """(alert episodes, false alarms): an episode is false when none of its alerting rows had a
+    squeeze in its forecast window (every label 0 from its first to its last alerting row)."""
+    starts = alert_episodes(pd.DatetimeIndex(t_ns, tz="UTC"), alert, bar)
+    ends = np.r_[starts[1:], len(alert)][: len(starts)]
+    false = 0
+    for s, e in zip(starts, ends, strict=True):
+        run = s + int(np.argmin(alert[s:e])) if not alert[s:e].all() else e  # first quiet row
+        false += 0 if y[s:run].max() > 0.5 else 1
+    return len(starts), false
+
+
+def _lookback(t_ns: np.ndarray, row: int, lookback: pd.Timedelta) -> slice:
+    return slice(int(np.searchsorted(t_ns, t_ns[row] - lookback.value, side="left")), row + 1)
+
+
+def event_study(
+    times: pd.DatetimeIndex,
+    predictions: dict[str, np.ndarray],
+    y: np.ndarray,
+    thresholds: float | np.ndarray,
+    bar: pd.Timedelta,
+    horizon: pd.Timedelta,
+    *,
+    size: np.ndarray | None = None,
+    running: np.ndarray | None = None,
+    model: str = "model",
+    top: int | None = None,
+    min_size: float | None = None,
+    lookback: pd.Timedelta = LOOKBACK,
+    onset_window: pd.Timedelta = ONSET_WINDOW,
+    public: pd.DataFrame | None = None,
+    close: pd.Series | None = None,
+) -> dict[str, Any]:
+    """The event study on out-of-fold rows (see the module docstring).
+
+    ``predictions``: name -> probabilities on ``times`` (model and baselines). ``size``: label
+    strength per row (default 1 for every positive). ``running``: per row, whether a cascade was
+    already running (a labelled squeeze ended within ``onset_window`` before it), from the FULL
+    label series so that rows before the evaluated range count; default: computed from ``y``.
+    """
+    times = pd.DatetimeIndex(times).as_unit("ns")
+    t_ns = times.asi8
+    yv = np.asarray(y, dtype=float)
+    sizes = np.where(yv > 0.5, 1.0, 0.0) if size is None else np.asarray(size, dtype=float)
+    if running is None:
+        from features.labels import running_from_labels
+
+        running = running_from_labels(t_ns, yv, horizon, onset_window)
+    running = np.asarray(running, dtype=bool)
+    thr = np.broadcast_to(np.asarray(thresholds, dtype=float), yv.shape)
+    alerts = {name: np.asarray(p, dtype=float) >= thr for name, p in predictions.items()}
+
+    rows = np.flatnonzero(yv > 0.5)
+    if min_size is not None:
+        rows = rows[sizes[rows] >= min_size]
+    if top is not None:
+        rows = rows[np.argsort(-sizes[rows], kind="mergesort")[:top]]
+        rows = np.sort(rows)
+    onset = ~running[rows]
+    weeks = covered_weeks(times, bar)
+
+    per_predictor: dict[str, dict[str, Any]] = {}
+    for name, alert in alerts.items():
+        hit = np.array([alert[_lookback(t_ns, r, lookback)].any() for r in rows], dtype=bool)
+        episodes, false = _false_alarms(t_ns, alert, yv, bar)
+        per_predictor[name] = {
+            "onset_hits": int(hit[onset].sum()),
+            "onset_hit_rate": float(hit[onset].mean()) if onset.any() else None,
+            "continuation_hits": int(hit[~onset].sum()),
+            "continuation_hit_rate": float(hit[~onset].mean()) if (~onset).any() else None,
+            "alerts_per_week": episodes / weeks if weeks > 0 else None,
+            "false_alarms_per_week": false / weeks if weeks > 0 else None,
+        }
+
+    p_model = np.asarray(predictions[model], dtype=float)
+    records = [_event_record(times, t_ns, r, p_model, alerts[model], sizes[r], bool(o), lookback)
+               for r, o in zip(rows, onset, strict=True)]
+    shown = sorted(records, key=lambda e: -e["size"])[:TOP_EVENTS_SHOWN]
+    result: dict[str, Any] = {
+        "source": _source_text(top, min_size),
+        "lookback_hours": lookback / pd.Timedelta(hours=1),
+        "onset_window_hours": onset_window / pd.Timedelta(hours=1),
+        "events_total": len(rows),
+        "onsets": int(onset.sum()),
+        "continuations": int((~onset).sum()),
+        "weeks": weeks,
+        "predictors": per_predictor,
+        "largest": shown,
+        "summary": _summary(per_predictor, model, int(onset.sum()), int((~onset).sum())),
+        "public": _public_days(public, times, p_model, alerts[model], yv, close, lookback)
+        if public is not None else None,
+    }
+    # compatibility with earlier reports: the model's figures under the old names
+    result["covered_events"] = len(rows)
+    result["false_alarms_per_week"] = per_predictor[model]["false_alarms_per_week"]
+    return result
+
+
+def _event_record(times: pd.DatetimeIndex, t_ns: np.ndarray, r: int, p: np.ndarray, alert: np.ndarray,
+                  size: float, onset: bool, lookback: pd.Timedelta) -> dict[str, Any]:
+    window = _lookback(t_ns, r, lookback)
+    fired = np.flatnonzero(alert[window]) + window.start
+    hour_before = int(np.searchsorted(t_ns, t_ns[r] - pd.Timedelta(hours=1).value, side="left"))
+    exact = hour_before < r and t_ns[hour_before] == t_ns[r] - pd.Timedelta(hours=1).value
+    return {
+        "time": str(times[r]),
+        "size": float(size),
+        "kind": "onset" if onset else "continuation",
+        "p": float(p[r]),
+        "p_1h_before": float(p[hour_before]) if exact else None,
+        "max_p_lookback": float(p[window].max()),
+        "first_alert": str(times[fired[0]]) if len(fired) else None,
+        "lead_time_hours": (t_ns[r] - t_ns[fired[0]]) / 3.6e12 if len(fired) else None,
+    }
+
+
+def _source_text(top: int | None, min_size: float | None) -> str:
+    text = "every positive out-of-fold row"
+    if min_size is not None:
+        text += f" of size >= {min_size:g} x the label threshold"
+    if top is not None:
+        text = f"the {top} largest of " + text
+    return text
+
+
+def _rate(hits: int, rate: float | None, total: int) -> str:
+    return "n/a" if rate is None else f"{hits}/{total} ({rate:.0%})"
+
+
+def _summary(per: dict[str, dict[str, Any]], model: str, onsets: int, continuations: int) -> str:
+    """One line: how the model warns before onsets, against the best baseline there."""
+    m = per[model]
+    others = {n: v for n, v in per.items() if n != model and v["onset_hit_rate"] is not None}
+    text = (f"onsets: model warned before {_rate(m['onset_hits'], m['onset_hit_rate'], onsets)}, "
+            f"continuations {_rate(m['continuation_hits'], m['continuation_hit_rate'], continuations)}, "
+            f"false alarms {m['false_alarms_per_week'] or 0:.1f}/week")
+    if others:
+        best = max(others, key=lambda n: others[n]["onset_hit_rate"])
+        b = others[best]
+        text += (f"; best baseline on onsets: {best} "
+                 f"{_rate(b['onset_hits'], b['onset_hit_rate'], onsets)} at "
+                 f"{b['false_alarms_per_week'] or 0:.1f} false alarms/week")
+    return text
+
+
+def _day_onset(day: pd.DataFrame) -> pd.Timestamp:
+    """The bar before the day's largest one-bar fall (the last chance to warn), else the first
+    positive row, else the day's first row."""
     if "close" in day and day["close"].notna().sum() > 1:
-        # the bar before the day's largest one-bar drop: the forecast there was the last chance
         drops = day["close"].pct_change().shift(-1)
         if drops.notna().any():
             return drops.idxmin()
@@ -62,67 +244,35 @@ def _onset(day: pd.DataFrame) -> pd.Timestamp:
     return positive[0] if len(positive) else day.index[0]
 
 
-def event_study(
-    times: pd.DatetimeIndex,
-    p: np.ndarray,
-    y: np.ndarray,
-    events: pd.DataFrame,
-    threshold: float | np.ndarray,
-    bar: pd.Timedelta,
-    horizon: pd.Timedelta,
-    close: pd.Series | None = None,
+def _public_days(
+    events: pd.DataFrame, times: pd.DatetimeIndex, p: np.ndarray, alert: np.ndarray, y: np.ndarray,
+    close: pd.Series | None, lookback: pd.Timedelta,
 ) -> dict[str, Any]:
-    """Per covered event: onset, max probability in the 6 h before, lead time; and false alarms."""
-    times = pd.DatetimeIndex(times).as_unit("ns")
-    frame = pd.DataFrame({"p": np.asarray(p, float), "y": np.asarray(y, float)}, index=times)
+    """The public list's days that fall inside the evaluated rows, and only those."""
+    frame = pd.DataFrame({"p": p, "y": y, "alert": alert}, index=times)
     if close is not None:
         frame["close"] = close.reindex(times)
-    alert = frame["p"].to_numpy() >= np.asarray(threshold)
-    frame["alert"] = alert
     notes = [c for c in events.columns if c not in ("date", "date_utc")]
-    rows: list[dict[str, Any]] = []
-    near_event = np.zeros(len(frame), dtype=bool)
+    days = []
     for _, event in events.iterrows():
-        day_start = event["date"]
-        near_event |= (times >= day_start - EVENT_MARGIN_BEFORE) & (times < day_start + EVENT_MARGIN_AFTER)
-        day = frame[(times >= day_start) & (times < day_start + pd.Timedelta(days=1))]
-        record: dict[str, Any] = {"date": f"{day_start:%Y-%m-%d}"}
-        record.update({c: _plain(event[c]) for c in notes})
+        start = event["date"]
+        day = frame[(times >= start) & (times < start + pd.Timedelta(days=1))]
         if day.empty:
-            record["covered"] = False
-            rows.append(record)
-            continue
-        onset = _onset(day)
-        window = frame[(times >= onset - LOOKBACK) & (times <= onset)]
+            continue  # outside the data: nothing to say about it
+        onset = _day_onset(day)
+        window = frame[(times >= onset - lookback) & (times <= onset)]
         fired = window.index[window["alert"].to_numpy()]
-        record.update(
-            covered=True,
-            onset=str(onset),
-            labelled=bool(day["y"].max() > 0.5),
-            max_p_6h=float(window["p"].max()),
-            p_at_onset=float(frame.at[onset, "p"]),
-            first_alert=str(fired[0]) if len(fired) else None,
-            lead_time_hours=(onset - fired[0]) / pd.Timedelta(hours=1) if len(fired) else None,
-        )
-        rows.append(record)
-    elsewhere = ~near_event
-    idx = times[elsewhere]
-    starts = alert_episodes(idx, alert[elsewhere], bar)
-    yv = frame["y"].to_numpy()[elsewhere]
-    t_ns = idx.asi8
-    false_alarms = 0
-    for s in starts:
-        until = t_ns[s] + horizon.value
-        hit = yv[s : np.searchsorted(t_ns, until, side="right")].max() > 0.5
-        false_alarms += 0 if hit else 1
-    weeks = covered_weeks(idx, bar)
-    return {
-        "events": rows,
-        "covered_events": sum(1 for r in rows if r.get("covered")),
-        "weeks_elsewhere": weeks,
-        "alerts_per_week_elsewhere": len(starts) / weeks if weeks > 0 else None,
-        "false_alarms_per_week_elsewhere": false_alarms / weeks if weeks > 0 else None,
-    }
+        days.append({
+            "date": f"{start:%Y-%m-%d}",
+            **{c: _plain(event[c]) for c in notes},
+            "onset": str(onset),
+            "labelled": bool(day["y"].max() > 0.5),
+            "max_p_lookback": float(window["p"].max()),
+            "p_at_onset": float(frame.at[onset, "p"]),
+            "first_alert": str(fired[0]) if len(fired) else None,
+            "lead_time_hours": (onset - fired[0]) / pd.Timedelta(hours=1) if len(fired) else None,
+        })
+    return {"days": days, "listed": len(events), "inside_data": len(days)}
 
 
 def _plain(value: Any) -> Any:
@@ -131,4 +281,4 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-__all__ = ["LOOKBACK", "event_study", "load_events"]
+__all__ = ["LOOKBACK", "ONSET_WINDOW", "EventOptions", "event_study", "load_events", "public_events_path"]

@@ -41,7 +41,6 @@ from training.fit import (
 from training.metrics import HEADLINE, json_safe
 from training.walkforward import WalkForwardConfig, walk_forward_splits
 
-DEFAULT_EVENTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "flush_events.csv"
 MIN_POSITIVES = 10
 
 
@@ -68,6 +67,7 @@ class LabelRequest(BaseModel):
     threshold_oi_fraction: float | None = None
     k_vol: float | None = None
     oi_drop_pct: float | None = None
+    onset: str | None = None
 
     def spec(self) -> Any:
         from features import LabelSpec
@@ -93,6 +93,7 @@ class TrainRequest(BaseModel):
     config: TrainConfig = Field(default_factory=TrainConfig)
     stride: str | None = None
     events: Path | None = None
+    event_options: Any = None
     mlflow_home: Path | None = None
     log_to_mlflow: bool = True
     report: Path | None = None
@@ -146,12 +147,11 @@ def read_strength(frame: pd.DataFrame, spec: Any, index: pd.DatetimeIndex) -> pd
     return make_label_strength(frame, spec).reindex(index)
 
 
-def read_events(path: Path | None) -> pd.DataFrame | None:
+def read_events(path: Path | None) -> pd.DataFrame:
+    """The public flush days: a user file, or the list shipped inside the package."""
     from training.events import load_events
 
-    if path is not None:
-        return load_events(path)
-    return load_events(DEFAULT_EVENTS) if DEFAULT_EVENTS.is_file() else None
+    return load_events(path)
 
 
 # -- validate --------------------------------------------------------------------------------
@@ -169,22 +169,32 @@ def check_trainable(y: pd.Series, meta: Any, symbol: str) -> None:
 
 # -- compute ---------------------------------------------------------------------------------
 def _events_section(
-    wf: WalkForwardResult, events: pd.DataFrame | None, frame: pd.DataFrame, spec: Any,
-    p: np.ndarray | None = None,
-) -> dict[str, Any] | None:
-    from training.events import event_study
+    wf: WalkForwardResult, public: pd.DataFrame | None, frame: pd.DataFrame, spec: Any,
+    options: Any = None,
+) -> dict[str, Any]:
+    """The event study on the evaluated rows' own squeezes, every predictor at its alert level.
 
-    if events is None:
-        return None
+    Onset or continuation is decided on the FULL label series of the frame (without the onset
+    rule), so a cascade that started before the evaluated range still counts as running.
+    """
+    from features import make_label_strength, make_labels
+    from features.labels import running_from_labels
+    from training.events import EventOptions, event_study
+
+    if options is None:
+        from features.labels import format_duration
+
+        options = EventOptions(onset_window=format_duration(spec.onset) if spec.onset else "6h")
+    base = spec.base()
+    horizon = pd.Timedelta(spec.horizon)
+    labels = make_labels(frame, base)
+    running = running_from_labels(frame.index, labels.to_numpy(), horizon, options.onset_window_)
+    running = pd.Series(running, index=frame.index).reindex(wf.index, fill_value=False).to_numpy()
+    size = make_label_strength(frame, base).reindex(wf.index).to_numpy()
     return event_study(
-        wf.index,
-        wf.predictions[MODEL] if p is None else p,
-        wf.y,
-        events,
-        wf.thresholds,
-        wf.bar,
-        pd.Timedelta(spec.horizon),
-        close=frame["close"],
+        wf.index, wf.predictions, wf.y, wf.thresholds, wf.bar, horizon,
+        size=size, running=running, top=options.top, min_size=options.min_size,
+        onset_window=options.onset_window_, public=public, close=frame["close"],
     )
 
 
@@ -215,7 +225,7 @@ def _plots(
 
     covered = []
     if events is not None:
-        covered = [d for d in events["date"] if wf.index[0] <= d <= wf.index[-1]]
+        covered = [d for d in events["date"] if wf.index[0] <= d <= wf.index[-1]]  # inside the data only
     return [
         plots.pr_curves(wf.y, wf.predictions, out / "pr_curves.png"),
         plots.reliability(wf.y, wf.predictions[MODEL], out / "reliability.png"),
@@ -247,7 +257,7 @@ def train_job(
     wf = run_walk_forward(X, y, bar, config, on_fold, strength=strength, label_kind=spec.kind)
     report: dict[str, Any] = dict(evaluation_report(wf, config.protocol))
     report["setup"] = _setup(request.data, meta, spec, config, wf)
-    report["events"] = _events_section(wf, events, frame, spec)
+    report["events"] = _events_section(wf, events, frame, spec, request.event_options)
     metadata = {
         "symbol": normalize_symbol(request.data.symbol),
         "bar": meta.bar,
@@ -422,7 +432,6 @@ def promote_job(
 
 
 __all__ = [
-    "DEFAULT_EVENTS",
     "DataRequest",
     "LabelRequest",
     "TrainOutcome",

@@ -60,7 +60,7 @@ MlflowHome = Annotated[
 ReportOpt = Annotated[Path | None, typer.Option("--report", help="Write the JSON report here.")]
 EventsOpt = Annotated[
     Path | None,
-    typer.Option("--events", help="Event days CSV (date_utc column); default ../shared/data/flush_events.csv."),
+    typer.Option("--events", help="Public flush days CSV (date_utc column); default: the list shipped with FlushRisk. Only days inside the data are studied."),
 ]
 
 
@@ -104,20 +104,75 @@ def _short_time(text: str) -> str:
 
 
 def events_table(events: dict[str, Any]) -> Table:
-    table = Table(title="Event study (out-of-fold probabilities)", title_justify="left")
-    for col in ("date", "onset", "max p 6h before", "first alert", "lead time h"):
-        table.add_column(col)
-    for event in events["events"]:
-        if not event.get("covered"):
-            continue
+    """Per predictor: warned before onsets, before continuations, false alarms per week."""
+    table = Table(
+        title=(f"Event study on the data's own squeezes ({events['source']}): {events['events_total']} events, "
+               f"{events['onsets']} onsets, {events['continuations']} continuations (onset: none in the "
+               f"{events['onset_window_hours']:g} h before); warned = an alert in the "
+               f"{events['lookback_hours']:g} h up to it"),
+        title_justify="left",
+    )
+    for col in ("predictor", "onsets warned", "continuations warned", "false alarms/wk", "alerts/wk"):
+        table.add_column(col, justify="left" if col == "predictor" else "right")
+    for name, m in events["predictors"].items():
         table.add_row(
-            event["date"],
-            _short_time(event["onset"]),
-            f"{event['max_p_6h']:.3f}",
-            _short_time(event["first_alert"]) if event["first_alert"] else "none",
-            "-" if event["lead_time_hours"] is None else f"{event['lead_time_hours']:.1f}",
+            name,
+            "-" if m["onset_hit_rate"] is None else f"{m['onset_hits']}/{events['onsets']} ({m['onset_hit_rate']:.0%})",
+            "-" if m["continuation_hit_rate"] is None
+            else f"{m['continuation_hits']}/{events['continuations']} ({m['continuation_hit_rate']:.0%})",
+            _fmt(m["false_alarms_per_week"], "{:.2f}"),
+            _fmt(m["alerts_per_week"], "{:.2f}"),
+            style="green" if name == "model" else None,
         )
     return table
+
+
+def largest_events_table(events: dict[str, Any]) -> Table:
+    table = Table(title="Largest events (model's out-of-fold probability)", title_justify="left")
+    for col in ("time", "size", "kind", "p", "p 1h before", "max p 6h", "lead time h"):
+        table.add_column(col)
+    for e in events["largest"]:
+        table.add_row(
+            _short_time(e["time"]), f"{e['size']:.1f}x", e["kind"], f"{e['p']:.3f}",
+            _fmt(e["p_1h_before"], "{:.3f}"), f"{e['max_p_lookback']:.3f}",
+            "no alert" if e["lead_time_hours"] is None else f"{e['lead_time_hours']:.0f}",
+        )
+    return table
+
+
+def public_table(public: dict[str, Any]) -> Table:
+    table = Table(title=f"Public flush list: {public['inside_data']} of {public['listed']} days inside the data",
+                  title_justify="left")
+    for col in ("date", "onset", "max p 6h before", "first alert", "lead time h"):
+        table.add_column(col)
+    for day in public["days"]:
+        table.add_row(
+            day["date"], _short_time(day["onset"]), f"{day['max_p_lookback']:.3f}",
+            _short_time(day["first_alert"]) if day["first_alert"] else "no alert",
+            "-" if day["lead_time_hours"] is None else f"{day['lead_time_hours']:.1f}",
+        )
+    return table
+
+
+def print_events(events: dict[str, Any] | None) -> None:
+    """The event study: onsets separately, then the largest events, then the public days that
+    fall inside the data (and nothing about days outside it)."""
+    if not events:
+        return
+    if events.get("events_total"):
+        console.print(events_table(events))
+        console.print(f"[bold]{escape(events['summary'])}[/]", highlight=False)
+        console.print(largest_events_table(events))
+    else:
+        console.print("event study: no positive label in the evaluated rows", highlight=False)
+    public = events.get("public")
+    if public and public["inside_data"]:
+        console.print(public_table(public))
+    elif public:
+        console.print(
+            f"public flush list: none of its {public['listed']} days fall inside the evaluated rows",
+            highlight=False,
+        )
 
 
 def verdict_line(report: dict[str, Any]) -> str:
@@ -145,16 +200,7 @@ def _print_report(report: dict[str, Any], title: str) -> None:
         f"{report['model'].get('base_rate', 0):.4f}, {setup.get('folds')} fold(s)",
         highlight=False,
     )
-    events = report.get("events")
-    if events and events.get("covered_events"):
-        console.print(events_table(events))
-    if events:
-        apw = events.get("false_alarms_per_week_elsewhere")
-        console.print(
-            f"false alarms per week away from events: {_fmt(apw, '{:.2f}')} "
-            f"({events.get('covered_events', 0)} event day(s) covered)",
-            highlight=False,
-        )
+    print_events(report.get("events"))
 
 
 class FoldProgress:
@@ -205,6 +251,11 @@ def train(
     horizon: Annotated[str, typer.Option("--horizon", help="Label horizon, e.g. 1h.")] = "1h",
     k_vol: Annotated[float | None, typer.Option("--k-vol", help="proxy: drop in volatility units.")] = None,
     oi_drop_pct: Annotated[float | None, typer.Option("--oi-drop-pct", help="proxy: also an OI drop (%).")] = None,
+    onset: Annotated[
+        str | None,
+        typer.Option("--onset", help="Onset label: positive only after this long without a squeeze (e.g. 6h); rows inside a running cascade are left out."),
+    ] = None,
+    events_top: Annotated[int | None, typer.Option("--events-top", min=1, help="Event study: only the N largest squeezes.")] = None,
     test_from: Annotated[
         str | None, typer.Option("--test-from", help="One split: train before DATE, test from it.")
     ] = None,
@@ -227,6 +278,7 @@ def train(
 
     from models.lgbm import BoosterConfig
     from training.fit import TrainConfig
+    from training.events import EventOptions
     from training.jobs import DataRequest, LabelRequest, TrainRequest, train_job
     from training.protocol import ProtocolConfig
     from training.walkforward import WalkForwardConfig
@@ -242,6 +294,7 @@ def train(
             label=LabelRequest(
                 kind=label.value, horizon=horizon, threshold_usd=threshold_usd,
                 threshold_oi_fraction=threshold_oi_fraction, k_vol=k_vol, oi_drop_pct=oi_drop_pct,
+                onset=onset,
             ),
             config=TrainConfig(
                 walk_forward=wf, calibration=calibration, booster=BoosterConfig(num_boost_round=max_rounds),
@@ -249,6 +302,7 @@ def train(
             ),
             stride=stride,
             events=events,
+            event_options=EventOptions(top=events_top, onset_window=onset or "6h"),
             mlflow_home=mlflow_home,
             log_to_mlflow=register,
             report=report,
