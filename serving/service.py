@@ -58,6 +58,7 @@ logger = logging.getLogger("flushrisk.serving")
 SERVICE_NAME = "flushrisk"
 MODEL_TAG: str = get_settings().serve_model
 API_PATHS = frozenset({"/predict", "/predict_batch"})
+KEY_COOKIE = b"flushrisk_key"
 # Probes, metrics and the API docs stay open when an API key is set: orchestrators and
 # Prometheus scrape them without credentials, and they reveal nothing about predictions.
 OPEN_PATHS = frozenset(
@@ -207,7 +208,12 @@ class RequestGuard:
         headers = {k.lower(): v for k, v in scope["headers"]}
         if self.api_key is not None and not _is_open(path) and not self._authorised(headers):
             await _answer(
-                send, 401, {"error": "missing or wrong API key: send it in the X-API-Key header"}
+                send,
+                401,
+                {
+                    "error": "missing or wrong API key: send it in the X-API-Key header, as "
+                    "'Authorization: Bearer KEY', or in the flushrisk_key cookie"
+                },
             )
             return
         if path not in API_PATHS or scope["method"] != "POST":
@@ -241,11 +247,26 @@ class RequestGuard:
         await self.app(scope, _replay(bytes(body), receive), _readable_400(send))
 
     def _authorised(self, headers: dict[bytes, bytes]) -> bool:
+        """The key from X-API-Key, else ``Authorization: Bearer``, else the flushrisk_key cookie.
+
+        The first one present decides (an empty X-API-Key is a wrong key, not a missing one).
+        """
         given = headers.get(b"x-api-key")
         if given is None:
             auth = headers.get(b"authorization", b"")
-            given = auth[7:] if auth.lower().startswith(b"bearer ") else None
+            given = auth[7:].strip() if auth.lower().startswith(b"bearer ") else None
+        if given is None:
+            given = _cookie(headers.get(b"cookie", b""), KEY_COOKIE)
         return given is not None and hmac.compare_digest(given, self.api_key or b"")
+
+
+def _cookie(header: bytes, name: bytes) -> bytes | None:
+    """One cookie's value from a Cookie header (no decoding: the key is plain ASCII)."""
+    for part in header.split(b";"):
+        key, sep, value = part.strip().partition(b"=")
+        if sep and key == name:
+            return value.strip().strip(b'"')
+    return None
 
 
 def _is_open(path: str) -> bool:
