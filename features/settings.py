@@ -27,9 +27,11 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(
         None, description="When set, the HTTP service requires it in the X-API-Key header."
     )
-    serve_model: str = Field(
-        "flushrisk-btc",
-        description="BentoML model the HTTP service loads: flushrisk-<symbol>[:version].",
+    serve_model: str | None = Field(
+        None,
+        description="BentoML model(s) the HTTP service loads, comma-separated "
+        "(flushrisk-<symbol>[:version]); unset: every champion of this project that promote "
+        "exported (the BentoML store's flushrisk-champions.json).",
     )
     max_bars: int = Field(5000, gt=0, le=100_000, description="Most bars one request may carry.")
     max_batch: int = Field(256, gt=0, le=10_000, description="Most items in one batch request.")

@@ -145,6 +145,12 @@ class Predictor:
         labels = dict(labels or {})
         meta = model.metadata
         self.symbol: str | None = _text(labels.get("symbol") or meta.get("symbol"))
+        pooled = meta.get("symbols")
+        self.symbols: list[str] = (
+            [str(s) for s in pooled]
+            if isinstance(pooled, list | tuple) and pooled
+            else ([self.symbol] if self.symbol else [])
+        )
         bar = meta.get("bar")
         self.bar: pd.Timedelta | None = pd.Timedelta(bar) if bar else None
         ranges = meta.get("feature_ranges") or {}
@@ -259,7 +265,7 @@ class Predictor:
         return ModelCard(
             model=self.info,
             symbol=self.symbol,
-            symbols=[self.symbol] if self.symbol else [],
+            symbols=list(self.symbols),
             base_rate=self.base_rate,
             alert_threshold=self.model.alert_threshold,
             thresholds=self.model.thresholds,
@@ -430,12 +436,13 @@ class Predictor:
         return row, as_of, warnings
 
     def _check_symbol(self, symbol: str) -> None:
-        if self.symbol is None:
+        if not self.symbols:
             return
-        if _normal(symbol) != _normal(self.symbol):
+        if _normal(symbol) not in {_normal(s) for s in self.symbols}:
+            served = ", ".join(self.symbols[:_LIST_AT_MOST])
             raise RequestError(
                 ("symbol",),
-                f"this service's model is for {self.symbol}, not {symbol!r}",
+                f"this model is for {served}, not {symbol!r}",
             )
 
     def _row_from_features(self, features: Mapping[str, float | None]) -> np.ndarray:

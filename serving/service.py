@@ -41,6 +41,8 @@ from starlette.routing import Route
 
 from features.errors import ModelNotFoundError
 from features.settings import get_settings
+from serving.champions import CorruptModelError
+from serving.loader import Reloader
 from serving.pages import PUBLIC_PREFIXES
 from serving.predictor import Predictor, RequestError
 from serving.schemas import (
@@ -51,12 +53,12 @@ from serving.schemas import (
     PredictRequest,
     PredictResponse,
 )
-from serving.state import STATE
+from serving.state import STATE, symbol_key
+from serving.worker import die_with_parent, refuse_to_start
 
 logger = logging.getLogger("flushrisk.serving")
 
 SERVICE_NAME = "flushrisk"
-MODEL_TAG: str = get_settings().serve_model
 API_PATHS = frozenset({"/predict", "/predict_batch"})
 KEY_COOKIE = b"flushrisk_key"
 # Probes, metrics and the API docs stay open when an API key is set: orchestrators and
@@ -146,33 +148,6 @@ def error_body(loc: tuple[Any, ...], message: str, kind: str = "value_error") ->
 
 def request_error(err: RequestError) -> JSONResponse:
     return JSONResponse(error_body(err.loc, err.message), status_code=400)
-
-
-def load_predictor(bento_model: Any) -> Predictor:
-    """The checked Predictor of a BentoML model (refuses a model with another feature list)."""
-    labels = dict(getattr(bento_model.info, "labels", {}) or {})
-    predictor = Predictor.load(
-        bento_model.path, bento_model.tag.name, str(bento_model.tag.version), labels
-    )
-    logger.info("loaded %s (%s features)", bento_model.tag, len(predictor.model.features))
-    return predictor
-
-
-def require_model(tag: str) -> Any:
-    """The stored BentoML model, or a clear error (BentoModel would try BentoCloud instead)."""
-    from bentoml.exceptions import NotFound
-
-    try:
-        return bentoml.models.get(tag)
-    except NotFound:
-        from bentoml._internal.configuration.containers import BentoMLContainer
-
-        home = BentoMLContainer.bentoml_home.get()
-        raise ModelNotFoundError(
-            f"no BentoML model {tag!r} in {home}: train and promote one first "
-            "(flushrisk quickstart, or flushrisk train + flushrisk promote), "
-            "or point FLUSHRISK_SERVE_MODEL / BENTOML_HOME at it"
-        ) from None
 
 
 class _QuietClientErrors(logging.Filter):
@@ -359,19 +334,64 @@ def _message(detail: dict[str, Any]) -> str:
     return msg.removeprefix("Value error, ")
 
 
-async def _model_card(_: Request) -> Response:
-    predictor = next(iter(STATE.predictors.values()), None)
-    if predictor is None:
+async def _model_card(request: Request) -> Response:
+    """GET /model[?symbol=ETH]: the card of the symbol's champion (the only one if one)."""
+    symbol = request.query_params.get("symbol")
+    if not STATE.loaded:
         return JSONResponse({"error": "the model is not loaded yet"}, status_code=503)
+    if symbol is None:
+        distinct = {id(p): p for p in STATE.predictors.values()}
+        if len(distinct) > 1:
+            return JSONResponse(
+                {
+                    "error": "this service serves several models: ask GET /model?symbol=SYMBOL "
+                    f"(symbols: {', '.join(STATE.symbols)}); GET /models lists them"
+                },
+                status_code=400,
+            )
+        predictor = next(iter(distinct.values()))
+    else:
+        try:
+            predictor = _predictor_for(symbol)
+        except RequestError as err:
+            return JSONResponse(error_body(("query", "symbol"), err.message), status_code=404)
     return Response(predictor.card().model_dump_json(), media_type="application/json")
 
 
+async def _models(_: Request) -> Response:
+    """GET /models: every symbol served and the model that answers it."""
+    rows = [
+        {"symbol": symbol, **predictor.info.model_dump(include={"name", "version", "bentoml_tag"})}
+        for symbol, predictor in sorted(STATE.predictors.items())
+    ]
+    return JSONResponse({"symbols": STATE.symbols, "models": rows})
+
+
+async def _reload(_: Request) -> Response:
+    """POST /admin/reload: re-read the champions now (behind the API key like every route)."""
+    import asyncio
+
+    reloader = RELOADER[0]
+    if reloader is None:
+        return JSONResponse({"error": "the service is not started yet"}, status_code=503)
+    return JSONResponse(await asyncio.to_thread(reloader.reload))
+
+
+RELOADER: list[Reloader | None] = [None]
+
+
 def _web_routes() -> list[Any]:
-    """Routes beside the BentoML API: the model card, the radar API and the pages."""
+    """Routes beside the BentoML API: model cards, reload, the radar API and the pages."""
     from serving.pages import ROUTES as PAGE_ROUTES
     from serving.radar_api import ROUTES as RADAR_ROUTES
 
-    return [Route("/model", _model_card, methods=["GET"]), *RADAR_ROUTES, *PAGE_ROUTES]
+    return [
+        Route("/model", _model_card, methods=["GET"]),
+        Route("/models", _models, methods=["GET"]),
+        Route("/admin/reload", _reload, methods=["POST"]),
+        *RADAR_ROUTES,
+        *PAGE_ROUTES,
+    ]
 
 
 routes_app = Starlette(routes=_web_routes())
@@ -387,28 +407,34 @@ routes_app = Starlette(routes=_web_routes())
 class FlushRiskService:
     """Calibrated probability of a large long squeeze in the next hour, and why."""
 
-    bento_model = bentoml.models.BentoModel(MODEL_TAG)
-
     def __init__(self) -> None:
         logging.getLogger("bentoml._internal.server.http_app").addFilter(_QuietClientErrors())
-        self.predictor = load_predictor(require_model(MODEL_TAG))
-        self.predictor.warm_up()
-        if server_context.worker_index is not None:  # a real worker, not an in-process app
+        worker = server_context.worker_index is not None  # a real worker, not an in-process app
+        if worker:
+            die_with_parent()
+        self.reloader = Reloader()
+        try:
+            self.reloader.load_initial()
+        except (ModelNotFoundError, CorruptModelError) as err:
+            if worker:
+                refuse_to_start(str(err))
+            raise
+        RELOADER[0] = self.reloader
+        self.reloader.start()
+        if worker:
             # Everything loaded so far lives as long as the worker: keep it out of the cyclic
             # collector's full passes, which otherwise add milliseconds to some requests.
             gc.freeze()
-        STATE.replace({self.predictor.symbol or "?": self.predictor})
-        self.symbol_label = self.predictor.symbol or "?"
 
     @bentoml.api(input_spec=PredictRequest, route="/predict")
     async def predict(self, **fields: Any) -> PredictResponse:
-        """One prediction from raw bars or precomputed features."""
+        """One prediction from raw bars or precomputed features, by the symbol's champion."""
         request = PredictRequest.model_construct(**fields)
         try:
-            response = self.predictor.predict(request)
+            response = _predictor_for(request.symbol).predict(request)
         except RequestError as err:
             return request_error(err)  # type: ignore[return-value]
-        self._observe([response])
+        _observe([response])
         return response
 
     @bentoml.api(input_spec=PredictBatchRequest, route="/predict_batch")
@@ -416,19 +442,56 @@ class FlushRiskService:
         """Many predictions in one call; an invalid item fails the call, naming the item."""
         items: list[PredictRequest] = fields["items"]
         try:
-            results = self.predictor.predict_many(items)
+            results = _predict_items(items)
         except RequestError as err:
             return request_error(err)  # type: ignore[return-value]
-        self._observe(results)
+        _observe(results)
         return PredictBatchResponse(results=results)
 
-    def _observe(self, responses: list[PredictResponse]) -> None:
-        for response in responses:
-            PROBABILITY.labels(symbol=self.symbol_label).observe(response.probability)
-            for warning in response.warnings:
-                WARNINGS.labels(code=warning.code).inc()
+
+def _predictor_for(symbol: str) -> Predictor:
+    """The predictor serving ``symbol`` (a model that names no symbol answers any)."""
+    predictor = STATE.get(symbol) or STATE.get("*")
+    if predictor is None:
+        served = ", ".join(STATE.symbols) or "none"
+        raise RequestError(
+            ("symbol",), f"no champion serves {symbol!r} here; symbols served: {served}"
+        )
+    return predictor
+
+
+def _predict_items(items: list[PredictRequest]) -> list[PredictResponse]:
+    """Each item by its symbol's predictor, one booster call per predictor, answers in order."""
+    groups: dict[int, tuple[Predictor, list[int]]] = {}
+    for i, item in enumerate(items):
+        try:
+            predictor = _predictor_for(item.symbol)
+        except RequestError as err:
+            raise err.prefixed("items", i) from None
+        groups.setdefault(id(predictor), (predictor, []))[1].append(i)
+    results: list[PredictResponse | None] = [None] * len(items)
+    for predictor, positions in groups.values():
+        try:
+            answers = predictor.predict_many([items[i] for i in positions])
+        except RequestError as err:
+            # the location starts with items.<position within the group>: map it back
+            if err.loc[:1] == ("items",) and isinstance(err.loc[1], int):
+                raise RequestError(
+                    ("items", positions[err.loc[1]], *err.loc[2:]), err.message
+                ) from None
+            raise
+        for i, answer in zip(positions, answers, strict=True):
+            results[i] = answer
+    return [r for r in results if r is not None]
+
+
+def _observe(responses: list[PredictResponse]) -> None:
+    for response in responses:
+        PROBABILITY.labels(symbol=symbol_key(response.symbol)).observe(response.probability)
+        for warning in response.warnings:
+            WARNINGS.labels(code=warning.code).inc()
 
 
 FlushRiskService.add_asgi_middleware(RequestGuard)
 
-__all__ = ["MODEL_TAG", "SERVICE_NAME", "FlushRiskService", "RequestGuard"]
+__all__ = ["SERVICE_NAME", "FlushRiskService", "RequestGuard"]

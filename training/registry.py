@@ -15,6 +15,7 @@ without mlflow.
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -253,7 +254,9 @@ def promote(
     if result.promoted:
         client.set_registered_model_alias(name, CHAMPION, str(cand_v))
         model = load_run_model(client, cand.run_id)
-        result.exported = export_bentoml(model, symbol, cand_v, cand.run_id, bentoml_home)
+        result.exported = export_bentoml(
+            model, symbol, cand_v, cand.run_id, bentoml_home, tracking_uri=client.tracking_uri
+        )
     return result
 
 
@@ -302,11 +305,36 @@ def export_bentoml(
     version: int,
     run_id: str,
     bentoml_home: Path | str | None = None,
+    tracking_uri: str | None = None,
 ) -> str:
-    """Write the FlushModel into the BentoML store as ``flushrisk-<symbol lower>``; return its tag."""
-    import bentoml
+    """Write the FlushModel into the BentoML store as ``flushrisk-<symbol lower>``; return its tag.
 
-    model.metadata.update(mlflow_version=int(version), mlflow_run_id=run_id)
+    Also records it as the symbol's champion in the store's champion index
+    (:mod:`serving.champions`): MLflow model name, version and run, the project (tracking
+    URI), and the sha256 of every exported file, so the service serves this export and no
+    other project's, and refuses the files if they change afterwards.
+    """
+    import bentoml
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    from serving.champions import CHECKSUMS_FILE, ChampionRecord, file_digests, record_champion
+    from training.tracking import model_name
+
+    project = tracking_uri or get_settings().tracking_uri
+    mlflow_name = model_name(symbol)
+    model = FlushModel(  # a copy: the caller's model keeps its own metadata
+        model.booster,
+        model.features,
+        model.calibrator,
+        model.label_spec,
+        {
+            **model.metadata,
+            "mlflow_version": int(version),
+            "mlflow_run_id": run_id,
+            "mlflow_name": mlflow_name,
+            "project": project,
+        },
+    )
     home = bentoml_home if bentoml_home is not None else get_settings().bentoml_home
     store_kwargs: dict[str, Any] = {}
     if home is not None:
@@ -315,6 +343,8 @@ def export_bentoml(
         models_dir = Path(home) / "models"
         models_dir.mkdir(parents=True, exist_ok=True)
         store_kwargs["_model_store"] = ModelStore(str(models_dir))
+    else:
+        home = BentoMLContainer.bentoml_home.get()
     meta = model.metadata
     summary = {
         k: meta[k]
@@ -326,13 +356,28 @@ def export_bentoml(
         f"flushrisk-{normalize_symbol(symbol).lower()}",
         labels={
             "symbol": normalize_symbol(symbol),
+            "mlflow_name": mlflow_name,
             "mlflow_version": str(version),
             "mlflow_run_id": run_id,
         },
-        metadata=summary,
+        metadata={**summary, "project": project},
         **store_kwargs,
     ) as bento_model:
         model.save(bento_model.path)
+        digests = file_digests(bento_model.path)
+        (Path(bento_model.path) / CHECKSUMS_FILE).write_text(json.dumps(digests, indent=1))
+    record_champion(
+        home,
+        ChampionRecord(
+            symbol=normalize_symbol(symbol),
+            bentoml_tag=str(bento_model.tag),
+            mlflow_name=mlflow_name,
+            mlflow_version=str(version),
+            mlflow_run_id=run_id,
+            project=project,
+            sha256=digests,
+        ),
+    )
     return str(bento_model.tag)
 
 

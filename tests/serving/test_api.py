@@ -49,7 +49,7 @@ def test_predict_from_bars_and_from_features_agree(
     assert len(ja["drivers"]) == 5
     assert {"feature", "text", "value", "unit", "raw_value", "contribution"} <= set(ja["drivers"][0])
     assert "contribution_log_odds" in ja["drivers"][0]
-    assert ja["model"]["name"] == "flushrisk-btc"
+    assert ja["model"]["name"] == "flushrisk-BTC"  # the MLflow registered model
     assert ja["model"]["mlflow_run_id"] == "0" * 31 + "1"
     assert ja["model"]["label_spec"]["kind"] == "liquidation"
     # Simulated bars end long before today: the answer says so.

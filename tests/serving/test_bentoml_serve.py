@@ -84,7 +84,7 @@ def test_real_server_answers_bad_input_with_400_and_serves_probes(server: str) -
     assert response.json()["error"].startswith("features.x")
     assert httpx.get(f"{server}/livez").status_code == 200
     card = httpx.get(f"{server}/model").json()
-    assert card["model"]["name"] == "flushrisk-btc" and len(card["features"]) > 0
+    assert card["model"]["name"] == "flushrisk-BTC" and len(card["features"]) > 0
     metrics = httpx.get(f"{server}/metrics").text
     assert "flushrisk_predicted_probability_bucket" in metrics
 

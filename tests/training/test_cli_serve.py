@@ -39,7 +39,9 @@ def bento_home(frame: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) ->
 def test_serve_without_a_model_says_how_to_get_one(tmp_path: Path) -> None:
     result = runner.invoke(app, ["serve", "--bentoml-home", str(tmp_path)])
     assert result.exit_code == 2
-    assert "flushrisk-btc" in result.output and "quickstart" in result.output
+    assert "no champion export" in result.output and "quickstart" in result.output
+    result = runner.invoke(app, ["serve", "--symbol", "ETH", "--bentoml-home", str(tmp_path)])
+    assert result.exit_code == 2 and "flushrisk-eth" in result.output
 
 
 def test_serve_starts_bentoml_on_the_champion(
@@ -47,22 +49,26 @@ def test_serve_starts_bentoml_on_the_champion(
 ) -> None:
     started: dict[str, Any] = {}
 
-    def fake_exec(tag: str, home: Path, port: int, host: str, workers: int) -> None:
-        started.update(tag=tag, home=home, port=port, host=host, workers=workers)
+    def fake_exec(tags: Any, home: Path, port: int, host: str, workers: int) -> None:
+        started.update(tags=tags, home=home, port=port, host=host, workers=workers)
 
     monkeypatch.setattr(serve_cli, "_exec_server", fake_exec)
     result = runner.invoke(
         app, ["serve", "--port", "3456", "--workers", "2", "--bentoml-home", str(bento_home)]
     )
     assert result.exit_code == 0, result.output
-    assert started["tag"].startswith("flushrisk-btc:") and started["home"] == bento_home.resolve()
+    assert started["tags"] is None  # every champion of the project, reloadable
+    assert started["home"] == bento_home.resolve()
     assert (started["port"], started["host"], started["workers"]) == (3456, "127.0.0.1", 2)
-    assert "curl" in result.output and "/predict" in result.output
+    assert "BTC (flushrisk-BTC v1)" in result.output and "flushrisk predict" in result.output
 
-    env = serve_cli.serve_env(started["tag"], bento_home, 2)
+    env = serve_cli.serve_env(None, bento_home, 2)
     assert env["BENTOML_HOME"] == str(bento_home)
-    assert env["FLUSHRISK_SERVE_MODEL"] == started["tag"]
+    assert "FLUSHRISK_SERVE_MODEL" not in env and env["FLUSHRISK_PROJECT"].startswith("sqlite:")
     assert env["BENTOML_CONFIG_OPTIONS"] == "services.flushrisk.workers=2"
+    result = runner.invoke(app, ["serve", "--symbol", "btc", "--bentoml-home", str(bento_home)])
+    assert result.exit_code == 0, result.output
+    assert started["tags"][0].startswith("flushrisk-btc:")  # pinned to that export
     command = serve_cli.serve_command(3456, "127.0.0.1")
     assert (
         command[1:4] == ["-m", "bentoml", "serve"] and "serving.service:FlushRiskService" in command
@@ -181,6 +187,7 @@ def test_predict_says_when_the_service_is_unreachable(frame: pd.DataFrame, tmp_p
         app, ["predict", "--bars", str(path), "--url", f"http://127.0.0.1:{port}"]
     )
     assert result.exit_code == 2 and "cannot reach" in result.output
+    assert "flushrisk serve" in result.output  # how to start one
 
 
 def test_build_makes_a_bento_with_the_model_offline(bento_home: Path) -> None:
@@ -245,10 +252,18 @@ def test_quickstart_goes_from_nothing_to_a_servable_champion(
         request = PredictRequest.model_validate_json((tmp_path / "requests" / name).read_text())
         answer = predictor.predict(request)
         assert 0 < answer.probability < 1 and answer.model.version == "1"
+        # the simulated history ends at the current hour: the answer is about now
+        assert "stale_data" not in [w.code for w in answer.warnings], answer.warnings
 
     served: dict[str, Any] = {}
-    monkeypatch.setattr(serve_cli, "_exec_server", lambda *args, **kw: served.update(args=args, kw=kw))
+    from training.cli import quickstart as quickstart_cli
+
+    monkeypatch.setattr(
+        quickstart_cli, "run_server", lambda *args, **kw: served.update(args=args, kw=kw) or 0
+    )
     again = runner.invoke(app, ["quickstart", "--home", str(tmp_path), "--only", "promote", "--only", "serve"])
     assert again.exit_code == 0, again.output
     assert "[1/2] promote" in again.output and "[2/2] serve" in again.output
-    assert served["args"][:2] == ("flushrisk-btc", (tmp_path / "bentoml").resolve())
+    assert served["args"][:2] == (["flushrisk-btc"], (tmp_path / "bentoml").resolve())
+    assert "curl" not in again.output  # printed only once the server is ready
+    served["kw"]["on_ready"]()

@@ -15,20 +15,17 @@ import os
 import shlex
 import subprocess
 import sys
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
 import typer
 
-from features.atomic import write_text_atomic
 from features.errors import DataError, FlushRiskError, ModelNotFoundError
 from features.settings import get_settings
 from features.store import normalize_symbol
+from serving.champions import ChampionMismatchError, ChampionRecord, read_champions
+from serving.state import symbol_key
 from training.cli.app import app, console
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -78,15 +75,108 @@ def find_model(tag: str, home: Path) -> Any:
         ) from None
 
 
-def serve_env(tag: str, home: Path, workers: int) -> dict[str, str]:
-    """The environment of the server process: which model, which store, how many workers."""
+def registry_champions(mlflow_home: Path) -> dict[str, tuple[str, str]] | None:
+    """Symbol -> (MLflow version, run id) of each champion in this project's registry.
+
+    None when the project has no MLflow store (a machine that only serves).
+    """
+    if not (mlflow_home / "mlflow.db").is_file():
+        return None
+    from training.registry import list_versions
+
+    out: dict[str, tuple[str, str]] = {}
+    for info in list_versions(home=mlflow_home):
+        if info.is_champion:
+            out[symbol_key(info.name.removeprefix("flushrisk-"))] = (str(info.version), info.run_id)
+    return out
+
+
+def resolve_champions(home: Path, symbols: list[str] | None) -> list[ChampionRecord]:
+    """The exports to serve: this project's champions, checked against its registry.
+
+    The registry's ``champion`` alias decides; the champion index promote wrote in the BentoML
+    store says which export holds it. They must agree: another project sharing the store, an
+    export that failed, or a promote in another checkout would otherwise serve a model the user
+    does not think is served.
+    """
+    settings = get_settings()
+    project = settings.tracking_uri
+    records = read_champions(home, project)
+    registry = registry_champions(settings.mlflow_home.resolve())
+    wanted = [symbol_key(s) for s in symbols] if symbols else None
+    if registry is not None:
+        for symbol, (version, run_id) in sorted(registry.items()):
+            if wanted is not None and symbol not in wanted:
+                continue
+            record = records.get(symbol)
+            if record is None or (record.mlflow_version, record.mlflow_run_id) != (version, run_id):
+                exported = (
+                    f"the store holds v{record.mlflow_version} (run {record.mlflow_run_id})"
+                    if record is not None
+                    else "the store holds no export of it for this project"
+                )
+                raise ChampionMismatchError(
+                    f"the registry's champion of flushrisk-{symbol} is v{version} (run {run_id}, "
+                    f"project {project}), but {exported} in {home}: export it with "
+                    f"`flushrisk promote --symbol {symbol} --version {version}`"
+                )
+        stale = [s for s in records if s not in registry and (wanted is None or s in wanted)]
+        if stale:
+            raise ChampionMismatchError(
+                f"{home} records champions of {stale} for project {project}, but its registry "
+                f"({settings.mlflow_home}) has no champion for them: promote one, or serve "
+                "the others with --symbol"
+            )
+    chosen = [r for s, r in sorted(records.items()) if wanted is None or s in wanted]
+    missing = [s for s in (wanted or []) if s not in records]
+    if missing or not chosen:
+        names = ", ".join(f"flushrisk-{s.lower()}" for s in missing) or "any flushrisk model"
+        others = sorted(p for p in _all_projects(home) if p != project)
+        elsewhere = f" (it holds other projects' exports: {others})" if others else ""
+        raise ModelNotFoundError(
+            f"no champion export of {names} for project {project} in the BentoML store "
+            f"{home}{elsewhere}: run `flushrisk quickstart`, or `flushrisk train` then "
+            "`flushrisk promote`, or pass --bentoml-home"
+        )
+    return chosen
+
+
+def _all_projects(home: Path) -> list[str]:
+    import json as _json
+
+    from serving.champions import index_path
+
+    try:
+        return list(_json.loads(index_path(home).read_text()))
+    except (OSError, ValueError):
+        return []
+
+
+def check_exports(home: Path, records: list[ChampionRecord]) -> None:
+    """Refuse corrupt exports before a server starts (checksums, documents, a trial)."""
+    from serving.champions import verify_model
+
+    for record in records:
+        stored = find_model(record.bentoml_tag, home)
+        verify_model(stored.path, record.sha256)
+
+
+def serve_env(tags: list[str] | None, home: Path, workers: int) -> dict[str, str]:
+    """The environment of the server process: which models, which store and project, workers.
+
+    ``tags`` None serves every champion of this project (and picks up new ones without a
+    restart); a list pins the server to those exports.
+    """
     env = dict(os.environ)
     env.update(
         BENTOML_HOME=str(home),
-        FLUSHRISK_SERVE_MODEL=tag,
+        FLUSHRISK_PROJECT=get_settings().tracking_uri,
         BENTOML_DO_NOT_TRACK="true",
         BENTOML_CONFIG_OPTIONS=f"services.{SERVICE_NAME}.workers={workers}",
     )
+    env.pop("FLUSHRISK_SERVE_MODEL", None)
+    if tags:
+        env["FLUSHRISK_SERVE_MODEL"] = ",".join(tags)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # BentoML sets up its own per server
     return env
 
@@ -125,9 +215,9 @@ def store_has_hourly(data_dir: Path, symbol: str) -> bool:
     return "1h" in MarketStore(data_dir).bars(symbol)
 
 
-def _exec_server(tag: str, home: Path, port: int, host: str, workers: int) -> None:
+def _exec_server(tags: list[str] | None, home: Path, port: int, host: str, workers: int) -> None:
     """Replace this process with the BentoML server (Ctrl-C stops it)."""
-    env = serve_env(tag, home, workers)
+    env = serve_env(tags, home, workers)
     command = serve_command(port, host)
     console.print(f"[dim]$ {shlex.join(command)}[/]", highlight=False)
     sys.stdout.flush()
@@ -138,7 +228,15 @@ def _exec_server(tag: str, home: Path, port: int, host: str, workers: int) -> No
 Port = Annotated[int, typer.Option("--port", "-p", help="HTTP port.", min=1, max=65535)]
 Host = Annotated[str, typer.Option("--host", help="Interface to bind (0.0.0.0 for all).")]
 Workers = Annotated[int, typer.Option("--workers", "-w", help="Worker processes.", min=1, max=64)]
-Symbol = Annotated[str, typer.Option("--symbol", "-s", help="Market whose champion to serve.")]
+Symbols = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--symbol",
+        "-s",
+        help="Serve only this symbol's champion (repeatable; default: every symbol that has one).",
+    ),
+]
+Symbol = Annotated[str, typer.Option("--symbol", "-s", help="The market the bars are of.")]
 BentoHome = Annotated[
     Path | None,
     typer.Option(
@@ -153,21 +251,27 @@ def serve(
     port: Port = 3000,
     host: Host = "127.0.0.1",
     workers: Workers = 1,
-    symbol: Symbol = "BTC",
-    version: Annotated[
-        str | None, typer.Option("--version", help="BentoML model version (default: latest).")
-    ] = None,
+    symbol: Symbols = None,
     bentoml_home: BentoHome = None,
 ) -> None:
-    """Serve the promoted champion over HTTP (POST /predict, /predict_batch; GET /model)."""
+    """Serve every champion (or --symbol's) over HTTP: POST /predict, GET /models, /model.
+
+    The champions are the registry's (alias ``champion``), as promote exported them; a
+    disagreement between the two, or a corrupt export, is refused before the server starts.
+    Without --symbol, a new champion promoted later is served without a restart.
+    """
     home = _bentoml_home(bentoml_home)
-    tag = model_tag(symbol) + (f":{version}" if version else "")
-    stored = find_model(tag, home)
+    records = resolve_champions(home, symbol)
+    check_exports(home, records)
+    served = ", ".join(f"{r.symbol} ({r.mlflow_name} v{r.mlflow_version})" for r in records)
+    console.print(f"serving {served} from {home} on http://{host}:{port}", highlight=False)
     console.print(
-        f"serving [bold]{stored.tag}[/] from {home} on http://{host}:{port}", highlight=False
+        f"[dim]when it is ready: flushrisk predict --url http://{host}:{port} --bars FILE "
+        f"--symbol {records[0].symbol}[/]",
+        highlight=False,
+        soft_wrap=True,
     )
-    console.print(curl_example(f"http://{host}:{port}"), highlight=False, soft_wrap=True)
-    _exec_server(str(stored.tag), home, port, host, workers)
+    _exec_server([r.bentoml_tag for r in records] if symbol else None, home, port, host, workers)
 
 
 # -- predict ---------------------------------------------------------------------------------
@@ -243,6 +347,11 @@ def predict(
     try:
         with http_client(url.rstrip("/"), key) as client:
             response = client.post("/predict", json=body)
+    except httpx.ConnectError:
+        raise FlushRiskError(
+            f"cannot reach {url}: no FlushRisk service is listening there. Start one with "
+            "`flushrisk serve` (or `flushrisk quickstart`), or pass --url"
+        ) from None
     except httpx.HTTPError as err:
         raise FlushRiskError(f"cannot reach {url}: {err}") from None
     try:
@@ -287,8 +396,8 @@ def _print_answer(answer: dict[str, Any]) -> None:
 
 
 # -- build -----------------------------------------------------------------------------------
-def bentofile(tag: str) -> dict[str, Any]:
-    """The Bento's build file: service, sources, pinned packages, the model to serve.
+def bentofile(tags: list[str]) -> dict[str, Any]:
+    """The Bento's build file: service, sources, pinned packages, the champions to serve.
 
     Sources are features/, models/ and serving/ (not training/: serving never imports it);
     packages are what serving imports, pinned to the installed versions, and not locked (no
@@ -300,21 +409,22 @@ def bentofile(tag: str) -> dict[str, Any]:
         "service": SERVICE,
         "name": SERVICE_NAME,
         "description": "FlushRisk: calibrated probability of a large long squeeze in the next hour.",
-        "labels": {"model": tag},
-        "include": ["features/**/*.py", "models/**/*.py", "serving/**/*.py"],
+        "labels": {"models": ",".join(tags).replace(":", "_")},
+        "include": ["features/**/*.py", "models/**/*.py", "serving/**/*.py", "serving/**/*.*"],
         "exclude": ["**/__pycache__", "tests", "training", "data", "mlflow", ".venv"],
         "python": {
             "packages": [f"{name}=={installed(name)}" for name in BENTO_PACKAGES],
             "lock_packages": False,
         },
-        "envs": [{"name": "FLUSHRISK_SERVE_MODEL", "value": tag}],
+        "models": list(tags),
+        "envs": [{"name": "FLUSHRISK_SERVE_MODEL", "value": ",".join(tags)}],
     }
 
 
-def build_bento(tag: str, home: Path) -> str:
+def build_bento(tags: list[str], home: Path) -> str:
     """Build the Bento in the BentoML store ``home``; return its tag.
 
-    ``bentoml build`` runs in a child process with that home and model, so the caller's own
+    ``bentoml build`` runs in a child process with that home and models, so the caller's own
     BentoML configuration (already bound to one store) is left alone.
     """
     import tempfile
@@ -323,7 +433,7 @@ def build_bento(tag: str, home: Path) -> str:
 
     with tempfile.TemporaryDirectory(prefix="flushrisk-bento-") as tmp:
         spec = Path(tmp) / "bentofile.yaml"
-        spec.write_text(yaml.safe_dump(bentofile(tag), sort_keys=False))
+        spec.write_text(yaml.safe_dump(bentofile(tags), sort_keys=False))
         command = [
             sys.executable,
             "-m",
@@ -335,7 +445,7 @@ def build_bento(tag: str, home: Path) -> str:
             "tag",
             str(PROJECT_ROOT),
         ]
-        env = serve_env(tag, home, workers=1)
+        env = serve_env(tags, home, workers=1)
         env.pop("BENTOML_CONFIG_OPTIONS")
         done = subprocess.run(
             command,
@@ -353,199 +463,14 @@ def build_bento(tag: str, home: Path) -> str:
 
 
 @app.command("build")
-def build(symbol: Symbol = "BTC", bentoml_home: BentoHome = None) -> None:
-    """Build a Bento (service + champion model) for `bentoml containerize`."""
+def build(symbol: Symbols = None, bentoml_home: BentoHome = None) -> None:
+    """Build a Bento (service + every champion, or --symbol's) for `bentoml containerize`."""
     home = _bentoml_home(bentoml_home)
-    stored = find_model(model_tag(symbol), home)
-    tag = build_bento(str(stored.tag), home)
-    console.print(
-        f"built Bento [bold]{tag}[/] in {home / 'bentos'} with model {stored.tag}", highlight=False
-    )
+    records = resolve_champions(home, symbol)
+    check_exports(home, records)
+    tags = [r.bentoml_tag for r in records]
+    tag = build_bento(tags, home)
+    served = ", ".join(f"{r.symbol} ({r.bentoml_tag})" for r in records)
+    console.print(f"built Bento [bold]{tag}[/] in {home / 'bentos'} with {served}", highlight=False)
     console.print(f"container: BENTOML_HOME={home} bentoml containerize {tag}", highlight=False)
     console.print(f"or serve it: BENTOML_HOME={home} bentoml serve {tag}", highlight=False)
-
-
-# -- quickstart ------------------------------------------------------------------------------
-class Step(str, Enum):
-    simulate = "simulate"
-    train = "train"
-    promote = "promote"
-    serve = "serve"
-
-
-@dataclass
-class QuickstartPaths:
-    """Where the quickstart keeps everything (one --home, or the settings' defaults)."""
-
-    data_dir: Path
-    mlflow_home: Path
-    bentoml_home: Path
-
-    @classmethod
-    def from_home(cls, home: Path | None) -> QuickstartPaths:
-        if home is not None:
-            home = home.resolve()
-            return cls(home / "data", home / "mlflow", home / "bentoml")
-        settings = get_settings()
-        return cls(settings.data_dir.resolve(), settings.mlflow_home.resolve(), _bentoml_home(None))
-
-
-def _step(number: int, total: int, title: str, action: Callable[[], str]) -> None:
-    console.print(f"[bold cyan][{number}/{total}][/] {title} ...", highlight=False)
-    started = time.perf_counter()
-    outcome = action()
-    console.print(
-        f"[bold green][{number}/{total}][/] {title}: {outcome} ({time.perf_counter() - started:.1f}s)",
-        highlight=False,
-        soft_wrap=True,
-    )
-
-
-def simulate_step(symbol: str, days: float, seed: int, data_dir: Path) -> str:
-    from features.sources.simulator import simulate
-    from features.store import MarketStore
-
-    frame = simulate(symbol, days=days, bar="1h", seed=seed)
-    result = MarketStore(data_dir).write(symbol, frame, source=f"simulator seed {seed}")
-    return (
-        f"{len(frame)} hourly bars {frame.index[0]:%Y-%m-%d} .. {frame.index[-1]:%Y-%m-%d} in "
-        f"{result.path} ({result.rows_added} new rows)"
-    )
-
-
-def train_step(symbol: str, paths: QuickstartPaths) -> str:
-    from training.jobs import train
-
-    result = train(data_dir=paths.data_dir, symbol=symbol, bar="1h", home=paths.mlflow_home)
-    return _describe(result, "trained")
-
-
-def promote_step(symbol: str, paths: QuickstartPaths) -> str:
-    from training.registry import promote
-
-    result = promote(symbol, home=paths.mlflow_home, bentoml_home=paths.bentoml_home)
-    if result.promoted:
-        return f"{result.reason}; exported {result.exported}"
-    # The new version did not beat the champion: keep serving the champion, exported again
-    # only if the BentoML store does not hold it already.
-    try:
-        stored = find_model(model_tag(symbol), paths.bentoml_home)
-        exported = stored.info.labels.get("mlflow_version") == str(result.previous)
-    except ModelNotFoundError:
-        exported = False
-    if not exported:
-        stored_tag = promote(
-            symbol, version=result.previous, home=paths.mlflow_home, bentoml_home=paths.bentoml_home
-        ).exported
-    else:
-        stored_tag = str(stored.tag)
-    return f"{result.reason}; serving champion v{result.previous} ({stored_tag})"
-
-
-def write_examples(symbol: str, paths: QuickstartPaths) -> tuple[Path, Path]:
-    """Ready request bodies from the simulated data: the last 30 days of bars, and features."""
-    from features import MIN_WINDOW, features_at
-    from features.store import MarketStore
-
-    frame = MarketStore(paths.data_dir).read(symbol, "1h")
-    window = frame[frame.index > frame.index[-1] - MIN_WINDOW]
-    folder = paths.data_dir.parent / "requests"
-    folder.mkdir(parents=True, exist_ok=True)
-    name = normalize_symbol(symbol).lower()
-    bars_path, features_path = folder / f"{name}_bars.json", folder / f"{name}_features.json"
-    _write_json(bars_path, {"symbol": symbol, "bars": bars_json(window, len(window))})
-    row = features_at(window)
-    features = {k: (None if pd.isna(v) else float(v)) for k, v in row.items()}
-    _write_json(
-        features_path,
-        {"symbol": symbol, "features": features, "as_of": window.index[-1].isoformat()},
-    )
-    return bars_path, features_path
-
-
-def _write_json(path: Path, data: Any) -> None:
-    write_text_atomic(path, json.dumps(data))
-
-
-def _describe(result: Any, verb: str) -> str:
-    version = getattr(result, "version", None)
-    run_id = getattr(result, "run_id", None)
-    metrics = getattr(result, "metrics", None) or {}
-    shown = ", ".join(f"{k} {v:.3f}" for k, v in list(metrics.items())[:3] if isinstance(v, float))
-    return f"{verb} v{version} (run {run_id}){', ' + shown if shown else ''}"
-
-
-@app.command("quickstart")
-def quickstart(
-    symbol: Symbol = "BTC",
-    days: Annotated[
-        float, typer.Option("--days", help="Days of hourly bars to simulate.", min=40)
-    ] = 365,
-    seed: Annotated[int, typer.Option("--seed", help="Simulator seed.", min=0)] = 7,
-    home: Annotated[
-        Path | None,
-        typer.Option(
-            "--home",
-            help="Keep data/, mlflow/ and bentoml/ under this directory (default: the settings).",
-        ),
-    ] = None,
-    port: Port = 3000,
-    host: Host = "127.0.0.1",
-    only: Annotated[
-        list[Step] | None, typer.Option("--only", help="Run only this step (repeatable).")
-    ] = None,
-    no_serve: Annotated[
-        bool, typer.Option("--no-serve", help="Stop after promote (tests, CI).")
-    ] = False,
-) -> None:
-    """From nothing to a served model: simulate a year -> train (MLflow) -> promote -> serve."""
-    paths = QuickstartPaths.from_home(home)
-    wanted = set(only) if only else set(Step)
-    if no_serve:
-        wanted.discard(Step.serve)
-    steps: list[tuple[str, Callable[[], str]]] = []
-    if Step.simulate in wanted:
-        steps.append(
-            (
-                f"simulate {days:g} days of {symbol} hourly bars",
-                lambda: simulate_step(symbol, days, seed, paths.data_dir),
-            )
-        )
-    if Step.train in wanted:
-        steps.append(
-            ("train with MLflow (walk-forward, calibrated)", lambda: train_step(symbol, paths))
-        )
-    if Step.promote in wanted:
-        steps.append(
-            ("promote the champion and export it to BentoML", lambda: promote_step(symbol, paths))
-        )
-    total = len(steps) + (1 if Step.serve in wanted else 0)
-    for number, (title, action) in enumerate(steps, start=1):
-        _step(number, total, title, action)
-    url = f"http://{host}:{port}"
-    mlflow_ui = (f"FLUSHRISK_MLFLOW_HOME={paths.mlflow_home} " if home else "") + "flushrisk ui"
-    console.print(f"\n[bold]Ask the model[/] (once it serves on {url}):", highlight=False)
-    if store_has_hourly(paths.data_dir, symbol):
-        bars_path, features_path = write_examples(symbol, paths)
-        console.print(curl_example(url, bars_path), highlight=False, soft_wrap=True)
-        console.print(
-            f"[dim]precomputed features instead of bars: -d @{features_path}[/]", highlight=False
-        )
-        console.print(
-            f"or: flushrisk predict --url {url} --bars {paths.data_dir / normalize_symbol(symbol) / '1h'}",
-            highlight=False,
-            soft_wrap=True,
-        )
-    else:
-        console.print(curl_example(url), highlight=False, soft_wrap=True)
-    console.print(
-        f"[bold]Review the runs in MLflow:[/] {mlflow_ui}", highlight=False, soft_wrap=True
-    )
-    if Step.serve in wanted:
-        tag = model_tag(symbol)
-        stored = find_model(tag, paths.bentoml_home)
-        console.print(
-            f"[bold cyan][{total}/{total}][/] serve {stored.tag} on {url} (Ctrl-C stops)",
-            highlight=False,
-        )
-        _exec_server(tag, paths.bentoml_home, port, host, workers=1)

@@ -1,0 +1,280 @@
+"""``flushrisk quickstart``: from nothing to a served model on simulated data.
+
+Simulate a year of hourly bars (ending at the current hour, so predictions on it are about
+now) -> train with MLflow -> promote -> serve, one progress line per step. Every step is
+idempotent (re-running the quickstart re-uses or refreshes what is there), and ``--only STEP``
+re-runs a single step. The ready-to-paste request is printed once the server answers
+``/readyz``, not before.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+
+from features.atomic import write_text_atomic
+from features.errors import FlushRiskError, ModelNotFoundError
+from features.settings import get_settings
+from features.store import normalize_symbol
+from training.cli.app import app, console
+from training.cli.serve import (
+    Host,
+    Port,
+    _bentoml_home,
+    bars_json,
+    curl_example,
+    find_model,
+    model_tag,
+    serve_command,
+    serve_env,
+    store_has_hourly,
+)
+
+READY_TIMEOUT = 180.0
+Symbol = Annotated[str, typer.Option("--symbol", "-s", help="Market to simulate, train and serve.")]
+
+
+class Step(str, Enum):
+    simulate = "simulate"
+    train = "train"
+    promote = "promote"
+    serve = "serve"
+
+
+@dataclass
+class QuickstartPaths:
+    """Where the quickstart keeps everything (one --home, or the settings' defaults)."""
+
+    data_dir: Path
+    mlflow_home: Path
+    bentoml_home: Path
+
+    @classmethod
+    def from_home(cls, home: Path | None) -> QuickstartPaths:
+        if home is not None:
+            home = home.resolve()
+            return cls(home / "data", home / "mlflow", home / "bentoml")
+        settings = get_settings()
+        return cls(settings.data_dir.resolve(), settings.mlflow_home.resolve(), _bentoml_home(None))
+
+
+def _step(number: int, total: int, title: str, action: Callable[[], str]) -> None:
+    console.print(f"[bold cyan][{number}/{total}][/] {title} ...", highlight=False)
+    started = time.perf_counter()
+    outcome = action()
+    console.print(
+        f"[bold green][{number}/{total}][/] {title}: {outcome} ({time.perf_counter() - started:.1f}s)",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def simulate_step(symbol: str, days: float, seed: int, data_dir: Path) -> str:
+    from features.sources.simulator import simulate
+    from features.store import MarketStore
+
+    frame = simulate(symbol, days=days, bar="1h", seed=seed)
+    # End the simulated history at the current hour: predictions on it are then about now,
+    # not stale (a re-run within the hour writes the same rows).
+    now = pd.Timestamp.now(tz="UTC").floor("h")
+    frame.index = frame.index + (now - frame.index[-1])
+    result = MarketStore(data_dir).write(symbol, frame, source=f"simulator seed {seed}")
+    return (
+        f"{len(frame)} hourly bars {frame.index[0]:%Y-%m-%d} .. {frame.index[-1]:%Y-%m-%d} in "
+        f"{result.path} ({result.rows_added} new rows)"
+    )
+
+
+def train_step(symbol: str, paths: QuickstartPaths) -> str:
+    from training.jobs import train
+
+    result = train(data_dir=paths.data_dir, symbol=symbol, bar="1h", home=paths.mlflow_home)
+    return _describe(result, "trained")
+
+
+def promote_step(symbol: str, paths: QuickstartPaths) -> str:
+    from training.registry import promote
+
+    result = promote(symbol, home=paths.mlflow_home, bentoml_home=paths.bentoml_home)
+    if result.promoted:
+        return f"{result.reason}; exported {result.exported}"
+    # The new version did not beat the champion: keep serving the champion, exported again
+    # only if the BentoML store does not hold it already.
+    try:
+        stored = find_model(model_tag(symbol), paths.bentoml_home)
+        exported = stored.info.labels.get("mlflow_version") == str(result.previous)
+    except ModelNotFoundError:
+        exported = False
+    if not exported:
+        stored_tag = promote(
+            symbol, version=result.previous, home=paths.mlflow_home, bentoml_home=paths.bentoml_home
+        ).exported
+    else:
+        stored_tag = str(stored.tag)
+    return f"{result.reason}; serving champion v{result.previous} ({stored_tag})"
+
+
+def write_examples(symbol: str, paths: QuickstartPaths) -> tuple[Path, Path]:
+    """Ready request bodies from the simulated data: the last 30 days of bars, and features."""
+    from features import MIN_WINDOW, features_at
+    from features.store import MarketStore
+
+    frame = MarketStore(paths.data_dir).read(symbol, "1h")
+    window = frame[frame.index > frame.index[-1] - MIN_WINDOW]
+    folder = paths.data_dir.parent / "requests"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = normalize_symbol(symbol).lower()
+    bars_path, features_path = folder / f"{name}_bars.json", folder / f"{name}_features.json"
+    _write_json(bars_path, {"symbol": symbol, "bars": bars_json(window, len(window))})
+    row = features_at(window)
+    features = {k: (None if pd.isna(v) else float(v)) for k, v in row.items()}
+    _write_json(
+        features_path,
+        {"symbol": symbol, "features": features, "as_of": window.index[-1].isoformat()},
+    )
+    return bars_path, features_path
+
+
+def _write_json(path: Path, data: Any) -> None:
+    write_text_atomic(path, json.dumps(data))
+
+
+def _describe(result: Any, verb: str) -> str:
+    version = getattr(result, "version", None)
+    run_id = getattr(result, "run_id", None)
+    metrics = getattr(result, "metrics", None) or {}
+    shown = ", ".join(f"{k} {v:.3f}" for k, v in list(metrics.items())[:3] if isinstance(v, float))
+    return f"{verb} v{version} (run {run_id}){', ' + shown if shown else ''}"
+
+
+@app.command("quickstart")
+def quickstart(
+    symbol: Symbol = "BTC",
+    days: Annotated[
+        float, typer.Option("--days", help="Days of hourly bars to simulate.", min=40)
+    ] = 365,
+    seed: Annotated[int, typer.Option("--seed", help="Simulator seed.", min=0)] = 7,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            "--home",
+            help="Keep data/, mlflow/ and bentoml/ under this directory (default: the settings).",
+        ),
+    ] = None,
+    port: Port = 3000,
+    host: Host = "127.0.0.1",
+    only: Annotated[
+        list[Step] | None, typer.Option("--only", help="Run only this step (repeatable).")
+    ] = None,
+    no_serve: Annotated[
+        bool, typer.Option("--no-serve", help="Stop after promote (tests, CI).")
+    ] = False,
+) -> None:
+    """From nothing to a served model: simulate a year -> train (MLflow) -> promote -> serve."""
+    paths = QuickstartPaths.from_home(home)
+    wanted = set(only) if only else set(Step)
+    if no_serve:
+        wanted.discard(Step.serve)
+    steps: list[tuple[str, Callable[[], str]]] = []
+    if Step.simulate in wanted:
+        steps.append(
+            (
+                f"simulate {days:g} days of {symbol} hourly bars",
+                lambda: simulate_step(symbol, days, seed, paths.data_dir),
+            )
+        )
+    if Step.train in wanted:
+        steps.append(
+            ("train with MLflow (walk-forward, calibrated)", lambda: train_step(symbol, paths))
+        )
+    if Step.promote in wanted:
+        steps.append(
+            ("promote the champion and export it to BentoML", lambda: promote_step(symbol, paths))
+        )
+    total = len(steps) + (1 if Step.serve in wanted else 0)
+    for number, (title, action) in enumerate(steps, start=1):
+        _step(number, total, title, action)
+    url = f"http://{host}:{port}"
+    mlflow_ui = (f"FLUSHRISK_MLFLOW_HOME={paths.mlflow_home} " if home else "") + "flushrisk ui"
+    console.print(
+        f"[bold]Review the runs in MLflow:[/] {mlflow_ui}", highlight=False, soft_wrap=True
+    )
+
+    def ask() -> None:
+        how_to_ask(symbol, paths, url)
+
+    if Step.serve not in wanted:
+        console.print("\n[bold]Serve it[/] with `flushrisk serve`, then ask it:", highlight=False)
+        ask()
+        return
+    tag = model_tag(symbol)
+    stored = find_model(tag, paths.bentoml_home)
+    console.print(
+        f"[bold cyan][{total}/{total}][/] serve {stored.tag} on {url} (Ctrl-C stops) ...",
+        highlight=False,
+    )
+    code = run_server([tag], paths.bentoml_home, port, host, on_ready=ask)
+    raise typer.Exit(code)
+
+
+def how_to_ask(symbol: str, paths: QuickstartPaths, url: str) -> None:
+    """Print ready requests: curl with a file of bars, features instead, flushrisk predict."""
+    if not store_has_hourly(paths.data_dir, symbol):
+        console.print(curl_example(url), highlight=False, soft_wrap=True)
+        return
+    bars_path, features_path = write_examples(symbol, paths)
+    console.print(curl_example(url, bars_path), highlight=False, soft_wrap=True)
+    console.print(
+        f"[dim]precomputed features instead of bars: -d @{features_path}[/]", highlight=False
+    )
+    console.print(
+        f"or: flushrisk predict --url {url} --bars {bars_path} --symbol {symbol}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def run_server(
+    tags: list[str],
+    home: Path,
+    port: int,
+    host: str,
+    on_ready: Callable[[], None],
+    timeout: float = READY_TIMEOUT,
+) -> int:
+    """Run the server as a child, call ``on_ready`` once /readyz answers, wait for it to stop.
+
+    Ctrl-C reaches the child too (same process group); this process then waits for it to
+    finish shutting down and returns its exit status.
+    """
+    import httpx
+
+    process = subprocess.Popen(serve_command(port, host), env=serve_env(tags, home, 1))
+    probe = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/readyz"
+    deadline = time.monotonic() + timeout
+    try:
+        while process.poll() is None:
+            try:
+                if httpx.get(probe, timeout=1.0).status_code == 200:
+                    console.print(f"[bold green]ready on {probe[: -len('/readyz')]}[/]; ask it:")
+                    on_ready()
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                process.send_signal(signal.SIGTERM)
+                raise FlushRiskError(f"the server was not ready after {timeout:g} s")
+            time.sleep(0.5)
+        return process.wait()
+    except KeyboardInterrupt:
+        return process.wait()
