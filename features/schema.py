@@ -33,6 +33,7 @@ only when the group is present, and every model records which groups it was trai
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -67,83 +68,93 @@ OPTIONAL_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c not in REQUIRE
 # the file is in percent (or basis points), not a fraction.
 MAX_ABS_FUNDING = 0.05
 
-_USD_PRICE = pa.Check.gt(0, error="must be a positive USD price")
-_NON_NEGATIVE = pa.Check.ge(0, error="must be >= 0 USD")
+# Each rule is a vectorised test and the message a user sees when it fails. The same rules
+# build the pandera schema (which reports every failure with its rows) and a quick numpy pass
+# that lets valid frames through without pandera's overhead (see validate_frame).
+Rule = tuple[Callable[[pd.Series], pd.Series], str]
+RowRule = tuple[Callable[[Any], Any], str]  # on a DataFrame, or a dict of numpy columns
+
+_FINITE: Rule = (lambda s: ~np.isinf(s), "must be a finite number (not infinity)")
+_USD_PRICE: Rule = (lambda s: s > 0, "must be a positive USD price")
+_NON_NEGATIVE: Rule = (lambda s: s >= 0, "must be >= 0 USD")
+
+_COLUMN_RULES: dict[str, list[Rule]] = {
+    **{c: [_USD_PRICE] for c in (*PRICE_COLUMNS, "index_price", "mark_price")},
+    "funding_rate": [
+        (
+            lambda s: np.abs(s) <= MAX_ABS_FUNDING,
+            "must be a fraction per 8 hours (|rate| <= 0.05); is it in percent?",
+        )
+    ],
+    **{c: [_NON_NEGATIVE] for c in ("volume_usd", "open_interest_usd", *SIGNAL_GROUPS["depth"])},
+    **{c: [_NON_NEGATIVE] for c in SIGNAL_GROUPS["liquidations"]},
+    "long_short_ratio": [(lambda s: s > 0, "must be a positive ratio")],
+    "taker_buy_ratio": [(lambda s: (s >= 0) & (s <= 1), "must lie in [0, 1]")],
+}
 
 
-_FINITE = pa.Check(
-    lambda s: ~np.isinf(s), element_wise=False, error="must be a finite number (not infinity)"
-)
-
-
-def _column(required: bool, *checks: pa.Check) -> pa.Column:
-    return pa.Column(
-        float, checks=[_FINITE, *checks], nullable=not required, required=required
-    )
-
-
-def _ohlc_check(
-    test: Callable[[pd.DataFrame], pd.Series], columns: tuple[str, ...], error: str
-) -> pa.Check:
-    """A row check on price columns that passes where any of them is missing."""
+def _ohlc_rule(
+    test: Callable[[Any], Any], columns: tuple[str, str], error: str
+) -> RowRule:
+    """A row rule on two price columns that passes where either of them is missing."""
 
     def check(df: pd.DataFrame) -> pd.Series:
-        missing = df[list(columns)].isna().any(axis=1)
-        return missing | test(df)
+        if not all(c in df for c in columns):
+            return True
+        return np.isnan(df[columns[0]]) | np.isnan(df[columns[1]]) | test(df)
 
-    return pa.Check(check, error=error)
+    return check, error
 
 
 # Prices in a bar must be consistent: a close at twice the high is a corrupt row, not a move.
 # A relative slack of 1e-9 allows for float rounding in unit conversions.
 _SLACK = 1 + 1e-9
-_OHLC_CHECKS = [
-    _ohlc_check(lambda df: df["high"] * _SLACK >= df["low"], ("high", "low"), "high must be >= low"),
-    _ohlc_check(
-        lambda df: df["high"] * _SLACK >= df["open"], ("high", "open"), "high must be >= open"
-    ),
-    _ohlc_check(
+_ROW_RULES: list[RowRule] = [
+    _ohlc_rule(lambda df: df["high"] * _SLACK >= df["low"], ("high", "low"), "high must be >= low"),
+    _ohlc_rule(lambda df: df["high"] * _SLACK >= df["open"], ("high", "open"), "high must be >= open"),
+    _ohlc_rule(
         lambda df: df["high"] * _SLACK >= df["close"], ("high", "close"), "high must be >= close"
     ),
-    _ohlc_check(
-        lambda df: df["low"] <= df["open"] * _SLACK, ("low", "open"), "low must be <= open"
-    ),
-    _ohlc_check(
+    _ohlc_rule(lambda df: df["low"] <= df["open"] * _SLACK, ("low", "open"), "low must be <= open"),
+    _ohlc_rule(
         lambda df: df["low"] <= df["close"] * _SLACK, ("low", "close"), "low must be <= close"
     ),
 ]
 
 
-_COLUMN_CHECKS: dict[str, list[pa.Check]] = {
-    **{c: [_USD_PRICE] for c in (*PRICE_COLUMNS, "index_price", "mark_price")},
-    "funding_rate": [
-        pa.Check.in_range(
-            -MAX_ABS_FUNDING,
-            MAX_ABS_FUNDING,
-            error="must be a fraction per 8 hours (|rate| <= 0.05); is it in percent?",
-        )
-    ],
-    **{c: [_NON_NEGATIVE] for c in ("volume_usd", "open_interest_usd", *SIGNAL_GROUPS["depth"])},
-    **{c: [_NON_NEGATIVE] for c in SIGNAL_GROUPS["liquidations"]},
-    "long_short_ratio": [pa.Check.gt(0, error="must be a positive ratio")],
-    "taker_buy_ratio": [pa.Check.in_range(0, 1, error="must lie in [0, 1]")],
-}
+def _column(name: str) -> pa.Column:
+    required = name in REQUIRED_COLUMNS
+    checks = [pa.Check(test, error=error) for test, error in [_FINITE, *_COLUMN_RULES[name]]]
+    return pa.Column(float, checks=checks, nullable=not required, required=required)
+
 
 MARKET_SCHEMA = pa.DataFrameSchema(
-    columns={
-        c: _column(c in REQUIRED_COLUMNS, *_COLUMN_CHECKS[c]) for c in COLUMNS
-    },
+    columns={c: _column(c) for c in COLUMNS},
     index=pa.Index(
         "datetime64[ns, UTC]",
         unique=True,
         name="time",
         checks=[pa.Check(lambda idx: idx.is_monotonic_increasing, error="times must increase")],
     ),
-    checks=_OHLC_CHECKS,
+    checks=[pa.Check(test, error=error) for test, error in _ROW_RULES],
     strict="filter",
     coerce=True,
     name="canonical market frame",
 )
+
+
+def _passes_every_rule(frame: pd.DataFrame) -> bool:
+    """The schema's rules in plain numpy: True when pandera would find nothing to report."""
+    arrays = {c: frame[c].to_numpy(dtype="float64") for c in frame.columns}
+    with np.errstate(invalid="ignore"):
+        for column, values in arrays.items():
+            missing = np.isnan(values)
+            if column in REQUIRED_COLUMNS and missing.any():
+                return False
+            for test, _ in [_FINITE, *_COLUMN_RULES[column]]:
+                if not (test(values) | missing).all():
+                    return False
+        return all(np.all(test(arrays)) for test, _ in _ROW_RULES)
 
 
 def canonicalize(frame: pd.DataFrame) -> pd.DataFrame:
@@ -185,6 +196,8 @@ def validate_frame(frame: pd.DataFrame, source: str = "frame") -> pd.DataFrame:
     for col in REQUIRED_COLUMNS:
         if out[col].isna().all():
             raise DataError(f"{source}: required column {col!r} has no values")
+    if _passes_every_rule(out):
+        return out  # already canonical: pandera would return it unchanged
     try:
         return MARKET_SCHEMA.validate(out, lazy=True)
     except pa.errors.SchemaErrors as err:

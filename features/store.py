@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from features.atomic import atomic_path, temp_file_pid
@@ -28,7 +29,7 @@ from features.partitioned import (
     read_partitions,
     time_range,
 )
-from features.schema import SIGNAL_GROUPS, canonicalize, validate_frame
+from features.schema import COLUMNS, SIGNAL_GROUPS, canonicalize, validate_frame
 
 _FIRST = {"open": "first"}
 _MAX = {"high": "max"}
@@ -304,8 +305,24 @@ class MarketStore:
 
 
 def _merge_canonical(new: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
-    """New values win where present, stored values survive; canonical column order."""
-    return canonicalize(new.combine_first(canonicalize(stored)))
+    """New values win where present, stored values survive; canonical column order.
+
+    ``new.combine_first(stored)`` in numpy: the same result, without pandas' per-column
+    alignment, which dominated the cost of appending one bar to a month of minute bars.
+    """
+    stored = canonicalize(stored)
+    columns = [c for c in COLUMNS if c in new.columns or c in stored.columns]
+    index = stored.index.union(new.index)
+    values = np.full((len(index), len(columns)), np.nan)
+    old_rows, new_rows = index.get_indexer(stored.index), index.get_indexer(new.index)
+    for j, column in enumerate(columns):
+        if column in stored:
+            values[old_rows, j] = stored[column].to_numpy()
+        if column in new:
+            incoming = new[column].to_numpy()
+            present = ~np.isnan(incoming)
+            values[new_rows[present], j] = incoming[present]
+    return pd.DataFrame(values, index=index.rename("time"), columns=columns)
 
 
 def _migrate_file(legacy: Path, directory: Path) -> None:

@@ -39,7 +39,9 @@ def default_output(data_dir: Path, symbol: str, bar: str, kind: str) -> Path:
 
 @features_app.command("build")
 def build(
-    symbol: Annotated[str, typer.Argument(help="Stored dataset, e.g. BTC.")],
+    symbol: Annotated[
+        str | None, typer.Argument(help="Stored dataset, e.g. BTC (or use --symbols).")
+    ] = None,
     label: Annotated[
         LabelKind,
         typer.Option(
@@ -75,10 +77,37 @@ def build(
             "--out", help="Output Parquet (default: DATA_DIR/windows/SYMBOL-BAR-LABEL.parquet)."
         ),
     ] = None,
+    symbols: Annotated[
+        str | None,
+        typer.Option(
+            "--symbols",
+            help="Many symbols (A,B,... or 'all'): features of every stored month, partition by "
+            "partition on Dask, to --out (default DATA_DIR/_features/SYMBOL/BAR/).",
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="--symbols: Dask scheduler address (default: a local cluster; "
+            "'local-process' runs in this process without Dask)."
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option(help="--symbols: worker processes of the local cluster.", min=1)
+    ] = 2,
 ) -> None:
-    """Build the labelled windows of SYMBOL and write them to Parquet."""
+    """Build the labelled windows of SYMBOL and write them to Parquet.
+
+    With --symbols, build the features of many symbols instead (no labels), partition by
+    partition on Dask; the result equals a single pass over each history, bit for bit.
+    """
     data_dir = resolve_data_dir(data_dir)
     bar = bar_name(parse_bar(bar))
+    if symbols is not None:
+        _build_many(data_dir, symbols, bar, out, scheduler, workers)
+        return
+    if symbol is None:
+        raise DataError("name a SYMBOL, or several with --symbols A,B,...")
     spec = _spec(
         kind=label.value,
         horizon=horizon,
@@ -96,6 +125,32 @@ def build(
     path = out if out is not None else default_output(data_dir, symbol, bar, spec.kind)
     write_parquet_atomic(table, path)
     _summary(symbol, spec, meta, path)
+
+
+def _build_many(
+    data_dir: Path, symbols: str, bar: str, out: Path | None, scheduler: str | None, workers: int
+) -> None:
+    from features.distributed import FEATURES_DIR, all_symbols, build_features_partitioned
+
+    names = all_symbols(data_dir) if symbols.strip().lower() == "all" else [
+        s for s in (part.strip() for part in symbols.split(",")) if s
+    ]
+    if not names:
+        raise DataError(f"--symbols {symbols!r}: no symbols (stored: none in {data_dir})")
+    target = out if out is not None else data_dir / FEATURES_DIR
+    where = scheduler or f"a local Dask cluster of {workers} worker(s)"
+    with console.status(f"building features of {len(names)} symbol(s) on {where}"):
+        built = build_features_partitioned(
+            data_dir, names, bar, target, scheduler=scheduler, workers=workers
+        )
+    table = Table(title=f"features ({bar}) -> {target}", title_justify="left")
+    for column in ("symbol", "months", "rows"):
+        table.add_column(column, justify="right" if column == "rows" else "left")
+    for name in dict.fromkeys(b.symbol for b in built):
+        mine = [b for b in built if b.symbol == name]
+        months = [m for b in mine for m in b.months]
+        table.add_row(name, f"{months[0]} .. {months[-1]}", f"{sum(b.rows for b in mine):,}")
+    console.print(table)
 
 
 def _spec(**fields: object) -> LabelSpec:

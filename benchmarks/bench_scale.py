@@ -1,0 +1,244 @@
+"""Scale: appends to a big store, and feature building over many symbols on Dask.
+
+Sections (each a function; ``main`` runs the ones asked for):
+
+- ``append``: the cost of appending one 1-minute bar to a dataset holding 1 day and one
+  holding 1 year of simulated 1-minute bars. Target: year <= 2x day (a merge rewrites only the
+  month it touches).
+- ``features``: features of N simulated symbols x D days of 5-minute bars, in one process and
+  on a 2-worker LocalCluster, in the same run, through the same code
+  (``features.distributed.build_features_partitioned``). Targets for 100 x 365: Dask >= 1.6x
+  faster than one process, < 30 s, peak memory < 4 GB. Peak memory is the largest sum of the
+  resident memory of this process and all its children (the Dask workers), sampled every 50 ms.
+
+The N symbols are derived from a few simulated markets (``--base``, default 4): each symbol is
+one base market with its prices and USD amounts scaled and its rows rotated in time, so that
+the universe has N distinct histories without simulating every one (the simulator makes about
+one symbol-year of 5-minute bars per 10 s). Data generation is not timed.
+
+Usage:
+    python benchmarks/bench_scale.py                       # every section, full size
+    python benchmarks/bench_scale.py --symbols 10 --days 60 --append-days 30   # quick
+    python benchmarks/bench_scale.py --only append
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from features.distributed import (  # noqa: E402
+    LOCAL_PROCESS,
+    build_features_partitioned,
+    dask_client,
+)
+from features.schema import COLUMNS, PRICE_COLUMNS  # noqa: E402
+from features.sources.simulator import simulate  # noqa: E402
+from features.store import MarketStore  # noqa: E402
+
+USD_COLUMNS = tuple(c for c in COLUMNS if c.endswith("_usd"))
+
+
+# -- measuring ----------------------------------------------------------------------------------
+class PeakMemory:
+    """Peak resident memory of this process plus all its descendants, sampled in a thread."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+
+    def _total(self) -> int:
+        me = psutil.Process()
+        total = 0
+        for proc in [me, *me.children(recursive=True)]:
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._total())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakMemory:
+        self.peak = self._total()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._total())
+
+
+@contextmanager
+def scratch_dir(prefix: str):
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def gb(n_bytes: float) -> str:
+    return f"{n_bytes / 2**30:.2f} GB"
+
+
+# -- append ---------------------------------------------------------------------------------------
+def append_cost(days_big: float = 365, repeats: int = 15) -> dict[str, float]:
+    """Median seconds to append one 1-minute bar to a 1-day and to a ``days_big`` dataset."""
+    print(f"\n== append: one 1-minute bar onto 1 day and {days_big:g} days of 1-minute bars ==")
+    started = time.perf_counter()
+    history = simulate("BTC", days=days_big + repeats / 1440 + 1, bar="1m", seed=11)
+    print(f"simulated {len(history):,} bars in {time.perf_counter() - started:.1f}s (not timed)")
+    results = {}
+    with scratch_dir("bench-append-") as root:
+        for label, rows in (("1 day", 1440), (f"{days_big:g} days", int(days_big * 1440))):
+            store = MarketStore(root / label.replace(" ", "_"))
+            store.write("BTC", history.iloc[:rows], source="bench")
+            times = []
+            for k in range(repeats):
+                bar = history.iloc[rows + k : rows + k + 1]
+                t = time.perf_counter()
+                store.write("BTC", bar, source="bench", bar="1m")
+                times.append(time.perf_counter() - t)
+            assert len(store.read("BTC", start=history.index[rows - 5])) == 5 + repeats
+            results[label] = statistics.median(times)
+            print(f"append to {label:>9} ({rows:>7,} rows): median {results[label] * 1e3:7.1f} ms "
+                  f"over {repeats} appends")
+    day, year = results["1 day"], results[f"{days_big:g} days"]
+    ratio = year / day
+    print(f"ratio {days_big:g} days / 1 day: {ratio:.2f}x (target <= 2x): "
+          f"{'OK' if ratio <= 2 else 'MISSED'}")
+    return {"append_day_s": day, "append_big_s": year, "append_ratio": ratio}
+
+
+# -- features -------------------------------------------------------------------------------------
+def derive_symbols(base: pd.DataFrame, count: int, seed: int) -> list[tuple[str, pd.DataFrame]]:
+    """``count`` distinct histories from one market: scaled prices and sizes, rotated rows."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(count):
+        frame = base.copy()
+        shift = int(rng.integers(0, len(frame)))
+        frame[:] = np.roll(frame.to_numpy(), shift, axis=0)
+        prices = [c for c in (*PRICE_COLUMNS, "index_price", "mark_price") if c in frame]
+        frame[prices] *= float(rng.uniform(0.01, 100))
+        sizes = [c for c in USD_COLUMNS if c in frame]
+        frame[sizes] *= float(rng.uniform(0.05, 2))
+        out.append((f"S{seed:02d}X{i:03d}", frame))
+    return out
+
+
+def _generate(args: tuple[str, int, int, float]) -> int:
+    """One base market and its derived symbols, written to the store (runs in a pool worker)."""
+    root, seed, count, days = args
+    base = simulate("ALT", days=days, bar="5m", seed=seed)
+    store = MarketStore(root)
+    rows = 0
+    for name, frame in derive_symbols(base, count, seed):
+        store.write(name, frame, source="bench")
+        rows += len(frame)
+    return rows
+
+
+def make_universe(root: Path, symbols: int, days: float, bases: int) -> int:
+    counts = [symbols // bases + (1 if i < symbols % bases else 0) for i in range(bases)]
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        jobs = [(str(root), seed, n, days) for seed, n in enumerate(counts) if n]
+        return sum(pool.map(_generate, jobs))
+
+
+def feature_building(symbols: int = 100, days: float = 365, bases: int = 4) -> dict[str, float]:
+    """One process against a 2-worker LocalCluster, same code, same data, same run."""
+    print(f"\n== features: {symbols} symbols x {days:g} days of 5-minute bars ==")
+    results: dict[str, float] = {}
+    with scratch_dir("bench-scale-") as root:
+        started = time.perf_counter()
+        rows = make_universe(root / "data", symbols, days, min(bases, symbols))
+        print(f"generated {rows:,} rows ({symbols} symbols from {min(bases, symbols)} simulated "
+              f"markets) in {time.perf_counter() - started:.1f}s (not timed)")
+        names = [d.symbol for d in MarketStore(root / "data").datasets()]
+        gc.collect()
+        data = root / "data"
+        out = root / "single"
+        with PeakMemory() as memory:
+            t = time.perf_counter()
+            built = build_features_partitioned(data, names, "5m", out, scheduler=LOCAL_PROCESS)
+            single = time.perf_counter() - t
+        _report("1 process", single, memory.peak, built, rows)
+        results.update({"single_s": single, "single_peak": memory.peak})
+        shutil.rmtree(out)
+        with PeakMemory() as memory:
+            t = time.perf_counter()
+            with dask_client(None, workers=2) as client:
+                started = time.perf_counter() - t
+                t = time.perf_counter()
+                built = build_features_partitioned(data, names, "5m", root / "dask", client=client)
+                dask = time.perf_counter() - t
+        print(f"LocalCluster of 2 workers started in {started:.1f}s (not in the time below)")
+        _report("Dask 2 workers", dask, memory.peak, built, rows)
+        results.update({"dask_s": dask, "dask_peak": memory.peak, "dask_start_s": started})
+    speedup = single / dask
+    print(f"speed-up of Dask on 2 workers: {speedup:.2f}x (target >= 1.6x): "
+          f"{'OK' if speedup >= 1.6 else 'MISSED'}; with the cluster start "
+          f"{single / (dask + started):.2f}x")
+    if symbols >= 100 and days >= 365:
+        print(f"Dask time {dask:.1f} s (target < 30 s): {'OK' if dask < 30 else 'MISSED'}")
+    peak = max(results["single_peak"], results["dask_peak"])
+    print(f"peak memory {gb(peak)} (target < 4 GB): {'OK' if peak < 4 * 2**30 else 'MISSED'}")
+    results["speedup"] = speedup
+    return results
+
+
+def _report(label: str, seconds: float, peak: int, built: list, rows: int) -> None:
+    written = sum(b.rows for b in built)
+    assert written == rows, f"{label}: {written} rows of features for {rows} bars"
+    print(f"{label:>15}: {seconds:6.1f} s, {seconds / rows * 1e6:5.2f} s per million rows, "
+          f"{rows / seconds:,.0f} rows/s, peak memory {gb(peak)}")
+
+
+SECTIONS: dict[str, Callable[[argparse.Namespace], object]] = {
+    "append": lambda a: append_cost(a.append_days),
+    "features": lambda a: feature_building(a.symbols, a.days, a.base),
+}
+"""Sections by name; other parts of the project add theirs here (pooled models, scoring)."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", choices=sorted(SECTIONS), action="append")
+    parser.add_argument("--symbols", type=int, default=100)
+    parser.add_argument("--days", type=float, default=365)
+    parser.add_argument("--base", type=int, default=4, help="simulated markets to derive from")
+    parser.add_argument("--append-days", type=float, default=365)
+    args = parser.parse_args(argv)
+    print(f"machine: {psutil.cpu_count()} cores, {gb(psutil.virtual_memory().total)} RAM, "
+          f"load {psutil.getloadavg()[0]:.1f}")
+    for name in args.only or list(SECTIONS):
+        SECTIONS[name](args)
+
+
+if __name__ == "__main__":
+    main()

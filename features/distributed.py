@@ -1,0 +1,264 @@
+"""Work over many symbols, partition by partition, on one machine or a Dask cluster.
+
+The unit of work is a *task*: one symbol and a run of consecutive month partitions of its
+stored dataset (``months_per_task`` of them). A task reads its months plus a ``margin`` of
+history before the first one (:data:`features.MIN_WINDOW` by default), applies a function,
+and keeps only its own months' rows. Because every feature depends on at most ``MIN_WINDOW`` of
+history through start-independent rolling statistics, the result equals a single pass over the
+whole history bit for bit, whatever the task boundaries.
+
+One code path: :func:`map_partitions` runs the same task function in this process
+(``scheduler="local-process"``, the baseline), on a local Dask cluster (the default), or on a
+cluster at ``scheduler="tcp://host:8786"``. Results stay where they are made unless the caller
+asks for them: a task's function writes its output (for example to a partitioned dataset) and
+returns something small, so the universe is never in memory at once.
+
+Batch scoring reuses :func:`map_partitions` with its own function (read features, score,
+write); feature building is :func:`build_features_partitioned`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pandas as pd
+
+from features.bars import BARS, bar_name, parse_bar
+from features.errors import DataError
+from features.partitioned import merge_into_partitions, months
+from features.pipeline import MIN_WINDOW, build_features
+from features.store import MarketStore, normalize_symbol
+
+T = TypeVar("T")
+LOCAL_PROCESS = "local-process"
+"""The ``scheduler`` value that runs every task in this process, without Dask."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """One symbol and the months ``[start, end)`` of its dataset at ``bar``."""
+
+    data_dir: str
+    symbol: str
+    bar: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+    @property
+    def months(self) -> list[str]:
+        return list(pd.date_range(self.start, self.end, freq="MS", inclusive="left").strftime("%Y-%m"))
+
+
+def plan(
+    data_dir: Path | str, symbols: Sequence[str], bar: str, months_per_task: int = 12
+) -> list[Task]:
+    """The tasks covering every stored month of each symbol, ``months_per_task`` at a time.
+
+    Months come from the dataset the store reads ``bar`` from (a coarser bar is resampled from
+    a finer stored one; month boundaries are bar boundaries at every bar).
+    """
+    if months_per_task < 1:
+        raise DataError(f"months per task must be at least 1, got {months_per_task}")
+    store = MarketStore(data_dir)
+    wanted = bar_name(parse_bar(bar))
+    tasks = []
+    for symbol in symbols:
+        name = normalize_symbol(symbol)
+        stored = store.bars(name)
+        usable = [b for b in stored if parse_bar(wanted) % parse_bar(b) == pd.Timedelta(0)]
+        if not usable:
+            have = ", ".join(stored) or "no data"
+            raise DataError(f"{name}: cannot make {wanted} bars (stored: {have})")
+        found = months(store.path(name, usable[-1]))
+        for i in range(0, len(found), months_per_task):
+            chunk = found[i : i + months_per_task]
+            start = pd.Timestamp(f"{chunk[0]}-01", tz="UTC")
+            end = pd.Timestamp(f"{chunk[-1]}-01", tz="UTC") + pd.offsets.MonthBegin(1)
+            tasks.append(Task(str(data_dir), name, wanted, start, end))
+    return tasks
+
+
+def read_task(task: Task, margin: pd.Timedelta = MIN_WINDOW) -> pd.DataFrame:
+    """The task's bars plus ``margin`` of history before its first month."""
+    last = task.end - pd.Timedelta(1, "ns")
+    return MarketStore(task.data_dir).read(task.symbol, task.bar, task.start - margin, last)
+
+
+def own_rows(task: Task, frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``frame`` inside the task's months (drops the margin)."""
+    return frame[(frame.index >= task.start) & (frame.index < task.end)]
+
+
+def run_task(func: Callable[[pd.DataFrame, Task], T], task: Task, margin: pd.Timedelta) -> T:
+    """Read a task with its margin and apply ``func(frame_with_margin, task)``.
+
+    ``func`` must itself keep only the task's own rows (:func:`own_rows`) of what it computes.
+    """
+    return func(read_task(task, margin), task)
+
+
+def map_partitions(
+    func: Callable[[pd.DataFrame, Task], T],
+    data_dir: Path | str,
+    symbols: Sequence[str],
+    bar: str,
+    *,
+    margin: pd.Timedelta = MIN_WINDOW,
+    months_per_task: int = 12,
+    scheduler: str | None = None,
+    workers: int = 2,
+    client: Any | None = None,
+) -> list[T]:
+    """Apply ``func(frame_with_margin, task)`` to every (symbol, months) task; return the results.
+
+    ``func`` gets the task's bars at ``bar`` preceded by ``margin`` of history and must return
+    something small (a row count, a path, a summary): write big outputs from inside ``func``.
+    ``scheduler``: ``None`` starts a LocalCluster of ``workers`` processes (one thread each),
+    an address (``tcp://host:8786``) uses that cluster, ``"local-process"`` runs here without
+    Dask; ``client``, a connected ``distributed.Client``, is reused as it is. Results come
+    back in task order. A task's DataError reaches the caller as is.
+    """
+    tasks = plan(data_dir, symbols, bar, months_per_task)
+    if client is not None:
+        return _submit(client, func, tasks, margin)
+    if scheduler == LOCAL_PROCESS:
+        return [run_task(func, task, margin) for task in tasks]
+    with dask_client(scheduler, workers) as started:
+        return _submit(started, func, tasks, margin)
+
+
+def _submit(
+    client: Any, func: Callable[[pd.DataFrame, Task], T], tasks: list[Task], margin: pd.Timedelta
+) -> list[T]:
+    futures = client.map(run_task, [func] * len(tasks), tasks, [margin] * len(tasks), pure=False)
+    return client.gather(futures)
+
+
+@contextmanager
+def dask_client(scheduler: str | None, workers: int = 2) -> Iterator[Any]:
+    """A Dask client: to the cluster at ``scheduler``, or to a new LocalCluster of processes."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError) as err:
+            raise DataError(f"cannot reach the Dask scheduler at {scheduler} ({err})") from None
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    with LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard": False},
+        memory_limit="2GiB",
+        silence_logs=logging.ERROR,
+    ) as cluster, Client(cluster) as client:
+        client.run(warm_up)
+        yield client
+
+
+def warm_up() -> None:
+    """Load the feature code (and its compiled kernels) in a worker before it gets tasks."""
+    frame = pd.DataFrame(
+        {"open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "funding_rate": 0.0},
+        index=pd.date_range("2024-01-01", periods=3, freq="1h", tz="UTC", name="time"),
+    )
+    build_features(frame)
+
+
+# -- feature building --------------------------------------------------------------------------
+FEATURES_DIR = "_features"
+"""Where ``flushrisk features build --symbols`` writes: ``<data_dir>/_features/<SYMBOL>/<bar>``."""
+
+
+def features_directory(out: Path | str, symbol: str, bar: str) -> Path:
+    return Path(out) / normalize_symbol(symbol) / bar_name(parse_bar(bar))
+
+
+@dataclass(frozen=True)
+class BuiltPartition:
+    """What one task wrote: rows of features per symbol and months."""
+
+    symbol: str
+    months: tuple[str, ...]
+    rows: int
+
+
+def _build_and_write(out: str) -> Callable[[pd.DataFrame, Task], BuiltPartition]:
+    def build(frame: pd.DataFrame, task: Task) -> BuiltPartition:
+        features = own_rows(task, build_features(frame, task.bar))
+        if not features.empty:
+            merge_into_partitions(
+                features_directory(out, task.symbol, task.bar), features, combine=_replace
+            )
+        return BuiltPartition(task.symbol, tuple(task.months), len(features))
+
+    return build
+
+
+def _replace(new: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
+    """A rebuilt month replaces the stored one (features are a pure function of the bars)."""
+    return new
+
+
+def build_features_partitioned(
+    data_dir: Path | str,
+    symbols: Sequence[str],
+    bar: str,
+    out: Path | str,
+    *,
+    months_per_task: int = 12,
+    scheduler: str | None = None,
+    workers: int = 2,
+    client: Any | None = None,
+) -> list[BuiltPartition]:
+    """Build the features of every stored month of ``symbols`` into ``out`` (partitioned).
+
+    Each task is built with :func:`features.build_features` on its months plus a MIN_WINDOW
+    margin, so the result equals ``build_features`` on each whole history, bit for bit.
+    Output: ``<out>/<SYMBOL>/<bar>/month=YYYY-MM/part.parquet`` (read with
+    :func:`features.partitioned.read_partitions`).
+    """
+    return map_partitions(
+        _build_and_write(str(out)),
+        data_dir,
+        symbols,
+        bar,
+        months_per_task=months_per_task,
+        scheduler=scheduler,
+        workers=workers,
+        client=client,
+    )
+
+
+def all_symbols(data_dir: Path | str) -> list[str]:
+    """Every symbol with a stored dataset."""
+    return sorted({d.symbol for d in MarketStore(data_dir).datasets()})
+
+
+__all__ = [
+    "BARS",
+    "BuiltPartition",
+    "FEATURES_DIR",
+    "LOCAL_PROCESS",
+    "Task",
+    "all_symbols",
+    "build_features_partitioned",
+    "dask_client",
+    "features_directory",
+    "map_partitions",
+    "own_rows",
+    "plan",
+    "read_task",
+]
