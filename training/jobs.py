@@ -198,6 +198,45 @@ def _events_section(
     )
 
 
+def track_record(report: dict[str, Any]) -> dict[str, Any]:
+    """What the model card (and the symbol page) shows as the model's honest record: PR-AUC with
+    its CI beside the best baseline's, the verdict, the reliability diagram, the event study."""
+    verdict = report.get("verdict") or {}
+    model = report[MODEL]
+    best = verdict.get("best_baseline")
+    baselines = {
+        name: {"pr_auc": m.get("pr_auc"), "pr_auc_ci": (m.get("ci") or {}).get("pr_auc"),
+               "brier_skill": m.get("brier_skill"), "ece": m.get("ece")}
+        for name, m in report.items()
+        if name != MODEL and isinstance(m, dict) and "pr_auc" in m
+    }
+    events = report.get("events") or {}
+    ev_model = (events.get("predictors") or {}).get(MODEL) or {}
+    calibration = ((report.get("protocol") or {}).get("calibration") or {}).get(MODEL)
+    return json_safe({
+        "pr_auc": model.get("pr_auc"),
+        "pr_auc_ci": (model.get("ci") or {}).get("pr_auc"),
+        "ci_level": verdict.get("level"),
+        "base_rate": model.get("base_rate"),
+        "ece": model.get("ece"),
+        "calibration_slope": model.get("calibration_slope"),
+        "best_baseline": {"name": best, **baselines[best]} if best in baselines else None,
+        "baseline_metrics": baselines,
+        "verdict": verdict,
+        "event_study": {
+            "events": events.get("events_total"),
+            "hits": (ev_model.get("onset_hits") or 0) + (ev_model.get("continuation_hits") or 0),
+            "onsets": events.get("onsets"),
+            "onset_hits": ev_model.get("onset_hits"),
+            "continuations": events.get("continuations"),
+            "continuation_hits": ev_model.get("continuation_hits"),
+            "false_alarms_per_week": ev_model.get("false_alarms_per_week"),
+            "summary": events.get("summary"),
+        } if events else None,
+        "reliability": calibration,
+    })
+
+
 def _setup(data: DataRequest, meta: Any, spec: Any, config: TrainConfig, wf: WalkForwardResult) -> dict[str, Any]:
     return {
         "symbol": normalize_symbol(data.symbol),
@@ -266,6 +305,7 @@ def train_job(
         "groups": list(meta.groups),
         "label": spec.describe(),
         "verdict": report["verdict"]["text"],
+        "track_record": track_record(report),
         "metrics": {k: v for k, v in report[MODEL].items() if k not in ("folds", "ci")},
         "baseline_metrics": {
             name: {k: report[name][k] for k in ("pr_auc", "brier", "ece")} for name in config.baselines

@@ -1,5 +1,11 @@
 """The model registry: versions, the ``champion`` alias, and the export to BentoML for serving.
 
+Promotion gate. A candidate is refused, with the reason, when its label spec, bar or symbol set
+differ from the champion's (the served probability would quietly mean something else), when it
+does not beat the best baseline on its own out-of-fold rows (its run's protocol verdict), and
+when the rows it would be compared on include rows either model trained on. ``force``
+overrides and the result says what it overrode.
+
 Promotion rule. A candidate becomes champion only if it beats the current champion on the SAME
 evaluation data: metrics from different periods, symbols or label specs say nothing about which
 model is better. Two runs whose evaluation digests (rows, labels, walk-forward set-up; see
@@ -68,6 +74,8 @@ class PromoteResult:
     previous: int | None = None
     exported: str | None = None
     comparison: dict[str, Any] = field(default_factory=dict)
+    refusals: list[str] = field(default_factory=list)
+    overridden: list[str] = field(default_factory=list)
 
 
 def _info(client: MlflowClient, mv: ModelVersion, aliases: dict[str, str]) -> VersionInfo:
@@ -146,7 +154,9 @@ def load_run_model(client: MlflowClient, run_id: str) -> FlushModel:
 
 def resolve_model(ref: str, home: Path | str | None = None) -> tuple[FlushModel, dict[str, Any]]:
     """A model from a reference: a model directory, a run id, ``NAME/VERSION``, ``NAME@ALIAS``,
-    ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS`` (NAME may be a symbol such as BTC)."""
+    ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS`` (NAME may be a symbol such as BTC).
+    A bare NAME is the champion (the latest version only when there is no champion yet); the
+    returned source says which version it is."""
     path = Path(ref)
     if path.is_dir():
         return FlushModel.load(path), {"source": str(path.resolve())}
@@ -176,11 +186,18 @@ def resolve_model(ref: str, home: Path | str | None = None) -> tuple[FlushModel,
             mv = client.get_model_version_by_alias(name, alias)
         except MlflowException:
             raise ModelNotFoundError(f"{name} has no version with alias @{alias}") from None
+    elif version:
+        mv = _version(client, name, int(version))
     else:
-        mv = _version(client, name, int(version) if version else None)
+        # A bare name means the model in service: the champion, not merely the newest version.
+        mv = _champion(client, name)
+        alias = CHAMPION if mv is not None else None
+        if mv is None:
+            mv = _version(client, name, None)
     model = load_run_model(client, mv.run_id)
     model.metadata.update(mlflow_version=int(mv.version), mlflow_run_id=mv.run_id)
-    return model, {"source": f"{name} v{mv.version}", "mlflow_run_id": mv.run_id, "mlflow_version": int(mv.version)}
+    what = f"{name} v{mv.version}" + (f" (@{alias})" if alias else " (latest; no champion yet)")
+    return model, {"source": what, "mlflow_run_id": mv.run_id, "mlflow_version": int(mv.version)}
 
 
 def _compare(
@@ -227,8 +244,20 @@ def promote(
         result.previous = int(champ.version)
     if champ is not None and int(champ.version) == cand_v:
         result.promoted, result.reason = True, f"v{cand_v} is already the champion (re-exported)"
+        return _finish(client, result, cand, symbol, bentoml_home)
+    cand_model = load_run_model(client, cand.run_id)
+    champ_model = load_run_model(client, champ.run_id) if champ is not None else None
+    refusals = gate_refusals(client, cand, cand_model, champ, champ_model)
+    if refusals and not force:
+        result.reason = "refused: " + "; ".join(refusals) + ". --force overrides"
+        result.refusals = refusals
     elif force:
-        result.promoted, result.reason = True, f"--force: v{cand_v} set as champion without comparison"
+        result.promoted = True
+        result.overridden = refusals
+        result.reason = (
+            f"--force: v{cand_v} set as champion, overriding: " + "; ".join(refusals)
+            if refusals else f"--force: v{cand_v} set as champion without comparison"
+        )
     elif champ is None:
         result.promoted, result.reason = True, f"no current champion of {name}: v{cand_v} becomes champion"
     else:
@@ -237,13 +266,14 @@ def promote(
         cand_digest = cand_run.data.tags.get("eval_digest")
         champ_digest = champ_run.data.tags.get("eval_digest")
         if cand_digest and cand_digest == champ_digest:
+            # both figures are out of fold on the same rows: no model scored rows it trained on
             result.promoted, result.reason = _compare(
                 cand_run.data.metrics, champ_run.data.metrics,
                 f"the same walk-forward evaluation (digest {cand_digest})", cand_v, champ_v,
             )
         elif data_dir is not None:
             result.promoted, result.reason, result.comparison = _compare_on_data(
-                client, cand, champ, symbol, data_dir, eval_from
+                cand, cand_model, champ, champ_model, symbol, data_dir, eval_from
             )
         else:
             result.reason = (
@@ -251,6 +281,16 @@ def promote(
                 f"(digests {cand_digest} vs {champ_digest}): their metrics are not comparable. "
                 "Pass --data-dir (and --eval-from DATE) to score both on the same data, or --force"
             )
+    return _finish(client, result, cand, symbol, bentoml_home)
+
+
+def _finish(
+    client: MlflowClient, result: PromoteResult, cand: ModelVersion, symbol: str,
+    bentoml_home: Path | str | None,
+) -> PromoteResult:
+    """Set the alias and export, when promoted."""
+    cand_v = result.version
+    name = result.name
     if result.promoted:
         client.set_registered_model_alias(name, CHAMPION, str(cand_v))
         model = load_run_model(client, cand.run_id)
@@ -260,21 +300,82 @@ def promote(
     return result
 
 
-def _compare_on_data(
+def _symbols(model: FlushModel) -> list[str]:
+    meta = model.metadata
+    symbols = meta.get("symbols") or ([meta["symbol"]] if meta.get("symbol") else [])
+    return sorted(normalize_symbol(str(s)) for s in symbols)
+
+
+def _label(model: FlushModel) -> Any:
+    from features import LabelSpec
+
+    return LabelSpec.model_validate(model.label_spec)
+
+
+def gate_refusals(
     client: MlflowClient,
     cand: ModelVersion,
+    cand_model: FlushModel,
+    champ: ModelVersion | None,
+    champ_model: FlushModel | None,
+) -> list[str]:
+    """Why the candidate must not become champion (empty: it may, subject to the comparison).
+
+    1. A different label spec, bar or symbol set from the champion's: the served probability
+       would quietly start meaning something else.
+    2. The candidate does not beat the best baseline on its own out-of-fold rows (its run's
+       protocol verdict: PR-AUC margin over the best baseline not above zero), or its run has no
+       verdict at all (trained before the protocol).
+    The third rule (no comparison on rows either model trained on) is applied where rows are
+    compared: :func:`_compare_on_data`.
+    """
+    refusals: list[str] = []
+    cv = int(cand.version)
+    if champ is not None and champ_model is not None:
+        pv = int(champ.version)
+        cand_label, champ_label = _label(cand_model), _label(champ_model)
+        if cand_label != champ_label:
+            refusals.append(
+                f"v{cv} predicts '{cand_label.describe()}' but champion v{pv} predicts "
+                f"'{champ_label.describe()}' (label spec differs)"
+            )
+        cand_bar, champ_bar = cand_model.metadata.get("bar"), champ_model.metadata.get("bar")
+        if cand_bar != champ_bar:
+            refusals.append(f"v{cv} is for {cand_bar} bars but champion v{pv} for {champ_bar} bars")
+        cand_syms, champ_syms = _symbols(cand_model), _symbols(champ_model)
+        if cand_syms != champ_syms:
+            refusals.append(
+                f"v{cv} was trained on symbols {','.join(cand_syms) or '?'} but champion v{pv} on "
+                f"{','.join(champ_syms) or '?'}"
+            )
+    run = client.get_run(cand.run_id)
+    margin = run.data.metrics.get("vs_best_baseline_pr_auc")
+    verdict = run.data.tags.get("verdict")
+    if margin is None:
+        refusals.append(
+            f"v{cv}'s run has no evaluation-protocol verdict (trained before it): retrain it to "
+            "check it beats the best baseline"
+        )
+    elif not margin > 0:
+        refusals.append(f"v{cv} does not beat the best baseline on its own out-of-fold rows ({verdict})")
+    return refusals
+
+
+def _compare_on_data(
+    cand: ModelVersion,
+    cand_model: FlushModel,
     champ: ModelVersion,
+    champ_model: FlushModel,
     symbol: str,
     data_dir: Path | str,
     eval_from: str | None,
 ) -> tuple[bool, str, dict[str, Any]]:
-    from features import LabelSpec, labelled_windows
+    """Score both models on the same rows of ``data_dir``; refuse rows either trained on."""
+    from features import labelled_windows
     from features.store import MarketStore
 
-    cand_model = load_run_model(client, cand.run_id)
-    champ_model = load_run_model(client, champ.run_id)
     bar = str(cand_model.metadata.get("bar", "1h"))
-    spec = LabelSpec.model_validate(cand_model.label_spec)
+    spec = _label(cand_model)
     frame = MarketStore(data_dir).read(symbol, bar)
     X, y, _ = labelled_windows(frame, spec)
     ends = [pd.Timestamp(m.metadata["data_end"]) for m in (cand_model, champ_model) if m.metadata.get("data_end")]
@@ -287,15 +388,20 @@ def _compare_on_data(
             f"no labelled rows with positives in {data_dir} for {symbol} after {start}: "
             "pass an earlier --eval-from, or --force"
         )
-    scores = {"candidate": _score_on(cand_model, X, y), "champion": _score_on(champ_model, X, y)}
     where = f"{len(X)} rows of {normalize_symbol(symbol)} {bar} from {X.index[0]:%Y-%m-%d} to {X.index[-1]:%Y-%m-%d}"
-    overlap = [
-        f"v{mv.version}" for mv, m in ((cand, cand_model), (champ, champ_model))
+    trained_on = [
+        f"v{mv.version} (trained until {m.metadata['data_end'][:16]})"
+        for mv, m in ((cand, cand_model), (champ, champ_model))
         if m.metadata.get("data_end") and pd.Timestamp(m.metadata["data_end"]) >= X.index[0]
+        and normalize_symbol(symbol) in _symbols(m)
     ]
+    if trained_on:
+        return False, (
+            f"refused: the comparison rows ({where}) include rows {' and '.join(trained_on)} trained on; "
+            "pass a later --eval-from (or none: after both models' data), or --force"
+        ), {}
+    scores = {"candidate": _score_on(cand_model, X, y), "champion": _score_on(champ_model, X, y)}
     promoted, reason = _compare(scores["candidate"], scores["champion"], where, int(cand.version), int(champ.version))
-    if overlap:
-        reason += f" (warning: {', '.join(overlap)} trained on part of these rows)"
     return promoted, reason, scores
 
 
@@ -385,6 +491,7 @@ __all__ = [
     "PromoteResult",
     "VersionInfo",
     "export_bentoml",
+    "gate_refusals",
     "list_versions",
     "load_run_model",
     "promote",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import tempfile
 import warnings
 from pathlib import Path
@@ -30,7 +31,6 @@ import pandas as pd
 from features.errors import FlushRiskError
 from features.settings import Settings, get_settings
 from features.store import normalize_symbol
-from training.metrics import HEADLINE
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -41,6 +41,10 @@ EXPERIMENT = "flushrisk"
 FLUSH_MODEL_ARTIFACT = "flush_model"
 BOOSTER_ARTIFACT = "model"
 CHAMPION = "champion"
+# MLflow 3's UI picks the experiment page by this tag; "custom_model_development" is the
+# model-training view (runs, metrics, models) instead of the GenAI traces view.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 
 
 def model_name(symbol: str) -> str:
@@ -60,6 +64,7 @@ def connect(home: Path | str | None = None) -> tuple[MlflowClient, str]:
     """Point MLflow at the sqlite store under ``home``; return a client and the experiment id."""
     import mlflow
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in CLI output
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     settings = Settings(mlflow_home=mlflow_home(home))
@@ -70,12 +75,28 @@ def connect(home: Path | str | None = None) -> tuple[MlflowClient, str]:
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     experiment = client.get_experiment_by_name(EXPERIMENT)
     if experiment is not None:
+        if experiment.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+            _label_experiment(client, experiment.experiment_id)  # stores made before this setting
         return client, experiment.experiment_id
     settings.artifact_root.mkdir(parents=True, exist_ok=True)
     experiment_id = client.create_experiment(
         EXPERIMENT, artifact_location=settings.artifact_root.as_uri()
     )
+    _label_experiment(client, experiment_id)
     return client, experiment_id
+
+
+def _label_experiment(client: MlflowClient, experiment_id: str) -> None:
+    """Open the experiment in MLflow's model-training view (not the GenAI traces view), with a
+    description saying what its runs are."""
+    client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+    client.set_experiment_tag(
+        experiment_id,
+        "mlflow.note.content",
+        "FlushRisk training runs: walk-forward LightGBM against baselines (base rate, logistic, "
+        "rule, persistence, volatility). Each run's name says symbol, bar, label and data; its "
+        "description leads with the verdict against the best baseline.",
+    )
 
 
 def evaluation_digest(X: pd.DataFrame, y: pd.Series, setup: dict[str, Any]) -> str:
@@ -87,20 +108,29 @@ def evaluation_digest(X: pd.DataFrame, y: pd.Series, setup: dict[str, Any]) -> s
     return h.hexdigest()[:16]
 
 
+MODEL_METRICS = ("pr_auc", "pr_auc_lift", "roc_auc", "brier", "brier_skill", "log_loss", "ece",
+                 "calibration_slope", "calibration_intercept", "precision_at_alert", "recall_at_alert",
+                 "alerts_per_week", "base_rate", "rows", "positives")
+FOLD_METRICS = ("pr_auc", "pr_auc_lift", "roc_auc", "brier_skill", "ece")
+
+
 def metric_dict(report: dict[str, Any]) -> dict[str, float]:
-    """Flat MLflow metrics: the model's bare, baselines prefixed by their name, the lower and
-    upper CI ends as ``<metric>_ci_lo/_ci_hi``, and the verdict's margin over the best baseline."""
+    """The run's metrics, few and named for what matters (the full tables are in report.json):
+
+    * the model's out-of-fold metrics, bare (``pr_auc``, ...), with ``<metric>_ci_lo/_ci_hi``;
+    * the verdict: ``vs_best_baseline_pr_auc`` (+ CI ends) and ``beats_best_baseline`` (1/0);
+    * each baseline's PR-AUC as ``<baseline>_pr_auc`` and its paired gap ``model_minus_<baseline>_pr_auc``;
+    * the event study: ``onset_hit_rate``, ``continuation_hit_rate``, ``false_alarms_per_week``.
+    Per-fold and per-seed figures are logged as steps of one series each (see log_training_run).
+    """
     out: dict[str, float] = {}
-    for name, metrics in report.items():
-        if not isinstance(metrics, dict) or "pr_auc" not in metrics:
-            continue  # setup, events, verdict, protocol: not per-predictor metrics
-        prefix = "" if name == "model" else f"{name}_"
-        for key, value in metrics.items():
-            if _finite(value):
-                out[f"{prefix}{key}"] = float(value)
-        for key, (lo, hi) in (metrics.get("ci") or {}).items():
-            if _finite(lo) and _finite(hi):
-                out[f"{prefix}{key}_ci_lo"], out[f"{prefix}{key}_ci_hi"] = float(lo), float(hi)
+    model = report.get("model") or {}
+    for key in MODEL_METRICS:
+        if _finite(model.get(key)):
+            out[key] = float(model[key])
+    for key, pair in (model.get("ci") or {}).items():
+        if pair and _finite(pair[0]) and _finite(pair[1]):
+            out[f"{key}_ci_lo"], out[f"{key}_ci_hi"] = float(pair[0]), float(pair[1])
     verdict = report.get("verdict") or {}
     if _finite(verdict.get("difference")):
         out["vs_best_baseline_pr_auc"] = float(verdict["difference"])
@@ -108,7 +138,58 @@ def metric_dict(report: dict[str, Any]) -> dict[str, float]:
         if _finite(lo) and _finite(hi):
             out["vs_best_baseline_pr_auc_ci_lo"], out["vs_best_baseline_pr_auc_ci_hi"] = float(lo), float(hi)
         out["beats_best_baseline"] = 1.0 if verdict.get("beats") else 0.0
+    for name, metrics in report.items():
+        if name == "model" or not isinstance(metrics, dict) or "pr_auc" not in metrics:
+            continue
+        if _finite(metrics.get("pr_auc")):
+            out[f"{name}_pr_auc"] = float(metrics["pr_auc"])
+        gap = ((metrics.get("vs_model") or {}).get("pr_auc") or {}).get("value")
+        if _finite(gap):
+            out[f"model_minus_{name}_pr_auc"] = float(gap)
+    events = (report.get("events") or {}).get("predictors", {}).get("model") or {}
+    for key in ("onset_hit_rate", "continuation_hit_rate", "false_alarms_per_week"):
+        if _finite(events.get(key)):
+            out[key] = float(events[key])
     return out
+
+
+def run_name(report: dict[str, Any], data_source: str) -> str:
+    """What an engineer scanning the run list needs: symbol, bar, label, data source."""
+    setup = report.get("setup") or {}
+    spec = setup.get("label_spec") or {}
+    kind = spec.get("kind", "?")
+    if kind == "liquidation":
+        label = (f"liq>={spec['threshold_usd']:,.0f}USD" if spec.get("threshold_usd")
+                 else f"liq>={spec.get('threshold_oi_fraction', 0):.2%}OI")
+    else:
+        label = f"proxy {spec.get('k_vol', '?')}vol"
+    label += f"/{spec.get('horizon', '?')}" + (f" onset {spec['onset']}" if spec.get("onset") else "")
+    return f"{setup.get('symbol', '?')} {setup.get('bar', '?')} {label} · {data_source}"
+
+
+def run_description(report: dict[str, Any], data_source: str) -> str:
+    """The run page's description (markdown): the verdict first, then what and on what."""
+    setup = report.get("setup") or {}
+    verdict = (report.get("verdict") or {}).get("text", "no verdict")
+    model = report.get("model") or {}
+    events = (report.get("events") or {}).get("summary")
+    lines = [
+        f"**Verdict:** {verdict}",
+        "",
+        f"**Label:** {setup.get('label', '?')}",
+        f"**Data:** {setup.get('symbol', '?')} {setup.get('bar', '?')} from {data_source}, "
+        f"{str(setup.get('data_start', '?'))[:16]} to {str(setup.get('data_end', '?'))[:16]}, "
+        f"signal groups {', '.join(setup.get('groups') or []) or '-'}",
+        f"**Evaluation:** {setup.get('folds', '?')} walk-forward fold(s), {setup.get('evaluated_rows', '?')} "
+        f"out-of-fold rows, base rate {model.get('base_rate', float('nan')):.4f}; "
+        f"ECE (equal-mass) {model.get('ece', float('nan')):.4f}, calibration slope "
+        f"{model.get('calibration_slope', float('nan')):.2f}",
+    ]
+    if events:
+        lines.append(f"**Event study:** {events}")
+    lines.append("")
+    lines.append("Full tables (every baseline with CIs, per fold, reliability, events): `report.json`.")
+    return "\n".join(lines)
 
 
 def _input_example(X: pd.DataFrame) -> pd.DataFrame:
@@ -132,17 +213,68 @@ def log_training_run(
     model: FlushModel,
     register: bool = True,
 ) -> tuple[str, int | None]:
-    """Log one training run (see the module docstring); return its run id and model version."""
+    """Log one training run (see the module docstring); return its run id and model version.
+
+    Any failure of the store (deleted, read-only, full disk) is one clear error, never a
+    traceback, and a registration is verified before it is returned.
+    """
+    try:
+        run_id, version = _log_run(
+            symbol=symbol, bar=bar, home=home, params=params, tags=tags, X=X, y=y,
+            dataset_source=dataset_source, report=report, plots=plots, model=model, register=register,
+        )
+    except FlushRiskError:
+        raise
+    except Exception as err:  # sqlite / MLflow / OS errors of a store that went away mid-run
+        db = mlflow_home(home) / "mlflow.db"
+        if not db.is_file():
+            raise FlushRiskError(
+                f"the MLflow store {db.resolve()} disappeared during training: {model_name(symbol)} "
+                "was NOT registered. Train again with a store that stays in place (--mlflow-home)"
+            ) from None
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise FlushRiskError(
+            f"MLflow could not log the training run in {db.resolve()} ({first}); nothing was registered"
+        ) from None
+    if register:
+        verify_registration(home, model_name(symbol), version, run_id)
+    return run_id, (int(version) if version is not None else None)
+
+
+def _log_run(
+    *,
+    symbol: str,
+    bar: str,
+    home: Path | str | None,
+    params: dict[str, str],
+    tags: dict[str, str],
+    X: pd.DataFrame,
+    y: pd.Series,
+    dataset_source: str,
+    report: dict[str, Any],
+    plots: list[Path],
+    model: FlushModel,
+    register: bool,
+) -> tuple[str, Any]:
     import lightgbm
     import mlflow
     from mlflow.models import infer_signature
 
-    _, experiment_id = connect(home)
+    client, experiment_id = connect(home)
     name = model_name(symbol)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{name}-{bar}") as run:
+    source = Path(tags.get("data_dir") or dataset_source).name or dataset_source
+    description = run_description(report, source)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name(report, source)) as run:
         run_id = run.info.run_id
         model.metadata["mlflow_run_id"] = run_id
         mlflow.set_tags({**tags, "symbol": normalize_symbol(symbol), "bar": bar})
+        verdict = report.get("verdict") or {}
+        mlflow.set_tags({
+            "mlflow.note.content": description,
+            "verdict": str(verdict.get("text", ""))[:5000],
+            "verdict_status": str(verdict.get("status", "")),
+            "label": str((report.get("setup") or {}).get("label", ""))[:5000],
+        })
         mlflow.log_params(params)
         data = X.assign(label=y.to_numpy()).reset_index()
         with warnings.catch_warnings():
@@ -151,15 +283,16 @@ def log_training_run(
                 data, source=dataset_source, name=f"{normalize_symbol(symbol)}-{bar}", targets="label"
             )
         mlflow.log_input(dataset, context="training")
-        verdict = (report.get("verdict") or {}).get("text")
-        if verdict:
-            mlflow.set_tags({"verdict": verdict[:5000], "mlflow.note.content": f"**Verdict:** {verdict}"})
         mlflow.log_metrics(metric_dict(report))
-        for fold in report["model"].get("folds", []):
+        for fold in report["model"].get("folds", []):  # one series per metric, step = fold
             mlflow.log_metrics(
-                {f"fold_{k}": float(fold[k]) for k in HEADLINE if _finite(fold.get(k))},
+                {f"fold_{k}": float(fold[k]) for k in FOLD_METRICS if _finite(fold.get(k))},
                 step=int(fold["fold"]),
             )
+        seeds = ((report.get("protocol") or {}).get("seeds") or {}).get("per_seed") or []
+        for k, seed in enumerate(seeds):  # one series, step = booster seed
+            if _finite(seed.get("pr_auc")):
+                mlflow.log_metric("seed_pr_auc", float(seed["pr_auc"]), step=k)
         with tempfile.TemporaryDirectory() as tmp:
             tmp_path = Path(tmp)
             (tmp_path / "report.json").write_text(json.dumps(report, indent=1, default=str))
@@ -181,7 +314,77 @@ def log_training_run(
             pip_requirements=[f"lightgbm=={lightgbm.__version__}", "pandas", "numpy"],
         )
         version = info.registered_model_version
-    return run_id, (int(version) if version is not None else None)
+    if version is not None:
+        describe_registration(client, name, str(version), report, source, description)
+    return run_id, version
+
+
+def describe_registration(
+    client: MlflowClient, name: str, version: str, report: dict[str, Any], source: str, description: str
+) -> None:
+    """Descriptions and tags on the registered model and the version, so the registry page says
+    what the model predicts, for which market, and whether it beat its baselines."""
+    setup = report.get("setup") or {}
+    symbol, bar = str(setup.get("symbol", "")), str(setup.get("bar", ""))
+    client.update_registered_model(
+        name,
+        description=(
+            f"FlushRisk model for {symbol}: the calibrated probability of a large long squeeze. "
+            "Each version's description says which label it predicts, on which data, and its "
+            "verdict against the baselines. The `champion` alias is the version in service."
+        ),
+    )
+    for key, value in {"symbol": symbol, "product": "flushrisk"}.items():
+        client.set_registered_model_tag(name, key, value)
+    client.update_model_version(name, version, description=description)
+    verdict = report.get("verdict") or {}
+    model = report.get("model") or {}
+    tags = {
+        "symbol": symbol,
+        "bar": bar,
+        "label": str(setup.get("label", ""))[:5000],
+        "label_kind": str((setup.get("label_spec") or {}).get("kind", "")),
+        "data": f"{source} {str(setup.get('data_start', ''))[:10]}..{str(setup.get('data_end', ''))[:10]}",
+        "verdict": str(verdict.get("text", ""))[:5000],
+        "beats_best_baseline": str(bool(verdict.get("beats"))).lower(),
+        "pr_auc": f"{model.get('pr_auc', float('nan')):.4f}",
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+
+
+def verify_registration(home: Path | str | None, name: str, version: Any, run_id: str) -> None:
+    """Check the registration really is in the store before anyone says "registered".
+
+    The store can vanish under a running job (deleted, disk unmounted): sqlite then keeps
+    writing to an unlinked file and MLflow reports success. So the database file must still be
+    there, and a fresh query must find the version pointing at this run.
+    """
+    from mlflow.exceptions import MlflowException
+
+    db = mlflow_home(home) / "mlflow.db"
+    if version is None:
+        raise FlushRiskError(f"MLflow did not register {name} for run {run_id}; nothing was registered")
+    if not db.is_file():
+        raise FlushRiskError(
+            f"the MLflow store {db.resolve()} disappeared during training: {name} v{version} was "
+            "NOT registered. Train again with a store that stays in place (--mlflow-home)"
+        )
+    try:
+        import mlflow
+
+        uri = tracking_uri(home)
+        mv = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version(name, str(version))
+    except MlflowException as err:
+        raise FlushRiskError(
+            f"{name} v{version} is not in the MLflow store {db.resolve()} after registering it "
+            f"({err.message}); train again"
+        ) from None
+    if mv.run_id != run_id:
+        raise FlushRiskError(
+            f"{name} v{version} in {db.resolve()} belongs to run {mv.run_id}, not to this run "
+            f"{run_id}: another writer changed the store; train again"
+        )
 
 
 def _finite(value: Any) -> bool:
@@ -220,4 +423,5 @@ __all__ = [
     "model_name",
     "require_store",
     "tracking_uri",
+    "verify_registration",
 ]

@@ -30,7 +30,9 @@ def test_train_promote_and_load_the_champion(sim_store, mlflow_home, bentoml_hom
     assert "fold 2" in result.output and "logistic" in result.output and "registered flushrisk-BTC v1" in result.output
 
     report = json.loads(report_path.read_text())
-    assert {"model", "base_rate", "logistic", "rule"} <= set(report)
+    assert {"model", "base_rate", "logistic", "rule", "persistence", "volatility", "verdict", "setup", "events"} <= set(report)
+    assert report["model"]["ci"]["pr_auc"][0] < report["model"]["pr_auc"] < report["model"]["ci"]["pr_auc"][1]
+    assert report["persistence"]["vs_model"]["pr_auc"]["ci"][0] is not None
     assert len(report["model"]["folds"]) == 3
     assert report["model"]["pr_auc"] > report["base_rate"]["pr_auc"]
     assert report["setup"]["label_spec"]["kind"] == "liquidation"
@@ -41,9 +43,19 @@ def test_train_promote_and_load_the_champion(sim_store, mlflow_home, bentoml_hom
     run = MlflowClient(tracking_uri(mlflow_home)).get_run(report["mlflow"]["run_id"])
     assert run.data.params["training_target"].startswith("near_miss")  # what the booster trained on
 
+    # The report leads with the verdict, and the gate follows it: a first version becomes
+    # champion only if it beats the best baseline on its own out-of-fold rows.
+    assert result.output.index("verdict: model") < result.output.index("out-of-sample, model vs baselines")
+    verdict = report["verdict"]
+    assert verdict["text"] in " ".join(result.output.split())
     promoted = runner.invoke(app, ["promote", "--symbol", "BTC", "--mlflow-home", str(mlflow_home)], env=ENV)
     assert promoted.exit_code == 0, promoted.output
-    assert "no current champion" in promoted.output and "flushrisk-btc:" in promoted.output
+    if verdict["difference"] > 0:
+        assert "no current champion" in promoted.output and "flushrisk-btc:" in promoted.output
+    else:
+        assert "refused: v1 does not beat the best baseline" in promoted.output
+        promoted = runner.invoke(app, ["promote", "--symbol", "BTC", "--force", "--mlflow-home", str(mlflow_home)], env=ENV)
+        assert "overriding: v1 does not beat the best baseline" in promoted.output and "flushrisk-btc:" in promoted.output
 
     # The export goes to the configured store even when this process already used another one.
     from bentoml._internal.models import ModelStore
@@ -63,18 +75,21 @@ def test_train_promote_and_load_the_champion(sim_store, mlflow_home, bentoml_hom
     assert _train(sim_store, mlflow_home).exit_code == 0
     again = runner.invoke(app, ["promote", "--symbol", "BTC", "--mlflow-home", str(mlflow_home)], env=ENV)
     assert again.exit_code == 0
-    assert "not promoted" in again.output and "same walk-forward evaluation" in again.output
+    assert "not promoted" in again.output
+    assert ("same walk-forward evaluation" if verdict["difference"] > 0 else "does not beat the best baseline") in again.output
     forced = runner.invoke(app, ["promote", "--symbol", "BTC", "--force", "--mlflow-home", str(mlflow_home)], env=ENV)
     assert "champion:" in forced.output and "v2" in forced.output
     assert ModelStore(str(bentoml_home / "models")).get("flushrisk-btc:latest").info.labels["mlflow_version"] == "2"
 
     evaluated = runner.invoke(
         app,
-        ["evaluate", "BTC@champion", "--data-dir", str(sim_store), "--symbol", "BTC", "--folds", "2",
+        ["evaluate", "flushrisk-BTC", "--data-dir", str(sim_store), "--symbol", "BTC", "--folds", "2",
          "--mlflow-home", str(mlflow_home), "--report", str(tmp_path / "eval.json")],
         env=ENV,
     )
     assert evaluated.exit_code == 0, evaluated.output
+    assert "scored flushrisk-BTC v2 (@champion)" in evaluated.output
+    assert "0 rounds" not in evaluated.output and "not refitted" in evaluated.output
     evaluation = json.loads((tmp_path / "eval.json").read_text())
     assert {"model", "logistic", "rule"} <= set(evaluation)
     assert evaluation["setup"]["in_sample"] > 0 and "in-sample" in evaluated.output

@@ -326,7 +326,7 @@ def train(
 
 @app.command("evaluate")
 def evaluate(
-    model: Annotated[str, typer.Argument(help="Run id, NAME/VERSION, NAME@ALIAS (e.g. BTC@champion) or a model directory.")],
+    model: Annotated[str, typer.Argument(help="Run id, NAME/VERSION, NAME@ALIAS (e.g. BTC@champion), a bare NAME (its champion) or a model directory.")],
     data_dir: DataDir = None,
     symbol: SymbolOpt = "BTC",
     bar: Annotated[str | None, typer.Option("--bar", help="Default: the model's bar.")] = None,
@@ -354,6 +354,8 @@ def evaluate(
             report_path=report,
             on_fold=progress,
         )
+    source = result["setup"].get("model") or {}
+    console.print(f"scored {escape(str(source.get('source', model)))}", highlight=False)
     _print_report(result, f"{model} on {symbol}: model vs baselines")
     in_sample = result["setup"].get("in_sample", 0)
     if in_sample:
@@ -370,7 +372,7 @@ def evaluate(
 def promote(
     symbol: SymbolOpt = "BTC",
     version: Annotated[int | None, typer.Option("--version", help="Version to promote (default: latest).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Promote without comparing.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Promote despite the gate (label/bar/symbols, best baseline, training rows); says what it overrode.")] = False,
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Score candidate and champion on this data when their evaluations differ.")
     ] = None,
@@ -383,10 +385,10 @@ def promote(
 
     result = promote_job(symbol, version, force, mlflow_home, data_dir, eval_from, bentoml_home)
     if result.promoted:
-        console.print(f"[bold green]champion:[/] {result.name} v{result.version}: {result.reason}", highlight=False)
+        console.print(f"[bold green]champion:[/] {result.name} v{result.version}: {escape(result.reason)}", highlight=False)
         console.print(f"exported to BentoML as {result.exported}", highlight=False)
     else:
-        console.print(f"[bold yellow]not promoted:[/] {result.name} v{result.version}: {result.reason}", highlight=False)
+        console.print(f"[bold yellow]not promoted:[/] {result.name} v{result.version}: {escape(result.reason)}", highlight=False)
         if result.previous is not None:
             console.print(f"champion stays v{result.previous}", highlight=False)
 
