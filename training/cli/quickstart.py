@@ -108,6 +108,12 @@ def promote_step(symbol: str, paths: QuickstartPaths) -> str:
     result = promote(symbol, home=paths.mlflow_home, bentoml_home=paths.bentoml_home)
     if result.promoted:
         return f"{result.reason}; exported {result.exported}"
+    if result.previous is None:
+        # No champion yet and the promotion gate refused (e.g. the model does not beat the best
+        # baseline on this data): the quickstart still needs something to serve, so it
+        # promotes with --force and says so, instead of hiding the refusal.
+        forced = promote(symbol, force=True, home=paths.mlflow_home, bentoml_home=paths.bentoml_home)
+        return f"{result.reason} -> promoted anyway for the quickstart (--force); exported {forced.exported}"
     # The new version did not beat the champion: keep serving the champion, exported again
     # only if the BentoML store does not hold it already.
     try:
