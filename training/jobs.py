@@ -168,7 +168,7 @@ def check_trainable(y: pd.Series, meta: Any, symbol: str) -> None:
 
 
 # -- compute ---------------------------------------------------------------------------------
-def _events_section(
+def events_section(
     wf: WalkForwardResult, public: pd.DataFrame | None, frame: pd.DataFrame, spec: Any,
     options: Any = None,
 ) -> dict[str, Any]:
@@ -267,7 +267,10 @@ def _plots(
         covered = [d for d in events["date"] if wf.index[0] <= d <= wf.index[-1]]  # inside the data only
     return [
         plots.pr_curves(wf.y, wf.predictions, out / "pr_curves.png"),
-        plots.reliability(wf.y, wf.predictions[MODEL], out / "reliability.png"),
+        plots.reliability(
+            wf.y, wf.predictions[MODEL], out / "reliability.png",
+            calibration=((report.get("protocol") or {}).get("calibration") or {}).get(MODEL),
+        ),
         plots.feature_importance(model.booster, out / "feature_importance.png"),
         plots.timeline(wf.index, wf.predictions[MODEL], wf.y, wf.thresholds, out / "timeline.png", covered),
         plots.fold_metrics({k: v for k, v in report.items() if k in wf.predictions}, out / "fold_metrics.png"),
@@ -296,7 +299,7 @@ def train_job(
     wf = run_walk_forward(X, y, bar, config, on_fold, strength=strength, label_kind=spec.kind)
     report: dict[str, Any] = dict(evaluation_report(wf, config.protocol))
     report["setup"] = _setup(request.data, meta, spec, config, wf)
-    report["events"] = _events_section(wf, events, frame, spec, request.event_options)
+    report["events"] = events_section(wf, events, frame, spec, request.event_options)
     metadata = {
         "symbol": normalize_symbol(request.data.symbol),
         "bar": meta.bar,
@@ -448,7 +451,7 @@ def evaluate_job(
         in_sample = int(((wf.index >= t0) & (wf.index <= t1)).sum())
     setup.update(model=source, model_symbol=model.metadata.get("symbol"), in_sample=in_sample)
     report["setup"] = setup
-    report["events"] = _events_section(wf, events, frame, spec)
+    report["events"] = events_section(wf, events, frame, spec)
     safe = json_safe(report)
     # log
     if report_path is not None:
@@ -473,11 +476,13 @@ def promote_job(
 
 __all__ = [
     "DataRequest",
+    "events_section",
     "LabelRequest",
     "TrainOutcome",
     "TrainRequest",
     "evaluate_job",
     "promote_job",
+    "track_record",
     "train",
     "train_job",
     "write_report",

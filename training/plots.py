@@ -1,8 +1,9 @@
 """The evaluation plots logged to MLflow (matplotlib, Agg backend: no display needed).
 
 * ``pr_curves.png``: precision-recall of the model and every baseline, base rate as a line;
-* ``reliability.png``: observed frequency against predicted probability, quantile bins, with
-  the bin counts, so calibration can be judged where the predictions actually lie;
+* ``reliability.png``: observed frequency against predicted probability, equal-mass bins with
+  day-block bootstrap bands, and the bin counts, so calibration can be judged where the
+  predictions actually lie;
 * ``feature_importance.png``: total gain per feature of the final booster;
 * ``timeline.png``: probability over time with the alert threshold, positive labels and events;
 * ``fold_metrics.png``: PR-AUC lift and Brier skill per fold, model against baselines.
@@ -46,15 +47,34 @@ def pr_curves(y: np.ndarray, predictions: dict[str, np.ndarray], path: Path) -> 
     return _save(fig, path)
 
 
-def reliability(y: np.ndarray, p: np.ndarray, path: Path, bins: int = 15) -> Path:
-    table = calibration_bins(y, p, bins=bins, strategy="quantile")
+def reliability(
+    y: np.ndarray, p: np.ndarray, path: Path, bins: int = 10, calibration: dict[str, Any] | None = None
+) -> Path:
+    """Equal-mass reliability diagram; with the protocol's ``calibration`` table (see
+    :mod:`training.protocol`) the observed frequencies carry their day-block bootstrap bands."""
+    if calibration is None:
+        table = calibration_bins(y, p, bins=bins, strategy="quantile")
+        mean_p, freq, count = table["mean_p"].to_numpy(), table["freq"].to_numpy(), table["count"].to_numpy()
+        lo = hi = None
+        title = "Reliability (equal-mass bins)"
+    else:
+        mean_p, freq = np.asarray(calibration["mean_p"]), np.asarray(calibration["freq"])
+        count = np.asarray(calibration["count"])
+        lo = np.array([np.nan if v is None else v for v in calibration["freq_lo"]], dtype=float)
+        hi = np.array([np.nan if v is None else v for v in calibration["freq_hi"]], dtype=float)
+        title = (f"Reliability (equal-mass bins, bootstrap bands); ECE {calibration['ece']:.4f}, "
+                 f"slope {calibration['slope']:.2f}")
     fig, (ax, ax_n) = plt.subplots(2, 1, figsize=(6, 6), height_ratios=[3, 1], sharex=True)
-    top = max(float(table["mean_p"].max()), float(table["freq"].max()), 1e-3) * 1.1
+    values = [mean_p.max(), freq.max()] + ([np.nanmax(hi)] if hi is not None and np.isfinite(hi).any() else [])
+    top = max(float(np.nanmax(values)), 1e-3) * 1.1
     ax.plot([0, top], [0, top], color="grey", ls="--", label="perfect")
-    ax.plot(table["mean_p"], table["freq"], "o-", label="model")
-    ax.set(ylabel="observed frequency", title="Reliability (quantile bins)", xlim=(0, top), ylim=(0, top))
+    if lo is not None:
+        ax.fill_between(mean_p, lo, hi, color="C0", alpha=0.2, label="90% band")
+    ax.plot(mean_p, freq, "o-", label="model")
+    ax.set(ylabel="observed frequency", xlim=(0, top), ylim=(0, top))
+    ax.set_title(title, fontsize=9)
     ax.legend()
-    ax_n.bar(table["mean_p"], table["count"], width=top / (2 * bins))
+    ax_n.bar(mean_p, count, width=top / (4 * max(len(mean_p), 1)))
     ax_n.set(xlabel="mean predicted probability", ylabel="rows")
     return _save(fig, path)
 
