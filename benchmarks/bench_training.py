@@ -84,12 +84,15 @@ def events_table(events: dict) -> None:
     print(f"  event study ({events['source']}): {events['events_total']} events, {events['onsets']} onsets, "
           f"{events['continuations']} continuations (onset: no squeeze in the {events['onset_window_hours']:g} h "
           f"before); warned = an alert in the {events['lookback_hours']:g} h up to it; {events['weeks']:.1f} weeks")
-    print(f"  {'predictor':<12}{'onsets warned':>18}{'continuations warned':>24}{'false alarms/wk':>17}{'alerts/wk':>11}")
+    print(f"  {'predictor':<12}{'onsets warned':>18}{'continuations warned':>24}{'false alarms/wk':>17}{'alerts/wk':>11}"
+          f"{'onsets warned at the model alert hours':>40}")
     for name, m in events["predictors"].items():
         on = "-" if m["onset_hit_rate"] is None else f"{m['onset_hits']}/{events['onsets']} ({m['onset_hit_rate']:.0%})"
         co = ("-" if m["continuation_hit_rate"] is None
               else f"{m['continuation_hits']}/{events['continuations']} ({m['continuation_hit_rate']:.0%})")
-        print(f"  {name:<12}{on:>18}{co:>24}{m['false_alarms_per_week']:>17.2f}{m['alerts_per_week']:>11.2f}")
+        same = m.get("onset_hit_rate_at_model_alert_hours")
+        print(f"  {name:<12}{on:>18}{co:>24}{m['false_alarms_per_week']:>17.2f}{m['alerts_per_week']:>11.2f}"
+              f"{('-' if same is None else f'{same:.0%}'):>40}")
     print(f"  {events['summary']}")
     public = events.get("public")
     if public and public["inside_data"]:

@@ -17,7 +17,10 @@ the probability one hour before that, the highest probability in the ``lookback`
 it, and the lead time of the first alert in that window (``None``: no alert). Per predictor
 (the model and every baseline, each at the fold's alert threshold): the hit rate on onsets and
 on continuations (an alert in the look-back window) and false alarms per week (alert episodes
-in which no alerting row had a squeeze in its forecast window, per week of rows present).
+in which no alerting row had a squeeze in its forecast window, per week of rows present). The
+same probability threshold gives each predictor a different number of alerts, so the onset hit
+rate is also given at EQUAL cost: each predictor alerting on as many hours as the model does
+(``onset_hit_rate_at_model_alert_hours``).
 
 The public flush list (package data ``training/data/flush_events.csv``, UTC days) adds a
 per-day look only for the days inside the evaluated rows; days outside them are not mentioned,
@@ -99,6 +102,21 @@ def _false_alarms(t_ns: np.ndarray, alert: np.ndarray, y: np.ndarray, bar: pd.Ti
     return len(starts), false
 
 
+def _hits(t_ns: np.ndarray, alert: np.ndarray, rows: np.ndarray, lookback: pd.Timedelta) -> np.ndarray:
+    """Per event row: did an alert fire in the look-back window up to it?"""
+    return np.array([alert[_lookback(t_ns, r, lookback)].any() for r in rows], dtype=bool)
+
+
+def _top_rows(p: np.ndarray, count: int) -> np.ndarray:
+    """Alerts on (at most) the ``count`` highest-probability rows: rows tied at the cut alert only
+    when that stays within the count, so a flat predictor does not alert everywhere."""
+    if count <= 0 or not len(p):
+        return np.zeros(len(p), dtype=bool)
+    cut = np.sort(p)[::-1][min(count, len(p)) - 1]
+    alert = p >= cut
+    return alert if alert.sum() <= count else p > cut
+
+
 def _lookback(t_ns: np.ndarray, row: int, lookback: pd.Timedelta) -> slice:
     return slice(int(np.searchsorted(t_ns, t_ns[row] - lookback.value, side="left")), row + 1)
 
@@ -149,10 +167,13 @@ def event_study(
     onset = ~running[rows]
     weeks = covered_weeks(times, bar)
 
+    budget = int(alerts[model].sum())
     per_predictor: dict[str, dict[str, Any]] = {}
     for name, alert in alerts.items():
-        hit = np.array([alert[_lookback(t_ns, r, lookback)].any() for r in rows], dtype=bool)
+        hit = _hits(t_ns, alert, rows, lookback)
         episodes, false = _false_alarms(t_ns, alert, yv, bar)
+        # the same number of alerting hours as the model: hit rates compared at equal cost
+        same = _hits(t_ns, _top_rows(np.asarray(predictions[name], dtype=float), budget), rows, lookback)
         per_predictor[name] = {
             "onset_hits": int(hit[onset].sum()),
             "onset_hit_rate": float(hit[onset].mean()) if onset.any() else None,
@@ -160,6 +181,7 @@ def event_study(
             "continuation_hit_rate": float(hit[~onset].mean()) if (~onset).any() else None,
             "alerts_per_week": episodes / weeks if weeks > 0 else None,
             "false_alarms_per_week": false / weeks if weeks > 0 else None,
+            "onset_hit_rate_at_model_alert_hours": float(same[onset].mean()) if onset.any() and budget else None,
         }
 
     p_model = np.asarray(predictions[model], dtype=float)

@@ -101,6 +101,10 @@ def test_train_with_test_from_reports_one_split(sim_store, mlflow_home, tmp_path
     report = json.loads((tmp_path / "r.json").read_text())
     assert len(report["model"]["folds"]) == 1
     assert report["setup"]["evaluated_from"].startswith("2025-04-15")
+    # reported the same way as the walk-forward: verdict, CIs, paired gaps, event study
+    assert report["verdict"]["text"] in " ".join(result.output.split())
+    assert report["model"]["ci"]["pr_auc"][0] is not None and "vs_model" in report["persistence"]
+    assert report["events"]["predictors"]["persistence"]["false_alarms_per_week"] is not None
     assert "mlflow" not in report
 
 

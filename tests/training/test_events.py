@@ -48,6 +48,9 @@ def test_onsets_and_continuations_are_scored_separately_for_every_predictor():
     assert largest["lead_time_hours"] == pytest.approx(2.0) and largest["max_p_lookback"] == pytest.approx(0.6)
     assert largest["p_1h_before"] == pytest.approx(0.5)
     assert "onsets: model warned before 1/2 (50%)" in out["summary"]
+    # at the model's number of alerting hours (7), persistence's top hours still miss both onsets
+    assert model["onset_hit_rate_at_model_alert_hours"] == pytest.approx(0.5)
+    assert pers["onset_hit_rate_at_model_alert_hours"] == pytest.approx(0.0)
     assert "persistence 0/2" in out["summary"]
 
 

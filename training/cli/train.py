@@ -112,7 +112,8 @@ def events_table(events: dict[str, Any]) -> Table:
                f"{events['lookback_hours']:g} h up to it"),
         title_justify="left",
     )
-    for col in ("predictor", "onsets warned", "continuations warned", "false alarms/wk", "alerts/wk"):
+    for col in ("predictor", "onsets warned", "continuations warned", "false alarms/wk", "alerts/wk",
+                "onsets warned, as many alert hours as the model"):
         table.add_column(col, justify="left" if col == "predictor" else "right")
     for name, m in events["predictors"].items():
         table.add_row(
@@ -122,6 +123,7 @@ def events_table(events: dict[str, Any]) -> Table:
             else f"{m['continuation_hits']}/{events['continuations']} ({m['continuation_hit_rate']:.0%})",
             _fmt(m["false_alarms_per_week"], "{:.2f}"),
             _fmt(m["alerts_per_week"], "{:.2f}"),
+            _fmt(m.get("onset_hit_rate_at_model_alert_hours"), "{:.0%}"),
             style="green" if name == "model" else None,
         )
     return table
