@@ -46,6 +46,7 @@ class _Market:
     columns: dict[str, list[float | None]]
     probability: list[float]
     events: list[tuple[datetime, float]] = field(default_factory=list)
+    lag_seconds: float = 0.0  # a collector that fell behind: its data is this much older
 
 
 class FixtureRadar:
@@ -106,7 +107,8 @@ class FixtureRadar:
                 [None] * count if i % 5 == 4 else (4e7 / (1 + i) * np.exp(rng.normal(0, 0.2, count))).tolist()
             ),
         }
-        return _Market(symbol, times, columns, prob.tolist(), events)
+        lag = 1800.0 if i % 6 == 5 else 0.0  # every sixth symbol's feed is half an hour behind
+        return _Market(symbol, times, columns, prob.tolist(), events, lag)
 
     def append_bar(self) -> datetime:
         """One more bar for every symbol (a replayed bar close); returns its open time."""
@@ -149,7 +151,7 @@ class FixtureRadar:
         step = max(1, -(-per_day // SPARKLINE_POINTS))
         p = m.probability[-1]
         drivers = self._drivers(m)
-        age = (now - (m.times[-1] + self.bar)).total_seconds()
+        age = max(0.0, (now - (m.times[-1] + self.bar)).total_seconds()) + m.lag_seconds
         stale = age > 2 * self.bar.total_seconds()
         warnings = [{"code": "stale_data", "message": f"newest data is {age / 60:.0f} minutes old"}] if stale else []
         if m.columns["depth_bid_1pct_usd"][-1] is None:

@@ -97,6 +97,17 @@ def test_radar_lists_every_symbol_and_follows_new_bars_without_reload(
     assert p.evaluate("document.body.dataset.asOf") == new_bar.isoformat()
     titles = p.eval_on_selector_all("#rows td.age", "cells => cells.map(c => c.title)")
     assert all(new_bar.strftime("%Y-%m-%d %H:%M") in t for t in titles), titles
+    # a symbol whose data is old says so on its row, and the stale filter finds exactly those
+    stale = {d["symbol"] for d in radar.risk()["symbols"] if d["stale"]}
+    assert stale, "the stand-in has a lagging feed"
+    flagged = p.eval_on_selector_all(
+        "#rows tr:has(td.age.stale)", "rows => rows.map(r => r.dataset.symbol)"
+    )
+    assert set(flagged) == stale
+    p.check("#stale-only")
+    shown = p.eval_on_selector_all("#rows tr:not(.hidden)", "rows => rows.map(r => r.dataset.symbol)")
+    assert set(shown) == stale
+    p.uncheck("#stale-only")
 
     # sorting and filtering work on the live table
     p.click("th[data-key=symbol]")
