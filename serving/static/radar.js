@@ -119,10 +119,11 @@
       const key = rowKey(d);
       const r = rows.get(d.symbol);
       if (!r) {
-        if (first) { html += '<tr data-symbol="' + FR.esc(d.symbol) + '">' + rowHtml(d) + "</tr>"; }
+        if (first) { html += '<tr data-symbol="' + FR.esc(d.symbol) + '" data-as-of="' + FR.esc(d.as_of) + '">' + rowHtml(d) + "</tr>"; }
         else {
           const tr = document.createElement("tr");
           tr.dataset.symbol = d.symbol;
+          tr.dataset.asOf = d.as_of || "";
           tr.innerHTML = rowHtml(d);
           tr.classList.add("changed");
           body.appendChild(tr);
@@ -131,6 +132,7 @@
         if (first) rows.set(d.symbol, { data: d, tr: null, key });
       } else if (r.key !== key) {
         r.tr.innerHTML = rowHtml(d);
+        r.tr.dataset.asOf = d.as_of || "";
         r.tr.classList.remove("changed");
         flashed.push(r.tr);
         r.data = d;
