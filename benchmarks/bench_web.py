@@ -12,16 +12,17 @@ Targets (issue 13):
 Also printed: the /risk body size, and how long the page's own work takes once loaded (a
 re-sort of 400 rows, a filter, and one refresh with every row changed).
 
-The server is the radar API stand-in of tests/serving/radar_fixture.py (contract 5 shapes,
-24 h of 1-minute sparklines per symbol: the largest /risk the contract allows), run as its own
-process on loopback; or, with ``--url``, any running FlushRisk service (for example one fed by
-``flushrisk watch --replay``).
+The data, by default: the real radar (serving.radar, what ``flushrisk watch --replay`` runs)
+replays 400 simulated markets at hourly bars for a day into a temporary data directory, scored
+by a tiny real model, and the real service (``flushrisk serve``) answers from it. With
+``--stand-in``: the contract stand-in of tests/serving/radar_fixture.py instead (1-minute bars,
+sparklines of 96 points), which needs no radar. With ``--url``: any running FlushRisk service.
 
     .venv/bin/python benchmarks/bench_web.py [--symbols 400] [--runs 7] [--requests 300]
-        [--bar-minutes 1] [--url http://127.0.0.1:3000]
+        [--stand-in] [--url http://127.0.0.1:3000]
 
-Needs Debian's Chromium (``apt-get install -y chromium``). Every loop is bounded; the server
-is stopped by its process-group id at the end.
+Needs Debian's Chromium (``apt-get install -y chromium``). Every loop is bounded; servers are
+stopped by their process-group ids at the end.
 """
 
 from __future__ import annotations
@@ -67,6 +68,62 @@ STATIC_MARK = (
     "<script>addEventListener('load', () => requestAnimationFrame(() => requestAnimationFrame("
     "() => performance.mark('radar-rendered'))));</script>"
 )
+
+
+@contextmanager
+def replayed_service(symbols: int, work: Path) -> Iterator[str]:
+    """The real service over a data directory the real radar filled by replaying ``symbols``."""
+    import json
+    import threading
+    import time
+
+    from benchmarks.bench_serving import tiny_model
+    from features.sources.live.replay import ReplayPlan, ReplaySource
+    from serving.predictor import Predictor
+    from serving.radar import Radar, RadarClock, run_replay, snapshot_path
+
+    home = work / "home"
+    tiny_model(home)
+    from bentoml._internal.models import ModelStore
+
+    stored = ModelStore(str(home / "bentoml" / "models")).get("flushrisk-btc")
+    predictor = Predictor.load(stored.path, "flushrisk-btc", str(stored.tag.version))
+    names = [f"S{i:03d}" for i in range(symbols)]
+    started = time.perf_counter()
+    source = ReplaySource(ReplayPlan(symbols=names, bar="1h", warm_days=31, days=1, seed=5))
+    radar = Radar(home / "data", "1h", {n: predictor for n in names}, clock=RadarClock())
+    try:
+        bars = run_replay(radar, source, speed=0, stop=threading.Event(), max_bars=24)
+    finally:
+        radar.close(timeout=300)
+    console.print(
+        f"replayed {bars} hourly bars of {symbols} symbols through the radar in "
+        f"{time.perf_counter() - started:.0f} s"
+    )
+    path = snapshot_path(home / "data")  # as a watcher running in real time would date it
+    snap = json.loads(path.read_text())
+    snap.update(written_at=time.time(), speed=1.0)
+    path.write_text(json.dumps(snap))
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("FLUSHRISK_API_KEY", "PROMETHEUS_MULTIPROC_DIR")
+    }
+    env.update(
+        BENTOML_HOME=str(home / "bentoml"),
+        FLUSHRISK_SERVE_MODEL="flushrisk-btc",
+        FLUSHRISK_DATA_DIR=str(home / "data"),
+        PYTHONPATH=str(ROOT),
+    )
+    port = free_port()
+    command = [
+        sys.executable, "-c", "from training.cli import main; main()", "serve",
+        "--port", str(port), "--bentoml-home", str(home / "bentoml"),
+    ]
+    with running_server(command, env, work / "service.log", timeout=180, name="the service") as (
+        url, _, _,
+    ):
+        yield url
 
 
 @contextmanager
@@ -159,20 +216,24 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=400)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--requests", type=int, default=300)
-    parser.add_argument("--bar-minutes", type=int, default=1)
-    parser.add_argument("--url", help="a running FlushRisk service instead of the stand-in")
+    parser.add_argument("--stand-in", action="store_true", help="the contract stand-in, not the radar")
+    parser.add_argument("--bar-minutes", type=int, default=1, help="stand-in bar")
+    parser.add_argument("--url", help="a running FlushRisk service")
     args = parser.parse_args()
     reason = chrome.missing()
     if reason:
         raise SystemExit(reason)
     with tempfile.TemporaryDirectory(prefix="bench-web-") as tmp:
-        server = (
-            nullcontext(args.url.rstrip("/"))
-            if args.url
-            else stand_in(args.symbols, args.bar_minutes, Path(tmp))
-        )
+        if args.url:
+            server: Any = nullcontext(args.url.rstrip("/"))
+            source = args.url
+        elif args.stand_in:
+            server = stand_in(args.symbols, args.bar_minutes, Path(tmp))
+            source = f"the radar API stand-in, {args.bar_minutes}-minute bars"
+        else:
+            server = replayed_service(args.symbols, Path(tmp))
+            source = "the service, fed by the radar replaying simulated markets (1h bars)"
         with server as url:
-            source = url if args.url else f"radar API stand-in, {args.bar_minutes}-minute bars"
             console.print(f"[bold]bench_web[/]: {args.symbols} symbols from {source}")
             with httpx.Client(base_url=url, timeout=30) as client:
                 size = len(client.get("/risk").content)
@@ -203,7 +264,7 @@ def main() -> None:
         f"{p99 / b99:.1f}x",
         f"p99 < {RISK_P99_TARGET_MS:g} ms: {'met' if p99 < RISK_P99_TARGET_MS else 'MISSED'}",
     )
-    table.add_row("re-sort 400 rows / filter (in page)", f"{interact['sort']:.1f} / {interact['filter']:.1f} ms", "", "", "")
+    table.add_row(f"re-sort {args.symbols} rows / filter (in page)", f"{interact['sort']:.1f} / {interact['filter']:.1f} ms", "", "", "")
     table.add_row("apply one /risk refresh, every row changed", f"{refresh:.1f} ms", "", "", "")
     console.print(table)
 

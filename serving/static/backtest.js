@@ -41,9 +41,9 @@
     const rows = summarise(alertAt);
     $("events-note").textContent = rows.length ? rows.length + " label events in the scored history. " +
       (FR.isNum(alertAt) ? "“Warned” = the probability reached the alert level (" + FR.pct(alertAt / 100) + ") in the 24 h before." : "") : "No label event in the scored history.";
-    $("events").innerHTML = "<thead><tr><th>Flush (UTC)</th><th class=num>Size</th><th class=num title='highest probability in the 6 h before'>Peak p, 6 h before</th><th>Warned</th></tr></thead><tbody>" +
-      rows.map((r, i) => '<tr data-i="' + i + '"><td>' + FR.esc(FR.utc(r.time).replace(" UTC", "").slice(2)) + '</td><td class="num">' + sizeText(r.size) +
-        '</td><td class="num">' + FR.pct(r.peak === null ? null : r.peak / 100) + "</td><td>" + (r.lead === null ? '<span class="muted">no</span>' : "yes, " + r.lead.toFixed(1) + " h ahead") + "</td></tr>").join("") + "</tbody>";
+    $("events").innerHTML = "<thead><tr><th>Flush (UTC)</th><th class=num>Size</th><th class=num title='highest probability in the 6 h before the flush'>Peak, 6 h</th><th title='did the probability reach the alert level in the 24 h before?'>Warned</th></tr></thead><tbody>" +
+      rows.map((r, i) => '<tr data-i="' + i + '"><td>' + FR.esc(FR.utc(r.time).replace(" UTC", "")) + '</td><td class="num">' + sizeText(r.size) +
+        '</td><td class="num">' + FR.pct(r.peak === null ? null : r.peak / 100) + "</td><td>" + (r.lead === null ? '<span class="muted">no</span>' : r.lead.toFixed(1) + " h ahead") + "</td></tr>").join("") + "</tbody>";
   }
 
   function focus(i) {

@@ -74,15 +74,19 @@
     return true;
   }
 
-  function arrange() {
-    const list = Array.from(rows.values());
+  /** Symbol data in the current sort order. */
+  function sorted(items) {
     const key = state.sort, sign = state.dir === "asc" ? 1 : -1;
-    list.sort((a, b) => {
-      const x = sortValue(a.data, key), y = sortValue(b.data, key);
+    return items.slice().sort((a, b) => {
+      const x = sortValue(a, key), y = sortValue(b, key);
       if (x < y) return -sign;
       if (x > y) return sign;
-      return a.data.symbol < b.data.symbol ? -1 : 1;
+      return a.symbol < b.symbol ? -1 : 1;
     });
+  }
+
+  function arrange() {
+    const list = sorted(Array.from(rows.values(), (r) => r.data)).map((d) => rows.get(d.symbol));
     let shown = 0, high = 0, stale = 0;
     const order = [];
     for (const r of list) {
@@ -108,45 +112,52 @@
     }
   }
 
+  function trHtml(d) {
+    const hidden = visible(d) ? "" : ' class="hidden"';
+    return '<tr data-symbol="' + FR.esc(d.symbol) + '" data-as-of="' + FR.esc(d.as_of || "") + '"' + hidden + ">" + rowHtml(d) + "</tr>";
+  }
+
   function render(payload) {
     const first = rows.size === 0;
-    const seen = new Set();
+    const list = payload.symbols || [];
     const body = $("rows");
     const flashed = [];
-    let html = "";
-    for (const d of payload.symbols || []) {
-      seen.add(d.symbol);
-      const key = rowKey(d);
+    let changed = 0, unknown = false;
+    for (const d of list) {
       const r = rows.get(d.symbol);
-      if (!r) {
-        if (first) { html += '<tr data-symbol="' + FR.esc(d.symbol) + '" data-as-of="' + FR.esc(d.as_of) + '">' + rowHtml(d) + "</tr>"; }
-        else {
-          const tr = document.createElement("tr");
-          tr.dataset.symbol = d.symbol;
-          tr.dataset.asOf = d.as_of || "";
-          tr.innerHTML = rowHtml(d);
-          tr.classList.add("changed");
-          body.appendChild(tr);
-          rows.set(d.symbol, { data: d, tr, key });
+      if (!r) unknown = true;
+      else if (r.key !== rowKey(d)) changed++;
+    }
+    if (first || unknown || changed > list.length / 4 || list.length !== rows.size) {
+      // many rows changed (a bar closed for every symbol): one parse of the whole table, already
+      // in display order, is far cheaper than hundreds of row-by-row replacements and moves;
+      // and no flash, which would repaint every row for a second
+      const order = sorted(list);
+      body.innerHTML = order.map(trHtml).join("");
+      rows.clear();
+      let i = 0;
+      for (const tr of body.children) {
+        const d = order[i++];
+        rows.set(d.symbol, { data: d, tr, key: rowKey(d) });
+      }
+      lastOrder = order.map((d) => d.symbol).join(",");
+    } else {
+      for (const d of list) {
+        const key = rowKey(d);
+        const r = rows.get(d.symbol);
+        if (r.key !== key) {
+          r.tr.innerHTML = rowHtml(d);
+          r.tr.dataset.asOf = d.as_of || "";
+          r.tr.classList.remove("changed");
+          flashed.push(r.tr);
+          r.key = key;
+        } else if (r.data.data_age_seconds !== d.data_age_seconds || r.data.stale !== d.stale) {
+          const age = r.tr.querySelector("td.age"); // the data keeps ageing between bars
+          age.textContent = FR.age(d.data_age_seconds);
+          age.classList.toggle("stale", !!d.stale);
         }
-        if (first) rows.set(d.symbol, { data: d, tr: null, key });
-      } else if (r.key !== key) {
-        r.tr.innerHTML = rowHtml(d);
-        r.tr.dataset.asOf = d.as_of || "";
-        r.tr.classList.remove("changed");
-        flashed.push(r.tr);
-        r.data = d;
-        r.key = key;
-      } else {
         r.data = d;
       }
-    }
-    if (first) {
-      body.innerHTML = html;
-      for (const tr of body.children) rows.get(tr.dataset.symbol).tr = tr;
-    }
-    for (const [sym, r] of rows) {
-      if (!seen.has(sym)) { r.tr.remove(); rows.delete(sym); }
     }
     arrange();
     if (flashed.length) {

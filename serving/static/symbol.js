@@ -166,6 +166,10 @@
 
   function ciRow(name, value, ci, colour, scaleMax, level) {
     ci = ciPair(ci);
+    if (!FR.isNum(value)) {
+      return '<div style="display:flex;justify-content:space-between;font-size:13px;margin-bottom:8px"><span>' + FR.esc(name) +
+        '</span><span class="muted">not stored with this model</span></div>';
+    }
     const ciName = FR.isNum(level) ? Math.round(level * 100) + " % CI " : "CI ";
     const pos = (v) => (100 * v / scaleMax).toFixed(1) + "%";
     let html = '<div style="display:flex;justify-content:space-between;font-size:13px"><span>' + FR.esc(name) + '</span><span class="num">' +
@@ -279,7 +283,14 @@
     const warnings = [];
     if (d.stale) warnings.push("The data behind this score is " + FR.age(d.data_age_seconds) + " old: this is not a current reading.");
     for (const w of d.warnings || []) warnings.push(typeof w === "string" ? w : w.message || w.code);
-    $("warnings").innerHTML = warnings.map((w) => '<div class="banner warn">⚠ ' + FR.esc(w) + "</div>").join("");
+    // a long warning (e.g. 14 features out of range, each with its numbers) folds after its gist
+    $("warnings").innerHTML = warnings.map((w) => {
+      const text = String(w);
+      const cut = text.indexOf(":");
+      if (text.length < 180 || cut < 0 || cut > 160) return '<div class="banner warn">⚠ ' + FR.esc(text) + "</div>";
+      return '<details class="banner warn"><summary>⚠ ' + FR.esc(text.slice(0, cut)) + ' <span class="muted">(details)</span></summary>' +
+        FR.esc(text.slice(cut + 1).trim()) + "</details>";
+    }).join("");
   }
 
   async function load() {

@@ -97,3 +97,43 @@ COUNT_COLOUR_PIXELS = """([selector, rgb, tol]) => {
 def rgb(hex_colour: str) -> list[int]:
     h = hex_colour.lstrip("#")
     return [int(h[i : i + 2], 16) for i in (0, 2, 4)]
+
+
+# -- pytest fixtures shared by the browser tests (import them into a test module) ---------------
+SHOT_SIZE = {"width": 1440, "height": 900}
+
+
+def _fixtures() -> tuple[Any, Any, Any]:
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def browser() -> Iterator[Any]:
+        """Chromium for the module (skips, or fails under CI, when it is absent)."""
+        require_browser()
+        with chromium() as b:
+            yield b
+
+    @pytest.fixture(scope="module")
+    def shots(tmp_path_factory: Any) -> Path:
+        """Where screenshots go: $FLUSHRISK_SCREENSHOTS_DIR (docs/screenshots), else a temp dir."""
+        target = os.environ.get("FLUSHRISK_SCREENSHOTS_DIR")
+        path = Path(target) if target else tmp_path_factory.mktemp("screenshots")
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @pytest.fixture
+    def page(browser: Any, request: Any) -> Iterator[tuple[Any, ConsoleLog]]:
+        """A fresh page (own context) with its console log; a module's ``HEADERS`` are sent."""
+        headers = getattr(request.module, "HEADERS", None)
+        context = browser.new_context(
+            viewport=SHOT_SIZE, device_scale_factor=1, extra_http_headers=headers
+        )
+        p = context.new_page()
+        log = ConsoleLog(p)
+        yield p, log
+        context.close()
+
+    return browser, shots, page
+
+
+browser, shots, page = _fixtures()

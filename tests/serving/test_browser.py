@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from tests.serving.browser)
 """The pages in a real browser (Debian's Chromium through Playwright).
 
 The pages are loaded from a server that answers the radar JSON API (contract 5) and serves the
@@ -10,7 +11,6 @@ README's images).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 
 from tests.serving import browser as chrome
+from tests.serving.browser import SHOT_SIZE, browser, page, shots  # noqa: F401 (fixtures)
 from tests.serving.radar_fixture import FixtureRadar, fixture_app, serve_in_thread
 from tests.serving.server_process import free_port
 
 pytestmark = pytest.mark.slow
 
 SYMBOLS = 6
-SHOT_SIZE = {"width": 1440, "height": 900}
 # series colours of the symbol page's charts (serving/static/symbol.js)
 CHART_COLOURS = {
     "price": "#e6edf3",
@@ -37,13 +37,6 @@ CHART_COLOURS = {
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    chrome.require_browser()
-    with chrome.chromium() as b:
-        yield b
-
-
-@pytest.fixture(scope="module")
 def radar() -> FixtureRadar:
     return FixtureRadar(n=SYMBOLS, days=30, bar_minutes=5, seed=3)
 
@@ -52,23 +45,6 @@ def radar() -> FixtureRadar:
 def site(radar: FixtureRadar) -> Iterator[str]:
     with serve_in_thread(fixture_app(radar), free_port()) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = os.environ.get("FLUSHRISK_SCREENSHOTS_DIR")
-    path = Path(target) if target else tmp_path_factory.mktemp("screenshots")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[tuple[Any, chrome.ConsoleLog]]:
-    context = browser.new_context(viewport=SHOT_SIZE, device_scale_factor=1)
-    p = context.new_page()
-    log = chrome.ConsoleLog(p)
-    yield p, log
-    context.close()
 
 
 def test_radar_lists_every_symbol_and_follows_new_bars_without_reload(
@@ -118,7 +94,7 @@ def test_radar_lists_every_symbol_and_follows_new_bars_without_reload(
     assert shown == ["ETH"]
     p.fill("#filter", "")
     p.click("th[data-key=probability]")
-    p.screenshot(path=str(shots / "radar.png"))
+    p.screenshot(path=str(shots / "standin-radar.png"))
     assert log.errors == []
 
 
@@ -165,7 +141,7 @@ def test_symbol_page_draws_time_aligned_charts_and_explains_the_number(
     p.wait_for_function("location.search.includes('window=7d')")
     p.click("#windows button[data-window='24h']")
     p.wait_for_timeout(300)
-    p.screenshot(path=str(shots / "symbol.png"), full_page=True)
+    p.screenshot(path=str(shots / "standin-symbol.png"), full_page=True)
     assert log.errors == []
 
 
@@ -190,7 +166,7 @@ def test_backtest_page_marks_every_flush_and_scrolls_to_it(
     assert zoomed != whole
     start = events[1]["time"][:10]
     assert start in zoomed, f"the chart shows the day of the chosen flush ({start}): {zoomed}"
-    p.screenshot(path=str(shots / "backtest.png"))
+    p.screenshot(path=str(shots / "standin-backtest.png"))
     assert log.errors == []
 
 

@@ -1,0 +1,152 @@
+# ruff: noqa: F811  (pytest fixtures imported from tests.serving.browser)
+"""The pages in Chromium against the real service, fed by the real radar in replay.
+
+``flushrisk watch --replay``'s pipeline (serving.radar.run_replay) stores, scores and publishes
+simulated bars for six symbols with the test champion; the service (the same ASGI app
+``flushrisk serve`` runs) answers /risk from that, and the pages show it. A further replayed bar
+must appear on the open page without a reload. test_browser.py covers the rest of the page
+behaviour (400-symbol scale, stale feeds, filters, the API-key form) on a contract stand-in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from tests.serving import browser as chrome
+from tests.serving.browser import browser, page, shots  # noqa: F401 (fixtures)
+from tests.serving.conftest import API_KEY
+from tests.serving.radar_fixture import serve_in_thread
+from tests.serving.server_process import free_port
+
+pytestmark = pytest.mark.slow
+
+SYMBOLS = ["BTC", "ETH", "SOL", "XRP", "DOGE", "BNB"]
+BAR = "1h"
+FIRST_BARS = 36
+# the service runs with FLUSHRISK_API_KEY set: the browser sends the key like any client
+HEADERS = {"X-API-Key": API_KEY}
+
+
+class Replay:
+    """The radar replaying simulated markets into a data directory, one step at a time."""
+
+    def __init__(self, root: Path, predictor: Any) -> None:
+        from features.sources.live.replay import ReplayPlan, ReplaySource
+
+        self.root = root
+        self.predictor = predictor
+        self.source = ReplaySource(
+            ReplayPlan(symbols=SYMBOLS, bar=BAR, warm_days=31, days=3, seed=8, preset="crash-prone")
+        )
+
+    def run(self, bars: int) -> pd.Timestamp:
+        """Replay ``bars`` more bar closes (resuming after the stored ones); the last bar time."""
+        from serving.radar import Radar, RadarClock, run_replay
+
+        seen: list[pd.Timestamp] = []
+        radar = Radar(self.root, BAR, {s: self.predictor for s in SYMBOLS}, clock=RadarClock())
+        try:
+            run_replay(
+                radar, self.source, speed=0, stop=threading.Event(), max_bars=bars,
+                on_bar=lambda t, _: seen.append(t),
+            )
+        finally:
+            radar.close(timeout=60)
+        self.freshen()
+        return seen[-1]
+
+    def freshen(self) -> None:
+        """Date the snapshot now, as a watcher running in real time would (speed 1)."""
+        from serving.radar import snapshot_path
+
+        path = snapshot_path(self.root)
+        snap = json.loads(path.read_text())
+        snap.update(written_at=time.time(), speed=1.0)
+        path.write_text(json.dumps(snap))
+
+
+@pytest.fixture(scope="module")
+def replay(tmp_path_factory: pytest.TempPathFactory, predictor: Any) -> Replay:
+    replay = Replay(tmp_path_factory.mktemp("replay"), predictor)
+    replay.run(FIRST_BARS)
+    return replay
+
+
+@pytest.fixture(scope="module")
+def service(asgi_app: Any, client: Any, replay: Replay) -> Iterator[str]:
+    """The service's ASGI app over HTTP on loopback, reading the replay's data directory.
+
+    ``client`` has run the app's lifespan once for the session (the model is loaded into
+    serving.state), so the HTTP server here runs without a second start-up.
+    """
+    previous = os.environ.get("FLUSHRISK_DATA_DIR")
+    os.environ["FLUSHRISK_DATA_DIR"] = str(replay.root)
+    try:
+        with serve_in_thread(asgi_app, free_port()) as url:
+            yield url
+    finally:
+        if previous is None:
+            os.environ.pop("FLUSHRISK_DATA_DIR", None)
+        else:
+            os.environ["FLUSHRISK_DATA_DIR"] = previous
+
+
+def _same_time(a: str, b: pd.Timestamp) -> bool:
+    return pd.Timestamp(a) == b
+
+
+def test_radar_shows_every_replayed_symbol_and_the_next_bar_without_reload(
+    service: str, replay: Replay, page: Any, shots: Path
+) -> None:
+    p, log = page
+    p.goto(f"{service}/?refresh=1")
+    p.wait_for_selector("body[data-rendered='1']", timeout=20_000)
+    listed = p.eval_on_selector_all("#rows tr", "rows => rows.map(r => r.dataset.symbol)")
+    assert sorted(listed) == sorted(SYMBOLS)
+    lengths = p.eval_on_selector_all("#rows td.spark path", "ps => ps.map(p => p.getTotalLength())")
+    assert len(lengths) == len(SYMBOLS) and min(lengths) > 20
+    drivers = p.eval_on_selector_all("#rows td.driver", "cells => cells.map(c => c.textContent)")
+    assert all(text and text != "–" for text in drivers), drivers
+
+    p.evaluate("window.__sameDocument = true")
+    new_bar = replay.run(1)
+    p.wait_for_function(
+        "t => [...document.querySelectorAll('#rows tr')].every("
+        "r => Date.parse(r.dataset.asOf) === Date.parse(t))",
+        arg=new_bar.isoformat(),
+        timeout=20_000,
+    )
+    assert p.evaluate("window.__sameDocument") is True, "the page updated without reloading"
+    p.wait_for_timeout(1300)  # let the changed rows' flash fade before the picture
+    p.screenshot(path=str(shots / "radar.png"))
+    assert log.errors == []
+
+
+def test_symbol_page_draws_the_replayed_market(service: str, page: Any, shots: Path) -> None:
+    p, log = page
+    p.goto(f"{service}/symbol/BTC")
+    p.wait_for_selector("#charts [data-chart=probability] canvas", timeout=20_000)
+    charts = p.eval_on_selector_all("#charts [data-chart]", "els => els.map(e => e.dataset.chart)")
+    assert charts[:2] == ["price", "probability"]
+    colours = {"price": "#e6edf3", "probability": "#f0e442"}
+    for name, colour in colours.items():
+        drawn = p.evaluate(chrome.COUNT_COLOUR_PIXELS, [f"[data-chart={name}]", chrome.rgb(colour), 40])
+        assert drawn > 100, f"the {name} chart drew {drawn} pixels of its series"
+    assert p.eval_on_selector_all("#drivers li", "els => els.length") > 0
+    meaning = p.inner_text("#meaning")
+    assert "About" in meaning and "Base rate" in meaning, meaning
+    p.screenshot(path=str(shots / "symbol.png"), full_page=True)
+    p.goto(f"{service}/backtest/BTC")
+    p.wait_for_selector("body[data-points]", timeout=20_000)
+    assert int(p.evaluate("document.body.dataset.points")) >= FIRST_BARS
+    p.screenshot(path=str(shots / "backtest.png"))
+    assert log.errors == []
