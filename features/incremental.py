@@ -150,9 +150,9 @@ class _SumState(_Blocks):
         self.suf_s, self.suf_c = _sum_scan(prev, self.w, 0, True)
 
     def _set_prefix(self, cur: np.ndarray) -> None:
-        self.s, self.c = 0.0, 0
-        for v in cur:
-            self._add(float(v))
+        # the forward scan of rolling.py over the block so far: the same sums, bit for bit
+        sums, counts = _sum_scan(cur, self.w, 0, False)
+        self.s, self.c = float(sums[-1]), int(counts[-1])
 
     def _reset_prefix(self) -> None:
         self.s, self.c = 0.0, 0
@@ -181,9 +181,8 @@ class _MomentState(_Blocks):
         self.suf = _moments_scan(prev, self.w, 0, True)
 
     def _set_prefix(self, cur: np.ndarray) -> None:
-        self._reset_prefix()
-        for v in cur:
-            self._add(float(v))
+        c, m, q = _moments_scan(cur, self.w, 0, False)[-1]
+        self.c, self.m, self.q = float(c), float(m), float(q)
 
     def _reset_prefix(self) -> None:
         self.c = self.m = self.q = 0.0
@@ -218,9 +217,7 @@ class _ExtremeState(_Blocks):
         self.suf = _max_scan(prev, self.w, 0, self.sign, True)
 
     def _set_prefix(self, cur: np.ndarray) -> None:
-        self.m = -math.inf
-        for v in cur:
-            self.m = max(self.m, self.sign * float(v))
+        self.m = float(_max_scan(cur, self.w, 0, self.sign, False)[-1])
 
     def _reset_prefix(self) -> None:
         self.m = -math.inf
@@ -247,9 +244,7 @@ class _CorrState(_Blocks):
         self.suf = _comoments_scan(prev[:, 0], prev[:, 1], self.w, 0, True)
 
     def _set_prefix(self, cur: np.ndarray) -> None:
-        self._reset_prefix()
-        for x, y in cur:
-            self._add(float(x), float(y))
+        self.acc = _comoments_scan(cur[:, 0], cur[:, 1], self.w, 0, False)[-1].copy()
 
     def _reset_prefix(self) -> None:
         self.acc = np.zeros(6)

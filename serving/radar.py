@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import threading
 import time as _time
 from collections import deque
@@ -43,6 +42,7 @@ from features.pipeline import MIN_WINDOW
 from features.scores import ScoreStore, to_json_text
 from features.store import MarketStore, normalize_symbol
 from serving import radar_metrics
+from serving.radar_writer import WriteBehind, persist
 
 logger = logging.getLogger("flushrisk.radar")
 
@@ -230,66 +230,6 @@ def _sparkline(recent: Any) -> dict[str, list]:
     }
 
 
-class _Writer:
-    """Write-behind persistence of bars and scores, off the scoring path.
-
-    Publishing a score does not wait for Parquet merges. Pending bars of a symbol are merged in
-    one write (a slow disk makes the writer batch, not fall further behind). A failed write is
-    logged, counted and retried; nothing pending is dropped. After a crash the bars not yet
-    written are simply re-read by the source (replay) or back-filled (live) on restart.
-    """
-
-    def __init__(self, radar: Radar) -> None:
-        self.radar = radar
-        self.jobs: queue.Queue = queue.Queue()
-        self.pending = 0
-        self.idle = threading.Condition()
-        self.thread = threading.Thread(target=self._loop, name="radar-writer", daemon=True)
-        self.thread.start()
-
-    def submit(self, bars: dict[str, pd.DataFrame], scored: list[ScoredBar]) -> None:
-        with self.idle:
-            self.pending += 1
-        self.jobs.put((bars, scored))
-
-    def flush(self, timeout: float | None = None) -> bool:
-        """Wait until everything submitted is on disk; False on timeout."""
-        with self.idle:
-            return self.idle.wait_for(lambda: self.pending == 0, timeout)
-
-    def _loop(self) -> None:
-        while True:
-            batch = [self.jobs.get()]
-            while True:
-                try:
-                    batch.append(self.jobs.get_nowait())
-                except queue.Empty:
-                    break
-            bars: dict[str, list[pd.DataFrame]] = {}
-            scored: list[ScoredBar] = []
-            for job_bars, job_scored in batch:
-                for symbol, frame in job_bars.items():
-                    bars.setdefault(symbol, []).append(frame)
-                scored.extend(job_scored)
-            delay = 0.5
-            while True:
-                try:
-                    self.radar._persist(
-                        {s: pd.concat(f) if len(f) > 1 else f[0] for s, f in bars.items()}, scored
-                    )
-                    break
-                except Exception as err:  # noqa: BLE001 - never lose the bars: retry until the disk is back
-                    logger.error(
-                        "writing bars and scores failed (%s); retrying in %.0f s", err, delay
-                    )
-                    radar_metrics.COLLECTOR_ERRORS.labels(symbol="*", kind="store").inc()
-                    _time.sleep(delay)
-                    delay = min(delay * 2, 30.0)
-            with self.idle:
-                self.pending -= len(batch)
-                self.idle.notify_all()
-
-
 class Radar:
     """The pipeline behind ``flushrisk watch``: one call per bar close."""
 
@@ -316,8 +256,9 @@ class Radar:
         self.on_scored = on_scored
         self.source = source
         self.last_time: dict[str, pd.Timestamp] = {}
+        self.counts_gaps = True
         self.recent: dict[str, deque] = {}
-        self.writer = _Writer(self) if write_behind else None
+        self.writer = WriteBehind(self.data_dir, self.bar, source) if write_behind else None
 
     # -- start-up -------------------------------------------------------------------------
     def warm_up(
@@ -386,7 +327,7 @@ class Radar:
             if new.empty:
                 continue
             if self.writer is None:
-                self._store_bars({name: frame})
+                persist(self.data_dir, self.bar, self.source, {name: frame}, [])
             self._count_gaps(name, last, new.index)
             try:
                 features = self.engine.update(name, new)
@@ -412,38 +353,26 @@ class Radar:
         for s in scored:
             s.published_at = done
             s.latency_s = done - closed_at
+        records = [{"symbol": s.symbol, **s.record()} for s in scored]
         if self.writer is not None:
-            self.writer.submit(accepted, scored)
+            self.writer.submit(accepted, records)
         else:
-            self._record(scored)
+            persist(self.data_dir, self.bar, self.source, {}, records)
         if self.on_scored is not None and scored:
             self.on_scored(scored)
         return scored
-
-    def _store_bars(self, bars: Mapping[str, pd.DataFrame]) -> None:
-        for name, frame in bars.items():
-            self.store.write(name, frame, source=self.source, bar=self.bar)
-
-    def _persist(self, bars: Mapping[str, pd.DataFrame], scored: list[ScoredBar]) -> None:
-        """Bars first, then their scores: a score is never on disk without its bar."""
-        for name, frame in bars.items():
-            frame = frame[~frame.index.duplicated(keep="last")].sort_index()
-            try:
-                self.store.write(name, frame, source=self.source, bar=self.bar)
-            except FlushRiskError as err:  # a bad bar is refused, never retried forever
-                logger.error("%s: bar not stored: %s", name, err)
-                radar_metrics.COLLECTOR_ERRORS.labels(symbol=name, kind="store").inc()
-        self._record(scored)
 
     def close(self, timeout: float | None = None) -> bool:
         """Flush everything pending to disk and write the final snapshot."""
         done = True
         if self.writer is not None:
-            done = self.writer.flush(timeout)
+            done = self.writer.close(timeout)
         self.publisher.write()
         return done
 
     def _count_gaps(self, symbol: str, last: pd.Timestamp | None, index: pd.DatetimeIndex) -> None:
+        """Bars skipped between the last processed bar and the new ones: holes in the data
+        (a live collector may still back-fill them into the store; they are not re-scored)."""
         if last is None:
             return
         expected = int((index[-1] - last) / self.step)
@@ -452,10 +381,11 @@ class Radar:
             logger.warning(
                 "%s: %d bar(s) missing before %s (recorded as a gap)", symbol, missing, index[0]
             )
-            radar_metrics.GAPS.labels(symbol=symbol).inc(missing)
-            self.publisher.collector["gaps"] = (
-                int(self.publisher.collector.get("gaps", 0)) + missing
-            )
+            collector = self.publisher.collector
+            collector["gaps_skipped"] = int(collector.get("gaps_skipped", 0)) + missing
+            if self.counts_gaps:  # a live collector counts its own (and back-fills them)
+                radar_metrics.GAPS.labels(symbol=symbol).inc(missing)
+                collector["gaps"] = int(collector.get("gaps", 0)) + missing
 
     def _score(self, rows: Mapping[str, list]) -> list[ScoredBar]:
         by_model: dict[int, list[tuple[str, pd.Timestamp, np.ndarray, int]]] = {}
@@ -490,14 +420,6 @@ class Radar:
                     )
                 )
         return out
-
-    def _record(self, scored: list[ScoredBar]) -> None:
-        by_symbol: dict[str, list[dict[str, Any]]] = {}
-        for s in scored:
-            by_symbol.setdefault(s.symbol, []).append(s.record())
-        for symbol, records in by_symbol.items():
-            frame = pd.DataFrame(records).set_index("time")
-            self.scores.write(symbol, self.bar, frame)
 
 
 def _warnings(predictor: Any, row: np.ndarray, covered: bool) -> list[dict[str, str]]:

@@ -162,10 +162,30 @@ def risk_table(snap: dict[str, Any], wall: float | None = None) -> dict[str, Any
         if "probability" in e
     ]
     rows.sort(key=lambda r: -(r["probability"] or 0.0))
-    collector = snap.get("collector") or {}
-    radar_metrics.COLLECTOR_ERRORS_SEEN.set(float(collector.get("errors", 0)))
-    radar_metrics.GAPS_SEEN.set(float(collector.get("gaps", 0)))
+    _mirror_counts(snap.get("collector") or {})
     return {"as_of": now.isoformat(), "bar": snap.get("bar"), "symbols": rows}
+
+
+_COUNTS: dict[str, float] = {}
+_COUNTS_LOCK = threading.Lock()
+
+
+def _mirror_counts(collector: dict[str, Any]) -> None:
+    """The watcher's error and gap counts as this process's counters (the increase since last
+    seen; a restarted watcher counts from zero again), so one scrape of /metrics has them."""
+    errors, gaps = float(collector.get("errors", 0)), float(collector.get("gaps", 0))
+    radar_metrics.COLLECTOR_ERRORS_SEEN.set(errors)
+    radar_metrics.GAPS_SEEN.set(gaps)
+    with _COUNTS_LOCK:
+        for key, value, counter in (
+            ("errors", errors, radar_metrics.COLLECTOR_ERRORS.labels(symbol="*", kind="watcher")),
+            ("gaps", gaps, radar_metrics.GAPS.labels(symbol="*")),
+        ):
+            before = _COUNTS.get(key, 0.0)
+            delta = value - before if value >= before else value
+            if delta > 0:
+                counter.inc(delta)
+            _COUNTS[key] = value
 
 
 def _json(body: Any, status: int = 200) -> Response:

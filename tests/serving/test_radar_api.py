@@ -111,3 +111,22 @@ def test_replay_clock_runs_at_replay_speed(radar_dir):
 
     snap = {"clock": "2025-01-01T00:00:00+00:00", "written_at": 1000.0, "speed": 600.0}
     assert radar_now(snap, wall=1010.0) == pd.Timestamp("2025-01-01 01:40", tz="UTC")
+
+
+def test_grafana_examples_use_only_exported_metrics(api, radar_dir):
+    """The shipped alert rule and dashboard work with no glue: every metric they query is on
+    the service's /metrics."""
+    import re
+    from pathlib import Path
+
+    _fresh(radar_dir, written_at=time.time(), collector={"errors": 2, "gaps": 3, "source": "replay"})
+    api.get("/risk")
+    metrics = api.get("/metrics").text
+    exported = set(re.findall(r"^(flushrisk_[a-z_]+)", metrics, flags=re.MULTILINE))
+    examples = Path(__file__).resolve().parents[2] / "examples" / "grafana"
+    used = set()
+    for name in ("alert_rule.yaml", "dashboard.json"):
+        used |= set(re.findall(r"flushrisk_[a-z_]+", (examples / name).read_text()))
+    used = {u for u in used if u not in ("flushrisk_radar",)}
+    assert used and used <= exported, used - exported
+    assert 'flushrisk_gap_bars_total{symbol="*"} 3.0' in metrics

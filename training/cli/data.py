@@ -358,6 +358,10 @@ def _inspect_one(store: MarketStore, symbol: str, bar: str) -> None:
     summary.add_row("signal groups", ", ".join(groups))
     absent = [g for g in SIGNAL_GROUPS if g not in groups]
     summary.add_row("absent groups", ", ".join(absent) or "none")
+    from features.sources.live.collector import recorded_history  # the radar's recorder
+
+    for name, value in recorded_history(store.root, symbol, frame):
+        summary.add_row(name, value)
     console.print(summary)
 
     columns = Table(title=f"{title}: columns", title_justify="left")

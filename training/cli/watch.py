@@ -112,9 +112,7 @@ def watch_command(
     predictors = load_champions(names, model)
     chosen = _choose_bar(bar, predictors)
     if metrics_port is not None:
-        from prometheus_client import start_http_server
-
-        start_http_server(metrics_port, addr="127.0.0.1")
+        _serve_metrics(metrics_port)
     alerts = None
     if alert_webhook:
         from serving.alerts import AlertManager
@@ -159,6 +157,21 @@ def watch_command(
             alerts.close()
     state = "all bars and scores flushed" if flushed else "some writes still pending (see log)"
     console.print(f"stopped after {done} bar close(s); {state}")
+
+
+def _serve_metrics(port: int) -> None:
+    """The watcher's own /metrics on loopback (multiprocess-aware, like the service's)."""
+    import os
+
+    from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+
+    registry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    start_http_server(port, addr="127.0.0.1", registry=registry)
 
 
 def _choose_bar(bar: str | None, predictors: dict) -> str:

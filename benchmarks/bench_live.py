@@ -1,0 +1,187 @@
+"""The live radar at scale: 400 simulated symbols at 1-minute bars, on one core.
+
+For every replayed bar close it measures the time from the close to the published score of
+*all* symbols (features -> champion -> snapshot + gauges; p50 and p99 over bar closes) and the
+CPU per bar for all symbols: the scoring thread alone, and the whole process including the
+write-behind persistence of bars and scores. Target (issue 12): all 400 symbols scored within
+2 s of each bar close on one core.
+
+Baselines measured in the same run:
+
+* ``features_at`` on each symbol's 30-day window (what serving does per request), timed on a
+  sample of symbols and scaled to all of them: the cost the streaming engine avoids;
+* appending one bar to a 30-day 1-minute dataset of the market store, and to the scores
+  dataset: the persistence cost per symbol and bar, against the 60 s a 1-minute bar leaves.
+
+Setup, not measured as latency: ``--markets`` distinct markets are simulated (31 days + the
+replayed bars of 1-minute data) and symbol i replays market ``i % markets`` under its own name
+(simulating 400 markets would take ~20 min; every symbol still has its own feature state,
+scores and files). The model is a tiny LightGBM booster trained on one market's features (the
+scoring cost of a real champion is similar: same feature count, tens of trees). The engine is
+seeded from memory (that cost is printed per symbol).
+
+    python benchmarks/bench_live.py [--symbols 400] [--bars 15] [--interval 4] [--markets 8]
+        [--warm-days 31] [--all-cores]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import pandas as pd
+
+from benchmarks.timing import time_calls
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def _tiny_predictor(frame: pd.DataFrame, workdir: Path):
+    from features import build_features
+    from serving.predictor import Predictor
+    from tests.serving.conftest import train_tiny_model
+
+    X = build_features(frame)
+    model = train_tiny_model(X.iloc[1440:], symbol="ANY")
+    model.metadata["bar"] = "1m"
+    path = model.save(workdir / "model")
+    predictor = Predictor.load(path, "flushrisk-bench", "1", {})
+    predictor.symbol = None
+    return predictor
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--symbols", type=int, default=400)
+    parser.add_argument("--bars", type=int, default=15, help="bar closes replayed and timed")
+    parser.add_argument("--interval", type=float, default=4.0, help="wall seconds between bar closes")
+    parser.add_argument("--markets", type=int, default=8)
+    parser.add_argument("--warm-days", type=float, default=31.0)
+    parser.add_argument("--all-cores", action="store_true", help="do not pin the process to one core")
+    args = parser.parse_args()
+
+    if not args.all_cores and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+    from features import MIN_WINDOW, features_at
+    from features.incremental import StreamingEngine
+    from features.scores import ScoreStore
+    from features.sources.simulator import simulate
+    from features.store import MarketStore
+    from serving.radar import Radar, RadarClock
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-live-"))
+    bar = "1m"
+    days = args.warm_days + (args.bars + 2) / 1440
+    print(f"simulating {args.markets} markets x {days:.1f} days of 1-minute bars ...", flush=True)
+    t0 = time.perf_counter()
+    markets = [simulate(f"M{k}", days=days, bar=bar, seed=100 + k) for k in range(args.markets)]
+    print(f"  {time.perf_counter() - t0:.0f} s")
+    start = markets[0].index[0] + pd.Timedelta(days=args.warm_days)
+    symbols = [f"S{i:03d}" for i in range(args.symbols)]
+    frame_of = {s: markets[i % args.markets] for i, s in enumerate(symbols)}
+    predictor = _tiny_predictor(markets[0][markets[0].index < start], workdir)
+
+    engine = StreamingEngine(bar)
+    radar = Radar(workdir / "store", bar, {s: predictor for s in symbols}, engine=engine, clock=RadarClock())
+    print(f"seeding the streaming engine for {args.symbols} symbols ...", flush=True)
+    t0 = time.perf_counter()
+    for s in symbols:
+        frame = frame_of[s]
+        past = frame[frame.index < start]
+        engine.seed(s, past[past.index > past.index[-1] - MIN_WINDOW])
+        radar.last_time[s] = past.index[-1]
+    seed_s = time.perf_counter() - t0
+    state_mb = engine.memory_bytes() / 1e6
+
+    times = list(markets[0].index[markets[0].index >= start][: args.bars])
+    latencies, thread_cpu, process_cpu, backlog = [], [], [], []
+    step = pd.Timedelta(bar)
+    wall0 = time.time()
+    for k, t in enumerate(times):
+        due = wall0 + (k + 1) * args.interval
+        time.sleep(max(0.0, due - time.time()))
+        radar.clock.set(t + step)
+        bars = {s: frame_of[s].loc[[t]] for s in symbols}
+        c_thread, c_proc = time.thread_time(), time.process_time()
+        scored = radar.on_bars(bars, closed_at=due)
+        thread_cpu.append(time.thread_time() - c_thread)
+        process_cpu.append(time.process_time() - c_proc)
+        assert len(scored) == args.symbols, f"only {len(scored)} of {args.symbols} scored"
+        latencies.append(max(s.published_at for s in scored) - due)
+        backlog.append(radar.writer.pending if radar.writer else 0)
+    c_proc, t_flush = time.process_time(), time.perf_counter()
+    radar.close(timeout=3600)
+    flush_s = time.perf_counter() - t_flush
+    total_proc_cpu = sum(process_cpu) + (time.process_time() - c_proc)
+    stored_ok = all(len(ScoreStore(workdir / "store").read(s, bar)) == len(times) for s in symbols[:20])
+
+    # baseline 1: features_at on the 30-day window, per symbol
+    sample = symbols[: min(10, len(symbols))]
+    t = times[-1]
+    windows = {s: frame_of[s][(frame_of[s].index > t - MIN_WINDOW) & (frame_of[s].index <= t)] for s in sample}
+    features_at(windows[sample[0]], bar=bar)  # compiled
+    per_symbol = [time_calls(lambda s=s: features_at(windows[s], bar=bar), 1)[0] for s in sample]
+    window_all = float(np.mean(per_symbol)) * args.symbols
+
+    # baseline 2: persistence of one bar per symbol into 30-day datasets
+    store = MarketStore(workdir / "append")
+    frame = markets[0]
+    past = frame[frame.index < start]
+    store.write("A", past[past.index > past.index[-1] - pd.Timedelta(days=30)], bar=bar)
+    new = frame[frame.index >= start]
+    rows = iter(range(5))
+    append = time_calls(lambda: store.write("A", new.iloc[[next(rows)]], bar=bar), 5)
+    scores = ScoreStore(workdir / "append")
+    month = pd.DataFrame(
+        {"probability": 0.01, "risk_level": "low", "drivers": '[{"feature":"x","text":"' + "y" * 300 + '"}]'},
+        index=past.index[past.index > past.index[-1] - pd.Timedelta(days=30)],
+    )
+    scores.write("A", bar, month)
+    rows = iter(range(5))
+    score_append = time_calls(
+        lambda: scores.write("A", bar, month.iloc[[0]].set_axis([new.index[next(rows)]])), 5
+    )
+
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    p50, p99 = _percentile(latencies, 50), _percentile(latencies, 99)
+    print()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"live radar: {args.symbols} symbols, 1-minute bars, {len(times)} bar closes, {cores} core(s);"
+          f" machine load average {load:.1f} (wall times include waiting for a core)")
+    print(f"  bar close -> all {args.symbols} scores published:  p50 {p50 * 1e3:.0f} ms   p99 {p99 * 1e3:.0f} ms"
+          f"   (target: <= 2000 ms) {'PASS' if p99 <= 2.0 else 'FAIL'}")
+    print(f"  CPU per bar, scoring thread (features+score+publish): {np.mean(thread_cpu) * 1e3:.0f} ms"
+          f"  = {np.mean(thread_cpu) / args.symbols * 1e3:.2f} ms per symbol")
+    print(f"  CPU per bar, whole process incl. write-behind:       {total_proc_cpu / len(times) * 1e3:.0f} ms")
+    print(f"  write-behind: backlog after each bar {backlog}; final flush {flush_s:.1f} s; scores on disk ok: {stored_ok}")
+    print(f"  engine seed: {seed_s / args.symbols * 1e3:.0f} ms per symbol; streaming state {state_mb / args.symbols:.1f} MB per symbol;"
+          f" peak RSS {rss_mb:.0f} MB")
+    print("baseline, same run:")
+    print(f"  features_at on the 30-day window: {np.mean(per_symbol) * 1e3:.1f} ms per symbol -> "
+          f"{window_all:.1f} s per bar for {args.symbols} symbols "
+          f"({window_all / max(np.mean(thread_cpu), 1e-9):.0f}x the streaming path's CPU)")
+    print(f"  appending 1 bar to a 30-day 1-minute market dataset: {np.median(append) * 1e3:.0f} ms"
+          f" -> {np.median(append) * args.symbols:.0f} s per bar for {args.symbols} symbols (a bar is 60 s)")
+    print(f"  appending 1 score to a 30-day scores dataset:        {np.median(score_append) * 1e3:.0f} ms"
+          f" -> {np.median(score_append) * args.symbols:.0f} s per bar")
+    print(f"(work dir {workdir})")
+
+
+if __name__ == "__main__":
+    main()
