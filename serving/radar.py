@@ -108,38 +108,31 @@ class RadarClock:
 
 
 def load_champions(symbols: list[str], model: str | None = None) -> dict[str, Any]:
-    """Each symbol's champion Predictor, from the BentoML store as ``flushrisk promote`` left it.
+    """Each symbol's champion Predictor, loaded and checked exactly as the service loads them
+    (:mod:`serving.loader`: the champion index of the project, or FLUSHRISK_SERVE_MODEL).
 
-    ``model`` (a BentoML tag) serves every symbol with one model (a pooled model, or a test).
+    ``model`` (a BentoML tag) scores every symbol with one model (a pooled model, or a test).
     A symbol without a champion is an error naming the fix, not a silent skip.
     """
-    import bentoml
-    from bentoml.exceptions import NotFound
+    from serving.loader import Wanted, load_all, load_checked, wanted_models
+    from serving.state import symbol_key
 
-    from serving.predictor import Predictor
-
-    loaded: dict[str, Any] = {}
+    if model is not None:
+        predictor = load_checked(Wanted(model, None))
+        return {symbol: predictor for symbol in symbols}
+    served = load_all(wanted_models())
     out: dict[str, Any] = {}
     missing = []
     for symbol in symbols:
-        tag = model or f"flushrisk-{normalize_symbol(symbol).lower()}"
-        if tag not in loaded:
-            try:
-                bento_model = bentoml.models.get(tag)
-            except NotFound:
-                missing.append(f"{symbol} ({tag})")
-                continue
-            labels = dict(getattr(bento_model.info, "labels", {}) or {})
-            predictor = Predictor.load(
-                bento_model.path, bento_model.tag.name, str(bento_model.tag.version), labels
-            )
-            if model is not None:
-                predictor.symbol = None  # one model for every symbol
-            loaded[tag] = predictor
-        out[symbol] = loaded[tag]
+        predictor = served.get(symbol_key(symbol)) or served.get("*")
+        if predictor is None:
+            missing.append(symbol)
+        else:
+            out[symbol] = predictor
     if missing:
         raise ModelNotFoundError(
-            f"no champion model for {', '.join(missing)}: train and promote one "
+            f"no champion model for {', '.join(missing)} (champions: "
+            f"{', '.join(sorted(served)) or 'none'}): train and promote one "
             "(flushrisk train --symbol ... then flushrisk promote), or pass --model TAG to "
             "score every symbol with one model"
         )
