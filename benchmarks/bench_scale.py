@@ -110,22 +110,27 @@ def append_cost(days_big: float = 365, repeats: int = 15) -> dict[str, float]:
     """Median seconds to append one 1-minute bar to a 1-day and to a ``days_big`` dataset."""
     print(f"\n== append: one 1-minute bar onto 1 day and {days_big:g} days of 1-minute bars ==")
     started = time.perf_counter()
-    history = simulate("BTC", days=days_big + repeats / 1440 + 1, bar="1m", seed=11)
+    history = simulate("BTC", days=days_big + 62, bar="1m", seed=11)
     print(f"simulated {len(history):,} bars in {time.perf_counter() - started:.1f}s (not timed)")
+    # Both datasets end on the 29th of a month, so the appended bars land in a month partition
+    # that already holds 29 days (the worst case: a month almost full), not in a new month.
+    month = (history.index[0] + pd.Timedelta(days=days_big + 31)).tz_localize(None).to_period("M")
+    end = history.index.searchsorted(month.start_time.tz_localize("UTC") + pd.Timedelta(days=29))
     results = {}
     with scratch_dir("bench-append-") as root:
         for label, rows in (("1 day", 1440), (f"{days_big:g} days", int(days_big * 1440))):
             store = MarketStore(root / label.replace(" ", "_"))
-            store.write("BTC", history.iloc[:rows], source="bench")
+            store.write("BTC", history.iloc[end - rows : end], source="bench")
             times = []
             for k in range(repeats):
-                bar = history.iloc[rows + k : rows + k + 1]
+                bar = history.iloc[end + k : end + k + 1]
                 t = time.perf_counter()
                 store.write("BTC", bar, source="bench", bar="1m")
                 times.append(time.perf_counter() - t)
-            assert len(store.read("BTC", start=history.index[rows - 5])) == 5 + repeats
+            assert len(store.read("BTC", start=history.index[end - 5])) == 5 + repeats
             results[label] = statistics.median(times)
-            print(f"append to {label:>9} ({rows:>7,} rows): median {results[label] * 1e3:7.1f} ms "
+            print(f"append to {label:>9} ({rows:>7,} rows; the month appended to holds "
+                  f"{min(rows // 1440, 29):>2} days): median {results[label] * 1e3:7.1f} ms "
                   f"over {repeats} appends")
     day, year = results["1 day"], results[f"{days_big:g} days"]
     ratio = year / day
