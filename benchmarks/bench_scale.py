@@ -58,11 +58,17 @@ USD_COLUMNS = tuple(c for c in COLUMNS if c.endswith("_usd"))
 
 # -- measuring ----------------------------------------------------------------------------------
 class PeakMemory:
-    """Peak resident memory of this process plus all its descendants, sampled in a thread."""
+    """Peak resident memory of this process plus all its descendants, sampled in a thread.
+
+    Also the CPU seconds they used (``cpu``): on a shared machine the wall time depends on the
+    load, the CPU time much less.
+    """
 
     def __init__(self, interval: float = 0.05) -> None:
         self.interval = interval
         self.peak = 0
+        self._cpu: dict[int, float] = {}
+        self._cpu_start: dict[int, float] = {}
         self._stop = threading.Event()
 
     def _total(self) -> int:
@@ -71,9 +77,15 @@ class PeakMemory:
         for proc in [me, *me.children(recursive=True)]:
             try:
                 total += proc.memory_info().rss
+                times = proc.cpu_times()
+                self._cpu[proc.pid] = times.user + times.system
             except psutil.Error:
                 pass
         return total
+
+    @property
+    def cpu(self) -> float:
+        return sum(v - self._cpu_start.get(pid, 0.0) for pid, v in self._cpu.items())
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -82,6 +94,7 @@ class PeakMemory:
 
     def __enter__(self) -> PeakMemory:
         self.peak = self._total()
+        self._cpu_start = dict(self._cpu)
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
@@ -192,7 +205,7 @@ def feature_building(symbols: int = 100, days: float = 365, bases: int = 4) -> d
             t = time.perf_counter()
             built = build_features_partitioned(data, names, "5m", out, scheduler=LOCAL_PROCESS)
             single = time.perf_counter() - t
-        _report("1 process", single, memory.peak, built, rows)
+        _report("1 process", single, memory, built, rows)
         results.update({"single_s": single, "single_peak": memory.peak})
         shutil.rmtree(out)
         with PeakMemory() as memory:
@@ -203,7 +216,7 @@ def feature_building(symbols: int = 100, days: float = 365, bases: int = 4) -> d
                 built = build_features_partitioned(data, names, "5m", root / "dask", client=client)
                 dask = time.perf_counter() - t
         print(f"LocalCluster of 2 workers started in {started:.1f}s (not in the time below)")
-        _report("Dask 2 workers", dask, memory.peak, built, rows)
+        _report("Dask 2 workers", dask, memory, built, rows)
         results.update({"dask_s": dask, "dask_peak": memory.peak, "dask_start_s": started})
     speedup = single / dask
     print(f"speed-up of Dask on 2 workers: {speedup:.2f}x (target >= 1.6x): "
@@ -217,11 +230,12 @@ def feature_building(symbols: int = 100, days: float = 365, bases: int = 4) -> d
     return results
 
 
-def _report(label: str, seconds: float, peak: int, built: list, rows: int) -> None:
+def _report(label: str, seconds: float, memory: PeakMemory, built: list, rows: int) -> None:
     written = sum(b.rows for b in built)
     assert written == rows, f"{label}: {written} rows of features for {rows} bars"
-    print(f"{label:>15}: {seconds:6.1f} s, {seconds / rows * 1e6:5.2f} s per million rows, "
-          f"{rows / seconds:,.0f} rows/s, peak memory {gb(peak)}")
+    print(f"{label:>15}: {seconds:6.1f} s wall, {seconds / rows * 1e6:5.2f} s per million rows, "
+          f"{rows / seconds:,.0f} rows/s; CPU {memory.cpu:.1f} s "
+          f"({memory.cpu / rows * 1e6:.2f} CPU s per million rows); peak memory {gb(memory.peak)}")
 
 
 SECTIONS: dict[str, Callable[[argparse.Namespace], object]] = {
