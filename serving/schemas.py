@@ -191,8 +191,9 @@ class PredictRequest(BaseModel):
     model_config = _STRICT
 
     symbol: Annotated[str, Field(min_length=1, max_length=40, examples=["BTC"])]
-    bars: BarColumns | None = None
-    features: dict[str, float | None] | None = None
+    # Absent or an object: an explicit null is refused (the API spec says so too).
+    bars: BarColumns = None  # type: ignore[assignment]
+    features: dict[str, float | None] = None  # type: ignore[assignment]
     as_of: datetime | None = None
 
     @field_validator("features")

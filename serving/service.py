@@ -61,6 +61,7 @@ logger = logging.getLogger("flushrisk.serving")
 SERVICE_NAME = "flushrisk"
 API_PATHS = frozenset({"/predict", "/predict_batch"})
 KEY_COOKIE = b"flushrisk_key"
+DOC_PATHS = frozenset({"/docs.json", "/schema.json"})
 # Probes, metrics and the API docs stay open when an API key is set: orchestrators and
 # Prometheus scrape them without credentials, and they reveal nothing about predictions.
 OPEN_PATHS = frozenset(
@@ -190,6 +191,11 @@ class RequestGuard:
                     "'Authorization: Bearer KEY', or in the flushrisk_key cookie"
                 },
             )
+            return
+        if path in DOC_PATHS and scope["method"] == "GET":
+            from serving.openapi import openapi_document
+
+            await _answer(send, 200, openapi_document())
             return
         if path not in API_PATHS or scope["method"] != "POST":
             await self.app(scope, receive, send)

@@ -51,8 +51,9 @@ def die_with_parent(interval: float = WATCHDOG_INTERVAL) -> None:
 def refuse_to_start(message: str) -> None:
     """Say why the model cannot be served, stop the server (no restart loop), and exit."""
     text = f"FlushRisk refuses to start: {message}"
-    logger.critical(text)
-    print(text, file=sys.stderr, flush=True)
+    logger.critical(text)  # BentoML's log handler (or logging's last resort: stderr)
+    for handler in logging.getLogger().handlers + logger.handlers:
+        handler.flush()
     try:
         os.kill(os.getppid(), signal.SIGTERM)  # the arbiter: stops every worker, then exits
     except OSError:

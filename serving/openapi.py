@@ -1,0 +1,163 @@
+"""The service's OpenAPI document, made true: what ``GET /docs.json`` serves.
+
+BentoML 1.4 labels its document OpenAPI 3.0.2 but fills it with pydantic's JSON Schema 2020-12
+(numeric ``exclusiveMinimum``, ``{"type": "null"}``), i.e. OpenAPI 3.1 keywords; it also drops
+``null`` from optional fields (a 200 can carry ``as_of: null``), declares the 400 body's
+``detail`` a string (it is a list of field errors), lets a request through the schema that the
+API refuses (``{"symbol", "as_of"}``: neither bars nor features), and does not list the plain
+routes (``/model``, ``/models``, ``/admin/reload``). This module starts from BentoML's document
+and fixes each of these, so clients and schemathesis can trust it.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from functools import cache
+from typing import Any
+
+from features.pipeline import FEATURES
+
+OPENAPI_VERSION = "3.1.0"
+_REQUEST_SCHEMAS = ("PredictRequestIODescriptor", "PredictRequest")
+_NEVER_NULL = {"bars", "features"}
+
+_ERROR_DETAIL = {
+    "type": "array",
+    "title": "Field errors",
+    "items": {
+        "type": "object",
+        "properties": {
+            "loc": {"type": "array", "items": {"type": ["string", "integer"]}},
+            "msg": {"type": "string"},
+            "type": {"type": "string"},
+        },
+    },
+}
+_ERROR = {
+    "type": "object",
+    "title": "Error",
+    "required": ["error"],
+    "properties": {
+        "error": {"type": "string", "description": "what is wrong, and where, in one line"},
+        "detail": _ERROR_DETAIL,
+    },
+}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_ERROR_REF = {"$ref": "#/components/schemas/Error"}
+_ERRORS = {
+    "401": _json(_ERROR_REF, "missing or wrong API key"),
+    "413": _json(_ERROR_REF, "request body too large"),
+    "415": _json(_ERROR_REF, "body is not JSON"),
+}
+_OBJECT = {"type": "object"}
+_EXTRA_PATHS: dict[str, Any] = {
+    "/model": {
+        "get": {
+            "operationId": "model_card",
+            "summary": "The model card of a symbol's champion (the only model if one)",
+            "parameters": [
+                {"name": "symbol", "in": "query", "required": False, "schema": {"type": "string"}}
+            ],
+            "responses": {
+                "200": _json(_OBJECT, "the model card"),
+                "400": _json(_ERROR_REF, "several models are served: name a symbol"),
+                "404": _json(_ERROR_REF, "no champion serves this symbol"),
+                "503": _json(_ERROR_REF, "not loaded yet"),
+                **_ERRORS,
+            },
+        }
+    },
+    "/models": {
+        "get": {
+            "operationId": "models",
+            "summary": "The symbols served and the model answering each",
+            "responses": {"200": _json(_OBJECT, "symbols and models"), **_ERRORS},
+        }
+    },
+    "/admin/reload": {
+        "post": {
+            "operationId": "reload",
+            "summary": "Re-read the champions now (promote also triggers this by itself)",
+            "responses": {
+                "200": _json(_OBJECT, "what is served after the reload"),
+                "503": _json(_ERROR_REF, "not started yet"),
+                **_ERRORS,
+            },
+        }
+    },
+}
+
+
+def _nullable(schema: dict[str, Any], name: str) -> None:
+    """Let properties that default to null be null (BentoML drops pydantic's anyOf null)."""
+    for prop, sub in (schema.get("properties") or {}).items():
+        if not isinstance(sub, dict) or "default" not in sub or sub["default"] is not None:
+            continue
+        if name in _REQUEST_SCHEMAS and prop in _NEVER_NULL:
+            continue
+        kind = sub.get("type")
+        if isinstance(kind, str):
+            if kind != "null":
+                sub["type"] = [kind, "null"]
+        elif "$ref" in sub:
+            sub["anyOf"] = [{"$ref": sub.pop("$ref")}, {"type": "null"}]
+
+
+def _one_input(schema: dict[str, Any]) -> None:
+    """Exactly one of bars / features; as_of only dates features; known feature names."""
+    schema["oneOf"] = [{"required": ["bars"]}, {"required": ["features"]}]
+    schema["not"] = {"required": ["bars", "as_of"]}
+    props = schema["properties"]
+    props.get("bars", {}).pop("default", None)
+    props.get("features", {}).pop("default", None)
+    if "features" in props:
+        props["features"]["propertyNames"] = {"enum": list(FEATURES)}
+
+
+def _walk(node: Any) -> None:
+    """Apply :func:`_nullable` to every object schema of the document (inline ones too)."""
+    if isinstance(node, dict):
+        if isinstance(node.get("properties"), dict):
+            _nullable(node, str(node.get("title", "")))
+            if node.get("title") in _REQUEST_SCHEMAS:
+                _one_input(node)
+        for value in node.values():
+            _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            _walk(value)
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """The corrected OpenAPI 3.1 document of the FlushRisk service (built once)."""
+    from _bentoml_sdk.service.openapi import generate_spec
+
+    from serving.service import FlushRiskService
+
+    with warnings.catch_warnings():  # pydantic: the default None of bars has no JSON form
+        warnings.simplefilter("ignore")
+        generated = generate_spec(FlushRiskService, openapi_version=OPENAPI_VERSION).asdict()
+    spec = copy.deepcopy(generated)
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Error"] = _ERROR
+    if "InvalidArgument" in schemas:
+        schemas["InvalidArgument"]["properties"]["detail"] = _ERROR_DETAIL
+    _walk(spec)
+    for path in ("/predict", "/predict_batch"):
+        operation = spec["paths"][path]["post"]
+        operation["responses"]["400"] = _json(
+            _ERROR_REF, "the request is invalid; 'error' names the field"
+        )
+        operation["responses"].update(_ERRORS)
+    spec["paths"].update(copy.deepcopy(_EXTRA_PATHS))
+    return spec
+
+
+__all__ = ["OPENAPI_VERSION", "openapi_document"]
