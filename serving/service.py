@@ -61,7 +61,7 @@ logger = logging.getLogger("flushrisk.serving")
 SERVICE_NAME = "flushrisk"
 API_PATHS = frozenset({"/predict", "/predict_batch"})
 KEY_COOKIE = b"flushrisk_key"
-DOC_PATHS = frozenset({"/docs.json", "/schema.json"})
+DOC_PATHS = frozenset({"/docs.json"})  # /schema.json is BentoML's, read by its clients
 # Probes, metrics and the API docs stay open when an API key is set: orchestrators and
 # Prometheus scrape them without credentials, and they reveal nothing about predictions.
 OPEN_PATHS = frozenset(
@@ -136,6 +136,81 @@ def _release_request_timers() -> None:
 
 
 _release_request_timers()
+
+
+OTHER_PATHS = "other"
+_ORIGINAL_PATH = "flushrisk.path"
+
+
+def route_label(scope: dict[str, Any]) -> str:
+    """The route template a request matched (``/risk/{symbol}``), or "other" for unknown paths.
+
+    Prometheus labels must come from a bounded set: a label per distinct URL let any client,
+    even unauthenticated, grow the worker's memory and /metrics without bound (20,000 random
+    paths: 322 MB -> 1.16 GB).
+    """
+    from starlette.routing import Match
+
+    path = scope.get("path", "")
+    if path in _FIXED_ROUTES:
+        return path
+    if path.startswith(OPEN_PREFIXES[:2]):  # BentoML's docs UI assets
+        return OPEN_PREFIXES[0] if path.startswith(OPEN_PREFIXES[0]) else OPEN_PREFIXES[1]
+    for route in routes_app.routes:
+        match, _ = route.matches(scope)
+        if match == Match.FULL:
+            return str(getattr(route, "path", OTHER_PATHS)) or "/"
+    return OTHER_PATHS
+
+
+def _label_metrics_by_route() -> None:
+    """Make BentoML's HTTP metrics middleware label requests by route template, not by path.
+
+    The middleware reads ``scope["path"]`` for its ``endpoint`` label and hands the same scope
+    on; it is given a copy with the template as path, and the original path is put back for
+    the application behind it.
+    """
+    from bentoml._internal.server.http import instruments
+
+    for name in ("HTTPTrafficMetricsMiddleware", "RunnerTrafficMetricsMiddleware"):
+        middleware = getattr(instruments, name, None)
+        if middleware is None or getattr(middleware, "_flushrisk_route_labels", False):
+            continue
+        middleware.__call__ = _relabelling(middleware.__call__)  # type: ignore[method-assign]
+        middleware._flushrisk_route_labels = True  # type: ignore[attr-defined]
+
+
+def _relabelling(original: Any) -> Any:
+    async def __call__(self: Any, scope: Any, receive: Any, send: Any) -> None:
+        if not scope["type"].startswith("http"):
+            return await original(self, scope, receive, send)
+        if not getattr(self, "_flushrisk_restores", False):
+            self.app = _RestorePath(self.app)
+            self._flushrisk_restores = True
+        label = route_label(scope)
+        if label == scope["path"]:
+            return await original(self, scope, receive, send)
+        relabelled = {**scope, "path": label, _ORIGINAL_PATH: scope["path"]}
+        return await original(self, relabelled, receive, send)
+
+    return __call__
+
+
+class _RestorePath:
+    """Puts the real path back into the scope after the metrics middleware labelled it."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if _ORIGINAL_PATH in scope:
+            path = scope[_ORIGINAL_PATH]
+            scope = {k: v for k, v in scope.items() if k != _ORIGINAL_PATH}
+            scope["path"] = path
+        await self.app(scope, receive, send)
+
+
+_label_metrics_by_route()
 
 
 def error_body(loc: tuple[Any, ...], message: str, kind: str = "value_error") -> dict[str, Any]:
@@ -401,6 +476,7 @@ def _web_routes() -> list[Any]:
 
 
 routes_app = Starlette(routes=_web_routes())
+_FIXED_ROUTES = frozenset({*API_PATHS, *DOC_PATHS, *OPEN_PATHS})
 
 
 @bentoml.asgi_app(routes_app, path="/")

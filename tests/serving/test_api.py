@@ -262,3 +262,25 @@ def test_oversized_bodies_get_413_before_they_are_read() -> None:
         assert declared.status_code == 413 and "1000 bytes" in declared.json()["error"]
         streamed = test_client.post("/predict", content=iter([b"x" * 600, b"x" * 600]))
         assert streamed.status_code == 413
+
+
+def test_metrics_are_labelled_by_route_and_unknown_paths_share_one_label(client: Any) -> None:
+    """Random paths must not add label sets: /metrics and memory stay bounded."""
+    import uuid
+
+    def series() -> set[str]:
+        text = client.get("/metrics").text
+        return {line.split(" ")[0] for line in text.splitlines() if line.startswith("bentoml_")}
+
+    client.get("/nothing-here")
+    client.get("/model")
+    client.get("/model", params={"symbol": "NOT-SERVED"})
+    before = series()
+    for _ in range(300):
+        client.get(f"/{uuid.uuid4().hex}/{uuid.uuid4().hex}")
+    client.get("/model", params={"symbol": uuid.uuid4().hex})
+    after = series()
+    assert after == before, sorted(after - before)[:5]
+    labels = " ".join(after)
+    assert 'endpoint="other"' in labels and 'endpoint="/model"' in labels
+    assert "nothing-here" not in labels
