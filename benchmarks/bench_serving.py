@@ -315,6 +315,7 @@ def main() -> None:
         if k not in ("FLUSHRISK_API_KEY", "PROMETHEUS_MULTIPROC_DIR")
     }
     env["BENTOML_HOME"] = str(home / "bentoml")
+    env["FLUSHRISK_MLFLOW_HOME"] = str(home / "mlflow")  # the project whose champion to serve
     service_port, echo_port = (
         (args.port, args.port + 1) if args.port else (free_port(), free_port())
     )

@@ -220,7 +220,13 @@ def quickstart(
         how_to_ask(symbol, paths, url)
 
     if Step.serve not in wanted:
-        console.print("\n[bold]Serve it[/] with `flushrisk serve`, then ask it:", highlight=False)
+        serve = (
+            f"FLUSHRISK_MLFLOW_HOME={paths.mlflow_home} flushrisk serve --bentoml-home "
+            f"{paths.bentoml_home}"
+            if home
+            else "flushrisk serve"
+        )
+        console.print(f"\n[bold]Serve it[/] with `{serve}`, then ask it:", highlight=False)
         ask()
         return
     tag = model_tag(symbol)
