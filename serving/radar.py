@@ -38,6 +38,7 @@ from features.atomic import write_text_atomic
 from features.bars import bar_name, parse_bar
 from features.errors import FlushRiskError, ModelNotFoundError
 from features.incremental import FeatureEngine, make_engine
+from features.partitioned import time_range
 from features.pipeline import MIN_WINDOW
 from features.scores import ScoreStore, to_json_text
 from features.store import MarketStore, normalize_symbol
@@ -271,13 +272,17 @@ class Radar:
             if self.bar not in self.store.bars(name):
                 last[name] = None
                 continue
-            stored = self.store.read(name, self.bar)
+            # only the last MIN_WINDOW (and a day of slack) is needed, not years of bars
+            _, end = time_range(self.store.path(name, self.bar))
+            stored = self.store.read(name, self.bar, start=end - MIN_WINDOW - pd.Timedelta(days=1))
             resume = stored.index[-1]
             scored = self.scores.read(name, self.bar, start=resume - MIN_WINDOW)
             if len(scored):
                 resume = min(resume, scored.index[-1])
             elif score_since is not None:
                 resume = min(resume, score_since - self.step)
+            if resume < stored.index[0]:  # scoring stopped long before the store's end
+                stored = self.store.read(name, self.bar, start=resume - MIN_WINDOW, end=resume)
             stored = stored[stored.index <= resume]
             if stored.empty:
                 last[name] = None
