@@ -38,7 +38,7 @@ from features.sources.simulator import simulate
 from models.baselines import LogisticBaseline
 from training.events import load_events
 from training.fit import MODEL, TrainConfig, WalkForwardResult, evaluation_report, fit_final_model, run_walk_forward
-from training.jobs import events_section, read_strength
+from training.jobs import events_section, read_persistence, read_strength
 from training.protocol import ProtocolConfig, protocol_report
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -109,7 +109,8 @@ def evaluate(frame: pd.DataFrame, spec: LabelSpec, bar: str, config: TrainConfig
     X, y, meta = labelled_windows(frame, spec)
     strength = read_strength(frame, spec, X.index)
     started = time.perf_counter()
-    wf = run_walk_forward(X, y, pd.Timedelta(bar), config, strength=strength, label_kind=spec.kind)
+    wf = run_walk_forward(X, y, pd.Timedelta(bar), config, strength=strength, label_kind=spec.kind,
+                          persistence=read_persistence(frame, spec, X.index))
     report = evaluation_report(wf, config.protocol)
     seconds = time.perf_counter() - started
     protocol_table(report, f"{title}; label: {spec.describe()}; {meta.rows} rows, base rate {meta.base_rate:.4f}, "

@@ -204,6 +204,21 @@ def _per_row(
     return pd.Series(values[grid.positions], index=frame.index, name=name, dtype="float64")
 
 
+def last_window_strength(
+    frame: pd.DataFrame, spec: LabelSpec, bar: str | pd.Timedelta | None = None
+) -> pd.Series:
+    """The label's own quantity for the window that ENDED at each row: the label strength of
+    (t - horizon, t] (forward quantity over threshold, without the onset rule), known at t.
+
+    This is what "it is already happening" looks like for exactly this label (long liquidations
+    in USD over a USD threshold, over a share of open interest, or a drop in volatility units):
+    the persistence baseline's score. NaN where that window is incomplete or before the data.
+    """
+    strength = make_label_strength(frame, spec.base(), bar)
+    past = strength.reindex(frame.index - pd.Timedelta(spec.horizon))
+    return pd.Series(past.to_numpy(), index=frame.index, name="label_last_window", dtype="float64")
+
+
 def running_from_labels(
     times: pd.DatetimeIndex | np.ndarray, labels: np.ndarray, horizon: pd.Timedelta, window: pd.Timedelta
 ) -> np.ndarray:
@@ -316,6 +331,7 @@ __all__ = [
     "DEFAULT_OI_FRACTION",
     "LabelSpec",
     "format_duration",
+    "last_window_strength",
     "make_label_strength",
     "make_labels",
     "running_from_labels",

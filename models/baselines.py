@@ -45,8 +45,18 @@ class Predictor(Protocol):
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray: ...
 
 
+# Baseline-only inputs travel in X under names starting with "__": the label's own quantity in
+# the last window (see Persistence). Feature-based baselines ignore them.
+PERSISTENCE_COLUMN = "__label_last_window__"
+
+
+def features_only(X: pd.DataFrame) -> pd.DataFrame:
+    hidden = [c for c in X.columns if str(c).startswith("__")]
+    return X.drop(columns=hidden) if hidden else X
+
+
 def _finite(X: pd.DataFrame) -> np.ndarray:
-    arr = X.to_numpy(dtype=np.float64, na_value=np.nan)
+    arr = features_only(X).to_numpy(dtype=np.float64, na_value=np.nan)
     return np.where(np.isfinite(arr), arr, np.nan)
 
 
@@ -231,7 +241,13 @@ def _column(X: pd.DataFrame, name: str) -> np.ndarray:
 
 
 class Persistence(OneFeature):
-    """The label's own quantity in the last bar (see the module docstring)."""
+    """The label's own quantity in the last bar (see the module docstring).
+
+    Given the column ``PERSISTENCE_COLUMN`` (the label strength of the window that ended at the
+    row: forward quantity over threshold, for exactly the label being predicted, e.g. long
+    liquidations in USD over a USD threshold), it scores that; otherwise the features that
+    approximate it (liq_long_1h_oi, or -ret_1h / rvol_7d for the proxy label).
+    """
 
     name = "persistence"
 
@@ -241,7 +257,14 @@ class Persistence(OneFeature):
         self.label_kind = label_kind
         self.transform = "log1p" if label_kind == "liquidation" else "asinh"
 
+    def fit(self, X: pd.DataFrame, y: pd.Series | np.ndarray) -> Persistence:
+        if PERSISTENCE_COLUMN in X.columns:
+            self.transform = "log1p"  # a strength: >= 0, 1 = at the label threshold
+        return super().fit(X, y)  # type: ignore[return-value]
+
     def score(self, X: pd.DataFrame) -> np.ndarray:
+        if PERSISTENCE_COLUMN in X.columns:
+            return _column(X, PERSISTENCE_COLUMN)
         if self.label_kind == "liquidation":
             return _column(X, "liq_long_1h_oi")
         with np.errstate(all="ignore"):
@@ -278,12 +301,14 @@ def make_baseline(name: str, label_kind: str = "liquidation") -> Predictor:
 
 __all__ = [
     "BASELINES",
+    "PERSISTENCE_COLUMN",
     "RULE_TERMS",
     "BaseRate",
     "LogisticBaseline",
     "Persistence",
     "RuleScore",
     "Volatility",
+    "features_only",
     "make_baseline",
     "rule_columns",
 ]

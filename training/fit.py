@@ -158,12 +158,14 @@ def run_walk_forward(
     on_fold: Callable[[FoldResult, int], None] | None = None,
     strength: pd.Series | None = None,
     label_kind: str = "liquidation",
+    persistence: pd.Series | None = None,
 ) -> WalkForwardResult:
     """Fit and predict every fold; ``on_fold(result, n_folds)`` reports progress.
 
     ``strength`` (label strength of the rows of ``X``) lets the booster train on the near-miss
     target; evaluation is on ``y`` either way. ``label_kind`` tells the persistence baseline
-    which quantity is the label's own.
+    which quantity is the label's own; ``persistence`` (from :func:`features.labels.last_window_strength`,
+    aligned with ``X``) gives it that quantity exactly, for any label spec.
     """
     _check_xy(X, y)
     folds = walk_forward_splits(X.index, config.walk_forward)
@@ -171,7 +173,8 @@ def run_walk_forward(
     target = training_target(yv, _aligned_strength(X, strength), config.booster)
     executor = ThreadPoolExecutor(max_workers=1)
     try:
-        results = _folds(X, yv, target, bar, config, folds, executor, on_fold, label_kind)
+        X_base = with_persistence(X, persistence)
+        results = _folds(X, yv, target, bar, config, folds, executor, on_fold, label_kind, X_base)
     finally:
         executor.shutdown()
     return collect_folds(X, yv, bar, results)
@@ -187,6 +190,7 @@ def _folds(
     executor: ThreadPoolExecutor,
     on_fold: Callable[[FoldResult, int], None] | None,
     label_kind: str = "liquidation",
+    X_base: pd.DataFrame | None = None,
 ) -> list[FoldResult]:
     results: list[FoldResult] = []
     seeds = seed_configs(config)
@@ -198,7 +202,10 @@ def _folds(
         X_test = X.iloc[fold.test]
         # The baselines and the extra seeds fit in a second thread while the first booster
         # trains: LightGBM and BLAS release the GIL, so the two cores work at once.
-        baselines = executor.submit(fit_baselines, config.baselines, X_train, y_train, X_test, label_kind)
+        Xb = X if X_base is None else X_base
+        baselines = executor.submit(
+            fit_baselines, config.baselines, Xb.iloc[fold.train], y_train, Xb.iloc[fold.test], label_kind
+        )
         fits = [None] + [
             executor.submit(fit_booster, X_train, y_train, booster, gap=config.walk_forward.gap,
                             target=target[fold.train])
@@ -237,6 +244,18 @@ def _folds(
         if on_fold is not None:
             on_fold(result, len(folds))
     return results
+
+
+def with_persistence(X: pd.DataFrame, persistence: pd.Series | None) -> pd.DataFrame:
+    """The baselines' view of X: the features plus, when given, the label's own quantity in the
+    last window (a column only the persistence baseline reads)."""
+    from models.baselines import PERSISTENCE_COLUMN
+
+    if persistence is None:
+        return X
+    if len(persistence) != len(X) or not X.index.equals(persistence.index):
+        raise DataError(f"persistence ({len(persistence)} rows) does not align with the features ({len(X)} rows)")
+    return X.assign(**{PERSISTENCE_COLUMN: persistence.to_numpy(dtype=np.float64)})
 
 
 def seed_configs(config: TrainConfig) -> list[BoosterConfig]:
@@ -417,6 +436,7 @@ __all__ = [
     "feature_ranges",
     "fit_baselines",
     "seed_configs",
+    "with_persistence",
     "fit_final_model",
     "run_walk_forward",
     "target_name",

@@ -37,6 +37,7 @@ from training.fit import (
     fold_metrics,
     run_walk_forward,
     target_name,
+    with_persistence,
 )
 from training.metrics import HEADLINE, json_safe
 from training.walkforward import WalkForwardConfig, walk_forward_splits
@@ -145,6 +146,13 @@ def read_strength(frame: pd.DataFrame, spec: Any, index: pd.DatetimeIndex) -> pd
     if spec.kind != "liquidation":
         return None
     return make_label_strength(frame, spec).reindex(index)
+
+
+def read_persistence(frame: pd.DataFrame, spec: Any, index: pd.DatetimeIndex) -> pd.Series:
+    """The persistence baseline's score: the label's own quantity in the window that just ended."""
+    from features.labels import last_window_strength
+
+    return last_window_strength(frame, spec).reindex(index)
 
 
 def read_events(path: Path | None) -> pd.DataFrame:
@@ -296,7 +304,10 @@ def train_job(
     check_trainable(y, meta, request.data.symbol)
     WalkForwardConfig.model_validate(config.walk_forward.model_dump())  # purge >= new horizon
     # compute
-    wf = run_walk_forward(X, y, bar, config, on_fold, strength=strength, label_kind=spec.kind)
+    persistence = read_persistence(frame, spec, X.index)
+    wf = run_walk_forward(
+        X, y, bar, config, on_fold, strength=strength, label_kind=spec.kind, persistence=persistence
+    )
     report: dict[str, Any] = dict(evaluation_report(wf, config.protocol))
     report["setup"] = _setup(request.data, meta, spec, config, wf)
     report["events"] = events_section(wf, events, frame, spec, request.event_options)
@@ -427,12 +438,13 @@ def evaluate_job(
     folds = walk_forward_splits(X.index, config.walk_forward)
     yv = y.to_numpy(np.float64)
     p_all = model.predict_proba(X)
+    X_base = with_persistence(X, read_persistence(frame, spec, X.index))
     results: list[FoldResult] = []
     for fold in folds:
         X_train, y_train, X_test = X.iloc[fold.train], yv[fold.train], X.iloc[fold.test]
         predictions = {
             MODEL: p_all[fold.test],
-            **fit_baselines(config.baselines, X_train, y_train, X_test, spec.kind),
+            **fit_baselines(config.baselines, X_base.iloc[fold.train], y_train, X_base.iloc[fold.test], spec.kind),
         }
         # best_iteration 0: the model is scored as it is, not refitted (no rounds chosen here)
         result = FoldResult(fold, 0, model.calibrator.method, model.alert_threshold, model.predict_raw(X_test), predictions)
@@ -482,6 +494,7 @@ __all__ = [
     "TrainRequest",
     "evaluate_job",
     "promote_job",
+    "read_persistence",
     "track_record",
     "train",
     "train_job",

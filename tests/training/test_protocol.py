@@ -99,6 +99,39 @@ def test_persistence_scores_what_it_should_on_a_hand_made_series():
     assert np.ptp(model.predict_proba(X_missing)) == 0
 
 
+def test_persistence_uses_the_labels_own_quantity_when_given():
+    """A USD-threshold label: persistence scores the last window's liquidations over the USD
+    threshold (the label strength), not liquidations over a varying open interest; the logistic
+    baseline never sees this baseline-only column."""
+    from features import LabelSpec
+    from features.labels import last_window_strength
+    from models.baselines import PERSISTENCE_COLUMN, LogisticBaseline
+
+    n = 600
+    t = pd.date_range("2025-01-01", periods=n, freq="1h", tz="UTC")
+    rng = np.random.default_rng(7)
+    liq = rng.exponential(1e5, n)
+    big = rng.choice(np.arange(1, n - 1), 40, replace=False)
+    liq[big] = 6e6
+    liq[big + 1] = 6e6  # every squeeze hour is followed by another
+    frame = pd.DataFrame({"open": 100.0, "high": 101.0, "low": 99.0, "close": 100.0, "funding_rate": 1e-4,
+                          "long_liq_usd": liq, "open_interest_usd": rng.uniform(1e8, 5e9, n)}, index=t)
+    spec = LabelSpec(threshold_usd=5e6)
+    past = last_window_strength(frame, spec)
+    assert past.iloc[5] == pytest.approx(liq[5] / 5e6)  # window (t-1h, t] = bar t, known at t
+    y = (np.r_[liq[1:], np.nan] >= 5e6).astype(float)[:-1]
+    X = pd.DataFrame({"liq_long_1h_oi": liq / frame["open_interest_usd"].to_numpy(),
+                      PERSISTENCE_COLUMN: past.to_numpy()}, index=t)[:-1]
+    p = Persistence("liquidation").fit(X.iloc[:400], y[:400]).predict_proba(X.iloc[400:])
+    squeezed = past.to_numpy()[:-1][400:] >= 1.0
+    assert p[squeezed].min() > p[~squeezed].max()  # ranks "a squeeze just happened" first
+    # ... which the features alone (liquidations / a varying open interest) do not guarantee
+    by_oi = Persistence("liquidation").fit(X.iloc[:400, :1], y[:400]).predict_proba(X.iloc[400:, :1])
+    assert not by_oi[squeezed].min() > by_oi[~squeezed].max()
+    logistic = LogisticBaseline().fit(X.iloc[:400], y[:400])
+    assert logistic.pipeline.n_features_in_ == 1
+
+
 def test_volatility_baseline_ranks_by_short_realised_volatility():
     rng = np.random.default_rng(6)
     vol = rng.lognormal(-5, 0.5, 3000)
