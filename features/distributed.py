@@ -154,13 +154,19 @@ def dask_client(scheduler: str | None, workers: int = 2) -> Iterator[Any]:
         finally:
             client.close()
         return
-    with LocalCluster(
+    import dask
+
+    # Dask's nanny sets MALLOC_TRIM_THRESHOLD_ in its workers, which turns off glibc's adaptive
+    # mmap threshold: every large numpy array is then a fresh mmap with page faults, and the
+    # feature kernels ran 4x the CPU time of one process. Keep the thread limits, drop that.
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}), LocalCluster(
         n_workers=workers,
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
-        scheduler_kwargs={"dashboard": False},
+        dashboard_address="127.0.0.1:0",  # a free port, never a fixed one (8787 may be taken)
         memory_limit="2GiB",
         silence_logs=logging.ERROR,
     ) as cluster, Client(cluster) as client:
