@@ -8,7 +8,9 @@ mlflow, sklearn or pickle:
 
 * ``booster.txt``      LightGBM's native text model;
 * ``calibrator.json``  the calibrator's arrays (see :mod:`models.calibration`);
-* ``metadata.json``    features, label spec and metadata.
+* ``metadata.json``    features, label spec and metadata;
+* ``linear.json``      only for a blended model: the linear part (see :mod:`models.linear`),
+  and ``metadata["blend"]`` the booster's weight in log-odds.
 
 Risk levels. ``metadata["thresholds"]`` holds the probabilities where the levels ``elevated``,
 ``high`` and ``extreme`` begin. Training fixes them as multiples of the training base rate's
@@ -30,8 +32,9 @@ import numpy as np
 import pandas as pd
 
 from features.atomic import write_text_atomic
-from features.errors import DataError, ModelNotFoundError
+from features.errors import DataError, FlushRiskError, ModelNotFoundError
 from models.calibration import Calibrator
+from models.linear import LinearScorer
 
 if TYPE_CHECKING:
     import lightgbm
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
 BOOSTER_FILE = "booster.txt"
 CALIBRATOR_FILE = "calibrator.json"
 METADATA_FILE = "metadata.json"
+LINEAR_FILE = "linear.json"
 FORMAT_VERSION = 1
 
 RISK_LEVELS: tuple[str, ...] = ("low", "elevated", "high", "extreme")
@@ -99,18 +103,27 @@ class FlushModel:
         calibrator: Calibrator,
         label_spec: Mapping[str, Any],
         metadata: Mapping[str, Any] | None = None,
+        linear: LinearScorer | None = None,
     ) -> None:
         self.booster = booster
         self.features = list(features)
         self.calibrator = calibrator
         self.label_spec = dict(label_spec)
         self.metadata = dict(metadata or {})
+        self.linear = linear
         names = list(booster.feature_name())
         if names != self.features:
             raise DataError(
                 f"the booster was trained on features {names[:5]}... which differ from the "
                 f"model's feature list {self.features[:5]}..."
             )
+        if linear is not None and linear.features != self.features:
+            raise DataError("the linear part was fitted on another feature list than the booster")
+
+    @property
+    def blend(self) -> float:
+        """Weight of the booster's log-odds in the raw score (1.0: the booster alone)."""
+        return 1.0 if self.linear is None else float(self.metadata.get("blend", 1.0))
 
     # -- inputs --------------------------------------------------------------------------
     def matrix(self, X: pd.DataFrame | pd.Series | Mapping[str, Any] | np.ndarray) -> np.ndarray:
@@ -153,7 +166,12 @@ class FlushModel:
     def predict_raw(self, X: Any) -> np.ndarray:
         """The booster's uncalibrated probability (used to fit and check the calibrator)."""
         arr = self.matrix(X)
-        return np.asarray(self.booster.predict(arr, num_threads=self._threads(len(arr))))
+        threads = self._threads(len(arr))
+        if self.linear is None or self.blend >= 1.0:
+            return np.asarray(self.booster.predict(arr, num_threads=threads))
+        margin = np.asarray(self.booster.predict(arr, raw_score=True, num_threads=threads))
+        z = self.blend * margin + (1.0 - self.blend) * self.linear.logit(arr)
+        return 0.5 * (1.0 + np.tanh(0.5 * z))
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Calibrated probability of a flush within the label horizon, one per row, in (0, 1)."""
@@ -164,12 +182,17 @@ class FlushModel:
 
         Contributions are LightGBM's exact tree SHAP values (``pred_contrib``) in log-odds of
         the booster's raw probability; they add up, with the bias, to the raw log-odds. The
-        calibrator is monotone, so their signs hold for the calibrated probability too.
+        calibrator is monotone, so their signs hold for the calibrated probability too. A
+        blended model adds the linear part's exact contributions with the same weights as the
+        blend, so they still add up to the raw log-odds.
         """
         arr = self.matrix(X)
         contrib = np.asarray(
             self.booster.predict(arr, pred_contrib=True, num_threads=self._threads(len(arr)))
         )[:, : len(self.features)]
+        if self.linear is not None and self.blend < 1.0:
+            linear, _ = self.linear.contributions(arr)
+            contrib = self.blend * contrib + (1.0 - self.blend) * linear
         out: list[list[dict[str, Any]]] = []
         for row, values in zip(contrib, arr, strict=True):
             order = np.argsort(-np.abs(row), kind="stable")[: max(0, top)]
@@ -227,6 +250,10 @@ class FlushModel:
             "label_spec": self.label_spec,
             "metadata": self.metadata,
         }
+        if self.linear is not None:
+            write_text_atomic(directory / LINEAR_FILE, json.dumps(self.linear.to_dict(), indent=1))
+        elif (directory / LINEAR_FILE).exists():
+            (directory / LINEAR_FILE).unlink()
         write_text_atomic(directory / METADATA_FILE, json.dumps(document, indent=1, default=str))
         return directory
 
@@ -247,14 +274,17 @@ class FlushModel:
             features = document["features"]
             label_spec = document["label_spec"]
             metadata = document.get("metadata", {})
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            linear = None
+            if (directory / LINEAR_FILE).is_file():
+                linear = LinearScorer.from_dict(json.loads((directory / LINEAR_FILE).read_text()))
+        except (json.JSONDecodeError, KeyError, TypeError, FlushRiskError) as err:
             raise ModelNotFoundError(f"{directory}: unreadable model files ({err})") from None
         lgb = import_lightgbm()
         try:
             booster = lgb.Booster(model_file=str(directory / BOOSTER_FILE))
         except lgb.basic.LightGBMError as err:
             raise ModelNotFoundError(f"{directory / BOOSTER_FILE}: unreadable booster ({err})") from None
-        return cls(booster, features, calibrator, label_spec, metadata)
+        return cls(booster, features, calibrator, label_spec, metadata, linear)
 
     def __repr__(self) -> str:
         meta = self.metadata

@@ -51,6 +51,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from features.errors import DataError
+from models.linear import LinearScorer, fit_linear
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "cross_entropy",  # = binary on 0/1 labels; also accepts the near-miss target
@@ -102,6 +103,10 @@ class BoosterConfig(BaseModel):
     target: Literal["hard", "near_miss"] = "near_miss"
     near_miss_ratio: float = Field(0.5, gt=0, lt=1, description="label strength of a near miss")
     near_miss_weight: float = Field(0.3, ge=0, lt=1, description="training target of a near miss")
+    blend: float = Field(
+        1.0, gt=0, le=1, description="weight of the booster's log-odds against the linear part's"
+    )
+    linear_c: float = Field(0.1, gt=0, description="L2 strength (inverse) of the linear part")
 
     def with_params(self, **params: Any) -> BoosterConfig:
         return self.model_copy(update={"params": {**self.params, **params}})
@@ -152,13 +157,39 @@ def monotone_constraints(features: Sequence[str]) -> list[int]:
 
 @dataclass
 class BoosterFit:
-    """A fitted booster, its chosen rounds and its out-of-sample predictions on the inner split."""
+    """A fitted booster, its chosen rounds and its out-of-sample predictions on the inner split.
+
+    With a blend (``config.blend < 1``) ``linear`` is the linear part fitted on all training rows
+    and ``valid_raw`` the blended inner-validation probability (linear part fitted on the fit
+    rows only, so the calibrator sees honest out-of-sample values of both parts).
+    """
 
     booster: lgb.Booster
     best_iteration: int
     valid_index: pd.DatetimeIndex
     valid_raw: np.ndarray
     valid_y: np.ndarray
+    linear: LinearScorer | None = None
+    blend: float = 1.0
+
+    def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
+        """The uncalibrated probability of rows: the booster's, or the blend of both parts."""
+        arr = X.to_numpy(dtype=np.float64, na_value=np.nan)
+        return blend_raw(self.booster, self.linear, self.blend, arr)
+
+
+def blend_raw(
+    booster: lgb.Booster, linear: LinearScorer | None, weight: float, arr: np.ndarray, **kw: Any
+) -> np.ndarray:
+    """sigmoid(w * booster margin + (1 - w) * linear log-odds); the booster alone without linear."""
+    if linear is None or weight >= 1.0:
+        return np.asarray(booster.predict(arr, **kw))
+    margin = np.asarray(booster.predict(arr, raw_score=True, **kw))
+    return _sigmoid(weight * margin + (1.0 - weight) * linear.logit(arr))
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
 def _params(config: BoosterConfig, features: Sequence[str]) -> dict[str, Any]:
@@ -226,7 +257,11 @@ def fit_booster(
     if len(fit_pos) < 10 or yv[fit_pos].sum() == 0:
         # Too little history to hold out a validation set: train without early stopping.
         booster = lgb.train(params, full, num_boost_round=min(config.num_boost_round, 100))
-        return BoosterFit(booster, booster.current_iteration(), X.index[:0], np.zeros(0), np.zeros(0))
+        linear = fit_linear(X, yv, C=config.linear_c) if config.blend < 1.0 else None
+        return BoosterFit(
+            booster, booster.current_iteration(), X.index[:0], np.zeros(0), np.zeros(0), linear,
+            config.blend,
+        )
     fit_set = full.subset(fit_pos)
     valid_set = full.subset(valid_pos)
     booster = lgb.train(
@@ -241,11 +276,20 @@ def fit_booster(
     valid_raw = booster.predict(
         X.iloc[valid_pos].to_numpy(dtype=np.float64, na_value=np.nan), num_iteration=best
     )
+    linear = None
+    if config.blend < 1.0:
+        valid_arr = X.iloc[valid_pos].to_numpy(dtype=np.float64, na_value=np.nan)
+        inner = fit_linear(X.iloc[fit_pos], yv[fit_pos], C=config.linear_c)
+        margin = booster.predict(valid_arr, num_iteration=best, raw_score=True)
+        valid_raw = _sigmoid(config.blend * margin + (1.0 - config.blend) * inner.logit(valid_arr))
+        linear = fit_linear(X, yv, C=config.linear_c)
     if config.refit:
         booster = lgb.train(params, full, num_boost_round=best)
     else:
         booster = booster if booster.current_iteration() == best else _truncate(booster, best)
-    return BoosterFit(booster, best, X.index[valid_pos], np.asarray(valid_raw), yv[valid_pos])
+    return BoosterFit(
+        booster, best, X.index[valid_pos], np.asarray(valid_raw), yv[valid_pos], linear, config.blend
+    )
 
 
 def train_rounds(
@@ -260,12 +304,22 @@ def train_rounds(
     return lgb.train(params, _dataset(X, np.asarray(y, dtype=np.float64), params), rounds)
 
 
+def final_linear(
+    X: pd.DataFrame, y: pd.Series | np.ndarray, config: BoosterConfig | None = None
+) -> LinearScorer | None:
+    """The final model's linear part on all rows (hard labels), or None without a blend."""
+    config = config or BoosterConfig()
+    return fit_linear(X, y, C=config.linear_c) if config.blend < 1.0 else None
+
+
 def _truncate(booster: lgb.Booster, rounds: int) -> lgb.Booster:
     return lgb.Booster(model_str=booster.model_to_string(num_iteration=rounds))
 
 
 __all__ = [
     "DEFAULT_PARAMS",
+    "blend_raw",
+    "final_linear",
     "MONOTONE_PATTERNS",
     "BoosterConfig",
     "BoosterFit",

@@ -51,7 +51,7 @@ from features.errors import DataError
 from models.baselines import BASELINES, make_baseline
 from models.calibration import Calibrator, fit_calibrator
 from models.flush_model import DEFAULT_ODDS_MULTIPLES, FlushModel, risk_thresholds
-from models.lgbm import BoosterConfig, fit_booster, train_rounds, training_target
+from models.lgbm import BoosterConfig, final_linear, fit_booster, train_rounds, training_target
 from training.metrics import binary_metrics
 from training.protocol import ProtocolConfig, protocol_report
 from training.walkforward import Fold, WalkForwardConfig, walk_forward_splits
@@ -215,10 +215,9 @@ def _folds(
             X_train, y_train, seeds[0], gap=config.walk_forward.gap, target=target[fold.train]
         )
         fits = [f if k == 0 else f.result() for k, f in enumerate(fits)]
-        X_test_arr = X_test.to_numpy(dtype=np.float64, na_value=np.nan)
         raws, calibrated, methods = [], [], []
         for k, fit in enumerate(fits):
-            raw_k = np.asarray(fit.booster.predict(X_test_arr))
+            raw_k = fit.predict_raw(X_test)
             calibrator = calibrate(
                 np.concatenate([*pool_raw[k], fit.valid_raw]),
                 np.concatenate([*pool_y, fit.valid_y]),
@@ -378,6 +377,7 @@ def fit_final_model(
     aligned = _aligned_strength(X, strength)
     target = training_target(y.to_numpy(dtype=np.float64), aligned, config.booster)
     booster = train_rounds(X, target, rounds, config.booster)
+    linear = final_linear(X, y, config.booster)
     calibrator: Calibrator = calibrate(wf.raw, wf.y, config)
     base_rate = float(np.mean(y.to_numpy(dtype=np.float64)))
     thresholds = risk_thresholds(base_rate, config.odds_multiples)
@@ -391,12 +391,13 @@ def fit_final_model(
         "risk_odds_multiples": list(config.odds_multiples),
         "num_boost_round": rounds,
         "training_target": target_name(config, aligned),
+        "blend": config.booster.blend if linear is not None else 1.0,
         "calibration": calibrator.method,
         "feature_ranges": feature_ranges(X),
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
     }
-    return FlushModel(booster, list(X.columns), calibrator, label_spec, meta)
+    return FlushModel(booster, list(X.columns), calibrator, label_spec, meta, linear)
 
 
 def target_name(config: TrainConfig, strength: pd.Series | np.ndarray | None) -> str:
