@@ -7,11 +7,24 @@ into it (within ``gap``) are purged. After choosing the number of rounds the boo
 all training rows, so the most recent data is not wasted.
 
 Monotone priors. A flush is a cascade of forced long liquidations; the mechanism says more
-leverage and less liquidity can only make it more likely. Features that measure rich funding,
-fast open-interest growth, OI against depth and long liquidation notional just below the price
-get an increasing constraint; depth levels get a decreasing one (thin book, higher risk). This
-guards the model against learning noise that would, say, lower the risk as funding gets richer,
-which no trader would trust. The map is by feature-name pattern (see :data:`MONOTONE_PATTERNS`).
+liquidation fuel just below the price and less liquidity to absorb it can only make it more
+likely. Long liquidation notional just below the price and open interest against bid depth get
+an increasing constraint; depth levels a decreasing one (thin book, higher risk). This guards
+the model against learning noise that would, say, lower the risk as the book thins, which no
+trader would trust. The map is by feature-name pattern (see :data:`MONOTONE_PATTERNS`).
+Funding and open-interest growth are NOT constrained any more: on real hourly data with real
+liquidations neither raised the hazard (it rises with ongoing liquidations and drawdowns), and
+with the blend below, dropping those two constraints scored at least as well on every data set
+measured (mean out-of-fold PR-AUC over 3 simulated symbol-years, 3 Coinglass-like simulated
+symbol-years and OKX proxy: 0.341 -> 0.345).
+
+Blend with a linear part. On the same real data a logistic regression beat the booster
+(0.242 vs 0.202 PR-AUC on a six-fold walk-forward). With ``blend`` < 1 the raw score is
+``sigmoid(blend * booster log-odds + (1 - blend) * linear log-odds)`` (see
+:mod:`models.linear`), calibrated as one score. At 0.7, measured with the walk-forward on
+simulated symbol-years and Coinglass-like ones, PR-AUC moved by -0.004 to +0.011 (mean +0.002)
+and the interval of the difference to the best baseline narrowed a lot (lower end above zero on
+5 of 6 data sets, against 3 of 6 for the booster alone): the two parts err differently.
 
 Parameters for small, rare-event data. A symbol-year of hourly windows holds ~150 positives
 among ~9k rows, and the signal is many weak, mostly additive effects spread over 61 features.
@@ -81,8 +94,6 @@ NO_GAP = pd.Timedelta(0)
 
 # (regex on the feature name, +1 increasing / -1 decreasing). First match wins; unmatched: 0.
 MONOTONE_PATTERNS: tuple[tuple[str, int], ...] = (
-    (r"^funding_(rate|z_7d|z_30d|cum_24h|annualized)$", +1),  # rich funding: crowded longs
-    (r"^oi_growth_(1h|4h|24h)$", +1),  # leverage building fast
     (r"^oi_to_bid_depth_\dpct$", +1),  # fuel against the liquidity that must absorb it
     (r"^depth_bid_\dpct_rel_7d$", -1),  # a thin bid book
     (r"^liq_long_within_\dpct$", +1),  # long liquidation prices just below the price
@@ -104,7 +115,7 @@ class BoosterConfig(BaseModel):
     near_miss_ratio: float = Field(0.5, gt=0, lt=1, description="label strength of a near miss")
     near_miss_weight: float = Field(0.3, ge=0, lt=1, description="training target of a near miss")
     blend: float = Field(
-        1.0, gt=0, le=1, description="weight of the booster's log-odds against the linear part's"
+        0.7, gt=0, le=1, description="weight of the booster's log-odds against the linear part's"
     )
     linear_c: float = Field(0.1, gt=0, description="L2 strength (inverse) of the linear part")
 
@@ -257,7 +268,7 @@ def fit_booster(
     if len(fit_pos) < 10 or yv[fit_pos].sum() == 0:
         # Too little history to hold out a validation set: train without early stopping.
         booster = lgb.train(params, full, num_boost_round=min(config.num_boost_round, 100))
-        linear = fit_linear(X, yv, C=config.linear_c) if config.blend < 1.0 else None
+        linear = final_linear(X, yv, config)
         return BoosterFit(
             booster, booster.current_iteration(), X.index[:0], np.zeros(0), np.zeros(0), linear,
             config.blend,
@@ -279,10 +290,11 @@ def fit_booster(
     linear = None
     if config.blend < 1.0:
         valid_arr = X.iloc[valid_pos].to_numpy(dtype=np.float64, na_value=np.nan)
-        inner = fit_linear(X.iloc[fit_pos], yv[fit_pos], C=config.linear_c)
+        signs = monotone_constraints(list(X.columns)) if config.monotone else None
+        inner = fit_linear(X.iloc[fit_pos], yv[fit_pos], C=config.linear_c, signs=signs)
         margin = booster.predict(valid_arr, num_iteration=best, raw_score=True)
         valid_raw = _sigmoid(config.blend * margin + (1.0 - config.blend) * inner.logit(valid_arr))
-        linear = fit_linear(X, yv, C=config.linear_c)
+        linear = fit_linear(X, yv, C=config.linear_c, signs=signs)
     if config.refit:
         booster = lgb.train(params, full, num_boost_round=best)
     else:
@@ -309,7 +321,10 @@ def final_linear(
 ) -> LinearScorer | None:
     """The final model's linear part on all rows (hard labels), or None without a blend."""
     config = config or BoosterConfig()
-    return fit_linear(X, y, C=config.linear_c) if config.blend < 1.0 else None
+    if config.blend >= 1.0:
+        return None
+    signs = monotone_constraints(list(X.columns)) if config.monotone else None
+    return fit_linear(X, y, C=config.linear_c, signs=signs)
 
 
 def _truncate(booster: lgb.Booster, rounds: int) -> lgb.Booster:

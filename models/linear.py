@@ -82,11 +82,18 @@ class LinearScorer:
 
 
 def fit_linear(
-    X: pd.DataFrame, y: np.ndarray | pd.Series, C: float = DEFAULT_C, features: Sequence[str] | None = None
+    X: pd.DataFrame,
+    y: np.ndarray | pd.Series,
+    C: float = DEFAULT_C,
+    features: Sequence[str] | None = None,
+    signs: Sequence[int] | None = None,
 ) -> LinearScorer:
-    """Fit the L2 logistic regression on the training rows (hard 0/1 labels)."""
-    from sklearn.linear_model import LogisticRegression
+    """Fit the L2 logistic regression on the training rows (hard 0/1 labels).
 
+    ``signs`` (+1, -1 or 0 per feature, the booster's monotone constraints) are kept by the
+    linear part too: a feature whose coefficient comes out with the wrong sign is left out and
+    the rest refitted, so the blend stays monotone wherever the booster is.
+    """
     names = list(features) if features is not None else list(X.columns)
     arr = X.loc[:, names].to_numpy(dtype=np.float64, na_value=np.nan)
     arr = np.where(np.isfinite(arr), arr, np.nan)
@@ -109,13 +116,32 @@ def fit_linear(
     z = (filled - mean) / scale
     if len(set(yv)) < 2:
         raise FlushRiskError("the linear part needs both classes among the training rows")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # convergence chatter on near-separable folds
-        fit = LogisticRegression(C=C, max_iter=300).fit(z, yv)
+    sign = np.zeros(len(names)) if signs is None else np.asarray(signs, dtype=np.float64)
+    coef, intercept = _signed_fit(z, yv, C, sign)
     return LinearScorer(
-        features=names, lo=lo, hi=hi, fill=fill, mean=mean, scale=scale,
-        coef=np.asarray(fit.coef_[0], dtype=np.float64), intercept=float(fit.intercept_[0]),
+        features=names, lo=lo, hi=hi, fill=fill, mean=mean, scale=scale, coef=coef, intercept=intercept,
     )
+
+
+def _signed_fit(z: np.ndarray, y: np.ndarray, C: float, sign: np.ndarray) -> tuple[np.ndarray, float]:
+    """Logistic fit whose coefficients agree with ``sign`` (wrong-signed features dropped)."""
+    from sklearn.linear_model import LogisticRegression
+
+    active = np.ones(z.shape[1], dtype=bool)
+    coef = np.zeros(z.shape[1])
+    intercept = 0.0
+    for _ in range(z.shape[1] + 1):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # convergence chatter on near-separable folds
+            fit = LogisticRegression(C=C, max_iter=300).fit(z[:, active], y)
+        coef = np.zeros(z.shape[1])
+        coef[active] = fit.coef_[0]
+        intercept = float(fit.intercept_[0])
+        wrong = active & (sign * coef < 0)
+        if not wrong.any() or wrong.sum() == active.sum():
+            break
+        active &= ~wrong
+    return np.where(sign * coef < 0, 0.0, coef), intercept
 
 
 __all__ = ["DEFAULT_C", "LinearScorer", "fit_linear"]

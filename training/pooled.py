@@ -46,6 +46,7 @@ from training.fit import (
     WalkForwardResult,
     _folds,
     calibrate,
+    collect_folds,
     evaluation_report,
     fit_final_model,
     fold_metrics,
@@ -147,6 +148,7 @@ def run_pooled_walk_forward(
     bar: pd.Timedelta,
     config: TrainConfig,
     on_fold: Callable[[FoldResult, int], None] | None = None,
+    label_kind: str = "liquidation",
 ) -> tuple[WalkForwardResult, np.ndarray]:
     """Fit and predict every pooled fold, then calibrate per symbol on earlier folds only.
 
@@ -162,25 +164,14 @@ def run_pooled_walk_forward(
     strength = None if pw.strength is None else pw.strength.to_numpy(dtype=np.float64)
     target = training_target(yv, strength, config.booster)
     with ThreadPoolExecutor(max_workers=1) as executor:
-        results = _folds(pw.X, yv, target, bar, config, folds, executor, None)
+        results = _folds(pw.X, yv, target, bar, config, folds, executor, None, label_kind)
     _recalibrate_per_symbol(results, yv, pw.symbol, config)
     for result in results:
         result.metrics = fold_metrics(result, yv, pw.X.index[result.fold.test], bar)
         if on_fold is not None:
             on_fold(result, len(results))
+    wf = collect_folds(pw.X, yv, bar, results)
     test = np.concatenate([r.fold.test for r in results])
-    wf = WalkForwardResult(
-        folds=results,
-        index=pw.X.index[test],
-        y=yv[test],
-        raw=np.concatenate([r.raw for r in results]),
-        predictions={
-            name: np.concatenate([r.predictions[name] for r in results])
-            for name in results[0].predictions
-        },
-        thresholds=np.concatenate([_as_rows(r.threshold, len(r.fold.test)) for r in results]),
-        bar=bar,
-    )
     return wf, pw.symbol[test]
 
 
@@ -211,11 +202,13 @@ def _recalibrate_per_symbol(
             seen_raw.setdefault(s, []).append(result.raw[rows])
             seen_y.setdefault(s, []).append(yv[test][rows])
         result.predictions[MODEL] = p
+        if result.seed_predictions:  # the first seed is the reported model (the others keep
+            result.seed_predictions[0] = p  # the pooled calibration: they only show the spread)
         result.threshold = thresholds  # type: ignore[assignment]  # one per test row
 
 
 def symbol_reports(
-    wf: WalkForwardResult, symbols: np.ndarray, bar: pd.Timedelta
+    wf: WalkForwardResult, symbols: np.ndarray, bar: pd.Timedelta, protocol: Any = None
 ) -> dict[str, dict[str, Any]]:
     """The evaluation report of each symbol's out-of-fold rows (folds as in the pooled run)."""
     out: dict[str, dict[str, Any]] = {}
@@ -239,6 +232,7 @@ def symbol_reports(
                 threshold=_as_rows(r.threshold, len(rows))[keep],
                 raw=r.raw[keep],
                 predictions={k: v[keep] for k, v in r.predictions.items()},
+                seed_predictions=[v[keep] for v in r.seed_predictions],
             )
             sub.metrics = fold_metrics(sub, wf.y[rows][keep], wf.index[rows][keep], bar)
             folds.append(sub)
@@ -246,8 +240,9 @@ def symbol_reports(
             folds=folds, index=wf.index[mask], y=wf.y[mask], raw=wf.raw[mask],
             predictions={k: v[mask] for k, v in wf.predictions.items()},
             thresholds=wf.thresholds[mask], bar=bar,
+            seed_predictions=[v[mask] for v in wf.seed_predictions],
         )
-        out[str(s)] = evaluation_report(subset)
+        out[str(s)] = evaluation_report(subset, protocol)
     return out
 
 
@@ -351,9 +346,9 @@ def pooled_train_job(
     check_trainable(pw.y, _pooled_meta(pw), ",".join(pw.symbols))
     WalkForwardConfig.model_validate(config.walk_forward.model_dump())
     # compute
-    wf, oof_symbols = run_pooled_walk_forward(pw, bar, config, on_fold)
-    report: dict[str, Any] = dict(evaluation_report(wf))
-    report["symbols"] = symbol_reports(wf, oof_symbols, bar)
+    wf, oof_symbols = run_pooled_walk_forward(pw, bar, config, on_fold, spec.kind)
+    report: dict[str, Any] = dict(evaluation_report(wf, config.protocol))
+    report["symbols"] = symbol_reports(wf, oof_symbols, bar, config.protocol)
     report["setup"] = {
         "symbols": pw.symbols,
         "pooled": True,
@@ -375,12 +370,18 @@ def pooled_train_job(
     metadata = {
         "bar": request.bar,
         "label": spec.describe(),
+        "verdict": report["verdict"]["text"],
         "metrics": {k: v for k, v in report[MODEL].items() if isinstance(v, int | float)},
     }
     models = symbol_models(pw, wf, oof_symbols, config, metadata, spec.to_dict())
     for s, model in models.items():
         model.metadata["metrics"] = {
             k: v for k, v in report["symbols"][s][MODEL].items() if isinstance(v, int | float)
+        }
+        model.metadata["verdict"] = report["symbols"][s]["verdict"]["text"]
+        model.metadata["baseline_metrics"] = {
+            name: {k: report["symbols"][s][name].get(k) for k in ("pr_auc", "brier", "ece")}
+            for name in config.baselines if name in report["symbols"][s]
         }
         model.metadata["pooled"]["metrics"] = metadata["metrics"]
     # log
@@ -408,7 +409,7 @@ def _log_symbols(
     from training.metrics import json_safe
     from training.tracking import evaluation_digest, log_training_run
 
-    pooled_metrics = {k: v for k, v in report[MODEL].items() if k != "folds"}
+    pooled_metrics = {k: v for k, v in report[MODEL].items() if isinstance(v, int | float)}
     out: dict[str, dict[str, Any]] = {}
     for s, model in models.items():
         rows = pw.symbol == s

@@ -98,3 +98,11 @@ def test_fit_booster_with_a_blend_gives_honest_validation_values_of_both_parts()
     alone = fit_booster(X, y, config.model_copy(update={"blend": 1.0}))
     assert alone.linear is None
     assert not np.allclose(fit.predict_raw(X.iloc[:100]), alone.predict_raw(X.iloc[:100]))
+
+
+def test_the_linear_part_keeps_the_monotone_signs():
+    X, y = _data()
+    free = fit_linear(X, y)
+    assert free.coef[1] < 0  # drawdown_24h_vol lowers the log-odds in these data
+    kept = fit_linear(X, y, signs=[0, +1, 0, 0])  # ...but is declared increasing
+    assert kept.coef[1] == 0.0 and kept.coef[0] > 0

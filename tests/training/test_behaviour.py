@@ -1,8 +1,10 @@
 """Behaviour of a simulator-trained model that a trader relies on.
 
-More leverage and less liquidity must never LOWER the flush probability: richer funding, faster
-open-interest growth, a thinner bid book, more long liquidation notional just below the price.
-Changes the model has no reason to care about must not move it at all.
+More liquidation fuel and less liquidity must never LOWER the flush probability: a thinner bid
+book, more long liquidation notional just below the price (the booster's monotone constraints,
+kept by the linear part of the blend too). Funding and open-interest growth are deliberately
+left free: on real data neither raised the hazard (see models.lgbm). Changes the model has no
+reason to care about must not move it at all.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ import pytest
 from features import MIN_WINDOW, features_at
 
 RISKIER = {
-    "rich funding": {"funding_rate": +1, "funding_z_7d": +1, "funding_z_30d": +1, "funding_cum_24h": +1, "funding_annualized": +1},
-    "fast OI growth": {"oi_growth_1h": +1, "oi_growth_4h": +1, "oi_growth_24h": +1},
     "thin depth": {"depth_bid_1pct_rel_7d": -1, "depth_bid_2pct_rel_7d": -1, "oi_to_bid_depth_1pct": +1, "oi_to_bid_depth_2pct": +1},
     "price just above a liquidation band": {"liq_long_within_1pct": +1, "liq_long_within_2pct": +1, "liq_long_within_5pct": +1},
 }

@@ -244,6 +244,10 @@ class FoldProgress:
 def train(
     data_dir: DataDir = None,
     symbol: SymbolOpt = "BTC",
+    symbols: Annotated[
+        str | None,
+        typer.Option("--symbols", help="Train ONE pooled model on several symbols: BTC,ETH,SOL or 'all'."),
+    ] = None,
     bar: Annotated[str, typer.Option("--bar", help="Bar to train at (resampled from finer data).")] = "1h",
     label: Annotated[LabelKind, typer.Option("--label", help="liquidation, or proxy (price drop).")] = LabelKind.liquidation,
     threshold_usd: Annotated[float | None, typer.Option("--threshold-usd", help="liquidation: USD threshold.")] = None,
@@ -311,6 +315,11 @@ def train(
         )
     except (pydantic.ValidationError, ValueError) as err:
         raise DataError(f"invalid option: {err}") from None
+    if symbols is not None:
+        from training.cli.pooled import train_pooled
+
+        train_pooled(request, symbols, FoldProgress, _print_report)
+        return
     with FoldProgress() as progress:
         outcome = train_job(request, on_fold=progress)
     _print_report(outcome.report, f"{symbol} {bar}: out-of-sample, model vs baselines")
