@@ -177,6 +177,24 @@ class FlushModel:
         """Calibrated probability of a flush within the label horizon, one per row, in (0, 1)."""
         return self.calibrator(self.predict_raw(X))
 
+    def contributions(self, X: Any) -> np.ndarray:
+        """Per row, each feature's log-odds contribution and, last, the bias (n x features+1).
+
+        LightGBM's ``pred_contrib`` layout; the row sums are the raw score's log-odds, so
+        ``calibrator(sigmoid(row sum)) == predict_proba``. For a blended model both parts are
+        weighted as in the blend; a missing feature's linear part goes to the bias.
+        """
+        arr = self.matrix(X)
+        contrib = np.asarray(
+            self.booster.predict(arr, pred_contrib=True, num_threads=self._threads(len(arr)))
+        )
+        if self.linear is not None and self.blend < 1.0:
+            linear, bias = self.linear.contributions(arr)
+            contrib = self.blend * contrib
+            contrib[:, : len(self.features)] += (1.0 - self.blend) * linear
+            contrib[:, -1] += (1.0 - self.blend) * bias
+        return contrib
+
     def explain(self, X: Any, top: int = 5) -> list[list[dict[str, Any]]]:
         """Per row, the ``top`` features that pushed the probability up or down the most.
 
@@ -187,12 +205,7 @@ class FlushModel:
         blend, so they still add up to the raw log-odds.
         """
         arr = self.matrix(X)
-        contrib = np.asarray(
-            self.booster.predict(arr, pred_contrib=True, num_threads=self._threads(len(arr)))
-        )[:, : len(self.features)]
-        if self.linear is not None and self.blend < 1.0:
-            linear, _ = self.linear.contributions(arr)
-            contrib = self.blend * contrib + (1.0 - self.blend) * linear
+        contrib = self.contributions(arr)[:, : len(self.features)]
         out: list[list[dict[str, Any]]] = []
         for row, values in zip(contrib, arr, strict=True):
             order = np.argsort(-np.abs(row), kind="stable")[: max(0, top)]

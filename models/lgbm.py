@@ -333,11 +333,11 @@ def _truncate(booster: lgb.Booster, rounds: int) -> lgb.Booster:
 
 __all__ = [
     "DEFAULT_PARAMS",
-    "blend_raw",
-    "final_linear",
     "MONOTONE_PATTERNS",
     "BoosterConfig",
     "BoosterFit",
+    "blend_raw",
+    "final_linear",
     "fit_booster",
     "inner_split",
     "monotone_constraints",

@@ -307,6 +307,18 @@ class Predictor:
                 raise (err.prefixed("items", i) if batch else err) from None
             rows[i] = row
             extras.append((as_of, warnings))
+        return self.respond([r.symbol for r in requests], rows, extras)
+
+    def respond(
+        self,
+        symbols: Sequence[str],
+        rows: np.ndarray,
+        extras: Sequence[tuple[datetime | None, list[PredictionWarning]]],
+    ) -> list[PredictResponse]:
+        """Answers for prepared feature rows (FEATURES order), each with its as-of time and
+        warnings (see :meth:`row_warnings`): what /predict answers, and what batch scoring
+        (training.score) stores for every bar of a history.
+        """
         model_probabilities, drivers = self.score(rows)
         probabilities = model_probabilities.copy()
         for i, (_, warnings) in enumerate(extras):
@@ -317,7 +329,7 @@ class Predictor:
         present = (self._seen & ~np.isnan(rows)).sum(axis=1)
         return [
             PredictResponse(
-                symbol=request.symbol,
+                symbol=symbol,
                 probability=float(p),
                 risk_level=str(level),
                 drivers=row_drivers,
@@ -328,8 +340,8 @@ class Predictor:
                 model_features=self.features_used,
                 model_probability=float(raw),
             )
-            for request, p, raw, level, row_drivers, n, (as_of, warnings) in zip(
-                requests,
+            for symbol, p, raw, level, row_drivers, n, (as_of, warnings) in zip(
+                symbols,
                 probabilities,
                 model_probabilities,
                 levels,
@@ -373,9 +385,8 @@ class Predictor:
         the model's own probability is used and the drivers still come from the SHAP values.
         """
         rows = np.where(np.isinf(rows), np.nan, rows)
-        contrib = np.asarray(
-            self.model.booster.predict(rows, pred_contrib=True, num_threads=_threads(len(rows)))
-        )
+        # tree SHAP, plus the linear part's exact terms for a blended model (models.linear)
+        contrib = self.model.contributions(rows)
         margin = contrib.sum(axis=1)
         if self._contrib_is_margin:
             probabilities = self.model.calibrator(_sigmoid(margin))
@@ -430,10 +441,14 @@ class Predictor:
             row = self._row_from_features(request.features or {})
             as_of = request.as_of
             columns = None
-        warnings += self._missing_warnings(row, columns)
-        warnings += self._range_warnings(row)
+        warnings += self.row_warnings(row, columns)
         warnings += self._time_warnings(as_of, now)
         return row, as_of, warnings
+
+    def row_warnings(self, row: np.ndarray, columns: list[str] | None) -> list[PredictionWarning]:
+        """Missing inputs and values outside the training range for one feature row
+        (``columns``: the bar columns it was built from, or None for a features request)."""
+        return self._missing_warnings(row, columns) + self._range_warnings(row)
 
     def _check_symbol(self, symbol: str) -> None:
         if not self.symbols:
@@ -581,11 +596,6 @@ class Predictor:
 
 def _sigmoid(z: np.ndarray | float) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, dtype=np.float64)))
-
-
-def _threads(rows: int) -> int:
-    """One LightGBM thread for small inputs: starting OpenMP threads costs more than it saves."""
-    return 1 if rows <= 256 else 0
 
 
 def _normal(symbol: str) -> str:

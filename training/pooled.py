@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from features.errors import DataError
@@ -278,14 +277,14 @@ def symbol_models(
             "base_rate": base_rate,
             "thresholds": thresholds,
             "alert_threshold": thresholds["high"],
-            "rows": int(len(symbol_y)),
+            "rows": len(symbol_y),
             "positives": int(symbol_y.sum()),
             "data_start": str(pw.metas[s].start),
             "data_end": str(pw.metas[s].end),
             "groups": list(pw.metas[s].groups),
             "pooled": {
                 "symbols": pw.symbols,
-                "rows": int(len(yv)),
+                "rows": len(yv),
                 "positives": int(yv.sum()),
                 "calibration": calibration,
                 "thresholds": "symbol" if enough else "pooled",
@@ -462,10 +461,10 @@ __all__ = [
     "MIN_SYMBOL_POSITIVES",
     "PooledOutcome",
     "PooledRequest",
-    "pooled_train_job",
     "PooledWindows",
     "parse_symbols",
     "pooled_splits",
+    "pooled_train_job",
     "pooled_windows",
     "read_frames",
     "run_pooled_walk_forward",

@@ -106,3 +106,11 @@ def test_the_linear_part_keeps_the_monotone_signs():
     assert free.coef[1] < 0  # drawdown_24h_vol lowers the log-odds in these data
     kept = fit_linear(X, y, signs=[0, +1, 0, 0])  # ...but is declared increasing
     assert kept.coef[1] == 0.0 and kept.coef[0] > 0
+
+
+def test_contributions_sum_to_the_raw_log_odds_so_serving_can_use_one_pass(blended):
+    X, _ = _data(30, seed=8)
+    contrib = blended.contributions(X)
+    assert contrib.shape == (30, len(FEATURES) + 1)
+    raw = blended.predict_raw(X)
+    np.testing.assert_allclose(contrib.sum(axis=1), np.log(raw / (1 - raw)), rtol=1e-9, atol=1e-9)

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 # Each module adds its commands to the apps in training.cli.app when imported.
-from training.cli import data, features, quickstart, serve, simulate, train, watch  # noqa: F401
+from training.cli import (  # noqa: F401
+    data,
+    features,
+    quickstart,
+    score,
+    serve,
+    simulate,
+    train,
+    watch,
+)
 from training.cli.app import app
 
 

@@ -1,0 +1,190 @@
+"""The model's scale sections of bench_scale: pooled vs per-symbol models, and batch scoring.
+
+- ``pooled``: one pooled model on simulated BTC, ETH and SOL against one model per symbol, on
+  the same out-of-fold rows of each symbol (the folds are cut by time over the same span), with
+  the evaluation protocol's day-block bootstrap: each model's PR-AUC with its 90 % CI and the
+  paired difference pooled - per-symbol with its CI, per symbol and over all rows; plus the
+  training time and peak memory of each.
+- ``scoring``: ``flushrisk score``'s job (training.score) over N simulated symbols x D days of
+  bars, in one process and on a 2-worker LocalCluster, same code, same run: seconds, rows/s,
+  peak memory (this process plus its Dask workers).
+
+Run through ``benchmarks/bench_scale.py --only pooled`` / ``--only scoring`` (or this file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from features import LabelSpec, labelled_windows, make_label_strength
+from features.sources.simulator import simulate
+from features.store import MarketStore
+from training.fit import TrainConfig, fit_final_model, run_walk_forward
+from training.pooled import pooled_windows, run_pooled_walk_forward
+from training.protocol import protocol_report
+from training.walkforward import WalkForwardConfig
+
+SYMBOLS = ("BTC", "ETH", "SOL")
+
+
+def _peak():
+    from benchmarks.bench_scale import PeakMemory
+
+    return PeakMemory()
+
+
+def _gb(n: float) -> str:
+    return f"{n / 2**30:.2f} GB"
+
+
+def _ci(values: list[float | None]) -> str:
+    return "[n/a]" if values[0] is None else f"[{values[0]:+.3f}, {values[1]:+.3f}]"
+
+
+def pooled_vs_symbol(days: float = 365, seed: int = 21, folds: int = 5, seeds: int = 1) -> dict[str, float]:
+    """Pooled against per-symbol PR-AUC on the same rows, with CIs; time and peak memory."""
+    print(f"\n== pooled vs per-symbol: simulated {','.join(SYMBOLS)} x {days:g} days of 1h bars, "
+          f"seed {seed}, {folds} folds ==")
+    spec = LabelSpec()
+    frames = {s: simulate(s, days=days, bar="1h", seed=seed + k) for k, s in enumerate(SYMBOLS)}
+    config = TrainConfig(walk_forward=WalkForwardConfig(n_folds=folds), seeds=seeds,
+                         baselines=("logistic", "persistence"))
+    bar = pd.Timedelta("1h")
+    single: dict[str, pd.Series] = {}
+    with _peak() as memory:
+        started = time.perf_counter()
+        for s, frame in frames.items():
+            X, y, _ = labelled_windows(frame, spec)
+            strength = make_label_strength(frame, spec).reindex(X.index)
+            wf = run_walk_forward(X, y, bar, config, strength=strength)
+            single[s] = pd.Series(wf.predictions["model"], index=wf.index)
+            single[s + ":logistic"] = pd.Series(wf.predictions["logistic"], index=wf.index)
+        single_s = time.perf_counter() - started
+    single_peak = memory.peak
+    with _peak() as memory:
+        started = time.perf_counter()
+        pw = pooled_windows(frames, spec)
+        wf, symbols = run_pooled_walk_forward(pw, bar, config)
+        pooled_s = time.perf_counter() - started
+    pooled_peak = memory.peak
+    print(f"training: per-symbol {single_s:.0f} s (peak {_gb(single_peak)}), pooled {pooled_s:.0f} s "
+          f"(peak {_gb(pooled_peak)})")
+    rows = []
+    all_p, all_s, all_y, all_t = [], [], [], []
+    for s in SYMBOLS:
+        mask = symbols == s
+        pooled = pd.Series(wf.predictions["model"][mask], index=wf.index[mask])
+        y = pd.Series(wf.y[mask], index=wf.index[mask])
+        common = pooled.index.intersection(single[s].index)
+        report = protocol_report(
+            {"pooled": pooled[common].to_numpy(), "per_symbol": single[s][common].to_numpy(),
+             "logistic": single[s + ":logistic"][common].to_numpy()},
+            y[common].to_numpy(), common, bar, 0.5, model="pooled",
+        )
+        rows.append((s, len(common), int(y[common].sum()), report))
+        all_p.append(pooled[common].to_numpy())
+        all_s.append(single[s][common].to_numpy())
+        all_y.append(y[common].to_numpy())
+        all_t.append(common)
+    print(f"{'symbol':>7} {'rows':>6} {'pos':>4}  {'pooled PR-AUC [90% CI]':>26}  "
+          f"{'per-symbol PR-AUC [90% CI]':>28}  {'pooled - per-symbol [90% CI]':>30}")
+    for s, n, pos, report in rows:
+        m = report["metrics"]
+        d = report["differences"]["per_symbol"]["pr_auc"]
+        print(f"{s:>7} {n:>6} {pos:>4}  {m['pooled']['pr_auc']:.3f} {_ci(m['pooled']['ci']['pr_auc']):>18}  "
+              f"{m['per_symbol']['pr_auc']:.3f} {_ci(m['per_symbol']['ci']['pr_auc']):>20}  "
+              f"{d['value']:+.3f} {_ci(d['ci']):>20}")
+    # over all symbols' rows at once (a day block holds every symbol's hours of that day)
+    index = pd.DatetimeIndex(np.concatenate([t.asi8 for t in all_t])).tz_localize("UTC")
+    order = np.argsort(index.asi8, kind="stable")
+    total = protocol_report(
+        {"pooled": np.concatenate(all_p)[order], "per_symbol": np.concatenate(all_s)[order]},
+        np.concatenate(all_y)[order], index[order], bar, 0.5, model="pooled",
+    )
+    d = total["differences"]["per_symbol"]["pr_auc"]
+    m = total["metrics"]
+    print(f"{'all':>7} {len(index):>6} {int(np.concatenate(all_y).sum()):>4}  "
+          f"{m['pooled']['pr_auc']:.3f} {_ci(m['pooled']['ci']['pr_auc']):>18}  "
+          f"{m['per_symbol']['pr_auc']:.3f} {_ci(m['per_symbol']['ci']['pr_auc']):>20}  "
+          f"{d['value']:+.3f} {_ci(d['ci']):>20}")
+    lo = d["ci"][0]
+    verdict = ("pooled wins" if lo is not None and lo > 0 else
+               "per-symbol wins" if d["ci"][1] is not None and d["ci"][1] < 0 else "no clear winner")
+    print(f"verdict: {verdict} (pooled - per-symbol {d['value']:+.3f}, 90% CI {_ci(d['ci'])})")
+    return {"difference": d["value"], "single_s": single_s, "pooled_s": pooled_s}
+
+
+def scoring(symbols: int = 20, days: float = 90, bar: str = "1h") -> dict[str, float]:
+    """flushrisk score's job in one process against a 2-worker LocalCluster (same run)."""
+    from benchmarks.bench_scale import make_universe  # noqa: F401  (5-minute universes)
+    from features.distributed import LOCAL_PROCESS
+
+    from training.score import ScoreRequest, score_job
+
+    print(f"\n== scoring: {symbols} simulated symbols x {days:g} days of {bar} bars ==")
+    results: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-score-") as tmp:
+        root = Path(tmp)
+        store = MarketStore(root / "data")
+        base = simulate("ALT", days=days, bar=bar, seed=5)
+        for k in range(symbols):
+            frame = base.copy()
+            frame.index = frame.index  # same span, different scale: a distinct symbol
+            scale = 10.0 ** (k % 5 - 2)
+            for col in ("open", "high", "low", "close", "index_price", "mark_price"):
+                frame[col] = frame[col] * scale
+            store.write(f"S{k:03d}", frame, source="bench")
+        model_dir = _train_model(base, root / "model")
+        names = [d.symbol for d in store.datasets()]
+        rows = 0
+        for label, scheduler in (("1 process", LOCAL_PROCESS), ("Dask 2 workers", None)):
+            request = ScoreRequest(data_dir=root / "data", symbols=names, model=str(model_dir),
+                                   scheduler=scheduler, write_scores=True, months_per_task=3)
+            with _peak() as memory:
+                t = time.perf_counter()
+                outcome = score_job(request)
+                seconds = time.perf_counter() - t
+            rows = sum(s["rows"] for s in outcome.symbols.values())
+            results[f"{label} s"] = seconds
+            print(f"{label:>15}: {seconds:6.1f} s for {rows:,} scored bars, {rows / seconds:,.0f} bars/s, "
+                  f"peak memory {_gb(memory.peak)}")
+    speedup = results["1 process s"] / results["Dask 2 workers s"]
+    print(f"speed-up of Dask on 2 workers: {speedup:.2f}x")
+    results["speedup"] = speedup
+    return results
+
+
+def _train_model(frame: pd.DataFrame, out: Path) -> Path:
+    spec = LabelSpec()
+    X, y, meta = labelled_windows(frame, spec)
+    config = TrainConfig(walk_forward=WalkForwardConfig(n_folds=3), seeds=1, baselines=("base_rate",))
+    wf = run_walk_forward(X, y, pd.Timedelta(frame.index[1] - frame.index[0]), config)
+    model = fit_final_model(X, y, wf, config, {"symbol": "ALT", "bar": meta.bar}, meta.label_spec)
+    return model.save(out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", choices=["pooled", "scoring"], action="append")
+    parser.add_argument("--pooled-days", type=float, default=365)
+    parser.add_argument("--score-symbols", type=int, default=20)
+    parser.add_argument("--score-days", type=float, default=90)
+    args = parser.parse_args(argv)
+    if "pooled" in (args.only or ["pooled"]):
+        pooled_vs_symbol(args.pooled_days)
+    if "scoring" in (args.only or ["scoring"]):
+        scoring(args.score_symbols, args.score_days)
+
+
+if __name__ == "__main__":
+    main()
