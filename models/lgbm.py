@@ -182,21 +182,29 @@ class BoosterFit:
     valid_y: np.ndarray
     linear: LinearScorer | None = None
     blend: float = 1.0
+    scale: tuple[float, float] = (1.0, 0.0)
 
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
         """The uncalibrated probability of rows: the booster's, or the blend of both parts."""
         arr = X.to_numpy(dtype=np.float64, na_value=np.nan)
-        return blend_raw(self.booster, self.linear, self.blend, arr)
+        return blend_raw(self.booster, self.linear, self.blend, arr, self.scale)
 
 
 def blend_raw(
-    booster: lgb.Booster, linear: LinearScorer | None, weight: float, arr: np.ndarray, **kw: Any
+    booster: lgb.Booster,
+    linear: LinearScorer | None,
+    weight: float,
+    arr: np.ndarray,
+    scale: tuple[float, float] = (1.0, 0.0),
+    **kw: Any,
 ) -> np.ndarray:
-    """sigmoid(w * booster margin + (1 - w) * linear log-odds); the booster alone without linear."""
+    """sigmoid(w * (a * booster margin + b) + (1 - w) * linear log-odds); the booster alone
+    without a linear part."""
     if linear is None or weight >= 1.0:
         return np.asarray(booster.predict(arr, **kw))
     margin = np.asarray(booster.predict(arr, raw_score=True, **kw))
-    return _sigmoid(weight * margin + (1.0 - weight) * linear.logit(arr))
+    a, b = scale
+    return _sigmoid(weight * (a * margin + b) + (1.0 - weight) * linear.logit(arr))
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -268,7 +276,8 @@ def fit_booster(
     if len(fit_pos) < 10 or yv[fit_pos].sum() == 0:
         # Too little history to hold out a validation set: train without early stopping.
         booster = lgb.train(params, full, num_boost_round=min(config.num_boost_round, 100))
-        linear = final_linear(X, yv, config)
+        signs = monotone_constraints(list(X.columns)) if config.monotone else None
+        linear = fit_linear(X, yv, C=config.linear_c, signs=signs) if config.blend < 1.0 else None
         return BoosterFit(
             booster, booster.current_iteration(), X.index[:0], np.zeros(0), np.zeros(0), linear,
             config.blend,
@@ -288,20 +297,40 @@ def fit_booster(
         X.iloc[valid_pos].to_numpy(dtype=np.float64, na_value=np.nan), num_iteration=best
     )
     linear = None
+    scale = (1.0, 0.0)
     if config.blend < 1.0:
         valid_arr = X.iloc[valid_pos].to_numpy(dtype=np.float64, na_value=np.nan)
         signs = monotone_constraints(list(X.columns)) if config.monotone else None
         inner = fit_linear(X.iloc[fit_pos], yv[fit_pos], C=config.linear_c, signs=signs)
         margin = booster.predict(valid_arr, num_iteration=best, raw_score=True)
-        valid_raw = _sigmoid(config.blend * margin + (1.0 - config.blend) * inner.logit(valid_arr))
+        scale = booster_scale(margin, yv[valid_pos])
+        valid_raw = _sigmoid(
+            config.blend * (scale[0] * margin + scale[1]) + (1.0 - config.blend) * inner.logit(valid_arr)
+        )
         linear = fit_linear(X, yv, C=config.linear_c, signs=signs)
     if config.refit:
         booster = lgb.train(params, full, num_boost_round=best)
     else:
         booster = booster if booster.current_iteration() == best else _truncate(booster, best)
     return BoosterFit(
-        booster, best, X.index[valid_pos], np.asarray(valid_raw), yv[valid_pos], linear, config.blend
+        booster, best, X.index[valid_pos], np.asarray(valid_raw), yv[valid_pos], linear, config.blend,
+        scale,
     )
+
+
+def booster_scale(margin: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(a, b) so that sigmoid(a * margin + b) is a probability of the HARD label.
+
+    The booster trains on the near-miss target, so its log-odds run higher than the hard
+    label's; blending them with the linear part's (fitted on the hard label) needs both on one
+    scale. A Platt fit on out-of-sample rows gives it (identity when it cannot be fitted).
+    """
+    from models.calibration import fit_platt
+
+    if len(y) == 0 or np.sum(y) == 0 or np.sum(y) == len(y):
+        return (1.0, 0.0)
+    fit = fit_platt(_sigmoid(np.asarray(margin, dtype=np.float64)), np.asarray(y, dtype=np.float64))
+    return (float(fit.a), float(fit.b)) if fit.a > 1e-3 else (1.0, 0.0)
 
 
 def train_rounds(
@@ -316,15 +345,23 @@ def train_rounds(
     return lgb.train(params, _dataset(X, np.asarray(y, dtype=np.float64), params), rounds)
 
 
-def final_linear(
-    X: pd.DataFrame, y: pd.Series | np.ndarray, config: BoosterConfig | None = None
-) -> LinearScorer | None:
-    """The final model's linear part on all rows (hard labels), or None without a blend."""
+def final_blend(
+    X: pd.DataFrame,
+    y: pd.Series | np.ndarray,
+    config: BoosterConfig | None = None,
+    gap: pd.Timedelta = NO_GAP,
+    target: np.ndarray | None = None,
+) -> tuple[LinearScorer | None, tuple[float, float]]:
+    """The final model's linear part (all rows, hard labels) and booster scale, or (None, id).
+
+    The scale comes from one more early-stopped fit on all rows: its inner validation rows are
+    out of sample for the booster that measures it, as in every fold.
+    """
     config = config or BoosterConfig()
     if config.blend >= 1.0:
-        return None
-    signs = monotone_constraints(list(X.columns)) if config.monotone else None
-    return fit_linear(X, y, C=config.linear_c, signs=signs)
+        return None, (1.0, 0.0)
+    fit = fit_booster(X, y, config.model_copy(update={"refit": False}), gap=gap, target=target)
+    return fit.linear, fit.scale
 
 
 def _truncate(booster: lgb.Booster, rounds: int) -> lgb.Booster:
@@ -337,7 +374,8 @@ __all__ = [
     "BoosterConfig",
     "BoosterFit",
     "blend_raw",
-    "final_linear",
+    "booster_scale",
+    "final_blend",
     "fit_booster",
     "inner_split",
     "monotone_constraints",
