@@ -125,12 +125,6 @@ class FlushModel:
         """Weight of the booster's log-odds in the raw score (1.0: the booster alone)."""
         return 1.0 if self.linear is None else float(self.metadata.get("blend", 1.0))
 
-    @property
-    def blend_scale(self) -> tuple[float, float]:
-        """(a, b): the booster's log-odds enter the blend as a * margin + b (hard-label scale)."""
-        a, b = self.metadata.get("blend_scale") or (1.0, 0.0)
-        return float(a), float(b)
-
     # -- inputs --------------------------------------------------------------------------
     def matrix(self, X: pd.DataFrame | pd.Series | Mapping[str, Any] | np.ndarray) -> np.ndarray:
         """The float64 feature matrix in the model's column order (inf treated as missing).
@@ -176,8 +170,7 @@ class FlushModel:
         if self.linear is None or self.blend >= 1.0:
             return np.asarray(self.booster.predict(arr, num_threads=threads))
         margin = np.asarray(self.booster.predict(arr, raw_score=True, num_threads=threads))
-        a, b = self.blend_scale
-        z = self.blend * (a * margin + b) + (1.0 - self.blend) * self.linear.logit(arr)
+        z = self.blend * margin + (1.0 - self.blend) * self.linear.logit(arr)
         return 0.5 * (1.0 + np.tanh(0.5 * z))
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -197,10 +190,9 @@ class FlushModel:
         )
         if self.linear is not None and self.blend < 1.0:
             linear, bias = self.linear.contributions(arr)
-            a, b = self.blend_scale
-            contrib = self.blend * a * contrib
+            contrib = self.blend * contrib
             contrib[:, : len(self.features)] += (1.0 - self.blend) * linear
-            contrib[:, -1] += self.blend * b + (1.0 - self.blend) * bias
+            contrib[:, -1] += (1.0 - self.blend) * bias
         return contrib
 
     def explain(self, X: Any, top: int = 5) -> list[list[dict[str, Any]]]:

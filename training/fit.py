@@ -51,7 +51,7 @@ from features.errors import DataError
 from models.baselines import BASELINES, make_baseline
 from models.calibration import Calibrator, fit_calibrator
 from models.flush_model import DEFAULT_ODDS_MULTIPLES, FlushModel, risk_thresholds
-from models.lgbm import BoosterConfig, final_blend, fit_booster, train_rounds, training_target
+from models.lgbm import BoosterConfig, final_linear, fit_booster, train_rounds, training_target
 from training.metrics import binary_metrics
 from training.protocol import ProtocolConfig, protocol_report
 from training.walkforward import Fold, WalkForwardConfig, walk_forward_splits
@@ -377,7 +377,7 @@ def fit_final_model(
     aligned = _aligned_strength(X, strength)
     target = training_target(y.to_numpy(dtype=np.float64), aligned, config.booster)
     booster = train_rounds(X, target, rounds, config.booster)
-    linear, scale = final_blend(X, y, config.booster, config.walk_forward.gap, target)
+    linear = final_linear(X, y, config.booster)
     calibrator: Calibrator = calibrate(wf.raw, wf.y, config)
     base_rate = float(np.mean(y.to_numpy(dtype=np.float64)))
     thresholds = risk_thresholds(base_rate, config.odds_multiples)
@@ -392,7 +392,6 @@ def fit_final_model(
         "num_boost_round": rounds,
         "training_target": target_name(config, aligned),
         "blend": config.booster.blend if linear is not None else 1.0,
-        "blend_scale": list(scale),
         "calibration": calibrator.method,
         "feature_ranges": feature_ranges(X),
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),

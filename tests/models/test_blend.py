@@ -114,14 +114,3 @@ def test_contributions_sum_to_the_raw_log_odds_so_serving_can_use_one_pass(blend
     assert contrib.shape == (30, len(FEATURES) + 1)
     raw = blended.predict_raw(X)
     np.testing.assert_allclose(contrib.sum(axis=1), np.log(raw / (1 - raw)), rtol=1e-9, atol=1e-9)
-
-
-def test_the_booster_enters_the_blend_on_the_hard_label_scale(blended):
-    X, _ = _data(30, seed=9)
-    scaled = FlushModel(blended.booster, FEATURES, blended.calibrator, blended.label_spec,
-                        {**blended.metadata, "blend_scale": [0.5, -0.3]}, blended.linear)
-    arr = X.to_numpy()
-    margin = blended.booster.predict(arr, raw_score=True)
-    z = 0.6 * (0.5 * margin - 0.3) + 0.4 * blended.linear.logit(arr)
-    np.testing.assert_allclose(scaled.predict_raw(X), 1 / (1 + np.exp(-z)), rtol=1e-12)
-    np.testing.assert_allclose(scaled.contributions(X).sum(axis=1), z, rtol=1e-9, atol=1e-9)
