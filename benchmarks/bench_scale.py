@@ -241,8 +241,17 @@ def _report(label: str, seconds: float, memory: PeakMemory, built: list, rows: i
 SECTIONS: dict[str, Callable[[argparse.Namespace], object]] = {
     "append": lambda a: append_cost(a.append_days),
     "features": lambda a: feature_building(a.symbols, a.days, a.base),
+    # the model's sections (benchmarks/scale_model.py)
+    "pooled": lambda a: _model_sections().pooled_vs_symbol(a.pooled_days),
+    "scoring": lambda a: _model_sections().scoring(a.score_symbols, a.score_days),
 }
 """Sections by name; other parts of the project add theirs here (pooled models, scoring)."""
+
+
+def _model_sections():
+    from benchmarks import scale_model
+
+    return scale_model
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -252,6 +261,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--days", type=float, default=365)
     parser.add_argument("--base", type=int, default=4, help="simulated markets to derive from")
     parser.add_argument("--append-days", type=float, default=365)
+    parser.add_argument("--pooled-days", type=float, default=365, help="pooled: days per symbol")
+    parser.add_argument("--score-symbols", type=int, default=20, help="scoring: symbols")
+    parser.add_argument("--score-days", type=float, default=90, help="scoring: days of 1h bars")
     args = parser.parse_args(argv)
     print(f"machine: {psutil.cpu_count()} cores, {gb(psutil.virtual_memory().total)} RAM, "
           f"load {psutil.getloadavg()[0]:.1f}")

@@ -126,9 +126,7 @@ def pooled_vs_symbol(days: float = 365, seed: int = 21, folds: int = 5, seeds: i
 
 def scoring(symbols: int = 20, days: float = 90, bar: str = "1h") -> dict[str, float]:
     """flushrisk score's job in one process against a 2-worker LocalCluster (same run)."""
-    from benchmarks.bench_scale import make_universe  # noqa: F401  (5-minute universes)
     from features.distributed import LOCAL_PROCESS
-
     from training.score import ScoreRequest, score_job
 
     print(f"\n== scoring: {symbols} simulated symbols x {days:g} days of {bar} bars ==")
@@ -138,8 +136,7 @@ def scoring(symbols: int = 20, days: float = 90, bar: str = "1h") -> dict[str, f
         store = MarketStore(root / "data")
         base = simulate("ALT", days=days, bar=bar, seed=5)
         for k in range(symbols):
-            frame = base.copy()
-            frame.index = frame.index  # same span, different scale: a distinct symbol
+            frame = base.copy()  # same span, another price scale: a distinct symbol
             scale = 10.0 ** (k % 5 - 2)
             for col in ("open", "high", "low", "close", "index_price", "mark_price"):
                 frame[col] = frame[col] * scale

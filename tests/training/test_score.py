@@ -84,3 +84,15 @@ def test_score_command_writes_the_parquet_file(sim_store, model_dir, tmp_path):
     table = pd.read_parquet(out)
     assert list(table["symbol"].unique()) == ["BTC"] and len(table) == 6
     assert np.all((table["probability"] > 0) & (table["probability"] < 1))
+
+
+def test_partitioned_scoring_equals_one_pass(sim_store, model_dir, tmp_path):
+    """Task by task (months with a MIN_WINDOW margin, as on Dask) == one pass, bit for bit."""
+    one = score_job(_request(sim_store, model_dir, tmp_path, write_scores=False))
+    whole = pd.read_parquet(tmp_path / "probs.parquet")
+    parts = score_job(ScoreRequest(data_dir=sim_store, symbols=["BTC"], model=str(model_dir),
+                                   out=tmp_path / "parts.parquet", write_scores=False,
+                                   scheduler="local-process", months_per_task=1))
+    split = pd.read_parquet(tmp_path / "parts.parquet")
+    assert parts.symbols["BTC"]["rows"] == one.symbols["BTC"]["rows"] == len(whole)
+    pd.testing.assert_frame_equal(split, whole)
