@@ -88,7 +88,7 @@
     overview = FRC.make($("overview"), {
       height: 110, data: [x, p], legend: false,
       series: [{ label: "probability", stroke: "#8b98a5", width: 1, fill: "rgba(139,152,165,0.12)" }],
-      axes: [FRC.axis("%", C.pct, { size: 50 })],
+      axes: [FRC.axis("Prob., %", C.pct, { size: 50 })],
       scales: { y: { range: () => [0, max] } },
       cursor: { drag: { x: true, y: false, setScale: false } },
       plugins: [FRC.eventLines(eventTimes, "#d55e00"), {
