@@ -9,8 +9,8 @@ time of writing and the replay speed, so ``now = clock + (wall now - written) * 
 symbol whose newest bar closed more than two bars before ``now`` is ``stale: true`` with a
 ``stale_data`` warning (also when the watcher has stopped): an old score is never shown as
 current. Prometheus gauges (``flushrisk_probability``, ``flushrisk_data_age_seconds``,
-``flushrisk_stale``) are refreshed from the snapshot on each answer and by a background
-thread, so ``/metrics`` shows them even when nobody asks ``/risk``.
+``flushrisk_stale``) are refreshed from the snapshot by answers (at most once a second) and by a
+background thread, so ``/metrics`` shows them even when nobody asks ``/risk``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import logging
 import os
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -108,34 +109,9 @@ def radar_now(snap: dict[str, Any], wall: float | None = None) -> pd.Timestamp:
     return pd.Timestamp(clock) + pd.Timedelta(seconds=max(elapsed, 0.0))
 
 
-def summary(
-    symbol: str, entry: dict[str, Any], snap: dict[str, Any], now: pd.Timestamp
-) -> dict[str, Any]:
-    """One symbol's row of /risk: the published score, its freshness and warnings."""
-    bar = snap.get("bar", "1h")
-    step = parse_bar(bar)
-    data_time = entry.get("data_time") or entry.get("time")
-    age = (now - (pd.Timestamp(data_time) + step)).total_seconds() if data_time else None
-    stale = age is None or age > STALE_BARS * step.total_seconds()
-    warnings = [
-        w if isinstance(w, dict) else {"code": w, "message": WARNING_TEXT.get(w, w)}
-        for w in entry.get("warnings") or []
-    ]
-    if stale:
-        ago = "never" if age is None else f"{age / 60:.0f} minutes ago"
-        warnings.insert(
-            0,
-            {
-                "code": "stale_data",
-                "message": f"the newest {bar} bar closed {ago} (more than {STALE_BARS} bars): "
-                "this is the risk as it was then, not now; is the watcher running?",
-            },
-        )
+def _static(symbol: str, entry: dict[str, Any], bar: str) -> dict[str, Any]:
+    """A symbol's /risk members that do not depend on the clock."""
     drivers = entry.get("drivers") or []
-    radar_metrics.DATA_AGE.labels(symbol=symbol).set(max(age or 0.0, 0.0))
-    radar_metrics.STALE.labels(symbol=symbol).set(1.0 if stale else 0.0)
-    if entry.get("probability") is not None:
-        radar_metrics.PROBABILITY.labels(symbol=symbol).set(float(entry["probability"]))
     return {
         "symbol": symbol,
         "bar": bar,
@@ -143,27 +119,139 @@ def summary(
         "risk_level": entry.get("risk_level"),
         "change_1h": entry.get("change_1h"),
         "as_of": entry.get("time"),
-        "data_age_seconds": age,
-        "stale": stale,
         "top_driver": drivers[0].get("text") if drivers else None,
         "drivers": drivers,
         "sparkline": entry.get("sparkline") or {"time": [], "probability": []},
         "label": entry.get("label"),
         "model": entry.get("model"),
-        "warnings": warnings,
     }
 
 
-def risk_table(snap: dict[str, Any], wall: float | None = None) -> dict[str, Any]:
-    now = radar_now(snap, wall)
-    rows = [
-        summary(s, e, snap, now)
-        for s, e in (snap.get("symbols") or {}).items()
-        if "probability" in e
+def _end_ns(entry: dict[str, Any], step: pd.Timedelta) -> int | None:
+    """When the symbol's newest bar closed (ns since the epoch), or None."""
+    data_time = entry.get("data_time") or entry.get("time")
+    return pd.Timestamp(data_time).value + step.value if data_time else None
+
+
+def _published_warnings(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        w if isinstance(w, dict) else {"code": w, "message": WARNING_TEXT.get(w, w)}
+        for w in entry.get("warnings") or []
     ]
-    rows.sort(key=lambda r: -(r["probability"] or 0.0))
+
+
+def _freshness(
+    end_ns: int | None, now: pd.Timestamp, bar: str, warnings: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Age, staleness and warnings of a row now: an old score never passes for a current one."""
+    age = None if end_ns is None else (now.value - end_ns) / 1e9
+    stale = age is None or age > STALE_BARS * parse_bar(bar).total_seconds()
+    if stale:
+        warnings = [_stale_warning(bar, age), *warnings]
+    return {"data_age_seconds": age, "stale": stale, "warnings": warnings}
+
+
+def _set_gauges(symbol: str, probability: float | None, fresh: dict[str, Any]) -> None:
+    radar_metrics.DATA_AGE.labels(symbol=symbol).set(max(fresh["data_age_seconds"] or 0.0, 0.0))
+    radar_metrics.STALE.labels(symbol=symbol).set(1.0 if fresh["stale"] else 0.0)
+    if probability is not None:
+        radar_metrics.PROBABILITY.labels(symbol=symbol).set(float(probability))
+
+
+def summary(
+    symbol: str, entry: dict[str, Any], snap: dict[str, Any], now: pd.Timestamp
+) -> dict[str, Any]:
+    """One symbol's row of /risk: the published score, its freshness and warnings."""
+    bar = snap.get("bar", "1h")
+    fresh = _freshness(_end_ns(entry, parse_bar(bar)), now, bar, _published_warnings(entry))
+    _set_gauges(symbol, entry.get("probability"), fresh)
+    return {**_static(symbol, entry, bar), **fresh}
+
+
+@dataclass
+class _Row:
+    """One symbol's row of /risk with everything that does not depend on the clock done once
+    per snapshot: its JSON members (drivers, sparkline, ...) are serialised when the snapshot
+    changes, not on every request (400 symbols' drivers are about 1 MB of JSON)."""
+
+    symbol: str
+    probability: float | None
+    members: str
+    end_ns: int | None
+    warnings: list[dict[str, Any]]
+    gauged_stale: bool | None = None  # the staleness the gauges were last set to
+
+
+_ROWS: dict[str, Any] = {"snap": None, "rows": []}
+_ROWS_LOCK = threading.Lock()
+_GAUGES_EVERY_S = 1.0
+_gauges_at = 0.0
+
+
+def _rows(snap: dict[str, Any]) -> list[_Row]:
+    """The snapshot's rows, most at risk first, built once per snapshot."""
+    with _ROWS_LOCK:
+        if _ROWS["snap"] is snap:
+            return _ROWS["rows"]
+        bar = snap.get("bar", "1h")
+        step = parse_bar(bar)
+        rows = [
+            _Row(
+                symbol=symbol,
+                probability=entry.get("probability"),
+                members=json.dumps(
+                    _static(symbol, entry, bar), separators=(",", ":"), default=_plain,
+                    allow_nan=False,
+                )[1:-1],
+                end_ns=_end_ns(entry, step),
+                warnings=_published_warnings(entry),
+            )
+            for symbol, entry in (snap.get("symbols") or {}).items()
+            if "probability" in entry
+        ]
+        rows.sort(key=lambda r: -(r.probability or 0.0))
+        _ROWS["snap"], _ROWS["rows"] = snap, rows
+        return rows
+
+
+def _stale_warning(bar: str, age: float | None) -> dict[str, Any]:
+    ago = "never" if age is None else f"{age / 60:.0f} minutes ago"
+    return {
+        "code": "stale_data",
+        "message": f"the newest {bar} bar closed {ago} (more than {STALE_BARS} bars): "
+        "this is the risk as it was then, not now; is the watcher running?",
+    }
+
+
+def risk_body(snap: dict[str, Any], wall: float | None = None) -> str:
+    """GET /risk as JSON text: the cached rows plus each row's age and staleness now.
+
+    The gauges are set from here at most once a second, or at once for a row that is new or
+    whose staleness changed (and by the background refresher): three labelled gauge updates
+    for each of 400 symbols on every request cost more than the answer itself.
+    """
+    global _gauges_at
+    now = radar_now(snap, wall)
+    bar = snap.get("bar", "1h")
+    gauges = time.monotonic() - _gauges_at >= _GAUGES_EVERY_S
+    parts = []
+    for row in _rows(snap):
+        fresh = _freshness(row.end_ns, now, bar, row.warnings)
+        if gauges or row.gauged_stale is not fresh["stale"]:
+            _set_gauges(row.symbol, row.probability, fresh)
+            row.gauged_stale = fresh["stale"]
+        dynamic = json.dumps(fresh, separators=(",", ":"), allow_nan=False)
+        parts.append("{" + row.members + "," + dynamic[1:])
+    if gauges:
+        _gauges_at = time.monotonic()
     _mirror_counts(snap.get("collector") or {})
-    return {"as_of": now.isoformat(), "bar": snap.get("bar"), "symbols": rows}
+    head = json.dumps({"as_of": now.isoformat(), "bar": snap.get("bar")}, separators=(",", ":"))
+    return head[:-1] + ',"symbols":[' + ",".join(parts) + "]}"
+
+
+def risk_table(snap: dict[str, Any], wall: float | None = None) -> dict[str, Any]:
+    """GET /risk as a dict (every watched symbol, most at risk first)."""
+    return json.loads(risk_body(snap, wall))
 
 
 _COUNTS: dict[str, float] = {}
@@ -211,7 +299,7 @@ def _error(status: int, message: str) -> JSONResponse:
 async def risk(_: Request) -> Response:
     """Every watched symbol, most at risk first."""
     start_gauge_refresher()
-    return _json(risk_table(snapshot()))
+    return Response(risk_body(snapshot()), media_type="application/json")
 
 
 def _find(symbol: str, snap: dict[str, Any]) -> str | None:
@@ -410,7 +498,7 @@ def label_events(
 def _refresh_gauges(stop: threading.Event, period: float = 5.0) -> None:
     while not stop.wait(period):
         try:
-            risk_table(snapshot())
+            risk_body(snapshot())
         except Exception as err:  # noqa: BLE001 - a gauge refresh must never take the service down
             logger.debug("radar gauge refresh failed: %s", err)
 
