@@ -10,15 +10,30 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from features.atomic import write_text_atomic
 from features.bars import bar_name, parse_bar
 from features.errors import DataError
-from features.sources.simulator import PRESETS, base_asset, get_preset, load_config, simulate
+from features.sources.simulator import (
+    PRESETS,
+    base_asset,
+    get_preset,
+    load_config,
+    simulate_markets,
+)
+from features.sources.simulator.calibrate import calibrate, config_overrides
 from features.sources.simulator.config import SimConfig
-from features.sources.simulator.realism import FACTS
-from features.sources.simulator.report import failing, realism_table, simulated_facts, store_facts
+from features.sources.simulator.realism import FACTS, fact
+from features.sources.simulator.report import (
+    calibration_table,
+    failing,
+    realism_table,
+    simulated_facts,
+    store_facts,
+)
 from features.store import MarketStore
 from training.cli.app import DataDirOption, console, data_app, resolve_data_dir
 
@@ -30,9 +45,7 @@ def _symbols(text: str) -> list[str]:
     return names
 
 
-def _print_report(
-    names: list[str], cfg: SimConfig, days: float, seed: int, data_dir: Path
-) -> None:
+def _print_report(names: list[str], cfg: SimConfig, days: float, seed: int, data_dir: Path) -> None:
     with console.status("measuring the stylised facts of the store's datasets"):
         real, notes = store_facts(data_dir)
     for note in notes:
@@ -85,14 +98,39 @@ def simulate_command(
             "targets, with pass/fail.",
         ),
     ] = False,
+    calibrate_to: Annotated[
+        str | None,
+        typer.Option(
+            "--calibrate-to",
+            help="Fit the simulator to the stylised facts of this stored symbol (simulated "
+            "method of moments) and write the fitted config to --out; stores nothing.",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Where --calibrate-to writes the fitted YAML config.")
+    ] = None,
+    trials: Annotated[int, typer.Option(help="Most --calibrate-to trials.", min=1)] = 200,
+    timeout: Annotated[
+        float, typer.Option(help="Most seconds --calibrate-to searches.", min=1)
+    ] = 240.0,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Simulate markets with leverage build-ups and liquidation cascades into the store."""
+    """Simulate markets with leverage build-ups and liquidation cascades into the store.
+
+    Several symbols are simulated together: they share a market factor (BTC's index, cascades
+    included), so a BTC flush can set off flushes in the alts.
+    """
     names = _symbols(symbols)
     bar = bar_name(parse_bar(bar))
     cfg = load_config(config, preset) if config is not None else get_preset(preset)
     for name in names:
         base_asset(name)  # fail on a bad name before simulating anything
+    if calibrate_to is not None:
+        if out is None:
+            raise DataError("--calibrate-to needs --out CONFIG.yaml, where the fitted config goes")
+        base_name = preset if config is None else "default"
+        _calibrate(calibrate_to, cfg, base_name, out, trials, timeout, resolve_data_dir(data_dir))
+        return
     if report:
         _print_report(names, cfg, days, seed, resolve_data_dir(data_dir))
         return
@@ -110,23 +148,67 @@ def simulate_command(
         TimeElapsedColumn(),
         console=console,
     ) as progress:
-        for name in names:
-            task = progress.add_task(f"{name} {bar}", total=None)
+        task = progress.add_task(f"{','.join(names)} {bar}", total=None)
 
-            def advance(done: int, total: int, task: int = task) -> None:
-                progress.update(task, completed=done, total=total)
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
 
-            frame = simulate(name, days=days, bar=bar, seed=seed, config=cfg, progress=advance)
-            result = store.write(name, frame, source=f"simulator seed {seed}")
-            paths.append(result.path)
-            table.add_row(
-                name,
-                bar,
-                str(len(frame)),
-                f"{frame.index[-1]:%Y-%m-%d %H:%M}",
-                f"{_price(frame['close'].min())} - {_price(frame['close'].max())}",
-                f"${frame['long_liq_usd'].sum() / 1e6:,.0f}M",
-            )
+        frames = simulate_markets(
+            names, days=days, bar=bar, seed=seed, config=cfg, progress=advance
+        )
+    for name, frame in frames.items():
+        result = store.write(name, frame, source=f"simulator seed {seed}")
+        paths.append(result.path)
+        table.add_row(
+            name,
+            bar,
+            str(len(frame)),
+            f"{frame.index[-1]:%Y-%m-%d %H:%M}",
+            f"{_price(frame['close'].min())} - {_price(frame['close'].max())}",
+            f"${frame['long_liq_usd'].sum() / 1e6:,.0f}M",
+        )
     console.print(table)
     for path in paths:
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)
+
+
+def _calibrate(
+    symbol: str,
+    cfg: SimConfig,
+    preset: str,
+    out: Path,
+    trials: int,
+    timeout: float,
+    data_dir: Path,
+) -> None:
+    """Read -> fit -> report -> write the config."""
+    frame = MarketStore(data_dir).read(symbol, "1h")
+    with Progress(
+        TextColumn("[bold]calibrating to " + base_asset(symbol)),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("trials, best distance {task.fields[best]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("fit", total=trials, best="-")
+
+        def advance(done: int, best: float) -> None:
+            progress.update(task, completed=done, best=f"{best:.2f}")
+
+        result = calibrate(
+            frame, symbol, cfg, trials=trials, timeout_seconds=timeout, progress=advance
+        )
+    console.print(calibration_table(result))
+    for key, why in result.left_out.items():
+        console.print(f"left out of the fit: {fact(key).label} ({why})", highlight=False)
+    text = yaml.safe_dump(
+        config_overrides(result.config, get_preset(preset), preset), sort_keys=False
+    )
+    write_text_atomic(out, f"# fitted by flushrisk data simulate --calibrate-to {symbol}\n{text}")
+    console.print(
+        f"{result.trials} trials in {result.seconds:.0f} s; wrote {out} "
+        f"(use: flushrisk data simulate --config {out})",
+        highlight=False,
+        soft_wrap=True,
+    )

@@ -103,7 +103,7 @@ from features.sources.simulator.config import (
     get_preset,
     load_config,
 )
-from features.sources.simulator.market import simulate, simulate_chunks
+from features.sources.simulator.market import simulate, simulate_chunks, simulate_markets
 from features.sources.simulator.stats import large_squeeze_hours, summary_stats
 
 __all__ = [
@@ -116,5 +116,6 @@ __all__ = [
     "load_config",
     "simulate",
     "simulate_chunks",
+    "simulate_markets",
     "summary_stats",
 ]

@@ -27,13 +27,13 @@ from numba import njit
 X, Q, HV, REG, MOM, SENT, PEMA, FUND = 0, 1, 2, 3, 4, 5, 6, 7
 OFF_L, OFF_S, SCALE_L, SCALE_S, SUM_L, SUM_S, TOP_L, BOT_S = 8, 9, 10, 11, 12, 13, 14, 15
 USED_B, USED_A, DN_B, DN_A, RV, HEDGE, FLOW, MINUTE, Q_TGT = 16, 17, 18, 19, 20, 21, 22, 23, 24
-PENDING = 25
-N_STATE = 26
+PENDING, PART, DEMAND, LAST_GL, LAST_GS, TOT_L, TOT_S = 25, 26, 27, 28, 29, 30, 31
+N_STATE = 32
 
 # normal draws per minute
 N_SV, N_RET, N_JUMP, N_EXDN, N_EXUP, N_PREM, N_FLOW_L, N_FLOW_S = 0, 1, 2, 3, 4, 5, 6, 7
-N_SENT, N_DEPTH_B, N_DEPTH_A, N_VOLUME = 8, 9, 10, 11
-N_NORMALS = 12
+N_SENT, N_DEPTH_B, N_DEPTH_A, N_VOLUME, N_PART, N_DEMAND = 8, 9, 10, 11, 12, 13
+N_NORMALS = 14
 # uniform draws per minute
 U_REGIME, U_JUMP = 0, 1
 N_UNIFORMS = 2
@@ -73,6 +73,11 @@ class KernelParams(NamedTuple):
     anchor: float  # per-minute pull of log index to x0
     sv_decay: float
     sv_innov: float
+    jump_vol: float  # jumps come more often when volatility is high: rate ~ exp(this * log-vol)
+    day_amp: float  # amplitude of the intraday volatility cycle
+    day_norm: float  # 1 / rms of the cycle, so it leaves the average variance unchanged
+    day_peak: float  # minute of the UTC day when volatility peaks
+    day_phase: float  # minute of the UTC day of the first simulated minute
     excursion: float
     jump_scale: float  # jump sizes are given at 50 % annual vol; scaled to the symbol
     grid0: float  # log price of bucket 0's lower edge
@@ -83,6 +88,8 @@ class KernelParams(NamedTuple):
     q_base: float
     q_imb: float
     q_flow: float
+    demand_decay: float  # per-minute persistence of the premium's slow demand component
+    demand_innov: float
     refill: float  # per-minute survival of eaten liquidity
     depth_frac: float
     depth2_mult: float
@@ -98,6 +105,7 @@ class KernelParams(NamedTuple):
     sent_decay: float
     sent_innov: float
     greed: float
+    vol_aversion: float  # how strongly high realised volatility shifts new notional to low leverage
     base_flow: float  # coins per minute of new positions, before tilts
     long_share: float
     flow_sigma: float
@@ -106,6 +114,10 @@ class KernelParams(NamedTuple):
     hedge_coins: float
     hedge_rate: float
     hedge_fund: float
+    part_decay: float  # per-minute persistence of market participation (log hedged book)
+    part_innov: float
+    beta: float  # loading on the market factor (another symbol's index returns), if given
+    idio: float  # scale of the symbol's own index shocks when a factor is given
     market_coins: float
     interest: float
     clamp: float
@@ -150,17 +162,29 @@ def run_minutes(
     unif: np.ndarray,
     n_sub: int,
     out: np.ndarray,
+    factor: np.ndarray,
+    index_ret: np.ndarray,
+    w_l: np.ndarray,
+    w_s: np.ndarray,
 ) -> None:
     """Advance the market ``len(nrm)`` minutes, writing one row of ``out`` per ``n_sub`` minutes.
 
     ``st``, ``mass_l`` and ``mass_s`` are updated in place, so consecutive calls continue the
-    same market.
+    same market. ``factor`` (empty, or one log return per minute) is the market factor: the
+    index of a leading symbol, cascades included, which this index follows with ``p.beta``
+    on top of its own shocks scaled by ``p.idio``. ``index_ret`` (empty, or one per minute)
+    receives this index's log returns, to be the factor of the symbols that follow it.
+    ``w_l`` and ``w_s`` hold the current leverage mix of new longs and shorts (state too).
     """
+    has_factor = factor.shape[0] > 0
+    keep_ret = index_ret.shape[0] > 0
     n_bars = nrm.shape[0] // n_sub
     nb = mass_l.shape[0]
     nlev = lev_long.shape[0]
-    w_l = np.empty(nlev)
-    w_s = np.empty(nlev)
+    last_gl = st[LAST_GL]
+    last_gs = st[LAST_GS]
+    tot_l = st[TOT_L]
+    tot_s = st[TOT_S]
 
     x = st[X]
     q = st[Q]
@@ -188,6 +212,8 @@ def run_minutes(
     minute = int(st[MINUTE])
     q_tgt = st[Q_TGT]
     pending = st[PENDING]
+    part = st[PART]
+    demand = st[DEMAND]
     interval = int(p.interval)
     phase = int(p.phase)
     inv_w = 1.0 / p.width
@@ -212,9 +238,18 @@ def run_minutes(
                     break
             hv = hv * p.sv_decay + p.sv_innov * nrm[i, N_SV]
             sig = p.sigma_min * reg[r, R_VOL] * math.exp(hv)
-            ret = reg[r, R_DRIFT] - p.anchor * (x - p.x0) + sig * nrm[i, N_RET]
-            if unif[i, U_JUMP] < reg[r, R_JUMP_P]:
+            season = 1.0
+            if p.day_amp > 0.0:
+                # the daily cycle: busier hours move more and bring more news (jumps)
+                day = (minute + p.day_phase - p.day_peak) * (2.0 * math.pi / 1440.0)
+                season = 1.0 + p.day_amp * math.cos(day)
+                sig *= p.day_norm * season
+            ret = sig * nrm[i, N_RET]
+            if unif[i, U_JUMP] < reg[r, R_JUMP_P] * season * math.exp(p.jump_vol * hv):
                 ret += p.jump_scale * (reg[r, R_JUMP_MEAN] + reg[r, R_JUMP_STD] * nrm[i, N_JUMP])
+            if has_factor:
+                ret = p.idio * ret + p.beta * factor[i]
+            ret += reg[r, R_DRIFT] - p.anchor * (x - p.x0)
             y_open = x + q
             if j == 0:
                 bar_open = y_open
@@ -282,7 +317,10 @@ def run_minutes(
             # circuit breakers, so that no validated config can leave float range: the index
             # stays within exp(+-3.5) of its start (inside the bucket grid) and the premium
             # within +-20 %
+            x_prev = x
             x = min(max(x_close, p.x0 - 3.5), p.x0 + 3.5)
+            if keep_ret:
+                index_ret[i] = x - x_prev
             q = min(max(q, -0.2), 0.2)
             y_close = x + q
             bar_hi = max(bar_hi, y_hi, y_open, y_close)
@@ -314,14 +352,24 @@ def run_minutes(
                 * a_s
                 * math.exp(p.flow_sigma * nrm[i, N_FLOW_S] - half_var)
             )
-            greed_l = min(max(p.greed * (mood + 0.5 * z), -20.0), 20.0)
-            tot_l = 0.0
-            tot_s = 0.0
-            for k in range(nlev):
-                w_l[k] = math.exp(lev_logw[k] + greed_l * lev_x[k])
-                w_s[k] = math.exp(lev_logw[k] - greed_l * lev_x[k])
-                tot_l += w_l[k]
-                tot_s += w_s[k]
+            greed = p.greed * (mood + 0.5 * z)
+            calm = -p.vol_aversion * math.log(max(vol_ratio, 1.0))  # both de-risk when wild
+            greed_l = min(max(calm + greed, -20.0), 20.0)
+            greed_s = min(max(calm - greed, -20.0), 20.0)
+            # the leverage mix moves slowly: recompute its weights only when the tilt has moved
+            # by more than 0.005 (exp of it by 0.5 %), which saves most of a minute's exps
+            if abs(greed_l - last_gl) > 0.005:
+                last_gl = greed_l
+                tot_l = 0.0
+                for k in range(nlev):
+                    w_l[k] = math.exp(lev_logw[k] + greed_l * lev_x[k])
+                    tot_l += w_l[k]
+            if abs(greed_s - last_gs) > 0.005:
+                last_gs = greed_s
+                tot_s = 0.0
+                for k in range(nlev):
+                    w_s[k] = math.exp(lev_logw[k] + greed_s * lev_x[k])
+                    tot_s += w_s[k]
             add_l = new_l / (tot_l * sc_l)
             add_s = new_s / (tot_s * sc_s)
             # (a position whose liquidation price falls off the grid is not tracked: the grid
@@ -364,13 +412,17 @@ def run_minutes(
             else:
                 pending = -p.flow_impact * _walk(-net, max(bid1 - used_b, p.depth_min * bid1), bid2)
             pending = min(max(pending, -0.2), 0.2)
-            hedge_target = p.hedge_coins * (1.0 + p.hedge_fund * max(fz, 0.0))
+            # the hedged book follows market participation (money entering or leaving the
+            # market for reasons of its own), and grows when funding pays carry
+            part = part * p.part_decay + p.part_innov * nrm[i, N_PART]
+            hedge_target = p.hedge_coins * math.exp(part) * (1.0 + p.hedge_fund * max(fz, 0.0))
             hedge += p.hedge_rate * (hedge_target - hedge)
 
             # 6. premium from net leveraged demand, funding from the averaged premium
             imb = (longs - shorts) / (longs + shorts + 1e-12)
             flow += p.mom_alpha * ((new_l - new_s) / p.base_flow - flow)
-            q_tgt = p.q_base + p.q_imb * imb + p.q_flow * flow
+            demand = demand * p.demand_decay + p.demand_innov * nrm[i, N_DEMAND]
+            q_tgt = p.q_base + demand + p.q_imb * imb + p.q_flow * flow
             pema += p.fund_alpha * (q - pema)
             fund = pema + min(max(p.interest - pema, -p.clamp), p.clamp)
             fund = min(max(fund, -p.cap), p.cap)
@@ -446,3 +498,9 @@ def run_minutes(
     st[MINUTE] = minute
     st[Q_TGT] = q_tgt
     st[PENDING] = pending
+    st[PART] = part
+    st[DEMAND] = demand
+    st[LAST_GL] = last_gl
+    st[LAST_GS] = last_gs
+    st[TOT_L] = tot_l
+    st[TOT_S] = tot_s

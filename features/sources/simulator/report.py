@@ -14,6 +14,7 @@ from pathlib import Path
 from rich.table import Table
 
 from features.errors import DataError
+from features.sources.simulator.calibrate import Calibration
 from features.sources.simulator.config import SimConfig
 from features.sources.simulator.market import simulate
 from features.sources.simulator.realism import (
@@ -39,8 +40,12 @@ def simulated_facts(
 ) -> tuple[list[Facts], Facts]:
     """Facts of one simulated symbol per seed (hourly bars), and their mean over the seeds."""
     runs = [
-        stylised_facts(simulate(symbol, days=days, bar="1h", seed=s, config=config),
-                       f"seed {s}", reps=reps, seed=s)
+        stylised_facts(
+            simulate(symbol, days=days, bar="1h", seed=s, config=config),
+            f"seed {s}",
+            reps=reps,
+            seed=s,
+        )
         for s in seeds
     ]
     label = f"simulated {symbol} (mean of seeds {', '.join(map(str, seeds))})"
@@ -90,7 +95,9 @@ def realism_table(sim: Facts, others: Sequence[Facts] = (), title: str | None = 
         table.add_column(other.name, justify="right")
     for fact in FACTS:
         v = sim.values.get(fact.key)
-        verdict = "[green]pass[/]" if v is not None and passes(fact.key, v.value) else "[red]FAIL[/]"
+        verdict = (
+            "[green]pass[/]" if v is not None and passes(fact.key, v.value) else "[red]FAIL[/]"
+        )
         row = [
             fact.label,
             fact.real,
@@ -106,3 +113,32 @@ def realism_table(sim: Facts, others: Sequence[Facts] = (), title: str | None = 
 def failing(sim: Facts) -> list[str]:
     """Labels of the facts the simulator misses."""
     return [f.label for f in FACTS if not passes(f.key, sim.value(f.key))]
+
+
+def calibration_table(result: Calibration) -> Table:
+    """Each fact: real, simulated before and after the fit, and whether the real value now
+    falls in the 90 % interval one dataset of its length shows under the fitted simulator."""
+    table = Table(title=f"calibration to {result.symbol}: real vs simulated (mean of seeds)")
+    for col in ("stylised fact", "real", "before", "after", "90 % interval", "match"):
+        table.add_column(col, justify="left" if col == "stylised fact" else "right")
+    for f in FACTS:
+        if f.key not in result.fitted_keys:
+            why = result.left_out.get(f.key, "not fitted")
+            table.add_row(f.label, f"n/a: {why}", "", "", "", "left out")
+            continue
+        after = result.after.value(f.key)
+        half = result.ci_half.get(f.key, math.nan)
+        interval = (
+            f"{f.fmt.format(after - half)} to {f.fmt.format(after + half)}"
+            if math.isfinite(half)
+            else "n/a"
+        )
+        table.add_row(
+            f.label,
+            _cell(f, result.real.values[f.key], show_ci=f.hazard),
+            _cell(f, result.before.values.get(f.key), show_ci=False),
+            _cell(f, result.after.values.get(f.key), show_ci=False),
+            interval,
+            "[green]yes[/]" if result.matched(f.key) else "[red]no[/]",
+        )
+    return table

@@ -1,0 +1,326 @@
+"""Fit the simulator to a market's stylised facts: simulated method of moments with Optuna.
+
+A user with their own exchange data can make the simulator look like *their* market: the
+facts of :mod:`.realism` are measured on the real frame, and Optuna's TPE sampler searches
+the simulator's main parameters for the config whose simulated facts (mean over seeds, on as
+many days as the real frame holds, capped at a year) come closest. Closeness is the sum of
+squared differences, each scaled by the fact's tolerance (the width of its realism band, or
+its bootstrap CI where that is wider), so no fact dominates by its units. Facts the frame
+cannot support (no liquidation column, say) are left out of the distance and named.
+
+Scale is not fitted but read off the data: the symbol's volatility from its hourly returns,
+its price from the first close and its size from the median open interest.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+from pydantic import ValidationError
+
+from features.errors import DataError
+from features.sources.simulator.config import SimConfig, SymbolProfile, base_asset, derive
+from features.sources.simulator.market import simulate
+from features.sources.simulator.realism import (
+    FACT_KEYS,
+    Facts,
+    fact,
+    hourly_frame,
+    mean_facts,
+    stylised_facts,
+)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One fitted parameter: a dotted config path, its search range, log scale or not."""
+
+    path: str
+    lo: float
+    hi: float
+    log: bool = False
+
+
+# The main levers of the facts (see the package docstring for what each does).
+PARAMS: tuple[Param, ...] = (
+    Param("volatility.halflife_hours", 12.0, 400.0, log=True),
+    Param("volatility.log_vol_std", 0.1, 0.9),
+    Param("volatility.intraday_amplitude", 0.0, 0.8),
+    Param("volatility.jump_vol_elasticity", 0.0, 3.0),
+    Param("depth.vol_elasticity", 0.0, 2.5),
+    Param("regimes.stressed.jumps_per_day", 0.2, 6.0, log=True),
+    Param("regimes.news_jumps_per_day", 0.1, 6.0, log=True),
+    Param("regimes.news_jump_std", 0.002, 0.02, log=True),
+    Param("depth.depth_1pct_fraction", 0.01, 0.2, log=True),
+    Param("depth.refill_halflife_minutes", 3.0, 120.0, log=True),
+    Param("positioning.speculative_share", 0.05, 0.5, log=True),
+    Param("positioning.participation_std", 0.0, 0.3),
+    Param("positioning.momentum_sensitivity", 0.0, 0.8),
+    Param("leverage.greed_tilt", 0.0, 1.5),
+    Param("leverage.vol_aversion", 0.0, 3.0),
+    Param("leverage.high_leverage_scale", 0.05, 5.0, log=True),
+    Param("premium.base", -1.5e-4, 1.0e-4),
+    Param("premium.demand_std", 0.0, 3e-4),
+    Param("premium.per_imbalance", 0.0, 2e-3),
+)
+HIGH_LEVERAGE = 50.0  # levels at or above this are scaled by leverage.high_leverage_scale
+NEWS_REGIMES = ("calm", "trend_up", "trend_down")  # regimes.news_*: jumps outside stress
+
+
+def _set(tree: dict[str, Any], path: str, value: Any) -> None:
+    keys = path.split(".")
+    for key in keys[:-1]:
+        tree = tree.setdefault(key, {})
+    tree[keys[-1]] = value
+
+
+def apply(base: SimConfig, values: dict[str, float]) -> SimConfig:
+    """``base`` with the fitted values set (``leverage.high_leverage_scale`` rescales the
+    weights of the ladder's levels >= 50x, the extreme tail of the crowd;
+    ``regimes.news_jumps_per_day`` and ``regimes.news_jump_std`` set the jumps of every
+    regime but the stressed one, with a mean of a quarter of the std downwards)."""
+    overrides: dict[str, Any] = {}
+    for path, value in values.items():
+        if path == "regimes.news_jumps_per_day":
+            for regime in NEWS_REGIMES:
+                _set(overrides, f"regimes.{regime}.jumps_per_day", float(f"{value:.6g}"))
+        elif path == "regimes.news_jump_std":
+            for regime in NEWS_REGIMES:
+                _set(overrides, f"regimes.{regime}.jump_std", float(f"{value:.6g}"))
+                _set(overrides, f"regimes.{regime}.jump_mean", float(f"{-value / 4:.6g}"))
+        elif path == "leverage.high_leverage_scale":
+            lev = base.leverage
+            weights = [
+                w * value if level >= HIGH_LEVERAGE else w
+                for level, w in zip(lev.levels, lev.weights)
+            ]
+            _set(overrides, "leverage.weights", [float(f"{w:.6g}") for w in weights])
+        else:
+            _set(overrides, path, float(f"{value:.6g}"))
+    return derive(base, **overrides)
+
+
+def profile_from(frame: pd.DataFrame, base: SymbolProfile) -> SymbolProfile:
+    """Price, volatility and size of the real market, read off its frame."""
+    h = hourly_frame(frame)
+    r = np.log(h["close"]).diff().dropna()
+    if len(r) < 48:
+        raise DataError("calibration needs at least 2 days of consecutive hourly bars")
+    vol = float(r.std() * math.sqrt(24 * 365))
+    size = base.market_size_usd
+    if "open_interest_usd" in h.columns and h["open_interest_usd"].notna().any():
+        size = float(h["open_interest_usd"].median())
+    return SymbolProfile(
+        start_price=float(h["close"].dropna().iloc[0]),
+        annual_vol=min(max(vol, 0.01), 5.0),
+        market_size_usd=size,
+        factor_correlation=base.factor_correlation,
+    )
+
+
+def tolerance(key: str, real: Facts) -> float:
+    """How far a simulated fact may sit from the real one before it counts as a miss."""
+    f = fact(key)
+    tol = (f.hi - f.lo) / 2
+    v = real.values.get(key)
+    if v is not None and v.ci is not None:
+        tol = max(tol, (v.ci[1] - v.ci[0]) / 2)
+    return tol
+
+
+def distance(sim: Facts, real: Facts, keys: Sequence[str]) -> float:
+    """Sum of squared scaled differences; a fact the simulation could not measure costs 25."""
+    total = 0.0
+    for key in keys:
+        s, r = sim.value(key), real.value(key)
+        total += 25.0 if not math.isfinite(s) else ((s - r) / tolerance(key, real)) ** 2
+    return total
+
+
+CHECK_SEEDS: tuple[int, ...] = (101, 102, 103, 104, 105, 106)
+Z90 = 1.645
+
+
+@dataclass
+class Calibration:
+    """The outcome: the fitted config, the facts before and after, what was left out.
+
+    ``after`` is measured on fresh seeds (not the ones fitted on), and ``ci_half`` is the
+    half-width of the 90 % interval in which one dataset as long as the real one falls under
+    the fitted simulator (from the seeds' spread; at least the real fact's own bootstrap CI
+    where it has one, and a quarter of its realism band, the resolution the facts are
+    judged at): a real fact inside it is matched.
+    """
+
+    symbol: str
+    config: SimConfig
+    values: dict[str, float]
+    real: Facts
+    before: Facts
+    after: Facts
+    fitted_keys: list[str]
+    left_out: dict[str, str]
+    trials: int
+    seconds: float
+    ci_half: dict[str, float] = field(default_factory=dict)
+    history: list[float] = field(default_factory=list)
+
+    def matched(self, key: str) -> bool:
+        after, real = self.after.value(key), self.real.value(key)
+        half = self.ci_half.get(key, math.nan)
+        return math.isfinite(after) and abs(after - real) <= half
+
+
+def simulated(
+    cfg: SimConfig, symbol: str, days: float, seeds: Sequence[int], reps: int = 0
+) -> Facts:
+    """Mean facts over seeds."""
+    return mean_facts(simulated_runs(cfg, symbol, days, seeds, reps), f"simulated {symbol}")
+
+
+def simulated_runs(
+    cfg: SimConfig, symbol: str, days: float, seeds: Sequence[int], reps: int = 0
+) -> list[Facts]:
+    return [
+        stylised_facts(simulate(symbol, days=days, bar="1h", seed=s, config=cfg), reps=reps)
+        for s in seeds
+    ]
+
+
+def _intervals(runs: Sequence[Facts], real: Facts) -> dict[str, float]:
+    out = {}
+    for key, half in spread(runs).items():
+        v = real.values.get(key)
+        ci = (v.ci[1] - v.ci[0]) / 2 if v is not None and v.ci is not None else 0.0
+        f = fact(key)
+        out[key] = max(half, ci, (f.hi - f.lo) / 8)
+    return out
+
+
+def spread(runs: Sequence[Facts]) -> dict[str, float]:
+    """Half-width of the 90 % interval of one run's fact around the runs' mean."""
+    out = {}
+    for key in FACT_KEYS:
+        vals = np.array([r.value(key) for r in runs])
+        vals = vals[np.isfinite(vals)]
+        if len(vals) >= 2:
+            out[key] = float(Z90 * vals.std(ddof=1) * math.sqrt(1 + 1 / len(vals)))
+    return out
+
+
+def calibrate(
+    real_frame: pd.DataFrame,
+    symbol: str,
+    base: SimConfig,
+    trials: int = 200,
+    timeout_seconds: float = 240.0,
+    seeds: Sequence[int] = (1, 2),
+    params: Sequence[Param] = PARAMS,
+    max_days: float = 365.0,
+    sampler_seed: int = 0,
+    progress: Callable[[int, float], None] | None = None,
+) -> Calibration:
+    """Search ``params`` for the config whose simulated facts match ``real_frame``'s.
+
+    Stops after ``trials`` trials or ``timeout_seconds``, whichever comes first, and keeps
+    the best trial (the default config is enqueued as the first trial, so the result is
+    never worse than where it started). ``progress(trial, best_distance)`` after each trial.
+    """
+    t0 = time.perf_counter()
+    name = base_asset(symbol)
+    real = stylised_facts(real_frame, f"{name} (real)")
+    left_out = {k: real.values[k].missing or "no value" for k in FACT_KEYS if not real.values[k].ok}
+    keys = real.supported()
+    if not keys:
+        raise DataError(f"{name}: no stylised fact can be measured on this dataset")
+    h = hourly_frame(real_frame)
+    days = min(max((h.index[-1] - h.index[0]) / pd.Timedelta(days=1), 30.0), max_days)
+    base = derive(base, symbols={name: profile_from(real_frame, base.profile(name)).model_dump()})
+    before = simulated(base, name, days, seeds)
+
+    def objective(trial: optuna.Trial) -> float:
+        values = {p.path: trial.suggest_float(p.path, p.lo, p.hi, log=p.log) for p in params}
+        try:
+            cfg = apply(base, values)
+        except ValidationError:  # a combination the config validation refuses
+            return 1e9
+        return distance(simulated(cfg, name, days, seeds), real, keys)
+
+    sampler = optuna.samplers.TPESampler(seed=sampler_seed, multivariate=True)
+    study = optuna.create_study(direction="minimize", sampler=sampler)
+    start_values = {p.path: _current(base, p) for p in params}
+    study.enqueue_trial(
+        {k: min(max(v, _p(params, k).lo), _p(params, k).hi) for k, v in start_values.items()}
+    )
+    history: list[float] = []
+
+    def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        history.append(study.best_value)
+        if progress is not None:
+            progress(len(study.trials), study.best_value)
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study.optimize(objective, n_trials=trials, timeout=timeout_seconds, callbacks=[callback])
+    best = dict(study.best_params)
+    cfg = apply(base, best)
+    check = simulated_runs(cfg, name, days, CHECK_SEEDS)
+    after = mean_facts(check, f"simulated {name}")
+    return Calibration(
+        symbol=name,
+        config=cfg,
+        values=best,
+        real=real,
+        before=before,
+        after=after,
+        fitted_keys=keys,
+        left_out=left_out,
+        trials=len(study.trials),
+        seconds=time.perf_counter() - t0,
+        ci_half=_intervals(check, real),
+        history=history,
+    )
+
+
+def _p(params: Sequence[Param], path: str) -> Param:
+    return next(p for p in params if p.path == path)
+
+
+def _current(cfg: SimConfig, param: Param) -> float:
+    if param.path == "leverage.high_leverage_scale":
+        return 1.0
+    if param.path.startswith("regimes.news_"):
+        field_name = param.path.removeprefix("regimes.news_")
+        return float(getattr(cfg.regimes.calm, field_name))
+    node: Any = cfg
+    for key in param.path.split("."):
+        node = getattr(node, key)
+    return float(node)
+
+
+def config_overrides(cfg: SimConfig, base: SimConfig, preset: str) -> dict[str, Any]:
+    """The fitted config as a file ``--config`` reads: the preset plus what differs from it."""
+    new, old = cfg.model_dump(mode="json"), base.model_dump(mode="json")
+
+    def diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in a.items():
+            if isinstance(value, dict) and isinstance(b.get(key), dict) and key != "symbols":
+                sub = diff(value, b[key])
+                if sub:
+                    out[key] = sub
+            elif key == "symbols":
+                changed = {s: v for s, v in value.items() if b.get(key, {}).get(s) != v}
+                if changed:
+                    out[key] = changed
+            elif value != b.get(key):
+                out[key] = value
+        return out
+
+    return {"preset": preset, **diff(new, old)}

@@ -1,0 +1,127 @@
+"""``--calibrate-to``: the simulator fits itself to a market's stylised facts."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from features.sources.simulator import PRESETS, load_config, simulate
+from features.sources.simulator.calibrate import (
+    Param,
+    apply,
+    calibrate,
+    config_overrides,
+)
+from features.sources.simulator.config import derive
+from features.store import MarketStore
+from training.cli import app
+
+DAYS = 180
+# a market unlike the default: a much deeper book and a weak daily volatility cycle
+TRUE = {"depth.depth_1pct_fraction": 0.12, "volatility.intraday_amplitude": 0.15}
+SEARCH = (
+    Param("depth.depth_1pct_fraction", 0.01, 0.2, log=True),
+    Param("volatility.intraday_amplitude", 0.0, 0.8),
+)
+
+
+@pytest.mark.slow
+def test_calibration_recovers_the_facts_of_a_known_market():
+    base = PRESETS["default"]
+    target = simulate("BTC", days=DAYS, bar="1h", seed=99, config=apply(base, TRUE))
+    result = calibrate(
+        target, "BTC", base, trials=20, timeout_seconds=120, seeds=(1, 2, 3), params=SEARCH
+    )
+    assert result.left_out == {}
+    missed = {
+        k: (result.real.value(k), result.after.value(k), result.ci_half[k])
+        for k in result.fitted_keys
+        if not result.matched(k)
+    }
+    assert not missed, (missed, result.values)
+    # the fit moved from the default (depth 0.05, cycle 0.55) towards the truth
+    assert result.values["depth.depth_1pct_fraction"] > 0.07
+    assert result.values["volatility.intraday_amplitude"] < 0.4
+
+
+def test_the_written_config_is_what_config_reads(tmp_path):
+    fitted = apply(PRESETS["default"], {"depth.depth_1pct_fraction": 0.07})
+    fitted = derive(
+        fitted,
+        symbols={"BTC": {"start_price": 50_000.0, "annual_vol": 0.4, "market_size_usd": 1e9}},
+    )
+    path = tmp_path / "fit.yaml"
+    path.write_text(yaml.safe_dump(config_overrides(fitted, PRESETS["default"], "default")))
+    assert load_config(path) == fitted
+
+
+def test_cli_calibrates_to_a_stored_dataset_without_liquidations(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+    data = tmp_path / "data"
+    real = simulate("XYZ", days=60, bar="1h", seed=9).drop(
+        columns=["long_liq_usd", "short_liq_usd"]
+    )
+    MarketStore(data).write("XYZ", real)
+    out = tmp_path / "xyz.yaml"
+    result = CliRunner().invoke(
+        app,
+        [
+            "data",
+            "simulate",
+            "--calibrate-to",
+            "XYZ",
+            "--trials",
+            "3",
+            "--out",
+            str(out),
+            "--data-dir",
+            str(data),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "left out of the fit: flush hazard ratio, top-decile funding (no long_liq_usd)" in (
+        result.output
+    )
+    assert "hourly return excess kurtosis" in result.output
+    cfg = load_config(out)
+    assert cfg.profile("XYZ").start_price == pytest.approx(real["close"].iloc[0])
+    stored = CliRunner().invoke(
+        app,
+        [
+            "data",
+            "simulate",
+            "--symbols",
+            "XYZ",
+            "--days",
+            "2",
+            "--bar",
+            "1h",
+            "--config",
+            str(out),
+            "--data-dir",
+            str(tmp_path / "sim"),
+        ],
+    )
+    assert stored.exit_code == 0, stored.output
+
+
+def test_cli_calibration_needs_out_and_a_stored_symbol(tmp_path):
+    result = CliRunner().invoke(
+        app, ["data", "simulate", "--calibrate-to", "NOPE", "--data-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 2 and "--out" in result.output
+    result = CliRunner().invoke(
+        app,
+        [
+            "data",
+            "simulate",
+            "--calibrate-to",
+            "NOPE",
+            "--out",
+            str(tmp_path / "x.yaml"),
+            "--data-dir",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 2 and "no data for 'NOPE'" in result.output
