@@ -204,6 +204,15 @@ def _intervals(runs: Sequence[Facts], real: Facts) -> dict[str, float]:
     return out
 
 
+def _hourly_vol(cfg: SimConfig, symbol: str, days: float, seeds: Sequence[int]) -> float:
+    """Mean annualised hourly volatility of the simulated symbol over the seeds."""
+    vols = []
+    for s in seeds:
+        close = simulate(symbol, days=days, bar="1h", seed=s, config=cfg)["close"]
+        vols.append(float(np.log(close).diff().std() * math.sqrt(24 * 365)))
+    return float(np.mean(vols))
+
+
 def spread(runs: Sequence[Facts]) -> dict[str, float]:
     """Half-width of the 90 % interval of one run's fact around the runs' mean."""
     out = {}
@@ -242,7 +251,14 @@ def calibrate(
         raise DataError(f"{name}: no stylised fact can be measured on this dataset")
     h = hourly_frame(real_frame)
     days = min(max((h.index[-1] - h.index[0]) / pd.Timedelta(days=1), 30.0), max_days)
-    base = derive(base, symbols={name: profile_from(real_frame, base.profile(name)).model_dump()})
+    profile = profile_from(real_frame, base.profile(name))
+    base = derive(base, symbols={name: profile.model_dump()})
+    # The profile's volatility is the diffusion's; jumps, stress and cascades add to it. Scale
+    # it so that the simulated hourly volatility is the real one.
+    sim_vol = _hourly_vol(base, name, days, seeds)
+    vol = min(max(profile.annual_vol**2 / sim_vol, 0.01), 5.0)
+    scaled = profile.model_copy(update={"annual_vol": vol})
+    base = derive(base, symbols={name: scaled.model_dump()})
     before = simulated(base, name, days, seeds)
 
     def objective(trial: optuna.Trial) -> float:

@@ -18,11 +18,12 @@ from features.store import MarketStore
 from training.cli import app
 
 DAYS = 180
-# a market unlike the default: a much deeper book and a weak daily volatility cycle
-TRUE = {"depth.depth_1pct_fraction": 0.12, "volatility.intraday_amplitude": 0.15}
+# a market unlike the default: a premium below spot (cheaper funding) and three times more
+# positions at extreme leverage (more small liquidations every hour)
+TRUE = {"premium.base": -4e-5, "leverage.high_leverage_scale": 3.0}
 SEARCH = (
-    Param("depth.depth_1pct_fraction", 0.01, 0.2, log=True),
-    Param("volatility.intraday_amplitude", 0.0, 0.8),
+    Param("premium.base", -1e-4, 5e-5),
+    Param("leverage.high_leverage_scale", 0.2, 5.0, log=True),
 )
 
 
@@ -31,7 +32,7 @@ def test_calibration_recovers_the_facts_of_a_known_market():
     base = PRESETS["default"]
     target = simulate("BTC", days=DAYS, bar="1h", seed=99, config=apply(base, TRUE))
     result = calibrate(
-        target, "BTC", base, trials=20, timeout_seconds=120, seeds=(1, 2, 3), params=SEARCH
+        target, "BTC", base, trials=20, timeout_seconds=600, seeds=(1, 2, 3), params=SEARCH
     )
     assert result.left_out == {}
     missed = {
@@ -40,9 +41,10 @@ def test_calibration_recovers_the_facts_of_a_known_market():
         if not result.matched(k)
     }
     assert not missed, (missed, result.values)
-    # the fit moved from the default (depth 0.05, cycle 0.55) towards the truth
-    assert result.values["depth.depth_1pct_fraction"] > 0.07
-    assert result.values["volatility.intraday_amplitude"] < 0.4
+    # both moved from the default (premium -1.5e-5, scale 1) towards the truth: the facts
+    # that pin them down (funding median, liq / OI median) are precise even on half a year
+    assert result.values["premium.base"] < -2.5e-5, result.values
+    assert result.values["leverage.high_leverage_scale"] > 1.7, result.values
 
 
 def test_the_written_config_is_what_config_reads(tmp_path):
