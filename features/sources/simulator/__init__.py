@@ -10,27 +10,37 @@ The mechanism, one-minute step by one-minute step (:mod:`.engine`)
 ----------------------------------------------------------------------
 1. **A latent index (spot) price.** A Markov chain switches between four regimes: calm,
    trending up, trending down and stressed, each with its own volatility level, drift and
-   jump rate (stressed: high volatility, frequent mostly-negative jumps). On top, log
-   volatility follows a slow mean-reverting process (stochastic volatility), which gives
-   volatility clustering hours to days long. A weak pull to the start level keeps a year's
-   path plausible.
+   jump rate (news moves the price a few times a day in any regime; stressed: high
+   volatility, mostly-negative jumps). On top, log volatility follows a slow mean-reverting
+   process (stochastic volatility, clustering for days), jumps come more often when it is
+   high, and a daily cycle makes the busiest UTC hours move more (and bring more news), so
+   that |returns| correlate with the same hour a day later as in real data. A weak pull to
+   the start level keeps a year's path plausible. With several symbols, each index also
+   follows the market-factor symbol's (BTC's) minute returns, cascades included, with a
+   beta above one for alts (see "Symbols" below).
 
 2. **A population of leveraged positions.** Every minute new longs and shorts open at the
    perpetual's price. Their intensity rises with the recent trend (momentum chasing), with a
    slow sentiment process and the regime's mood, and falls as funding gets expensive for
-   their side. Their leverage is drawn from a ladder 2x .. 100x (most mass at 5x-25x); greed
-   (sentiment + trend) tilts new notional towards high leverage. A position's liquidation
+   their side. Their effective leverage is drawn from a ladder 2x .. 200x (most mass at
+   5x-25x; beyond the exchange cap for cross-margin accounts whose equity is mostly used), so
+   that new liquidation prices sit at every distance below the price all the time: some long
+   is liquidated nearly every hour. Greed (sentiment + trend) tilts new notional towards high
+   leverage (weakly in the default preset), and high realised volatility tilts both sides
+   towards low leverage (traders and margin rules de-risk). A position's liquidation
    price follows from its entry, leverage and the maintenance margin (isolated margin, linear
    contract): long ``entry * (1 - 1/lev + mm)``, short ``entry * (1 + 1/lev - mm)``. Positions
    are aggregated, in coins, in buckets of liquidation price (0.1 % wide in log price).
    Positions close voluntarily at a steady rate (faster in stress). Open interest is the
    open notional: leveraged longs + leveraged shorts + a hedged (cash-and-carry) book that
-   grows when funding is rich.
+   follows market participation (a slow random process: money entering or leaving the market
+   for its own reasons) and grows when funding is rich; so OI moves without funding moving.
 
 3. **Premium, basis and funding.** The perpetual trades at the index times ``exp(premium)``.
-   The premium mean-reverts within minutes towards a level set by net leveraged demand
-   (longs - shorts over their sum, plus the recent net opening flow), so a crowded long book
-   means a positive basis. Funding is the exchange formula: the premium averaged over the
+   The premium mean-reverts within minutes towards a level that is mostly flat: a base
+   slightly below spot plus a slow demand component of its own (basis traders, hedgers), and
+   only a trace of net leveraged demand in the default preset (``premium.per_imbalance``;
+   the build-up presets make a crowded long book mean a rich basis). Funding is the exchange formula: the premium averaged over the
    funding interval plus ``clamp(interest - premium, +-clamp)``, capped; the frame shows the
    rate in force. Every 8 hours it is charged: longs pay, shorts receive, which moves every
    long *and* every short liquidation price up by about the rate (margins shrink for longs,
@@ -59,19 +69,22 @@ The mechanism, one-minute step by one-minute step (:mod:`.engine`)
    walk the book a little (``liquidation.flow_impact``): piling in lifts the price, leaving
    pushes it back.
 
-Why a cascade follows leverage build-up
----------------------------------------
+What raises the flush hazard
+---------------------------
 A cascade keeps going while the long liquidation notional per 1 % of price just below the
-mark exceeds what the bids can absorb per 1 % (the loop gain). Build-up raises that gain
-on both sides, through the mechanism alone: a rising, greedy market opens many positions at
-nearby prices and at higher leverage (a dense band of liquidation prices a few percent
-below), the long book outgrows the shorts (rich premium and funding; funding erodes long
-margins and lifts their liquidation prices), open interest grows faster than depth (thin
-book relative to OI), and volatility thins the book further. Then an ordinary dip, a jump or
-the crowd's own exit pushes the mark into the band. Whether it does in the next hour stays
-random, so flushes are predictable in probability, not in time. On the default preset about
-2 % of hours see long liquidations >= 0.3 % of open interest, and funding, OI growth, basis,
-depth and distance below recent prices carry a strong signal for them.
+mark exceeds what the bids can absorb per 1 % (the loop gain). In the default preset, as in
+real hourly data, what raises the hazard of the next hour is a cascade already under way
+(the book is eaten and thin, volatility is high, jumps come more often) and a drawdown (the
+price has fallen into the liquidation prices of positions opened higher up). Rich funding and
+fast open-interest growth do *not* raise it: funding is anchored to a mostly flat premium,
+OI follows participation, and a rally leaves the recent longs' liquidation prices far below.
+Whether a flush comes in the next hour stays random, so flushes are predictable in
+probability, not in time. The default preset matches the fifteen stylised facts of
+:mod:`.realism` (flush hazard ratios included) on the mean of three seeds; about 1 % of hours
+see long liquidations >= 0.3 % of open interest. ``leveraged-bull`` and ``crash-prone`` keep
+the build-up story on purpose (greed tilts new notional to high leverage, the premium
+follows the long crowd): there rich funding and OI growth raise the hazard 2-3x.
+:mod:`.calibrate` fits the main parameters to a user's own market (``--calibrate-to``).
 
 Tuning
 ------
@@ -84,15 +97,26 @@ the price: more flushes), ``leverage.greed_tilt`` (how strongly build-up shifts 
 high leverage: the build-up -> flush link), ``liquidation.index_transmission`` and
 ``premium.mark_weight`` (how much of a liquidation's impact reaches the mark: cascade gain),
 ``depth.vol_elasticity`` and ``depth.refill_halflife_minutes`` (how long a cascade keeps the
-book thin), and the regimes' volatility, duration and jumps (how often the mark is pushed).
+book thin), ``leverage.vol_aversion`` (de-risking in a wild market: shorter cascade
+clusters), and the regimes' volatility, duration and jumps (how often the mark is pushed).
+Realism levers: ``volatility.intraday_amplitude`` and ``volatility.jump_vol_elasticity``
+(clustering at 24 h and at short lags), ``premium.base`` and ``premium.demand_std``
+(funding level and spread), ``positioning.participation_std`` (OI growth that is not
+leverage), and the ladder's weights beyond 50x (the background of small liquidations).
 
 Safety: whatever a validated config asks for, the index stays within exp(+-3.5) of its start
 and the premium within +-20 %, so extreme configs give absurd but finite, valid frames.
 
 Symbols: BTC (~90k USD), ETH (~3k) and SOL (~150, high beta) have profiles (start price,
-volatility, size); ``"BTC-USDT"``, ``"btc/usdt:usdt"`` and ``"BTCUSDT"`` all mean BTC. Any
-other name gets a generic high-beta alt profile derived deterministically from the name, or
-the profile a config's ``symbols`` table gives it.
+volatility, size, correlation with the market factor); ``"BTC-USDT"``, ``"btc/usdt:usdt"``
+and ``"BTCUSDT"`` all mean BTC. Any other name gets a generic high-beta alt profile derived
+deterministically from the name, or the profile a config's ``symbols`` table gives it.
+:func:`simulate_markets` simulates several symbols together: each follows BTC's index
+(``SimConfig.market_factor``; simulated with the same seed even when not asked for) with
+beta = correlation x vol / BTC vol (ETH ~1.3, SOL ~1.45 measured hourly), keeping its own
+shocks scaled so its volatility stays its profile's, and its own crowd, book and cascades:
+a BTC flush drops the alts, which can set off theirs. BTC's frame is exactly its single
+market's; one symbol alone is exactly :func:`simulate`.
 """
 
 from features.sources.simulator.config import (
