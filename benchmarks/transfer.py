@@ -13,7 +13,8 @@ on the very same out-of-fold rows of the real data's walk-forward (training.fit'
    of its real training rows, purged by the label horizon) and never on the test rows.
 
 PR-AUC is printed over all out-of-fold rows and over the last two months, beside the base
-rate. ``benchmarks/bench_training.py --transfer`` calls :func:`main`.
+rate and the number of positives (a few dozen on this file: differences of a few hundredths
+are within the noise). ``benchmarks/bench_training.py --transfer`` calls :func:`main`.
 
 Run: ``.venv/bin/python benchmarks/transfer.py [--seeds 11,12] [--preset default]``
 """
@@ -183,14 +184,17 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         f"{len(y)} out-of-fold rows ({int(y.sum())} positives); simulated: preset "
         f"{args.preset!r}, BTC seeds {seeds}, {len(X_sim)} rows ({int(y_sim.sum())} positives)"
     )
-    print(f"{'PR-AUC':<28}{'all out-of-fold':>18}{'last two months':>18}")
+    print(
+        f"{'PR-AUC':<28}{f'all out-of-fold ({int(y.sum())})':>22}"
+        f"{f'last two months ({int(y[last].sum())})':>22}   (positives)"
+    )
     for key, name in (
         ("base_rate", "base rate"),
         ("real", "trained on OKX (walk-forward)"),
         ("sim_only", "trained on simulator only"),
         ("mix", "OKX + simulator rows (mix)"),
     ):
-        print(f"{name:<28}{figures[key]:>18.4f}{figures[key + '_last2m']:>18.4f}")
+        print(f"{name:<28}{figures[key]:>22.4f}{figures[key + '_last2m']:>22.4f}")
     print(f"mix weight per fold (chosen on the inner validation split): {chosen}")
     print(f"({time.perf_counter() - t0:.0f} s)")
     figures["mix_weights"] = chosen  # type: ignore[assignment]
