@@ -116,11 +116,34 @@ def _pr(y: np.ndarray, p: np.ndarray) -> float:
     return float(average_precision_score(y, p)) if y.sum() > 0 else float("nan")
 
 
+def _print_protocol(
+    predictions: dict[str, np.ndarray],
+    y: np.ndarray,
+    index: pd.DatetimeIndex,
+    thresholds: np.ndarray,
+) -> None:
+    """PR-AUC with day-block bootstrap 90 % CIs, and the paired differences to the real model
+    (training.protocol, the evaluation protocol)."""
+    from training.protocol import protocol_report
+
+    report = protocol_report(predictions, y, index, pd.Timedelta("1h"), thresholds, model="real")
+    for name, m in report["metrics"].items():
+        lo, hi = m["ci"]["pr_auc"]
+        print(f"  {name:<9} PR-AUC {m['pr_auc']:.4f} (90 % CI {lo:.4f} to {hi:.4f})")
+    for name, d in report["differences"].items():
+        lo, hi = d["pr_auc"]["ci"]
+        print(
+            f"  real - {name:<9} PR-AUC {d['pr_auc']['value']:+.4f} (90 % CI {lo:+.4f} to {hi:+.4f})"
+        )
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="11,12", help="simulated BTC years to train on")
     parser.add_argument("--preset", default="default")
     parser.add_argument("--okx", type=Path, default=OKX_FILE)
+    if argv is None and __name__ != "__main__":
+        argv = []  # called as a library (bench_training --transfer): its own argv is not ours
     args = parser.parse_args(argv)
     if not args.okx.exists():
         print(f"transfer: skipped, {args.okx} is absent")
@@ -196,6 +219,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     ):
         print(f"{name:<28}{figures[key]:>22.4f}{figures[key + '_last2m']:>22.4f}")
     print(f"mix weight per fold (chosen on the inner validation split): {chosen}")
+    _print_protocol(
+        {"sim_only": sim_only, "real": wf.predictions[MODEL], "mix": mix},
+        y,
+        wf.index,
+        wf.thresholds,
+    )
     print(f"({time.perf_counter() - t0:.0f} s)")
     figures["mix_weights"] = chosen  # type: ignore[assignment]
     return figures
