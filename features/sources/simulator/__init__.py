@@ -80,8 +80,9 @@ fast open-interest growth do *not* raise it: funding is anchored to a mostly fla
 OI follows participation, and a rally leaves the recent longs' liquidation prices far below.
 Whether a flush comes in the next hour stays random, so flushes are predictable in
 probability, not in time. The default preset matches the fifteen stylised facts of
-:mod:`.realism` (flush hazard ratios included) on the mean of three seeds; about 1 % of hours
-see long liquidations >= 0.3 % of open interest. ``leveraged-bull`` and ``crash-prone`` keep
+:mod:`.realism` (flush hazard ratios included) on the mean of three seeds; about 0.5-1 % of
+hours see long liquidations >= 0.3 % of open interest, and BTC's hourly volatility is about
+0.45 a year. ``leveraged-bull`` and ``crash-prone`` keep
 the build-up story on purpose (greed tilts new notional to high leverage, the premium
 follows the long crowd): there rich funding and OI growth raise the hazard 2-3x.
 :mod:`.calibrate` fits the main parameters to a user's own market (``--calibrate-to``).
@@ -113,7 +114,7 @@ and ``"BTCUSDT"`` all mean BTC. Any other name gets a generic high-beta alt prof
 deterministically from the name, or the profile a config's ``symbols`` table gives it.
 :func:`simulate_markets` simulates several symbols together: each follows BTC's index
 (``SimConfig.market_factor``; simulated with the same seed even when not asked for) with
-beta = correlation x vol / BTC vol (ETH ~1.3, SOL ~1.45 measured hourly), keeping its own
+beta = correlation x vol / BTC vol (ETH ~1.3, SOL ~1.5 measured hourly), keeping its own
 shocks scaled so its volatility stays its profile's, and its own crowd, book and cascades:
 a BTC flush drops the alts, which can set off theirs. BTC's frame is exactly its single
 market's; one symbol alone is exactly :func:`simulate`.

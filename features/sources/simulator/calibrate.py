@@ -200,7 +200,7 @@ def _intervals(runs: Sequence[Facts], real: Facts) -> dict[str, float]:
         v = real.values.get(key)
         ci = (v.ci[1] - v.ci[0]) / 2 if v is not None and v.ci is not None else 0.0
         f = fact(key)
-        out[key] = max(half, ci, (f.hi - f.lo) / 8)
+        out[key] = max(half, ci, (f.hi - f.lo) / 4)
     return out
 
 
