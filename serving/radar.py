@@ -426,14 +426,7 @@ def _warnings(predictor: Any, row: np.ndarray, covered: bool) -> list[dict[str, 
     Uses the Predictor's own checks (missing groups or features, out of training range), so a
     radar score and a /predict answer on the same bar say the same things.
     """
-    found: list[Any] = []
-    missing = getattr(predictor, "_missing_warnings", None)
-    if missing is not None:
-        found += missing(row, None)
-    in_range = getattr(predictor, "_range_warnings", None)
-    if in_range is not None:
-        found += in_range(row)
-    out = [{"code": w.code, "message": w.message} for w in found]
+    out = [{"code": w.code, "message": w.message} for w in predictor.row_warnings(row, None)]
     if not covered:
         out.insert(
             0,
