@@ -99,6 +99,7 @@ class TrainRequest(BaseModel):
     log_to_mlflow: bool = True
     report: Path | None = None
     plots_dir: Path | None = None
+    tune: Any = None  # training.tuning.TuneConfig: tune the booster first (see that module)
 
 
 @dataclass
@@ -286,9 +287,15 @@ def _plots(
 
 
 def train_job(
-    request: TrainRequest, on_fold: Callable[[FoldResult, int], None] | None = None
+    request: TrainRequest,
+    on_fold: Callable[[FoldResult, int], None] | None = None,
+    on_trial: Callable[..., None] | None = None,
 ) -> TrainOutcome:
-    """Walk-forward train and evaluate, fit the final model, log and register it in MLflow."""
+    """Walk-forward train and evaluate, fit the final model, log and register it in MLflow.
+
+    With ``request.tune`` the booster is first tuned on the first outer fold's training rows
+    only (:mod:`training.tuning`); ``on_trial`` reports each trial.
+    """
     from training.tracking import evaluation_digest, log_training_run, tracking_uri
 
     # read
@@ -305,12 +312,20 @@ def train_job(
     WalkForwardConfig.model_validate(config.walk_forward.model_dump())  # purge >= new horizon
     # compute
     persistence = read_persistence(frame, spec, X.index)
+    tuning = None
+    if request.tune is not None:
+        from training.tuning import tune_walk_forward
+
+        tuning = tune_walk_forward(X, y, config, strength, request.tune, on_trial)
+        config = tuning.apply(config)
     wf = run_walk_forward(
         X, y, bar, config, on_fold, strength=strength, label_kind=spec.kind, persistence=persistence
     )
     report: dict[str, Any] = dict(evaluation_report(wf, config.protocol))
     report["setup"] = _setup(request.data, meta, spec, config, wf)
     report["events"] = events_section(wf, events, frame, spec, request.event_options)
+    if tuning is not None:
+        report["tuning"] = tuning.to_dict()
     metadata = {
         "symbol": normalize_symbol(request.data.symbol),
         "bar": meta.bar,
@@ -325,6 +340,8 @@ def train_job(
             name: {k: report[name][k] for k in ("pr_auc", "brier", "ece")} for name in config.baselines
         },
     }
+    if tuning is not None:
+        metadata["tuning"] = {"design": tuning.design, "params": tuning.best.params, "blend": tuning.best.blend}
     model = fit_final_model(X, y, wf, config, metadata, spec.to_dict(), strength=strength)
     setup_digest = {"label": spec.to_dict(), **config.walk_forward.params()}
     digest = evaluation_digest(X, y, setup_digest)
@@ -347,6 +364,7 @@ def train_job(
                 "groups": ",".join(meta.groups),
                 "data_start": str(meta.start),
                 "data_end": str(meta.end),
+                **(request.tune.params() if tuning is not None else {"tune_trials": "0"}),
             }
             tags = {"eval_digest": digest, "label_kind": spec.kind, "data_dir": str(request.data.data_dir)}
             run_id, version = log_training_run(
@@ -361,6 +379,7 @@ def train_job(
                 report=json_safe(report),
                 plots=plots,
                 model=model,
+                tuning=report.get("tuning"),
             )
             model.metadata.update(mlflow_run_id=run_id, mlflow_version=version)
             report["mlflow"] = {

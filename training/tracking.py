@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -212,6 +213,7 @@ def log_training_run(
     plots: list[Path],
     model: FlushModel,
     register: bool = True,
+    tuning: dict[str, Any] | None = None,
 ) -> tuple[str, int | None]:
     """Log one training run (see the module docstring); return its run id and model version.
 
@@ -222,6 +224,7 @@ def log_training_run(
         run_id, version = _log_run(
             symbol=symbol, bar=bar, home=home, params=params, tags=tags, X=X, y=y,
             dataset_source=dataset_source, report=report, plots=plots, model=model, register=register,
+            tuning=tuning,
         )
     except FlushRiskError:
         raise
@@ -255,6 +258,7 @@ def _log_run(
     plots: list[Path],
     model: FlushModel,
     register: bool,
+    tuning: dict[str, Any] | None = None,
 ) -> tuple[str, Any]:
     import lightgbm
     import mlflow
@@ -276,6 +280,8 @@ def _log_run(
             "label": str((report.get("setup") or {}).get("label", ""))[:5000],
         })
         mlflow.log_params(params)
+        if tuning is not None:
+            log_tuning(client, experiment_id, run_id, tuning)
         data = X.assign(label=y.to_numpy()).reset_index()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "source can be interpreted in multiple ways"
@@ -317,6 +323,54 @@ def _log_run(
     if version is not None:
         describe_registration(client, name, str(version), report, source, description)
     return run_id, version
+
+
+def log_tuning(client: MlflowClient, experiment_id: str, parent_run_id: str, tuning: dict[str, Any]) -> list[str]:
+    """The tuning of a training run: one child run per trial (its params, inner score, per-fold
+    scores as steps, duration, state, with its real start and end time), and on the parent the
+    design, the best params and scores. Returns the child run ids."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    best = tuning["best"]
+    client.set_tag(parent_run_id, "tuning_design", str(tuning["design"])[:5000])
+    client.log_batch(
+        parent_run_id,
+        metrics=[Metric(k, float(v), _now_ms(), 0) for k, v in (
+            ("tune_best_inner_pr_auc", best["score"]), ("tune_default_inner_pr_auc", tuning.get("default_score")),
+            ("tune_trials_run", len(tuning["trials"])), ("tune_seconds", tuning["seconds"]),
+        ) if _finite(v)],
+        params=[Param(f"tune_best_{k}", str(v)) for k, v in {**best["params"], "blend": best["blend"],
+                                                               "trial": best["number"]}.items()]
+        + [Param("tune_rows", f"{tuning['tuned_from']} .. {tuning['tuned_to']} ({tuning['rows']} rows)")],
+    )
+    children = []
+    for trial in tuning["trials"]:
+        start = int(trial["started"] * 1000)
+        end = start + int(trial["seconds"] * 1000)
+        child = client.create_run(
+            experiment_id, start_time=start, run_name=f"trial {trial['number']}",
+            tags={"mlflow.parentRunId": parent_run_id, "trial_state": trial["state"],
+                  "best_trial": str(trial["number"] == best["number"]).lower()},
+        )
+        cid = child.info.run_id
+        metrics = [Metric("inner_fold_pr_auc", float(v), end, k)
+                   for k, v in enumerate(trial["fold_scores"]) if _finite(v)]
+        metrics.append(Metric("duration_seconds", float(trial["seconds"]), end, 0))
+        if _finite(trial["score"]):
+            metrics.append(Metric("inner_pr_auc", float(trial["score"]), end, 0))
+        client.log_batch(
+            cid, metrics=metrics,
+            params=[Param(k, str(v)) for k, v in {**trial["params"], "blend": trial["blend"]}.items()],
+            tags=[RunTag("seen_until", str(trial.get("seen_until")))],
+        )
+        status = "FAILED" if trial["state"] == "failed" else "FINISHED"
+        client.set_terminated(cid, status=status, end_time=end)
+        children.append(cid)
+    return children
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def describe_registration(
@@ -419,6 +473,7 @@ __all__ = [
     "connect",
     "evaluation_digest",
     "log_training_run",
+    "log_tuning",
     "metric_dict",
     "model_name",
     "require_store",

@@ -25,6 +25,7 @@ from training.cli.app import DataDirOption, app, console, resolve_data_dir
 
 if TYPE_CHECKING:
     from training.fit import FoldResult
+    from training.tuning import TrialRecord, TuningResult
 
 COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("pr_auc", "PR-AUC", "{:.3f}"),
@@ -205,15 +206,34 @@ def _print_report(report: dict[str, Any], title: str) -> None:
     print_events(report.get("events"))
 
 
+def _short_params(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
 class FoldProgress:
-    """A rich progress bar advanced once per walk-forward fold, with one line per fold."""
+    """A rich progress bar advanced once per walk-forward fold, with one line per fold; with
+    tuning, first one bar over the trials with one line per trial (:meth:`trial`)."""
 
     def __init__(self) -> None:
         self.progress = Progress(
-            TextColumn("[bold]walk-forward"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             console=console, transient=False,
         )
         self.task: Any = None
+        self.trials: Any = None
+
+    def trial(self, record: TrialRecord, result: TuningResult | None, total: int) -> None:
+        if self.trials is None:
+            self.trials = self.progress.add_task("tuning", total=total)
+        score = "-" if record.score is None else f"{record.score:.3f}"
+        best = "" if result is None else f" (best {result.best.score:.3f}, trial {result.best.number})"
+        tag = " (defaults)" if record.number == 0 else ""
+        self.progress.console.print(
+            f"trial {record.number}{tag}: {record.state}, inner PR-AUC {score}{best}, {record.seconds:.1f} s; "
+            f"{_short_params({**record.params, 'blend': record.blend})}",
+            highlight=False,
+        )
+        self.progress.advance(self.trials)
 
     def __enter__(self) -> FoldProgress:
         self.progress.__enter__()
@@ -224,7 +244,7 @@ class FoldProgress:
 
     def __call__(self, result: FoldResult, total: int) -> None:
         if self.task is None:
-            self.task = self.progress.add_task("folds", total=total)
+            self.task = self.progress.add_task("walk-forward", total=total)
         m = result.metrics["model"]
         pr = "-" if m["pr_auc"] != m["pr_auc"] else f"{m['pr_auc']:.3f}"
         # evaluate scores an existing model: nothing is fitted, so no rounds are chosen
@@ -238,6 +258,23 @@ class FoldProgress:
             highlight=False,
         )
         self.progress.advance(self.task)
+
+
+def print_tuning(tuning: dict[str, Any] | None) -> None:
+    """What tuning chose and how (the design is in the report and the MLflow run too)."""
+    if not tuning:
+        return
+    best = tuning["best"]
+    default = tuning.get("default_score")
+    console.print(
+        f"tuning: {len(tuning['trials'])} trials in {tuning['seconds']:.0f} s (stopped by {tuning['stopped_by']}) on "
+        f"{tuning['rows']} rows {tuning['tuned_from'][:16]} .. {tuning['tuned_to'][:16]}, before the first "
+        f"outer test block {tuning['outer_test_from'][:16]}; best inner PR-AUC {best['score']:.3f} (trial "
+        f"{best['number']}), defaults {'-' if default is None else f'{default:.3f}'}",
+        highlight=False,
+    )
+    console.print(f"chosen: {_short_params({**best['params'], 'blend': best['blend']})}", highlight=False)
+    console.print(f"design: {tuning['design']}", highlight=False, style="dim")
 
 
 @app.command("train")
@@ -278,6 +315,17 @@ def train(
     report: ReportOpt = None,
     mlflow_home: MlflowHome = None,
     register: Annotated[bool, typer.Option("--register/--no-register", help="Log to MLflow and register.")] = True,
+    tune: Annotated[
+        int,
+        typer.Option("--tune", min=0, max=2000, help=(
+            "Tune the booster with N Optuna trials first (0: the defaults). Tuning sees only the rows "
+            "before the first test block (an inner walk-forward there); every fold and the final model "
+            "then use the chosen parameters. Each trial is an MLflow child run.")),
+    ] = 0,
+    tune_timeout: Annotated[
+        float | None,
+        typer.Option("--tune-timeout", min=1, help="Stop starting tuning trials after SECONDS."),
+    ] = None,
 ) -> None:
     """Walk-forward train and evaluate a calibrated model against baselines; log it to MLflow."""
     import pydantic
@@ -287,6 +335,7 @@ def train(
     from training.events import EventOptions
     from training.jobs import DataRequest, LabelRequest, TrainRequest, train_job
     from training.protocol import ProtocolConfig
+    from training.tuning import TuneConfig
     from training.walkforward import WalkForwardConfig
 
     if calibration not in ("auto", "isotonic", "platt"):
@@ -312,16 +361,20 @@ def train(
             mlflow_home=mlflow_home,
             log_to_mlflow=register,
             report=report,
+            tune=TuneConfig(trials=tune, timeout=tune_timeout) if tune > 0 else None,
         )
     except (pydantic.ValidationError, ValueError) as err:
         raise DataError(f"invalid option: {err}") from None
+    if symbols is not None and tune > 0:
+        raise DataError("--tune works on one symbol's training (--symbol), not yet with --symbols")
     if symbols is not None:
         from training.cli.pooled import train_pooled
 
         train_pooled(request, symbols, FoldProgress, _print_report)
         return
     with FoldProgress() as progress:
-        outcome = train_job(request, on_fold=progress)
+        outcome = train_job(request, on_fold=progress, on_trial=progress.trial)
+    print_tuning(outcome.report.get("tuning"))
     _print_report(outcome.report, f"{symbol} {bar}: out-of-sample, model vs baselines")
     if outcome.version is not None:
         from training.tracking import model_name
