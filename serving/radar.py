@@ -481,10 +481,14 @@ def run_replay(
     stop: threading.Event,
     max_bars: int | None = None,
     on_bar: Callable[[pd.Timestamp, list[ScoredBar]], None] | None = None,
+    wall_clock: bool = False,
 ) -> int:
     """Release the source's bars through the radar until the end, ``stop`` or ``max_bars``.
 
     Returns the number of bar closes processed. Resumes after the last bar in the store.
+    ``wall_clock``: the radar clock stays wall time and no bar is released before its real
+    close: a replay of recent history catches up at ``speed`` (its old scores show as stale,
+    as they are), then goes on one bar per bar, as a live watcher would.
     """
     from features.sources.live.replay import paced
 
@@ -494,12 +498,12 @@ def run_replay(
     if max_bars is not None:
         times = times[:max_bars]
     step = parse_bar(radar.bar)
-    if speed > 0 and times:
+    if speed > 0 and times and not wall_clock:
         radar.clock.speed = speed
         radar.clock.set(times[0])  # the first bar closes one bar of replay time from now
     done = 0
-    for t, closed_at in paced(times, step, speed, stop):
-        if speed <= 0:
+    for t, closed_at in paced(times, step, speed, stop, not_before_close=wall_clock):
+        if speed <= 0 and not wall_clock:
             radar.clock.set(t + step)
         bars = source.bars_at(t, last)
         scored = radar.on_bars(bars, closed_at=closed_at)

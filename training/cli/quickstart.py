@@ -27,6 +27,7 @@ from features.errors import FlushRiskError, ModelNotFoundError
 from features.settings import get_settings
 from features.store import normalize_symbol
 from training.cli.app import app, console
+from training.cli.quickstart_radar import QuickstartRadar
 from training.cli.serve import (
     Host,
     Port,
@@ -41,6 +42,8 @@ from training.cli.serve import (
 )
 
 READY_TIMEOUT = 180.0
+RADAR_BARS_PER_SECOND = 1.0
+"""The radar's catch-up pace: fast enough to see the chart move, slow enough to follow it."""
 Symbol = Annotated[str, typer.Option("--symbol", "-s", help="Market to simulate, train and serve.")]
 
 
@@ -185,6 +188,21 @@ def quickstart(
     no_serve: Annotated[
         bool, typer.Option("--no-serve", help="Stop after promote (tests, CI).")
     ] = False,
+    no_radar: Annotated[
+        bool,
+        typer.Option(
+            "--no-radar", help="Serve without the radar (no replay watcher beside the server)."
+        ),
+    ] = False,
+    radar_days: Annotated[
+        float,
+        typer.Option(
+            "--radar-days",
+            help="Days of the simulated history the radar replays quickly before going live.",
+            min=0.1,
+            max=30,
+        ),
+    ] = 2.0,
 ) -> None:
     """From nothing to a served model: simulate a year -> train (MLflow) -> promote -> serve."""
     paths = QuickstartPaths.from_home(home)
@@ -235,8 +253,69 @@ def quickstart(
         f"[bold cyan][{total}/{total}][/] serve {stored.tag} on {url} (Ctrl-C stops) ...",
         highlight=False,
     )
-    code = run_server([tag], paths.bentoml_home, port, host, on_ready=ask)
+    radar = None if no_radar else make_radar(symbol, stored, paths, days, seed, radar_days)
+
+    def ready() -> None:
+        ask()
+        if radar is not None:
+            start_radar(radar, symbol, url)
+
+    try:
+        code = run_server(
+            [tag], paths.bentoml_home, port, host, on_ready=ready, data_dir=paths.data_dir
+        )
+    finally:
+        if radar is not None:
+            flushed = radar.stop()
+            console.print(
+                "radar stopped; "
+                + ("all bars and scores flushed" if flushed else "some writes still pending"),
+                highlight=False,
+            )
     raise typer.Exit(code)
+
+
+def make_radar(
+    symbol: str, stored: Any, paths: QuickstartPaths, days: float, seed: int, radar_days: float
+) -> QuickstartRadar | None:
+    """The replay watcher to run beside the server, or None (said why) when it cannot run."""
+    from serving.predictor import Predictor
+
+    if not store_has_hourly(paths.data_dir, symbol):
+        console.print(f"[yellow]no radar: no hourly {symbol} bars in {paths.data_dir}[/]")
+        return None
+    labels = dict(getattr(stored.info, "labels", {}) or {})
+    try:
+        predictor = Predictor.load(
+            Path(stored.path), stored.tag.name, str(stored.tag.version), labels
+        )
+        radar = QuickstartRadar(
+            paths.data_dir,
+            symbol,
+            predictor,
+            days,
+            seed,
+            catch_up_days=radar_days,
+            bars_per_second=RADAR_BARS_PER_SECOND,
+        )
+        radar.prepare()
+    except FlushRiskError as err:  # the service still starts; the console says why no radar
+        console.print(f"[yellow]no radar: {err}[/]", highlight=False, soft_wrap=True)
+        return None
+    return radar
+
+
+def start_radar(radar: QuickstartRadar, symbol: str, url: str) -> None:
+    """Start the replay watcher and say what it replays and where to watch it."""
+    console.print(f"[bold]radar:[/] {radar.description}", highlight=False, soft_wrap=True)
+    radar.start()
+    name = normalize_symbol(symbol)
+    console.print(
+        f"[bold green]Watch the radar:[/] {url}/  ({name}: {url}/symbol/{name}; JSON: "
+        f"{url}/risk)",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def how_to_ask(symbol: str, paths: QuickstartPaths, url: str) -> None:
@@ -263,15 +342,21 @@ def run_server(
     host: str,
     on_ready: Callable[[], None],
     timeout: float = READY_TIMEOUT,
+    data_dir: Path | None = None,
 ) -> int:
     """Run the server as a child, call ``on_ready`` once /readyz answers, wait for it to stop.
 
-    Ctrl-C reaches the child too (same process group); this process then waits for it to
-    finish shutting down and returns its exit status.
+    Ctrl-C reaches the child too (same process group); SIGTERM to this process is passed on
+    to it. This process then waits for it to finish shutting down and returns its exit status.
+    ``data_dir``: the store the server's radar routes read (the quickstart's own).
     """
     import httpx
 
-    process = subprocess.Popen(serve_command(port, host), env=serve_env(tags, home, 1))
+    env = serve_env(tags, home, 1)
+    if data_dir is not None:
+        env["FLUSHRISK_DATA_DIR"] = str(data_dir)
+    process = subprocess.Popen(serve_command(port, host), env=env)
+    _forward_sigterm(process)
     probe = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/readyz"
     deadline = time.monotonic() + timeout
     try:
@@ -290,3 +375,16 @@ def run_server(
         return process.wait()
     except KeyboardInterrupt:
         return process.wait()
+
+
+def _forward_sigterm(process: subprocess.Popen) -> None:
+    """SIGTERM to the quickstart stops the server too (then the radar, as after Ctrl-C)."""
+
+    def handler(_signum: int, _frame: object) -> None:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (an embedding caller): leave signals alone
+        pass

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from features.bars import bar_name, parse_bar
@@ -61,6 +62,19 @@ class ReplaySource:
                     f"{symbol}: the history ends at {frame.index[-1]}, before the replay start "
                     f"{self.start}; store more history or lower --warm-days"
                 )
+
+    @classmethod
+    def of_frames(
+        cls, frames: dict[str, pd.DataFrame], bar: str, start: pd.Timestamp
+    ) -> ReplaySource:
+        """Replay given histories from ``start`` (bars before it are the stored past)."""
+        source = cls.__new__(cls)
+        source.plan = ReplayPlan(symbols=list(frames), bar=bar)
+        source.bar = bar_name(parse_bar(bar))
+        source.step = parse_bar(bar)
+        source.frames = {normalize_symbol(s): f for s, f in frames.items()}
+        source.start = start
+        return source
 
     def _history(self, symbol: str) -> pd.DataFrame:
         plan = self.plan
@@ -119,26 +133,63 @@ def paced(
     step: pd.Timedelta,
     speed: float,
     stop: threading.Event,
+    not_before_close: bool = False,
 ) -> Iterator[tuple[pd.Timestamp, float]]:
     """Yield (bar open time, wall time of its close) at ``speed`` x real time until ``stop``.
 
     A bar closes at ``open + step`` of replay time; wall time advances ``step / speed`` per bar.
-    ``speed`` 0 releases bars as fast as the pipeline takes them.
+    ``speed`` 0 releases bars as fast as the pipeline takes them. ``not_before_close``: a bar
+    is never released before its real close (``open + step`` in wall time), so a replay of
+    history that runs into the present goes on at the pace of the clock, one bar per bar.
     """
     wall0 = time.time()
     for k, t in enumerate(times):
-        if speed > 0:
-            due = wall0 + (k + 1) * step.total_seconds() / speed
-            while not stop.is_set():
-                left = due - time.time()
-                if left <= 0:
-                    break
-                stop.wait(min(left, 0.5))
-        else:
-            due = time.time()
+        due = wall0 + (k + 1) * step.total_seconds() / speed if speed > 0 else time.time()
+        if not_before_close:
+            due = max(due, (t + step).timestamp())
+        while not stop.is_set():
+            left = due - time.time()
+            if left <= 0:
+                break
+            stop.wait(min(left, 0.5))
         if stop.is_set():
             return
         yield t, due
 
 
-__all__ = ["ReplayPlan", "ReplaySource", "paced"]
+def continue_simulation(
+    stored: pd.DataFrame,
+    symbol: str,
+    bar: str,
+    days: float,
+    seed: int,
+    extra_days: float,
+    preset: str = "default",
+) -> pd.DataFrame | None:
+    """The simulated market that ``stored`` came from, continued ``extra_days`` past its end.
+
+    ``stored`` must end with the last bar of ``simulate(symbol, days, bar, seed, preset)``
+    shifted in time (as the quickstart stores it). The simulator is prefix-stable (a longer run
+    with the same seed begins with the same bars), so a longer run, shifted the same way, is
+    that market going on. None when ``stored`` is not that simulation (its last bar differs):
+    a continuation must never be spliced onto another market.
+    """
+    from features.sources.simulator import simulate
+
+    if stored.empty:
+        return None
+    step = parse_bar(bar)
+    longer = simulate(symbol, days=days + extra_days, bar=bar_name(step), seed=seed, preset=preset)
+    last = longer.index[0] + pd.Timedelta(days=days) - step  # the last bar of the stored run
+    if last not in longer.index:
+        return None
+    offset = stored.index[-1] - last
+    longer.index = longer.index + offset
+    mine = stored.iloc[-1][["open", "high", "low", "close"]].to_numpy(float)
+    theirs = longer.loc[stored.index[-1], ["open", "high", "low", "close"]].to_numpy(float)
+    if not np.allclose(mine, theirs, rtol=1e-9, equal_nan=True):
+        return None
+    return longer
+
+
+__all__ = ["ReplayPlan", "ReplaySource", "continue_simulation", "paced"]
