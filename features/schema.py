@@ -24,10 +24,14 @@ long_liq_usd           USD notional of long positions liquidated in the bar
 short_liq_usd          USD notional of short positions liquidated in the bar
 long_short_ratio       accounts long / accounts short (> 0)
 taker_buy_ratio        taker buy volume / total volume, in [0, 1]
+spot_volume_usd        USD notional traded on the spot market of the same asset in the bar
 =====================  ==================================================================
 
 Columns are grouped into *signal groups*; the feature pipeline computes a group's features
 only when the group is present, and every model records which groups it was trained with.
+*Context columns* (``spot_volume_usd``) belong to no group: no feature reads them, so a model
+never depends on them; they are validated and stored like the others for the reads that use
+them (the after-flush read compares spot with perp volume).
 """
 
 from __future__ import annotations
@@ -61,7 +65,11 @@ SIGNAL_GROUPS: dict[str, tuple[str, ...]] = {
     "positioning": ("long_short_ratio",),
 }
 
-COLUMNS: tuple[str, ...] = tuple(c for cols in SIGNAL_GROUPS.values() for c in cols)
+CONTEXT_COLUMNS: tuple[str, ...] = ("spot_volume_usd",)
+COLUMNS: tuple[str, ...] = (
+    *(c for cols in SIGNAL_GROUPS.values() for c in cols),
+    *CONTEXT_COLUMNS,
+)
 OPTIONAL_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c not in REQUIRED_COLUMNS)
 
 # Funding beyond 5 % per 8 hours has never been seen on a major venue; a value there means
@@ -86,7 +94,10 @@ _COLUMN_RULES: dict[str, list[Rule]] = {
             "must be a fraction per 8 hours (|rate| <= 0.05); is it in percent?",
         )
     ],
-    **{c: [_NON_NEGATIVE] for c in ("volume_usd", "open_interest_usd", *SIGNAL_GROUPS["depth"])},
+    **{
+        c: [_NON_NEGATIVE]
+        for c in ("volume_usd", "spot_volume_usd", "open_interest_usd", *SIGNAL_GROUPS["depth"])
+    },
     **{c: [_NON_NEGATIVE] for c in SIGNAL_GROUPS["liquidations"]},
     "long_short_ratio": [(lambda s: s > 0, "must be a positive ratio")],
     "taker_buy_ratio": [(lambda s: (s >= 0) & (s <= 1), "must lie in [0, 1]")],

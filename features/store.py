@@ -34,7 +34,7 @@ from features.schema import COLUMNS, SIGNAL_GROUPS, canonicalize, validate_frame
 _FIRST = {"open": "first"}
 _MAX = {"high": "max"}
 _MIN = {"low": "min"}
-_SUM = {c: "sum" for c in ("volume_usd", *SIGNAL_GROUPS["liquidations"])}
+_SUM = {c: "sum" for c in ("volume_usd", "spot_volume_usd", *SIGNAL_GROUPS["liquidations"])}
 
 
 def _aggregation(column: str) -> str:

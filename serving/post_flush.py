@@ -8,7 +8,8 @@ Each item is measured from the stored bars, with its value then and now and what
 * open interest now against its pre-flush peak, and how fast it is rebuilding: a fast rebuild
   while the price chops means leverage is reloading;
 * basis then and now;
-* spot against perp volume, where both are recorded (the frame has a ``spot_volume_usd``);
+* spot against perp volume where both are recorded (``spot_volume_usd``), the 24 h before the
+  flush against since: a growing spot share is real demand, a shrinking one leverage;
 * price against the flush low, and against the level that broke (the pre-flush 24 h low).
 
 "Large": long liquidations over one hour of at least 0.3 % of open interest (the default label
@@ -193,20 +194,40 @@ def _basis(before: pd.DataFrame, last: pd.Series) -> dict[str, Any] | None:
     }
 
 
+def _spot_share(frame: pd.DataFrame) -> float | None:
+    """Spot volume / perp volume over the bars where both are recorded, or None."""
+    if "spot_volume_usd" not in frame or "volume_usd" not in frame:
+        return None
+    both = frame[["spot_volume_usd", "volume_usd"]].dropna()
+    spot, perp = float(both["spot_volume_usd"].sum()), float(both["volume_usd"].sum())
+    return spot / perp if perp > 0 else None
+
+
 def _spot_vs_perp(before: pd.DataFrame, after: pd.DataFrame) -> dict[str, Any] | None:
-    if "spot_volume_usd" not in after or "volume_usd" not in after:
+    """Spot against perp volume, the 24 h before the flush and since it.
+
+    A growing spot share means buyers without leverage are stepping in: the bounce has real
+    demand. A shrinking one means the moves since are the perp crowd's own: leverage is doing
+    the buying again.
+    """
+    then, now = _spot_share(before), _spot_share(after)
+    if now is None:
         return None
-    spot, perp = after["spot_volume_usd"].sum(), after["volume_usd"].sum()
-    if not (spot > 0 and perp > 0):
-        return None
-    ratio = float(spot / perp)
-    verdict = "spot is buying the dip" if ratio > 0.5 else "the bounce is perp-driven (leveraged)"
+    if then is None or then <= 0:
+        verdict = "no spot volume recorded before the flush to compare with"
+    elif now >= 1.2 * then:
+        verdict = "spot's share has grown: buyers without leverage are stepping in"
+    elif now <= 0.8 * then:
+        verdict = "spot's share has shrunk: the moves since are perp-driven, leverage is buying"
+    else:
+        verdict = "about the share it had before: no sign of spot demand stepping in yet"
+    was = "" if then is None else f" (against {then:.2f}x in the 24 h before)"
     return {
         "name": "spot vs perp volume",
-        "then": None,
-        "now": ratio,
+        "then": then,
+        "now": now,
         "unit": "ratio",
-        "text": f"spot volume is {ratio:.2f}x perp volume since the flush: {verdict}",
+        "text": f"spot volume is {now:.2f}x perp volume since the flush{was}: {verdict}",
     }
 
 

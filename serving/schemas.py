@@ -81,6 +81,7 @@ class Bar(TypedDict):
     long_liq_usd: NotRequired[Usd | None]
     short_liq_usd: NotRequired[Usd | None]
     long_short_ratio: NotRequired[Annotated[float, Field(gt=0)] | None]
+    spot_volume_usd: NotRequired[Usd | None]
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -381,11 +381,11 @@ def _inspect_one(store: MarketStore, symbol: str, bar: str) -> None:
         values = frame[col]
         count = int(values.notna().sum())
         if count == 0:
-            columns.add_row(col, group_of[col], "0.0%", "-", "-", "-")
+            columns.add_row(col, group_of.get(col, "context"), "0.0%", "-", "-", "-")
             continue
         columns.add_row(
             col,
-            group_of[col],
+            group_of.get(col, "context"),
             f"{count / len(frame):.1%}",
             _num(values.min()),
             _num(values.max()),

@@ -61,8 +61,17 @@ OUT_COLUMNS: tuple[str, ...] = (
     "short_liq_usd",
     "long_short_ratio",
     "taker_buy_ratio",
+    "spot_volume_usd",
 )
 N_OUT = len(OUT_COLUMNS)
+
+# Spot trading: a share of the background (non-leveraged) volume that shrinks while leverage
+# builds up (funding and the perp premium above zero: longs crowd into the perp, where spot
+# traders pay neither), and comes back once a flush has reset them.
+SPOT_SHARE = 0.4  # spot / background perp volume in a calm market
+SPOT_CROWDING = 0.4  # how fast the share falls per unit of crowding
+SPOT_FUND_SCALE = 1e-4  # funding per 8 h that counts as one unit of crowding
+SPOT_PREMIUM_SCALE = 2e-4  # perp premium over the index that counts as one unit
 
 
 class KernelParams(NamedTuple):
@@ -226,6 +235,7 @@ def run_minutes(
         bar_buy = 0.0
         bar_liq_l = 0.0
         bar_liq_s = 0.0
+        bar_spot = 0.0
         y_close = x + q
         bid1 = ask1 = bid2 = ask2 = 0.0
         for j in range(n_sub):
@@ -447,6 +457,8 @@ def run_minutes(
             buy = base * tilt + (new_l + closed_s) * price + liq_s + churn
             sell = base * (1.0 - tilt) + (new_s + closed_l) * price + liq_l + churn
             bar_vol += buy + sell
+            crowd = max(fund, 0.0) / SPOT_FUND_SCALE + max(q, 0.0) / SPOT_PREMIUM_SCALE
+            bar_spot += SPOT_SHARE * base * math.exp(-SPOT_CROWDING * min(crowd, 10.0))
             bar_buy += buy
             bar_liq_l += liq_l
             bar_liq_s += liq_s
@@ -471,6 +483,7 @@ def run_minutes(
         floor = 1e-6 * p.market_coins
         o[15] = max(sum_l * sc_l, floor) / max(sum_s * sc_s, floor)
         o[16] = min(max(bar_buy / bar_vol, 0.0), 1.0)
+        o[17] = bar_spot
 
     st[X] = x
     st[Q] = q
