@@ -327,6 +327,25 @@ def serve_in_thread(app: Any, port: int) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+@contextmanager
+def serve_data_dir(app: Any, data_dir: Any) -> Iterator[str]:
+    """Serve ``app`` on a free loopback port, its radar routes reading ``data_dir``."""
+    import os
+
+    from tests.serving.server_process import free_port
+
+    previous = os.environ.get("FLUSHRISK_DATA_DIR")
+    os.environ["FLUSHRISK_DATA_DIR"] = str(data_dir)
+    try:
+        with serve_in_thread(app, free_port()) as url:
+            yield url
+    finally:
+        if previous is None:
+            os.environ.pop("FLUSHRISK_DATA_DIR", None)
+        else:
+            os.environ["FLUSHRISK_DATA_DIR"] = previous
+
+
 def main(argv: list[str] | None = None) -> None:
     """Serve the stand-in on loopback until killed (benchmarks run it as a subprocess)."""
     import argparse

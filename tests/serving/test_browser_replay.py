@@ -11,7 +11,6 @@ behaviour (400-symbol scale, stale feeds, filters, the API-key form) on a contra
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -24,8 +23,7 @@ import pytest
 from tests.serving import browser as chrome
 from tests.serving.browser import browser, page, shots  # noqa: F401 (fixtures)
 from tests.serving.conftest import API_KEY
-from tests.serving.radar_fixture import serve_in_thread
-from tests.serving.server_process import free_port
+from tests.serving.radar_fixture import serve_data_dir
 
 pytestmark = pytest.mark.slow
 
@@ -88,16 +86,8 @@ def service(asgi_app: Any, client: Any, replay: Replay) -> Iterator[str]:
     ``client`` has run the app's lifespan once for the session (the model is loaded into
     serving.state), so the HTTP server here runs without a second start-up.
     """
-    previous = os.environ.get("FLUSHRISK_DATA_DIR")
-    os.environ["FLUSHRISK_DATA_DIR"] = str(replay.root)
-    try:
-        with serve_in_thread(asgi_app, free_port()) as url:
-            yield url
-    finally:
-        if previous is None:
-            os.environ.pop("FLUSHRISK_DATA_DIR", None)
-        else:
-            os.environ["FLUSHRISK_DATA_DIR"] = previous
+    with serve_data_dir(asgi_app, replay.root) as url:
+        yield url
 
 
 def _same_time(a: str, b: pd.Timestamp) -> bool:
