@@ -336,7 +336,8 @@ def log_tuning(client: MlflowClient, experiment_id: str, parent_run_id: str, tun
     client.log_batch(
         parent_run_id,
         metrics=[Metric(k, float(v), _now_ms(), 0) for k, v in (
-            ("tune_best_inner_pr_auc", best["score"]), ("tune_default_inner_pr_auc", tuning.get("default_score")),
+            ("tune_best_inner_pr_auc", best["pr_auc"]), ("tune_best_inner_log_loss", best["log_loss"]),
+            ("tune_default_inner_objective", tuning.get("default_score")),
             ("tune_trials_run", len(tuning["trials"])), ("tune_seconds", tuning["seconds"]),
         ) if _finite(v)],
         params=[Param(f"tune_best_{k}", str(v)) for k, v in {**best["params"], "blend": best["blend"],
@@ -356,8 +357,9 @@ def log_tuning(client: MlflowClient, experiment_id: str, parent_run_id: str, tun
         metrics = [Metric("inner_fold_pr_auc", float(v), end, k)
                    for k, v in enumerate(trial["fold_scores"]) if _finite(v)]
         metrics.append(Metric("duration_seconds", float(trial["seconds"]), end, 0))
-        if _finite(trial["score"]):
-            metrics.append(Metric("inner_pr_auc", float(trial["score"]), end, 0))
+        for key in ("pr_auc", "log_loss"):
+            if _finite(trial.get(key)):
+                metrics.append(Metric(f"inner_{key}", float(trial[key]), end, 0))
         client.log_batch(
             cid, metrics=metrics,
             params=[Param(k, str(v)) for k, v in {**trial["params"], "blend": trial["blend"]}.items()],

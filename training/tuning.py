@@ -10,11 +10,15 @@ walk-forward exactly like the defaults (every outer fold refits with them, the r
 same protocol), and the final model, trained on all rows, uses them. Per-fold nested tuning
 would cost ``folds`` times as much on a 2-core machine and was not chosen.
 
-Objective: PR-AUC, not log loss. The reported headline and the verdict are PR-AUC, a ranking
-measure, and the calibrator is fitted after the booster anyway; the booster's raw probability
-is deliberately off the label's scale when it trains on the near-miss target (and a blend
-changes the scale again), so a log loss of raw scores would reward what the calibrator fixes and
-punish the near-miss target for its scale. PR-AUC is unchanged by a monotone recalibration.
+Objective: PR-AUC by default. The reported headline and the verdict are PR-AUC, so tuning
+aims at what the protocol judges. Each inner fold's predictions are calibrated exactly as the
+outer folds' are (:func:`training.fit.calibrate` on the out-of-sample predictions available
+before that block), so the pooled inner figure is the same kind of number the report shows,
+and a log loss of them is honest too: the booster's raw probability is deliberately off the
+label's scale (near-miss target, blend), so uncalibrated log loss would reward what the
+calibrator fixes anyway. ``objective="log_loss"`` minimises that calibrated log loss instead:
+it uses every row, not only the ranking near the few positives, so it is the less noisy of the
+two on small data, but it is not what the verdict measures. Both are recorded for every trial.
 
 Search space: what matters with ~100 positives among a few thousand rows: tree size
 (``num_leaves``), how many rows and how much hessian a leaf needs (``min_data_in_leaf``,
@@ -32,7 +36,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -40,15 +44,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from features.errors import DataError
 from models.lgbm import BoosterConfig, fit_booster, training_target
-from training.metrics import average_precision
+from training.metrics import average_precision, log_loss
 from training.walkforward import WalkForwardConfig, walk_forward_splits
 
 DESIGN = (
     "Optuna TPE on an inner expanding walk-forward inside the training rows of the first outer "
-    "fold only (same purge and embargo); objective: pooled inner out-of-fold PR-AUC; the chosen "
+    "fold only (same purge and embargo); objective: pooled, calibrated inner out-of-fold PR-AUC "
+    "(or log loss); the chosen "
     "parameters are then evaluated on every outer fold and used by the final model"
 )
-OBJECTIVE = "pooled inner out-of-fold PR-AUC (raw scores)"
+OBJECTIVES = {
+    "pr_auc": "pooled inner out-of-fold PR-AUC (calibrated as the outer folds are)",
+    "log_loss": "pooled inner out-of-fold log loss (calibrated as the outer folds are)",
+}
 MIN_INNER_POSITIVES = 10
 
 
@@ -64,6 +72,7 @@ class TuneConfig(BaseModel):
     sampler_seed: int = 7
     prune: bool = True
     tune_blend: bool = True
+    objective: Literal["pr_auc", "log_loss"] = "pr_auc"
 
     def params(self) -> dict[str, str]:
         return {
@@ -72,7 +81,7 @@ class TuneConfig(BaseModel):
             "tune_inner_folds": str(self.inner_folds),
             "tune_sampler_seed": str(self.sampler_seed),
             "tune_pruner": "median" if self.prune else "none",
-            "tune_objective": OBJECTIVE,
+            "tune_objective": OBJECTIVES[self.objective],
         }
 
 
@@ -83,12 +92,14 @@ class TrialRecord:
     number: int
     params: dict[str, float | int]
     blend: float
-    score: float | None
+    score: float | None  # the objective: PR-AUC, or log loss
     fold_scores: list[float]
     rounds: list[int]
     seconds: float
     state: str  # "complete", "pruned" or "failed"
     started: float  # unix time, for the MLflow child run
+    pr_auc: float | None = None
+    log_loss: float | None = None
     seen_until: str | None = None  # latest row time this trial fitted or scored on
 
 
@@ -117,25 +128,30 @@ class TuningResult:
         return next(t for t in self.trials if t.number == self.best_number)
 
     def apply(self, config: Any) -> Any:
-        """``config`` (a TrainConfig) with the chosen booster parameters and blend."""
+        """``config`` (a TrainConfig) with the chosen booster parameters and blend; unchanged when
+        the defaults (trial 0, clipped into the search space) scored best."""
         best = self.best
+        if best.number == 0:
+            return config
         booster = config.booster.with_params(**best.params).model_copy(update={"blend": best.blend})
         return config.model_copy(update={"booster": booster})
 
     def summary(self) -> str:
         best = self.best
-        default = "-" if self.default_score is None else f"{self.default_score:.3f}"
+        default = "-" if self.default_score is None else f"{self.default_score:.4f}"
         return (
             f"tuned {len(self.trials)} trials in {self.seconds:.0f} s on {self.rows} rows "
             f"{self.tuned_from[:16]} .. {self.tuned_to[:16]} (before the first outer test block "
-            f"{self.outer_test_from[:16]}): inner PR-AUC {best.score:.3f} (trial {best.number}; "
-            f"defaults {default})"
+            f"{self.outer_test_from[:16]}): inner {self.options['objective']} {best.score:.4f} "
+            f"(trial {best.number}; defaults {default})"
         )
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["best"] = {"number": self.best.number, "score": self.best.score,
-                       "params": self.best.params, "blend": self.best.blend}
+                       "params": self.best.params, "blend": self.best.blend,
+                       "defaults_kept": self.best.number == 0, "pr_auc": self.best.pr_auc,
+                       "log_loss": self.best.log_loss, "objective": self.options["objective"]}
         return out
 
 
@@ -201,10 +217,7 @@ def tune_walk_forward(
     yv = y.to_numpy(dtype=np.float64)
     sv = None if strength is None else strength.to_numpy(dtype=np.float64)
     target = training_target(yv, sv, config.booster)
-    result = tune(
-        X.iloc[rows], yv[rows], config.booster, config.walk_forward, target=target[rows],
-        options=options, on_trial=on_trial,
-    )
+    result = tune(X.iloc[rows], yv[rows], config, target=target[rows], options=options, on_trial=on_trial)
     result.outer_test_from = str(test_from)
     return result
 
@@ -220,22 +233,27 @@ def _inner_config(walk_forward: WalkForwardConfig, options: TuneConfig) -> WalkF
 def tune(
     X: pd.DataFrame,
     y: np.ndarray,
-    booster: BoosterConfig,
-    walk_forward: WalkForwardConfig,
+    config: Any,
     target: np.ndarray | None = None,
     options: TuneConfig | None = None,
     on_trial: Callable[[TrialRecord, TuningResult | None, int], None] | None = None,
 ) -> TuningResult:
     """Search booster parameters on ``X``/``y`` alone with an inner walk-forward (module docstring).
 
-    ``on_trial(record, result_so_far, total)`` is called after every trial (progress lines).
+    ``config`` is a TrainConfig: its booster is the starting point (trial 0), its walk-forward
+    gives the purge and embargo, its calibration settings calibrate the inner folds the way
+    :func:`training.fit.run_walk_forward` calibrates the outer ones. ``on_trial(record,
+    result_so_far, total)`` is called after every trial (progress lines).
     """
     import optuna
 
+    from training.fit import calibrate
+
     options = options or TuneConfig()
+    booster: BoosterConfig = config.booster
     yv = np.asarray(y, dtype=np.float64)
     tv = yv if target is None else np.asarray(target, dtype=np.float64)
-    inner = walk_forward_splits(X.index, _inner_config(walk_forward, options))
+    inner = walk_forward_splits(X.index, _inner_config(config.walk_forward, options))
     test_positives = int(sum(yv[f.test].sum() for f in inner))
     if test_positives < MIN_INNER_POSITIVES or any(yv[f.train].sum() == 0 for f in inner):
         raise DataError(
@@ -244,12 +262,12 @@ def tune(
             f"rows hold {test_positives} positives, need {MIN_INNER_POSITIVES}); use more data, "
             "fewer --folds or no --tune"
         )
-    gap = walk_forward.gap
-    test_rows = np.concatenate([f.test for f in inner])
+    gap = config.walk_forward.gap
+    maximize = options.objective == "pr_auc"
     records: list[TrialRecord] = []
     started = time.time()
     result = TuningResult(
-        design=DESIGN, objective=OBJECTIVE, options=options.model_dump(), rows=len(X),
+        design=DESIGN, objective=OBJECTIVES[options.objective], options=options.model_dump(), rows=len(X),
         positives=int(yv.sum()), tuned_from=str(X.index[0]), tuned_to=str(X.index[-1]),
         outer_test_from="", inner_folds=[_describe(f) for f in inner], trials=records,
         best_number=0, default_score=None, seconds=0.0,
@@ -259,18 +277,30 @@ def tune(
         t0 = time.time()
         params, blend = search_space(trial, options.tune_blend)
         blend = booster.blend if blend is None else blend
-        config = booster.with_params(**params).model_copy(update={"blend": blend})
-        scores, rounds, raws = [], [], []
+        trial_config = booster.with_params(**params).model_copy(update={"blend": blend})
+        scores: list[float] = []
+        rounds: list[int] = []
         record = TrialRecord(trial.number, params, blend, None, scores, rounds, 0.0, "failed", t0)
         records.append(record)
+        pool_raw: list[np.ndarray] = []
+        pool_y: list[np.ndarray] = []
+        pool_p: list[np.ndarray] = []
         for step, fold in enumerate(inner):
-            fit = fit_booster(X.iloc[fold.train], yv[fold.train], config, gap=gap, target=tv[fold.train])
+            fit = fit_booster(X.iloc[fold.train], yv[fold.train], trial_config, gap=gap, target=tv[fold.train])
             raw = fit.predict_raw(X.iloc[fold.test])
-            raws.append(raw)
+            # calibrated on what was out of sample before this inner test block, as outside
+            calibrator = calibrate(
+                np.concatenate([*pool_raw, fit.valid_raw]), np.concatenate([*pool_y, fit.valid_y]), config
+            )
+            pool_raw.append(raw)
+            pool_y.append(yv[fold.test])
+            pool_p.append(calibrator(raw))
             rounds.append(fit.best_iteration)
-            scores.append(average_precision(yv[fold.test], raw))
+            scores.append(average_precision(pool_y[-1], pool_p[-1]))
             record.seen_until = str(X.index[fold.test[-1]])
-            value = average_precision(yv[test_rows[: sum(len(r) for r in raws)]], np.concatenate(raws))
+            y_seen, p_seen = np.concatenate(pool_y), np.concatenate(pool_p)
+            record.pr_auc, record.log_loss = average_precision(y_seen, p_seen), log_loss(y_seen, p_seen)
+            value = record.pr_auc if maximize else record.log_loss
             record.seconds = time.time() - t0
             if options.prune and step < len(inner) - 1:
                 trial.report(value, step)
@@ -285,7 +315,8 @@ def tune(
     def callback(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
         complete = [r for r in records if r.state == "complete"]
         if complete:
-            result.best_number = max(complete, key=lambda r: r.score or -math.inf).number
+            sign = 1.0 if maximize else -1.0
+            result.best_number = max(complete, key=lambda r: sign * r.score).number
         result.default_score = records[0].score
         result.seconds = time.time() - started
         if on_trial is not None:
@@ -293,7 +324,7 @@ def tune(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
-        direction="maximize",
+        direction="maximize" if maximize else "minimize",
         sampler=optuna.samplers.TPESampler(seed=options.sampler_seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5) if options.prune else optuna.pruners.NopPruner(),
     )
@@ -317,7 +348,7 @@ def _describe(fold: Any) -> dict[str, Any]:
 
 __all__ = [
     "DESIGN",
-    "OBJECTIVE",
+    "OBJECTIVES",
     "TrialRecord",
     "TuneConfig",
     "TuningResult",

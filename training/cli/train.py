@@ -225,8 +225,8 @@ class FoldProgress:
     def trial(self, record: TrialRecord, result: TuningResult | None, total: int) -> None:
         if self.trials is None:
             self.trials = self.progress.add_task("tuning", total=total)
-        score = "-" if record.score is None else f"{record.score:.3f}"
-        best = "" if result is None else f" (best {result.best.score:.3f}, trial {result.best.number})"
+        score = "-" if record.pr_auc is None else f"{record.pr_auc:.3f}, log loss {record.log_loss:.4f}"
+        best = "" if result is None else f" (best so far: trial {result.best.number})"
         tag = " (defaults)" if record.number == 0 else ""
         self.progress.console.print(
             f"trial {record.number}{tag}: {record.state}, inner PR-AUC {score}{best}, {record.seconds:.1f} s; "
@@ -269,11 +269,14 @@ def print_tuning(tuning: dict[str, Any] | None) -> None:
     console.print(
         f"tuning: {len(tuning['trials'])} trials in {tuning['seconds']:.0f} s (stopped by {tuning['stopped_by']}) on "
         f"{tuning['rows']} rows {tuning['tuned_from'][:16]} .. {tuning['tuned_to'][:16]}, before the first "
-        f"outer test block {tuning['outer_test_from'][:16]}; best inner PR-AUC {best['score']:.3f} (trial "
-        f"{best['number']}), defaults {'-' if default is None else f'{default:.3f}'}",
+        f"outer test block {tuning['outer_test_from'][:16]}; objective {best['objective']}: best "
+        f"{best['score']:.4f} (trial {best['number']}), defaults {'-' if default is None else f'{default:.4f}'}",
         highlight=False,
     )
-    console.print(f"chosen: {_short_params({**best['params'], 'blend': best['blend']})}", highlight=False)
+    if best.get("defaults_kept"):
+        console.print("chosen: the defaults (trial 0) scored best and are kept unchanged", highlight=False)
+    else:
+        console.print(f"chosen: {_short_params({**best['params'], 'blend': best['blend']})}", highlight=False)
     console.print(f"design: {tuning['design']}", highlight=False, style="dim")
 
 
