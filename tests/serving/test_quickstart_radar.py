@@ -78,6 +78,8 @@ def test_risk_gains_the_symbol_and_its_as_of_advances_until_now(
     assert scores.index.is_unique and set(scores.index) <= set(stored.index)  # bar times
     assert scores.index[-1] == latest
     assert len(scores) >= 11
+    again = QuickstartRadar(quickstart_store, "BTC", predictor, DAYS, SEED, catch_up_days=0.5)
+    assert f"the bars after {latest:%Y-%m-%d %H:%M} UTC (scored before)" in again.prepare()
 
 
 def test_continuation_is_the_same_simulated_market_going_on(quickstart_store):

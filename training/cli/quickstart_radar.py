@@ -29,6 +29,7 @@ from features.bars import parse_bar
 from features.errors import DataError
 from features.partitioned import time_range
 from features.pipeline import MIN_WINDOW
+from features.scores import ScoreStore
 from features.store import MarketStore, normalize_symbol
 from training.cli.app import console
 
@@ -90,10 +91,16 @@ class QuickstartRadar:
             if live
             else f"up to the stored history's end ({frame.index[-1]:%Y-%m-%d %H:%M} UTC)"
         )
+        scored = ScoreStore(self.data_dir).read(name, self.bar, start=start)
+        since = (
+            f"the bars after {scored.index[-1]:%Y-%m-%d %H:%M} UTC (scored before)"
+            if len(scored)
+            else f"the bars from {start:%Y-%m-%d %H:%M} UTC"
+        )
         self.description = (
-            f"replaying SIMULATED {name} data: the bars from {start:%Y-%m-%d %H:%M} UTC at "
-            f"{self.bars_per_second:g} a second (scores of past bars keep their bar time and "
-            f"show as stale until the replay reaches now), {then}"
+            f"replaying SIMULATED {name} data: {since} at {self.bars_per_second:g} a second "
+            f"up to now (scores of past bars keep their bar time and show as stale until the "
+            f"replay reaches now), {then}"
         )
         return self.description
 
