@@ -13,6 +13,8 @@ NaN, nothing is forward-filled across one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -71,6 +73,25 @@ def features_at(window: pd.DataFrame, bar: str | pd.Timedelta | None = None) -> 
     return pd.Series(values[0], index=list(FEATURES), name=window.index[-1], dtype="float64")
 
 
+def features_at_columns(
+    times_ns: np.ndarray,
+    columns: Mapping[str, np.ndarray],
+    bar: str | pd.Timedelta | None = None,
+) -> np.ndarray:
+    """:func:`features_at` of a window given as columns: float64 arrays at UTC bar-open times
+    (int64 ns, increasing), as a FEATURES-ordered array.
+
+    The same grid and the same code as ``features_at`` on the equivalent frame, so the same
+    numbers bit for bit, without building a pandas frame: the service parses request bars
+    straight into these columns.
+    """
+    source = "features_at"  # messages read as features_at's do
+    if "close" not in columns:
+        raise DataError(f"{source}: missing required column 'close'; found {list(columns)}")
+    grid = _with_prices(Grid.from_arrays(times_ns, dict(columns), bar=bar, source=source))
+    return _compute(grid, grid.positions[-1:])[0]
+
+
 def covers_min_window(index: pd.DatetimeIndex, bar: str | pd.Timedelta | None = None) -> bool:
     """Whether a window reaches back MIN_WINDOW from its last bar (full features, parity)."""
     if len(index) == 0:
@@ -86,10 +107,14 @@ def covers_min_window(index: pd.DatetimeIndex, bar: str | pd.Timedelta | None = 
 def _grid(frame: pd.DataFrame, bar: str | pd.Timedelta | None, source: str) -> Grid:
     if isinstance(frame, pd.DataFrame) and "close" not in frame.columns:
         raise DataError(f"{source}: missing required column 'close'; found {list(frame.columns)}")
-    grid = Grid.from_frame(frame, bar=bar, source=source)
+    return _with_prices(Grid.from_frame(frame, bar=bar, source=source))
+
+
+def _with_prices(grid: Grid) -> Grid:
+    """Refuse a grid without closes; a close-only source gets its close as open/high/low."""
     close = grid.col("close")
     if close is None:
-        raise DataError(f"{source}: column 'close' has no values")
+        raise DataError(f"{grid.source}: column 'close' has no values")
     for name in _PRICE_COLUMNS:
         if grid.col(name) is None:  # a close-only source: the bar is its close
             grid.columns[name] = close
@@ -114,4 +139,5 @@ __all__ = [
     "build_features",
     "covers_min_window",
     "features_at",
+    "features_at_columns",
 ]

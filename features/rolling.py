@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numba as nb
 import numpy as np
@@ -369,13 +370,48 @@ class Grid:
             raise DataError(f"{source}: the index must be a DatetimeIndex of bar open times")
         if len(frame) == 0:
             raise DataError(f"{source}: no rows")
-        ns = frame.index.as_unit("ns").asi8
+        grid = cls._laid_out(frame.index.as_unit("ns").asi8, bar, source, frame.index.__getitem__)
+        grid.frame = frame
+        return grid
+
+    @classmethod
+    def from_arrays(
+        cls,
+        times_ns: np.ndarray,
+        columns: dict[str, np.ndarray],
+        bar: str | pd.Timedelta | None = None,
+        source: str = "bars",
+    ) -> Grid:
+        """The grid of float64 columns at UTC bar-open times in ns (serving: no pandas frame).
+
+        Same checks and the same grid as :meth:`from_frame` on the equivalent frame, so the
+        features computed on it are identical.
+        """
+        if len(times_ns) == 0:
+            raise DataError(f"{source}: no rows")
+        ns = np.asarray(times_ns, dtype=np.int64)
+        grid = cls._laid_out(ns, bar, source, lambda i: pd.Timestamp(int(ns[i]), tz="UTC"))
+        contiguous = grid.n == len(ns)  # no gap: the columns are the grid's columns as they are
+        for name, values in columns.items():
+            values = np.ascontiguousarray(values, dtype=np.float64)
+            if not contiguous:
+                laid = np.full(grid.n, np.nan)
+                laid[grid.positions] = values
+                values = laid
+            grid.columns[name] = values
+        return grid
+
+    @classmethod
+    def _laid_out(
+        cls, ns: np.ndarray, bar: str | pd.Timedelta | None, source: str, stamp: Any
+    ) -> Grid:
+        """A grid without columns for increasing ns times (``stamp(i)`` shows row i)."""
         steps = np.diff(ns)
         if steps.size and steps.min() <= 0:
             pos = int(np.argmax(steps <= 0)) + 1
             raise DataError(
                 f"{source}: timestamps must be unique and increasing: row {pos} "
-                f"({frame.index[pos]}) follows {frame.index[pos - 1]}"
+                f"({stamp(pos)}) follows {stamp(pos - 1)}"
             )
         if bar is not None:
             step = _parse_bar(bar)
@@ -387,7 +423,7 @@ class Grid:
                 pos = int(np.argmin(steps))
                 raise DataError(
                     f"{source}: spacing of {_short(smallest)} between rows {pos} and {pos + 1} "
-                    f"({frame.index[pos]}, {frame.index[pos + 1]}) is not a supported bar "
+                    f"({stamp(pos)}, {stamp(pos + 1)}) is not a supported bar "
                     "(1m, 5m, 15m, 30m, 1h)"
                 ) from None
         else:
@@ -398,14 +434,14 @@ class Grid:
         if off_grid.any():
             pos = int(np.argmax(off_grid))
             raise DataError(
-                f"{source}: row {pos} ({frame.index[pos]}) is not on the {bar_name(step)} bar grid "
-                f"that starts at {frame.index[0]}"
+                f"{source}: row {pos} ({stamp(pos)}) is not on the {bar_name(step)} bar grid "
+                f"that starts at {stamp(0)}"
             )
         positions = offsets // bar_ns
         n = int(positions[-1]) + 1
-        if n > 50 * len(frame) + 1_000_000:
+        if n > 50 * len(ns) + 1_000_000:
             raise DataError(
-                f"{source}: {len(frame)} rows spread over {n} bars of {bar_name(step)}: mostly gaps; "
+                f"{source}: {len(ns)} rows spread over {n} bars of {bar_name(step)}: mostly gaps; "
                 "is the bar right?"
             )
         return cls(
@@ -414,7 +450,6 @@ class Grid:
             n=n,
             positions=positions,
             columns={},
-            frame=frame,
             source=source,
         )
 

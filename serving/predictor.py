@@ -30,7 +30,7 @@ import pandas as pd
 from features.descriptions import describe, description, natural_value, number, unit
 from features.errors import DataError, FlushRiskError
 from features.labels import LabelSpec
-from features.pipeline import FEATURES, MIN_WINDOW, covers_min_window, features_at
+from features.pipeline import FEATURES, MIN_WINDOW, features_at, features_at_columns
 from features.schema import COLUMNS, SIGNAL_GROUPS
 from models import FlushModel
 from serving.schemas import (
@@ -55,6 +55,7 @@ _MISSING_CODES = frozenset({"missing_signal_group", "missing_feature"})
 # A warning lists at most this many features by name; the rest are counted.
 _LIST_AT_MOST = 8
 _INDEX = {name: j for j, name in enumerate(FEATURES)}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ModelMismatchError(FlushRiskError):
@@ -435,7 +436,7 @@ class Predictor:
         self._check_symbol(request.symbol)
         warnings: list[PredictionWarning] = []
         if request.bars is not None:
-            row, as_of = self._row_from_bars(request.bars.frame())
+            row, as_of = self._row_from_columns(request.bars.times_ns, request.bars.columns)
             columns: list[str] | None = list(request.bars.columns)
         else:
             row = self._row_from_features(request.features or {})
@@ -468,8 +469,20 @@ class Predictor:
         return row
 
     def _row_from_bars(self, window: pd.DataFrame) -> tuple[np.ndarray, datetime]:
-        index = window.index
-        step = pd.Timedelta(int(np.diff(index.asi8).min()), unit="ns")
+        """The feature row of a canonical frame's last bar (see :meth:`_row_from_columns`)."""
+        columns = {str(c): window[c].to_numpy(np.float64) for c in window.columns}
+        return self._row_from_columns(window.index.as_unit("ns").asi8, columns)
+
+    def _row_from_columns(
+        self, times: np.ndarray, columns: Mapping[str, np.ndarray]
+    ) -> tuple[np.ndarray, datetime]:
+        """The feature row of the last of these bars (UTC open times in ns, increasing).
+
+        Checks the bar size against the model's and that the bars reach back MIN_WINDOW from
+        the last one, then runs the training pipeline on exactly that window, as arrays.
+        """
+        step_ns = int(np.diff(times).min())
+        step = pd.Timedelta(step_ns, unit="ns")
         if self.bar is not None and step != self.bar:
             raise RequestError(
                 ("bars",),
@@ -477,23 +490,28 @@ class Predictor:
                 f"{_format_duration(self.bar)} bars; send {_format_duration(self.bar)} bars",
             )
         bar = self.bar or step
-        last = index[-1]
-        if not covers_min_window(index, bar):
+        first, last = int(times[0]), int(times[-1])
+        window_ns = MIN_WINDOW.value
+        if last - first + bar.value < window_ns:
             need = int(MIN_WINDOW / bar)
-            have = _format_duration(last - index[0] + bar)
+            have = _format_duration(pd.Timedelta(last - first + bar.value, unit="ns"))
             raise RequestError(
                 ("bars",),
-                f"the bars cover {have} ({len(index)} bars) but the model needs at least "
+                f"the bars cover {have} ({len(times)} bars) but the model needs at least "
                 f"{_format_duration(MIN_WINDOW)} of history (the minimum window: {need} bars "
                 f"of {_format_duration(bar)}) ending at the last bar",
             )
         # The last row's features depend on (last - MIN_WINDOW, last] only: drop older bars.
-        window = window[index > last - MIN_WINDOW]
+        start = int(np.searchsorted(times, last - window_ns, side="right"))
+        if start:
+            times = times[start:]
+            columns = {name: values[start:] for name, values in columns.items()}
         try:
-            series = features_at(window, bar=bar)
+            row = features_at_columns(times, columns, bar=bar)
         except DataError as err:
             raise RequestError(("bars",), str(err).replace("features_at: ", "")) from None
-        return series.to_numpy(dtype=np.float64), last.to_pydatetime()
+        as_of = _EPOCH + timedelta(microseconds=last // 1000)
+        return row, as_of
 
     # -- warnings -------------------------------------------------------------------------
     def _range_warnings(self, row: np.ndarray) -> list[PredictionWarning]:

@@ -14,6 +14,7 @@ Limits come from :func:`features.settings.get_settings` when this module is impo
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Annotated, Any, Literal, NotRequired
 
 import numpy as np
@@ -129,11 +130,7 @@ class BarColumns:
                 f"bars.{i}.time ({_iso(times[i])}) {what} bars.{i - 1}.time "
                 f"({_iso(times[i - 1])}): bars must be in increasing time order, without duplicates"
             )
-        columns: dict[str, np.ndarray] = {}
-        for name in COLUMNS:
-            values = [b.get(name) for b in bars]
-            if any(v is not None for v in values):
-                columns[name] = np.array(values, dtype=np.float64)
+        columns = _columns(bars)
         crossed = columns["high"] < columns["low"]
         if crossed.any():
             i = int(np.argmax(crossed))
@@ -166,6 +163,31 @@ class BarColumns:
             bars,
             serialization=core_schema.plain_serializer_function_ser_schema(lambda v: v.to_bars()),
         )
+
+
+def _columns(bars: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """The bars' values as contiguous float64 columns in COLUMNS order, None as NaN; a column
+    without any value is left out (its signal group is absent).
+
+    One pass over the bars: when every bar has the first bar's fields (the usual request),
+    one ``itemgetter`` per bar reads them all; otherwise each column is read with ``get``.
+    """
+    first = bars[0]
+    names = [name for name in COLUMNS if name in first]
+    width = len(first)
+    if all(len(b) == width for b in bars):
+        try:
+            table = np.array(list(map(itemgetter(*names), bars)), dtype=np.float64).T.copy()
+        except KeyError:  # same number of fields, other names: the general path below
+            pass
+        else:
+            return {n: v for n, v in zip(names, table, strict=True) if not np.isnan(v).all()}
+    columns = {}
+    for name in COLUMNS:
+        values = np.array([b.get(name) for b in bars], dtype=np.float64)
+        if not np.isnan(values).all():
+            columns[name] = values
+    return columns
 
 
 def _iso(ns: int | np.integer) -> str:
