@@ -11,6 +11,8 @@
 2. The shared OKX hourly data with the proxy label (skipped with a message when
    ../shared/data is absent): the same table, verdict and event study; the public flush list
    only for its days inside the data.
+   ``--label-context`` runs 1 and 2 with benchmarks/label_context.py's columns added to the
+   features (an experiment that did not win, so the model does not use them; see that module).
 3. Speed: walk-forward train + evaluate (+ final model) on one symbol-year of 5-minute windows;
    the time of one logistic-baseline fit is printed beside it as a same-run reference.
 4. ``--transfer``: the sim-to-real transfer section of benchmarks/transfer.py (its ``main()``),
@@ -26,7 +28,7 @@ interest) gave a 0.5-0.8 % base rate on this preset, ~24 out-of-fold positives p
 ``--threshold-usd 0`` runs the share-of-OI label instead.
 
 Run:  .venv/bin/python benchmarks/bench_training.py [--seeds 7,8,9] [--days 365] [--onset 6h]
-      [--skip-okx] [--skip-speed] [--transfer] [--booster-seeds 3] [--bootstrap 200] [--threshold-usd 1.75e6]
+      [--skip-okx] [--skip-speed] [--transfer] [--booster-seeds 3] [--bootstrap 200] [--threshold-usd 1.75e6] [--label-context]
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/label_context.py
 
 from features import LabelSpec, labelled_windows
 from features.sources.simulator import simulate
@@ -117,8 +120,13 @@ def events_table(events: dict) -> None:
 
 
 def evaluate(frame: pd.DataFrame, spec: LabelSpec, bar: str, config: TrainConfig, title: str,
-             public: pd.DataFrame | None) -> tuple[dict, WalkForwardResult]:
+             public: pd.DataFrame | None, context: bool = False) -> tuple[dict, WalkForwardResult]:
     X, y, meta = labelled_windows(frame, spec)
+    if context:  # the experiment of benchmarks/label_context.py: model and logistic see the columns
+        from label_context import label_context_names, with_label_context
+
+        X = with_label_context(X, frame, spec)
+        title += f"; WITH label-context columns {list(label_context_names(spec))}"
     strength = read_strength(frame, spec, X.index)
     started = time.perf_counter()
     wf = run_walk_forward(X, y, pd.Timedelta(bar), config, strength=strength, label_kind=spec.kind,
@@ -147,12 +155,14 @@ def pooled(results: dict[int, WalkForwardResult], config: TrainConfig) -> dict:
     return protocol_report(predictions, y, index[order], first.bar, thresholds, config=config.protocol)
 
 
-def simulated(symbol: str, seeds: list[int], days: int, spec: LabelSpec, config: TrainConfig) -> None:
+def simulated(symbol: str, seeds: list[int], days: int, spec: LabelSpec, config: TrainConfig,
+              context: bool = False) -> None:
     results: dict[int, WalkForwardResult] = {}
     summary = []
     for seed in seeds:
         frame = simulate(symbol, days=days, bar="1h", seed=seed)
-        report, wf = evaluate(frame, spec, "1h", config, f"1. simulated {symbol}, {days} days hourly, seed {seed}", None)
+        report, wf = evaluate(frame, spec, "1h", config, f"1. simulated {symbol}, {days} days hourly, seed {seed}", None,
+                              context)
         results[seed] = wf
         summary.append((seed, report["verdict"]))
     print(f"\n1. summary over {len(seeds)} simulated {symbol} symbol-years")
@@ -168,7 +178,7 @@ def simulated(symbol: str, seeds: list[int], days: int, spec: LabelSpec, config:
               f"pooled CI above zero ({'yes' if v['beats'] else 'no'}): {'MET' if wins == len(summary) and v['beats'] else 'NOT met'}")
 
 
-def okx(spec: LabelSpec, config: TrainConfig) -> None:
+def okx(spec: LabelSpec, config: TrainConfig, context: bool = False) -> None:
     path = SHARED / "okx_btc_usd_swap_1h.csv"
     if not path.exists():
         print(f"\n2. OKX: skipped, {path} is absent")
@@ -177,7 +187,8 @@ def okx(spec: LabelSpec, config: TrainConfig) -> None:
 
     frame = import_okx_hourly(path)
     proxy = LabelSpec(kind="proxy", onset=spec.onset)
-    evaluate(frame, proxy, "1h", config, "2. OKX BTC-USD-SWAP hourly (real data, no liquidations)", load_events())
+    evaluate(frame, proxy, "1h", config, "2. OKX BTC-USD-SWAP hourly (real data, no liquidations)", load_events(),
+             context)
 
 
 def speed(seed: int, spec: LabelSpec, config: TrainConfig) -> None:
@@ -232,6 +243,8 @@ def main() -> None:
     parser.add_argument("--booster-seeds", type=int, default=3)
     parser.add_argument("--bootstrap", type=int, default=200, help="day-block bootstrap resamples")
     parser.add_argument("--seed", type=int, default=7, help="simulator seed of the speed benchmark")
+    parser.add_argument("--label-context", action="store_true",
+                        help="experiment: add benchmarks/label_context.py's columns (not part of the model)")
     parser.add_argument("--skip-sim", action="store_true")
     parser.add_argument("--skip-okx", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
@@ -241,9 +254,10 @@ def main() -> None:
     config = TrainConfig(seeds=args.booster_seeds, protocol=ProtocolConfig(resamples=args.bootstrap))
     spec = LabelSpec(kind="liquidation", horizon="1h", threshold_usd=args.threshold_usd or None, onset=args.onset)
     if not args.skip_sim:
-        simulated(args.symbol, [int(v) for v in args.seeds.split(",") if v.strip()], args.days, spec, config)
+        simulated(args.symbol, [int(v) for v in args.seeds.split(",") if v.strip()], args.days, spec, config,
+                  args.label_context)
     if not args.skip_okx:
-        okx(spec, config)
+        okx(spec, config, args.label_context)
     if not args.skip_speed:
         speed(args.seed, spec, config)
     if args.transfer:
