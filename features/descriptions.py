@@ -19,6 +19,7 @@ value; ``[above|below]`` picks the first word when the value is >= 0, the second
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -561,8 +562,15 @@ def number(x: float, digits: int = 2) -> str:
 _CHOICE = re.compile(r"\[([^|\]]*)\|([^\]]*)\]")
 
 
+@functools.cache
+def _choose(template: str, positive: bool) -> str:
+    """The template with each [positive|negative] choice made (cached: batch scoring words
+    millions of drivers)."""
+    return _CHOICE.sub(lambda m: m.group(1) if positive else m.group(2), template)
+
+
 def _phrase(template: str, natural: float) -> str:
-    text = _CHOICE.sub(lambda m: m.group(1) if natural >= 0 else m.group(2), template)
+    text = _choose(template, natural >= 0)
     shown = number(natural)
     signed = shown if shown.startswith("-") else f"+{shown}"
     return text.format(v=shown, sv=signed, av=number(abs(natural)))

@@ -385,6 +385,20 @@ class Predictor:
         this booster is checked when the Predictor is built (``_contrib_is_margin``); if not,
         the model's own probability is used and the drivers still come from the SHAP values.
         """
+        rows, contrib, margin, probabilities = self.explained(rows)
+        drivers = [
+            self._drivers(values, row_contrib, m, p)
+            for values, row_contrib, m, p in zip(
+                rows, contrib[:, : len(FEATURES)], margin, probabilities, strict=True
+            )
+        ]
+        return probabilities, drivers
+
+    def explained(
+        self, rows: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Rows (inf as NaN), their contributions, log-odds and model probabilities (see
+        :meth:`score`); batch scoring (serving.batch) starts from the same numbers."""
         rows = np.where(np.isinf(rows), np.nan, rows)
         # tree SHAP, plus the linear part's exact terms for a blended model (models.linear)
         contrib = self.model.contributions(rows)
@@ -393,13 +407,7 @@ class Predictor:
             probabilities = self.model.calibrator(_sigmoid(margin))
         else:
             probabilities = self.model.predict_proba(rows)
-        drivers = [
-            self._drivers(values, row_contrib, m, p)
-            for values, row_contrib, m, p in zip(
-                rows, contrib[:, : len(FEATURES)], margin, probabilities, strict=True
-            )
-        ]
-        return probabilities, drivers
+        return rows, contrib, margin, probabilities
 
     def _drivers(
         self, values: np.ndarray, contrib: np.ndarray, margin: float, probability: float
@@ -514,11 +522,21 @@ class Predictor:
         return row, as_of
 
     # -- warnings -------------------------------------------------------------------------
-    def _range_warnings(self, row: np.ndarray) -> list[PredictionWarning]:
+    @property
+    def seen(self) -> np.ndarray:
+        """Per feature of FEATURES: whether the model saw values of it in training (a copy)."""
+        return self._seen.copy()
+
+    def outside_range(self, rows: np.ndarray) -> np.ndarray:
+        """Per row and feature: a seen feature's value outside its training range (with the
+        tolerance); ``rows`` is one row or a 2-D array in FEATURES order."""
         with np.errstate(invalid="ignore"):
-            below = self._lo - self._tolerance - row
-            above = row - self._hi - self._tolerance
-            outside = self._seen & ((below > 0) | (above > 0))
+            below = self._lo - self._tolerance - rows
+            above = rows - self._hi - self._tolerance
+            return self._seen & ((below > 0) | (above > 0))
+
+    def _range_warnings(self, row: np.ndarray) -> list[PredictionWarning]:
+        outside = self.outside_range(row)
         if not outside.any():
             return []
         names = [FEATURES[j] for j in np.flatnonzero(outside)]

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict
 from features.errors import DataError
 from features.pipeline import MIN_WINDOW, build_features
 from features.store import MarketStore, normalize_symbol
+from serving.batch import BatchScorer
 
 CHUNK_ROWS = 20_000
 MANY_SYMBOLS = 8
@@ -98,32 +99,15 @@ def score_frame(
         keep &= X.index <= end
     X = X[keep]
     columns = [c for c in frame.columns if frame[c].notna().any()]
-    label = predictor.info.label or ""
-    model = f"{predictor.name}:{predictor.version}"
+    scorer = BatchScorer(predictor)
     parts = []
     for lo in range(0, len(X), CHUNK_ROWS):
         chunk = X.iloc[lo : lo + CHUNK_ROWS]
-        rows = chunk.to_numpy(dtype=np.float64, na_value=np.nan)
-        extras = [
-            (t.to_pydatetime(), predictor.row_warnings(row, columns))
-            for t, row in zip(chunk.index, rows, strict=True)
-        ]
-        answers = predictor.respond([symbol] * len(chunk), rows, extras)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "symbol": symbol,
-                    "probability": [a.probability for a in answers],
-                    "risk_level": [a.risk_level for a in answers],
-                    "drivers": [json.dumps([d.model_dump(mode="json") for d in a.drivers]) for a in answers],
-                    "model": model,
-                    "label": label,
-                    "features_present": [a.features_present for a in answers],
-                    "warnings": [json.dumps([w.code for w in a.warnings]) for a in answers],
-                },
-                index=chunk.index,
-            )
-        )
+        scored = scorer.score(chunk.to_numpy(dtype=np.float64, na_value=np.nan), columns)
+        parts.append(scored.set_axis(chunk.index).assign(
+            symbol=symbol, model=f"{predictor.name}:{predictor.version}",
+            label=predictor.info.label or "",
+        )[list(OUT_COLUMNS)])
     if not parts:
         return _empty()
     return pd.concat(parts)

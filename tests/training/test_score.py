@@ -96,3 +96,26 @@ def test_partitioned_scoring_equals_one_pass(sim_store, model_dir, tmp_path):
     split = pd.read_parquet(tmp_path / "parts.parquet")
     assert parts.symbols["BTC"]["rows"] == one.symbols["BTC"]["rows"] == len(whole)
     pd.testing.assert_frame_equal(split, whole)
+
+
+def test_every_scored_bar_equals_the_answer_path_of_predict(sim_frame, trained):
+    """All rows (not a sample), with the trained model (its own calibrator and blend)."""
+    from features import build_features
+    from training.score import score_frame
+
+    model, _ = trained
+    predictor = Predictor(model, "flushrisk-btc", "local")
+    frame = sim_frame.iloc[-24 * 40 :]
+    scored = score_frame(predictor, frame, "BTC", "1h")
+    rows = build_features(frame, bar="1h").to_numpy(np.float64)
+    columns = [c for c in frame.columns if frame[c].notna().any()]
+    answers = predictor.respond(["BTC"] * len(rows), rows,
+                                [(None, predictor.row_warnings(r, columns)) for r in rows])
+    assert len(scored) == len(answers) == 24 * 40
+    assert scored["probability"].tolist() == [a.probability for a in answers]
+    assert scored["risk_level"].tolist() == [a.risk_level for a in answers]
+    assert scored["drivers"].tolist() == [json.dumps([d.model_dump(mode="json") for d in a.drivers])
+                                          for a in answers]
+    assert scored["warnings"].tolist() == [json.dumps([w.code for w in a.warnings]) for a in answers]
+    assert scored["features_present"].tolist() == [a.features_present for a in answers]
+    assert {"missing_signal_group", "missing_feature"} & {c for w in scored["warnings"] for c in json.loads(w)}

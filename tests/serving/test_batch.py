@@ -1,0 +1,50 @@
+"""Batch scoring's columns are /predict's answers, row for row, to the bit."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import FEATURES, build_features
+from serving.batch import BatchScorer
+
+
+def _rows_with_every_case(market: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Feature rows with all inputs, with missing groups, out of range values, inf and NaN."""
+    full = build_features(market).to_numpy(np.float64)
+    no_liq = build_features(market.drop(columns=["long_liq_usd", "short_liq_usd"])).to_numpy(np.float64)
+    rng = np.random.default_rng(3)
+    odd = full[-300:].copy()
+    odd[rng.random(odd.shape) < 0.05] = np.nan
+    odd[:50, rng.integers(0, len(FEATURES), 50)] *= 1e3  # far outside the training range
+    odd[50:60, 3] = np.inf
+    odd[60:70, 5] = -np.inf
+    odd[70] = np.nan  # nothing at all
+    return np.vstack([full, no_liq[-400:], odd]), list(market.columns)
+
+
+def test_batch_columns_equal_predict_answers_row_for_row(predictor, market):
+    rows, columns = _rows_with_every_case(market)
+    got = BatchScorer(predictor).score(rows, columns)
+    answers = predictor.respond(
+        ["BTC"] * len(rows), rows, [(None, predictor.row_warnings(r, columns)) for r in rows]
+    )
+    assert len(got) == len(answers)
+    for i, a in enumerate(answers):
+        assert got["probability"].iloc[i] == a.probability, i
+        assert got["risk_level"].iloc[i] == a.risk_level, i
+        assert got["features_present"].iloc[i] == a.features_present, i
+        assert got["drivers"].iloc[i] == json.dumps([d.model_dump(mode="json") for d in a.drivers]), i
+        assert got["warnings"].iloc[i] == json.dumps([w.code for w in a.warnings]), i
+    codes = {c for text in got["warnings"] for c in json.loads(text)}
+    # every kind of answer occurred, so each branch above was compared
+    assert {"missing_signal_group", "out_of_training_range", "probability_floored"} <= codes
+    assert (got["drivers"] == "[]").any() and (got["drivers"] != "[]").any()
+
+
+def test_batch_refuses_rows_of_another_width(predictor):
+    with pytest.raises(ValueError, match=f"{len(FEATURES)} features"):
+        BatchScorer(predictor).score(np.zeros((3, len(FEATURES) - 1)), None)
