@@ -1,4 +1,4 @@
-"""Scale: appends to a big store, and feature building over many symbols on Dask.
+"""Scale: appends to a big store, and feature building and batch scoring over many symbols on Dask.
 
 Sections (each a function; ``main`` runs the ones asked for):
 
@@ -10,6 +10,14 @@ Sections (each a function; ``main`` runs the ones asked for):
   (``features.distributed.build_features_partitioned``). Targets for 100 x 365: Dask >= 1.6x
   faster than one process, < 30 s, peak memory < 4 GB. Peak memory is the largest sum of the
   resident memory of this process and all its children (the Dask workers), sampled every 50 ms.
+- ``scoring``: ``flushrisk score``'s job (training.score) over the same N x D universe, every
+  bar (features, probability, risk level, top drivers in words, warnings, written to the scores
+  dataset), in one process and on a 2-worker LocalCluster, same run. Targets: Dask >= 1.6x,
+  peak memory < 4 GB. The model is trained first on ``--train-days`` of simulated 5-minute bars.
+- ``pooled``: pooled against per-symbol models (benchmarks/scale_model.py).
+
+Each target line says PASS or FAIL. Speed-ups need the cores to be free: the first line prints
+the machine's load, and a ratio measured on a busy machine understates the cluster.
 
 The N symbols are derived from a few simulated markets (``--base``, default 4): each symbol is
 one base market with its prices and USD amounts scaled and its rows rotated in time, so that
@@ -20,6 +28,7 @@ Usage:
     python benchmarks/bench_scale.py                       # every section, full size
     python benchmarks/bench_scale.py --symbols 10 --days 60 --append-days 30   # quick
     python benchmarks/bench_scale.py --only append
+    python benchmarks/bench_scale.py --only features --only scoring --symbols 20 --days 90
 """
 
 from __future__ import annotations
@@ -44,14 +53,14 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from features.distributed import (  # noqa: E402
+from features.distributed import (
     LOCAL_PROCESS,
     build_features_partitioned,
     dask_client,
 )
-from features.schema import COLUMNS, PRICE_COLUMNS  # noqa: E402
-from features.sources.simulator import simulate  # noqa: E402
-from features.store import MarketStore  # noqa: E402
+from features.schema import COLUMNS, PRICE_COLUMNS
+from features.sources.simulator import simulate
+from features.store import MarketStore
 
 USD_COLUMNS = tuple(c for c in COLUMNS if c.endswith("_usd"))
 
@@ -188,44 +197,66 @@ def make_universe(root: Path, symbols: int, days: float, bases: int) -> int:
         return sum(pool.map(_generate, jobs))
 
 
-def feature_building(symbols: int = 100, days: float = 365, bases: int = 4) -> dict[str, float]:
+class Universe:
+    """N derived symbols x D days of 5-minute bars in a scratch store, generated on first use
+    and shared by the sections of one run (generation is not timed)."""
+
+    def __init__(self, root: Path, symbols: int, days: float, bases: int) -> None:
+        self.root, self.symbols, self.days, self.bases = root, symbols, days, min(bases, symbols)
+        self.rows = 0
+
+    @property
+    def data(self) -> Path:
+        if not self.rows:
+            started = time.perf_counter()
+            self.rows = make_universe(self.root / "data", self.symbols, self.days, self.bases)
+            print(f"generated {self.rows:,} rows ({self.symbols} symbols x {self.days:g} days from "
+                  f"{self.bases} simulated markets) in {time.perf_counter() - started:.1f}s (not timed)")
+        return self.root / "data"
+
+    @property
+    def names(self) -> list[str]:
+        return [d.symbol for d in MarketStore(self.data).datasets()]
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def feature_building(universe: Universe) -> dict[str, float]:
     """One process against a 2-worker LocalCluster, same code, same data, same run."""
+    symbols, days = universe.symbols, universe.days
     print(f"\n== features: {symbols} symbols x {days:g} days of 5-minute bars ==")
     results: dict[str, float] = {}
-    with scratch_dir("bench-scale-") as root:
-        started = time.perf_counter()
-        rows = make_universe(root / "data", symbols, days, min(bases, symbols))
-        print(f"generated {rows:,} rows ({symbols} symbols from {min(bases, symbols)} simulated "
-              f"markets) in {time.perf_counter() - started:.1f}s (not timed)")
-        names = [d.symbol for d in MarketStore(root / "data").datasets()]
-        gc.collect()
-        data = root / "data"
-        out = root / "single"
-        with PeakMemory() as memory:
+    root = universe.root
+    data, names, rows = universe.data, universe.names, universe.rows
+    gc.collect()
+    out = root / "single"
+    with PeakMemory() as memory:
+        t = time.perf_counter()
+        built = build_features_partitioned(data, names, "5m", out, scheduler=LOCAL_PROCESS)
+        single = time.perf_counter() - t
+    _report("1 process", single, memory, built, rows)
+    results.update({"single_s": single, "single_peak": memory.peak})
+    shutil.rmtree(out)
+    with PeakMemory() as memory:
+        t = time.perf_counter()
+        with dask_client(None, workers=2) as client:
+            started = time.perf_counter() - t
             t = time.perf_counter()
-            built = build_features_partitioned(data, names, "5m", out, scheduler=LOCAL_PROCESS)
-            single = time.perf_counter() - t
-        _report("1 process", single, memory, built, rows)
-        results.update({"single_s": single, "single_peak": memory.peak})
-        shutil.rmtree(out)
-        with PeakMemory() as memory:
-            t = time.perf_counter()
-            with dask_client(None, workers=2) as client:
-                started = time.perf_counter() - t
-                t = time.perf_counter()
-                built = build_features_partitioned(data, names, "5m", root / "dask", client=client)
-                dask = time.perf_counter() - t
-        print(f"LocalCluster of 2 workers started in {started:.1f}s (not in the time below)")
-        _report("Dask 2 workers", dask, memory, built, rows)
-        results.update({"dask_s": dask, "dask_peak": memory.peak, "dask_start_s": started})
+            built = build_features_partitioned(data, names, "5m", root / "dask", client=client)
+            dask = time.perf_counter() - t
+    print(f"LocalCluster of 2 workers started in {started:.1f}s (not in the time below)")
+    _report("Dask 2 workers", dask, memory, built, rows)
+    results.update({"dask_s": dask, "dask_peak": memory.peak, "dask_start_s": started})
+    shutil.rmtree(root / "dask")
     speedup = single / dask
-    print(f"speed-up of Dask on 2 workers: {speedup:.2f}x (target >= 1.6x): "
-          f"{'OK' if speedup >= 1.6 else 'MISSED'}; with the cluster start "
-          f"{single / (dask + started):.2f}x")
+    print(f"features speed-up of Dask on 2 workers: {speedup:.2f}x (target >= 1.6x): "
+          f"{verdict(speedup >= 1.6)}; with the cluster start {single / (dask + started):.2f}x")
     if symbols >= 100 and days >= 365:
-        print(f"Dask time {dask:.1f} s (target < 30 s): {'OK' if dask < 30 else 'MISSED'}")
+        print(f"features Dask time {dask:.1f} s (target < 30 s): {verdict(dask < 30)}")
     peak = max(results["single_peak"], results["dask_peak"])
-    print(f"peak memory {gb(peak)} (target < 4 GB): {'OK' if peak < 4 * 2**30 else 'MISSED'}")
+    print(f"features peak memory {gb(peak)} (target < 4 GB): {verdict(peak < 4 * 2**30)}")
     results["speedup"] = speedup
     return results
 
@@ -238,14 +269,81 @@ def _report(label: str, seconds: float, memory: PeakMemory, built: list, rows: i
           f"({memory.cpu / rows * 1e6:.2f} CPU s per million rows); peak memory {gb(memory.peak)}")
 
 
-SECTIONS: dict[str, Callable[[argparse.Namespace], object]] = {
-    "append": lambda a: append_cost(a.append_days),
-    "features": lambda a: feature_building(a.symbols, a.days, a.base),
-    # the model's sections (benchmarks/scale_model.py)
-    "pooled": lambda a: _model_sections().pooled_vs_symbol(a.pooled_days),
-    "scoring": lambda a: _model_sections().scoring(a.score_symbols, a.score_days),
+# -- scoring --------------------------------------------------------------------------------------
+def train_model(days: float, out: Path) -> Path:
+    """A real model on simulated 5-minute bars (quality is not the point: its trees are the cost)."""
+    from features import LabelSpec, labelled_windows
+    from training.fit import TrainConfig, fit_final_model, run_walk_forward
+    from training.walkforward import WalkForwardConfig
+
+    frame = simulate("ALT", days=days, bar="5m", seed=99)
+    X, y, meta = labelled_windows(frame, LabelSpec())
+    config = TrainConfig(walk_forward=WalkForwardConfig(n_folds=3), seeds=1, baselines=("base_rate",))
+    wf = run_walk_forward(X, y, pd.Timedelta("5m"), config)
+    model = fit_final_model(X, y, wf, config, {"symbol": "ALT", "bar": meta.bar}, meta.label_spec)
+    return model.save(out)
+
+
+def scoring(universe: Universe, train_days: float = 60) -> dict[str, float]:
+    """flushrisk score's job (training.score) in one process against a 2-worker LocalCluster:
+    every bar of every symbol, features + probability + risk level + drivers + warnings,
+    written to the scores dataset, same code, same data, same run."""
+    from models import FlushModel
+    from training.score import ScoreRequest, score_job
+
+    symbols, days = universe.symbols, universe.days
+    print(f"\n== scoring: {symbols} symbols x {days:g} days of 5-minute bars, every bar ==")
+    data, names, rows = universe.data, universe.names, universe.rows
+    started = time.perf_counter()
+    model_dir = train_model(train_days, universe.root / "model")
+    booster = FlushModel.load(model_dir).booster
+    print(f"model: {booster.num_trees()} trees of at most {booster.params.get('num_leaves', '?')} "
+          f"leaves, trained on {train_days:g} simulated days in {time.perf_counter() - started:.1f}s "
+          "(not timed)")
+    request = ScoreRequest(data_dir=data, symbols=names, model=str(model_dir), months_per_task=12,
+                           write_scores=True, scheduler=LOCAL_PROCESS)
+    results: dict[str, float] = {}
+    for label in ("1 process", "Dask 2 workers"):
+        shutil.rmtree(data / "_scores", ignore_errors=True)
+        gc.collect()
+        with PeakMemory() as memory:
+            if label == "1 process":
+                t = time.perf_counter()
+                outcome = score_job(request)
+                seconds = time.perf_counter() - t
+            else:
+                t = time.perf_counter()
+                with dask_client(None, workers=2) as client:
+                    start = time.perf_counter() - t
+                    t = time.perf_counter()
+                    outcome = score_job(request.model_copy(update={"scheduler": None}), client=client)
+                    seconds = time.perf_counter() - t
+                print(f"LocalCluster of 2 workers started in {start:.1f}s (not in the time below)")
+        scored = sum(s["rows"] for s in outcome.symbols.values())
+        assert scored == rows, f"{label}: {scored} scored bars of {rows}"
+        print(f"{label:>15}: {seconds:6.1f} s wall, {rows / seconds:,.0f} bars/s, "
+              f"{seconds / rows * 1e6:5.1f} s per million bars; CPU {memory.cpu:.1f} s "
+              f"({rows / max(memory.cpu, 1e-9):,.0f} bars per CPU second); peak memory {gb(memory.peak)}")
+        key = "single" if label == "1 process" else "dask"
+        results.update({f"{key}_s": seconds, f"{key}_peak": memory.peak, f"{key}_cpu": memory.cpu})
+    shutil.rmtree(data / "_scores", ignore_errors=True)
+    speedup = results["single_s"] / results["dask_s"]
+    peak = max(results["single_peak"], results["dask_peak"])
+    print(f"scoring speed-up of Dask on 2 workers: {speedup:.2f}x (target >= 1.6x): "
+          f"{verdict(speedup >= 1.6)}")
+    print(f"scoring peak memory {gb(peak)} (target < 4 GB): {verdict(peak < 4 * 2**30)}")
+    results["speedup"] = speedup
+    return results
+
+
+SECTIONS: dict[str, Callable[[argparse.Namespace, Universe], object]] = {
+    "append": lambda a, u: append_cost(a.append_days),
+    "features": lambda a, u: feature_building(u),
+    "scoring": lambda a, u: scoring(u, a.train_days),
+    # the model's section (benchmarks/scale_model.py)
+    "pooled": lambda a, u: _model_sections().pooled_vs_symbol(a.pooled_days),
 }
-"""Sections by name; other parts of the project add theirs here (pooled models, scoring)."""
+"""Sections by name; other parts of the project add theirs here."""
 
 
 def _model_sections():
@@ -257,18 +355,22 @@ def _model_sections():
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", choices=sorted(SECTIONS), action="append")
-    parser.add_argument("--symbols", type=int, default=100)
-    parser.add_argument("--days", type=float, default=365)
+    parser.add_argument("--symbols", type=int, default=100, help="features, scoring: symbols")
+    parser.add_argument("--days", type=float, default=365, help="features, scoring: days of 5m bars")
     parser.add_argument("--base", type=int, default=4, help="simulated markets to derive from")
     parser.add_argument("--append-days", type=float, default=365)
     parser.add_argument("--pooled-days", type=float, default=365, help="pooled: days per symbol")
-    parser.add_argument("--score-symbols", type=int, default=20, help="scoring: symbols")
-    parser.add_argument("--score-days", type=float, default=90, help="scoring: days of 1h bars")
+    parser.add_argument("--train-days", type=float, default=60,
+                        help="scoring: simulated days of 5m bars the scoring model is trained on")
     args = parser.parse_args(argv)
     print(f"machine: {psutil.cpu_count()} cores, {gb(psutil.virtual_memory().total)} RAM, "
-          f"load {psutil.getloadavg()[0]:.1f}")
-    for name in args.only or list(SECTIONS):
-        SECTIONS[name](args)
+          f"load {psutil.getloadavg()[0]:.1f} {psutil.getloadavg()[1]:.1f} "
+          f"{psutil.getloadavg()[2]:.1f}; started {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
+    with scratch_dir("bench-scale-") as root:
+        universe = Universe(root, args.symbols, args.days, args.base)
+        for name in args.only or list(SECTIONS):
+            SECTIONS[name](args, universe)
+    print(f"finished {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, load {psutil.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

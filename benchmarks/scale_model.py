@@ -1,22 +1,19 @@
-"""The model's scale sections of bench_scale: pooled vs per-symbol models, and batch scoring.
+"""The model's scale section of bench_scale: pooled vs per-symbol models.
 
 - ``pooled``: one pooled model on simulated BTC, ETH and SOL against one model per symbol, on
   the same out-of-fold rows of each symbol (the folds are cut by time over the same span), with
   the evaluation protocol's day-block bootstrap: each model's PR-AUC with its 90 % CI and the
   paired difference pooled - per-symbol with its CI, per symbol and over all rows; plus the
   training time and peak memory of each.
-- ``scoring``: ``flushrisk score``'s job (training.score) over N simulated symbols x D days of
-  bars, in one process and on a 2-worker LocalCluster, same code, same run: seconds, rows/s,
-  peak memory (this process plus its Dask workers).
 
-Run through ``benchmarks/bench_scale.py --only pooled`` / ``--only scoring`` (or this file).
+Run through ``benchmarks/bench_scale.py --only pooled`` (or this file); batch scoring's section
+is in bench_scale.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,8 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from features import LabelSpec, labelled_windows, make_label_strength
 from features.sources.simulator import simulate
-from features.store import MarketStore
-from training.fit import TrainConfig, fit_final_model, run_walk_forward
+from training.fit import TrainConfig, run_walk_forward
 from training.pooled import pooled_windows, run_pooled_walk_forward
 from training.protocol import protocol_report
 from training.walkforward import WalkForwardConfig
@@ -124,63 +120,11 @@ def pooled_vs_symbol(days: float = 365, seed: int = 21, folds: int = 5, seeds: i
     return {"difference": d["value"], "single_s": single_s, "pooled_s": pooled_s}
 
 
-def scoring(symbols: int = 20, days: float = 90, bar: str = "1h") -> dict[str, float]:
-    """flushrisk score's job in one process against a 2-worker LocalCluster (same run)."""
-    from features.distributed import LOCAL_PROCESS
-    from training.score import ScoreRequest, score_job
-
-    print(f"\n== scoring: {symbols} simulated symbols x {days:g} days of {bar} bars ==")
-    results: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-score-") as tmp:
-        root = Path(tmp)
-        store = MarketStore(root / "data")
-        base = simulate("ALT", days=days, bar=bar, seed=5)
-        for k in range(symbols):
-            frame = base.copy()  # same span, another price scale: a distinct symbol
-            scale = 10.0 ** (k % 5 - 2)
-            for col in ("open", "high", "low", "close", "index_price", "mark_price"):
-                frame[col] = frame[col] * scale
-            store.write(f"S{k:03d}", frame, source="bench")
-        model_dir = _train_model(base, root / "model")
-        names = [d.symbol for d in store.datasets()]
-        rows = 0
-        for label, scheduler in (("1 process", LOCAL_PROCESS), ("Dask 2 workers", None)):
-            request = ScoreRequest(data_dir=root / "data", symbols=names, model=str(model_dir),
-                                   scheduler=scheduler, write_scores=True, months_per_task=3)
-            with _peak() as memory:
-                t = time.perf_counter()
-                outcome = score_job(request)
-                seconds = time.perf_counter() - t
-            rows = sum(s["rows"] for s in outcome.symbols.values())
-            results[f"{label} s"] = seconds
-            print(f"{label:>15}: {seconds:6.1f} s for {rows:,} scored bars, {rows / seconds:,.0f} bars/s, "
-                  f"peak memory {_gb(memory.peak)}")
-    speedup = results["1 process s"] / results["Dask 2 workers s"]
-    print(f"speed-up of Dask on 2 workers: {speedup:.2f}x")
-    results["speedup"] = speedup
-    return results
-
-
-def _train_model(frame: pd.DataFrame, out: Path) -> Path:
-    spec = LabelSpec()
-    X, y, meta = labelled_windows(frame, spec)
-    config = TrainConfig(walk_forward=WalkForwardConfig(n_folds=3), seeds=1, baselines=("base_rate",))
-    wf = run_walk_forward(X, y, pd.Timedelta(frame.index[1] - frame.index[0]), config)
-    model = fit_final_model(X, y, wf, config, {"symbol": "ALT", "bar": meta.bar}, meta.label_spec)
-    return model.save(out)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", choices=["pooled", "scoring"], action="append")
     parser.add_argument("--pooled-days", type=float, default=365)
-    parser.add_argument("--score-symbols", type=int, default=20)
-    parser.add_argument("--score-days", type=float, default=90)
     args = parser.parse_args(argv)
-    if "pooled" in (args.only or ["pooled"]):
-        pooled_vs_symbol(args.pooled_days)
-    if "scoring" in (args.only or ["scoring"]):
-        scoring(args.score_symbols, args.score_days)
+    pooled_vs_symbol(args.pooled_days)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from json.encoder import encode_basestring_ascii as _json_text  # what json.dump
 import numpy as np
 import pandas as pd
 
-from features.descriptions import describe, description, natural_value, unit
+from features.descriptions import describe, description, natural_value, number, unit
 from features.pipeline import FEATURES
 from serving.predictor import TOP_DRIVERS, Predictor, _sigmoid
 from serving.schemas import Driver
@@ -36,6 +36,8 @@ from serving.schemas import Driver
 _FLOORED = "probability_floored"
 _MISSING_CODES = frozenset({"missing_signal_group", "missing_feature"})
 _INDEX = {name: j for j, name in enumerate(FEATURES)}
+_TEXTS_KEPT = 200_000
+"""Driver texts remembered per scorer (about 200 bytes each) before the memo starts over."""
 
 
 class BatchScorer:
@@ -49,7 +51,7 @@ class BatchScorer:
         self._head = [f'{{"feature": {json.dumps(f)}, "text": ' for f in FEATURES]
         self._unit = [f', "unit": {json.dumps(unit(f))}, "raw_value": ' for f in FEATURES]
         self._context = [self._context_of(f) for f in FEATURES]
-        self._warnings: dict[tuple[bytes, bool, bool], str] = {}
+        self._texts: dict[tuple[int, str, str | None], str] = {}
 
     @staticmethod
     def _context_of(feature: str) -> tuple[str, int] | None:
@@ -121,8 +123,9 @@ class BatchScorer:
         without = self.model.calibrator(_sigmoid(margin[:, None] - shap))
         change = probability[:, None] - without
         out = np.empty(len(values), dtype=object)
-        head, units, contexts = self._head, self._unit, self._context
-        texts: dict[tuple[int, float, float | None], str] = {}  # slow-moving values repeat
+        head, units, contexts, texts = self._head, self._unit, self._context, self._texts
+        if len(texts) > _TEXTS_KEPT:
+            texts.clear()
         rows = zip(top.tolist(), shap.tolist(), value.tolist(), change.tolist(), keep.tolist(),
                    strict=True)
         for i, (js, cs, vs, ds, ks) in enumerate(rows):
@@ -137,7 +140,10 @@ class BatchScorer:
                 if not (math.isfinite(natural) and math.isfinite(d) and math.isfinite(c)):
                     parts.append(_exact(feature, v, context, d, c))
                     continue
-                key = (j, v, context)
+                # describe() words a value through number(natural value) only (and the context
+                # feature's the same way): rows that print the same numbers share the text.
+                key = (j, number(natural),
+                       None if context is None else number(natural_value(ctx[0], context)))
                 text = texts.get(key)
                 if text is None:
                     words = describe(feature, v, None if context is None else {ctx[0]: context})

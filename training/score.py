@@ -4,14 +4,18 @@ This is the backtest a trader asks for ("what would the model have said, hour by
 the radar and the backtest page plot. It is the service's own answer, not a re-implementation:
 features come from :func:`features.build_features` (equal to :func:`features.features_at` on the
 window ending at each bar), and probabilities, floors, risk levels, drivers and warnings from
-:meth:`serving.predictor.Predictor.respond`, the code behind ``/predict``. So a scored bar says
-exactly what ``/predict`` said, or would have said, with that bar as the last one.
+:class:`serving.batch.BatchScorer`, which computes ``/predict``'s answer
+(:meth:`serving.predictor.Predictor.respond`) for whole arrays of rows and equals it row for row.
+So a scored bar says exactly what ``/predict`` said, or would have said, with that bar as the
+last one.
 
 Each symbol is read with :data:`features.MIN_WINDOW` of history before ``start`` (so the first
 scored bar has its full features) and scored in chunks of :data:`CHUNK_ROWS` rows, so memory
 stays bounded on long 1-minute histories. Many symbols (or ``scheduler``) run on Dask through
 :func:`features.distributed.map_partitions`: one task per symbol and run of months, each with the
-same exact-overlap margin, so the result equals the single-process one.
+same exact-overlap margin, so the result equals the single-process one. A task carries keys
+(symbol, months, data and model directories), never data or models: each worker reads its
+months from the store, loads each model once, and writes its scores itself.
 
 Output: one row per (symbol, bar) with ``probability``, ``risk_level``, ``drivers`` (JSON text,
 the /predict drivers), ``model`` (``name:version``), ``label``, ``features_present`` and
@@ -21,7 +25,10 @@ ScoreStore`) and optionally to a Parquet file.
 
 from __future__ import annotations
 
-import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +66,7 @@ class ScoreRequest(BaseModel):
     out: Path | None = None
     write_scores: bool = True
     scheduler: str | None = None
+    workers: int = 2
     months_per_task: int = 3
 
 
@@ -70,16 +78,28 @@ class ScoreOutcome:
     out: Path | None
 
 
-def load_predictor(symbol: str, ref: str | None, mlflow_home: Path | None) -> Any:
-    """The champion of ``symbol`` (or the model ``ref``) as the service would load it."""
+def load_predictor(
+    symbol: str, ref: str | None, mlflow_home: Path | None, loaded: dict[tuple, Any] | None = None
+) -> Any:
+    """The champion of ``symbol`` (or the model ``ref``) as the service would load it.
+
+    ``loaded`` (a dict the caller keeps) shares one predictor among the symbols of one model
+    (``--model`` for 100 symbols loads and checks the model once).
+    """
     from serving.predictor import Predictor
     from training.registry import resolve_model
     from training.tracking import model_name
 
-    model, info = resolve_model(ref or f"{normalize_symbol(symbol)}@champion", mlflow_home)
+    loaded = {} if loaded is None else loaded
+    ref = ref or f"{normalize_symbol(symbol)}@champion"
+    if ("ref", ref) not in loaded:
+        loaded[("ref", ref)] = resolve_model(ref, mlflow_home)
+    model, info = loaded[("ref", ref)]
     name = model_name(str(model.metadata.get("symbol") or symbol))
     version = str(info.get("mlflow_version") or model.metadata.get("mlflow_version") or "local")
-    return Predictor(model, name, version)
+    if (ref, name, version) not in loaded:
+        loaded[(ref, name, version)] = Predictor(model, name, version)
+    return loaded[(ref, name, version)]
 
 
 def score_frame(
@@ -156,21 +176,27 @@ def _model_bar(predictor: Any, requested: str | None) -> str:
     return bar_name(pd.Timedelta(requested))
 
 
-def score_job(request: ScoreRequest) -> ScoreOutcome:
-    """Score every symbol's stored history: read -> validate -> score -> write."""
+def score_job(request: ScoreRequest, client: Any | None = None) -> ScoreOutcome:
+    """Score every symbol's stored history: read -> validate -> score -> write.
+
+    ``client``: a connected ``distributed.Client`` to score on (a started cluster is reused;
+    otherwise many symbols or ``request.scheduler`` start or reach one).
+    """
     # read + validate
     start, end = _utc(request.start), _utc(request.end)
     if start is not None and end is not None and end < start:
         raise DataError(f"--end {request.end} is before --start {request.start}")
+    loaded: dict[tuple, Any] = {}
     predictors = {
-        normalize_symbol(s): load_predictor(s, request.model, request.mlflow_home) for s in request.symbols
+        normalize_symbol(s): load_predictor(s, request.model, request.mlflow_home, loaded)
+        for s in request.symbols
     }
     bars = {s: _model_bar(p, request.bar) for s, p in predictors.items()}
     keep = request.out is not None
     # compute + write (the scores dataset, per symbol or per task)
-    distributed = request.scheduler is not None or len(predictors) >= MANY_SYMBOLS
+    distributed = client is not None or request.scheduler is not None or len(predictors) >= MANY_SYMBOLS
     if distributed:
-        parts = _score_distributed(request, predictors, bars, start, end, keep)
+        parts = _score_distributed(request, predictors, bars, start, end, keep, client)
     else:
         parts = {}
         for s, predictor in predictors.items():
@@ -198,10 +224,15 @@ def _range(scored: pd.DataFrame) -> tuple[str | None, str | None]:
 
 
 def _write_scores(request: ScoreRequest, symbol: str, bar: str, scored: pd.DataFrame) -> None:
+    if request.write_scores:
+        _store_scores(request.data_dir, symbol, bar, scored)
+
+
+def _store_scores(data_dir: Path, symbol: str, bar: str, scored: pd.DataFrame) -> None:
     from features.scores import ScoreStore
 
-    if request.write_scores and len(scored):
-        ScoreStore(request.data_dir).write(symbol, bar, scored.drop(columns="symbol"))
+    if len(scored):
+        ScoreStore(data_dir).write(symbol, bar, scored.drop(columns="symbol"))
 
 
 def write_out(frames: list[pd.DataFrame], path: Path) -> Path:
@@ -217,56 +248,103 @@ def write_out(frames: list[pd.DataFrame], path: Path) -> Path:
 
 def _score_distributed(
     request: ScoreRequest, predictors: dict[str, Any], bars: dict[str, str],
-    start: pd.Timestamp | None, end: pd.Timestamp | None, keep: bool,
+    start: pd.Timestamp | None, end: pd.Timestamp | None, keep: bool, client: Any | None,
 ) -> dict[str, list[tuple[int, pd.DataFrame | None, tuple[str | None, str | None]]]]:
-    """Score on Dask, one task per symbol and run of months (features.distributed): each task
-    reads its months plus MIN_WINDOW of history, scores its own months and writes them."""
-    try:
-        from features import distributed
-    except ImportError:  # pragma: no cover - the runner lands with the data helper's work
-        raise DataError("distributed scoring needs features.distributed, which this install lacks") from None
+    """Score on Dask, one task per symbol and run of months (features.distributed).
+
+    A task carries keys only (symbol, months, the data directory and a model directory): the
+    worker reads its months plus MIN_WINDOW of history from the store, loads each model once
+    (:func:`_worker_predictor`), scores its own months and writes them to the scores dataset.
+    """
+    from features import distributed
 
     out: dict[str, list] = {s: [] for s in predictors}
     by_bar: dict[str, list[str]] = {}
     for s, b in bars.items():
         by_bar.setdefault(b, []).append(s)
-    for bar, symbols in by_bar.items():
-        task = _ScoreTask(
-            {s: predictors[s].model for s in symbols},
-            {s: (predictors[s].name, predictors[s].version) for s in symbols},
-            bar, start, end, request, keep,
-        )
-        results = distributed.map_partitions(
-            task, request.data_dir, symbols, bar, margin=MIN_WINDOW,
-            months_per_task=request.months_per_task, scheduler=request.scheduler,
-        )
-        for symbol, n, frame, span in results:
-            out[symbol].append((n, frame, span))
+    with _model_directories(request, predictors) as dirs:
+        for bar, symbols in by_bar.items():
+            task = _ScoreTask(
+                models={s: (dirs[s], predictors[s].name, predictors[s].version) for s in symbols},
+                data_dir=str(request.data_dir), bar=bar, start=start, end=end,
+                write_scores=request.write_scores, keep=keep,
+            )
+            results = distributed.map_partitions(
+                task, request.data_dir, symbols, bar, margin=MIN_WINDOW,
+                months_per_task=request.months_per_task, scheduler=request.scheduler,
+                workers=request.workers, client=client,
+            )
+            for symbol, n, frame, span in results:
+                out[symbol].append((n, frame, span))
     return out
 
 
-class _ScoreTask:
-    """The per-partition function: a task's frame (with its margin) -> its own months' scores."""
+@contextmanager
+def _model_directories(request: ScoreRequest, predictors: dict[str, Any]) -> Iterator[dict[str, str]]:
+    """Symbol -> a directory holding its model, for workers to load from.
 
-    def __init__(self, models: dict[str, Any], names: dict[str, tuple[str, str]], bar: str,
-                 start: pd.Timestamp | None, end: pd.Timestamp | None, request: ScoreRequest,
-                 keep: bool) -> None:
-        self.models, self.names, self.bar = models, names, bar
-        self.start, self.end, self.request, self.keep = start, end, request, keep
+    A ``--model`` directory is used as it is; a registry model is saved once (per distinct
+    model) into a temporary directory next to the data, which the workers read like the data,
+    and removed afterwards.
+    """
+    if request.model is not None and Path(request.model).is_dir():
+        yield {s: str(Path(request.model).resolve()) for s in predictors}
+        return
+    root = request.data_dir / "_scores"
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".models-", dir=root))
+    try:
+        saved: dict[int, str] = {}
+        for p in predictors.values():
+            if id(p.model) not in saved:
+                saved[id(p.model)] = str(p.model.save(tmp / str(len(saved))))
+        yield {s: saved[id(p.model)] for s, p in predictors.items()}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+_LOADED: dict[tuple[str, str, str, float], Any] = {}
+"""Predictors loaded in this process (a Dask worker keeps its models between tasks)."""
+
+
+def _worker_predictor(directory: str, name: str, version: str) -> Any:
+    """The predictor of the model in ``directory``, loaded once per process."""
+    from models import FlushModel
+    from models.flush_model import BOOSTER_FILE
+    from serving.predictor import Predictor
+
+    key = (directory, name, version, (Path(directory) / BOOSTER_FILE).stat().st_mtime)
+    if key not in _LOADED:
+        _LOADED[key] = Predictor(FlushModel.load(directory), name, version)
+    return _LOADED[key]
+
+
+@dataclass(frozen=True)
+class _ScoreTask:
+    """The per-partition function: a task's frame (with its margin) -> its own months' scores.
+
+    Small by design: it travels with every task, so it holds model directories, not models.
+    """
+
+    models: dict[str, tuple[str, str, str]]
+    data_dir: str
+    bar: str
+    start: pd.Timestamp | None
+    end: pd.Timestamp | None
+    write_scores: bool
+    keep: bool
 
     def __call__(self, frame: pd.DataFrame, task: Any) -> tuple:
-        from serving.predictor import Predictor
-
         symbol = normalize_symbol(task.symbol)
-        name, version = self.names[symbol]
-        predictor = Predictor(self.models[symbol], name, version)
+        predictor = _worker_predictor(*self.models[symbol])
         lo = task.start if self.start is None else max(task.start, self.start)
         hi = task.end - pd.Timedelta(1, "ns")
         hi = hi if self.end is None else min(hi, self.end)
         if frame.empty or lo > hi:
             return symbol, 0, None, (None, None)
         scored = score_frame(predictor, frame, symbol, self.bar, lo, hi)
-        _write_scores(self.request, symbol, self.bar, scored)
+        if self.write_scores:
+            _store_scores(Path(self.data_dir), symbol, self.bar, scored)
         return symbol, len(scored), (scored if self.keep else None), _range(scored)
 
 

@@ -28,6 +28,9 @@ def score(
         str | None,
         typer.Option("--scheduler", help="Dask scheduler address (tcp://host:8786); 'local-process' runs without Dask."),
     ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Workers of the local Dask cluster (8 symbols or more run on one).")
+    ] = 2,
     write_scores: Annotated[
         bool, typer.Option("--write-scores/--no-write-scores", help="Store the scores in the scores dataset (for the radar and pages).")
     ] = True,
@@ -43,6 +46,7 @@ def score(
         ScoreRequest(
             data_dir=root, symbols=names, bar=bar, start=start, end=end, model=model,
             mlflow_home=mlflow_home, out=out, write_scores=write_scores, scheduler=scheduler,
+            workers=workers,
         )
     )
     table = Table(title="Scored", title_justify="left")
