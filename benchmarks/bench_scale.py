@@ -284,7 +284,7 @@ def train_model(days: float, out: Path) -> Path:
     return model.save(out)
 
 
-def scoring(universe: Universe, train_days: float = 60) -> dict[str, float]:
+def scoring(universe: Universe, train_days: float = 90) -> dict[str, float]:
     """flushrisk score's job (training.score) in one process against a 2-worker LocalCluster:
     every bar of every symbol, features + probability + risk level + drivers + warnings,
     written to the scores dataset, same code, same data, same run."""
@@ -300,25 +300,26 @@ def scoring(universe: Universe, train_days: float = 60) -> dict[str, float]:
     print(f"model: {booster.num_trees()} trees of at most {booster.params.get('num_leaves', '?')} "
           f"leaves, trained on {train_days:g} simulated days in {time.perf_counter() - started:.1f}s "
           "(not timed)")
-    request = ScoreRequest(data_dir=data, symbols=names, model=str(model_dir), months_per_task=12,
+    request = ScoreRequest(data_dir=data, symbols=names, model=str(model_dir), months_per_task=3,
                            write_scores=True, scheduler=LOCAL_PROCESS)
     results: dict[str, float] = {}
     for label in ("1 process", "Dask 2 workers"):
         shutil.rmtree(data / "_scores", ignore_errors=True)
         gc.collect()
-        with PeakMemory() as memory:
-            if label == "1 process":
+        if label == "1 process":
+            with PeakMemory() as memory:
                 t = time.perf_counter()
                 outcome = score_job(request)
                 seconds = time.perf_counter() - t
-            else:
-                t = time.perf_counter()
-                with dask_client(None, workers=2) as client:
-                    start = time.perf_counter() - t
+        else:
+            t = time.perf_counter()
+            with dask_client(None, workers=2) as client:
+                print(f"LocalCluster of 2 workers started in {time.perf_counter() - t:.1f}s (not "
+                      "in the time below; its workers' memory and CPU are)")
+                with PeakMemory() as memory:
                     t = time.perf_counter()
                     outcome = score_job(request.model_copy(update={"scheduler": None}), client=client)
                     seconds = time.perf_counter() - t
-                print(f"LocalCluster of 2 workers started in {start:.1f}s (not in the time below)")
         scored = sum(s["rows"] for s in outcome.symbols.values())
         assert scored == rows, f"{label}: {scored} scored bars of {rows}"
         print(f"{label:>15}: {seconds:6.1f} s wall, {rows / seconds:,.0f} bars/s, "
@@ -360,7 +361,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--base", type=int, default=4, help="simulated markets to derive from")
     parser.add_argument("--append-days", type=float, default=365)
     parser.add_argument("--pooled-days", type=float, default=365, help="pooled: days per symbol")
-    parser.add_argument("--train-days", type=float, default=60,
+    parser.add_argument("--train-days", type=float, default=90,
                         help="scoring: simulated days of 5m bars the scoring model is trained on")
     args = parser.parse_args(argv)
     print(f"machine: {psutil.cpu_count()} cores, {gb(psutil.virtual_memory().total)} RAM, "

@@ -284,15 +284,14 @@ def _model_directories(request: ScoreRequest, predictors: dict[str, Any]) -> Ite
     """Symbol -> a directory holding its model, for workers to load from.
 
     A ``--model`` directory is used as it is; a registry model is saved once (per distinct
-    model) into a temporary directory next to the data, which the workers read like the data,
-    and removed afterwards.
+    model) into a temporary directory in the data directory, which workers on other machines
+    read like the data (the store and the scores dataset skip it: it holds no bar folders), and
+    removed afterwards.
     """
     if request.model is not None and Path(request.model).is_dir():
         yield {s: str(Path(request.model).resolve()) for s in predictors}
         return
-    root = request.data_dir / "_scores"
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".models-", dir=root))
+    tmp = Path(tempfile.mkdtemp(prefix=".score-models-", dir=request.data_dir))
     try:
         saved: dict[int, str] = {}
         for p in predictors.values():

@@ -75,3 +75,23 @@ def test_the_task_function_holds_keys_not_data(universe, tmp_path):
     sol = pd.read_parquet(tmp_path / "sol.parquet")
     pd.testing.assert_frame_equal(parts[parts["symbol"] == "SOL"].reset_index(drop=True), sol,
                                   check_exact=True)
+
+
+def test_a_registry_model_is_saved_once_for_the_workers_and_removed(universe):
+    """Without a --model directory, workers load the model from a copy in the data directory
+    that the store does not mistake for a symbol."""
+    from models import FlushModel
+    from serving.predictor import Predictor
+    from training.score import _model_directories, _worker_predictor
+
+    data_dir, model_dir = universe
+    predictor = Predictor(FlushModel.load(model_dir), "flushrisk-BTC", "7")
+    request = ScoreRequest(data_dir=data_dir, symbols=list(SYMBOLS))
+    with _model_directories(request, {s: predictor for s in SYMBOLS}) as dirs:
+        assert len(set(dirs.values())) == 1, "one copy per distinct model"
+        copy = next(iter(dirs.values()))
+        loaded = _worker_predictor(copy, "flushrisk-BTC", "7")
+        assert loaded.model.booster.model_to_string() == predictor.model.booster.model_to_string()
+        assert _worker_predictor(copy, "flushrisk-BTC", "7") is loaded, "loaded once per process"
+        assert sorted(d.symbol for d in MarketStore(data_dir).datasets()) == sorted(SYMBOLS)
+    assert not any(p.name.startswith(".score-models") for p in data_dir.iterdir())
