@@ -300,6 +300,7 @@ def scoring(universe: Universe, train_days: float = 90) -> dict[str, float]:
     print(f"model: {booster.num_trees()} trees of at most {booster.params.get('num_leaves', '?')} "
           f"leaves, trained on {train_days:g} simulated days in {time.perf_counter() - started:.1f}s "
           "(not timed)")
+    _shap_bound(FlushModel.load(model_dir), data, names[0])
     request = ScoreRequest(data_dir=data, symbols=names, model=str(model_dir), months_per_task=3,
                            write_scores=True, scheduler=LOCAL_PROCESS)
     results: dict[str, float] = {}
@@ -335,6 +336,18 @@ def scoring(universe: Universe, train_days: float = 90) -> dict[str, float]:
     print(f"scoring peak memory {gb(peak)} (target < 4 GB): {verdict(peak < 4 * 2**30)}")
     results["speedup"] = speedup
     return results
+
+
+def _shap_bound(model, data: Path, symbol: str) -> None:
+    """What the exact drivers cost alone: LightGBM's tree-SHAP pass over 20,000 feature rows."""
+    from features import build_features
+
+    rows = build_features(MarketStore(data).read(symbol, "5m")).to_numpy(np.float64)[-20_000:]
+    cpu = time.process_time()
+    model.contributions(rows)
+    cpu = time.process_time() - cpu
+    print(f"tree SHAP alone (pred_contrib, which /predict's drivers need): "
+          f"{len(rows) / cpu:,.0f} rows per CPU second for this model")
 
 
 SECTIONS: dict[str, Callable[[argparse.Namespace, Universe], object]] = {

@@ -51,6 +51,7 @@ class BatchScorer:
         self._head = [f'{{"feature": {json.dumps(f)}, "text": ' for f in FEATURES]
         self._unit = [f', "unit": {json.dumps(unit(f))}, "raw_value": ' for f in FEATURES]
         self._context = [self._context_of(f) for f in FEATURES]
+        self._convert = [description(f).unit.convert for f in FEATURES]
         self._texts: dict[tuple[int, str, str | None], str] = {}
 
     @staticmethod
@@ -119,14 +120,16 @@ class BatchScorer:
         top = order[:, :TOP_DRIVERS]
         shap = np.take_along_axis(contrib, top, axis=1)
         value = np.take_along_axis(values, top, axis=1)
-        keep = ~np.isnan(value) & (shap != 0.0)
         without = self.model.calibrator(_sigmoid(margin[:, None] - shap))
         change = probability[:, None] - without
+        # 0: not a driver; 1: a driver; 2: a driver with a non-finite number (through pydantic)
+        kind = (~np.isnan(value) & (shap != 0.0)) * (1 + ~(np.isfinite(change) & np.isfinite(shap)))
         out = np.empty(len(values), dtype=object)
         head, units, contexts, texts = self._head, self._unit, self._context, self._texts
+        convert = self._convert
         if len(texts) > _TEXTS_KEPT:
             texts.clear()
-        rows = zip(top.tolist(), shap.tolist(), value.tolist(), change.tolist(), keep.tolist(),
+        rows = zip(top.tolist(), shap.tolist(), value.tolist(), change.tolist(), kind.tolist(),
                    strict=True)
         for i, (js, cs, vs, ds, ks) in enumerate(rows):
             parts = []
@@ -135,18 +138,17 @@ class BatchScorer:
                     continue
                 ctx = contexts[j]
                 context = float(values[i, ctx[1]]) if ctx is not None and known[i, ctx[1]] else None
-                feature = FEATURES[j]
-                natural = natural_value(feature, v)
-                if not (math.isfinite(natural) and math.isfinite(d) and math.isfinite(c)):
-                    parts.append(_exact(feature, v, context, d, c))
+                natural = convert[j](v)  # = natural_value(FEATURES[j], v)
+                if k == 2 or not math.isfinite(natural):
+                    parts.append(_exact(FEATURES[j], v, context, d, c))
                     continue
                 # describe() words a value through number(natural value) only (and the context
                 # feature's the same way): rows that print the same numbers share the text.
                 key = (j, number(natural),
-                       None if context is None else number(natural_value(ctx[0], context)))
+                       None if context is None else number(convert[ctx[1]](context)))
                 text = texts.get(key)
                 if text is None:
-                    words = describe(feature, v, None if context is None else {ctx[0]: context})
+                    words = describe(FEATURES[j], v, None if context is None else {ctx[0]: context})
                     text = texts[key] = _json_text(words)
                 parts.append(
                     f'{head[j]}{text}, "value": {natural!r}{units[j]}{v!r}, '
