@@ -26,6 +26,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -90,16 +91,33 @@ def one(frame: pd.DataFrame, spec: LabelSpec, config: TrainConfig, objectives: l
     strength = read_strength(frame, spec, X.index)
     persistence = read_persistence(frame, spec, X.index)
     bar = pd.Timedelta("1h")
-    t0 = time.perf_counter()
-    untuned = run_walk_forward(X, y, bar, config, strength=strength, label_kind=spec.kind, persistence=persistence)
-    t_untuned = time.perf_counter() - t0
-    print(f"\n{title}; {meta.rows} rows, base rate {meta.base_rate:.4f}, {len(untuned.y)} out-of-fold rows "
-          f"({int(untuned.y.sum())} positives); untuned walk-forward {t_untuned:.0f} s (with the baselines)")
+    cache: dict[str, Any] = {}
+
+    def untuned_wf() -> WalkForwardResult:
+        if "wf" not in cache:
+            t0 = time.perf_counter()
+            cache["wf"] = run_walk_forward(X, y, bar, config, strength=strength, label_kind=spec.kind,
+                                           persistence=persistence)
+            print(f"  untuned walk-forward {time.perf_counter() - t0:.0f} s (with the baselines)")
+        return cache["wf"]
+
+    print(f"\n{title}; {meta.rows} rows, base rate {meta.base_rate:.4f}")
     out = {}
     for options in objectives:
         t0 = time.perf_counter()
         tuning = tune_walk_forward(X, y, config, strength, options)
         t_tune = time.perf_counter() - t0
+        guard = tuning.guard
+        guard_text = "" if guard is None else (
+            f"; guard: trial {guard['trial']} - defaults {guard['difference']:+.4f} "
+            f"[{guard['ci'][0]:+.4f}, {guard['ci'][1]:+.4f}] {'clear' if guard['clear'] else 'NOT clear'}")
+        if tuning.best.number == 0:
+            print(f"  objective {options.objective}: defaults kept ({tuning.summary()}{guard_text}); the tuned "
+                  f"model IS the untuned one (same config, deterministic): gap 0 by construction; tuning "
+                  f"{t_tune:.0f} s, {len(tuning.trials)} trials")
+            out[options.objective] = None
+            continue
+        untuned = untuned_wf()
         tuned_config = tuning.apply(config).model_copy(update={"baselines": ()})  # the baselines are shared
         t0 = time.perf_counter()
         tuned = run_walk_forward(X, y, bar, tuned_config, strength=strength, label_kind=spec.kind)
@@ -110,7 +128,7 @@ def one(frame: pd.DataFrame, spec: LabelSpec, config: TrainConfig, objectives: l
         r = reports(untuned, tuned, config.protocol)
         print_reports(r, f"  objective {options.objective}:")
         best = tuning.best
-        print(f"  {tuning.summary()}; stopped by {tuning.stopped_by}")
+        print(f"  {tuning.summary()}; stopped by {tuning.stopped_by}{guard_text}")
         print("  chosen: " + ("the defaults (trial 0)" if best.number == 0 else
                               ", ".join(f"{k}={v:.3g}" for k, v in {**best.params, 'blend': best.blend}.items())))
         print(f"  time: tuning {t_tune:.0f} s ({len(tuning.trials)} trials, "
@@ -139,23 +157,30 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=200)
     parser.add_argument("--threshold-usd", type=float, default=bt.BENCH_THRESHOLD_USD)
     parser.add_argument("--objective", default="pr_auc", help="pr_auc, log_loss or both: pr_auc,log_loss")
+    parser.add_argument("--no-guard", action="store_true", help="take the best trial even when not clearly better")
     parser.add_argument("--okx", action="store_true", help="also the shared OKX hourly data, proxy label")
     args = parser.parse_args()
     np.seterr(all="ignore")
     protocol = ProtocolConfig(resamples=args.bootstrap)
     config = TrainConfig(seeds=args.booster_seeds, protocol=protocol)
-    objectives = [TuneConfig(trials=args.trials, timeout=args.timeout, objective=o.strip())
+    objectives = [TuneConfig(trials=args.trials, timeout=args.timeout, objective=o.strip(), guard=not args.no_guard)
                   for o in args.objective.split(",") if o.strip()]
     spec = LabelSpec(kind="liquidation", horizon="1h", threshold_usd=args.threshold_usd or None)
-    print(f"label: {spec.describe()}; tuning: {args.objective}, {args.trials} trials, timeout {args.timeout:g} s, "
+    print(f"label: {spec.describe()}; tuning: {args.objective}, guard {'off' if args.no_guard else 'on'}, {args.trials} trials, timeout {args.timeout:g} s, "
           f"{objectives[0].inner_folds} inner folds; booster seeds {args.booster_seeds}; os.cpu_count()={os.cpu_count()}")
     results: dict[str, dict[int, tuple]] = {o.objective: {} for o in objectives}
+    kept = {o.objective: 0 for o in objectives}  # seeds where tuning kept the defaults (gap 0)
     for seed in [int(s) for s in args.seeds.split(",") if s.strip()]:
         frame = simulate("BTC", days=args.days, bar="1h", seed=seed)
-        for objective, (u, t, r) in one(frame, spec, config, objectives,
-                                        f"simulated BTC seed {seed}, {args.days} days hourly").items():
-            results[objective][seed] = (u, t, r)
+        for objective, outcome in one(frame, spec, config, objectives,
+                                      f"simulated BTC seed {seed}, {args.days} days hourly").items():
+            if outcome is None:
+                kept[objective] += 1
+            else:
+                results[objective][seed] = outcome
     for objective, per_seed in results.items():
+        if kept[objective]:
+            print(f"\nobjective {objective}: the defaults were kept on {kept[objective]} seed(s) (gap 0 there)")
         if len(per_seed) < 2:
             continue
         gaps = [r["paired"]["differences"][UNTUNED]["pr_auc"] for _, _, r in per_seed.values()]

@@ -342,7 +342,8 @@ def log_tuning(client: MlflowClient, experiment_id: str, parent_run_id: str, tun
         ) if _finite(v)],
         params=[Param(f"tune_best_{k}", str(v)) for k, v in {**best["params"], "blend": best["blend"],
                                                                "trial": best["number"]}.items()]
-        + [Param("tune_rows", f"{tuning['tuned_from']} .. {tuning['tuned_to']} ({tuning['rows']} rows)")],
+        + [Param("tune_rows", f"{tuning['tuned_from']} .. {tuning['tuned_to']} ({tuning['rows']} rows)"),
+           Param("tune_defaults_kept", str(bool(best.get("defaults_kept"))).lower())],
     )
     children = []
     for trial in tuning["trials"]:

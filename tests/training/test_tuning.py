@@ -50,7 +50,7 @@ def test_tune_trains_the_final_model_with_the_chosen_params_and_logs_child_runs(
     sim_store, mlflow_home, tmp_path, seen
 ):
     report_path = tmp_path / "report.json"
-    result = _train(sim_store, mlflow_home, report_path, "--tune", "3")
+    result = _train(sim_store, mlflow_home, report_path, "--tune", "3", "--no-tune-guard")
     assert result.exit_code == 0, result.output
     report = json.loads(report_path.read_text())
     tuning = report["tuning"]
@@ -106,6 +106,26 @@ def test_tune_trains_the_final_model_with_the_chosen_params_and_logs_child_runs(
     assert chosen.data.params["num_leaves"] == str(best["params"]["num_leaves"])
     assert chosen.data.tags["best_trial"] == "true"
     assert all(c.data.metrics["duration_seconds"] > 0 for c in children)
+
+
+def test_guard_keeps_the_defaults_unless_the_best_trial_is_clearly_better(sim_frame, sim_windows, fast_config):
+    from training.tuning import TuneConfig, tune_walk_forward
+
+    X, y, _ = sim_windows
+    from tests.training.conftest import sim_strength
+
+    result = tune_walk_forward(X, y, fast_config, sim_strength(sim_frame, X), TuneConfig(trials=3))
+    guard = result.guard
+    assert guard is not None, "on this seeded data a searched trial scores above the defaults on the inner rows"
+    assert guard["clear"] == (guard["ci"][0] > 0)
+    assert guard["ci"][0] <= guard["difference"] <= guard["ci"][1]
+    if guard["clear"]:
+        assert result.best_number == guard["trial"] != 0
+        assert result.apply(fast_config).booster.params["num_leaves"] == result.best.params["num_leaves"]
+    else:
+        assert result.best_number == 0 and result.to_dict()["best"]["defaults_kept"]
+        assert result.to_dict()["best"]["searched_best"] == guard["trial"]
+        assert result.apply(fast_config) is fast_config  # the defaults, untouched
 
 
 def test_untuned_training_logs_no_tuning(sim_store, mlflow_home, tmp_path):

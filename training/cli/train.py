@@ -273,8 +273,17 @@ def print_tuning(tuning: dict[str, Any] | None) -> None:
         f"{best['score']:.4f} (trial {best['number']}), defaults {'-' if default is None else f'{default:.4f}'}",
         highlight=False,
     )
+    guard = tuning.get("guard")
+    if guard:
+        lo, hi = guard["ci"]
+        ci = "CI n/a" if lo is None else f"{guard['level']:.0%} CI {lo:+.4f} to {hi:+.4f}"
+        console.print(
+            f"guard: best searched trial {guard['trial']} vs the defaults on the tuning rows, {guard['metric']} "
+            f"{guard['difference']:+.4f} ({ci}): {'clearly better' if guard['clear'] else 'not clearly better'}",
+            highlight=False,
+        )
     if best.get("defaults_kept"):
-        console.print("chosen: the defaults (trial 0) scored best and are kept unchanged", highlight=False)
+        console.print("chosen: the defaults (trial 0), kept unchanged", highlight=False)
     else:
         console.print(f"chosen: {_short_params({**best['params'], 'blend': best['blend']})}", highlight=False)
     console.print(f"design: {tuning['design']}", highlight=False, style="dim")
@@ -329,6 +338,12 @@ def train(
         float | None,
         typer.Option("--tune-timeout", min=1, help="Stop starting tuning trials after SECONDS."),
     ] = None,
+    tune_guard: Annotated[
+        bool,
+        typer.Option("--tune-guard/--no-tune-guard", help=(
+            "Keep the defaults unless the best trial beats them clearly (paired 90% CI above zero on "
+            "the tuning rows).")),
+    ] = True,
 ) -> None:
     """Walk-forward train and evaluate a calibrated model against baselines; log it to MLflow."""
     import pydantic
@@ -364,7 +379,7 @@ def train(
             mlflow_home=mlflow_home,
             log_to_mlflow=register,
             report=report,
-            tune=TuneConfig(trials=tune, timeout=tune_timeout) if tune > 0 else None,
+            tune=TuneConfig(trials=tune, timeout=tune_timeout, guard=tune_guard) if tune > 0 else None,
         )
     except (pydantic.ValidationError, ValueError) as err:
         raise DataError(f"invalid option: {err}") from None
