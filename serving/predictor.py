@@ -19,7 +19,7 @@ milliseconds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from serving.schemas import (
     PredictRequest,
     PredictResponse,
 )
+from serving.single_row import SingleRowContributions
 
 TOP_DRIVERS = 5
 # A value this far outside the training range, as a share of that range, is still "inside":
@@ -166,6 +167,12 @@ class Predictor:
         # Per signal group the model was trained with: the features it feeds (those that have
         # no value when the group's columns are absent), found by running the pipeline.
         self._group_features = self._feature_dependencies()
+        self._symbols_normal = frozenset(_normal(s) for s in self.symbols)
+        self._fast_contributions: SingleRowContributions | None = None
+        if model.linear is None or model.blend >= 1.0:  # a blend adds its linear part
+            self._fast_contributions = SingleRowContributions.create(
+                model.booster, self._sample_rows()
+            )
         self._contrib_is_margin = self._check_contrib_identity()
         self.info = ModelInfo(
             name=_text(labels.get("mlflow_name") or meta.get("mlflow_name")) or name,
@@ -178,10 +185,14 @@ class Predictor:
             label=_describe_spec(model.label_spec),
         )
 
+    def _sample_rows(self) -> np.ndarray:
+        """Two rows for self-checks: mid-range values of the seen features, and all missing."""
+        mid = np.where(self._seen, (self._lo + self._hi) / 2.0, np.nan)
+        return np.vstack([mid, np.full(len(FEATURES), np.nan)])
+
     def _check_contrib_identity(self) -> bool:
         """Whether one tree-SHAP pass reproduces FlushModel.predict_proba for this booster."""
-        mid = np.where(self._seen, (self._lo + self._hi) / 2.0, np.nan)
-        rows = np.vstack([mid, np.full(len(FEATURES), np.nan)])
+        rows = self._sample_rows()
         self._contrib_is_margin = True  # score() takes the fast path for this comparison
         fast, _ = self.score(rows)
         return bool(np.allclose(fast, self.model.predict_proba(rows), rtol=1e-9, atol=1e-12))
@@ -401,7 +412,10 @@ class Predictor:
         :meth:`score`); batch scoring (serving.batch) starts from the same numbers."""
         rows = np.where(np.isinf(rows), np.nan, rows)
         # tree SHAP, plus the linear part's exact terms for a blended model (models.linear)
-        contrib = self.model.contributions(rows)
+        if len(rows) == 1 and self._fast_contributions is not None:
+            contrib = self._fast_contributions(rows[0])[None, :]  # same numbers, less set-up
+        else:
+            contrib = self.model.contributions(rows)
         margin = contrib.sum(axis=1)
         if self._contrib_is_margin:
             probabilities = self.model.calibrator(_sigmoid(margin))
@@ -424,7 +438,7 @@ class Predictor:
             return []
         shap = contrib[top]
         without = self.model.calibrator(_sigmoid(margin - shap))
-        context = {FEATURES[j]: float(values[j]) for j in np.flatnonzero(known)}
+        context = _RowValues(values)
         return [
             {
                 "feature": FEATURES[j],
@@ -435,7 +449,7 @@ class Predictor:
                 "contribution": float(probability - p_without),
                 "contribution_log_odds": float(c),
             }
-            for j, c, p_without in zip(top, shap, without, strict=True)
+            for j, c, p_without in zip(top, shap.tolist(), without.tolist(), strict=True)
         ]
 
     def _prepare(
@@ -462,7 +476,7 @@ class Predictor:
     def _check_symbol(self, symbol: str) -> None:
         if not self.symbols:
             return
-        if _normal(symbol) not in {_normal(s) for s in self.symbols}:
+        if _normal(symbol) not in self._symbols_normal:
             served = ", ".join(self.symbols[:_LIST_AT_MOST])
             raise RequestError(
                 ("symbol",),
@@ -628,6 +642,26 @@ class Predictor:
                 )
             ]
         return []
+
+
+class _RowValues(Mapping[str, float]):
+    """A feature row read by name (a driver's text reads one other feature for context),
+    without building a dict of every feature for each prediction."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self._values = values
+
+    def __getitem__(self, name: str) -> float:
+        value = float(self._values[_INDEX[name]])
+        if np.isnan(value):
+            raise KeyError(name)  # a missing value is no context
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name in FEATURES if not np.isnan(self._values[_INDEX[name]]))
+
+    def __len__(self) -> int:
+        return int((~np.isnan(self._values)).sum())
 
 
 def _sigmoid(z: np.ndarray | float) -> np.ndarray:
