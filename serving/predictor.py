@@ -484,11 +484,8 @@ class Predictor:
             )
 
     def _row_from_features(self, features: Mapping[str, float | None]) -> np.ndarray:
-        row = np.full(len(FEATURES), np.nan)
-        for name, value in features.items():
-            if value is not None:
-                row[_INDEX[name]] = value
-        return row
+        # a feature left out or null is missing: None becomes NaN in a float array
+        return np.array([features.get(name) for name in FEATURES], dtype=np.float64)
 
     def _row_from_bars(self, window: pd.DataFrame) -> tuple[np.ndarray, datetime]:
         """The feature row of a canonical frame's last bar (see :meth:`_row_from_columns`)."""
