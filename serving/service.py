@@ -522,7 +522,8 @@ class FlushRiskService:
         except RequestError as err:
             return request_error(err)  # type: ignore[return-value]
         _observe([response])
-        return response
+        # The validated answer, serialised once: BentoML passes a Response through as it is.
+        return Response(response.model_dump_json(), media_type="application/json")  # type: ignore[return-value]
 
     @bentoml.api(input_spec=PredictBatchRequest, route="/predict_batch")
     def predict_batch(self, **fields: Any) -> PredictBatchResponse:
