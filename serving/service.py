@@ -53,7 +53,7 @@ from serving.schemas import (
     PredictRequest,
     PredictResponse,
 )
-from serving.state import STATE, symbol_key
+from serving.state import STATE
 from serving.worker import die_with_parent, refuse_to_start
 
 logger = logging.getLogger("flushrisk.serving")
@@ -575,7 +575,7 @@ def _predict_items(items: list[PredictRequest]) -> list[PredictResponse]:
 
 def _observe(responses: list[PredictResponse]) -> None:
     for response in responses:
-        PROBABILITY.labels(symbol=symbol_key(response.symbol)).observe(response.probability)
+        PROBABILITY.labels(symbol=STATE.metric_label(response.symbol)).observe(response.probability)
         for warning in response.warnings:
             WARNINGS.labels(code=warning.code).inc()
 

@@ -39,6 +39,13 @@ class ServiceState:
         """The predictor serving ``symbol``, or None."""
         return self.predictors.get(symbol_key(symbol))
 
+    def metric_label(self, symbol: str) -> str:
+        """The ``symbol`` label of a prediction metric: the key of a symbol served by name, else
+        ``UNLISTED``. A model that names no symbol answers any symbol a client sends; labelling
+        by the request would let any client grow the metric's label sets without bound."""
+        key = symbol_key(symbol)
+        return key if key and key in self.predictors else UNLISTED
+
     @property
     def symbols(self) -> list[str]:
         return sorted(self.predictors)
@@ -49,5 +56,6 @@ class ServiceState:
 
 
 STATE = ServiceState()
+UNLISTED = "unlisted"
 
-__all__ = ["STATE", "ServiceState", "symbol_key"]
+__all__ = ["STATE", "UNLISTED", "ServiceState", "symbol_key"]
