@@ -33,14 +33,14 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_training as bt  # noqa: E402  (puts the repo on the path too)
+import bench_training as bt
 
-from features import LabelSpec, labelled_windows  # noqa: E402
-from features.sources.simulator import simulate  # noqa: E402
-from training.fit import MODEL, TrainConfig, WalkForwardResult, run_walk_forward  # noqa: E402
-from training.jobs import read_persistence, read_strength  # noqa: E402
-from training.protocol import ProtocolConfig, protocol_report  # noqa: E402
-from training.tuning import TuneConfig, tune_walk_forward  # noqa: E402
+from features import LabelSpec, labelled_windows
+from features.sources.simulator import simulate
+from training.fit import MODEL, TrainConfig, WalkForwardResult, run_walk_forward
+from training.jobs import read_persistence, read_strength
+from training.protocol import ProtocolConfig, protocol_report
+from training.tuning import TuneConfig, tune_walk_forward
 
 UNTUNED = "untuned"
 

@@ -436,9 +436,9 @@ __all__ = [
     "evaluation_report",
     "feature_ranges",
     "fit_baselines",
-    "seed_configs",
-    "with_persistence",
     "fit_final_model",
     "run_walk_forward",
+    "seed_configs",
     "target_name",
+    "with_persistence",
 ]

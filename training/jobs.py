@@ -460,7 +460,7 @@ def evaluate_job(
     X_base = with_persistence(X, read_persistence(frame, spec, X.index))
     results: list[FoldResult] = []
     for fold in folds:
-        X_train, y_train, X_test = X.iloc[fold.train], yv[fold.train], X.iloc[fold.test]
+        y_train, X_test = yv[fold.train], X.iloc[fold.test]
         predictions = {
             MODEL: p_all[fold.test],
             **fit_baselines(config.baselines, X_base.iloc[fold.train], y_train, X_base.iloc[fold.test], spec.kind),
@@ -507,11 +507,11 @@ def promote_job(
 
 __all__ = [
     "DataRequest",
-    "events_section",
     "LabelRequest",
     "TrainOutcome",
     "TrainRequest",
     "evaluate_job",
+    "events_section",
     "promote_job",
     "read_persistence",
     "track_record",

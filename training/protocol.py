@@ -345,8 +345,8 @@ __all__ = [
     "BOOTSTRAPPED",
     "ProtocolConfig",
     "best_baseline",
-    "block_ids",
     "block_counts",
+    "block_ids",
     "make_verdict",
     "protocol_report",
 ]

@@ -38,7 +38,6 @@ day-block bootstrap 90 % CI of the difference lies above zero (:func:`clear_gain
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass

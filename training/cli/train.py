@@ -350,8 +350,8 @@ def train(
     import pydantic
 
     from models.lgbm import BoosterConfig
-    from training.fit import TrainConfig
     from training.events import EventOptions
+    from training.fit import TrainConfig
     from training.jobs import DataRequest, LabelRequest, TrainRequest, train_job
     from training.protocol import ProtocolConfig
     from training.tuning import TuneConfig
