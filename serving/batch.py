@@ -27,6 +27,7 @@ from json.encoder import encode_basestring_ascii as _json_text  # what json.dump
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from features.descriptions import describe, description, natural_value, number, unit
 from features.pipeline import FEATURES
@@ -67,7 +68,10 @@ class BatchScorer:
         raw = np.asarray(rows, dtype=np.float64)
         if raw.ndim != 2 or raw.shape[1] != len(FEATURES):
             raise ValueError(f"expected rows of {len(FEATURES)} features, got shape {raw.shape}")
-        clean, contrib, margin, model_p = self.predictor.explained(raw)
+        # One thread: batch scoring runs one partition per process (a Dask worker, or the one
+        # process), and LightGBM's OpenMP threads would otherwise take every core per process.
+        with threadpool_limits(1, user_api="openmp"):
+            clean, contrib, margin, model_p = self.predictor.explained(raw)
         warnings, floored = self._warnings_of(raw, model_p, columns)
         base = self.predictor.base_rate
         probability = np.where(floored, base if base is not None else np.nan, model_p)
