@@ -334,7 +334,7 @@ class Predictor:
         model_probabilities, drivers = self.score(rows)
         probabilities = model_probabilities.copy()
         for i, (_, warnings) in enumerate(extras):
-            floor = self._floor(model_probabilities[i], warnings)
+            floor = self.floor_probability(model_probabilities[i], warnings)
             if floor is not None:
                 probabilities[i] = floor
         levels = self.model.risk_levels(probabilities)
@@ -364,7 +364,7 @@ class Predictor:
             )
         ]
 
-    def _floor(self, p: float, warnings: list[PredictionWarning]) -> float | None:
+    def floor_probability(self, p: float, warnings: list[PredictionWarning]) -> float | None:
         """The base rate, when inputs are missing and the model says less (else None).
 
         A model trained with a signal group has only ever seen it present: with the group

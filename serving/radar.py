@@ -441,13 +441,10 @@ def _warnings(predictor: Any, row: np.ndarray, covered: bool) -> list[dict[str, 
 
 def _floored(predictor: Any, p: float, warnings: list[dict[str, str]]) -> float:
     """The service's rule: with inputs missing, never below the base rate (with a warning)."""
-    floor = getattr(predictor, "_floor", None)
-    if floor is None:
-        return p
     from serving.schemas import PredictionWarning
 
     objects = [PredictionWarning.model_construct(code=w["code"], message=w["message"]) for w in warnings]
-    raised = floor(p, objects)
+    raised = predictor.floor_probability(p, objects)
     if raised is None:
         return p
     extra = objects[len(warnings) :]
@@ -457,9 +454,7 @@ def _floored(predictor: Any, p: float, warnings: list[dict[str, str]]) -> float:
 
 def _present(predictor: Any, row: np.ndarray) -> int:
     """Features of the model (seen in training) that have a value, as /predict counts them."""
-    seen = getattr(predictor, "_seen", None)
-    finite = ~np.isnan(row)
-    return int((finite & seen).sum() if seen is not None else finite.sum())
+    return int((~np.isnan(row) & predictor.seen).sum())
 
 
 __all__: list[str] = [
