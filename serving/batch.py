@@ -31,11 +31,9 @@ from threadpoolctl import threadpool_limits
 
 from features.descriptions import describe, description, natural_value, number, unit
 from features.pipeline import FEATURES
-from serving.predictor import TOP_DRIVERS, Predictor, _sigmoid
+from serving.predictor import FLOORED_CODE, MISSING_CODES, TOP_DRIVERS, Predictor, _sigmoid
 from serving.schemas import Driver
 
-_FLOORED = "probability_floored"
-_MISSING_CODES = frozenset({"missing_signal_group", "missing_feature"})
 _INDEX = {name: j for j, name in enumerate(FEATURES)}
 _TEXTS_KEPT = 200_000
 """Driver texts remembered per scorer (about 200 bytes each) before the memo starts over."""
@@ -105,11 +103,11 @@ class BatchScorer:
         if base is None:
             floored = np.zeros(len(raw), dtype=bool)
         else:
-            has_missing = np.array([any(c in _MISSING_CODES for c in cs) for cs in codes])
-            floored = has_missing[inverse] & ~(model_p >= base)  # as Predictor._floor
+            has_missing = np.array([any(c in MISSING_CODES for c in cs) for cs in codes])
+            floored = has_missing[inverse] & ~(model_p >= base)  # as Predictor.floor_probability
         # pattern k -> its JSON text, floored pattern k -> text with the floor's code
         texts = np.array(
-            [json.dumps(cs) for cs in codes] + [json.dumps([*cs, _FLOORED]) for cs in codes],
+            [json.dumps(cs) for cs in codes] + [json.dumps([*cs, FLOORED_CODE]) for cs in codes],
             dtype=object,
         )
         return texts[inverse + len(codes) * floored], floored

@@ -52,7 +52,10 @@ MISSING_INPUTS_POLICY = (
     "never below the model's base rate (warning probability_floored; model_probability keeps "
     "the model's own answer)"
 )
-_MISSING_CODES = frozenset({"missing_signal_group", "missing_feature"})
+# The warnings that make a probability floored at the base rate, and the floor's own code
+# (batch scoring applies the same rule to whole arrays: serving/batch.py).
+MISSING_CODES = frozenset({"missing_signal_group", "missing_feature"})
+FLOORED_CODE = "probability_floored"
 # A warning lists at most this many features by name; the rest are counted.
 _LIST_AT_MOST = 8
 _INDEX = {name: j for j, name in enumerate(FEATURES)}
@@ -374,11 +377,11 @@ class Predictor:
         """
         if self.base_rate is None or p >= self.base_rate:
             return None
-        if not any(w.code in _MISSING_CODES for w in warnings):
+        if not any(w.code in MISSING_CODES for w in warnings):
             return None
         warnings.append(
             PredictionWarning(
-                code="probability_floored",
+                code=FLOORED_CODE,
                 message=f"inputs the model was trained with are missing, and the model's own "
                 f"answer ({p:.3%}) is below the base rate: the probability given is the base "
                 f"rate {self.base_rate:.3%} (the usual frequency), not lower; send the missing "
@@ -685,6 +688,8 @@ def present_groups(columns: Sequence[str]) -> list[str]:
 
 
 __all__ = [
+    "FLOORED_CODE",
+    "MISSING_CODES",
     "TOP_DRIVERS",
     "ModelMismatchError",
     "Predictor",
