@@ -42,7 +42,7 @@ def _commands(group: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...
 def cli_help_pages() -> list[tuple[str, str]]:
     """``(command, --help text)`` for ``flushrisk`` and each of its commands, at a fixed width."""
     import typer
-    import typer.rich_utils as rich_utils
+    from typer import rich_utils
     from typer.testing import CliRunner
 
     from training.cli import app
@@ -100,10 +100,8 @@ def openapi_reference(spec: dict[str, Any] | None = None) -> str:
 
         spec = openapi_document()
     info = spec.get("info", {})
-    parts = [
-        f"**{info.get('title', '')}** {info.get('version', '')} (OpenAPI {spec.get('openapi')}): "
-        f"{info.get('description', '')}\n"
-    ]
+    heading = f"**{info.get('title', '')}** {info.get('version', '')}"
+    parts = [f"{heading} (OpenAPI {spec.get('openapi')}): {info.get('description', '')}\n"]
     for path, operations in sorted(spec.get("paths", {}).items()):
         for method, op in operations.items():
             if method not in {"get", "post", "put", "delete", "patch"}:
