@@ -23,8 +23,8 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from typing import Literal
 from json.encoder import encode_basestring_ascii as _json_text  # what json.dumps uses for str
+from typing import Literal
 
 import numpy as np
 import pandas as pd
