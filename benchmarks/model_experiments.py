@@ -36,6 +36,19 @@ OKX = SHARED / "okx_btc_usd_swap_1h.csv"
 # January/February crash falls inside a test fold.
 REAL_WF = {"n_folds": 6, "initial_train_fraction": 0.25}
 SIM_WF = {"n_folds": 5, "initial_train_fraction": 0.4}
+LEVERAGE_PATTERNS = (
+    (r"^funding_(rate|annualized|cum_24h)$", +1),
+    (r"^oi_(coin_)?growth_24h$", +1),
+)
+
+
+def _base_patterns() -> tuple:
+    import models.lgbm
+
+    return tuple(p for p in models.lgbm.MONOTONE_PATTERNS if p not in LEVERAGE_PATTERNS)
+
+
+BASE_PATTERNS = _base_patterns()
 
 
 def onsets_warned(index: pd.DatetimeIndex, y: np.ndarray, scores: dict[str, np.ndarray],
@@ -58,7 +71,7 @@ def onsets_warned(index: pd.DatetimeIndex, y: np.ndarray, scores: dict[str, np.n
 def run(frame: pd.DataFrame, spec: LabelSpec, config: TrainConfig,
         transform: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame] | None,
         budget: float) -> dict:
-    X, y, meta = labelled_windows(frame, spec)
+    X, y, _meta = labelled_windows(frame, spec)
     if transform is not None:
         X = transform(X, frame)
     strength = read_strength(frame, spec, X.index)
@@ -66,7 +79,9 @@ def run(frame: pd.DataFrame, spec: LabelSpec, config: TrainConfig,
                           persistence=read_persistence(frame, spec, X.index))
     rep = protocol_report(wf.predictions, wf.y, wf.index, wf.bar, wf.thresholds, config=config.protocol)
     n_on, warned = onsets_warned(wf.index, wf.y, wf.predictions, budget)
-    return {"report": rep, "onsets": n_on, "warned": warned, "wf": wf}
+    share = float(np.mean(wf.predictions["model"] >= wf.thresholds))
+    at_share = onsets_warned(wf.index, wf.y, wf.predictions, max(share, 1e-3))[1]
+    return {"report": rep, "onsets": n_on, "warned": warned, "wf": wf, "share": share, "at_share": at_share}
 
 
 def line(name: str, res: dict) -> str:
@@ -84,6 +99,8 @@ def line(name: str, res: dict) -> str:
     return (f"{name:<22} model {rep['model']['pr_auc']:.3f} logit {rep['logistic']['pr_auc']:.3f} "
             f"pers {rep['persistence']['pr_auc']:.3f} | vs logit {gap('logistic')} vs pers {gap('persistence')}"
             f" | onsets {w['model']}/{w['logistic']}/{w['persistence']} of {res['onsets']}"
+            f" (at the model's alert share {res['share']:.1%}: {res['at_share']['model']}/"
+            f"{res['at_share']['logistic']}/{res['at_share']['persistence']})"
             f" | ECE {rep['model'].get('ece', float('nan')):.4f}")
 
 
@@ -114,6 +131,10 @@ def load_sets(names: list[str], seeds: list[int]) -> list[tuple[str, pd.DataFram
 
 def candidates() -> dict[str, tuple[Callable | None, dict]]:
     """name -> (X transform, TrainConfig overrides on the booster config)."""
+    def hours(X: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+        angle = 2 * np.pi * X.index.hour / 24
+        return X.assign(hour_sin=np.sin(angle), hour_cos=np.cos(angle))
+
     old = {"linear_target": "label"}
     nocas = {"linear_exclude_groups": ("cascade",)}
     return {
@@ -127,6 +148,10 @@ def candidates() -> dict[str, tuple[Callable | None, dict]]:
         "size50_nocas": (None, {"blend": 0.5, **nocas}),
         "size30_nocas": (None, {"blend": 0.3, **nocas}),
         "label50_nocas": (None, {**old, "blend": 0.5, **nocas}),
+        "size30_hours": (hours, {"blend": 0.3}),
+        "size30_nocas_mono": (None, {"blend": 0.3, **nocas, "mono": True}),
+        "size50_nocas_hours": (hours, {"blend": 0.5, **nocas}),
+        "size30_nocas_hours": (hours, {"blend": 0.3, **nocas}),
     }
 
 
@@ -148,7 +173,11 @@ def main() -> None:
             wf_kw = {**wf_kw, "horizon": pd.Timedelta(args.horizon)}
         for cand in args.candidates.split(","):
             transform, over = table[cand]
-            booster = TrainConfig().booster.model_copy(update={k: v for k, v in over.items() if k != "params"})
+            import models.lgbm as lgbm_module
+
+            lgbm_module.MONOTONE_PATTERNS = LEVERAGE_PATTERNS + BASE_PATTERNS if over.get("mono") else BASE_PATTERNS
+            booster = TrainConfig().booster.model_copy(
+                update={k: v for k, v in over.items() if k not in ("params", "mono", "train")})
             if "params" in over:
                 booster = booster.with_params(**over["params"])
             config = TrainConfig(seeds=1, booster=booster, walk_forward=WalkForwardConfig(**wf_kw),
