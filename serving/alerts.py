@@ -296,14 +296,41 @@ def read_alerts(
     if not path.exists():
         return []
     out = []
-    for line in path.read_text().splitlines():
-        try:
-            alert = json.loads(line)
-        except ValueError:
-            continue  # a line cut by a crash
-        if since is None or pd.Timestamp(alert["time"]) >= since:
-            out.append(alert)
+    skipped = 0
+    # errors="replace": one damaged byte costs that line, not the symbol's whole log
+    for line in path.read_bytes().decode("utf-8", errors="replace").splitlines():
+        logged = _logged_alert(line)
+        if logged is None:
+            skipped += line.strip() != ""
+        elif since is None or logged[1] >= since:
+            out.append(logged[0])
+    if skipped:
+        logger.warning("%s: skipped %d unreadable line(s) of the alert log", path, skipped)
     return out
+
+
+def _logged_alert(line: str) -> tuple[dict[str, Any], pd.Timestamp] | None:
+    """One line of an alert log and its time, or None when it is not an alert (cut by a crash, damaged,
+    or JSON of another shape): time (a UTC timestamp), probability (a number in [0, 1]) and
+    level (a risk level) are checked, since /risk/{symbol} serves them."""
+    try:
+        alert = json.loads(line)
+        if not isinstance(alert, dict) or alert.get("level") not in LEVEL_ORDER:
+            return None
+        probability = alert.get("probability")
+        if isinstance(probability, bool) or not isinstance(probability, int | float):
+            return None
+        if not 0.0 <= probability <= 1.0:
+            return None
+        if not isinstance(alert.get("time"), str):
+            return None
+        time = pd.Timestamp(alert["time"])
+        if pd.isna(time):
+            return None
+        time = time.tz_localize("UTC") if time.tzinfo is None else time.tz_convert("UTC")
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return alert, time
 
 
 __all__ = ["Alert", "AlertManager", "AlertRules", "Webhook", "alerts_path", "read_alerts"]

@@ -27,7 +27,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.descriptions import describe, description, natural_value, number, unit
+from features.descriptions import (
+    describe,
+    description,
+    natural_value,
+    number,
+    plausible,
+    unit,
+)
 from features.errors import DataError, FlushRiskError
 from features.labels import LabelSpec
 from features.pipeline import FEATURES, MIN_WINDOW, features_at, features_at_columns
@@ -436,7 +443,13 @@ class Predictor:
         """
         known = ~np.isnan(values)
         order = np.argsort(-np.abs(np.where(known, contrib, 0.0)), kind="stable")
-        top = [j for j in order[:TOP_DRIVERS] if known[j] and contrib[j] != 0.0]
+        # A value no market can show (inf, or beyond MAX_NATURAL) has no number to give: it is
+        # named by the out_of_training_range warning instead of being a driver.
+        top = [
+            j
+            for j in order[:TOP_DRIVERS]
+            if known[j] and contrib[j] != 0.0 and plausible(FEATURES[j], float(values[j]))
+        ]
         if not top:
             return []
         shap = contrib[top]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -319,10 +320,9 @@ def history(
 ) -> dict[str, Any]:
     """The market and probability series of a window, on the bar grid of the stored bars."""
     store = MarketStore(data_dir)
-    try:
-        frame = store.read(symbol, bar, start=start, end=end) if bar in store.bars(symbol) else None
-    except FlushRiskError:
-        frame = None
+    # A stored bar that cannot be read is an error (SymbolUnreadable for the caller), not an
+    # empty history: only a symbol without market data at this bar has none.
+    frame = store.read(symbol, bar, start=start, end=end) if bar in store.bars(symbol) else None
     scores = ScoreStore(data_dir).read(symbol, bar, start=start, end=end)
     times = frame.index if frame is not None and len(frame) else scores.index
     table = pd.DataFrame(index=times)
@@ -392,23 +392,70 @@ async def risk_symbol(request: Request) -> Response:
         return _error(
             404, f"symbol: {request.path_params['symbol']!r} is not watched (watched: {watched})"
         )
-    now = radar_now(snap)
-    entry = snap["symbols"][symbol]
-    body = summary(symbol, entry, snap, now)
-    bar = body["bar"]
-    last = pd.Timestamp(entry.get("data_time") or entry.get("time"))
     data_dir = _data_dir()
-    body["history"] = history(data_dir, symbol, bar, last - WINDOWS[window] + parse_bar(bar), last)
+    try:
+        body = _symbol_body(data_dir, symbol, snap, window)
+    except Exception as err:  # noqa: BLE001 - one symbol's stored data, never the service
+        return unreadable(data_dir, symbol, err)
+    return _json(body)
+
+
+def _symbol_body(
+    data_dir: Path, symbol: str, snap: dict[str, Any], window: str
+) -> dict[str, Any]:
     from serving.alerts import read_alerts
     from serving.post_flush import post_flush
 
+    entry = snap["symbols"][symbol]
+    body = summary(symbol, entry, snap, radar_now(snap))
+    bar = body["bar"]
+    last = pd.Timestamp(entry.get("data_time") or entry.get("time"))
+    body["history"] = history(data_dir, symbol, bar, last - WINDOWS[window] + parse_bar(bar), last)
     body["alerts"] = [
         {"time": a["time"], "probability": a["probability"], "level": a["level"]}
         for a in read_alerts(data_dir, symbol, since=last - WINDOWS[window])
     ]
     body["post_flush"] = post_flush(data_dir, symbol, bar, last)
     body["model"] = model_block(symbol, entry)
-    return _json(body)
+    return body
+
+
+_PATH_IN_MESSAGE = re.compile(r"(/[^\s:'\"()]+)")
+
+
+def unreadable(data_dir: Path, symbol: str, err: BaseException) -> Response:
+    """503 for one symbol whose stored data cannot be read: names the symbol and the partition.
+
+    The other symbols are not affected (each request reads only its symbol). The log gets one
+    line, not a traceback: the cause is the file, and the file is named.
+    """
+    partition = _partition_of(err, data_dir)
+    logger.warning("%s: stored data unreadable (%s): %s", symbol, partition, err)
+    where = f" ({partition})" if partition else ""
+    return _json(
+        {
+            "error": f"{symbol}: its stored data is unreadable{where}; the other symbols are "
+            "served. Repair or re-import that partition (flushrisk import / flushrisk score).",
+            "symbol": symbol,
+            "partition": partition,
+        },
+        503,
+    )
+
+
+def _partition_of(err: BaseException, data_dir: Path) -> str | None:
+    """The damaged file or folder, relative to the data directory when inside it."""
+    path = getattr(err, "path", None)
+    if path is None:
+        found = _PATH_IN_MESSAGE.findall(str(err))
+        inside = [p for p in found if p.startswith(str(data_dir))]
+        path = (inside or found or [None])[0]
+    if path is None:
+        return None
+    try:
+        return str(Path(path).relative_to(data_dir))
+    except ValueError:
+        return Path(path).name
 
 
 async def scores(request: Request) -> Response:
@@ -420,6 +467,8 @@ async def scores(request: Request) -> Response:
         end = _time_param(request, "end")
     except (FlushRiskError, ValueError) as err:
         return _error(400, str(err))
+    if start is not None and end is not None and start > end:
+        return _error(400, f"start: {start.isoformat()} is after end ({end.isoformat()})")
     data_dir = _data_dir()
     store = ScoreStore(data_dir)
     bars = store.bars(symbol)
@@ -427,32 +476,43 @@ async def scores(request: Request) -> Response:
         return _error(
             404, f"symbol: no scores for {raw!r} (run flushrisk score or flushrisk watch)"
         )
-    bar = request.query_params.get("bar") or (
-        snapshot().get("bar") if snapshot().get("bar") in bars else bars[0]
-    )
-    frame = store.read(symbol, bar, start=start, end=end)
+    bar = request.query_params.get("bar")
+    if bar is None:
+        bar = snapshot().get("bar") if snapshot().get("bar") in bars else bars[0]
+    elif bar not in bars:
+        return _error(
+            400, f"bar: {bar[:40]!r} is not a stored bar of {symbol} (stored: {', '.join(bars)})"
+        )
+    try:
+        frame = store.read(symbol, bar, start=start, end=end)
+        events = label_events(data_dir, symbol, bar, frame.index)
+    except Exception as err:  # noqa: BLE001 - one symbol's stored data, never the service
+        return unreadable(data_dir, symbol, err)
     body = {
         "symbol": symbol,
         "bar": bar,
         "time": [t.isoformat() for t in frame.index],
         "probability": _nulls(frame["probability"].to_numpy(dtype=float)),
         "risk_level": frame["risk_level"].tolist(),
-        "events": label_events(data_dir, symbol, bar, frame.index),
+        "events": events,
     }
     return _json(body)
 
 
 def _time_param(request: Request, name: str) -> pd.Timestamp | None:
+    """A time query parameter (ISO 8601, UTC unless zoned); ValueError names the parameter."""
     value = request.query_params.get(name)
     if not value:
         return None
     try:
         ts = pd.Timestamp(value)
-    except ValueError:
+        if pd.isna(ts):
+            raise ValueError(value)
+        return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    except (ValueError, TypeError, OverflowError):
         raise ValueError(
-            f"{name}: not a time: {value!r} (use ISO 8601, e.g. 2025-01-31T00:00Z)"
+            f"{name}: not a time: {value[:40]!r} (use ISO 8601, e.g. 2025-01-31T00:00Z)"
         ) from None
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def label_events(
@@ -473,10 +533,12 @@ def label_events(
             spec = LabelSpec.model_validate(dict(predictor.model.label_spec))
     except (ImportError, ValueError, TypeError):
         pass
+    store = MarketStore(data_dir)
+    step = parse_bar(bar)
+    if not any(step % parse_bar(b) == pd.Timedelta(0) for b in store.bars(symbol)):
+        return []  # no market data to make this bar from (unreadable data raises)
+    frame = store.read(symbol, bar, start=times[0], end=times[-1] + spec.horizon)
     try:
-        frame = MarketStore(data_dir).read(
-            symbol, bar, start=times[0], end=times[-1] + spec.horizon
-        )
         labels = make_labels(frame, spec, bar=bar).to_numpy()
     except FlushRiskError:
         return []

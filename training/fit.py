@@ -112,6 +112,9 @@ class FoldResult:
     seconds: float = 0.0
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     seed_predictions: list[np.ndarray] = field(default_factory=list)
+    # each baseline's scores on the fold's TRAINING rows: its equal-alert-budget cut is chosen
+    # there (training.budget), never on the rows it is judged on
+    train_scores: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -130,6 +133,19 @@ class WalkForwardResult:
     @property
     def names(self) -> list[str]:
         return list(self.predictions)
+
+    @property
+    def fold_of_row(self) -> np.ndarray:
+        """The fold number (0..k-1, in fold order) of every evaluated row."""
+        return np.concatenate([np.full(len(r.fold.test), k) for k, r in enumerate(self.folds)])
+
+    def budget_thresholds(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Every predictor's alert threshold per row at the model's alert budget (training.budget)."""
+        from training.budget import equal_budget_thresholds
+
+        return equal_budget_thresholds(
+            self.predictions, self.thresholds, self.fold_of_row, [r.train_scores for r in self.folds]
+        )
 
 
 def fold_threshold(y_train: np.ndarray, config: TrainConfig) -> float:
@@ -204,7 +220,7 @@ def _folds(
         # trains: LightGBM and BLAS release the GIL, so the two cores work at once.
         Xb = X if X_base is None else X_base
         baselines = executor.submit(
-            fit_baselines, config.baselines, Xb.iloc[fold.train], y_train, Xb.iloc[fold.test], label_kind
+            fit_baselines_scored, config.baselines, Xb.iloc[fold.train], y_train, Xb.iloc[fold.test], label_kind
         )
         fits = [None] + [
             executor.submit(fit_booster, X_train, y_train, booster, gap=config.walk_forward.gap,
@@ -228,15 +244,17 @@ def _folds(
             methods.append(calibrator.method)
             pool_raw[k].append(raw_k)
         pool_y.append(yv[fold.test])
+        baseline_test, baseline_train = baselines.result()
         result = FoldResult(
             fold=fold,
             best_iteration=fits[0].best_iteration,
             calibration=methods[0],
             threshold=fold_threshold(y_train, config),
             raw=raws[0],
-            predictions={MODEL: calibrated[0], **baselines.result()},
+            predictions={MODEL: calibrated[0], **baseline_test},
             seconds=(pd.Timestamp.now() - started).total_seconds(),
             seed_predictions=calibrated,
+            train_scores=baseline_train,
         )
         result.metrics = fold_metrics(result, yv, X_test.index, bar)
         results.append(result)
@@ -310,6 +328,17 @@ def fit_baselines(
     }
 
 
+def fit_baselines_scored(
+    names: tuple[str, ...], X_train: pd.DataFrame, y_train: np.ndarray, X_test: pd.DataFrame,
+    label_kind: str = "liquidation",
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Like :func:`fit_baselines`, plus each baseline's scores on its own training rows (where
+    its equal-alert-budget threshold is chosen)."""
+    fitted = {name: make_baseline(name, label_kind).fit(X_train, y_train) for name in names}
+    return ({name: f.predict_proba(X_test) for name, f in fitted.items()},
+            {name: f.predict_proba(X_train) for name, f in fitted.items()})
+
+
 def evaluation_report(
     wf: WalkForwardResult, protocol: ProtocolConfig | None = None
 ) -> dict[str, Any]:
@@ -320,9 +349,10 @@ def evaluation_report(
     and for a baseline ``vs_model``: the model's paired advantage with its CI), and
     ``protocol`` (calibration tables, booster-seed spread, bootstrap set-up).
     """
+    thresholds, budget = wf.budget_thresholds()
     full = protocol_report(
-        wf.predictions, wf.y, wf.index, wf.bar, wf.thresholds,
-        seed_predictions=wf.seed_predictions or None, config=protocol,
+        wf.predictions, wf.y, wf.index, wf.bar, thresholds,
+        seed_predictions=wf.seed_predictions or None, config=protocol, folds=wf.fold_of_row,
     )
     report: dict[str, Any] = {"verdict": full["verdict"]}
     for name in wf.predictions:
@@ -340,6 +370,7 @@ def evaluation_report(
         ]
         report[name] = overall
     report["protocol"] = {k: full[k] for k in ("calibration", "seeds", "bootstrap")}
+    report["protocol"]["alert_budget"] = budget
     return report
 
 
@@ -436,6 +467,7 @@ __all__ = [
     "evaluation_report",
     "feature_ranges",
     "fit_baselines",
+    "fit_baselines_scored",
     "fit_final_model",
     "run_walk_forward",
     "seed_configs",
