@@ -47,9 +47,12 @@ class LinearScorer:
     intercept: float
 
     def _z(self, arr: np.ndarray) -> np.ndarray:
-        clipped = np.clip(arr, self.lo, self.hi)
-        filled = np.where(np.isnan(clipped), self.fill, clipped)
-        return (filled - self.mean) / self.scale
+        # in place, the same arithmetic as (where(isnan, fill, clip) - mean) / scale
+        z = np.clip(arr, self.lo, self.hi)
+        np.copyto(z, np.broadcast_to(self.fill, z.shape), where=np.isnan(z))
+        z -= self.mean
+        z /= self.scale
+        return z
 
     def logit(self, arr: np.ndarray) -> np.ndarray:
         """Log-odds of each row of a float matrix in :attr:`features` order (NaN = missing)."""
