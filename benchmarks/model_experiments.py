@@ -153,6 +153,7 @@ def candidates() -> dict[str, tuple[Callable | None, dict]]:
         "size70_nocas": (None, {"blend": 0.7, **nocas}),
         "size30_nocas_mono": (None, {"blend": 0.3, **nocas, "mono": True}),
         "auto": (None, {"linear_target": "auto", **nocas}),
+        "size_only": (None, {"blend": 0.01, **nocas}),
         "size50_nocas_hours": (hours, {"blend": 0.5, **nocas}),
         "size30_nocas_hours": (hours, {"blend": 0.3, **nocas}),
     }
