@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import errno
 import json
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -618,6 +619,36 @@ def table_history(directory: Path | str, limit: int | None = None) -> list[dict[
     return out
 
 
+def take_back(directory: Path | str, since: int | None, job: str) -> bool:
+    """Undo the commits of ``job`` made after version ``since`` (None: before the table).
+
+    Only when every later commit carries ``job`` in its metadata (nobody else wrote since):
+    the table is restored to ``since`` in one commit (or removed, when the job made it).
+    The dataset's lock is held meanwhile. Returns False when it
+    could not be done, so the caller can say so.
+    """
+    directory = Path(directory)
+    try:
+        with dataset_lock(directory):
+            table = open_table(directory)
+            if table is None:
+                return True
+            later = [c for c in table.history() if since is None or int(c["version"]) > since]
+            if not later:
+                return True
+            if any(c.get("job") != job for c in later):
+                return False
+            if since is None:  # the job made the table: remove it whole (rename, then delete)
+                trash = directory.with_name(f".{directory.name}.taken-back-{job}")
+                directory.rename(trash)
+                shutil.rmtree(trash, ignore_errors=True)
+            else:
+                table.restore(since, commit_properties=_commit({"job": job, "source": "taken back"}))
+            return True
+    except (DeltaError, OSError, DataError):
+        return False
+
+
 @dataclass(frozen=True)
 class CompactResult:
     """What a compaction did to one dataset."""
@@ -761,5 +792,6 @@ __all__ = [
     "sweep_if_idle",
     "table_history",
     "table_version",
+    "take_back",
     "time_range",
 ]

@@ -9,7 +9,14 @@ import typer
 from rich.table import Table
 
 from features.store import MarketStore
-from training.cli.app import DataDirOption, app, console, resolve_data_dir
+from training.cli.app import (
+    EXIT_SYMBOLS_SKIPPED,
+    DataDirOption,
+    app,
+    console,
+    print_skipped,
+    resolve_data_dir,
+)
 
 
 @app.command("score")
@@ -59,3 +66,6 @@ def score(
         console.print(f"scores stored under {root / '_scores'} (flushrisk serve shows them)", highlight=False)
     if out is not None:
         console.print(f"written to {out}", highlight=False)
+    if outcome.skipped:
+        print_skipped(outcome.skipped)
+        raise typer.Exit(EXIT_SYMBOLS_SKIPPED)
