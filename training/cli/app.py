@@ -49,9 +49,12 @@ def print_error(message: str) -> None:
     err_console.print(line, highlight=False, soft_wrap=True, emoji=False, markup=False)
 
 
-def print_skipped(skipped: dict[str, str]) -> None:
-    """One line per skipped symbol (its reason names the damaged file), then the list."""
-    for reason in skipped.values():
+def print_skipped(skipped: dict[str, str], reasons: bool = True) -> None:
+    """One line per skipped symbol (its reason names the damaged file), then the list.
+
+    ``reasons=False`` prints the list only (a watcher logged each reason when it happened).
+    """
+    for reason in skipped.values() if reasons else ():
         line = Text("skipped: ", style="bold yellow")
         line.append(reason)
         err_console.print(line, highlight=False, soft_wrap=True, emoji=False, markup=False)

@@ -19,7 +19,14 @@ from typing import Annotated
 import typer
 
 from features.errors import DataError
-from training.cli.app import DataDirOption, app, console, resolve_data_dir
+from training.cli.app import (
+    EXIT_SYMBOLS_SKIPPED,
+    DataDirOption,
+    app,
+    console,
+    print_skipped,
+    resolve_data_dir,
+)
 
 
 def _names(text: str | None) -> list[str]:
@@ -157,6 +164,9 @@ def watch_command(
             alerts.close()
     state = "all bars and scores flushed" if flushed else "some writes still pending (see log)"
     console.print(f"stopped after {done} bar close(s); {state}")
+    if radar.skipped:  # each was logged with its damaged file when it was met
+        print_skipped(radar.skipped, reasons=False)
+        raise typer.Exit(EXIT_SYMBOLS_SKIPPED)
 
 
 def _serve_metrics(port: int) -> None:
