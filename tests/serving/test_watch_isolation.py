@@ -24,7 +24,7 @@ def _watch(data_dir: Path, bento_tag: str, bars: int) -> subprocess.CompletedPro
            "BTC,ETH", "--data-dir", str(data_dir), "--model", bento_tag, *ARGS,
            "--max-bars", str(bars)]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    return subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, timeout=600)
 
 
 @pytest.fixture(scope="module")
