@@ -52,3 +52,22 @@ GAPS_SEEN = _metrics.Gauge(
     documentation="Gap bars counted by the watcher since it started (from its snapshot)",
     multiprocess_mode="mostrecent",
 )
+
+
+class CollectorCounters:
+    """The live collector's gaps and errors as the Prometheus counters above.
+
+    Handed to :func:`features.sources.live.collector.run_live` by ``flushrisk watch``: the
+    collector lives on the data floor and does not import the service's metrics itself.
+    """
+
+    def gaps(self, symbol: str, bars: int) -> None:
+        """Count ``bars`` gap bars of ``symbol``."""
+        GAPS.labels(symbol=symbol).inc(bars)
+
+    def error(self, symbol: str, kind: str) -> None:
+        """Count one collector error of ``kind`` for ``symbol``."""
+        COLLECTOR_ERRORS.labels(symbol=symbol, kind=kind).inc()
+
+
+COLLECTOR = CollectorCounters()

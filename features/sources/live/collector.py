@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -50,6 +50,34 @@ from features.bars import parse_bar
 from features.store import normalize_symbol
 
 logger = logging.getLogger("flushrisk.collector")
+
+
+class CollectorMetrics(Protocol):
+    """Where the collector counts its gaps and errors.
+
+    The collector sits on the data floor and never imports the service: the caller passes the
+    counters in (``serving.radar_metrics.COLLECTOR`` for ``flushrisk watch``'s Prometheus
+    series); the default counts nothing.
+    """
+
+    def gaps(self, symbol: str, bars: int) -> None:
+        """``bars`` bars of ``symbol`` could not be completed."""
+
+    def error(self, symbol: str, kind: str) -> None:
+        """One collector error of ``kind`` (rest, websocket, ...) for ``symbol``."""
+
+
+class NoMetrics:
+    """Counts nothing: the collector's metrics when none are passed in."""
+
+    def gaps(self, symbol: str, bars: int) -> None:
+        """Ignore the gaps."""
+
+    def error(self, symbol: str, kind: str) -> None:
+        """Ignore the error."""
+
+
+NO_METRICS = NoMetrics()
 
 DEPTH_BANDS = (0.01, 0.02)
 SETTLE_S = 3.0
@@ -380,6 +408,7 @@ class LivePoller:
     sleep: Callable[[float], None] = time.sleep
     backfill: pd.Timedelta = field(default_factory=lambda: pd.Timedelta(days=1))
     on_error: Callable[[str, str, Exception], None] | None = None
+    metrics: CollectorMetrics = NO_METRICS
     missing: dict[str, set[pd.Timestamp]] = field(default_factory=dict)
     gaps: int = 0
     backfilled: int = 0
@@ -438,9 +467,7 @@ class LivePoller:
         if new:
             self.gaps += len(new)
             self.missing.setdefault(name, set()).update(new)
-            from serving import radar_metrics
-
-            radar_metrics.GAPS.labels(symbol=name).inc(len(new))
+            self.metrics.gaps(name, len(new))
 
     def _error(self, kind: str, symbol: str, err: Exception) -> None:
         logger.warning(
@@ -468,13 +495,13 @@ def run_live(
     backfill: pd.Timedelta | None = None,
     speed: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
+    metrics: CollectorMetrics = NO_METRICS,
 ) -> int:
     """Collect, score and publish at every bar close until ``stop`` (or ``max_bars`` closes).
 
-    ``clock`` and ``speed`` (clock seconds per wall second) exist for tests on recorded data.
+    ``clock`` and ``speed`` (clock seconds per wall second) exist for tests on recorded data;
+    ``metrics`` counts gaps and errors (the caller's Prometheus counters).
     """
-    from serving import radar_metrics
-
     step = parse_bar(bar)
     if exchange is None:
         from features.sources.fetch_ccxt import make_exchange
@@ -486,14 +513,15 @@ def run_live(
         pro = getattr(ccxt.pro, exchange_id)({"enableRateLimit": True})
 
     def on_error(kind: str, symbol: str, err: Exception) -> None:
-        radar_metrics.COLLECTOR_ERRORS.labels(symbol=symbol, kind=kind).inc()
+        metrics.error(symbol, kind)
         radar.publisher.collector["errors"] = int(radar.publisher.collector.get("errors", 0)) + 1
 
     aggregator = BarAggregator(step, exchange_id, radar.data_dir / "_liquidations")
     streams = WebsocketStreams(pro, symbols, aggregator, on_error, clock)
     streams.start()
     poller = LivePoller(
-        exchange, exchange_id, symbols, step, aggregator, sleep=sleep, on_error=on_error
+        exchange, exchange_id, symbols, step, aggregator, sleep=sleep, on_error=on_error,
+        metrics=metrics,
     )
     if backfill is not None:
         poller.backfill = backfill
@@ -529,7 +557,9 @@ def run_live(
 
 
 __all__ = [
+    "NO_METRICS",
     "BarAggregator",
+    "CollectorMetrics",
     "LivePoller",
     "WebsocketStreams",
     "book_depth",
