@@ -193,9 +193,11 @@ def watch_command(
             done = run_replay(radar, source, speed, stop, max_bars=max_bars, on_bar=_progress)
         else:
             from features.sources.live.collector import run_live
+            from serving.radar_metrics import COLLECTOR
 
             done = run_live(
-                radar, str(exchange), names, chosen, stop, max_bars=max_bars, names=stored_as
+                radar, str(exchange), names, chosen, stop, max_bars=max_bars, names=stored_as,
+                metrics=COLLECTOR,
             )
     finally:
         flushed = radar.close(timeout=120)
