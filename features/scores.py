@@ -16,6 +16,10 @@ Columns (index ``time``: UTC bar open of the scored bar):
 probability         float in [0, 1], calibrated probability of the label
 risk_level          low / elevated / high / extreme
 drivers             JSON text: the list of driver dicts as /predict returns them
+has_drivers         whether ``drivers`` was computed (a backtest computes them only for the
+                    bars at or above the alert level by default; "[]" with False means "not
+                    computed", not "nothing stood out"); rows written before the column existed
+                    read as True
 model               "name:version" of the model that scored the bar
 label               what the probability is about ("long liquidations of at least ...")
 features_present    how many of the model's features had a value
@@ -44,6 +48,7 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "probability",
     "risk_level",
     "drivers",
+    "has_drivers",
     "model",
     "label",
     "features_present",
@@ -51,6 +56,7 @@ SCORE_COLUMNS: tuple[str, ...] = (
 )
 _DEFAULTS: dict[str, Any] = {
     "drivers": "[]",
+    "has_drivers": True,
     "model": "",
     "label": "",
     "features_present": -1,
@@ -103,6 +109,7 @@ class ScoreStore:
         if out.empty:
             return _empty()
         out.index = pd.DatetimeIndex(out.index).as_unit("ns").rename("time")
+        out["has_drivers"] = _has_drivers(out)
         return out[list(SCORE_COLUMNS)]
 
     def symbols(self, bar: str | None = None) -> list[str]:
@@ -186,6 +193,7 @@ def _validate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
         out[column] = [to_json_text(v) for v in values]
     for column in ("model", "label"):
         out[column] = work[column].astype(str).to_numpy() if column in work else _DEFAULTS[column]
+    out["has_drivers"] = _has_drivers(work)
     if "features_present" in work:
         out["features_present"] = (
             pd.to_numeric(work["features_present"], errors="coerce").fillna(-1).astype("int64")
@@ -196,6 +204,13 @@ def _validate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     if out.index.has_duplicates:
         out = out[~out.index.duplicated(keep="last")]
     return out.sort_index()
+
+
+def _has_drivers(frame: pd.DataFrame) -> np.ndarray:
+    """The has_drivers column (True where absent: scores from before it existed had drivers)."""
+    if "has_drivers" not in frame:
+        return np.ones(len(frame), dtype=bool)
+    return frame["has_drivers"].astype("boolean").fillna(True).to_numpy(dtype=bool)
 
 
 def _refuse_first(bad: np.ndarray, message: Any) -> None:
@@ -222,6 +237,7 @@ def _empty() -> pd.DataFrame:
     for column in ("risk_level", "drivers", "model", "label", "warnings"):
         frame[column] = pd.Series(dtype="object")
     frame["features_present"] = pd.Series(dtype="int64")
+    frame["has_drivers"] = pd.Series(dtype="bool")
     return frame[list(SCORE_COLUMNS)]
 
 
