@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from features.store import MarketStore
 from training.cli.app import DataDirOption, app, console, resolve_data_dir
+
+EXIT_NOT_ALL_SCORED = 1
 
 
 class DriversChoice(str, Enum):
@@ -48,7 +51,11 @@ def score(
                      "top = bars at or above the alert level, none, or all (every bar, /predict's answer to the bit)."),
     ] = DriversChoice.top,
 ) -> None:
-    """Probability and risk level for every bar of a stored history, per symbol; drivers where asked."""
+    """Probability and risk level for every bar of a stored history, per symbol; drivers where asked.
+
+    Symbols without a champion are named with the reason and skipped; the others are scored, and
+    the command then exits 1 (0 when every symbol was scored).
+    """
     from training.pooled import parse_symbols
     from training.score import ScoreRequest, score_job
 
@@ -71,3 +78,7 @@ def score(
         console.print(f"scores stored under {root / '_scores'} (flushrisk serve shows them)", highlight=False)
     if out is not None:
         console.print(f"written to {out}", highlight=False)
+    for symbol, why in outcome.skipped.items():
+        console.print(f"[bold yellow]not scored:[/] {symbol}: {escape(why)}", highlight=False)
+    if outcome.skipped:
+        raise typer.Exit(EXIT_NOT_ALL_SCORED)
