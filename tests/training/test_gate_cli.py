@@ -18,6 +18,7 @@ from features.label_defaults import (
 from features.store import MarketStore
 from tests.training.test_promote_gate import _register
 from training.cli import app
+from training.cli.app import EXIT_SYMBOLS_SKIPPED
 from training.cli.train import promote_hint
 from training.registry import EXIT_GATE_REFUSED, EXIT_NOT_BETTER, promote
 
@@ -121,10 +122,10 @@ def test_score_scores_the_symbols_with_a_champion_and_names_the_others(
     _register(mlflow_home, trained, sim_windows, symbol="SOL", margin=-0.01)  # the gate refuses it
     out = runner.invoke(app, ["score", "--symbols", "BTC,ETH,SOL", "--data-dir", str(store), "--mlflow-home",
                               str(mlflow_home), "--no-write-scores", "--drivers", "none"], env=ENV)
-    assert out.exit_code == 1, out.output
+    assert out.exit_code == EXIT_SYMBOLS_SKIPPED, out.output
     assert "flushrisk-BTC:1" in out.output  # BTC was scored
-    assert "not scored: ETH: no trained model; train one: flushrisk train --symbol ETH" in out.output
-    assert "not scored: SOL: no champion: the promotion gate refuses its latest version (v1 does not beat" in out.output
+    assert "skipped: ETH: no trained model; train one: flushrisk train --symbol ETH" in out.output
+    assert "skipped: SOL: no champion: the promotion gate refuses its latest version (v1 does not beat" in out.output
     assert "flushrisk promote --symbol SOL --force" in out.output
     none = runner.invoke(app, ["score", "--symbols", "ETH", "--data-dir", str(store), "--mlflow-home",
                                str(mlflow_home), "--no-write-scores"], env=ENV)
