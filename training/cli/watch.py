@@ -47,6 +47,11 @@ def store_names(markets: list[str]) -> dict[str, str]:
     return out
 
 
+def replay_mode(source_dir: Path | None) -> str:
+    """What a replay's data are: the simulator's (no --source-dir), or a stored history."""
+    return "simulated" if source_dir is None else "replay"
+
+
 def _use_bentoml_home(explicit: Path | None) -> Path:
     """Point BentoML at the same store as promote, serve and build (--bentoml-home,
     FLUSHRISK_BENTOML_HOME, BENTOML_HOME, ~/bentoml), before any model is loaded."""
@@ -155,7 +160,7 @@ def watch_command(
     chosen = _choose_bar(bar, predictors)
     if metrics_port is not None:
         _serve_metrics(metrics_port)
-    mode = "live" if replay is None else "replay" if source_dir is not None else "simulated"
+    mode = "live" if replay is None else replay_mode(source_dir)
     alerts = None
     if alert_webhook:
         from serving.alerts import AlertManager
