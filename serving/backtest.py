@@ -69,15 +69,16 @@ def warned_record(
         window_from = start - horizon
         event["in_sample"] = bool(trained_until is not None and window_from <= trained_until)
         event["warned"], event["lead_hours"] = None, None
+        rows = np.flatnonzero((times >= window_from) & (times < start))
+        if not event["in_sample"] and len(rows):
+            in_window += 1  # a flush the scored history could have warned of
         if alerting is None:
             continue
-        rows = np.flatnonzero((times >= window_from) & (times < start))
         hits = rows[alerting[rows]]
         event["warned"] = bool(len(hits))
         if len(hits):
             event["lead_hours"] = (start - times[hits[0]]) / pd.Timedelta(hours=1)
         if not event["in_sample"] and len(rows):
-            in_window += 1
             warned += bool(len(hits))
     false_alarms = None
     if alerting is not None:

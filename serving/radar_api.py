@@ -562,7 +562,7 @@ def label_events(
     from features.labels import LabelSpec, make_labels
     from serving.backtest import cascades, warned_record
 
-    spec, alert_at, trained_until = LabelSpec(), None, None
+    spec, alert_at, trained_until, predictor = LabelSpec(), None, None, None
     try:
         from serving.state import STATE
 
@@ -602,6 +602,7 @@ def label_events(
         step,
         trained_until,
     )
+    record["served_model"] = predictor is not None
     return events, record, close
 
 

@@ -43,7 +43,9 @@
     if (!record.out_of_sample_bars) {
       parts.push("Every scored bar lies in the model's training data: this history says nothing about how the model does on new data.");
     } else if (!FR.isNum(record.alert_threshold)) {
-      parts.push(record.events + " flushes in " + record.out_of_sample_bars.toLocaleString("en-US") + " out-of-sample bars; the model states no alert level, so none is counted as warned.");
+      parts.push(record.events + " flush(es) in " + record.out_of_sample_bars.toLocaleString("en-US") + " scored bars. " +
+        (record.served_model === false ? "No model serves " + SYMBOL + " in this service, so there is no alert level and no training period to judge by: none is counted as warned, and the flushes follow the default label."
+          : "The model states no alert level, so none is counted as warned."));
     } else {
       parts.push("Warned before " + record.warned + " of " + record.events + " flushes" +
         (FR.isNum(record.warned_share) ? " (" + FR.pct(record.warned_share) + ")" : "") +
@@ -59,15 +61,15 @@
   function drawEvents() {
     $("events-note").textContent = recordText();
     $("events").innerHTML = "<thead><tr><th>Flush (UTC)</th><th class=num title='long liquidations of the whole cascade; its peak bar below'>Size</th>" +
-      "<th class=num title='highest probability within the horizon before the first bar of the flush'>Peak before</th>" +
+      "<th class=num title='highest probability within the horizon before the first bar of the flush'>Peak</th>" +
       "<th title='an alert within the horizon before the flush&#39;s first bar (lead above zero)'>Warned</th></tr></thead><tbody>" +
       events.map((r, i) => {
         const peak = peakBefore(r);
         const warned = r.in_sample ? '<span class="muted">in-sample</span>' : r.warned === true ? (FR.isNum(r.lead_hours) ? r.lead_hours.toFixed(1) + " h ahead" : "yes") :
           r.warned === false ? '<span class="muted">no</span>' : '<span class="muted">–</span>';
-        const bars = FR.isNum(r.bars) && r.bars > 1 ? r.bars + " bars, " : "";
+        const bars = FR.isNum(r.bars) ? r.bars + " bar(s) from " + FR.utc(r.start || r.time) + " to " + FR.utc(r.end || r.time) : "";
         return '<tr data-i="' + i + '"' + (r.in_sample ? ' class="in-sample"' : "") + "><td>" + FR.esc(FR.utc(r.start || r.time).replace(" UTC", "")) +
-          '</td><td class="num size">' + sizeText(r.size) + (FR.isNum(r.peak_size) ? '<br><small class="muted">' + bars + "peak " + sizeText(r.peak_size) + " at " + FR.esc(FR.utc(r.time).slice(11, 16)) + "</small>" : "") +
+          '</td><td class="num size">' + sizeText(r.size) + (FR.isNum(r.peak_size) ? '<br><small class="muted" title="' + FR.esc(bars) + '">peak ' + sizeText(r.peak_size) + " " + FR.esc(FR.utc(r.time).slice(11, 16)) + "</small>" : "") +
           '</td><td class="num">' + FR.pct(peak === null ? null : peak / 100) + '</td><td class="warned">' + warned + "</td></tr>";
       }).join("") + "</tbody>";
   }
@@ -101,7 +103,7 @@
       u.ctx.fillRect(a, top, b - a, height);
       u.ctx.fillStyle = "#8b98a5";
       u.ctx.font = "11px system-ui, sans-serif";
-      if (b - a > 90) u.ctx.fillText("in-sample (training data)", a + 6, top + 14);
+      if (b - a > 90) u.ctx.fillText("in-sample (training data)", a + 6, top + height - 8);
       u.ctx.restore();
     }] } };
   }

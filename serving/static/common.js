@@ -141,6 +141,13 @@
     simulated: ["SIMULATED", "simulated market data, not a real market"],
   };
 
+  /** The word for the status line: "live" only for live data that is still updating. */
+  function feedWord() {
+    const mode = document.body.dataset.mode || "live";
+    if (document.body.dataset.replayEnded) return mode + " · replay ended";
+    return mode;
+  }
+
   /** Mark the page when its scores come from replayed or simulated data, and say when the
       replay ended (its clock stopped there); a live page carries no mark. */
   function markMode(mode, ended) {
@@ -252,6 +259,6 @@
 
   window.FR = {
     LEVELS, LEVEL_COLOURS, AuthError, api, askForKey, forgetKey, login, isNum, pct, pp, age, usd, utc,
-    esc, badge, markMode, levelIndex, sparkline, toSeconds, nums, utcDate, status, showError, param, pathSymbol,
+    esc, badge, markMode, feedWord, levelIndex, sparkline, toSeconds, nums, utcDate, status, showError, param, pathSymbol,
   };
 })();

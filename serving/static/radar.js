@@ -197,7 +197,7 @@
       fetchedAt = Date.now();
       $("error").className = "hidden";
       render(payload);
-      FR.status($("status"), true, "live · updated " + new Date(fetchedAt).toISOString().slice(11, 19) + " UTC");
+      FR.status($("status"), true, FR.feedWord() + " · updated " + new Date(fetchedAt).toISOString().slice(11, 19) + " UTC");
     } catch (err) {
       FR.status($("status"), false, "not updating");
       FR.showError($("error"), err);

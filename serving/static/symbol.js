@@ -234,8 +234,11 @@
       if (FR.isNum(onsets) && FR.isNum(onsetHits)) {
         html += '<dt>Onsets</dt><dd id="onsets"><b>' + onsetHits + " of " + onsets + "</b> new flushes (no flush in the hours before) reached the alert level beforehand" +
           (FR.isNum(eq.model_hits) && FR.isNum(eq.baseline_hits) && eq.best_baseline
-            ? '<div class="muted" id="onsets-vs-baseline">at equal alert budget (the baseline alerting as often as the model): model ' + eq.model_hits + "/" + eq.onsets +
-              ", best baseline (" + FR.esc(eq.best_baseline) + ") " + eq.baseline_hits + "/" + eq.onsets + (eq.text ? ". " + FR.esc(eq.text) : "") + "</div>"
+            ? '<div class="muted" id="onsets-vs-baseline">at equal alert budget (the baseline alerting as often as the model): best baseline (' + FR.esc(eq.best_baseline) + ") " +
+              eq.baseline_hits + "/" + eq.onsets + " against the model's " + eq.model_hits + "/" + eq.onsets +
+              (Array.isArray(eq.ci) && FR.isNum(eq.ci[0]) && FR.isNum(eq.difference) ? " (" + (eq.difference * 100).toFixed(1) + " pts, " + Math.round((eq.level || 0.9) * 100) + " % CI " +
+                (eq.ci[0] * 100).toFixed(1) + " to " + (eq.ci[1] * 100).toFixed(1) + ")" : "") +
+              ({ more: ": the model warned before more onsets", fewer: ": the model warned before FEWER onsets", not_clear: ": not clearly different" }[eq.status] || "") + "</div>"
             : '<div class="muted" id="onsets-vs-baseline">no equal-alert-budget comparison with a baseline is stored with this model</div>') + "</dd>";
       }
       if (FR.isNum(conts) && FR.isNum(contHits)) {
@@ -329,7 +332,7 @@
     drawMeaning(d);
     document.body.dataset.asOf = d.as_of || "";
     document.body.dataset.updates = String(++updates);
-    FR.status($("status"), true, "live · updated " + new Date().toISOString().slice(11, 19) + " UTC");
+    FR.status($("status"), true, FR.feedWord() + " · updated " + new Date().toISOString().slice(11, 19) + " UTC");
   }
 
   async function poll() {

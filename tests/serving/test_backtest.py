@@ -60,3 +60,11 @@ def test_only_out_of_sample_bars_and_flushes_count():
     assert record["warned"] == 1 and record["warned_share"] == 0.5  # bar 20 warned of bar 21
     assert record["false_alarms"] == 0  # the false alarm at row 2 lies in the training data
     assert record["out_of_sample_bars"] == 14 and record["in_sample_bars"] == 10
+
+
+def test_without_an_alert_level_flushes_are_counted_but_none_is_called_warned():
+    labels, liq = _case()
+    events = cascades(T, labels, liq, h=1)
+    record = warned_record(events, T, np.full(len(T), 0.5), labels, None, H, H, trained_until=None)
+    assert record["events"] == 3 and record["warned"] is None and record["warned_share"] is None
+    assert record["false_alarms"] is None and all(e["warned"] is None for e in events)
