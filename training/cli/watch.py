@@ -156,7 +156,18 @@ def watch_command(
             "stored and scored as: " + ", ".join(f"{m} -> {n}" for m, n in stored_as.items()),
             highlight=False,
         )
-    predictors = load_champions(list(stored_as.values()), model)
+    predictors = load_champions(list(stored_as.values()), model, skip_missing=True)
+    skipped = [n for n in stored_as.values() if n not in predictors]
+    if skipped:
+        stored_as = {m: n for m, n in stored_as.items() if n in predictors}
+        names = [m for m in names if m in stored_as]
+        console.print(
+            f"[yellow]not watched: {', '.join(skipped)} (no champion model; champions: "
+            f"{', '.join(sorted(predictors))}). Train and promote one (flushrisk train --symbol "
+            f"{skipped[0]} then flushrisk promote --symbol {skipped[0]}), or pass --model TAG to "
+            "score every symbol with one model.[/]",
+            highlight=False,
+        )
     chosen = _choose_bar(bar, predictors)
     if metrics_port is not None:
         _serve_metrics(metrics_port)
@@ -221,6 +232,8 @@ def watch_command(
                if unsent + alerts.failed else ""),
             highlight=False,
         )
+    if skipped:
+        console.print(f"not watched (no champion model): {', '.join(skipped)}", highlight=False)
     if mode != "live" and radar.publisher.ended:
         console.print(
             f"the {mode} replay {radar.publisher.ended['reason']}: the radar clock stopped at "
