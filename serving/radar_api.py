@@ -121,6 +121,8 @@ def radar_now(snap: dict[str, Any], wall: float | None = None) -> pd.Timestamp:
     clock = snap.get("clock")
     if not clock:
         return pd.Timestamp(wall, unit="s", tz="UTC")
+    if snap.get("replay_ended"):  # a replay that ended stopped its clock
+        return pd.Timestamp(clock)
     elapsed = (wall - float(snap.get("written_at", wall))) * float(snap.get("speed", 1.0) or 1.0)
     return pd.Timestamp(clock) + pd.Timedelta(seconds=max(elapsed, 0.0))
 
@@ -140,6 +142,11 @@ def _static(symbol: str, entry: dict[str, Any], bar: str) -> dict[str, Any]:
         "sparkline": entry.get("sparkline") or {"time": [], "probability": []},
         "label": entry.get("label"),
         "model": entry.get("model"),
+        "mode": entry.get("mode") or "live",
+        "price": entry.get("price"),
+        "horizon": entry.get("horizon"),
+        "from": (entry.get("window") or {}).get("from"),
+        "until": (entry.get("window") or {}).get("until"),
     }
 
 
@@ -265,7 +272,16 @@ def risk_body(
     if gauges:
         _gauges_at = time.monotonic()
     _mirror_counts(snap.get("collector") or {})
-    head = json.dumps({"as_of": now.isoformat(), "bar": snap.get("bar")}, separators=(",", ":"))
+    radar_metrics.set_mode(snap.get("mode"))
+    head = json.dumps(
+        {
+            "as_of": now.isoformat(),
+            "bar": snap.get("bar"),
+            "mode": snap.get("mode") or "live",
+            "replay_ended": snap.get("replay_ended"),
+        },
+        separators=(",", ":"),
+    )
     return head[:-1] + ',"symbols":[' + ",".join(parts) + "]}"
 
 
@@ -489,13 +505,19 @@ def _symbol_body(
 
     entry = snap["symbols"][symbol]
     body = summary(symbol, entry, snap, radar_now(snap))
+    body["replay_ended"] = snap.get("replay_ended")
     bar = body["bar"]
     last = pd.Timestamp(entry.get("data_time") or entry.get("time"))
     body["history"] = history(
         data_dir, symbol, bar, last - WINDOWS[window] + parse_bar(bar), last, HISTORY
     )
     body["alerts"] = [
-        {"time": a["time"], "probability": a["probability"], "level": a["level"]}
+        {
+            "time": a["time"],
+            "probability": a["probability"],
+            "level": a["level"],
+            "kind": a.get("kind", "alert"),
+        }
         for a in read_alerts(data_dir, symbol, since=last - WINDOWS[window])
     ]
     body["post_flush"] = _post_flush(data_dir, symbol, bar, last)
