@@ -7,16 +7,19 @@ its own, a steady drizzle of small long liquidations with rare large ones, and a
 not with rich funding or open-interest build-up. :func:`stylised_facts` measures every fact
 of the simulator's realism issue on any canonical frame (simulated or real; coarser than
 hourly is refused, finer is resampled); a fact whose columns the frame lacks is reported as
-unsupported, never guessed. :data:`TARGETS` holds the real figures of the issue and the band
-a simulator must hit.
+unsupported, never guessed. :data:`FACTS` holds the band a simulator must hit, set so that
+every real reference of :data:`REFERENCES` passes.
 
 Definitions (all on the hourly grid; a gap gives no value, never a filled one):
 
 - returns are log close-to-close between consecutive hours;
 - 24 h OI growth is ``log(OI_t / OI_{t-24})``;
 - liq / OI is the hour's long liquidations over the open interest at the previous close;
+- the $5M-equivalent share counts hours whose long liquidations reach :data:`USD_LIQ_OI`
+  (0.064 %) of the frame's own median open interest: $5M on real BTC, the same size on any
+  market; the long/short liquidation ratio is total long over total short liquidations;
 - a *flush* is an hour whose liq / OI reaches the frame's own 94th percentile (0.068 % of OI
-  on the issue's real set); the hazard ratio of a signal is P(flush in the next hour | signal
+  on the real development set); the hazard ratio of a signal is P(flush in the next hour | signal
   in its top decile) / P(flush in the next hour), with a 90 % moving-block bootstrap CI
   (blocks of 48 h, so clustered flushes are resampled together).
 """
