@@ -30,7 +30,7 @@ import pandas as pd
 
 from features.bars import BARS, bar_name, parse_bar
 from features.errors import DataError
-from features.partitioned import merge_into_partitions, months
+from features.partitioned import months, replace_months, table_version
 from features.pipeline import MIN_WINDOW, build_features
 from features.store import MarketStore, normalize_symbol
 
@@ -41,13 +41,18 @@ LOCAL_PROCESS = "local-process"
 
 @dataclass(frozen=True)
 class Task:
-    """One symbol and the months ``[start, end)`` of its dataset at ``bar``."""
+    """One symbol and the months ``[start, end)`` of its dataset at ``bar``.
+
+    ``version``: the Delta table version planned from; every task of a job reads that version,
+    so a watcher appending meanwhile never gives one job two views of the data.
+    """
 
     data_dir: str
     symbol: str
     bar: str
     start: pd.Timestamp
     end: pd.Timestamp
+    version: int | None = None
 
     @property
     def months(self) -> list[str]:
@@ -74,19 +79,26 @@ def plan(
         if not usable:
             have = ", ".join(stored) or "no data"
             raise DataError(f"{name}: cannot make {wanted} bars (stored: {have})")
-        found = months(store.path(name, usable[-1]))
+        directory = store.path(name, usable[-1])
+        version = table_version(directory)
+        found = months(directory)
         for i in range(0, len(found), months_per_task):
             chunk = found[i : i + months_per_task]
             start = pd.Timestamp(f"{chunk[0]}-01", tz="UTC")
             end = pd.Timestamp(f"{chunk[-1]}-01", tz="UTC") + pd.offsets.MonthBegin(1)
-            tasks.append(Task(str(data_dir), name, wanted, start, end))
+            tasks.append(Task(str(data_dir), name, wanted, start, end, version))
     return tasks
 
 
 def read_task(task: Task, margin: pd.Timedelta = MIN_WINDOW) -> pd.DataFrame:
-    """The task's bars plus ``margin`` of history before its first month."""
+    """The task's bars plus ``margin`` of history before its first month.
+
+    The worker reads the symbol's Delta table itself (at the planned version), opening only
+    the months it needs.
+    """
     last = task.end - pd.Timedelta(1, "ns")
-    return MarketStore(task.data_dir).read(task.symbol, task.bar, task.start - margin, last)
+    store = MarketStore(task.data_dir)
+    return store.read(task.symbol, task.bar, task.start - margin, last, version=task.version)
 
 
 def own_rows(task: Task, frame: pd.DataFrame) -> pd.DataFrame:
@@ -205,17 +217,11 @@ def _build_and_write(out: str) -> Callable[[pd.DataFrame, Task], BuiltPartition]
     def build(frame: pd.DataFrame, task: Task) -> BuiltPartition:
         features = own_rows(task, build_features(frame, task.bar))
         if not features.empty:
-            merge_into_partitions(
-                features_directory(out, task.symbol, task.bar), features, combine=_replace
-            )
+            # A rebuilt month replaces the stored one (features are a pure function of the bars).
+            replace_months(features_directory(out, task.symbol, task.bar), features)
         return BuiltPartition(task.symbol, tuple(task.months), len(features))
 
     return build
-
-
-def _replace(new: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
-    """A rebuilt month replaces the stored one (features are a pure function of the bars)."""
-    return new
 
 
 def build_features_partitioned(
@@ -233,8 +239,8 @@ def build_features_partitioned(
 
     Each task is built with :func:`features.build_features` on its months plus a MIN_WINDOW
     margin, so the result equals ``build_features`` on each whole history, bit for bit.
-    Output: ``<out>/<SYMBOL>/<bar>/month=YYYY-MM/part.parquet`` (read with
-    :func:`features.partitioned.read_partitions`).
+    Output: a Delta table per symbol in ``<out>/<SYMBOL>/<bar>`` partitioned by month (read
+    with :func:`features.partitioned.read_partitions`), one commit per task.
     """
     return map_partitions(
         _build_and_write(str(out)),

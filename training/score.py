@@ -17,8 +17,14 @@ same exact-overlap margin, so the result equals the single-process one. A task c
 (symbol, months, data and model directories), never data or models: each worker reads its
 months from the store, loads each model once, and writes its scores itself.
 
+Drivers (tree SHAP) cost about 30x the probability, so ``drivers`` (``--drivers``) says which
+bars get them: ``top`` (the default: bars at or above the alert level), ``none``, or ``all``
+(every bar, /predict's answer to the bit). Probabilities are computed for every bar either way;
+without drivers they come from the booster's ordinary prediction (equal to /predict's within
+1e-9). The page asks for the drivers of the bars it shows (``/scores/{symbol}?drivers=1``).
+
 Output: one row per (symbol, bar) with ``probability``, ``risk_level``, ``drivers`` (JSON text,
-the /predict drivers), ``model`` (``name:version``), ``label``, ``features_present`` and
+the /predict drivers), ``has_drivers`` (whether the drivers were computed), ``model`` (``name:version``), ``label``, ``features_present`` and
 ``warnings`` (JSON list of codes); written to the scores dataset (:class:`features.scores.
 ScoreStore`) and optionally to a Parquet file.
 """
@@ -40,14 +46,14 @@ from pydantic import BaseModel, ConfigDict
 from features.errors import DataError
 from features.pipeline import MIN_WINDOW, build_features
 from features.store import MarketStore, normalize_symbol
-from serving.batch import BatchScorer
+from serving.batch import BatchScorer, DriversMode
 
 CHUNK_ROWS = 20_000
 MANY_SYMBOLS = 8
 """From this many symbols on, scoring runs on Dask even without ``--scheduler``."""
 OUT_COLUMNS: tuple[str, ...] = (
-    "symbol", "probability", "risk_level", "drivers", "model", "label", "features_present",
-    "warnings",
+    "symbol", "probability", "risk_level", "drivers", "has_drivers", "model", "label",
+    "features_present", "warnings",
 )
 
 
@@ -68,6 +74,9 @@ class ScoreRequest(BaseModel):
     scheduler: str | None = None
     workers: int = 2
     months_per_task: int = 3
+    drivers: DriversMode = "top"
+    """Which bars get drivers (tree SHAP, most of the cost): all, top (at or above the alert
+    level) or none; probabilities are computed for every bar either way."""
 
 
 @dataclass
@@ -109,8 +118,12 @@ def score_frame(
     bar: str | pd.Timedelta | None = None,
     start: pd.Timestamp | None = None,
     end: pd.Timestamp | None = None,
+    drivers: DriversMode = "all",
 ) -> pd.DataFrame:
-    """Scores of the rows of ``frame`` in [start, end] (the rows before are history only)."""
+    """Scores of the rows of ``frame`` in [start, end] (the rows before are history only).
+
+    ``drivers``: which rows get drivers (:meth:`serving.batch.BatchScorer.score`).
+    """
     X = build_features(frame, bar=bar)
     keep = np.ones(len(X), dtype=bool)
     if start is not None:
@@ -123,7 +136,9 @@ def score_frame(
     parts = []
     for lo in range(0, len(X), CHUNK_ROWS):
         chunk = X.iloc[lo : lo + CHUNK_ROWS]
-        scored = scorer.score(chunk.to_numpy(dtype=np.float64, na_value=np.nan), columns)
+        scored = scorer.score(
+            chunk.to_numpy(dtype=np.float64, na_value=np.nan), columns, drivers
+        )
         parts.append(scored.set_axis(chunk.index).assign(
             symbol=symbol, model=f"{predictor.name}:{predictor.version}",
             label=predictor.info.label or "",
@@ -137,6 +152,7 @@ def _empty() -> pd.DataFrame:
     out = pd.DataFrame({c: pd.Series(dtype="object") for c in OUT_COLUMNS})
     out["probability"] = out["probability"].astype("float64")
     out["features_present"] = out["features_present"].astype("int64")
+    out["has_drivers"] = out["has_drivers"].astype(bool)
     return out.set_axis(pd.DatetimeIndex([], tz="UTC", name="time"))
 
 
@@ -152,14 +168,14 @@ def _utc(value: str | None) -> pd.Timestamp | None:
 
 def score_symbol(
     data_dir: Path, symbol: str, bar: str, predictor: Any, start: pd.Timestamp | None,
-    end: pd.Timestamp | None,
+    end: pd.Timestamp | None, drivers: DriversMode = "all",
 ) -> pd.DataFrame:
     """Read one symbol with MIN_WINDOW of history before ``start`` and score [start, end]."""
     read_from = None if start is None else start - MIN_WINDOW
     frame = MarketStore(data_dir).read(symbol, bar, read_from, end)
     if frame.empty:
         raise DataError(f"no {bar} bars for {symbol} in {data_dir} between {start} and {end}")
-    return score_frame(predictor, frame, normalize_symbol(symbol), bar, start, end)
+    return score_frame(predictor, frame, normalize_symbol(symbol), bar, start, end, drivers)
 
 
 def _model_bar(predictor: Any, requested: str | None) -> str:
@@ -200,7 +216,9 @@ def score_job(request: ScoreRequest, client: Any | None = None) -> ScoreOutcome:
     else:
         parts = {}
         for s, predictor in predictors.items():
-            scored = score_symbol(request.data_dir, s, bars[s], predictor, start, end)
+            scored = score_symbol(
+                request.data_dir, s, bars[s], predictor, start, end, request.drivers
+            )
             _write_scores(request, s, bars[s], scored)
             parts[s] = [(len(scored), scored, _range(scored))]
     summary = {
@@ -267,7 +285,7 @@ def _score_distributed(
             task = _ScoreTask(
                 models={s: (dirs[s], predictors[s].name, predictors[s].version) for s in symbols},
                 data_dir=str(request.data_dir), bar=bar, start=start, end=end,
-                write_scores=request.write_scores, keep=keep,
+                write_scores=request.write_scores, keep=keep, drivers=request.drivers,
             )
             results = distributed.map_partitions(
                 task, request.data_dir, symbols, bar, margin=MIN_WINDOW,
@@ -332,6 +350,7 @@ class _ScoreTask:
     end: pd.Timestamp | None
     write_scores: bool
     keep: bool
+    drivers: DriversMode = "all"
 
     def __call__(self, frame: pd.DataFrame, task: Any) -> tuple:
         symbol = normalize_symbol(task.symbol)
@@ -341,7 +360,7 @@ class _ScoreTask:
         hi = hi if self.end is None else min(hi, self.end)
         if frame.empty or lo > hi:
             return symbol, 0, None, (None, None)
-        scored = score_frame(predictor, frame, symbol, self.bar, lo, hi)
+        scored = score_frame(predictor, frame, symbol, self.bar, lo, hi, self.drivers)
         if self.write_scores:
             _store_scores(Path(self.data_dir), symbol, self.bar, scored)
         return symbol, len(scored), (scored if self.keep else None), _range(scored)

@@ -47,7 +47,9 @@ def test_train_promote_and_load_the_champion(sim_store, mlflow_home, bentoml_hom
     # champion only if it beats the best baseline on its own out-of-fold rows.
     assert result.output.index("verdict: model") < result.output.index("out-of-sample, model vs baselines")
     verdict = report["verdict"]
-    assert verdict["text"] in " ".join(result.output.split())
+    assert " ".join(verdict["text"].split()) in " ".join(result.output.split())
+    assert len(verdict["lines"]) == 2 and verdict["lines"][1].startswith("onsets warned at equal alert budget")
+    assert "fold 0 tests " in result.output and report["setup"]["fold_periods"][0]["test_rows"] > 0
     promoted = runner.invoke(app, ["promote", "--symbol", "BTC", "--mlflow-home", str(mlflow_home)], env=ENV)
     assert promoted.exit_code == 0, promoted.output
     if verdict["difference"] > 0:

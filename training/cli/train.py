@@ -65,13 +65,30 @@ EventsOpt = Annotated[
 ]
 
 
+MinTrainOpt = Annotated[
+    float | None,
+    typer.Option("--min-train", min=1, help=(
+        "Days of data before the first test fold (default: the first 40 % of the span); the folds "
+        "share the rest, so an early crash can be tested.")),
+]
+
+
+def min_train_days(days: float | None) -> Any:
+    """--min-train DAYS as a duration (None: the default first 40 % of the span)."""
+    import pandas as pd
+
+    return None if days is None else pd.Timedelta(days=days)
+
+
 def _fmt(value: Any, pattern: str) -> str:
     return "-" if value is None else pattern.format(value)
 
 
 def _with_ci(value: Any, ci: Any, pattern: str) -> str:
+    if value is None:
+        return "n/a"  # undefined here (e.g. ROC-AUC or a calibration slope of a constant)
     text = _fmt(value, pattern)
-    if value is None or not ci or ci[0] is None:
+    if not ci or ci[0] is None:
         return text
     return f"{text} [{pattern.format(ci[0])}, {pattern.format(ci[1])}]"
 
@@ -105,26 +122,35 @@ def _short_time(text: str) -> str:
 
 
 def events_table(events: dict[str, Any]) -> Table:
-    """Per predictor: warned before onsets, before continuations, false alarms per week."""
+    """Per predictor, each at its own threshold for the model's alert budget: warned before
+    onsets and continuations, the alert hours spent, false-alarm hours per week, and the model's
+    onset advantage with its CI."""
+    equal = events.get("equal_budget") or {}
+    level = equal.get("level", 0.9)
     table = Table(
         title=(f"Event study on the data's own squeezes ({events['source']}): {events['events_total']} events, "
                f"{events['onsets']} onsets, {events['continuations']} continuations (onset: none in the "
                f"{events['onset_window_hours']:g} h before); warned = an alert in the "
-               f"{events['lookback_hours']:g} h up to it"),
+               f"{events['lookback_hours']:g} h up to it; every predictor at the model's alert budget "
+               "(own threshold, chosen on its training rows); false alarm = an alert hour with no squeeze "
+               "within the horizon"),
         title_justify="left",
     )
-    for col in ("predictor", "onsets warned", "continuations warned", "false alarms/wk", "alerts/wk",
-                "onsets warned, as many alert hours as the model"):
+    for col in ("predictor", "onsets warned", "continuations warned", "alert hours", "false alarm h/wk",
+                f"model - this, onsets ({level:.0%} CI)"):
         table.add_column(col, justify="left" if col == "predictor" else "right")
     for name, m in events["predictors"].items():
+        d = (equal.get("differences") or {}).get(name)
+        gap = "" if d is None else _with_ci(d["value"] * 100, [None if v is None else v * 100 for v in d["ci"]],
+                                            "{:+.1f}") + " pts"
         table.add_row(
             name,
             "-" if m["onset_hit_rate"] is None else f"{m['onset_hits']}/{events['onsets']} ({m['onset_hit_rate']:.0%})",
             "-" if m["continuation_hit_rate"] is None
             else f"{m['continuation_hits']}/{events['continuations']} ({m['continuation_hit_rate']:.0%})",
-            _fmt(m["false_alarms_per_week"], "{:.2f}"),
-            _fmt(m["alerts_per_week"], "{:.2f}"),
-            _fmt(m.get("onset_hit_rate_at_model_alert_hours"), "{:.0%}"),
+            _fmt(m.get("alert_share"), "{:.1%}"),
+            _fmt(m["false_alarms_per_week"], "{:.1f}"),
+            gap,
             style="green" if name == "model" else None,
         )
     return table
@@ -183,10 +209,20 @@ def verdict_line(report: dict[str, Any]) -> str:
     return f"verdict: {verdict.get('text', 'none')}"
 
 
+def fold_lines(setup: dict[str, Any]) -> list[str]:
+    """The period each fold tested, one short line each."""
+    return [
+        f"fold {f['fold']} tests {f['test_from'][:16]} .. {f['test_to'][:16]} ({f['test_rows']} rows, "
+        f"{f['test_positives']} positives), trained on {f['train_from'][:10]} .. {f['train_to'][:16]}"
+        for f in setup.get("fold_periods") or []
+    ]
+
+
 def _print_report(report: dict[str, Any], title: str) -> None:
     verdict = report.get("verdict") or {}
     style = "bold green" if verdict.get("beats") else "bold yellow"
-    console.print(f"[{style}]{escape(verdict_line(report))}[/]", highlight=False)
+    for k, line in enumerate(verdict.get("lines") or [verdict.get("text", "none")]):
+        console.print(f"[{style}]{'verdict: ' if k == 0 else '         '}{escape(line)}[/]", highlight=False)
     console.print(metrics_table(report, title))
     seeds = (report.get("protocol") or {}).get("seeds")
     if seeds and seeds.get("n", 0) > 1:
@@ -203,6 +239,8 @@ def _print_report(report: dict[str, Any], title: str) -> None:
         f"{report['model'].get('base_rate', 0):.4f}, {setup.get('folds')} fold(s)",
         highlight=False,
     )
+    for line in fold_lines(setup):
+        console.print(line, highlight=False)
     print_events(report.get("events"))
 
 
@@ -315,6 +353,7 @@ def train(
         str | None, typer.Option("--test-from", help="One split: train before DATE, test from it.")
     ] = None,
     folds: Annotated[int, typer.Option("--folds", min=1, max=50, help="Walk-forward folds.")] = 5,
+    min_train: MinTrainOpt = None,
     scheme: Annotated[Scheme, typer.Option("--scheme", help="expanding or rolling training window.")] = Scheme.expanding,
     window: Annotated[str | None, typer.Option("--window", help="rolling: training window, e.g. 120D.")] = None,
     embargo: Annotated[str | None, typer.Option("--embargo", help="Extra gap after the purge (default: horizon).")] = None,
@@ -361,7 +400,8 @@ def train(
         raise DataError(f"--calibration must be auto, isotonic or platt, not {calibration!r}")
     try:
         wf = WalkForwardConfig(
-            scheme=scheme.value, n_folds=folds, window=window, embargo=embargo, test_from=test_from, horizon=horizon
+            scheme=scheme.value, n_folds=folds, window=window, embargo=embargo, test_from=test_from, horizon=horizon,
+            min_train=min_train_days(min_train),
         )
         request = TrainRequest(
             data=DataRequest(data_dir=resolve_data_dir(data_dir), symbol=symbol, bar=bar),
@@ -416,6 +456,7 @@ def evaluate(
     start: Annotated[str | None, typer.Option("--start", help="First date of the data to use.")] = None,
     end: Annotated[str | None, typer.Option("--end", help="Last date of the data to use.")] = None,
     folds: Annotated[int, typer.Option("--folds", min=1, max=50, help="Folds for the baselines.")] = 5,
+    min_train: MinTrainOpt = None,
     test_from: Annotated[str | None, typer.Option("--test-from", help="Score only from DATE.")] = None,
     events: EventsOpt = None,
     report: ReportOpt = None,
@@ -426,7 +467,8 @@ def evaluate(
     from training.jobs import DataRequest, evaluate_job
     from training.walkforward import WalkForwardConfig
 
-    config = TrainConfig(walk_forward=WalkForwardConfig(n_folds=folds, test_from=test_from))
+    config = TrainConfig(walk_forward=WalkForwardConfig(
+        n_folds=folds, test_from=test_from, min_train=min_train_days(min_train)))
     with FoldProgress() as progress:
         result = evaluate_job(
             model,
@@ -443,8 +485,8 @@ def evaluate(
     in_sample = result["setup"].get("in_sample", 0)
     if in_sample:
         console.print(
-            f"[yellow]warning:[/] {in_sample} evaluated rows lie inside the model's training range "
-            "(in-sample: its figures are optimistic)",
+            f"[yellow]warning:[/] {in_sample} evaluated rows are in-sample ("
+            f"{escape(str(result['setup'].get('in_sample_reason')))}): the model's figures are optimistic",
             highlight=False,
         )
     if report is not None:
