@@ -25,6 +25,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +34,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 TUTORIALS = sorted((DOCS / "tutorials").glob("*.md"))
-FENCE = re.compile(r"^```bash[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+FENCE = re.compile(r"^[ \t]*```bash[ \t]*\n(.*?)^[ \t]*```[ \t]*$", re.MULTILINE | re.DOTALL)
 MARK = re.compile(r"<!--\s*docs-test:\s*(skip|may-fail):\s*(.*?)\s*-->\s*$")
 CONTINUES = re.compile(r"<!--\s*docs-test:\s*continues\s+(\S+?)\s*-->")
 EXAMPLE_PORT = "3000"
@@ -62,7 +63,7 @@ def blocks(page: Path) -> list[Block]:
             Block(
                 page=str(page.relative_to(DOCS)) if page.is_relative_to(DOCS) else page.name,
                 line=text.count("\n", 0, match.start()) + 1,
-                code=match.group(1),
+                code=textwrap.dedent(match.group(1)),
                 mode=mark.group(1) if mark else "run",
                 reason=mark.group(2) if mark else "",
             )
