@@ -33,7 +33,7 @@ def _commands(group: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...
     import click
 
     yield path
-    if isinstance(group, click.Group):
+    if hasattr(group, "list_commands"):  # a group (typer vendors its own click: no isinstance)
         ctx = click.Context(group)
         for name in group.list_commands(ctx):
             sub = group.get_command(ctx, name)
