@@ -538,9 +538,28 @@ def description(feature: str) -> Description:
         ) from None
 
 
+MAX_NATURAL = 1e15
+"""Beyond this magnitude in its natural unit no feature value is a market reading (a
+quadrillion USD, percent or x; float64 stops counting whole numbers at 9e15)."""
+
+
 def natural_value(feature: str, value: float) -> float:
-    """``value`` in the feature's natural unit (percent, percent per 8 h, hours, x, ...)."""
-    return description(feature).unit.convert(float(value))
+    """``value`` in the feature's natural unit (percent, percent per 8 h, hours, x, ...).
+
+    A value too large to convert (``exp`` of a log ratio of 1000) is +-inf, never an error.
+    """
+    convert = description(feature).unit.convert
+    try:
+        return convert(float(value))
+    except OverflowError:
+        return math.copysign(math.inf, float(value))
+
+
+def plausible(feature: str, value: float) -> bool:
+    """Whether ``value`` can be a reading of ``feature``: finite and within ``MAX_NATURAL``
+    in its natural unit (the API refuses the others, naming the feature)."""
+    natural = natural_value(feature, value)
+    return math.isfinite(natural) and abs(natural) <= MAX_NATURAL
 
 
 def unit(feature: str) -> str:
@@ -588,6 +607,8 @@ def describe(
     entry = description(feature)
     if value is None or not math.isfinite(float(value)):
         return f"{entry.subject}: no value (its inputs are missing)"
+    if not plausible(feature, float(value)):
+        return f"{entry.subject}: {float(value):.6g}, beyond any plausible value"
     phrase = _phrase(entry.template, natural_value(feature, float(value)))
     context = row.get(entry.context) if row is not None and entry.context else None
     if context is not None and math.isfinite(float(context)):
@@ -597,11 +618,13 @@ def describe(
 
 __all__ = [
     "DESCRIPTIONS",
+    "MAX_NATURAL",
     "Description",
     "Unit",
     "describe",
     "description",
     "natural_value",
     "number",
+    "plausible",
     "unit",
 ]

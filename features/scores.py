@@ -4,12 +4,11 @@ The live radar writes one row per symbol at each bar close, and ``flushrisk scor
 whole backtest; the service and the pages read it back (``/risk``, ``/scores/{symbol}``). One
 dataset, so a trader sees live and back-tested scores on the same axis.
 
-Layout: ``<data_dir>/_scores/<SYMBOL>/<bar>/month=YYYY-MM/part.parquet``, the market store's
-month partitions (:mod:`features.partitioned`). A write merges into the months it touches only
-(appending a bar to a year of scores rewrites one month), de-duplicates by time (the newer score
-wins whole: a re-score after a model change replaces the old row), and replaces the touched
-partitions atomically, all or none. Writers of one dataset are serialised by its file lock, so
-two processes scoring the same symbol never lose each other's rows.
+Layout: ``<data_dir>/_scores/<SYMBOL>/<bar>/``, a Delta table partitioned by month like the
+market store's (:mod:`features.partitioned`). A write is one ``MERGE`` on bar time, one commit:
+it de-duplicates by time (the newer score wins whole: a re-score after a model change replaces
+the old row), touches only the months it covers, and a crash leaves the previous version or the
+new one. Two processes scoring the same symbol never lose each other's rows.
 
 Columns (index ``time``: UTC bar open of the scored bar):
 
@@ -17,6 +16,10 @@ Columns (index ``time``: UTC bar open of the scored bar):
 probability         float in [0, 1], calibrated probability of the label
 risk_level          low / elevated / high / extreme
 drivers             JSON text: the list of driver dicts as /predict returns them
+has_drivers         whether ``drivers`` was computed (a backtest computes them only for the
+                    bars at or above the alert level by default; "[]" with False means "not
+                    computed", not "nothing stood out"); rows written before the column existed
+                    read as True
 model               "name:version" of the model that scored the bar
 label               what the probability is about ("long liquidations of at least ...")
 features_present    how many of the model's features had a value
@@ -36,7 +39,7 @@ import pandas as pd
 
 from features.bars import BARS, bar_name, parse_bar
 from features.errors import DataError
-from features.partitioned import merge_into_partitions, months, read_partitions
+from features.partitioned import is_table, legacy_months, merge_into_partitions, read_partitions
 from features.store import normalize_symbol
 
 SCORES_DIR = "_scores"
@@ -45,6 +48,7 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "probability",
     "risk_level",
     "drivers",
+    "has_drivers",
     "model",
     "label",
     "features_present",
@@ -52,6 +56,7 @@ SCORE_COLUMNS: tuple[str, ...] = (
 )
 _DEFAULTS: dict[str, Any] = {
     "drivers": "[]",
+    "has_drivers": True,
     "model": "",
     "label": "",
     "features_present": -1,
@@ -60,7 +65,7 @@ _DEFAULTS: dict[str, Any] = {
 
 
 class ScoreStore:
-    """Scores on disk under ``<data_dir>/_scores``: merged, de-duplicated, atomic, locked."""
+    """Scores on disk under ``<data_dir>/_scores``: one Delta table per symbol and bar."""
 
     def __init__(self, data_dir: Path | str) -> None:
         self.root = Path(data_dir) / SCORES_DIR
@@ -69,18 +74,21 @@ class ScoreStore:
         """The dataset directory of one symbol's scores at one bar (month partitions inside)."""
         return self.root / normalize_symbol(symbol) / bar_name(parse_bar(bar))
 
-    def write(self, symbol: str, bar: str, frame: pd.DataFrame) -> int:
+    def write(
+        self, symbol: str, bar: str, frame: pd.DataFrame, metadata: dict[str, str] | None = None
+    ) -> int:
         """Merge scores into the dataset; return how many bar times were new.
 
         A time already stored is replaced by the new row (never duplicated). Nothing is
         written when the frame is invalid: the error names the column and the row.
+        ``metadata`` is recorded with the commit (``flushrisk data history`` shows it).
         """
         new = _validate(frame, f"scores for {symbol}")
         directory = self.path(symbol, bar)
         _check_on_grid(new.index, parse_bar(bar), f"scores for {symbol}")
         if new.empty:
             return 0
-        result = merge_into_partitions(directory, new, combine=_newer_row_wins)
+        result = merge_into_partitions(directory, new, how="replace", metadata=metadata)
         return result.rows_after - result.rows_before
 
     def read(
@@ -101,6 +109,7 @@ class ScoreStore:
         if out.empty:
             return _empty()
         out.index = pd.DatetimeIndex(out.index).as_unit("ns").rename("time")
+        out["has_drivers"] = _has_drivers(out)
         return out[list(SCORE_COLUMNS)]
 
     def symbols(self, bar: str | None = None) -> list[str]:
@@ -121,12 +130,10 @@ class ScoreStore:
     def bars(self, symbol: str) -> list[str]:
         """Bars with stored scores for a symbol, finest first."""
         folder = self.root / normalize_symbol(symbol)
-        return [b for b in BARS if months(folder / b)]
-
-
-def _newer_row_wins(new: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
-    merged = pd.concat([stored, new])
-    return merged[~merged.index.duplicated(keep="last")].sort_index()
+        return [
+            b for b in BARS
+            if is_table(folder / b) or ((folder / b).is_dir() and legacy_months(folder / b))
+        ]
 
 
 def to_json_text(value: Any) -> str:
@@ -186,6 +193,7 @@ def _validate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
         out[column] = [to_json_text(v) for v in values]
     for column in ("model", "label"):
         out[column] = work[column].astype(str).to_numpy() if column in work else _DEFAULTS[column]
+    out["has_drivers"] = _has_drivers(work)
     if "features_present" in work:
         out["features_present"] = (
             pd.to_numeric(work["features_present"], errors="coerce").fillna(-1).astype("int64")
@@ -196,6 +204,13 @@ def _validate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     if out.index.has_duplicates:
         out = out[~out.index.duplicated(keep="last")]
     return out.sort_index()
+
+
+def _has_drivers(frame: pd.DataFrame) -> np.ndarray:
+    """The has_drivers column (True where absent: scores from before it existed had drivers)."""
+    if "has_drivers" not in frame:
+        return np.ones(len(frame), dtype=bool)
+    return frame["has_drivers"].astype("boolean").fillna(True).to_numpy(dtype=bool)
 
 
 def _refuse_first(bad: np.ndarray, message: Any) -> None:
@@ -222,6 +237,7 @@ def _empty() -> pd.DataFrame:
     for column in ("risk_level", "drivers", "model", "label", "warnings"):
         frame[column] = pd.Series(dtype="object")
     frame["features_present"] = pd.Series(dtype="int64")
+    frame["has_drivers"] = pd.Series(dtype="bool")
     return frame[list(SCORE_COLUMNS)]
 
 

@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(
         None, description="When set, the HTTP service requires it in the X-API-Key header."
     )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="A token that opens only /metrics (Prometheus: 'Authorization: Bearer "
+        "TOKEN'); /metrics also takes the API key, and is open when neither is set.",
+    )
     serve_model: str | None = Field(
         None,
         description="BentoML model(s) the HTTP service loads, comma-separated "

@@ -27,7 +27,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.descriptions import describe, description, natural_value, number, unit
+from features.descriptions import (
+    describe,
+    description,
+    natural_value,
+    number,
+    plausible,
+    unit,
+)
 from features.errors import DataError, FlushRiskError
 from features.labels import LabelSpec
 from features.pipeline import FEATURES, MIN_WINDOW, features_at, features_at_columns
@@ -436,7 +443,13 @@ class Predictor:
         """
         known = ~np.isnan(values)
         order = np.argsort(-np.abs(np.where(known, contrib, 0.0)), kind="stable")
-        top = [j for j in order[:TOP_DRIVERS] if known[j] and contrib[j] != 0.0]
+        # A value no market can show (inf, or beyond MAX_NATURAL) has no number to give: it is
+        # named by the out_of_training_range warning instead of being a driver.
+        top = [
+            j
+            for j in order[:TOP_DRIVERS]
+            if known[j] and contrib[j] != 0.0 and plausible(FEATURES[j], float(values[j]))
+        ]
         if not top:
             return []
         shap = contrib[top]
@@ -544,10 +557,13 @@ class Predictor:
     def outside_range(self, rows: np.ndarray) -> np.ndarray:
         """Per row and feature: a seen feature's value outside its training range (with the
         tolerance); ``rows`` is one row or a 2-D array in FEATURES order."""
+        # a - b > 0 exactly when a > b (IEEE), so these are lo - tol - x > 0 and
+        # x - hi - tol > 0 with one temporary array instead of four
         with np.errstate(invalid="ignore"):
-            below = self._lo - self._tolerance - rows
-            above = rows - self._hi - self._tolerance
-            return self._seen & ((below > 0) | (above > 0))
+            outside = rows < self._lo - self._tolerance
+            outside |= (rows - self._hi) > self._tolerance
+            outside &= self._seen
+            return outside
 
     def _range_warnings(self, row: np.ndarray) -> list[PredictionWarning]:
         outside = self.outside_range(row)

@@ -52,6 +52,20 @@ GAPS_SEEN = _metrics.Gauge(
     documentation="Gap bars counted by the watcher since it started (from its snapshot)",
     multiprocess_mode="mostrecent",
 )
+DATA_MODE = _metrics.Gauge(
+    name="flushrisk_data_mode",
+    documentation="1 for where the radar's data come from now: live (an exchange), replay (a "
+    "stored history replayed) or simulated (the simulator); 0 for the others",
+    labelnames=["mode"],
+    multiprocess_mode="mostrecent",
+)
+_MODES = ("live", "replay", "simulated")
+
+
+def set_mode(mode: str | None) -> None:
+    """Mark the radar's data source: a replayed or simulated score never passes for live."""
+    for name in _MODES:
+        DATA_MODE.labels(mode=name).set(1.0 if name == (mode or "live") else 0.0)
 
 
 class CollectorCounters:

@@ -30,6 +30,7 @@ from pydantic import (
 from pydantic_core import CoreSchema, core_schema
 from typing_extensions import TypedDict
 
+from features.descriptions import MAX_NATURAL, plausible, unit
 from features.pipeline import FEATURES
 from features.schema import COLUMNS, MAX_ABS_FUNDING
 from features.settings import get_settings
@@ -229,6 +230,14 @@ class PredictRequest(BaseModel):
             raise ValueError(
                 f"unknown feature name(s) {unknown[:10]}; GET /model lists the "
                 f"{len(FEATURES)} features"
+            )
+        absurd = [k for k, v in features.items() if v is not None and not plausible(k, v)]
+        if absurd:
+            name = absurd[0]
+            raise ValueError(
+                f"{name} = {features[name]!r} is not a plausible value (at most "
+                f"{MAX_NATURAL:.0e} in its unit, {unit(name)!r})"
+                + (f"; also {absurd[1:6]}" if len(absurd) > 1 else "")
             )
         return features
 

@@ -53,6 +53,16 @@ from serving.schemas import (
     PredictRequest,
     PredictResponse,
 )
+from serving.security import (
+    KEY_COOKIE,
+    SESSION_SECONDS,
+    cookie,
+    over_tls,
+    session_cookie,
+    set_cookie_header,
+    valid_session,
+    with_security_headers,
+)
 from serving.state import STATE
 from serving.worker import die_with_parent, refuse_to_start
 
@@ -60,13 +70,13 @@ logger = logging.getLogger("flushrisk.serving")
 
 SERVICE_NAME = "flushrisk"
 API_PATHS = frozenset({"/predict", "/predict_batch"})
-KEY_COOKIE = b"flushrisk_key"
 DOC_PATHS = frozenset({"/docs.json"})  # /schema.json is BentoML's, read by its clients
-# Probes, metrics and the API docs stay open when an API key is set: orchestrators and
-# Prometheus scrape them without credentials, and they reveal nothing about predictions.
-OPEN_PATHS = frozenset(
-    {"/livez", "/readyz", "/healthz", "/metrics", "/docs.json", "/schema.json", "/"}
-)
+METRICS_PATH = "/metrics"
+SESSION_PATHS = frozenset({"/login", "/logout"})
+# Probes and the API docs stay open when an API key is set: orchestrators poll them without
+# credentials, and they reveal nothing about predictions. /metrics does (the radar's
+# probabilities): it takes the API key or the metrics token (serving.security).
+OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/docs.json", "/schema.json", "/"})
 # The pages' HTML shells and static files carry no data (serving.pages.PUBLIC_PREFIXES): they
 # load without the key, and the JSON they read stays behind it.
 OPEN_PREFIXES = ("/static_content", "/assets", *PUBLIC_PREFIXES)
@@ -243,29 +253,36 @@ class RequestGuard:
     """
 
     def __init__(
-        self, app: Any, api_key: str | None = None, max_body: int = MAX_BODY_BYTES
+        self,
+        app: Any,
+        api_key: str | None = None,
+        max_body: int = MAX_BODY_BYTES,
+        metrics_token: str | None = None,
     ) -> None:
         self.app = app
-        key = api_key if api_key is not None else get_settings().api_key
-        secret = key.get_secret_value() if hasattr(key, "get_secret_value") else key
-        self.api_key = secret.encode() if secret else None
+        settings = get_settings()
+        self.api_key = _secret(api_key if api_key is not None else settings.api_key)
+        self.metrics_token = _secret(
+            metrics_token if metrics_token is not None else settings.metrics_token
+        )
         self.max_body = max_body
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        send = with_security_headers(send)
         path = scope["path"]
         headers = {k.lower(): v for k, v in scope["headers"]}
-        if self.api_key is not None and not _is_open(path) and not self._authorised(headers):
-            await _answer(
-                send,
-                401,
-                {
-                    "error": "missing or wrong API key: send it in the X-API-Key header, as "
-                    "'Authorization: Bearer KEY', or in the flushrisk_key cookie"
-                },
-            )
+        if path in SESSION_PATHS:
+            await self._session(path, scope, receive, send, headers)
+            return
+        if path == METRICS_PATH:
+            if not self._may_scrape(headers):
+                await _answer(send, 401, {"error": _METRICS_401})
+                return
+        elif self.api_key is not None and not _is_open(path) and not self._authorised(headers):
+            await _answer(send, 401, {"error": _KEY_401})
             return
         if path in DOC_PATHS and scope["method"] == "GET":
             from serving.openapi import openapi_document
@@ -308,26 +325,91 @@ class RequestGuard:
         await self.app(scope, _replay(bytes(body), receive), _readable_400(send))
 
     def _authorised(self, headers: dict[bytes, bytes]) -> bool:
-        """The key from X-API-Key, else ``Authorization: Bearer``, else the flushrisk_key cookie.
+        """The key from X-API-Key, else ``Authorization: Bearer``, else a login session cookie.
 
         The first one present decides (an empty X-API-Key is a wrong key, not a missing one).
         """
-        given = headers.get(b"x-api-key")
-        if given is None:
-            auth = headers.get(b"authorization", b"")
-            given = auth[7:].strip() if auth.lower().startswith(b"bearer ") else None
-        if given is None:
-            given = _cookie(headers.get(b"cookie", b""), KEY_COOKIE)
-        return given is not None and hmac.compare_digest(given, self.api_key or b"")
+        key = self.api_key or b""
+        given = _given_key(headers)
+        if given is not None:
+            return hmac.compare_digest(given, key)
+        session = cookie(headers.get(b"cookie", b""), KEY_COOKIE)
+        return session is not None and valid_session(session, key)
+
+    def _may_scrape(self, headers: dict[bytes, bytes]) -> bool:
+        """/metrics: open only when neither the key nor a metrics token is configured."""
+        if self.api_key is None and self.metrics_token is None:
+            return True
+        given = _given_key(headers)
+        token = self.metrics_token
+        if given is not None and token is not None and hmac.compare_digest(given, token):
+            return True
+        return self.api_key is not None and self._authorised(headers)
+
+    async def _session(
+        self, path: str, scope: Any, receive: Any, send: Any, headers: dict[bytes, bytes]
+    ) -> None:
+        """POST /login {"key": KEY}: the HttpOnly session cookie; POST /logout clears it."""
+        if scope["method"] != "POST":
+            await _answer(send, 405, {"error": f"{path}: use POST"}, [(b"allow", b"POST")])
+            return
+        secure = over_tls(scope, headers)
+        if path == "/logout":
+            await _answer(send, 200, {"ok": True}, [set_cookie_header(b"", secure)])
+            return
+        body = await _read_small(receive, 4096)
+        try:
+            given = json.loads(body)["key"] if body else None
+        except (ValueError, TypeError, KeyError):
+            given = None
+        if not isinstance(given, str) or not given:
+            await _answer(send, 400, error_body(("body", "key"), 'send {"key": "API key"}'))
+            return
+        if self.api_key is None:
+            await _answer(send, 200, {"ok": True, "key_required": False})
+            return
+        if not hmac.compare_digest(given.encode(), self.api_key):
+            await _answer(send, 401, {"error": "wrong API key"})
+            return
+        cookie_header = set_cookie_header(session_cookie(self.api_key), secure)
+        await _answer(
+            send, 200, {"ok": True, "expires_in": SESSION_SECONDS}, [cookie_header]
+        )
 
 
-def _cookie(header: bytes, name: bytes) -> bytes | None:
-    """One cookie's value from a Cookie header (no decoding: the key is plain ASCII)."""
-    for part in header.split(b";"):
-        key, sep, value = part.strip().partition(b"=")
-        if sep and key == name:
-            return value.strip().strip(b'"')
-    return None
+_KEY_401 = (
+    "missing or wrong API key: send it in the X-API-Key header or as 'Authorization: Bearer "
+    "KEY'; the pages log in with POST /login"
+)
+_METRICS_401 = (
+    "/metrics needs the API key or the metrics token (FLUSHRISK_METRICS_TOKEN) as "
+    "'Authorization: Bearer TOKEN'"
+)
+
+
+def _secret(value: Any) -> bytes | None:
+    secret = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+    return secret.encode() if secret else None
+
+
+def _given_key(headers: dict[bytes, bytes]) -> bytes | None:
+    """A key sent in X-API-Key, else as ``Authorization: Bearer KEY`` (None: neither)."""
+    given = headers.get(b"x-api-key")
+    if given is None:
+        auth = headers.get(b"authorization", b"")
+        given = auth[7:].strip() if auth.lower().startswith(b"bearer ") else None
+    return given
+
+
+async def _read_small(receive: Any, limit: int) -> bytes:
+    """A short request body (a login), at most ``limit`` bytes (the rest is ignored)."""
+    body = bytearray()
+    while len(body) <= limit:
+        message = await receive()
+        body += message.get("body", b"")
+        if message["type"] == "http.disconnect" or not message.get("more_body", False):
+            break
+    return bytes(body[:limit])
 
 
 def _is_open(path: str) -> bool:
@@ -341,7 +423,12 @@ def _too_large(size: int, limit: int) -> dict[str, Any]:
     }
 
 
-async def _answer(send: Any, status: int, body: dict[str, Any]) -> None:
+async def _answer(
+    send: Any,
+    status: int,
+    body: dict[str, Any],
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     payload = json.dumps(body, separators=(",", ":")).encode()
     await send(
         {
@@ -350,6 +437,7 @@ async def _answer(send: Any, status: int, body: dict[str, Any]) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
+                *(extra or []),
             ],
         }
     )
@@ -481,7 +569,7 @@ def _web_routes() -> list[Any]:
 
 
 routes_app = Starlette(routes=_web_routes())
-_FIXED_ROUTES = frozenset({*API_PATHS, *DOC_PATHS, *OPEN_PATHS})
+_FIXED_ROUTES = frozenset({*API_PATHS, *DOC_PATHS, *OPEN_PATHS, METRICS_PATH, *SESSION_PATHS})
 
 
 @bentoml.asgi_app(routes_app, path="/")

@@ -14,13 +14,17 @@ The rule is :func:`features.labels.running_cascade`, the same that the onset lab
 
 Per event: the probability of the event's row (the last forecast before its window starts),
 the probability one hour before that, the highest probability in the ``lookback`` (6 h) up to
-it, and the lead time of the first alert in that window (``None``: no alert). Per predictor
-(the model and every baseline, each at the fold's alert threshold): the hit rate on onsets and
-on continuations (an alert in the look-back window) and false alarms per week (alert episodes
-in which no alerting row had a squeeze in its forecast window, per week of rows present). The
-same probability threshold gives each predictor a different number of alerts, so the onset hit
-rate is also given at EQUAL cost: each predictor alerting on as many hours as the model does
-(``onset_hit_rate_at_model_alert_hours``).
+it, and the lead time of the first alert in that window (``None``: no alert).
+
+Per predictor, each at its OWN threshold at the model's alert budget (:mod:`training.budget`:
+chosen on its training rows to alert on the same share of hours as the model; the caller passes
+those thresholds): the hit rate on onsets and on continuations (an alert in the look-back
+window), and false alarms per week counted as alert HOURS whose own forecast window (the label
+horizon) held no squeeze, per week of rows present. Counted in hours, a predictor cannot lower
+its false alarms by staying on (a permanent alert is one long episode, but many false hours).
+The model's onset hits are compared with every baseline's at that equal budget, with a day-block
+bootstrap interval of the difference in onset hit rate (the days of the evaluated rows are
+resampled, as in :mod:`training.protocol`).
 
 The public flush list (package data ``training/data/flush_events.csv``, UTC days) adds a
 per-day look only for the days inside the evaluated rows; days outside them are not mentioned,
@@ -29,6 +33,7 @@ and nothing is computed from them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -39,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from features.errors import DataError
 from training.metrics import alert_episodes, covered_weeks
+from training.protocol import block_counts, block_ids
 
 LOOKBACK = pd.Timedelta(hours=6)
 ONSET_WINDOW = pd.Timedelta(hours=6)
@@ -125,7 +131,7 @@ def event_study(
     times: pd.DatetimeIndex,
     predictions: dict[str, np.ndarray],
     y: np.ndarray,
-    thresholds: float | np.ndarray,
+    thresholds: float | np.ndarray | Mapping[str, np.ndarray],
     bar: pd.Timedelta,
     horizon: pd.Timedelta,
     *,
@@ -138,10 +144,15 @@ def event_study(
     onset_window: pd.Timedelta = ONSET_WINDOW,
     public: pd.DataFrame | None = None,
     close: pd.Series | None = None,
+    resamples: int = 200,
+    level: float = 0.90,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """The event study on out-of-fold rows (see the module docstring).
 
-    ``predictions``: name -> probabilities on ``times`` (model and baselines). ``size``: label
+    ``predictions``: name -> probabilities on ``times`` (model and baselines). ``thresholds``:
+    one value or one per row for every predictor, or name -> one per row (each predictor at its
+    equal-budget cut, :func:`training.budget.equal_budget_thresholds`). ``size``: label
     strength per row (default 1 for every positive). ``running``: per row, whether a cascade was
     already running (a labelled squeeze ended within ``onset_window`` before it), from the FULL
     label series so that rows before the evaluated range count; default: computed from ``y``.
@@ -155,8 +166,11 @@ def event_study(
 
         running = running_from_labels(t_ns, yv, horizon, onset_window)
     running = np.asarray(running, dtype=bool)
-    thr = np.broadcast_to(np.asarray(thresholds, dtype=float), yv.shape)
-    alerts = {name: np.asarray(p, dtype=float) >= thr for name, p in predictions.items()}
+    alerts = {
+        name: np.asarray(p, dtype=float) >= np.broadcast_to(np.asarray(
+            thresholds[name] if isinstance(thresholds, Mapping) else thresholds, dtype=float), yv.shape)
+        for name, p in predictions.items()
+    }
 
     rows = np.flatnonzero(yv > 0.5)
     if min_size is not None:
@@ -174,16 +188,25 @@ def event_study(
         episodes, false = _false_alarms(t_ns, alert, yv, bar)
         # the same number of alerting hours as the model: hit rates compared at equal cost
         same = _hits(t_ns, _top_rows(np.asarray(predictions[name], dtype=float), budget), rows, lookback)
+        false_hours = int(np.sum(alert & (yv < 0.5)))
         per_predictor[name] = {
+            "hits_by_event": hit,
             "onset_hits": int(hit[onset].sum()),
             "onset_hit_rate": float(hit[onset].mean()) if onset.any() else None,
             "continuation_hits": int(hit[~onset].sum()),
             "continuation_hit_rate": float(hit[~onset].mean()) if (~onset).any() else None,
             "alerts_per_week": episodes / weeks if weeks > 0 else None,
-            "false_alarms_per_week": false / weeks if weeks > 0 else None,
+            "alert_share": float(alert.mean()) if len(alert) else None,
+            "alert_hours_per_week": float(alert.sum()) / weeks if weeks > 0 else None,
+            # alert hours whose forecast window held no squeeze: staying on cannot lower it
+            "false_alarms_per_week": false_hours / weeks if weeks > 0 else None,
+            "false_alarm_episodes_per_week": false / weeks if weeks > 0 else None,
             "onset_hit_rate_at_model_alert_hours": float(same[onset].mean()) if onset.any() and budget else None,
         }
 
+    equal = _equal_budget(times, rows, onset, per_predictor, model, resamples, level, seed)
+    for m in per_predictor.values():
+        m.pop("hits_by_event")
     p_model = np.asarray(predictions[model], dtype=float)
     records = [_event_record(times, t_ns, r, p_model, alerts[model], sizes[r], bool(o), lookback)
                for r, o in zip(rows, onset, strict=True)]
@@ -198,7 +221,8 @@ def event_study(
         "weeks": weeks,
         "predictors": per_predictor,
         "largest": shown,
-        "summary": _summary(per_predictor, model, int(onset.sum()), int((~onset).sum())),
+        "equal_budget": equal,
+        "summary": _summary(per_predictor, model, int(onset.sum()), int((~onset).sum()), equal),
         "public": _public_days(public, times, p_model, alerts[model], yv, close, lookback)
         if public is not None else None,
     }
@@ -239,20 +263,66 @@ def _rate(hits: int, rate: float | None, total: int) -> str:
     return "n/a" if rate is None else f"{hits}/{total} ({rate:.0%})"
 
 
-def _summary(per: dict[str, dict[str, Any]], model: str, onsets: int, continuations: int) -> str:
-    """One line: how the model warns before onsets, against the best baseline there."""
+def _summary(per: dict[str, dict[str, Any]], model: str, onsets: int, continuations: int,
+             equal: dict[str, Any] | None = None) -> str:
+    """One line: how the model warns before onsets, against the best baseline at equal budget."""
     m = per[model]
-    others = {n: v for n, v in per.items() if n != model and v["onset_hit_rate"] is not None}
     text = (f"onsets: model warned before {_rate(m['onset_hits'], m['onset_hit_rate'], onsets)}, "
             f"continuations {_rate(m['continuation_hits'], m['continuation_hit_rate'], continuations)}, "
-            f"false alarms {m['false_alarms_per_week'] or 0:.1f}/week")
-    if others:
-        best = max(others, key=lambda n: others[n]["onset_hit_rate"])
-        b = others[best]
-        text += (f"; best baseline on onsets: {best} "
+            f"false alarms {m['false_alarms_per_week'] or 0:.1f} h/week")
+    best = (equal or {}).get("best_baseline")
+    if best is not None:
+        b = per[best]
+        text += (f"; best baseline on onsets at the same alert budget: {best} "
                  f"{_rate(b['onset_hits'], b['onset_hit_rate'], onsets)} at "
-                 f"{b['false_alarms_per_week'] or 0:.1f} false alarms/week")
+                 f"{b['false_alarms_per_week'] or 0:.1f} false alarm h/week")
     return text
+
+
+def _equal_budget(
+    times: pd.DatetimeIndex, rows: np.ndarray, onset: np.ndarray, per: dict[str, dict[str, Any]],
+    model: str, resamples: int, level: float, seed: int,
+) -> dict[str, Any]:
+    """The model's onset hits minus each baseline's (both at the same alert budget), with a
+    day-block bootstrap interval of the difference in onset hit rate.
+
+    The blocks are the UTC days of the evaluated rows (as in the protocol); an onset belongs to
+    the day of its row. The best baseline is the one that warned before the most onsets.
+    """
+    onset_rows = rows[onset]
+    total = len(onset_rows)
+    out: dict[str, Any] = {"onsets": total, "level": level, "differences": {}, "best_baseline": None}
+    if total == 0:
+        return out
+    ids = block_ids(times, "1D")
+    n_blocks = int(ids.max()) + 1
+    K = block_counts(n_blocks, resamples, seed)
+    event_blocks = ids[onset_rows]
+    count_w = K @ np.bincount(event_blocks, minlength=n_blocks).astype(float)
+    hits_model = per[model]["hits_by_event"][onset]
+    model_w = K @ np.bincount(event_blocks, weights=hits_model.astype(float), minlength=n_blocks)
+    for name, m in per.items():
+        if name == model:
+            continue
+        hits = m["hits_by_event"][onset]
+        base_w = K @ np.bincount(event_blocks, weights=hits.astype(float), minlength=n_blocks)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            draws = (model_w - base_w) / count_w
+        finite = draws[np.isfinite(draws)]
+        ci = ([float(v) for v in np.quantile(finite, [(1 - level) / 2, (1 + level) / 2])]
+              if len(finite) >= 10 else [None, None])
+        out["differences"][name] = {
+            "model_hits": int(hits_model.sum()),
+            "baseline_hits": int(hits.sum()),
+            "model_alert_share": per[model].get("alert_share"),
+            "baseline_alert_share": m.get("alert_share"),
+            "value": float((hits_model.sum() - hits.sum()) / total),
+            "ci": ci,
+        }
+    if out["differences"]:
+        out["best_baseline"] = max(out["differences"], key=lambda n: (out["differences"][n]["baseline_hits"],
+                                                                       -out["differences"][n]["value"]))
+    return out
 
 
 def _day_onset(day: pd.DataFrame) -> pd.Timestamp:

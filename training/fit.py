@@ -87,6 +87,11 @@ class TrainConfig(BaseModel):
             "lgbm_target": self.booster.target,
             "lgbm_near_miss_ratio": str(self.booster.near_miss_ratio),
             "lgbm_near_miss_weight": str(self.booster.near_miss_weight),
+            "blend": str(self.booster.blend),
+            "linear_target": self.booster.linear_target,
+            "linear_alpha": str(self.booster.linear_alpha),
+            "linear_c": str(self.booster.linear_c),
+            "linear_exclude_groups": ",".join(self.booster.linear_exclude_groups) or "none",
             **self.walk_forward.params(),
             "calibration": self.calibration,
             "calibration_prior": str(self.calibration_prior),
@@ -112,6 +117,9 @@ class FoldResult:
     seconds: float = 0.0
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     seed_predictions: list[np.ndarray] = field(default_factory=list)
+    # each baseline's scores on the fold's TRAINING rows: its equal-alert-budget cut is chosen
+    # there (training.budget), never on the rows it is judged on
+    train_scores: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -130,6 +138,19 @@ class WalkForwardResult:
     @property
     def names(self) -> list[str]:
         return list(self.predictions)
+
+    @property
+    def fold_of_row(self) -> np.ndarray:
+        """The fold number (0..k-1, in fold order) of every evaluated row."""
+        return np.concatenate([np.full(len(r.fold.test), k) for k, r in enumerate(self.folds)])
+
+    def budget_thresholds(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Every predictor's alert threshold per row at the model's alert budget (training.budget)."""
+        from training.budget import equal_budget_thresholds
+
+        return equal_budget_thresholds(
+            self.predictions, self.thresholds, self.fold_of_row, [r.train_scores for r in self.folds]
+        )
 
 
 def fold_threshold(y_train: np.ndarray, config: TrainConfig) -> float:
@@ -170,11 +191,12 @@ def run_walk_forward(
     _check_xy(X, y)
     folds = walk_forward_splits(X.index, config.walk_forward)
     yv = y.to_numpy(dtype=np.float64)
-    target = training_target(yv, _aligned_strength(X, strength), config.booster)
+    aligned = _aligned_strength(X, strength)
+    target = training_target(yv, aligned, config.booster)
     executor = ThreadPoolExecutor(max_workers=1)
     try:
         X_base = with_persistence(X, persistence)
-        results = _folds(X, yv, target, bar, config, folds, executor, on_fold, label_kind, X_base)
+        results = _folds(X, yv, target, bar, config, folds, executor, on_fold, label_kind, X_base, aligned)
     finally:
         executor.shutdown()
     return collect_folds(X, yv, bar, results)
@@ -191,6 +213,7 @@ def _folds(
     on_fold: Callable[[FoldResult, int], None] | None,
     label_kind: str = "liquidation",
     X_base: pd.DataFrame | None = None,
+    strength: np.ndarray | None = None,
 ) -> list[FoldResult]:
     results: list[FoldResult] = []
     seeds = seed_configs(config)
@@ -200,19 +223,21 @@ def _folds(
         started = pd.Timestamp.now()
         X_train, y_train = X.iloc[fold.train], yv[fold.train]
         X_test = X.iloc[fold.test]
+        s_train = None if strength is None else strength[fold.train]
         # The baselines and the extra seeds fit in a second thread while the first booster
         # trains: LightGBM and BLAS release the GIL, so the two cores work at once.
         Xb = X if X_base is None else X_base
         baselines = executor.submit(
-            fit_baselines, config.baselines, Xb.iloc[fold.train], y_train, Xb.iloc[fold.test], label_kind
+            fit_baselines_scored, config.baselines, Xb.iloc[fold.train], y_train, Xb.iloc[fold.test], label_kind
         )
         fits = [None] + [
             executor.submit(fit_booster, X_train, y_train, booster, gap=config.walk_forward.gap,
-                            target=target[fold.train])
+                            target=target[fold.train], strength=s_train)
             for booster in seeds[1:]
         ]
         fits[0] = fit_booster(
-            X_train, y_train, seeds[0], gap=config.walk_forward.gap, target=target[fold.train]
+            X_train, y_train, seeds[0], gap=config.walk_forward.gap, target=target[fold.train],
+            strength=s_train,
         )
         fits = [f if k == 0 else f.result() for k, f in enumerate(fits)]
         raws, calibrated, methods = [], [], []
@@ -228,15 +253,17 @@ def _folds(
             methods.append(calibrator.method)
             pool_raw[k].append(raw_k)
         pool_y.append(yv[fold.test])
+        baseline_test, baseline_train = baselines.result()
         result = FoldResult(
             fold=fold,
             best_iteration=fits[0].best_iteration,
             calibration=methods[0],
             threshold=fold_threshold(y_train, config),
             raw=raws[0],
-            predictions={MODEL: calibrated[0], **baselines.result()},
+            predictions={MODEL: calibrated[0], **baseline_test},
             seconds=(pd.Timestamp.now() - started).total_seconds(),
             seed_predictions=calibrated,
+            train_scores=baseline_train,
         )
         result.metrics = fold_metrics(result, yv, X_test.index, bar)
         results.append(result)
@@ -310,6 +337,17 @@ def fit_baselines(
     }
 
 
+def fit_baselines_scored(
+    names: tuple[str, ...], X_train: pd.DataFrame, y_train: np.ndarray, X_test: pd.DataFrame,
+    label_kind: str = "liquidation",
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Like :func:`fit_baselines`, plus each baseline's scores on its own training rows (where
+    its equal-alert-budget threshold is chosen)."""
+    fitted = {name: make_baseline(name, label_kind).fit(X_train, y_train) for name in names}
+    return ({name: f.predict_proba(X_test) for name, f in fitted.items()},
+            {name: f.predict_proba(X_train) for name, f in fitted.items()})
+
+
 def evaluation_report(
     wf: WalkForwardResult, protocol: ProtocolConfig | None = None
 ) -> dict[str, Any]:
@@ -320,9 +358,10 @@ def evaluation_report(
     and for a baseline ``vs_model``: the model's paired advantage with its CI), and
     ``protocol`` (calibration tables, booster-seed spread, bootstrap set-up).
     """
+    thresholds, budget = wf.budget_thresholds()
     full = protocol_report(
-        wf.predictions, wf.y, wf.index, wf.bar, wf.thresholds,
-        seed_predictions=wf.seed_predictions or None, config=protocol,
+        wf.predictions, wf.y, wf.index, wf.bar, thresholds,
+        seed_predictions=wf.seed_predictions or None, config=protocol, folds=wf.fold_of_row,
     )
     report: dict[str, Any] = {"verdict": full["verdict"]}
     for name in wf.predictions:
@@ -340,6 +379,7 @@ def evaluation_report(
         ]
         report[name] = overall
     report["protocol"] = {k: full[k] for k in ("calibration", "seeds", "bootstrap")}
+    report["protocol"]["alert_budget"] = budget
     return report
 
 
@@ -377,7 +417,7 @@ def fit_final_model(
     aligned = _aligned_strength(X, strength)
     target = training_target(y.to_numpy(dtype=np.float64), aligned, config.booster)
     booster = train_rounds(X, target, rounds, config.booster)
-    linear = final_linear(X, y, config.booster)
+    linear = final_linear(X, y, config.booster, aligned)
     calibrator: Calibrator = calibrate(wf.raw, wf.y, config)
     base_rate = float(np.mean(y.to_numpy(dtype=np.float64)))
     thresholds = risk_thresholds(base_rate, config.odds_multiples)
@@ -436,6 +476,7 @@ __all__ = [
     "evaluation_report",
     "feature_ranges",
     "fit_baselines",
+    "fit_baselines_scored",
     "fit_final_model",
     "run_walk_forward",
     "seed_configs",

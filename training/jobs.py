@@ -32,7 +32,7 @@ from training.fit import (
     WalkForwardResult,
     collect_folds,
     evaluation_report,
-    fit_baselines,
+    fit_baselines_scored,
     fit_final_model,
     fold_metrics,
     run_walk_forward,
@@ -40,6 +40,7 @@ from training.fit import (
     with_persistence,
 )
 from training.metrics import HEADLINE, json_safe
+from training.protocol import ProtocolConfig
 from training.walkforward import WalkForwardConfig, walk_forward_splits
 
 MIN_POSITIVES = 10
@@ -179,9 +180,10 @@ def check_trainable(y: pd.Series, meta: Any, symbol: str) -> None:
 # -- compute ---------------------------------------------------------------------------------
 def events_section(
     wf: WalkForwardResult, public: pd.DataFrame | None, frame: pd.DataFrame, spec: Any,
-    options: Any = None,
+    options: Any = None, protocol: Any = None,
 ) -> dict[str, Any]:
-    """The event study on the evaluated rows' own squeezes, every predictor at its alert level.
+    """The event study on the evaluated rows' own squeezes, every predictor at its own threshold
+    for the model's alert budget (:mod:`training.budget`).
 
     Onset or continuation is decided on the FULL label series of the frame (without the onset
     rule), so a cascade that started before the evaluated range still counts as running.
@@ -200,11 +202,34 @@ def events_section(
     running = running_from_labels(frame.index, labels.to_numpy(), horizon, options.onset_window_)
     running = pd.Series(running, index=frame.index).reindex(wf.index, fill_value=False).to_numpy()
     size = make_label_strength(frame, base).reindex(wf.index).to_numpy()
-    return event_study(
-        wf.index, wf.predictions, wf.y, wf.thresholds, wf.bar, horizon,
+    thresholds, budget = wf.budget_thresholds()
+    boot = protocol if protocol is not None else ProtocolConfig()
+    result = event_study(
+        wf.index, wf.predictions, wf.y, thresholds, wf.bar, horizon,
         size=size, running=running, top=options.top, min_size=options.min_size,
         onset_window=options.onset_window_, public=public, close=frame["close"],
+        resamples=boot.resamples, level=boot.level, seed=boot.seed,
     )
+    result["alert_budget"] = budget
+    return result
+
+
+def check_evaluated_positives(wf: WalkForwardResult, spec: Any, symbol: str) -> None:
+    """Refuse a run whose evaluated rows hold no positive: no metric or verdict means anything."""
+    if len(wf.y) and wf.y.sum() > 0:
+        return
+    raise DataError(
+        f"{symbol}: no positive label ('{spec.describe()}') in the {len(wf.y)} evaluated rows "
+        f"{wf.index[0]:%Y-%m-%d %H:%M} .. {wf.index[-1]:%Y-%m-%d %H:%M}: nothing to judge the model on; "
+        "test over a period with squeezes (--min-train, --test-from, more data) or lower the threshold"
+    )
+
+
+def lead_with_onsets(report: dict[str, Any]) -> None:
+    """Put the second lead line (onsets at equal alert budget) into the report's verdict."""
+    from training.protocol import lead_verdict
+
+    report["verdict"] = lead_verdict(report["verdict"], (report.get("events") or {}).get("equal_budget"))
 
 
 def track_record(report: dict[str, Any]) -> dict[str, Any]:
@@ -262,8 +287,58 @@ def _setup(data: DataRequest, meta: Any, spec: Any, config: TrainConfig, wf: Wal
         "evaluated_from": str(wf.index[0]),
         "evaluated_to": str(wf.index[-1]),
         "folds": len(wf.folds),
+        "fold_periods": fold_periods(wf),
         "walk_forward": config.walk_forward.params(),
     }
+
+
+def fold_periods(wf: WalkForwardResult) -> list[dict[str, Any]]:
+    """The period each fold tests (and trains on), so a report says which weeks it judged."""
+    return [
+        {"fold": r.fold.number, "test_from": str(r.fold.test_start), "test_to": str(r.fold.test_end),
+         "test_rows": len(r.fold.test), "test_positives": int(wf.y[wf.fold_of_row == k].sum()),
+         "train_from": str(r.fold.train_start), "train_to": str(r.fold.train_end)}
+        for k, r in enumerate(wf.folds)
+    ]
+
+
+FINGERPRINT_ROWS = 200
+
+
+def data_fingerprint(frame: pd.DataFrame, index: pd.DatetimeIndex) -> dict[str, float]:
+    """Closes at up to 200 evenly spread training rows: enough to tell later whether other data
+    is the same series (an in-sample evaluation) or another one over the same dates."""
+    if "close" not in frame or not len(index):
+        return {}
+    picks = np.unique(np.linspace(0, len(index) - 1, min(FINGERPRINT_ROWS, len(index))).astype(int))
+    close = frame["close"].reindex(index[picks])
+    return {str(t): float(v) for t, v in close.items() if pd.notna(v)}
+
+
+def in_sample_rows(meta: dict[str, Any], symbol: str, frame: pd.DataFrame, index: pd.DatetimeIndex) -> tuple[int, str]:
+    """How many evaluated rows the model itself trained on, and why that count.
+
+    In-sample only when the model's own training rows, from the same data, overlap the evaluated
+    rows: same symbol, inside its training range, and the data's closes agree with the closes the
+    model recorded at its training rows (another simulator seed over the same dates is other data).
+    """
+    trained = (meta.get("data_start"), meta.get("data_end"))
+    if normalize_symbol(str(meta.get("symbol", ""))) != normalize_symbol(symbol) or not all(trained):
+        return 0, "the model was trained on another symbol"
+    t0, t1 = pd.Timestamp(trained[0]), pd.Timestamp(trained[1])
+    overlap = int(((index >= t0) & (index <= t1)).sum())
+    if not overlap:
+        return 0, "the evaluated rows lie outside the model's training range"
+    fingerprint = meta.get("data_fingerprint") or {}
+    times = pd.DatetimeIndex([pd.Timestamp(t) for t in fingerprint])
+    inside = times[(times >= index[0]) & (times <= index[-1])] if len(times) else times
+    if not len(inside):
+        return overlap, "dates inside the model's training range (the data could not be compared)"
+    recorded = np.array([fingerprint[str(t)] for t in inside])
+    here = frame["close"].reindex(inside).to_numpy(dtype=np.float64)
+    if np.allclose(here, recorded, rtol=1e-9, atol=0, equal_nan=False):
+        return overlap, "the model trained on these rows of this data"
+    return 0, "dates overlap the model's training range, but the data differ (another series)"
 
 
 def _plots(
@@ -321,9 +396,11 @@ def train_job(
     wf = run_walk_forward(
         X, y, bar, config, on_fold, strength=strength, label_kind=spec.kind, persistence=persistence
     )
+    check_evaluated_positives(wf, spec, request.data.symbol)
     report: dict[str, Any] = dict(evaluation_report(wf, config.protocol))
     report["setup"] = _setup(request.data, meta, spec, config, wf)
-    report["events"] = events_section(wf, events, frame, spec, request.event_options)
+    report["events"] = events_section(wf, events, frame, spec, request.event_options, config.protocol)
+    lead_with_onsets(report)
     if tuning is not None:
         report["tuning"] = tuning.to_dict()
     metadata = {
@@ -333,6 +410,7 @@ def train_job(
         "data_end": str(meta.end),
         "groups": list(meta.groups),
         "label": spec.describe(),
+        "data_fingerprint": data_fingerprint(frame, X.index),
         "verdict": report["verdict"]["text"],
         "track_record": track_record(report),
         "metrics": {k: v for k, v in report[MODEL].items() if k not in ("folds", "ci")},
@@ -451,7 +529,10 @@ def evaluate_job(
     if missing:
         raise DataError(f"the model needs features the pipeline no longer makes: {missing[:10]}")
     if y.sum() == 0:
-        raise DataError(f"no positive labels for {spec.describe()} in {data.symbol} {meta.start} .. {meta.end}")
+        raise DataError(
+            f"{data.symbol}: no positive label ('{spec.describe()}') in {meta.start} .. {meta.end}: "
+            "nothing to judge the model on; use a period with squeezes"
+        )
     # compute
     bar = parse_bar(bar_name_)
     folds = walk_forward_splits(X.index, config.walk_forward)
@@ -461,28 +542,27 @@ def evaluate_job(
     results: list[FoldResult] = []
     for fold in folds:
         y_train, X_test = yv[fold.train], X.iloc[fold.test]
-        predictions = {
-            MODEL: p_all[fold.test],
-            **fit_baselines(config.baselines, X_base.iloc[fold.train], y_train, X_base.iloc[fold.test], spec.kind),
-        }
+        predictions, train_scores = fit_baselines_scored(
+            config.baselines, X_base.iloc[fold.train], y_train, X_base.iloc[fold.test], spec.kind
+        )
+        predictions = {MODEL: p_all[fold.test], **predictions}
         # best_iteration 0: the model is scored as it is, not refitted (no rounds chosen here)
-        result = FoldResult(fold, 0, model.calibrator.method, model.alert_threshold, model.predict_raw(X_test), predictions)
+        result = FoldResult(fold, 0, model.calibrator.method, model.alert_threshold, model.predict_raw(X_test),
+                            predictions, train_scores=train_scores)
         result.metrics = fold_metrics(result, yv, X_test.index, bar)
         results.append(result)
         if on_fold is not None:
             on_fold(result, len(folds))
     wf = collect_folds(X, yv, bar, results)
+    check_evaluated_positives(wf, spec, data.symbol)
     report: dict[str, Any] = dict(evaluation_report(wf, config.protocol))
     setup = _setup(data, meta, spec, config, wf)
-    trained = (model.metadata.get("data_start"), model.metadata.get("data_end"))
-    same_symbol = normalize_symbol(str(model.metadata.get("symbol", ""))) == normalize_symbol(data.symbol)
-    in_sample = 0
-    if same_symbol and all(trained):
-        t0, t1 = pd.Timestamp(trained[0]), pd.Timestamp(trained[1])
-        in_sample = int(((wf.index >= t0) & (wf.index <= t1)).sum())
-    setup.update(model=source, model_symbol=model.metadata.get("symbol"), in_sample=in_sample)
+    in_sample, why = in_sample_rows(model.metadata, data.symbol, frame, wf.index)
+    setup.update(model=source, model_symbol=model.metadata.get("symbol"), in_sample=in_sample,
+                 in_sample_reason=why)
     report["setup"] = setup
-    report["events"] = events_section(wf, events, frame, spec)
+    report["events"] = events_section(wf, events, frame, spec, protocol=config.protocol)
+    lead_with_onsets(report)
     safe = json_safe(report)
     # log
     if report_path is not None:

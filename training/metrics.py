@@ -225,7 +225,8 @@ def binary_metrics(
         "base_rate": rate,
         "pr_auc": ap,
         "pr_auc_lift": ap / rate if rate > 0 else math.nan,
-        "roc_auc": roc_auc(y, p),
+        # a constant ranks nothing: its ROC-AUC (0.5 by ties) is n/a, not a score
+        "roc_auc": roc_auc(y, p) if len(p) and np.ptp(p) > 0 else math.nan,
         "brier": brier(y, p),
         "brier_skill": brier_skill(y, p),
         "log_loss": log_loss(y, p),

@@ -136,18 +136,22 @@ def protocol_report(
     y: np.ndarray,
     index: pd.DatetimeIndex,
     bar: pd.Timedelta,
-    thresholds: float | np.ndarray,
+    thresholds: float | np.ndarray | Mapping[str, np.ndarray],
     *,
     model: str = MODEL,
     seed_predictions: Sequence[np.ndarray] | None = None,
     config: ProtocolConfig | None = None,
+    folds: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The full protocol on out-of-fold rows: metrics with CIs, paired differences, calibration,
     booster-seed spread and the verdict.
 
     ``predictions``: name -> probabilities on the rows of ``y``/``index`` (the model under
     ``model``, every baseline under its own name). ``thresholds``: the alert threshold, one value
-    or one per row. ``seed_predictions``: the model's OOF probabilities for each booster seed
+    or one per row, or per predictor (name -> one per row: each at its own equal-budget cut, see
+    :mod:`training.budget`). ``folds``: the fold number of each row; a predictor that is constant
+    within every fold (the base rate) then gets n/a for ROC-AUC and the calibration fit, which
+    pooling its per-fold constants would otherwise invent. ``seed_predictions``: the model's OOF probabilities for each booster seed
     (the first is usually ``predictions[model]`` itself).
 
     Returns ``{"verdict": {...,"text"}, "metrics": {name: {metric: value, "ci": {...}}},
@@ -171,9 +175,15 @@ def protocol_report(
     reliability_draws = {n: _bin_frequencies(yv, b, ids, n_blocks, config.bins, K) for n, b in bins.items()}
 
     metrics: dict[str, dict[str, Any]] = {}
+    constant = {name: is_constant(p, folds) for name, p in probs.items()}
     for name, p in probs.items():
-        point = binary_metrics(yv, p, thresholds, index, bar)
+        thr = thresholds[name] if isinstance(thresholds, Mapping) else thresholds
+        point = binary_metrics(yv, p, thr, index, bar)
         point["ci"] = {m: _interval(boot[name][m], config.level) for m in BOOTSTRAPPED}
+        if constant[name]:
+            point.update({k: math.nan for k in CONSTANT_UNDEFINED})
+            point["ci"]["roc_auc"] = [None, None]
+            point["constant"] = True
         metrics[name] = point
     baselines = [n for n in probs if n != model]
     differences: dict[str, dict[str, Any]] = {}
@@ -190,6 +200,10 @@ def protocol_report(
         name: _calibration(yv, probs[name], bins[name], reliability_draws[name], config)
         for name in probs
     }
+    for name in probs:
+        if constant[name]:
+            calibration[name].update(slope=None, intercept=None, constant=True)
+            differences.get(name, {}).get("roc_auc", {}).update(value=None, ci=[None, None])
     seeds = _seeds(yv, seed_predictions, metrics, baselines, model) if seed_predictions else None
     verdict = make_verdict(metrics, differences, model, config.level, seeds)
     return {
@@ -207,6 +221,21 @@ def protocol_report(
             "seed": config.seed,
         },
     }
+
+
+CONSTANT_UNDEFINED = ("roc_auc", "calibration_slope", "calibration_intercept")
+
+
+def is_constant(p: np.ndarray, folds: np.ndarray | None = None) -> bool:
+    """True when the predictor says one value on all rows, or one value within every fold: it
+    ranks nothing, so ROC-AUC and a calibration slope of it are artefacts, shown as n/a."""
+    p = np.asarray(p, dtype=np.float64)
+    if not len(p):
+        return False
+    if folds is None:
+        return bool(np.ptp(p) == 0)
+    folds = np.asarray(folds)
+    return all(np.ptp(p[folds == k]) == 0 for k in np.unique(folds))
 
 
 def _bin_frequencies(
@@ -341,12 +370,62 @@ def make_verdict(
     }
 
 
+def onset_verdict(equal: Mapping[str, Any] | None, level: float = 0.90) -> dict[str, Any]:
+    """The second lead line: onsets warned at equal alert budget, model against the baseline
+    that warned before the most, with the day-block CI of the difference in onset hit rate.
+
+    ``equal``: the event study's ``equal_budget`` section (:func:`training.events.event_study`).
+    """
+    pct = f"{level:.0%}"
+    if not equal or not equal.get("onsets"):
+        return {"text": "onsets at equal alert budget: no onset in the evaluated rows", "status": "undefined"}
+    best = equal.get("best_baseline")
+    if best is None:
+        return {"text": "onsets at equal alert budget: no baseline to compare with", "status": "undefined"}
+    d = equal["differences"][best]
+    total, lo, hi = equal["onsets"], d["ci"][0], d["ci"][1]
+    ci = "CI n/a" if lo is None else f"{pct} CI {lo * 100:+.1f} to {hi * 100:+.1f} pts"
+    if lo is not None and lo > 0:
+        status, verb = "more", "warned before more onsets than"
+    elif lo is not None and hi < 0:
+        status, verb = "fewer", "warned before FEWER onsets than"
+    else:
+        status, verb = "not_clear", "is not clearly ahead on onsets of"
+    shares = (d.get("model_alert_share"), d.get("baseline_alert_share"))
+    spent = "" if None in shares else f"; alert hours {shares[0]:.1%} vs {shares[1]:.1%}"
+    text = (f"onsets warned at equal alert budget: model {verb} best baseline {best}, "
+            f"{d['model_hits']}/{total} vs {d['baseline_hits']}/{total} "
+            f"({d['value'] * 100:+.1f} pts, {ci}{spent})")
+    return {"text": text, "status": status, "best_baseline": best, "difference": d["value"],
+            "ci": [lo, hi], "model_hits": d["model_hits"], "baseline_hits": d["baseline_hits"],
+            "onsets": total, "level": level}
+
+
+def lead_verdict(verdict: Mapping[str, Any], equal: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The verdict with its two lead lines: PR-AUC against the best baseline, then onsets warned
+    at equal alert budget against the best baseline, each with its CI.
+
+    Additive: the PR-AUC fields stay as they were; ``lines`` holds both lines, ``onsets`` the
+    second line's figures, and ``text`` both lines (one per line) so every surface that prints
+    the text leads with both.
+    """
+    out = dict(verdict)
+    pr_line = str(verdict.get("pr_text") or verdict.get("text", "no verdict"))
+    onsets = onset_verdict(equal, float(verdict.get("level") or 0.90))
+    out.update(pr_text=pr_line, onsets=onsets, lines=[pr_line, onsets["text"]],
+               text=f"{pr_line}\n{onsets['text']}")
+    return out
+
+
 __all__ = [
     "BOOTSTRAPPED",
     "ProtocolConfig",
     "best_baseline",
     "block_counts",
     "block_ids",
+    "is_constant",
+    "lead_verdict",
     "make_verdict",
+    "onset_verdict",
     "protocol_report",
 ]

@@ -139,6 +139,12 @@ def metric_dict(report: dict[str, Any]) -> dict[str, float]:
         if _finite(lo) and _finite(hi):
             out["vs_best_baseline_pr_auc_ci_lo"], out["vs_best_baseline_pr_auc_ci_hi"] = float(lo), float(hi)
         out["beats_best_baseline"] = 1.0 if verdict.get("beats") else 0.0
+    onsets = verdict.get("onsets") or {}
+    if _finite(onsets.get("difference")):  # the second lead line: onsets at equal alert budget
+        out["vs_best_baseline_onset_rate"] = float(onsets["difference"])
+        lo, hi = onsets.get("ci") or (None, None)
+        if _finite(lo) and _finite(hi):
+            out["vs_best_baseline_onset_rate_ci_lo"], out["vs_best_baseline_onset_rate_ci_hi"] = float(lo), float(hi)
     for name, metrics in report.items():
         if name == "model" or not isinstance(metrics, dict) or "pr_auc" not in metrics:
             continue
@@ -171,7 +177,7 @@ def run_name(report: dict[str, Any], data_source: str) -> str:
 def run_description(report: dict[str, Any], data_source: str) -> str:
     """The run page's description (markdown): the verdict first, then what and on what."""
     setup = report.get("setup") or {}
-    verdict = (report.get("verdict") or {}).get("text", "no verdict")
+    verdict = (report.get("verdict") or {}).get("text", "no verdict").replace("\n", "  \n")
     model = report.get("model") or {}
     events = (report.get("events") or {}).get("summary")
     lines = [

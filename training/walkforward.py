@@ -1,7 +1,8 @@
 """Walk-forward splits with purge and embargo: honest out-of-sample folds for time series.
 
 The test period is cut into ``n_folds`` consecutive, equally long blocks after an initial
-training span. Each fold trains on rows BEFORE its test block, either all of them (expanding)
+training span: ``initial_train_fraction`` of the time span by default, or exactly ``min_train``
+(e.g. 30 days) when given, so that the folds can reach an event early in the data. Each fold trains on rows BEFORE its test block, either all of them (expanding)
 or the latest ``window`` (rolling), and predicts the block.
 
 Why purge and embargo. A row's label looks ahead over ``(t, t + horizon]``. A training row just
@@ -36,6 +37,9 @@ class WalkForwardConfig(BaseModel):
     initial_train_fraction: float = Field(
         0.4, gt=0, lt=1, description="Share of the time span before the first test block."
     )
+    min_train: pd.Timedelta | None = Field(
+        None, description="Training span before the first test block (overrides the fraction)."
+    )
     window: pd.Timedelta | None = Field(
         None, description="Rolling scheme: how much history each fold trains on."
     )
@@ -44,7 +48,7 @@ class WalkForwardConfig(BaseModel):
     embargo: pd.Timedelta | None = Field(None, description="Default: the label horizon.")
     test_from: pd.Timestamp | None = None
 
-    @field_validator("window", "horizon", "purge", "embargo", mode="before")
+    @field_validator("window", "horizon", "purge", "embargo", "min_train", mode="before")
     @classmethod
     def _timedelta(cls, value: object) -> object:
         return None if value is None else pd.Timedelta(value)
@@ -64,6 +68,8 @@ class WalkForwardConfig(BaseModel):
                 f"purge {self.purge} is shorter than the label horizon {self.horizon}: "
                 "training labels would overlap the test period"
             )
+        if self.min_train is not None and self.min_train <= pd.Timedelta(0):
+            raise ValueError(f"--min-train {self.min_train} must be positive (e.g. 30 days)")
         if self.scheme == "rolling" and self.window is None:
             raise ValueError("the rolling scheme needs a window (e.g. 90D)")
         return self
@@ -86,6 +92,7 @@ class WalkForwardConfig(BaseModel):
             "wf_scheme": self.scheme,
             "wf_n_folds": str(1 if self.test_from is not None else self.n_folds),
             "wf_initial_train_fraction": str(self.initial_train_fraction),
+            "wf_min_train": str(self.min_train),
             "wf_window": str(self.window),
             "wf_purge": str(self.purge_),
             "wf_embargo": str(self.embargo_),
@@ -144,7 +151,15 @@ def walk_forward_splits(index: pd.DatetimeIndex, config: WalkForwardConfig) -> l
         boundaries = [config.test_from, index[-1] + pd.Timedelta(1, "ns")]
     else:
         start, end = index[0], index[-1] + pd.Timedelta(1, "ns")
-        first = start + (end - start) * config.initial_train_fraction
+        if config.min_train is not None:
+            first = start + config.min_train
+            if first >= end:
+                raise DataError(
+                    f"--min-train {config.min_train} leaves nothing to test: the data span "
+                    f"{index[0]} .. {index[-1]} ({index[-1] - index[0]})"
+                )
+        else:
+            first = start + (end - start) * config.initial_train_fraction
         step = (end - first) / config.n_folds
         boundaries = [first + step * k for k in range(config.n_folds)] + [end]
     folds: list[Fold] = []

@@ -4,7 +4,6 @@
   "use strict";
   const LEVELS = ["low", "elevated", "high", "extreme"];
   const LEVEL_COLOURS = { low: "#56b4e9", elevated: "#f0e442", high: "#e69f00", extreme: "#d55e00" };
-  const KEY_COOKIE = "flushrisk_key";
 
   class AuthError extends Error {}
 
@@ -28,37 +27,44 @@
     return body;
   }
 
-  function setKey(value) {
-    const secure = location.protocol === "https:" ? "; Secure" : "";
-    const v = /^[A-Za-z0-9._~+\/=-]*$/.test(value) ? value : encodeURIComponent(value);
-    document.cookie = KEY_COOKIE + "=" + v + "; path=/; SameSite=Strict; max-age=31536000" + secure;
+  /** POST the key to /login: the server answers with an HttpOnly session cookie (this
+      script never stores the key). Resolves to true when the key was accepted. */
+  async function login(value) {
+    const res = await fetch("/login", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ key: value }),
+    });
+    return res.ok;
   }
 
   function forgetKey() {
-    document.cookie = KEY_COOKIE + "=; path=/; SameSite=Strict; max-age=0";
+    return fetch("/logout", { method: "POST", credentials: "same-origin" }).catch(() => null);
   }
 
-  /** The API said 401: show a small form that stores the key in the flushrisk_key cookie. */
-  function askForKey() {
+  /** The API said 401: show a small form that logs in with the key (POST /login). */
+  function askForKey(retry) {
     if (keyDialogOpen) return keyDialogOpen;
     const dlg = document.createElement("dialog");
     dlg.className = "keyform";
     dlg.innerHTML =
       '<form method="dialog"><b>API key needed</b>' +
       '<div class="muted" style="margin-top:6px">This FlushRisk service was started with ' +
-      "<code>FLUSHRISK_API_KEY</code>. Enter the key; it is kept in a cookie of this browser " +
-      "for this site only.</div>" +
+      "<code>FLUSHRISK_API_KEY</code>. Enter the key; the service keeps you logged in for " +
+      "12 hours with a cookie scripts cannot read.</div>" +
+      (retry ? '<div class="keyerror">That key was refused; try again.</div>' : "") +
       '<input type="password" name="key" autocomplete="current-password" placeholder="API key" required>' +
       '<div style="display:flex;gap:8px;justify-content:flex-end"><button value="ok" class="on">Use key</button></div></form>';
     document.body.appendChild(dlg);
     keyDialogOpen = new Promise((resolve) => {
-      dlg.addEventListener("close", () => {
+      dlg.addEventListener("close", async () => {
         const value = dlg.querySelector("input").value.trim();
-        if (value) setKey(value);
         dlg.remove();
         keyDialogOpen = null;
-        resolve();
-        location.reload();
+        const accepted = value ? await login(value).catch(() => false) : false;
+        resolve(accepted);
+        if (accepted) location.reload();
+        else if (value) askForKey(true);
       });
     });
     dlg.showModal();
@@ -197,7 +203,7 @@
   }
 
   window.FR = {
-    LEVELS, LEVEL_COLOURS, AuthError, api, askForKey, forgetKey, setKey, isNum, pct, pp, age, usd, utc,
+    LEVELS, LEVEL_COLOURS, AuthError, api, askForKey, forgetKey, login, isNum, pct, pp, age, usd, utc,
     esc, badge, levelIndex, sparkline, toSeconds, nums, utcDate, status, showError, param, pathSymbol,
   };
 })();

@@ -120,7 +120,7 @@ def test_api_key_is_required_when_set(client: Any, path: str, key: str | None) -
     assert response.status_code == 401
     assert "API key" in response.json()["error"]
     assert anonymous.get("/livez").status_code == 200
-    assert anonymous.get("/metrics").status_code == 200
+    assert anonymous.get("/metrics").status_code == 401  # it carries the radar's probabilities
 
 
 def test_bearer_token_is_accepted(client: Any, features_body: dict[str, Any]) -> None:

@@ -43,7 +43,11 @@ def radar() -> FixtureRadar:
 
 @pytest.fixture(scope="module")
 def site(radar: FixtureRadar) -> Iterator[str]:
-    with serve_in_thread(fixture_app(radar), free_port()) as url:
+    """The stand-in behind the service's guard (no key): the pages run under its
+    Content-Security-Policy, so a blocked script or style shows as a console error."""
+    from serving.service import RequestGuard
+
+    with serve_in_thread(RequestGuard(fixture_app(radar), api_key=""), free_port()) as url:
         yield url
 
 
@@ -171,15 +175,16 @@ def test_backtest_page_marks_every_flush_and_scrolls_to_it(
 
 
 def test_pages_ask_for_the_api_key_and_use_it(browser: Any, radar: FixtureRadar) -> None:
-    """With FLUSHRISK_API_KEY set, the pages show a key form; the key then opens the data."""
-    from starlette.testclient import TestClient
+    """With FLUSHRISK_API_KEY set, the pages show a key form and log in with POST /login: the
+    server sets an HttpOnly, SameSite=Strict session cookie with a bounded lifetime, no script
+    can read it, and a key with ':' and '@' keeps the page open across a reload."""
+    import time
 
+    from serving.security import SESSION_SECONDS
     from serving.service import RequestGuard
 
-    app = RequestGuard(fixture_app(radar), api_key="s3cret-key")
-    probe = TestClient(app, cookies={"flushrisk_key": "s3cret-key"}).get("/risk")
-    if probe.status_code == 401:  # contract 4: the serve helper's cookie support
-        pytest.skip("RequestGuard does not accept the flushrisk_key cookie yet (HELPERS.md contract 4)")
+    key = "s3cret:key@host"
+    app = RequestGuard(fixture_app(radar), api_key=key)
     with serve_in_thread(app, free_port()) as url:
         context = browser.new_context(viewport=SHOT_SIZE)
         try:
@@ -187,13 +192,20 @@ def test_pages_ask_for_the_api_key_and_use_it(browser: Any, radar: FixtureRadar)
             log = chrome.ConsoleLog(p)
             p.goto(f"{url}/")
             p.wait_for_selector("dialog.keyform[open]", timeout=10_000)
-            p.fill("dialog.keyform input", "s3cret-key")
+            p.fill("dialog.keyform input", key)
             p.click("dialog.keyform button")
             p.wait_for_selector("body[data-rendered='1']", timeout=15_000)
             assert p.eval_on_selector_all("#rows tr", "rows => rows.length") == SYMBOLS
-            cookies = {c["name"]: c["value"] for c in context.cookies()}
-            assert cookies.get("flushrisk_key") == "s3cret-key"
-            # the browser's 401 on the first /risk is expected; nothing else may fail
+            cookie = next(c for c in context.cookies() if c["name"] == "flushrisk_key")
+            assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+            assert key not in cookie["value"]  # a session, not the key
+            assert time.time() < cookie["expires"] <= time.time() + SESSION_SECONDS + 60
+            assert "flushrisk_key" not in p.evaluate("document.cookie")
+            p.reload()  # the session holds: no key form again
+            p.wait_for_selector("body[data-rendered='1']", timeout=15_000)
+            assert p.query_selector("dialog.keyform[open]") is None
+            # the browser's 401 on the first /risk is expected; nothing else may fail (a
+            # script or style the Content-Security-Policy blocked would show here)
             assert all("401" in e for e in log.errors), log.errors
         finally:
             context.close()

@@ -40,9 +40,11 @@ def test_onsets_and_continuations_are_scored_separately_for_every_predictor():
     assert model["continuation_hit_rate"] == pytest.approx(1.0)
     assert pers["onset_hits"] == 0 and pers["continuation_hit_rate"] == pytest.approx(1.0)
     weeks = len(t) / (24 * 7)
-    # the alert episode that runs into the cascade is no false alarm; the 10-25 one is
+    # false alarms count alert HOURS whose own forecast hour held no squeeze: the two hours of
+    # early warning before the onset and the lone 10-25 alert (one episode of them is false)
     assert model["alerts_per_week"] == pytest.approx(2 / weeks)
-    assert model["false_alarms_per_week"] == pytest.approx(1 / weeks)
+    assert model["false_alarms_per_week"] == pytest.approx(3 / weeks)
+    assert model["false_alarm_episodes_per_week"] == pytest.approx(1 / weeks)
     largest = out["largest"][0]
     assert largest["time"].startswith("2025-10-10 20:00") and largest["kind"] == "onset"
     assert largest["lead_time_hours"] == pytest.approx(2.0) and largest["max_p_lookback"] == pytest.approx(0.6)

@@ -35,7 +35,7 @@ def test_scores_agree_with_predict_and_features_at_on_the_same_bars(sim_store, s
     start = sim_frame.index[0] + MIN_WINDOW + pd.Timedelta(days=5)
     end = start + pd.Timedelta(days=3)
     outcome = score_job(_request(sim_store, model_dir, tmp_path, start=str(start), end=str(end),
-                                 write_scores=False))
+                                 write_scores=False, drivers="all"))
     scores = pd.read_parquet(tmp_path / "probs.parquet").set_index("time")
     assert outcome.symbols["BTC"]["rows"] == len(scores) == 73
     assert scores.index[0] == start and scores.index[-1] == end
@@ -119,3 +119,34 @@ def test_every_scored_bar_equals_the_answer_path_of_predict(sim_frame, trained):
     assert scored["warnings"].tolist() == [json.dumps([w.code for w in a.warnings]) for a in answers]
     assert scored["features_present"].tolist() == [a.features_present for a in answers]
     assert {"missing_signal_group", "missing_feature"} & {c for w in scored["warnings"] for c in json.loads(w)}
+
+
+def test_drivers_only_where_asked_with_the_same_probabilities(sim_frame, trained):
+    """--drivers top/none: every bar's probability (the booster's ordinary prediction, equal to
+    /predict's within 1e-9), drivers exactly /predict's on the bars at or above the alert level
+    (top) or on none, and has_drivers says which rows have them."""
+    from training.score import score_frame
+
+    model, _ = trained
+    predictor = Predictor(model, "flushrisk-btc", "local")
+    frame = sim_frame.iloc[-24 * 40 :]
+    every = score_frame(predictor, frame, "BTC", "1h", drivers="all")
+    top = score_frame(predictor, frame, "BTC", "1h", drivers="top")
+    none = score_frame(predictor, frame, "BTC", "1h", drivers="none")
+    for scored in (top, none):
+        np.testing.assert_allclose(scored["probability"], every["probability"], rtol=1e-9, atol=1e-12)
+        assert scored["risk_level"].tolist() == every["risk_level"].tolist()
+        assert scored["warnings"].tolist() == every["warnings"].tolist()
+    alert = top["probability"] >= model.alert_threshold
+    assert alert.any() and not alert.all()  # both kinds of rows were compared
+    assert top["has_drivers"].tolist() == alert.tolist() and every["has_drivers"].all()
+    assert top["drivers"][alert].tolist() == every["drivers"][alert].tolist()
+    assert (top["drivers"][~alert] == "[]").all() and not none["has_drivers"].any()
+
+
+def test_stored_scores_say_which_rows_have_drivers(sim_store, model_dir, tmp_path):
+    score_job(_request(sim_store, model_dir, tmp_path, start="2025-03-01", end="2025-03-10",
+                       drivers="none"))
+    stored = ScoreStore(sim_store).read("BTC", "1h")
+    assert len(stored) == 9 * 24 + 1 and not stored["has_drivers"].any()
+    assert (stored["drivers"] == "[]").all()

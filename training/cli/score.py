@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -9,7 +10,20 @@ import typer
 from rich.table import Table
 
 from features.store import MarketStore
-from training.cli.app import DataDirOption, app, console, resolve_data_dir
+from training.cli.app import (
+    EXIT_SYMBOLS_SKIPPED,
+    DataDirOption,
+    app,
+    console,
+    print_skipped,
+    resolve_data_dir,
+)
+
+
+class DriversChoice(str, Enum):
+    top = "top"
+    none = "none"
+    all = "all"
 
 
 @app.command("score")
@@ -35,8 +49,17 @@ def score(
         bool, typer.Option("--write-scores/--no-write-scores", help="Store the scores in the scores dataset (for the radar and pages).")
     ] = True,
     mlflow_home: Annotated[Path | None, typer.Option("--mlflow-home", help="MLflow store (default: settings mlflow_home).")] = None,
+    drivers: Annotated[
+        DriversChoice,
+        typer.Option("--drivers", help="Which bars get drivers (tree SHAP, ~30x the cost of the probability): "
+                     "top = bars at or above the alert level, none, or all (every bar, /predict's answer to the bit)."),
+    ] = DriversChoice.top,
 ) -> None:
-    """Probability, risk level and top drivers for every bar of a stored history, per symbol."""
+    """Probability and risk level for every bar of a stored history, per symbol; drivers where asked.
+
+    Symbols without a champion are named with the reason and skipped; the others are scored, and
+    the command then exits 1 (0 when every symbol was scored).
+    """
     from training.pooled import parse_symbols
     from training.score import ScoreRequest, score_job
 
@@ -46,7 +69,7 @@ def score(
         ScoreRequest(
             data_dir=root, symbols=names, bar=bar, start=start, end=end, model=model,
             mlflow_home=mlflow_home, out=out, write_scores=write_scores, scheduler=scheduler,
-            workers=workers,
+            workers=workers, drivers=drivers.value,
         )
     )
     table = Table(title="Scored", title_justify="left")
@@ -59,3 +82,6 @@ def score(
         console.print(f"scores stored under {root / '_scores'} (flushrisk serve shows them)", highlight=False)
     if out is not None:
         console.print(f"written to {out}", highlight=False)
+    if outcome.skipped:
+        print_skipped(outcome.skipped)
+        raise typer.Exit(EXIT_SYMBOLS_SKIPPED)

@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from features.errors import DataError
+from features.label_defaults import resolve_threshold_usd
 from features.settings import Settings
 from training.cli.app import DataDirOption, app, console, resolve_data_dir
 
@@ -65,13 +66,30 @@ EventsOpt = Annotated[
 ]
 
 
+MinTrainOpt = Annotated[
+    float | None,
+    typer.Option("--min-train", min=1, help=(
+        "Days of data before the first test fold (default: the first 40 % of the span); the folds "
+        "share the rest, so an early crash can be tested.")),
+]
+
+
+def min_train_days(days: float | None) -> Any:
+    """--min-train DAYS as a duration (None: the default first 40 % of the span)."""
+    import pandas as pd
+
+    return None if days is None else pd.Timedelta(days=days)
+
+
 def _fmt(value: Any, pattern: str) -> str:
     return "-" if value is None else pattern.format(value)
 
 
 def _with_ci(value: Any, ci: Any, pattern: str) -> str:
+    if value is None:
+        return "n/a"  # undefined here (e.g. ROC-AUC or a calibration slope of a constant)
     text = _fmt(value, pattern)
-    if value is None or not ci or ci[0] is None:
+    if not ci or ci[0] is None:
         return text
     return f"{text} [{pattern.format(ci[0])}, {pattern.format(ci[1])}]"
 
@@ -105,26 +123,35 @@ def _short_time(text: str) -> str:
 
 
 def events_table(events: dict[str, Any]) -> Table:
-    """Per predictor: warned before onsets, before continuations, false alarms per week."""
+    """Per predictor, each at its own threshold for the model's alert budget: warned before
+    onsets and continuations, the alert hours spent, false-alarm hours per week, and the model's
+    onset advantage with its CI."""
+    equal = events.get("equal_budget") or {}
+    level = equal.get("level", 0.9)
     table = Table(
         title=(f"Event study on the data's own squeezes ({events['source']}): {events['events_total']} events, "
                f"{events['onsets']} onsets, {events['continuations']} continuations (onset: none in the "
                f"{events['onset_window_hours']:g} h before); warned = an alert in the "
-               f"{events['lookback_hours']:g} h up to it"),
+               f"{events['lookback_hours']:g} h up to it; every predictor at the model's alert budget "
+               "(own threshold, chosen on its training rows); false alarm = an alert hour with no squeeze "
+               "within the horizon"),
         title_justify="left",
     )
-    for col in ("predictor", "onsets warned", "continuations warned", "false alarms/wk", "alerts/wk",
-                "onsets warned, as many alert hours as the model"):
+    for col in ("predictor", "onsets warned", "continuations warned", "alert hours", "false alarm h/wk",
+                f"model - this, onsets ({level:.0%} CI)"):
         table.add_column(col, justify="left" if col == "predictor" else "right")
     for name, m in events["predictors"].items():
+        d = (equal.get("differences") or {}).get(name)
+        gap = "" if d is None else _with_ci(d["value"] * 100, [None if v is None else v * 100 for v in d["ci"]],
+                                            "{:+.1f}") + " pts"
         table.add_row(
             name,
             "-" if m["onset_hit_rate"] is None else f"{m['onset_hits']}/{events['onsets']} ({m['onset_hit_rate']:.0%})",
             "-" if m["continuation_hit_rate"] is None
             else f"{m['continuation_hits']}/{events['continuations']} ({m['continuation_hit_rate']:.0%})",
-            _fmt(m["false_alarms_per_week"], "{:.2f}"),
-            _fmt(m["alerts_per_week"], "{:.2f}"),
-            _fmt(m.get("onset_hit_rate_at_model_alert_hours"), "{:.0%}"),
+            _fmt(m.get("alert_share"), "{:.1%}"),
+            _fmt(m["false_alarms_per_week"], "{:.1f}"),
+            gap,
             style="green" if name == "model" else None,
         )
     return table
@@ -183,10 +210,20 @@ def verdict_line(report: dict[str, Any]) -> str:
     return f"verdict: {verdict.get('text', 'none')}"
 
 
+def fold_lines(setup: dict[str, Any]) -> list[str]:
+    """The period each fold tested, one short line each."""
+    return [
+        f"fold {f['fold']} tests {f['test_from'][:16]} .. {f['test_to'][:16]} ({f['test_rows']} rows, "
+        f"{f['test_positives']} positives), trained on {f['train_from'][:10]} .. {f['train_to'][:16]}"
+        for f in setup.get("fold_periods") or []
+    ]
+
+
 def _print_report(report: dict[str, Any], title: str) -> None:
     verdict = report.get("verdict") or {}
     style = "bold green" if verdict.get("beats") else "bold yellow"
-    console.print(f"[{style}]{escape(verdict_line(report))}[/]", highlight=False)
+    for k, line in enumerate(verdict.get("lines") or [verdict.get("text", "none")]):
+        console.print(f"[{style}]{'verdict: ' if k == 0 else '         '}{escape(line)}[/]", highlight=False)
     console.print(metrics_table(report, title))
     seeds = (report.get("protocol") or {}).get("seeds")
     if seeds and seeds.get("n", 0) > 1:
@@ -203,6 +240,8 @@ def _print_report(report: dict[str, Any], title: str) -> None:
         f"{report['model'].get('base_rate', 0):.4f}, {setup.get('folds')} fold(s)",
         highlight=False,
     )
+    for line in fold_lines(setup):
+        console.print(line, highlight=False)
     print_events(report.get("events"))
 
 
@@ -289,6 +328,22 @@ def print_tuning(tuning: dict[str, Any] | None) -> None:
     console.print(f"design: {tuning['design']}", highlight=False, style="dim")
 
 
+def promote_hint(symbol: str, version: int, verdict: dict[str, Any], mlflow_home: Path | None) -> str:
+    """How to promote the version just registered, with the store it went to, or, when its
+    verdict does not clear the gate (CI above zero), that the gate will refuse it and why."""
+    from training.registry import verdict_refusals
+
+    home = f" --mlflow-home {mlflow_home}" if mlflow_home is not None else ""
+    command = f"flushrisk promote --symbol {symbol} --version {version}{home}"
+    lo, hi = (verdict.get("ci") or [None, None])[:2]
+    metrics = {"vs_best_baseline_pr_auc": verdict.get("difference"),
+               "vs_best_baseline_pr_auc_ci_lo": lo, "vs_best_baseline_pr_auc_ci_hi": hi}
+    refusals = verdict_refusals(version, {k: v for k, v in metrics.items() if v is not None}, verdict.get("text"))
+    if not refusals:
+        return f"promote it with: {command}"
+    return f"the promotion gate will refuse it ({refusals[0]}); {command} --force overrides"
+
+
 @app.command("train")
 def train(
     data_dir: DataDir = None,
@@ -299,7 +354,9 @@ def train(
     ] = None,
     bar: Annotated[str, typer.Option("--bar", help="Bar to train at (resampled from finer data).")] = "1h",
     label: Annotated[LabelKind, typer.Option("--label", help="liquidation, or proxy (price drop).")] = LabelKind.liquidation,
-    threshold_usd: Annotated[float | None, typer.Option("--threshold-usd", help="liquidation: USD threshold.")] = None,
+    threshold_usd: Annotated[float | None, typer.Option("--threshold-usd", help=(
+        "liquidation: USD threshold. Default: the quickstart's label, $1.75M on BTC scaled by market size "
+        "for other symbols (--symbols: 0.30 % of open interest, one label for every symbol)."))] = None,
     threshold_oi_fraction: Annotated[
         float | None, typer.Option("--threshold-oi-fraction", help="liquidation: threshold / open interest.")
     ] = None,
@@ -315,6 +372,7 @@ def train(
         str | None, typer.Option("--test-from", help="One split: train before DATE, test from it.")
     ] = None,
     folds: Annotated[int, typer.Option("--folds", min=1, max=50, help="Walk-forward folds.")] = 5,
+    min_train: MinTrainOpt = None,
     scheme: Annotated[Scheme, typer.Option("--scheme", help="expanding or rolling training window.")] = Scheme.expanding,
     window: Annotated[str | None, typer.Option("--window", help="rolling: training window, e.g. 120D.")] = None,
     embargo: Annotated[str | None, typer.Option("--embargo", help="Extra gap after the purge (default: horizon).")] = None,
@@ -361,12 +419,15 @@ def train(
         raise DataError(f"--calibration must be auto, isotonic or platt, not {calibration!r}")
     try:
         wf = WalkForwardConfig(
-            scheme=scheme.value, n_folds=folds, window=window, embargo=embargo, test_from=test_from, horizon=horizon
+            scheme=scheme.value, n_folds=folds, window=window, embargo=embargo, test_from=test_from, horizon=horizon,
+            min_train=min_train_days(min_train),
         )
         request = TrainRequest(
             data=DataRequest(data_dir=resolve_data_dir(data_dir), symbol=symbol, bar=bar),
             label=LabelRequest(
-                kind=label.value, horizon=horizon, threshold_usd=threshold_usd,
+                kind=label.value, horizon=horizon,
+                threshold_usd=threshold_usd if symbols is not None
+                else resolve_threshold_usd(label.value, threshold_usd, threshold_oi_fraction, symbol),
                 threshold_oi_fraction=threshold_oi_fraction, k_vol=k_vol, oi_drop_pct=oi_drop_pct,
                 onset=onset,
             ),
@@ -400,7 +461,7 @@ def train(
 
         console.print(
             f"registered [bold]{model_name(symbol)}[/] v{outcome.version} (run {outcome.run_id}); "
-            f"promote it with: flushrisk promote --symbol {symbol}",
+            + escape(promote_hint(symbol, outcome.version, outcome.report.get("verdict") or {}, mlflow_home)),
             highlight=False,
         )
     if report is not None:
@@ -416,6 +477,7 @@ def evaluate(
     start: Annotated[str | None, typer.Option("--start", help="First date of the data to use.")] = None,
     end: Annotated[str | None, typer.Option("--end", help="Last date of the data to use.")] = None,
     folds: Annotated[int, typer.Option("--folds", min=1, max=50, help="Folds for the baselines.")] = 5,
+    min_train: MinTrainOpt = None,
     test_from: Annotated[str | None, typer.Option("--test-from", help="Score only from DATE.")] = None,
     events: EventsOpt = None,
     report: ReportOpt = None,
@@ -426,7 +488,8 @@ def evaluate(
     from training.jobs import DataRequest, evaluate_job
     from training.walkforward import WalkForwardConfig
 
-    config = TrainConfig(walk_forward=WalkForwardConfig(n_folds=folds, test_from=test_from))
+    config = TrainConfig(walk_forward=WalkForwardConfig(
+        n_folds=folds, test_from=test_from, min_train=min_train_days(min_train)))
     with FoldProgress() as progress:
         result = evaluate_job(
             model,
@@ -443,8 +506,8 @@ def evaluate(
     in_sample = result["setup"].get("in_sample", 0)
     if in_sample:
         console.print(
-            f"[yellow]warning:[/] {in_sample} evaluated rows lie inside the model's training range "
-            "(in-sample: its figures are optimistic)",
+            f"[yellow]warning:[/] {in_sample} evaluated rows are in-sample ("
+            f"{escape(str(result['setup'].get('in_sample_reason')))}): the model's figures are optimistic",
             highlight=False,
         )
     if report is not None:
@@ -455,7 +518,7 @@ def evaluate(
 def promote(
     symbol: SymbolOpt = "BTC",
     version: Annotated[int | None, typer.Option("--version", help="Version to promote (default: latest).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Promote despite the gate (label/bar/symbols, best baseline, training rows); says what it overrode.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Promote despite the gate (label/bar/symbols, verdict CI above zero, training rows) and the comparison with the champion; says what it overrode.")] = False,
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Score candidate and champion on this data when their evaluations differ.")
     ] = None,
@@ -463,17 +526,24 @@ def promote(
     mlflow_home: MlflowHome = None,
     bentoml_home: Annotated[Path | None, typer.Option("--bentoml-home", help="BentoML store (default: settings / BENTOML_HOME).")] = None,
 ) -> None:
-    """Make a version the champion if it beats the current one on the same data; export it to BentoML."""
+    """Make a version the champion if it beats the current one on the same data; export it to BentoML.
+
+    The gate needs the version's verdict CI above zero (it clearly beats the best baseline), the
+    champion's label, bar and symbols, and a win over the champion on the same rows. Exit codes:
+    0 promoted, 3 refused by the gate, 4 does not beat the champion (or not comparable), 2 a user
+    error. --force overrides the gate and the comparison, and says what it overrode.
+    """
     from training.jobs import promote_job
 
     result = promote_job(symbol, version, force, mlflow_home, data_dir, eval_from, bentoml_home)
     if result.promoted:
         console.print(f"[bold green]champion:[/] {result.name} v{result.version}: {escape(result.reason)}", highlight=False)
         console.print(f"exported to BentoML as {result.exported}", highlight=False)
-    else:
-        console.print(f"[bold yellow]not promoted:[/] {result.name} v{result.version}: {escape(result.reason)}", highlight=False)
-        if result.previous is not None:
-            console.print(f"champion stays v{result.previous}", highlight=False)
+        return
+    console.print(f"[bold yellow]not promoted:[/] {result.name} v{result.version}: {escape(result.reason)}", highlight=False)
+    if result.previous is not None:
+        console.print(f"champion stays v{result.previous}", highlight=False)
+    raise typer.Exit(result.exit_code)
 
 
 @app.command("models")
@@ -489,15 +559,16 @@ def models(
         console.print("no registered models yet: run `flushrisk train`")
         return
     table = Table(
-        title="Registered models (flushrisk-<SYMBOL>; metrics out of fold)",
+        title=("Registered models (flushrisk-<SYMBOL>; metrics out of fold; verdict: PR-AUC margin over the "
+               "best baseline [90% CI]; figures of different labels are not comparable)"),
         title_justify="left",
         box=box.SIMPLE_HEAD,
         padding=(0, 1),
         pad_edge=False,
     )
-    for col in ("symbol", "v", "alias", "created", "data", "PR-AUC", "lift", "ECE"):
+    for col in ("symbol", "v", "alias", "created", "bar", "label", "PR-AUC", "lift", "ECE", "verdict"):
         right = col in ("v", "PR-AUC", "lift", "ECE")
-        table.add_column(col, justify="right" if right else "left", no_wrap=True)
+        table.add_column(col, justify="right" if right else "left", no_wrap=col != "verdict")
     for v in versions:
         m = v.metrics
         table.add_row(
@@ -505,10 +576,12 @@ def models(
             str(v.version),
             ",".join(v.aliases),
             f"{v.created:%m-%d %H:%M}",
-            f"{v.tags.get('bar', '-')} {v.tags.get('label_kind', '-')}",
+            v.tags.get("bar", "-"),
+            v.label,
             _fmt(m.get("pr_auc"), "{:.3f}"),
             _fmt(m.get("pr_auc_lift"), "{:.2f}x"),
             _fmt(m.get("ece"), "{:.4f}"),
+            v.verdict,
             style="bold green" if v.is_champion else None,
         )
     console.print(table)
