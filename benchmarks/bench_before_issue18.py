@@ -15,12 +15,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_training  # noqa: E402
+import bench_training
 
-import models.lgbm as lgbm  # noqa: E402
-from features.groups import calendar  # noqa: E402
-from models.lgbm import BoosterConfig  # noqa: E402
-from training.fit import TrainConfig  # noqa: E402
+from features.groups import calendar
+from models import lgbm
+from models.lgbm import BoosterConfig
+from training.fit import TrainConfig
 
 BEFORE = BoosterConfig(blend=0.7, linear_target="label", linear_exclude_groups=())
 lgbm.MONOTONE_PATTERNS = tuple(p for p in lgbm.MONOTONE_PATTERNS if not p[0].startswith(("^funding", "^oi_")))
