@@ -120,6 +120,8 @@ class FoldResult:
     # each baseline's scores on the fold's TRAINING rows: its equal-alert-budget cut is chosen
     # there (training.budget), never on the rows it is judged on
     train_scores: dict[str, np.ndarray] = field(default_factory=dict)
+    # the linear part the fold's first booster seed kept (see models.lgbm.linear_choices)
+    linear_target: str = ""
 
 
 @dataclass
@@ -264,6 +266,7 @@ def _folds(
             seconds=(pd.Timestamp.now() - started).total_seconds(),
             seed_predictions=calibrated,
             train_scores=baseline_train,
+            linear_target=fits[0].linear_target,
         )
         result.metrics = fold_metrics(result, yv, X_test.index, bar)
         results.append(result)
