@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from features.errors import DataError, UnreadableDataError
+from features.errors import DataError, ModelNotFoundError, UnreadableDataError
 from features.pipeline import MIN_WINDOW, build_features
 from features.store import MarketStore, normalize_symbol
 from serving.batch import BatchScorer, DriversMode
@@ -91,6 +91,7 @@ class ScoreOutcome:
     symbols: dict[str, dict[str, Any]]
     out: Path | None
     skipped: dict[str, str] = field(default_factory=dict)
+    """Symbols not scored, with the reason and the way on (no champion, damaged data)."""
 
 
 def load_predictor(
@@ -209,15 +210,11 @@ def score_job(request: ScoreRequest, client: Any | None = None) -> ScoreOutcome:
     if start is not None and end is not None and end < start:
         raise DataError(f"--end {request.end} is before --start {request.start}")
     loaded: dict[tuple, Any] = {}
-    predictors = {
-        normalize_symbol(s): load_predictor(s, request.model, request.mlflow_home, loaded)
-        for s in request.symbols
-    }
+    predictors, skipped = _predictors(request, loaded)
     bars = {s: _model_bar(p, request.bar) for s, p in predictors.items()}
     keep = request.out is not None
     # compute + write (the scores dataset, per symbol or per task); a symbol whose stored data
     # is damaged is skipped with its reason, the others go on
-    skipped: dict[str, str] = {}
     distributed = client is not None or request.scheduler is not None or len(predictors) >= MANY_SYMBOLS
     if distributed:
         parts = _score_distributed(request, predictors, bars, start, end, keep, client, skipped)
@@ -247,6 +244,24 @@ def score_job(request: ScoreRequest, client: Any | None = None) -> ScoreOutcome:
         frames = [f for chunks in parts.values() for _, f, _ in chunks if f is not None]
         write_out(frames, request.out)
     return ScoreOutcome(summary, request.out, skipped)
+
+
+def _predictors(request: ScoreRequest, loaded: dict[tuple, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Each symbol's predictor; a symbol without a model is skipped with the reason (the others
+    are still scored). None at all is an error naming every symbol's reason."""
+    from training.registry import why_no_champion
+
+    predictors: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    for s in request.symbols:
+        try:
+            predictors[normalize_symbol(s)] = load_predictor(s, request.model, request.mlflow_home, loaded)
+        except ModelNotFoundError as err:
+            why = str(err) if request.model else why_no_champion(s, request.mlflow_home, str(err))
+            skipped[normalize_symbol(s)] = f"{normalize_symbol(s)}: {why}"  # reasons name their symbol
+    if not predictors:
+        raise ModelNotFoundError("nothing to score: " + "; ".join(skipped.values()))
+    return predictors, skipped
 
 
 def _range(scored: pd.DataFrame) -> tuple[str | None, str | None]:

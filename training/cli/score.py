@@ -55,7 +55,11 @@ def score(
                      "top = bars at or above the alert level, none, or all (every bar, /predict's answer to the bit)."),
     ] = DriversChoice.top,
 ) -> None:
-    """Probability and risk level for every bar of a stored history, per symbol; drivers where asked."""
+    """Probability and risk level for every bar of a stored history, per symbol; drivers where asked.
+
+    Symbols without a champion are named with the reason and skipped; the others are scored, and
+    the command then exits 1 (0 when every symbol was scored).
+    """
     from training.pooled import parse_symbols
     from training.score import ScoreRequest, score_job
 
