@@ -681,7 +681,10 @@ def compact(
         before = _add_actions(table).num_rows
         filters = None if not months_only else [(MONTH, "in", list(months_only))]
         try:
-            table.optimize.compact(partition_filters=filters, writer_properties=_WRITER)
+            table.optimize.compact(
+                partition_filters=filters, writer_properties=_WRITER,
+                commit_properties=_commit({"source": "compaction"}),
+            )
             vacuumed = 0
             if vacuum:
                 vacuumed = len(
