@@ -22,7 +22,7 @@ def test_history_lists_each_write_as_a_version_and_old_versions_stay_readable(tm
     store = MarketStore(tmp_path)
     first = bars(24 * 40, freq="1h")  # January and February: one commit
     store.write("BTC", first, source="first.csv")
-    store.write("BTC", bars(24, start="2024-02-10", freq="1h", seed=4), source="second.csv")
+    store.write("BTC", bars(48, start="2024-02-09", freq="1h", seed=4), source="second.csv")
     ScoreStore(tmp_path).write("BTC", "1h", _scores("2024-01-05", 3), metadata={"source": "test"})
 
     result = runner.invoke(app, ["data", "history", "BTC", "--data-dir", str(tmp_path)], env=ENV)
