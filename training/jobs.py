@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from features.atomic import write_text_atomic
 from features.bars import parse_bar
 from features.errors import DataError
-from features.store import MarketStore, normalize_symbol
+from features.store import MarketStore, data_versions, lineage_tags, normalize_symbol
 from models.flush_model import FlushModel
 from training.fit import (
     MODEL,
@@ -413,6 +413,7 @@ def train_job(
         "groups": list(meta.groups),
         "label": spec.describe(),
         "data_fingerprint": data_fingerprint(frame, X.index),
+        "data_versions": data_versions(frame),
         "verdict": report["verdict"]["text"],
         "track_record": track_record(report),
         "metrics": {k: v for k, v in report[MODEL].items() if k not in ("folds", "ci")},
@@ -446,7 +447,8 @@ def train_job(
                 "data_end": str(meta.end),
                 **(request.tune.params() if tuning is not None else {"tune_trials": "0"}),
             }
-            tags = {"eval_digest": digest, "label_kind": spec.kind, "data_dir": str(request.data.data_dir)}
+            tags = {"eval_digest": digest, "label_kind": spec.kind, "data_dir": str(request.data.data_dir),
+                    **lineage_tags(data_versions(frame))}
             run_id, version = log_training_run(
                 symbol=request.data.symbol,
                 bar=meta.bar,
