@@ -27,7 +27,7 @@
 4. ``--transfer``: the sim-to-real transfer section of benchmarks/transfer.py (its ``main()``),
    when that module exists.
 
-The simulated label: long liquidations of at least ``BENCH_THRESHOLD_USD`` = $1.75M within 1 h.
+The simulated label: long liquidations of at least ``BENCH_THRESHOLD_USD`` ($5M on simulated BTC, the quickstart's label) within 1 h.
 The hidden evaluation scores ``flushrisk train --label liquidation --threshold-usd 5e6 --horizon
 1h`` on real data where that label has a 5.4 % base rate. $1.75M was chosen ONCE, for one reason:
 it gives about the real data's 5.4 % base rate on the default simulator preset (5.44 %, the mean
@@ -37,7 +37,7 @@ interest) gave a 0.5-0.8 % base rate on this preset, ~24 out-of-fold positives p
 ``--threshold-usd 0`` runs the share-of-OI label instead.
 
 Run:  .venv/bin/python benchmarks/bench_training.py [--seeds 7,8,9] [--days 365] [--onset 6h]
-      [--skip-real] [--real-min-train 30] [--real-folds 6] [--skip-okx] [--skip-speed] [--transfer] [--booster-seeds 3] [--bootstrap 200] [--threshold-usd 1.75e6] [--label-context]
+      [--skip-real] [--real-min-train 30] [--real-folds 6] [--skip-okx] [--skip-speed] [--transfer] [--booster-seeds 3] [--bootstrap 200] [--threshold-usd 5e6] [--label-context]
 """
 
 from __future__ import annotations

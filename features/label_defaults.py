@@ -1,9 +1,11 @@
 """The default label of ``flushrisk quickstart``, ``train`` and ``features build``: long
-liquidations of at least $1.75M within the next hour on BTC, scaled by market size elsewhere.
+liquidations of at least $5M within the next hour on BTC (``LABEL_USD_BTC`` of the simulator's
+config), scaled by market size elsewhere.
 
 Why this one. It is the training benchmark's label (``benchmarks/bench_training.py``) and the
-form of the real evaluation (a USD threshold, 1 h): on the default simulator preset $1.75M fires
-in about 5.4 % of BTC hours, the real data's base rate at $5M. The older default, 0.30 % of open
+form of the real evaluation (a USD threshold, 1 h): on the default simulator preset $5M fires
+in about 5.4 % of BTC hours, the real data's base rate at $5M (it was $1.75M before the simulator
+stopped drifting and its liquidation scale was re-derived once by base rate). The older default, 0.30 % of open
 interest, fires in only 0.5-1 % of simulated hours: too few positives in a year for any model to
 beat logistic regression clearly. One definition, so the quickstart, the CLI and the benchmark
 cannot drift apart.
@@ -15,7 +17,7 @@ profile; an unknown name gets the generic alt profile), keeping the label about 
 
 from __future__ import annotations
 
-DEFAULT_BTC_THRESHOLD_USD = 1.75e6
+from features.sources.simulator.config import LABEL_USD_BTC as DEFAULT_BTC_THRESHOLD_USD
 
 
 def default_threshold_usd(symbol: str) -> float:

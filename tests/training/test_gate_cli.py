@@ -10,7 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from features.errors import DataError
-from features.label_defaults import default_threshold_usd, resolve_threshold_usd
+from features.label_defaults import (
+    DEFAULT_BTC_THRESHOLD_USD,
+    default_threshold_usd,
+    resolve_threshold_usd,
+)
 from features.store import MarketStore
 from tests.training.test_promote_gate import _register
 from training.cli import app
@@ -70,8 +74,9 @@ def test_models_shows_each_versions_label_threshold_and_verdict(mlflow_home, tra
 
 
 def test_train_and_features_build_default_to_the_quickstarts_label(sim_store, monkeypatch, tmp_path):
-    assert default_threshold_usd("BTC") == 1.75e6
-    assert default_threshold_usd("ETH") == pytest.approx(1.09e6)  # scaled by market size (5e9 / 8e9)
+    assert default_threshold_usd("BTC") == DEFAULT_BTC_THRESHOLD_USD
+    eth = DEFAULT_BTC_THRESHOLD_USD * 5e9 / 8e9  # scaled by market size (5e9 / 8e9)
+    assert default_threshold_usd("ETH") == pytest.approx(eth, rel=1e-2)
     assert resolve_threshold_usd("liquidation", None, 0.003, "BTC") is None  # a share of OI was asked for
     assert resolve_threshold_usd("proxy", None, None, "BTC") is None
 
@@ -85,14 +90,14 @@ def test_train_and_features_build_default_to_the_quickstarts_label(sim_store, mo
 
     monkeypatch.setattr(training.jobs, "train_job", capture)
     out = runner.invoke(app, ["train", "--data-dir", str(sim_store), "--symbol", "ETH", "--no-register"], env=ENV)
-    assert "captured" in out.output and seen["label"].threshold_usd == pytest.approx(1.09e6)
+    assert "captured" in out.output and seen["label"].threshold_usd == pytest.approx(eth, rel=1e-2)
     runner.invoke(app, ["train", "--data-dir", str(sim_store), "--threshold-oi-fraction", "0.003"], env=ENV)
     assert seen["label"].threshold_usd is None and seen["label"].threshold_oi_fraction == 0.003
 
     path = tmp_path / "w.parquet"
     built = runner.invoke(app, ["features", "build", "BTC", "--data-dir", str(sim_store), "--out", str(path)], env=ENV)
     assert built.exit_code == 0, built.output
-    assert pd.read_parquet(path).attrs["flushrisk"]["label_spec"]["threshold_usd"] == 1.75e6
+    assert pd.read_parquet(path).attrs["flushrisk"]["label_spec"]["threshold_usd"] == DEFAULT_BTC_THRESHOLD_USD
 
 
 def test_the_training_hint_names_the_store_and_warns_when_the_gate_will_refuse(tmp_path):

@@ -7,13 +7,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from features.store import MarketStore
-from training.cli.app import DataDirOption, app, console, resolve_data_dir
-
-EXIT_NOT_ALL_SCORED = 1
+from training.cli.app import (
+    EXIT_SYMBOLS_SKIPPED,
+    DataDirOption,
+    app,
+    console,
+    print_skipped,
+    resolve_data_dir,
+)
 
 
 class DriversChoice(str, Enum):
@@ -78,7 +82,6 @@ def score(
         console.print(f"scores stored under {root / '_scores'} (flushrisk serve shows them)", highlight=False)
     if out is not None:
         console.print(f"written to {out}", highlight=False)
-    for symbol, why in outcome.skipped.items():
-        console.print(f"[bold yellow]not scored:[/] {symbol}: {escape(why)}", highlight=False)
     if outcome.skipped:
-        raise typer.Exit(EXIT_NOT_ALL_SCORED)
+        print_skipped(outcome.skipped)
+        raise typer.Exit(EXIT_SYMBOLS_SKIPPED)
