@@ -257,11 +257,10 @@ def _predictors(request: ScoreRequest, loaded: dict[tuple, Any]) -> tuple[dict[s
         try:
             predictors[normalize_symbol(s)] = load_predictor(s, request.model, request.mlflow_home, loaded)
         except ModelNotFoundError as err:
-            skipped[normalize_symbol(s)] = (
-                str(err) if request.model else why_no_champion(s, request.mlflow_home, str(err))
-            )
+            why = str(err) if request.model else why_no_champion(s, request.mlflow_home, str(err))
+            skipped[normalize_symbol(s)] = f"{normalize_symbol(s)}: {why}"
     if not predictors:
-        raise ModelNotFoundError("nothing to score: " + "; ".join(f"{s}: {why}" for s, why in skipped.items()))
+        raise ModelNotFoundError("nothing to score: " + "; ".join(skipped.values()))
     return predictors, skipped
 
 
