@@ -266,6 +266,10 @@ def track_record(report: dict[str, Any]) -> dict[str, Any]:
             "continuations": events.get("continuations"),
             "continuation_hits": ev_model.get("continuation_hits"),
             "false_alarms_per_week": ev_model.get("false_alarms_per_week"),
+            "false_alarms_counted_as": "alert hours with no squeeze within the label horizon",
+            "alert_share": ev_model.get("alert_share"),
+            # the verdict's second line: onsets warned at equal alert budget vs the best baseline
+            "equal_budget": verdict.get("onsets"),
             "summary": events.get("summary"),
         } if events else None,
         "reliability": calibration,

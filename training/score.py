@@ -258,7 +258,7 @@ def _predictors(request: ScoreRequest, loaded: dict[tuple, Any]) -> tuple[dict[s
             predictors[normalize_symbol(s)] = load_predictor(s, request.model, request.mlflow_home, loaded)
         except ModelNotFoundError as err:
             why = str(err) if request.model else why_no_champion(s, request.mlflow_home, str(err))
-            skipped[normalize_symbol(s)] = f"{normalize_symbol(s)}: {why}"  # reasons name their symbol
+            skipped[normalize_symbol(s)] = f"{normalize_symbol(s)}: {why}"
     if not predictors:
         raise ModelNotFoundError("nothing to score: " + "; ".join(skipped.values()))
     return predictors, skipped
