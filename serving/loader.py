@@ -86,12 +86,24 @@ def require_model(tag: str) -> Any:
 
     try:
         return bentoml.models.get(tag)
+    except UnicodeError as err:  # a ValueError, but of the stored record, not of the tag
+        raise CorruptModelError(_damaged_record(tag, err)) from None
     except (NotFound, BentoMLException, ValueError):
         raise ModelNotFoundError(
             f"no BentoML model {tag!r} in {bentoml_home()}: train and promote one first "
             "(flushrisk quickstart, or flushrisk train + flushrisk promote), "
             "or point FLUSHRISK_SERVE_MODEL / BENTOML_HOME at it"
         ) from None
+    except Exception as err:  # noqa: BLE001 - e.g. a YAML error from a garbled model.yaml
+        raise CorruptModelError(_damaged_record(tag, err)) from None
+
+
+def _damaged_record(tag: str, err: Exception) -> str:
+    reason = (str(err).splitlines() or [""])[0][:200]
+    return (
+        f"{tag} in {bentoml_home()}: unreadable BentoML model record (model.yaml: "
+        f"{type(err).__name__}: {reason}); export the model again with `flushrisk promote`"
+    )
 
 
 def load_checked(want: Wanted, trial: bool = True) -> Predictor:

@@ -41,7 +41,7 @@ def persist(
     records: list[dict[str, Any]],
 ) -> None:
     """Merge bars into the market store, then score records into the scores dataset."""
-    from features.errors import FlushRiskError
+    from features.errors import FlushRiskError, UnreadableDataError
     from features.scores import ScoreStore
     from features.store import MarketStore
 
@@ -58,7 +58,10 @@ def persist(
     scores = ScoreStore(data_dir)
     for symbol, rows in by_symbol.items():
         frame = pd.DataFrame(rows).drop(columns="symbol").set_index("time")
-        scores.write(symbol, bar, frame)
+        try:
+            scores.write(symbol, bar, frame, metadata={"source": source})
+        except UnreadableDataError as err:  # damaged for good: never retried, others go on
+            logger.error("%s: scores not stored: %s", symbol, err)
 
 
 def _coalesce(jobs: list[tuple[dict, list]]) -> tuple[dict[str, pd.DataFrame], list[dict]]:

@@ -97,8 +97,9 @@ def openapi_reference(spec: dict[str, Any] | None = None) -> str:
     """Every route of the OpenAPI document as Markdown, then every named schema."""
     if spec is None:
         from serving.openapi import openapi_document
+        from serving.service import FlushRiskService
 
-        spec = openapi_document()
+        spec = openapi_document(FlushRiskService)
     info = spec.get("info", {})
     heading = f"**{info.get('title', '')}** {info.get('version', '')}"
     parts = [f"{heading} (OpenAPI {spec.get('openapi')}): {info.get('description', '')}\n"]

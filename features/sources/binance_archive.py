@@ -132,6 +132,8 @@ def scan(path: Path) -> tuple[list[ArchiveFile], list[Path]]:
     if not path.exists():
         raise DataError(f"{path}: no such file or directory")
     candidates = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    if path.is_dir():
+        _refuse_outside(path, candidates)
     found: dict[tuple[str, str, str, str | None, str], ArchiveFile] = {}
     ignored = []
     for file in candidates:
@@ -147,6 +149,23 @@ def scan(path: Path) -> tuple[list[ArchiveFile], list[Path]]:
         if key not in found or file.suffix == ".csv":
             found[key] = parsed
     return sorted(found.values(), key=lambda f: (f.kind, f.period, str(f.path))), ignored
+
+
+def _refuse_outside(folder: Path, files: list[Path]) -> None:
+    """Refuse files (symlinks) that resolve outside the folder given to import.
+
+    A link to ``/etc/passwd`` named like an archive file was read, and a parse error printed
+    its first line. The error names the links, never what they point at or hold.
+    """
+    root = folder.resolve()
+    outside = [f for f in files if not f.resolve().is_relative_to(root)]
+    if outside:
+        names = ", ".join(str(f.relative_to(folder)) for f in outside[:5])
+        more = f" and {len(outside) - 5} more" if len(outside) > 5 else ""
+        raise DataError(
+            f"{folder}: {len(outside)} file(s) resolve outside this folder (symbolic links): "
+            f"{names}{more}; nothing was imported. Copy the files into the folder instead."
+        )
 
 
 def _classify(file: Path, match: re.Match[str]) -> ArchiveFile | None:

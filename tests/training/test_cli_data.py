@@ -295,3 +295,50 @@ def test_inspect_and_list_explain_an_empty_store(tmp_path):
     result = run("data", "inspect", "ETH", "--data-dir", tmp_path)
     assert result.exit_code == 2 and "no data for 'ETH'" in result.output
     assert "no datasets" in run("data", "list", "--data-dir", tmp_path).output
+
+
+def test_an_archive_link_out_of_the_folder_is_refused_without_printing_its_content(tmp_path):
+    """Issue 22: a binance-archive file that was a symlink to /etc/passwd was read, and the
+    error printed its first line."""
+    secret = tmp_path / "passwd"
+    secret.write_text("root:x:0:0:SECRET-LINE:/root:/bin/bash\n" * 3)
+    root = tmp_path / "archive"
+    write_archive(root, make_market(days=1), kinds=("klines", "fundingRate"))
+    folder = next(root.rglob("BTCUSDT-5m-*.zip")).parent
+    (folder / "BTCUSDT-5m-2024-01-09.csv").symlink_to(secret)
+    data = tmp_path / "data"
+
+    result = run("data", "import", root, "-f", "binance-archive", "-s", "BTC", "--data-dir", data)
+
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "SECRET-LINE" not in result.output
+    assert "resolve outside" in result.output and "BTCUSDT-5m-2024-01-09.csv" in result.output
+    assert not any(p.is_file() for p in data.rglob("*"))  # nothing imported
+    # a link that stays inside the folder is an ordinary file
+    (folder / "BTCUSDT-5m-2024-01-09.csv").unlink()
+    inside = next(folder.glob("*.zip"))
+    (folder / "copy").mkdir()
+    (folder / "copy" / inside.name).symlink_to(inside)
+    ok = run("data", "import", root, "-f", "binance-archive", "-s", "BTC", "--data-dir", data)
+    assert ok.exit_code == 0, ok.output
+
+
+@pytest.mark.parametrize("factor", ["inf", "1e400", "nan", "-inf", "0", "abc"])
+def test_a_scale_factor_that_is_not_a_finite_number_is_one_line_naming_scale_and_file(
+    tmp_path, factor
+):
+    src = tmp_path / "prices.csv"
+    times = pd.date_range("2024-01-01", periods=4, freq="1h", tz="UTC")
+    pd.DataFrame(
+        {"time": times.strftime("%Y-%m-%dT%H:%M:%SZ"), "close": 100.0, "funding_rate": 1e-4,
+         "open_interest_usd": 10.0}
+    ).to_csv(src, index=False)
+    result = run(
+        "data", "import", src, "-f", "csv", "-s", "X", "--data-dir", tmp_path / "data",
+        "--ohlc-from-close", "--scale", f"open_interest_usd={factor}",
+    )
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert "--scale" in result.output and str(src) in "".join(lines), result.output
+    assert "Traceback" not in result.output and "validation error" not in result.output
+    assert len(lines) <= 3, result.output

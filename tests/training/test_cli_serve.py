@@ -255,7 +255,7 @@ def test_quickstart_goes_from_nothing_to_a_servable_champion(
         answer = predictor.predict(request)
         assert 0 < answer.probability < 1 and answer.model.version == "1"
         # the benchmark's label, the real evaluation's form, not the rare 0.3 %-of-OI default
-        assert answer.model.label_spec["threshold_usd"] == 1.75e6, answer.model.label_spec
+        assert answer.model.label_spec["threshold_usd"] == 5e6, answer.model.label_spec
         # the simulated history ends at the current hour: the answer is about now
         assert "stale_data" not in [w.code for w in answer.warnings], answer.warnings
 
@@ -271,3 +271,29 @@ def test_quickstart_goes_from_nothing_to_a_servable_champion(
     assert served["args"][:2] == (["flushrisk-btc"], (tmp_path / "bentoml").resolve())
     assert "curl" not in again.output  # printed only once the server is ready
     served["kw"]["on_ready"]()
+
+
+@pytest.mark.parametrize(
+    "garbage", [b"\xff\xfe\x00garbage\x81" * 20, b"{{{: [unclosed\n  - : :", b"- a list\n- not a map\n"]
+)
+def test_a_garbled_model_yaml_is_refused_in_one_line(
+    bento_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, garbage: bytes
+) -> None:
+    """Issue 22: model.yaml replaced by garbage ended `flushrisk serve` with a 144-line
+    traceback (UnicodeDecodeError), not its one-line refusal."""
+    import shutil
+
+    home = tmp_path / "bentoml"
+    shutil.copytree(bento_home, home)
+    records = [p for p in (home / "models").rglob("model.yaml") if not p.is_symlink()]
+    assert records
+    for record in records:
+        record.write_bytes(garbage)
+    monkeypatch.setattr(serve_cli, "_exec_server", lambda *a: pytest.fail("must not start"))
+    result = runner.invoke(app, ["serve", "--bentoml-home", str(home)])
+    assert result.exit_code != 0
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert "model.yaml" in result.output and "flushrisk promote" in result.output, result.output
+    assert len(lines) <= 3, result.output  # the refusal, wrapped by the terminal at most

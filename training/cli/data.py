@@ -100,7 +100,7 @@ def import_(
         "scale": scale,
         "ohlc_from_close": ohlc_from_close,
     }
-    options = _import_options(fmt, mapping, csv_flags, bar)
+    options = _import_options(fmt, mapping, csv_flags, bar, path)
     frame = import_path(path, fmt, **options)
     store = _store(data_dir)
     result = store.write(symbol, frame, source=str(path))
@@ -125,13 +125,13 @@ def import_(
 
 
 def _import_options(
-    fmt: str, mapping: Path | None, csv_flags: dict[str, Any], bar: str | None
+    fmt: str, mapping: Path | None, csv_flags: dict[str, Any], bar: str | None, path: Path
 ) -> dict[str, Any]:
     """The importer's options, refusing those that do not apply to the format."""
     options: dict[str, Any] = {}
     csv_given = mapping is not None or any(v not in (None, []) for v in csv_flags.values())
     if fmt == "csv":
-        options["mapping"] = _csv_mapping(mapping, csv_flags)
+        options["mapping"] = _csv_mapping(mapping, csv_flags, path)
     elif csv_given:
         raise DataError("--mapping, --map, --time-column, ... apply only to --format csv")
     if bar is not None:
@@ -141,8 +141,10 @@ def _import_options(
     return options
 
 
-def _csv_mapping(mapping: Path | None, flags: dict[str, Any]) -> Any:
+def _csv_mapping(mapping: Path | None, flags: dict[str, Any], path: Path) -> Any:
     """The csv importer's mapping: the file's, then the flags on top."""
+    import math
+
     from features.sources.csv_mapped import load_mapping, parse_pairs
 
     factors = {}
@@ -150,7 +152,12 @@ def _csv_mapping(mapping: Path | None, flags: dict[str, Any]) -> Any:
         try:
             factors[key] = float(value)
         except ValueError:
-            raise DataError(f"--scale {key}={value}: the factor must be a number") from None
+            factors[key] = math.nan
+        if not math.isfinite(factors[key]) or factors[key] == 0:
+            raise DataError(
+                f"--scale {key}={value[:40]}: the factor must be a finite, non-zero number "
+                f"such as 100 or 0.001 (importing {path})"
+            )
     overrides = {**flags, "columns": parse_pairs(flags["columns"], "--map"), "scale": factors}
     try:
         return load_mapping(mapping).merged(**overrides)

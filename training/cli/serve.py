@@ -73,6 +73,16 @@ def find_model(tag: str, home: Path) -> Any:
             f"no model {tag!r} in the BentoML store {home}: run `flushrisk quickstart`, or "
             "`flushrisk train` then `flushrisk promote`, or pass --bentoml-home"
         ) from None
+    except Exception as err:  # noqa: BLE001 - BentoML's record of the model is damaged
+        from serving.champions import CorruptModelError
+
+        name, _, version = tag.partition(":")
+        record = home / "models" / name.lower() / (version or "latest") / "model.yaml"
+        reason = (str(err).splitlines() or [""])[0][:200]
+        raise CorruptModelError(
+            f"{record}: unreadable BentoML model record ({type(err).__name__}: {reason}); "
+            "export the model again with `flushrisk promote`"
+        ) from None
 
 
 def registry_champions(mlflow_home: Path) -> dict[str, tuple[str, str]] | None:

@@ -19,7 +19,14 @@ from typing import Annotated
 import typer
 
 from features.errors import DataError
-from training.cli.app import DataDirOption, app, console, resolve_data_dir
+from training.cli.app import (
+    EXIT_SYMBOLS_SKIPPED,
+    DataDirOption,
+    app,
+    console,
+    print_skipped,
+    resolve_data_dir,
+)
 from training.cli.serve import BentoHome, _bentoml_home
 
 
@@ -209,9 +216,11 @@ def watch_command(
             done = run_replay(radar, source, speed, stop, max_bars=max_bars, on_bar=_progress)
         else:
             from features.sources.live.collector import run_live
+            from serving.radar_metrics import COLLECTOR
 
             done = run_live(
-                radar, str(exchange), names, chosen, stop, max_bars=max_bars, names=stored_as
+                radar, str(exchange), names, chosen, stop, max_bars=max_bars, names=stored_as,
+                metrics=COLLECTOR,
             )
     finally:
         flushed = radar.close(timeout=120)
@@ -240,6 +249,9 @@ def watch_command(
             f"{radar.publisher.ended['at']}",
             highlight=False,
         )
+    if radar.skipped:  # each was logged with its damaged file when it was met
+        print_skipped(radar.skipped, reasons=False)
+        raise typer.Exit(EXIT_SYMBOLS_SKIPPED)
 
 
 def _serve_metrics(port: int) -> None:
