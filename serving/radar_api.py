@@ -502,12 +502,12 @@ def _prepared(body: Any, request: Request) -> radar_cache.Answer:
 
 
 @functools.lru_cache(maxsize=1024)
-def _post_flush(data_dir: Path, symbol: str, bar: str, last: pd.Timestamp) -> Any:
-    """The after-flush read at the radar's newest bar, made once per bar (it reads 37 days),
-    with the served model's label saying what a flush is."""
+def _post_flush(data_dir: Path, symbol: str, bar: str, last: pd.Timestamp, label: str) -> Any:
+    """The after-flush read at the radar's newest bar by the served model's label (JSON text, so
+    that it keys the cache), made once per bar and label (it reads 37 days)."""
     from serving.post_flush import post_flush
 
-    return post_flush(data_dir, symbol, bar, last, _served_label(symbol))
+    return post_flush(data_dir, symbol, bar, last, json.loads(label))
 
 
 def _symbol_body(
@@ -532,7 +532,8 @@ def _symbol_body(
         }
         for a in read_alerts(data_dir, symbol, since=last - WINDOWS[window])
     ]
-    body["post_flush"] = _post_flush(data_dir, symbol, bar, last)
+    label = json.dumps(_served_label(symbol), sort_keys=True, default=str)
+    body["post_flush"] = _post_flush(data_dir, symbol, bar, last, label)
     body["model"] = model_block(symbol, entry)
     return body
 

@@ -21,6 +21,7 @@ import logging
 import multiprocessing as mp
 import os
 import queue
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,10 @@ def _coalesce(jobs: list[tuple[dict, list]]) -> tuple[dict[str, pd.DataFrame], l
 
 
 def _writer_main(jobs: Any, done: Any, data_dir: str, bar: str, source: str, parent: int) -> None:
+    # Ctrl-C reaches every process of the terminal's group; the radar answers it by sending
+    # _STOP once its last bar is queued, so the writer must not die (with a traceback, and
+    # before flushing) on the same SIGINT.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         os.nice(WRITER_NICE)
     except OSError:
