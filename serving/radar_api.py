@@ -271,8 +271,8 @@ def risk_body(
         parts.append("{" + row.members + "," + dynamic[1:])
     if gauges:
         _gauges_at = time.monotonic()
+        radar_metrics.set_mode(snap.get("mode"))
     _mirror_counts(snap.get("collector") or {})
-    radar_metrics.set_mode(snap.get("mode"))
     head = json.dumps(
         {
             "as_of": now.isoformat(),

@@ -116,7 +116,7 @@ def test_a_garbled_alert_log_never_answers_500(client, data_dir, garbage):
     response = client.get("/risk/ETH")
     assert response.status_code == 200, response.text[:300]
     assert response.json()["alerts"] == [
-        {"time": last, "probability": 0.4, "level": "high"}
+        {"time": last, "probability": 0.4, "level": "high", "kind": "alert"}
     ]  # the readable alert survives the damaged lines
 
 
