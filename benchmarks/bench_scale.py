@@ -11,9 +11,13 @@ Sections (each a function; ``main`` runs the ones asked for):
   faster than one process, < 30 s, peak memory < 4 GB. Peak memory is the largest sum of the
   resident memory of this process and all its children (the Dask workers), sampled every 50 ms.
 - ``scoring``: ``flushrisk score``'s job (training.score) over the same N x D universe, every
-  bar (features, probability, risk level, top drivers in words, warnings, written to the scores
-  dataset), in one process and on a 2-worker LocalCluster, same run. Targets: Dask >= 1.6x,
-  peak memory < 4 GB. The model is trained first on ``--train-days`` of simulated 5-minute bars.
+  bar (features, probability, risk level, warnings; drivers as ``--drivers`` says, default
+  none), written to the scores dataset, in one process and on a 2-worker LocalCluster, same
+  run; first the probability step alone (features given) against LightGBM's own ``predict`` on
+  the same rows. Targets: probability step >= 1,000,000 bars per CPU second and within 2x of
+  ``predict``; 100 symbol-years on 2 Dask workers <= 30 s; Dask >= 1.6x; peak memory < 4 GB.
+  The model is trained first on ``--train-days`` of simulated 5-minute bars (the quickstart's
+  defaults; its tree count is printed).
 - ``pooled``: pooled against per-symbol models (benchmarks/scale_model.py).
 
 Each target line says PASS or FAIL. Speed-ups need the cores to be free: the first line prints
@@ -29,6 +33,7 @@ Usage:
     python benchmarks/bench_scale.py --symbols 10 --days 60 --append-days 30   # quick
     python benchmarks/bench_scale.py --only append
     python benchmarks/bench_scale.py --only features --only scoring --symbols 20 --days 90
+    python benchmarks/bench_scale.py --only scoring --symbols 100 --days 365   # backtest targets
 """
 
 from __future__ import annotations
@@ -284,15 +289,17 @@ def train_model(days: float, out: Path) -> Path:
     return model.save(out)
 
 
-def scoring(universe: Universe, train_days: float = 90) -> dict[str, float]:
+def scoring(universe: Universe, train_days: float = 90, drivers: str = "none") -> dict[str, float]:
     """flushrisk score's job (training.score) in one process against a 2-worker LocalCluster:
-    every bar of every symbol, features + probability + risk level + drivers + warnings,
-    written to the scores dataset, same code, same data, same run."""
+    every bar of every symbol, features + probability + risk level + warnings (+ drivers as
+    ``drivers`` says), written to the scores dataset, same code, same data, same run; and first
+    the probability step alone against its ceiling, LightGBM's own ``predict`` on the same rows."""
     from models import FlushModel
     from training.score import ScoreRequest, score_job
 
     symbols, days = universe.symbols, universe.days
-    print(f"\n== scoring: {symbols} symbols x {days:g} days of 5-minute bars, every bar ==")
+    print(f"\n== scoring: {symbols} symbols x {days:g} days of 5-minute bars, every bar, "
+          f"drivers {drivers} ==")
     data, names, rows = universe.data, universe.names, universe.rows
     started = time.perf_counter()
     model_dir = train_model(train_days, universe.root / "model")
@@ -300,10 +307,9 @@ def scoring(universe: Universe, train_days: float = 90) -> dict[str, float]:
     print(f"model: {booster.num_trees()} trees of at most {booster.params.get('num_leaves', '?')} "
           f"leaves, trained on {train_days:g} simulated days in {time.perf_counter() - started:.1f}s "
           "(not timed)")
-    _shap_bound(FlushModel.load(model_dir), data, names[0])
+    results: dict[str, float] = dict(probability_step(FlushModel.load(model_dir), data, names))
     request = ScoreRequest(data_dir=data, symbols=names, model=str(model_dir), months_per_task=3,
-                           write_scores=True, scheduler=LOCAL_PROCESS)
-    results: dict[str, float] = {}
+                           write_scores=True, scheduler=LOCAL_PROCESS, drivers=drivers)
     for label in ("1 process", "Dask 2 workers"):
         shutil.rmtree(data / "_scores", ignore_errors=True)
         gc.collect()
@@ -325,7 +331,8 @@ def scoring(universe: Universe, train_days: float = 90) -> dict[str, float]:
         assert scored == rows, f"{label}: {scored} scored bars of {rows}"
         print(f"{label:>15}: {seconds:6.1f} s wall, {rows / seconds:,.0f} bars/s, "
               f"{seconds / rows * 1e6:5.1f} s per million bars; CPU {memory.cpu:.1f} s "
-              f"({rows / max(memory.cpu, 1e-9):,.0f} bars per CPU second); peak memory {gb(memory.peak)}")
+              f"({rows / max(memory.cpu, 1e-9):,.0f} bars per CPU second, features and writing "
+              f"included); peak memory {gb(memory.peak)}; {load()}")
         key = "single" if label == "1 process" else "dask"
         results.update({f"{key}_s": seconds, f"{key}_peak": memory.peak, f"{key}_cpu": memory.cpu})
     shutil.rmtree(data / "_scores", ignore_errors=True)
@@ -333,27 +340,84 @@ def scoring(universe: Universe, train_days: float = 90) -> dict[str, float]:
     peak = max(results["single_peak"], results["dask_peak"])
     print(f"scoring speed-up of Dask on 2 workers: {speedup:.2f}x (target >= 1.6x): "
           f"{verdict(speedup >= 1.6)}")
+    years = symbols * days / 365
+    budget = 30 * years / 100
+    print(f"scoring {years:g} symbol-years on 2 Dask workers: {results['dask_s']:.1f} s (target "
+          f"<= 30 s per 100 symbol-years, here {budget:.1f} s): "
+          f"{verdict(results['dask_s'] <= budget)}; {load()}")
     print(f"scoring peak memory {gb(peak)} (target < 4 GB): {verdict(peak < 4 * 2**30)}")
     results["speedup"] = speedup
     return results
 
 
-def _shap_bound(model, data: Path, symbol: str) -> None:
-    """What the exact drivers cost alone: LightGBM's tree-SHAP pass over 20,000 feature rows."""
-    from features import build_features
+def load() -> str:
+    one, five, _ = psutil.getloadavg()
+    return f"load {one:.1f}/{five:.1f}"
 
-    rows = build_features(MarketStore(data).read(symbol, "5m")).to_numpy(np.float64)[-20_000:]
-    cpu = time.process_time()
-    model.contributions(rows)
-    cpu = time.process_time() - cpu
-    print(f"tree SHAP alone (pred_contrib, which /predict's drivers need): "
-          f"{len(rows) / cpu:,.0f} rows per CPU second for this model")
+
+def probability_step(model, data: Path, names: list[str], max_rows: int = 500_000) -> dict[str, float]:
+    """The probability step alone (features given) against its ceiling, in CPU seconds.
+
+    The rows are the features of the first symbols (up to ``max_rows``); each figure is the
+    best of 3 runs (a shared machine only ever slows a run down). BatchScorer with drivers
+    none (probability, floors, risk level, warnings, features present) must reach
+    1,000,000 bars per CPU second and stay within 2x of LightGBM's ``predict`` alone
+    (one thread) on the same rows; tree SHAP (every bar's drivers) is printed beside them.
+    """
+    from features import build_features
+    from serving.batch import BatchScorer
+    from serving.predictor import Predictor
+    from training.score import CHUNK_ROWS
+
+    store = MarketStore(data)
+    parts, columns, have = [], None, 0
+    for name in names:
+        frame = store.read(name, "5m")
+        columns = [c for c in frame.columns if frame[c].notna().any()]
+        parts.append(build_features(frame, bar="5m").to_numpy(np.float64))
+        have += len(parts[-1])
+        if have >= max_rows:
+            break
+    rows = np.vstack(parts)[:max_rows]
+    predictor = Predictor(model, "bench", "local")
+    scorer = BatchScorer(predictor)
+
+    def cpu(fn: Callable[[], object], repeats: int = 3) -> float:
+        best = float("inf")
+        for _ in range(repeats):
+            t = time.process_time()
+            fn()
+            best = min(best, time.process_time() - t)
+        return best
+
+    def chunks(mode: str, n: int) -> None:
+        for lo in range(0, n, CHUNK_ROWS):
+            scorer.score(rows[lo : min(lo + CHUNK_ROWS, n)], columns, mode)
+
+    n = len(rows)
+    ceiling = cpu(lambda: model.booster.predict(rows, num_threads=1))
+    none = cpu(lambda: chunks("none", n))
+    top = cpu(lambda: chunks("top", n), repeats=1)
+    shap_n = min(n, 20_000)
+    shap = cpu(lambda: chunks("all", shap_n), repeats=1)
+    rate, ceiling_rate = n / none, n / ceiling
+    print(f"probability step on {n:,} feature rows (features given), CPU seconds, best of 3; "
+          f"{load()}:")
+    print(f"  LightGBM predict alone (ceiling): {ceiling_rate:>12,.0f} bars per CPU second")
+    print(f"  drivers none:                     {rate:>12,.0f} bars per CPU second "
+          f"({none / ceiling:.2f}x the ceiling's CPU)")
+    print(f"  drivers top:                      {n / top:>12,.0f} bars per CPU second")
+    print(f"  drivers all (tree SHAP, {shap_n:,} rows): {shap_n / shap:>8,.0f} bars per CPU second")
+    print(f"probability step >= 1,000,000 bars per CPU second: {verdict(rate >= 1e6)}; "
+          f"within 2x of LightGBM predict: {verdict(none <= 2 * ceiling)} ({none / ceiling:.2f}x); "
+          f"{load()}")
+    return {"step_rate": rate, "step_ratio": none / ceiling, "ceiling_rate": ceiling_rate}
 
 
 SECTIONS: dict[str, Callable[[argparse.Namespace, Universe], object]] = {
     "append": lambda a, u: append_cost(a.append_days),
     "features": lambda a, u: feature_building(u),
-    "scoring": lambda a, u: scoring(u, a.train_days),
+    "scoring": lambda a, u: scoring(u, a.train_days, a.drivers),
     # the model's section (benchmarks/scale_model.py)
     "pooled": lambda a, u: _model_sections().pooled_vs_symbol(a.pooled_days),
 }
@@ -376,6 +440,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pooled-days", type=float, default=365, help="pooled: days per symbol")
     parser.add_argument("--train-days", type=float, default=90,
                         help="scoring: simulated days of 5m bars the scoring model is trained on")
+    parser.add_argument("--drivers", choices=("none", "top", "all"), default="none",
+                        help="scoring: which bars get drivers (flushrisk score --drivers)")
     args = parser.parse_args(argv)
     print(f"machine: {psutil.cpu_count()} cores, {gb(psutil.virtual_memory().total)} RAM, "
           f"load {psutil.getloadavg()[0]:.1f} {psutil.getloadavg()[1]:.1f} "

@@ -18,3 +18,24 @@ class DataError(FlushRiskError):
 
 class ModelNotFoundError(FlushRiskError):
     """A model, run or registry alias that was asked for does not exist."""
+
+
+class UnreadableDataError(DataError):
+    """One symbol's stored data cannot be read (a damaged, cut or missing file).
+
+    Carries the symbol and the damaged file, so a job can skip that symbol and go on with the
+    others (the CLI prints one line per skipped symbol; the service answers 503 for it).
+    """
+
+    def __init__(self, symbol: str, path: object, reason: str = "") -> None:
+        self.symbol = str(symbol)
+        self.path = str(path)
+        self.reason = str(reason)
+        why = f" ({self.reason})" if self.reason else ""
+        super().__init__(
+            f"{self.symbol}: stored data is unreadable: {self.path}{why}; restore it from a "
+            "backup or import this symbol again"
+        )
+
+    def __reduce__(self) -> tuple:  # survives pickling (Dask workers send it back)
+        return (type(self), (self.symbol, self.path, self.reason))

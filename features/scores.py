@@ -4,12 +4,11 @@ The live radar writes one row per symbol at each bar close, and ``flushrisk scor
 whole backtest; the service and the pages read it back (``/risk``, ``/scores/{symbol}``). One
 dataset, so a trader sees live and back-tested scores on the same axis.
 
-Layout: ``<data_dir>/_scores/<SYMBOL>/<bar>/month=YYYY-MM/part.parquet``, the market store's
-month partitions (:mod:`features.partitioned`). A write merges into the months it touches only
-(appending a bar to a year of scores rewrites one month), de-duplicates by time (the newer score
-wins whole: a re-score after a model change replaces the old row), and replaces the touched
-partitions atomically, all or none. Writers of one dataset are serialised by its file lock, so
-two processes scoring the same symbol never lose each other's rows.
+Layout: ``<data_dir>/_scores/<SYMBOL>/<bar>/``, a Delta table partitioned by month like the
+market store's (:mod:`features.partitioned`). A write is one ``MERGE`` on bar time, one commit:
+it de-duplicates by time (the newer score wins whole: a re-score after a model change replaces
+the old row), touches only the months it covers, and a crash leaves the previous version or the
+new one. Two processes scoring the same symbol never lose each other's rows.
 
 Columns (index ``time``: UTC bar open of the scored bar):
 
@@ -40,7 +39,7 @@ import pandas as pd
 
 from features.bars import BARS, bar_name, parse_bar
 from features.errors import DataError
-from features.partitioned import merge_into_partitions, months, read_partitions
+from features.partitioned import is_table, legacy_months, merge_into_partitions, read_partitions
 from features.store import normalize_symbol
 
 SCORES_DIR = "_scores"
@@ -66,7 +65,7 @@ _DEFAULTS: dict[str, Any] = {
 
 
 class ScoreStore:
-    """Scores on disk under ``<data_dir>/_scores``: merged, de-duplicated, atomic, locked."""
+    """Scores on disk under ``<data_dir>/_scores``: one Delta table per symbol and bar."""
 
     def __init__(self, data_dir: Path | str) -> None:
         self.root = Path(data_dir) / SCORES_DIR
@@ -75,18 +74,21 @@ class ScoreStore:
         """The dataset directory of one symbol's scores at one bar (month partitions inside)."""
         return self.root / normalize_symbol(symbol) / bar_name(parse_bar(bar))
 
-    def write(self, symbol: str, bar: str, frame: pd.DataFrame) -> int:
+    def write(
+        self, symbol: str, bar: str, frame: pd.DataFrame, metadata: dict[str, str] | None = None
+    ) -> int:
         """Merge scores into the dataset; return how many bar times were new.
 
         A time already stored is replaced by the new row (never duplicated). Nothing is
         written when the frame is invalid: the error names the column and the row.
+        ``metadata`` is recorded with the commit (``flushrisk data history`` shows it).
         """
         new = _validate(frame, f"scores for {symbol}")
         directory = self.path(symbol, bar)
         _check_on_grid(new.index, parse_bar(bar), f"scores for {symbol}")
         if new.empty:
             return 0
-        result = merge_into_partitions(directory, new, combine=_newer_row_wins)
+        result = merge_into_partitions(directory, new, how="replace", metadata=metadata)
         return result.rows_after - result.rows_before
 
     def read(
@@ -128,12 +130,10 @@ class ScoreStore:
     def bars(self, symbol: str) -> list[str]:
         """Bars with stored scores for a symbol, finest first."""
         folder = self.root / normalize_symbol(symbol)
-        return [b for b in BARS if months(folder / b)]
-
-
-def _newer_row_wins(new: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
-    merged = pd.concat([stored, new])
-    return merged[~merged.index.duplicated(keep="last")].sort_index()
+        return [
+            b for b in BARS
+            if is_table(folder / b) or ((folder / b).is_dir() and legacy_months(folder / b))
+        ]
 
 
 def to_json_text(value: Any) -> str:

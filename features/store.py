@@ -1,35 +1,37 @@
-"""The Parquet market-data store: one dataset per symbol and bar under a data directory.
+"""The market-data store: one Delta Lake table per symbol and bar under a data directory.
 
-Layout: ``<data_dir>/<SYMBOL>/<bar>/month=YYYY-MM/part.parquet``, a partitioned Parquet
-dataset (see :mod:`features.partitioned`). A write merges with what is stored, rewriting only
-the months it touches, atomically and under the dataset's file lock: overlapping rows are
-updated where the new data has values, never duplicated, and existing rows are never lost, even
-with several writers at once. Reads with a time range open only the months they need. Reading at
-a coarser bar than stored resamples; see :func:`resample`.
+Layout: ``<data_dir>/<SYMBOL>/<bar>/`` is a Delta table partitioned by ``month`` (see
+:mod:`features.partitioned`). A write is one ``MERGE`` on bar time, one commit whatever the
+months it touches: overlapping rows are updated where the new data has values, never
+duplicated, and existing rows are never lost, even with several writers at once; a crash leaves
+the previous version or the new one. Reads with a time range open only the months they need,
+and remember the table version they read (:attr:`MarketStore.read_versions`, the lineage a
+training run logs). Reading at a coarser bar than stored resamples; see :func:`resample`.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from features.atomic import atomic_path, temp_file_pid
+from features.atomic import atomic_path
 from features.bars import BARS, bar_name, infer_bar, parse_bar
-from features.errors import DataError
+from features.errors import DataError, UnreadableDataError
 from features.partitioned import (
     count_rows,
     dataset_lock,
+    is_table,
+    legacy_months,
     merge_into_partitions,
-    months,
+    migrate_month_files,
     read_partitions,
+    read_versioned,
     time_range,
 )
-from features.schema import COLUMNS, SIGNAL_GROUPS, canonicalize, validate_frame
+from features.schema import SIGNAL_GROUPS, canonicalize, validate_frame
 
 _FIRST = {"open": "first"}
 _MAX = {"high": "max"}
@@ -154,8 +156,10 @@ def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
 class MarketStore:
     """Canonical market frames on disk, merged on write and resampled on read.
 
-    Old stores (one ``<SYMBOL>/<bar>.parquet`` file per dataset) are migrated to the
-    partitioned layout on first use; see :meth:`migrate`.
+    Older stores (one ``<SYMBOL>/<bar>.parquet`` file per dataset, or the month files of
+    ``<SYMBOL>/<bar>/month=YYYY-MM/part.parquet``) are migrated to Delta tables on first use;
+    see :meth:`migrate`. ``read_versions`` maps ``SYMBOL/bar`` to the table version each read
+    saw (a training run logs it as its data lineage).
     """
 
     def __init__(self, root: Path | str) -> None:
@@ -166,6 +170,7 @@ class MarketStore:
                 "(or FLUSHRISK_DATA_DIR) at a directory"
             )
         self._migrated = False
+        self.read_versions: dict[str, int] = {}
 
     def path(self, symbol: str, bar: str) -> Path:
         """The dataset directory of a symbol and bar (``<root>/<SYMBOL>/<bar>``)."""
@@ -177,8 +182,8 @@ class MarketStore:
         """Validate ``frame`` and merge it into the dataset of its bar.
 
         New values win where they exist; stored values survive where the new frame has none.
-        Only the months the frame touches are rewritten, under the dataset's lock (concurrent
-        writers never lose rows), and nothing is written unless every merged row validates.
+        One commit (a ``MERGE`` on bar time) whatever the months it touches; concurrent writers
+        never lose rows, and nothing is written unless every merged row validates.
         ``bar`` is inferred from the frame unless given (a fetcher writing a one-row page knows
         its bar).
         """
@@ -199,7 +204,7 @@ class MarketStore:
             # Stored rows were valid when written; only rows the new frame touches can change.
             validate_frame(merged.loc[added.index], where)
 
-        result = merge_into_partitions(directory, new, combine=_merge_canonical, check=check)
+        result = merge_into_partitions(directory, new, check=check, metadata={"source": str(source)})
         return WriteResult(path=directory, rows_before=result.rows_before, rows_after=result.rows_after)
 
     def _single_row_bar(self, symbol: str) -> str:
@@ -216,11 +221,14 @@ class MarketStore:
         bar: str | None = None,
         start: str | pd.Timestamp | None = None,
         end: str | pd.Timestamp | None = None,
+        version: int | None = None,
     ) -> pd.DataFrame:
         """The stored frame at ``bar`` (the finest stored bar by default), from start to end.
 
         Only the month partitions the range needs are read. A coarser bar than any stored one
-        is resampled from the finest stored bar it divides.
+        is resampled from the finest stored bar it divides. ``version`` reads an earlier
+        version of the table (``flushrisk data history`` lists them). A damaged file raises
+        :class:`features.errors.UnreadableDataError` naming the symbol and the file.
         """
         stored = self.bars(symbol)
         if not stored:
@@ -235,14 +243,17 @@ class MarketStore:
         source_bar = usable[-1]  # the coarsest stored bar that divides the target
         first = None if start is None else _utc(start)
         last = None if end is None else _utc(end)
-        frame = canonicalize(read_partitions(self.path(symbol, source_bar), first, last))
+        stored_frame, version = read_versioned(self.path(symbol, source_bar), first, last, version=version)
+        if version is not None:
+            self.read_versions[f"{normalize_symbol(symbol)}/{source_bar}"] = version
+        frame = canonicalize(stored_frame)
         return resample(frame, wanted, source_bar) if wanted != source_bar else frame
 
     def bars(self, symbol: str) -> list[str]:
         """Stored bars for a symbol, finest first."""
         self._ensure_migrated()
         folder = self.root / normalize_symbol(symbol)
-        return [b for b in BARS if months(folder / b)]
+        return [b for b in BARS if _stored(folder / b)]
 
     def datasets(self) -> list[DatasetInfo]:
         """Every stored dataset with its row count and time range (from Parquet metadata)."""
@@ -253,31 +264,36 @@ class MarketStore:
         for folder in sorted(p for p in self.root.iterdir() if p.is_dir()):
             for bar in BARS:
                 directory = folder / bar
-                if not months(directory):
+                if not _stored(directory):
                     continue
-                start, end = time_range(directory)
+                try:
+                    start, end = time_range(directory)
+                    rows = count_rows(directory)
+                except UnreadableDataError:  # listed, so a job names it when it skips it
+                    start = end = None
+                    rows = 0
                 infos.append(
                     DatasetInfo(
-                        symbol=folder.name,
-                        bar=bar,
-                        path=directory,
-                        rows=count_rows(directory),
-                        start=start,
+                        symbol=folder.name, bar=bar, path=directory, rows=rows, start=start,
                         end=end,
                     )
                 )
         return infos
 
     def migrate(self) -> list[DatasetInfo]:
-        """Move every old single-file dataset (``<SYMBOL>/<bar>.parquet``) into partitions.
+        """Move every older dataset into a Delta table; return the datasets that were migrated.
 
-        Each old file is merged under the dataset's lock (its values win over partitions
-        already there), every one of its timestamps is checked to be in the new dataset, and
-        only then is the old file removed. Returns the datasets that were migrated.
+        A single-file dataset (``<SYMBOL>/<bar>.parquet``) is merged into its table (its values
+        win over rows already there), every one of its timestamps is checked to be in the
+        table, and only then is the old file removed. A month-file dataset becomes a table in
+        one commit (see :func:`features.partitioned.migrate_month_files`).
         """
         migrated = []
         if not self.root.is_dir():
             return migrated
+        for directory in sorted({p.parent.parent for p in self.root.glob("*/*/month=*/part.parquet")}):
+            if directory.name in BARS and migrate_month_files(directory):
+                migrated.append(self._info(directory))
         for legacy in sorted(self.root.glob("*/*.parquet")):
             if legacy.stem not in BARS or not legacy.is_file():
                 continue
@@ -286,58 +302,39 @@ class MarketStore:
                 if not legacy.exists():  # another process migrated it meanwhile
                     continue
                 _migrate_file(legacy, directory)
-            migrated.append(
-                DatasetInfo(
-                    symbol=legacy.parent.name,
-                    bar=legacy.stem,
-                    path=directory,
-                    rows=count_rows(directory),
-                    start=None,
-                    end=None,
-                )
-            )
+            migrated.append(self._info(directory))
         self._migrated = True
         return migrated
+
+    @staticmethod
+    def _info(directory: Path) -> DatasetInfo:
+        return DatasetInfo(
+            symbol=directory.parent.name, bar=directory.name, path=directory,
+            rows=count_rows(directory), start=None, end=None,
+        )
 
     def _ensure_migrated(self) -> None:
         if not self._migrated:
             self.migrate()
 
 
-def _merge_canonical(new: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
-    """New values win where present, stored values survive; canonical column order.
-
-    ``new.combine_first(stored)`` in numpy: the same result, without pandas' per-column
-    alignment, which dominated the cost of appending one bar to a month of minute bars.
-    """
-    stored = canonicalize(stored)
-    columns = [c for c in COLUMNS if c in new.columns or c in stored.columns]
-    index = stored.index.union(new.index)
-    values = np.full((len(index), len(columns)), np.nan)
-    old_rows, new_rows = index.get_indexer(stored.index), index.get_indexer(new.index)
-    for j, column in enumerate(columns):
-        if column in stored:
-            values[old_rows, j] = stored[column].to_numpy()
-        if column in new:
-            incoming = new[column].to_numpy()
-            present = ~np.isnan(incoming)
-            values[new_rows[present], j] = incoming[present]
-    return pd.DataFrame(values, index=index.rename("time"), columns=columns)
+def _stored(directory: Path) -> bool:
+    """A dataset is stored there: a Delta table, or month files still to migrate."""
+    return is_table(directory) or (directory.is_dir() and bool(legacy_months(directory)))
 
 
 def _migrate_file(legacy: Path, directory: Path) -> None:
-    """Merge one old-layout file into its partitioned dataset (lock held), then remove it."""
+    """Merge one single-file dataset into its table (lock held), then remove the file."""
     try:
         old = canonicalize(pd.read_parquet(legacy))
     except (OSError, ValueError) as err:
         raise DataError(f"{legacy}: unreadable Parquet dataset, not migrated ({err})") from None
     for stale in legacy.parent.glob(f".{legacy.name}.*.tmp"):
-        pid = temp_file_pid(stale)
-        if pid is None or pid != os.getpid():
-            stale.unlink(missing_ok=True)
+        stale.unlink(missing_ok=True)
     if not old.empty:
-        # The lock is already held: merge with a re-entrant call on the same lock file.
-        merge_into_partitions(directory, old, combine=_merge_canonical)
+        # The lock is already held: the merge re-enters the same lock.
+        old = old[~old.index.duplicated(keep="last")].sort_index()
+        merge_into_partitions(directory, old, metadata={"source": f"migration from {legacy.name}"})
         kept = read_partitions(directory, columns=[]).index
         lost = old.index.difference(kept)
         if len(lost):

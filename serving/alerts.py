@@ -1,19 +1,34 @@
-"""Alerts: tell a trader when a symbol enters the alert level, once, in words.
+"""Alerts: tell a trader when a symbol enters the alert level, once, in words, and when it leaves.
 
 Rules, per symbol:
 
 * **fire** when the risk level reaches the alert level (``high`` by default, or ``extreme``)
   while the symbol is *armed*;
+* **resolve**: once the level falls below the alert level again, one "resolved" message says so
+  (with the probability, bar time and price then);
 * **re-arm** only after the level has fallen back to ``low`` (below ``elevated``): a
   probability wobbling around the threshold does not fire again and again (hysteresis);
 * **cooldown**: after an alert, no other alert for the symbol for ``cooldown`` of radar time,
   even if it re-armed meanwhile.
 
-Each alert carries the probability, the level, what the probability is about, the top drivers
-in plain words (the drivers' ``text``) and a link to the symbol's page. It is appended to the
-store (``<data_dir>/_radar/alerts/<SYMBOL>.jsonl``, which ``/risk/{symbol}`` shows) and sent to
-every webhook by a delivery thread: a failed delivery is retried with backoff and logged, and
-never blocks or stops the watcher.
+Each alert says whether its data are live, replayed or simulated (``[REPLAY]``/``[SIMULATED]``
+first in every text), the bar that was scored (its open time, UTC) and its close price, the
+window the probability covers (``from``/``until``, UTC) and the horizon, the label, the level
+crossed and where it starts, the top drivers in plain words (a level named twice at the same
+distance, such as the 24 h and 7-day low, is one reason) and a link to the symbol's page.
+
+State. Whether each symbol is armed, its open alert and the last bar it judged are kept in
+``<data_dir>/_radar/alerts/state.json`` (written atomically before anything is sent), so a
+restarted watcher that scores the same bar again does not alert twice. Every alert and resolved
+message is appended to ``<data_dir>/_radar/alerts/<SYMBOL>.jsonl`` (which ``/risk/{symbol}``
+shows).
+
+Delivery. Each webhook is a channel with its own queue and thread, so a hanging or failing
+receiver never delays another. A failed delivery is retried with backoff and logged; redirects
+are followed only to the configured host (a redirect elsewhere is refused, so an alert never
+reaches a host nobody configured). On exit, pending alerts get at most ``FLUSH_BOUND_S``
+seconds; whatever was not delivered is written to ``<data_dir>/_radar/alerts/undelivered.jsonl``
+with the reason, and counted in the watcher's final line.
 
 Webhook formats: ``URL`` (generic JSON: the alert itself), ``slack:URL``, ``discord:URL``, and
 ``telegram:`` (the Bot API; token and chat id from ``FLUSHRISK_TELEGRAM_TOKEN`` and
@@ -26,17 +41,21 @@ import json
 import logging
 import os
 import queue
+import re
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import pandas as pd
 import requests
 from filelock import FileLock
 
+from features.atomic import write_text_atomic
+from features.bars import parse_bar
 from features.errors import DataError
 from features.store import normalize_symbol
 
@@ -44,39 +63,111 @@ logger = logging.getLogger("flushrisk.alerts")
 
 LEVEL_ORDER = {"low": 0, "elevated": 1, "high": 2, "extreme": 3}
 ALERTS_DIR = ("_radar", "alerts")
+STATE_FILE = "state.json"
+UNDELIVERED_FILE = "undelivered.jsonl"
 FORMATS = ("json", "slack", "discord", "telegram")
 TELEGRAM_API = "https://api.telegram.org"
+FLUSH_BOUND_S = 15.0
+"""At most this many seconds are spent on pending alerts when the watcher stops."""
+MAX_REDIRECTS = 3
+MODE_TAGS = {"live": "", "replay": "[REPLAY] ", "simulated": "[SIMULATED] "}
+"""The tag every text starts with: a replayed or simulated score never passes for a live one."""
+_DISTANCE = re.compile(r"^(?P<head>.*? % (?:above|below)) (?P<level>.+)$")
+
+
+def distinct_reasons(texts: Iterable[str]) -> list[str]:
+    """Driver texts with repeats merged: two levels at the same distance ("1.2 % above its
+    24 h low" and "1.2 % above its 7-day low") are one reason naming both levels."""
+    out: list[str] = []
+    heads: dict[str, int] = {}
+    seen: set[str] = set()
+    for text in texts:
+        if not text or text in seen:
+            continue
+        seen.add(text)
+        match = _DISTANCE.match(text)
+        if match is None:
+            out.append(text)
+            continue
+        head = match["head"]
+        if head in heads:
+            out[heads[head]] += f" and {match['level']}"
+            continue
+        heads[head] = len(out)
+        out.append(text)
+    return out
+
+
+def _utc(ts: str | pd.Timestamp | None) -> str:
+    return "?" if not ts else pd.Timestamp(ts).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _price(value: float | None) -> str:
+    if value is None:
+        return "price unknown"
+    return f"price {value:,.2f}" if abs(value) >= 1 else f"price {value:.6g}"
 
 
 @dataclass
 class Alert:
     symbol: str
-    time: str  # bar open time of the score
+    time: str  # open time of the bar that was scored (UTC)
     probability: float
     level: str
     label: str
     drivers: list[str]
     link: str
     model: str = ""
+    kind: str = "alert"  # "alert", or "resolved" when the level was left
+    mode: str = "live"  # "live", "replay" or "simulated": where the data came from
+    price: float | None = None  # close of the scored bar
+    bar: str = ""
+    horizon: str = ""  # how far ahead the probability looks, e.g. "1h"
+    window_from: str | None = None  # the window the probability covers (UTC)
+    window_until: str | None = None
+    crossed: str = ""  # the level crossed (alert) or left (resolved)
+    threshold: float | None = None  # the probability where that level starts
+    resolves: str | None = None  # resolved: the bar time of the alert it ends
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "symbol": self.symbol,
-            "time": self.time,
-            "probability": self.probability,
-            "level": self.level,
-            "label": self.label,
-            "drivers": self.drivers,
-            "link": self.link,
-            "model": self.model,
-        }
+        body = asdict(self)
+        body["from"] = body.pop("window_from")
+        body["until"] = body.pop("window_until")
+        body["tag"] = MODE_TAGS.get(self.mode, "").strip(" []") or None
+        return body
+
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> Alert:
+        names = set(cls.__dataclass_fields__)
+        data = {k: v for k, v in body.items() if k in names}
+        data["window_from"], data["window_until"] = body.get("from"), body.get("until")
+        return cls(**data)
 
     def text(self) -> str:
+        tag = MODE_TAGS.get(self.mode, "")
+        scored = f"bar {_utc(self.time)}, {_price(self.price)}"
+        level = (
+            f"{self.crossed} level (from {self.threshold:.1%})"
+            if self.threshold is not None
+            else f"{self.crossed} level"
+        )
+        about = self.label or "a large long squeeze"
+        if self.kind == "resolved":
+            return (
+                f"{tag}FlushRisk: {self.symbol} resolved: left the {level}, now "
+                f"{self.level.upper()} at {self.probability:.1%} probability of {about} "
+                f"({scored}). The alert of {_utc(self.resolves)} is over. {self.link}"
+            )
+        window = (
+            f" in {_utc(self.window_from)} .. {_utc(self.window_until)}"
+            if self.window_from and self.window_until
+            else f" within {self.horizon}" if self.horizon else ""
+        )
         reasons = "; ".join(self.drivers[:3]) or "no single driver stands out"
         return (
-            f"FlushRisk: {self.symbol} is at {self.level.upper()} flush risk: "
-            f"{self.probability:.1%} probability of {self.label or 'a large long squeeze'}. "
-            f"Why: {reasons}. {self.link}"
+            f"{tag}FlushRisk: {self.symbol} is at {self.level.upper()} flush risk: "
+            f"{self.probability:.1%} probability of {about}{window} "
+            f"({scored}; crossed the {level}). Why: {reasons}. {self.link}"
         )
 
 
@@ -101,6 +192,10 @@ class Webhook:
             )
         return cls(kind, url)
 
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).netloc
+
     def request(self, alert: Alert) -> tuple[str, dict[str, Any]]:
         """(URL, JSON body) of the POST for this format."""
         if self.kind == "slack":
@@ -119,13 +214,16 @@ class Webhook:
                 "chat_id": chat,
                 "text": alert.text(),
             }
-        return self.url, {"type": "flushrisk.alert", **alert.as_dict()}
+        return self.url, {"type": f"flushrisk.{alert.kind}", "text": alert.text(), **alert.as_dict()}
 
 
 @dataclass
 class _SymbolState:
     armed: bool = True
-    last_fired: pd.Timestamp | None = None
+    last_fired: str | None = None  # bar time of the last alert
+    active: str | None = None  # bar time of the alert not yet resolved
+    active_level: str | None = None
+    seen: str | None = None  # the last bar judged: a bar at or before it is not judged again
 
 
 @dataclass
@@ -135,8 +233,58 @@ class AlertRules:
     cooldown: pd.Timedelta = field(default_factory=lambda: pd.Timedelta(hours=1))
 
 
+class _Stopped(Exception):
+    """Delivery gave up because the manager is closing."""
+
+
+class Channel:
+    """One webhook's queue and delivery thread: a slow receiver only delays itself."""
+
+    def __init__(self, hook: Webhook, manager: AlertManager) -> None:
+        self.hook = hook
+        self.manager = manager
+        self.queue: queue.Queue = queue.Queue()
+        self.pending: list[Alert] = []  # queued or being sent, oldest first
+        self.lock = threading.Condition()
+        self.session = requests.Session()
+        self.thread = threading.Thread(
+            target=self._loop, name=f"alerts-{hook.kind}-{hook.host}", daemon=True
+        )
+        self.thread.start()
+
+    def put(self, alert: Alert) -> None:
+        with self.lock:
+            self.pending.append(alert)
+        self.queue.put(alert)
+
+    def _loop(self) -> None:
+        while True:
+            alert = self.queue.get()
+            if alert is None:
+                return
+            try:
+                self.manager._deliver(self, alert)
+            except _Stopped:
+                return  # still pending: close() records it as not delivered
+            except Exception as err:  # noqa: BLE001 - one bad alert never stops a channel
+                logger.error("alert to %s failed: %s", self.hook.kind, err)
+            with self.lock:
+                if alert in self.pending:
+                    self.pending.remove(alert)
+                self.lock.notify_all()
+
+    def wait(self, deadline: float | None) -> bool:
+        with self.lock:
+            while self.pending:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self.lock.wait(left)
+            return True
+
+
 class AlertManager:
-    """Decides when to alert (hysteresis, cooldown), logs every alert, delivers them."""
+    """Decides when to alert (hysteresis, cooldown, persisted state), logs, delivers per channel."""
 
     def __init__(
         self,
@@ -147,39 +295,67 @@ class AlertManager:
         retries: int = 4,
         backoff_s: float = 1.0,
         timeout_s: float = 5.0,
+        mode: str = "live",
     ) -> None:
-        self.webhooks = list(webhooks)
         self.data_dir = Path(data_dir)
         self.page_url = page_url.rstrip("/")
         self.rules = rules or AlertRules()
         if self.rules.level not in LEVEL_ORDER or self.rules.rearm_below not in LEVEL_ORDER:
             raise DataError(f"alert levels must be among {list(LEVEL_ORDER)}")
+        if mode not in MODE_TAGS:
+            raise DataError(f"alert mode must be one of {list(MODE_TAGS)}, not {mode!r}")
+        self.mode = mode
         self.retries = retries
         self.backoff_s = backoff_s
         self.timeout_s = timeout_s
-        self.state: dict[str, _SymbolState] = {}
         self.delivered = 0
         self.failed = 0
-        self.outbox: queue.Queue = queue.Queue()
-        self.pending = 0
-        self.idle = threading.Condition()
-        self.session = requests.Session()
-        self.thread = threading.Thread(
-            target=self._deliver_loop, name="alert-delivery", daemon=True
-        )
-        self.thread.start()
+        self.undelivered = 0
+        self.stopping = threading.Event()
+        self.state_path = self.data_dir.joinpath(*ALERTS_DIR, STATE_FILE)
+        self.state: dict[str, _SymbolState] = self._load_state()
+        self.channels = [Channel(hook, self) for hook in webhooks]
+
+    @property
+    def webhooks(self) -> list[Webhook]:
+        return [c.hook for c in self.channels]
 
     @classmethod
     def from_urls(cls, specs: Iterable[str], data_dir: Path | str, **kwargs: Any) -> AlertManager:
         return cls([Webhook.parse(s) for s in specs], data_dir, **kwargs)
 
+    # -- state ---------------------------------------------------------------------------
+    def _load_state(self) -> dict[str, _SymbolState]:
+        try:
+            body = json.loads(self.state_path.read_text())
+            return {s: _SymbolState(**v) for s, v in body.items()}
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, TypeError) as err:
+            logger.warning("alert state %s unreadable (%s): starting armed", self.state_path, err)
+            return {}
+
+    def _save_state(self) -> None:
+        body = {s: asdict(v) for s, v in self.state.items()}
+        write_text_atomic(self.state_path, json.dumps(body, separators=(",", ":")))
+
     # -- deciding ------------------------------------------------------------------------
     def on_scored(self, scored: Iterable[Any]) -> list[Alert]:
-        """Feed the radar's new scores (ScoredBar); returns the alerts fired."""
+        """Feed the radar's new scores (ScoredBar); returns the alerts and resolved messages."""
         fired = []
         for s in scored:
             alert = self.observe(
-                s.symbol, s.time, s.probability, s.risk_level, s.label, s.drivers, s.model
+                s.symbol,
+                s.time,
+                s.probability,
+                s.risk_level,
+                s.label,
+                s.drivers,
+                s.model,
+                price=getattr(s, "price", None),
+                bar=getattr(s, "bar", ""),
+                horizon=getattr(s, "horizon", ""),
+                thresholds=getattr(s, "thresholds", None),
             )
             if alert is not None:
                 fired.append(alert)
@@ -194,62 +370,122 @@ class AlertManager:
         label: str = "",
         drivers: list[dict[str, Any]] | None = None,
         model: str = "",
+        price: float | None = None,
+        bar: str = "",
+        horizon: str = "",
+        thresholds: dict[str, float] | None = None,
     ) -> Alert | None:
+        """Judge one scored bar; returns the alert or resolved message it gives, if any."""
         state = self.state.setdefault(symbol, _SymbolState())
+        t = pd.Timestamp(time_)
+        if state.seen is not None and t <= pd.Timestamp(state.seen):
+            return None  # judged before (a restarted watcher scoring the bar again)
+        before = asdict(state)
+        state.seen = t.isoformat()
         rank = LEVEL_ORDER.get(level, 0)
+        alert = None
+        if state.active is not None and rank < LEVEL_ORDER[self.rules.level]:
+            alert = self._make(
+                "resolved", symbol, t, probability, level, label, [], model, price, bar,
+                horizon, state.active_level or self.rules.level, thresholds,
+            )
+            alert.resolves, state.active, state.active_level = state.active, None, None
         if rank < LEVEL_ORDER[self.rules.rearm_below]:
             state.armed = True
-        if rank < LEVEL_ORDER[self.rules.level] or not state.armed:
-            return None
-        if state.last_fired is not None and time_ - state.last_fired < self.rules.cooldown:
-            return None
-        state.armed = False
-        state.last_fired = time_
-        alert = Alert(
+        cooling = state.last_fired is not None and (
+            t <= pd.Timestamp(state.last_fired)
+            or t - pd.Timestamp(state.last_fired) < self.rules.cooldown
+        )
+        if rank >= LEVEL_ORDER[self.rules.level] and state.armed and not cooling:
+            state.armed = False
+            state.last_fired = state.active = t.isoformat()
+            state.active_level = self.rules.level
+            reasons = distinct_reasons(d.get("text") or d.get("feature", "") for d in drivers or [])
+            alert = self._make(
+                "alert", symbol, t, probability, level, label, reasons[:3], model, price, bar,
+                horizon, self.rules.level, thresholds,
+            )
+        changed = {k: v for k, v in asdict(state).items() if k != "seen"} != {
+            k: v for k, v in before.items() if k != "seen"
+        }
+        if changed:  # persisted before anything is sent: a restart never repeats it
+            self._save_state()
+        if alert is not None:
+            self._log(alert)
+            for channel in self.channels:
+                channel.put(alert)
+        return alert
+
+    def _make(
+        self,
+        kind: str,
+        symbol: str,
+        t: pd.Timestamp,
+        probability: float,
+        level: str,
+        label: str,
+        reasons: list[str],
+        model: str,
+        price: float | None,
+        bar: str,
+        horizon: str,
+        crossed: str,
+        thresholds: dict[str, float] | None,
+    ) -> Alert:
+        window_from = window_until = None
+        if bar and horizon:
+            start = t + parse_bar(bar)
+            window_from, window_until = start.isoformat(), (start + pd.Timedelta(horizon)).isoformat()
+        threshold = (thresholds or {}).get(crossed)
+        return Alert(
             symbol=symbol,
-            time=pd.Timestamp(time_).isoformat(),
+            time=t.isoformat(),
             probability=float(probability),
             level=level,
             label=label,
-            drivers=[d.get("text") or d.get("feature", "") for d in (drivers or [])][:3],
+            drivers=reasons,
             link=f"{self.page_url}/symbol/{symbol}",
             model=model,
+            kind=kind,
+            mode=self.mode,
+            price=None if price is None else float(price),
+            bar=bar,
+            horizon=horizon,
+            window_from=window_from,
+            window_until=window_until,
+            crossed=crossed,
+            threshold=None if threshold is None else float(threshold),
         )
-        self._log(alert)
-        for hook in self.webhooks:
-            with self.idle:
-                self.pending += 1
-            self.outbox.put((hook, alert))
-        return alert
 
     # -- logging -------------------------------------------------------------------------
     def _log(self, alert: Alert) -> None:
         path = alerts_path(self.data_dir, alert.symbol)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(alert.as_dict(), separators=(",", ":")) + "\n"
-        with FileLock(str(path) + ".lock"), path.open("a") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+        _append(path, alert.as_dict())
         logger.warning("ALERT %s", alert.text())
 
     # -- delivering ----------------------------------------------------------------------
-    def _deliver_loop(self) -> None:
-        while True:
-            hook, alert = self.outbox.get()
-            try:
-                self._deliver(hook, alert)
-            finally:
-                with self.idle:
-                    self.pending -= 1
-                    self.idle.notify_all()
+    def _post(self, channel: Channel, url: str, body: dict[str, Any]) -> requests.Response:
+        """POST, following redirects only on the configured host (never elsewhere)."""
+        for _ in range(MAX_REDIRECTS + 1):
+            response = channel.session.post(
+                url, json=body, timeout=(min(3.05, self.timeout_s), self.timeout_s),
+                allow_redirects=False,
+            )
+            if not response.is_redirect:
+                return response
+            target = urljoin(url, response.headers.get("Location", ""))
+            if urlsplit(target).netloc != channel.hook.host:
+                raise _OffHost(urlsplit(target).netloc or target)
+            url = target
+        raise _OffHost("too many redirects")
 
-    def _deliver(self, hook: Webhook, alert: Alert) -> bool:
+    def _deliver(self, channel: Channel, alert: Alert) -> bool:
+        hook = channel.hook
         delay = self.backoff_s
         for attempt in range(1, self.retries + 1):
             try:
                 url, body = hook.request(alert)
-                response = self.session.post(url, json=body, timeout=self.timeout_s)
+                response = self._post(channel, url, body)
                 if response.status_code < 300:
                     self.delivered += 1
                     return True
@@ -257,31 +493,79 @@ class AlertManager:
                 if 400 <= response.status_code < 500 and response.status_code != 429:
                     logger.error("alert to %s refused (%s): not retried", hook.kind, problem)
                     break
+            except _OffHost as err:
+                logger.error(
+                    "alert to %s not sent: the receiver redirected to another host (%s); "
+                    "redirects are followed only on %s",
+                    hook.kind, err, hook.host,
+                )
+                break
             except DataError as err:
                 logger.error("alert to %s not sent: %s", hook.kind, err)
                 break
             except requests.RequestException as err:
                 problem = type(err).__name__
             logger.warning(
-                "alert for %s to %s failed (%s), attempt %d/%d",
-                alert.symbol,
-                hook.kind,
-                problem,
-                attempt,
-                self.retries,
+                "alert for %s to %s (%s) failed (%s), attempt %d/%d",
+                alert.symbol, hook.kind, hook.host, problem, attempt, self.retries,
             )
-            if attempt < self.retries:
-                time.sleep(delay)
-                delay *= 2
+            if attempt < self.retries and self.stopping.wait(delay):
+                raise _Stopped
+            delay *= 2
         self.failed += 1
+        self._record_undelivered(channel, [alert], "delivery failed")
         return False
 
-    def flush(self, timeout: float | None = None) -> bool:
-        with self.idle:
-            return self.idle.wait_for(lambda: self.pending == 0, timeout)
+    def _record_undelivered(self, channel: Channel, alerts: list[Alert], reason: str) -> None:
+        path = self.data_dir.joinpath(*ALERTS_DIR, UNDELIVERED_FILE)
+        for alert in alerts:
+            self.undelivered += 1
+            _append(
+                path,
+                {"channel": channel.hook.kind, "host": channel.hook.host, "reason": reason,
+                 "alert": alert.as_dict()},
+            )
 
-    def close(self, timeout: float = 30.0) -> None:
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every channel has sent (or given up on) what it holds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        return all(channel.wait(deadline) for channel in self.channels)
+
+    def close(self, timeout: float = FLUSH_BOUND_S) -> int:
+        """Deliver what is pending within ``timeout`` seconds, then stop; what was not
+        delivered by then is recorded in undelivered.jsonl. Returns how many were not."""
         self.flush(timeout)
+        self.stopping.set()
+        left = 0
+        for channel in self.channels:
+            with channel.lock:
+                pending = list(channel.pending)
+                channel.pending.clear()
+            if pending:
+                left += len(pending)
+                self._record_undelivered(
+                    channel, pending, f"not delivered within {timeout:g} s of stopping"
+                )
+            channel.queue.put(None)
+        if left:
+            logger.error(
+                "%d alert message(s) not delivered before exit: recorded in %s",
+                left, self.data_dir.joinpath(*ALERTS_DIR, UNDELIVERED_FILE),
+            )
+        return left
+
+
+class _OffHost(Exception):
+    """A receiver redirected off the configured host."""
+
+
+def _append(path: Path, record: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record, separators=(",", ":")) + "\n"
+    with FileLock(str(path) + ".lock"), path.open("a") as f:
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def alerts_path(data_dir: Path | str, symbol: str) -> Path:
@@ -333,4 +617,12 @@ def _logged_alert(line: str) -> tuple[dict[str, Any], pd.Timestamp] | None:
     return alert, time
 
 
-__all__ = ["Alert", "AlertManager", "AlertRules", "Webhook", "alerts_path", "read_alerts"]
+__all__ = [
+    "Alert",
+    "AlertManager",
+    "AlertRules",
+    "Webhook",
+    "alerts_path",
+    "distinct_reasons",
+    "read_alerts",
+]

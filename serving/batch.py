@@ -24,11 +24,11 @@ import json
 import math
 from collections.abc import Sequence
 from json.encoder import encode_basestring_ascii as _json_text  # what json.dumps uses for str
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from features.descriptions import describe, description, natural_value, number, unit
 from features.pipeline import FEATURES
@@ -56,6 +56,7 @@ class BatchScorer:
         self._context = [self._context_of(f) for f in FEATURES]
         self._convert = [description(f).unit.convert for f in FEATURES]
         self._texts: dict[tuple[int, str, str | None], str] = {}
+        self._pattern_codes: dict[tuple[bytes, tuple[str, ...] | None], list[str]] = {}
 
     @staticmethod
     def _context_of(feature: str) -> tuple[str, int] | None:
@@ -83,12 +84,13 @@ class BatchScorer:
             raise ValueError(f"expected rows of {len(FEATURES)} features, got shape {raw.shape}")
         # One thread: batch scoring runs one partition per process (a Dask worker, or the one
         # process), and LightGBM's OpenMP threads would otherwise take every core per process.
-        with threadpool_limits(1, user_api="openmp"):
+        with _one_thread():
             if drivers == "all":
                 clean, contrib, margin, model_p = self.predictor.explained(raw)
             else:
                 model_p = self.model.predict_proba(raw)
-        warnings, floored = self._warnings_of(raw, model_p, columns)
+        nan = np.isnan(raw)
+        warnings, floored = self._warnings_of(raw, nan, model_p, columns)
         base = self.predictor.base_rate
         probability = np.where(floored, base if base is not None else np.nan, model_p)
         if drivers == "all":
@@ -100,20 +102,22 @@ class BatchScorer:
             texts = np.full(len(raw), "[]", dtype=object)
             if has.any():
                 texts[has] = self.drivers_of(raw[has])
+        # text columns stay numpy objects: inferring pandas' string dtype costs a tenth of
+        # the booster's time, and the Parquet writer converts them once anyway
         return pd.DataFrame(
             {
                 "probability": probability,
-                "risk_level": self.model.risk_levels(probability),
-                "drivers": texts,
+                "risk_level": pd.Series(self.model.risk_levels(probability), dtype=object),
+                "drivers": pd.Series(texts, dtype=object),
                 "has_drivers": has,
-                "features_present": (self._seen & ~np.isnan(raw)).sum(axis=1).astype(np.int64),
-                "warnings": warnings,
+                "features_present": self._seen.sum() - (self._seen & nan).sum(axis=1),
+                "warnings": pd.Series(warnings, dtype=object),
             }
         )
 
     def drivers_of(self, rows: np.ndarray) -> np.ndarray:
         """The drivers' JSON text of feature rows, as /predict gives them (tree SHAP)."""
-        with threadpool_limits(1, user_api="openmp"):
+        with _one_thread():
             clean, contrib, margin, model_p = self.predictor.explained(
                 np.asarray(rows, dtype=np.float64)
             )
@@ -121,20 +125,19 @@ class BatchScorer:
 
     # -- warnings -------------------------------------------------------------------------
     def _warnings_of(
-        self, raw: np.ndarray, model_p: np.ndarray, columns: Sequence[str] | None
+        self, raw: np.ndarray, nan: np.ndarray, model_p: np.ndarray, columns: Sequence[str] | None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Warning codes (JSON) per row, and whether the probability is floored.
 
         The codes depend only on which features are missing and on whether any is out of
         range: each distinct pattern goes through Predictor.row_warnings once.
         """
-        missing = self._seen & np.isnan(raw)
+        missing = self._seen & nan
         outside = self.predictor.outside_range(raw).any(axis=1)
         keys = np.concatenate([np.packbits(missing, axis=1), outside[:, None].view(np.uint8)], axis=1)
-        _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-        inverse = inverse.reshape(-1)
+        first, inverse = _patterns(keys)
         names = list(columns) if columns is not None else None
-        codes = [[w.code for w in self.predictor.row_warnings(raw[i], names)] for i in first]
+        codes = [self._codes(keys[i], raw[i], names) for i in first]
         base = self.predictor.base_rate
         if base is None:
             floored = np.zeros(len(raw), dtype=bool)
@@ -147,6 +150,19 @@ class BatchScorer:
             dtype=object,
         )
         return texts[inverse + len(codes) * floored], floored
+
+    def _codes(self, key: np.ndarray, row: np.ndarray, names: list[str] | None) -> list[str]:
+        """The warning codes of a pattern, asked of Predictor.row_warnings once per scorer
+        (building the warnings costs about a millisecond; a backtest meets the same few
+        patterns in every chunk of every symbol)."""
+        memo_key = (key.tobytes(), None if names is None else tuple(names))
+        codes = self._pattern_codes.get(memo_key)
+        if codes is None:
+            if len(self._pattern_codes) > _TEXTS_KEPT:
+                self._pattern_codes.clear()
+            codes = [w.code for w in self.predictor.row_warnings(row, names)]
+            self._pattern_codes[memo_key] = codes
+        return codes
 
     # -- drivers --------------------------------------------------------------------------
     def _drivers(
@@ -194,6 +210,34 @@ class BatchScorer:
                 )
             out[i] = f"[{', '.join(parts)}]"
         return out
+
+
+_CONTROLLER: ThreadpoolController | None = None
+
+
+def _one_thread() -> Any:
+    """LightGBM's OpenMP on one thread (a controller built once: building one scans the
+    loaded libraries, about 8 ms, as much as scoring 5,000 rows)."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="openmp")
+
+
+def _patterns(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of ``keys`` (first position of each) and each row's pattern number.
+
+    A history has few patterns and long runs of one pattern, so only the first row of each
+    run goes through ``np.unique`` (sorting every row costs as much as the booster).
+    """
+    if len(keys) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.concatenate([[True], (keys[1:] != keys[:-1]).any(axis=1)]))
+    _, first, inverse = np.unique(keys[starts], axis=0, return_index=True, return_inverse=True)
+    run = np.zeros(len(keys), dtype=np.int64)
+    run[starts] = 1
+    run = np.cumsum(run) - 1
+    return starts[first], inverse.reshape(-1)[run]
 
 
 def _exact(feature: str, value: float, context: float | None, change: float, c: float) -> str:

@@ -557,10 +557,13 @@ class Predictor:
     def outside_range(self, rows: np.ndarray) -> np.ndarray:
         """Per row and feature: a seen feature's value outside its training range (with the
         tolerance); ``rows`` is one row or a 2-D array in FEATURES order."""
+        # a - b > 0 exactly when a > b (IEEE), so these are lo - tol - x > 0 and
+        # x - hi - tol > 0 with one temporary array instead of four
         with np.errstate(invalid="ignore"):
-            below = self._lo - self._tolerance - rows
-            above = rows - self._hi - self._tolerance
-            return self._seen & ((below > 0) | (above > 0))
+            outside = rows < self._lo - self._tolerance
+            outside |= (rows - self._hi) > self._tolerance
+            outside &= self._seen
+            return outside
 
     def _range_warnings(self, row: np.ndarray) -> list[PredictionWarning]:
         outside = self.outside_range(row)

@@ -36,7 +36,7 @@ import pandas as pd
 
 from features.atomic import write_text_atomic
 from features.bars import bar_name, parse_bar
-from features.errors import FlushRiskError, ModelNotFoundError
+from features.errors import FlushRiskError, ModelNotFoundError, UnreadableDataError
 from features.incremental import FeatureEngine, make_engine
 from features.partitioned import time_range
 from features.pipeline import MIN_WINDOW
@@ -50,6 +50,9 @@ logger = logging.getLogger("flushrisk.radar")
 RADAR_DIR = "_radar"
 SNAPSHOT = "latest.json"
 STALE_BARS = 2
+MODES = ("live", "replay", "simulated")
+"""Where the radar's data come from: an exchange now, a stored history replayed, or the
+simulator. Every surface (snapshot, /risk, pages, alerts, metrics) says which."""
 """A symbol whose newest bar closed more than this many bars ago is stale."""
 SPARK_POINTS = 96
 """Points of the 24-hour sparkline in the snapshot (the last score of each slot)."""
@@ -75,6 +78,17 @@ class ScoredBar:
     warning_details: list[dict[str, str]] = field(default_factory=list)
     published_at: float = 0.0
     latency_s: float = 0.0
+    price: float | None = None  # close of the scored bar
+    bar: str = ""
+    horizon: str = ""  # how far ahead the label looks, e.g. "1h"
+    thresholds: dict[str, float] = field(default_factory=dict)
+
+    def window(self) -> dict[str, str] | None:
+        """The window the probability covers (UTC): from the bar's close, ``horizon`` long."""
+        if not self.bar or not self.horizon:
+            return None
+        start = self.time + parse_bar(self.bar)
+        return {"from": start.isoformat(), "until": (start + pd.Timedelta(self.horizon)).isoformat()}
 
     def record(self) -> dict[str, Any]:
         return {
@@ -108,12 +122,16 @@ class RadarClock:
         self.wall_origin = _time.time()
 
 
-def load_champions(symbols: list[str], model: str | None = None) -> dict[str, Any]:
+def load_champions(
+    symbols: list[str], model: str | None = None, skip_missing: bool = False
+) -> dict[str, Any]:
     """Each symbol's champion Predictor, loaded and checked exactly as the service loads them
     (:mod:`serving.loader`: the champion index of the project, or FLUSHRISK_SERVE_MODEL).
 
     ``model`` (a BentoML tag) scores every symbol with one model (a pooled model, or a test).
-    A symbol without a champion is an error naming the fix, not a silent skip.
+    A symbol without a champion is an error naming the fix, never a silent skip; with
+    ``skip_missing`` the others are returned as long as one symbol has a champion (the caller
+    names the missing ones: :func:`missing_champions`).
     """
     from serving.loader import Wanted, load_all, load_checked, wanted_models
     from serving.state import symbol_key
@@ -130,7 +148,7 @@ def load_champions(symbols: list[str], model: str | None = None) -> dict[str, An
             missing.append(symbol)
         else:
             out[symbol] = predictor
-    if missing:
+    if missing and not (skip_missing and out):
         raise ModelNotFoundError(
             f"no champion model for {', '.join(missing)} (champions: "
             f"{', '.join(sorted(served)) or 'none'}): train and promote one "
@@ -143,10 +161,14 @@ def load_champions(symbols: list[str], model: str | None = None) -> dict[str, An
 class Publisher:
     """The snapshot file the service reads, and the watcher's own Prometheus gauges."""
 
-    def __init__(self, data_dir: Path | str, bar: str, clock: RadarClock) -> None:
+    def __init__(
+        self, data_dir: Path | str, bar: str, clock: RadarClock, mode: str = "live"
+    ) -> None:
         self.path = snapshot_path(data_dir)
         self.bar = bar
         self.clock = clock
+        self.mode = mode
+        self.ended: dict[str, Any] | None = None
         self.symbols: dict[str, dict[str, Any]] = {}
         self.collector: dict[str, Any] = {"errors": 0, "gaps": 0, "source": "replay"}
         if self.path.exists():  # a restart keeps what was published before
@@ -176,12 +198,22 @@ class Publisher:
                 "warnings": s.warning_details or [{"code": c, "message": c} for c in s.warnings],
                 "change_1h": _change(recent, s.time, s.probability),
                 "sparkline": _sparkline(recent),
+                "mode": self.mode,
+                "price": s.price,
+                "horizon": s.horizon or None,
+                "window": s.window(),
             }
             radar_metrics.PROBABILITY.labels(symbol=s.symbol).set(s.probability)
         for symbol, t in data_times.items():
             entry = self.symbols.setdefault(symbol, {})
             entry["data_time"] = t.isoformat()
         self.write()
+
+    def end(self, reason: str) -> None:
+        """A replay is over: the radar clock stops where it is, and readers are told why."""
+        self.ended = {"at": self.clock.now().isoformat(), "reason": reason}
+        self.clock.set(self.clock.now())
+        self.clock.speed = 0.0
 
     def write(self) -> None:
         now = self.clock.now()
@@ -190,9 +222,12 @@ class Publisher:
             "written_at": _time.time(),
             "speed": self.clock.speed,
             "bar": self.bar,
+            "mode": self.mode,
+            "replay_ended": self.ended,
             "collector": self.collector,
             "symbols": self.symbols,
         }
+        radar_metrics.set_mode(self.mode)
         write_text_atomic(self.path, json.dumps(body, separators=(",", ":"), default=str))
         step = parse_bar(self.bar)
         for symbol, entry in self.symbols.items():
@@ -237,6 +272,7 @@ class Radar:
         on_scored: Callable[[list[ScoredBar]], None] | None = None,
         source: str = "radar",
         write_behind: bool = True,
+        mode: str = "live",
     ) -> None:
         self.data_dir = Path(data_dir)
         self.bar = bar_name(parse_bar(bar))
@@ -246,13 +282,24 @@ class Radar:
         self.predictors = {normalize_symbol(s): p for s, p in predictors.items()}
         self.engine = engine or make_engine(self.bar, loader=self._history)
         self.clock = clock or RadarClock()
-        self.publisher = Publisher(self.data_dir, self.bar, self.clock)
+        self.mode = mode
+        self.publisher = Publisher(self.data_dir, self.bar, self.clock, mode)
         self.on_scored = on_scored
         self.source = source
         self.last_time: dict[str, pd.Timestamp] = {}
         self.counts_gaps = True
         self.recent: dict[str, deque] = {}
         self.writer = WriteBehind(self.data_dir, self.bar, source) if write_behind else None
+        self.skipped: dict[str, str] = {}
+        """Symbols whose stored data is unreadable, with the reason: left out, the others go on."""
+
+    def skip(self, symbol: str, err: Exception) -> None:
+        """Leave a symbol with damaged stored data out of the radar (one log line, once)."""
+        name = normalize_symbol(symbol)
+        if name not in self.skipped:
+            self.skipped[name] = str(err)
+            logger.error("skipped: %s", err)
+        self.predictors.pop(name, None)
 
     # -- start-up -------------------------------------------------------------------------
     def warm_up(
@@ -269,31 +316,38 @@ class Radar:
         last: dict[str, pd.Timestamp | None] = {}
         for symbol in symbols:
             name = normalize_symbol(symbol)
-            if self.bar not in self.store.bars(name):
-                last[name] = None
+            if name in self.skipped:
                 continue
-            # only the last MIN_WINDOW (and a day of slack) is needed, not years of bars
-            _, end = time_range(self.store.path(name, self.bar))
-            stored = self.store.read(name, self.bar, start=end - MIN_WINDOW - pd.Timedelta(days=1))
-            resume = stored.index[-1]
-            scored = self.scores.read(name, self.bar, start=resume - MIN_WINDOW)
-            if len(scored):
-                resume = min(resume, scored.index[-1])
-            elif score_since is not None:
-                resume = min(resume, score_since - self.step)
-            if resume < stored.index[0]:  # scoring stopped long before the store's end
-                stored = self.store.read(name, self.bar, start=resume - MIN_WINDOW, end=resume)
-            stored = stored[stored.index <= resume]
-            if stored.empty:
-                last[name] = None
-                continue
-            history = stored[stored.index > resume - MIN_WINDOW]
-            self.engine.seed(name, history)
-            self.last_time[name] = history.index[-1]
-            last[name] = history.index[-1]
-            day = scored[scored.index > history.index[-1] - pd.Timedelta(hours=24)]
-            self.recent[name] = deque(zip(day.index, day["probability"].to_numpy(), strict=True))
+            try:
+                last[name] = self._warm_up_one(name, score_since)
+            except UnreadableDataError as err:
+                self.skip(name, err)
         return last
+
+    def _warm_up_one(self, name: str, score_since: pd.Timestamp | None) -> pd.Timestamp | None:
+        """Seed one symbol's engine; return its last bar stored and scored (None: nothing)."""
+        if self.bar not in self.store.bars(name):
+            return None
+        # only the last MIN_WINDOW (and a day of slack) is needed, not years of bars
+        _, end = time_range(self.store.path(name, self.bar))
+        stored = self.store.read(name, self.bar, start=end - MIN_WINDOW - pd.Timedelta(days=1))
+        resume = stored.index[-1]
+        scored = self.scores.read(name, self.bar, start=resume - MIN_WINDOW)
+        if len(scored):
+            resume = min(resume, scored.index[-1])
+        elif score_since is not None:
+            resume = min(resume, score_since - self.step)
+        if resume < stored.index[0]:  # scoring stopped long before the store's end
+            stored = self.store.read(name, self.bar, start=resume - MIN_WINDOW, end=resume)
+        stored = stored[stored.index <= resume]
+        if stored.empty:
+            return None
+        history = stored[stored.index > resume - MIN_WINDOW]
+        self.engine.seed(name, history)
+        self.last_time[name] = history.index[-1]
+        day = scored[scored.index > history.index[-1] - pd.Timedelta(hours=24)]
+        self.recent[name] = deque(zip(day.index, day["probability"].to_numpy(), strict=True))
+        return history.index[-1]
 
     def _history(self, symbol: str, t: pd.Timestamp) -> pd.DataFrame:
         """The stored window ending at t (the feature engine re-seeds from it)."""
@@ -313,11 +367,12 @@ class Radar:
         """
         closed_at = _time.time() if closed_at is None else closed_at
         rows: dict[str, list[tuple[pd.Timestamp, np.ndarray, int]]] = {}
+        self._prices: dict[tuple[str, pd.Timestamp], float] = {}
         data_times: dict[str, pd.Timestamp] = {}
         accepted: dict[str, pd.DataFrame] = {}
         for symbol, frame in bars.items():
             name = normalize_symbol(symbol)
-            if frame is None or frame.empty:
+            if frame is None or frame.empty or name in self.skipped:
                 continue
             accepted[name] = frame
             last = self.last_time.get(name)
@@ -329,12 +384,20 @@ class Radar:
             self._count_gaps(name, last, new.index)
             try:
                 features = self.engine.update(name, new)
+            except UnreadableDataError as err:
+                self.skip(name, err)
+                accepted.pop(name, None)
+                continue
             except FlushRiskError as err:
                 logger.error("%s: features not computed: %s", name, err)
                 radar_metrics.COLLECTOR_ERRORS.labels(symbol=name, kind="features").inc()
                 continue
             self.last_time[name] = new.index[-1]
             data_times[name] = new.index[-1]
+            if "close" in new:
+                self._prices.update(
+                    ((name, t), float(c)) for t, c in zip(new.index, new["close"], strict=True)
+                )
             rows[name] = [
                 (t, features[k], int(np.isfinite(features[k]).sum()))
                 for k, t in enumerate(new.index)
@@ -400,6 +463,9 @@ class Radar:
             probabilities, drivers = predictor.score(matrix)
             label = predictor.info.label or ""
             model = f"{predictor.name}:{predictor.version}"
+            horizon = _horizon(predictor)
+            thresholds = {k: float(v) for k, v in (predictor.model.thresholds or {}).items()}
+            prices = getattr(self, "_prices", {})
             for (symbol, t, row, _), p, row_drivers in zip(items, probabilities, drivers, strict=True):
                 warnings = _warnings(predictor, row, self.engine.covered(symbol))
                 p = _floored(predictor, float(p), warnings)
@@ -415,6 +481,10 @@ class Radar:
                         features_present=_present(predictor, row),
                         warnings=[w["code"] for w in warnings],
                         warning_details=warnings,
+                        price=prices.get((symbol, t)),
+                        bar=self.bar,
+                        horizon=horizon,
+                        thresholds=thresholds,
                     )
                 )
         return out
@@ -437,6 +507,16 @@ def _warnings(predictor: Any, row: np.ndarray, covered: bool) -> list[dict[str, 
             },
         )
     return out
+
+
+def _horizon(predictor: Any) -> str:
+    """The model's label horizon as a bar name ("1h"), or "" when the model does not say."""
+    try:
+        spec = predictor.info.label_spec or {}
+        seconds = int(pd.Timedelta(spec.get("horizon") or "1h").total_seconds())
+    except (AttributeError, TypeError, ValueError):
+        return ""
+    return f"{seconds // 3600}h" if seconds % 3600 == 0 else f"{seconds // 60}m"
 
 
 def _floored(predictor: Any, p: float, warnings: list[dict[str, str]]) -> float:
@@ -487,7 +567,7 @@ def run_replay(
     """
     from features.sources.live.replay import paced
 
-    source.store_past(radar.store)
+    source.store_past(radar.store, on_unreadable=radar.skip)
     last = radar.warm_up(list(source.frames), score_since=source.start)
     times = source.bar_times(last)
     if max_bars is not None:
@@ -507,6 +587,9 @@ def run_replay(
         done += 1
         if on_bar is not None:
             on_bar(t, scored)
+    if not wall_clock:  # the replay clock stops with the replay
+        radar.publisher.end("stopped" if stop.is_set() else "finished")
+        radar.publisher.write()
     return done
 
 

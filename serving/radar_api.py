@@ -15,18 +15,21 @@ background thread, so ``/metrics`` shows them even when nobody asks ``/risk``.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import re
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -36,7 +39,7 @@ from features.errors import FlushRiskError
 from features.scores import ScoreStore
 from features.settings import get_settings
 from features.store import MarketStore, normalize_symbol
-from serving import radar_metrics
+from serving import radar_cache, radar_metrics
 from serving.radar import STALE_BARS, snapshot_path
 
 logger = logging.getLogger("flushrisk.radar_api")
@@ -51,14 +54,6 @@ WARNING_TEXT = {
     "out_of_training_range": "some features are outside the range the model was trained on; "
     "the model extrapolates there",
 }
-_HISTORY_COLUMNS = {
-    "close": "close",
-    "liq_long_usd": "long_liq_usd",
-    "liq_short_usd": "short_liq_usd",
-    "funding_rate": "funding_rate",
-    "open_interest_usd": "open_interest_usd",
-    "depth_bid_1pct_usd": "bid_depth_1pct_usd",
-}
 _SUMMED = {"liq_long_usd", "liq_short_usd"}
 
 
@@ -70,6 +65,15 @@ class Snapshot:
         self.mtime: int | None = None
         self.body: dict[str, Any] = {}
         self.lock = threading.Lock()
+
+    def current(self) -> dict[str, Any] | None:
+        """The parsed snapshot if the file is unchanged since it was parsed (a stat, no read),
+        else None: the caller parses it off the event loop (:meth:`get`)."""
+        try:
+            mtime = os.stat(self.path).st_mtime_ns
+        except FileNotFoundError:
+            return {}
+        return self.body if mtime == self.mtime else None
 
     def get(self) -> dict[str, Any]:
         try:
@@ -93,11 +97,22 @@ def _data_dir() -> Path:
     return get_settings().data_dir
 
 
-def snapshot() -> dict[str, Any]:
-    path = snapshot_path(_data_dir())
+def _snapshot_of(data_dir: Path) -> Snapshot:
+    path = snapshot_path(data_dir)
     if path not in _SNAPSHOTS:
         _SNAPSHOTS[path] = Snapshot(path)
-    return _SNAPSHOTS[path].get()
+    return _SNAPSHOTS[path]
+
+
+def snapshot() -> dict[str, Any]:
+    return _snapshot_of(_data_dir()).get()
+
+
+async def snapshot_async() -> dict[str, Any]:
+    """The snapshot without blocking the event loop: a changed file is parsed in a thread."""
+    holder = _snapshot_of(_data_dir())
+    body = holder.current()
+    return body if body is not None else await run_in_threadpool(holder.get)
 
 
 def radar_now(snap: dict[str, Any], wall: float | None = None) -> pd.Timestamp:
@@ -106,6 +121,8 @@ def radar_now(snap: dict[str, Any], wall: float | None = None) -> pd.Timestamp:
     clock = snap.get("clock")
     if not clock:
         return pd.Timestamp(wall, unit="s", tz="UTC")
+    if snap.get("replay_ended"):  # a replay that ended stopped its clock
+        return pd.Timestamp(clock)
     elapsed = (wall - float(snap.get("written_at", wall))) * float(snap.get("speed", 1.0) or 1.0)
     return pd.Timestamp(clock) + pd.Timedelta(seconds=max(elapsed, 0.0))
 
@@ -125,6 +142,11 @@ def _static(symbol: str, entry: dict[str, Any], bar: str) -> dict[str, Any]:
         "sparkline": entry.get("sparkline") or {"time": [], "probability": []},
         "label": entry.get("label"),
         "model": entry.get("model"),
+        "mode": entry.get("mode") or "live",
+        "price": entry.get("price"),
+        "horizon": entry.get("horizon"),
+        "from": (entry.get("window") or {}).get("from"),
+        "until": (entry.get("window") or {}).get("until"),
     }
 
 
@@ -224,7 +246,9 @@ def _stale_warning(bar: str, age: float | None) -> dict[str, Any]:
     }
 
 
-def risk_body(snap: dict[str, Any], wall: float | None = None) -> str:
+def risk_body(
+    snap: dict[str, Any], wall: float | None = None, stale: list[bool] | None = None
+) -> str:
     """GET /risk as JSON text: the cached rows plus each row's age and staleness now.
 
     The gauges are set from here at most once a second, or at once for a row that is new or
@@ -241,12 +265,23 @@ def risk_body(snap: dict[str, Any], wall: float | None = None) -> str:
         if gauges or row.gauged_stale is not fresh["stale"]:
             _set_gauges(row.symbol, row.probability, fresh)
             row.gauged_stale = fresh["stale"]
+        if stale is not None:
+            stale.append(fresh["stale"])
         dynamic = json.dumps(fresh, separators=(",", ":"), allow_nan=False)
         parts.append("{" + row.members + "," + dynamic[1:])
     if gauges:
         _gauges_at = time.monotonic()
     _mirror_counts(snap.get("collector") or {})
-    head = json.dumps({"as_of": now.isoformat(), "bar": snap.get("bar")}, separators=(",", ":"))
+    radar_metrics.set_mode(snap.get("mode"))
+    head = json.dumps(
+        {
+            "as_of": now.isoformat(),
+            "bar": snap.get("bar"),
+            "mode": snap.get("mode") or "live",
+            "replay_ended": snap.get("replay_ended"),
+        },
+        separators=(",", ":"),
+    )
     return head[:-1] + ',"symbols":[' + ",".join(parts) + "]}"
 
 
@@ -297,10 +332,53 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-async def risk(_: Request) -> Response:
-    """Every watched symbol, most at risk first."""
+RISK_FRESH_S = 1.0
+"""/risk is served from one prepared answer per snapshot, re-made at most this often (the
+rows' data age and staleness move with the clock; everything else only with the snapshot)."""
+_RISK: dict[str, Any] = {"key": None, "answer": None}
+_RISK_LOCK = threading.Lock()
+
+
+def _risk_key(snap: dict[str, Any]) -> tuple[int, int]:
+    return id(snap), int(time.time() / RISK_FRESH_S)
+
+
+def _prepared_risk(snap: dict[str, Any]) -> radar_cache.Answer | None:
+    """The prepared /risk answer for this snapshot and second, if made already."""
+    # _RISK keeps the snapshot itself, so id(snap) cannot be a newer object's id
+    if _RISK["key"] == _risk_key(snap) and _RISK["snap"] is snap:
+        return _RISK["answer"]
+    return None
+
+
+def prepare_risk(snap: dict[str, Any], version: int | None = None) -> radar_cache.Answer:
+    """Make (once per snapshot and second) the /risk answer and its ETag.
+
+    The ETag names the snapshot version and which rows are stale: a client polling every few
+    seconds gets 304 until the radar publishes or a row turns stale (or fresh again). It is a
+    weak ETag: a 304 keeps the data ages of the copy the client has, which the page counts on
+    from ``as_of``.
+    """
+    with _RISK_LOCK:
+        answer = _prepared_risk(snap)
+        if answer is not None:
+            return answer
+        stale: list[bool] = []
+        body = risk_body(snap, stale=stale).encode()
+        version = _snapshot_of(_data_dir()).mtime if version is None else version
+        flags = np.packbits(np.array(stale, dtype=bool)).tobytes()
+        etag = f'W/"{version or 0:x}-{len(stale)}-{zlib.crc32(flags):08x}"'
+        answer = radar_cache.Answer(body, etag)
+        _RISK.update(key=_risk_key(snap), snap=snap, answer=answer)
+        return answer
+
+
+async def risk(request: Request) -> Response:
+    """Every watched symbol, most at risk first (prepared once per snapshot and second)."""
     start_gauge_refresher()
-    return Response(risk_body(snapshot()), media_type="application/json")
+    snap = await snapshot_async()
+    answer = _prepared_risk(snap) or await run_in_threadpool(prepare_risk, snap)
+    return radar_cache.respond(request, answer)
 
 
 def _find(symbol: str, snap: dict[str, Any]) -> str | None:
@@ -315,25 +393,24 @@ def _nulls(values: np.ndarray) -> list[float | None]:
     return [None if not np.isfinite(v) else float(v) for v in values]
 
 
+HISTORY = radar_cache.HistoryCache()
+"""The last 30 days of every asked symbol's history, extended as the radar publishes."""
+
+
 def history(
-    data_dir: Path, symbol: str, bar: str, start: pd.Timestamp, end: pd.Timestamp
+    data_dir: Path, symbol: str, bar: str, start: pd.Timestamp, end: pd.Timestamp,
+    cache: radar_cache.HistoryCache | None = None,
 ) -> dict[str, Any]:
-    """The market and probability series of a window, on the bar grid of the stored bars."""
-    store = MarketStore(data_dir)
-    # A stored bar that cannot be read is an error (SymbolUnreadable for the caller), not an
-    # empty history: only a symbol without market data at this bar has none.
-    frame = store.read(symbol, bar, start=start, end=end) if bar in store.bars(symbol) else None
-    scores = ScoreStore(data_dir).read(symbol, bar, start=start, end=end)
-    times = frame.index if frame is not None and len(frame) else scores.index
-    table = pd.DataFrame(index=times)
-    table["probability"] = scores["probability"].reindex(times)
-    for out, column in _HISTORY_COLUMNS.items():
-        has = frame is not None and column in frame
-        table[out] = frame[column].reindex(times) if has else np.nan
-    if frame is not None and "index_price" in frame:
-        table["basis"] = (frame["close"] / frame["index_price"] - 1.0).reindex(times)
+    """The market and probability series of a window, on the bar grid of the stored bars
+    (from ``cache`` when given: ``end`` is then the radar's newest bar).
+
+    A stored bar that cannot be read is an error (SymbolUnreadable for the caller), not an
+    empty history: only a symbol without market data at this bar has none.
+    """
+    if cache is not None:
+        table = cache.window(data_dir, symbol, bar, start, end)
     else:
-        table["basis"] = np.nan
+        table = radar_cache.read_history(data_dir, symbol, bar, start, end)
     stride = max(1, -(-len(table) // MAX_HISTORY_POINTS))
     if stride > 1:  # whole groups of bars, ending at the newest
         key = (np.arange(len(table))[::-1] // stride)[::-1]
@@ -348,6 +425,17 @@ def history(
     for column in table.columns:
         body[column] = _nulls(table[column].to_numpy(dtype=float))
     return body
+
+
+def _served_label(symbol: str) -> dict[str, Any] | None:
+    """The label spec of the model serving ``symbol`` (what "a flush" means for it), if any."""
+    try:
+        from serving.state import STATE
+
+        predictor = STATE.get(symbol)
+    except ImportError:  # pragma: no cover - older services
+        return None
+    return None if predictor is None else dict(predictor.model.label_spec)
 
 
 def model_block(symbol: str, entry: dict[str, Any]) -> dict[str, Any]:
@@ -385,7 +473,7 @@ async def risk_symbol(request: Request) -> Response:
     window = request.query_params.get("window", "24h")
     if window not in WINDOWS:
         return _error(400, f"window: must be one of {', '.join(WINDOWS)}, not {window!r}")
-    snap = snapshot()
+    snap = await snapshot_async()
     symbol = _find(request.path_params["symbol"], snap)
     if symbol is None:
         watched = ", ".join(sorted(snap.get("symbols") or {})) or "none yet"
@@ -393,29 +481,59 @@ async def risk_symbol(request: Request) -> Response:
             404, f"symbol: {request.path_params['symbol']!r} is not watched (watched: {watched})"
         )
     data_dir = _data_dir()
-    try:
-        body = _symbol_body(data_dir, symbol, snap, window)
+    try:  # the reads (from the history cache) and the JSON off the event loop
+        answer = await run_in_threadpool(
+            lambda: _prepared(_symbol_body(data_dir, symbol, snap, window), request)
+        )
     except Exception as err:  # noqa: BLE001 - one symbol's stored data, never the service
         return unreadable(data_dir, symbol, err)
-    return _json(body)
+    return radar_cache.respond(request, answer)
+
+
+def _prepared(body: Any, request: Request) -> radar_cache.Answer:
+    """An answer's JSON (and its gzip when the client takes it), made where this runs: in a
+    worker thread for the handlers that read the store."""
+    answer = radar_cache.Answer(
+        json.dumps(body, separators=(",", ":"), default=_plain, allow_nan=False).encode()
+    )
+    if len(answer.body) >= radar_cache.GZIP_MIN_BYTES and radar_cache.accepts_gzip(request):
+        answer.gz()
+    return answer
+
+
+@functools.lru_cache(maxsize=1024)
+def _post_flush(data_dir: Path, symbol: str, bar: str, last: pd.Timestamp, label: str) -> Any:
+    """The after-flush read at the radar's newest bar by the served model's label (JSON text, so
+    that it keys the cache), made once per bar and label (it reads 37 days)."""
+    from serving.post_flush import post_flush
+
+    return post_flush(data_dir, symbol, bar, last, json.loads(label))
 
 
 def _symbol_body(
     data_dir: Path, symbol: str, snap: dict[str, Any], window: str
 ) -> dict[str, Any]:
     from serving.alerts import read_alerts
-    from serving.post_flush import post_flush
 
     entry = snap["symbols"][symbol]
     body = summary(symbol, entry, snap, radar_now(snap))
+    body["replay_ended"] = snap.get("replay_ended")
     bar = body["bar"]
     last = pd.Timestamp(entry.get("data_time") or entry.get("time"))
-    body["history"] = history(data_dir, symbol, bar, last - WINDOWS[window] + parse_bar(bar), last)
+    body["history"] = history(
+        data_dir, symbol, bar, last - WINDOWS[window] + parse_bar(bar), last, HISTORY
+    )
     body["alerts"] = [
-        {"time": a["time"], "probability": a["probability"], "level": a["level"]}
+        {
+            "time": a["time"],
+            "probability": a["probability"],
+            "level": a["level"],
+            "kind": a.get("kind", "alert"),
+        }
         for a in read_alerts(data_dir, symbol, since=last - WINDOWS[window])
     ]
-    body["post_flush"] = post_flush(data_dir, symbol, bar, last)
+    label = json.dumps(_served_label(symbol), sort_keys=True, default=str)
+    body["post_flush"] = _post_flush(data_dir, symbol, bar, last, label)
     body["model"] = model_block(symbol, entry)
     return body
 
@@ -469,25 +587,53 @@ async def scores(request: Request) -> Response:
         return _error(400, str(err))
     if start is not None and end is not None and start > end:
         return _error(400, f"start: {start.isoformat()} is after end ({end.isoformat()})")
+    drivers = request.query_params.get("drivers", "0").lower() in ("1", "true", "yes")
     data_dir = _data_dir()
-    store = ScoreStore(data_dir)
-    bars = store.bars(symbol)
+    snap_bar = (await snapshot_async()).get("bar")
+    bars = await run_in_threadpool(ScoreStore(data_dir).bars, symbol)
     if not bars:
         return _error(
             404, f"symbol: no scores for {raw!r} (run flushrisk score or flushrisk watch)"
         )
     bar = request.query_params.get("bar")
     if bar is None:
-        bar = snapshot().get("bar") if snapshot().get("bar") in bars else bars[0]
+        bar = snap_bar if snap_bar in bars else bars[0]
     elif bar not in bars:
         return _error(
             400, f"bar: {bar[:40]!r} is not a stored bar of {symbol} (stored: {', '.join(bars)})"
         )
+    # One answer per request and version of the scores (and at most SCORES_FRESH_S old: the
+    # label events also read the market data), made off the event loop.
+    key = (data_dir, symbol, bar, start, end, drivers,
+           radar_cache.scores_version(data_dir, symbol, bar),
+           int(time.monotonic() / SCORES_FRESH_S))
     try:
-        frame = store.read(symbol, bar, start=start, end=end)
-        events = label_events(data_dir, symbol, bar, frame.index)
+        answer = await run_in_threadpool(
+            _SCORES.get, key, lambda: _scores_bytes(data_dir, symbol, bar, start, end, drivers)
+        )
+    except _TooManyBars as err:
+        return _error(400, str(err))
     except Exception as err:  # noqa: BLE001 - one symbol's stored data, never the service
         return unreadable(data_dir, symbol, err)
+    return radar_cache.respond(request, answer)
+
+
+SCORES_FRESH_S = 30.0
+MAX_DRIVER_BARS = 2000
+"""``/scores/{symbol}?drivers=1`` computes missing drivers for at most this many bars."""
+_SCORES = radar_cache.AnswerCache()
+
+
+class _TooManyBars(ValueError):
+    pass
+
+
+def _scores_bytes(
+    data_dir: Path, symbol: str, bar: str, start: pd.Timestamp | None, end: pd.Timestamp | None,
+    drivers: bool,
+) -> bytes:
+    frame = radar_cache.read_scores(data_dir, symbol, bar, start, end)
+    events, record, close = label_events(data_dir, symbol, bar, frame)
     body = {
         "symbol": symbol,
         "bar": bar,
@@ -495,8 +641,59 @@ async def scores(request: Request) -> Response:
         "probability": _nulls(frame["probability"].to_numpy(dtype=float)),
         "risk_level": frame["risk_level"].tolist(),
         "events": events,
+        "backtest": record,
+        "close": close,
     }
-    return _json(body)
+    if drivers:
+        body["drivers"] = scored_drivers(data_dir, symbol, bar, frame)
+    return json.dumps(body, separators=(",", ":"), default=_plain, allow_nan=False).encode()
+
+
+def scored_drivers(
+    data_dir: Path, symbol: str, bar: str, frame: pd.DataFrame
+) -> list[list[dict[str, Any]] | None]:
+    """Per scored bar, its drivers: stored ones as they are, missing ones computed now.
+
+    A backtest stores drivers only for the bars at or above the alert level (``flushrisk score
+    --drivers top``); a page asks for the bars it shows. They are computed with the model that
+    scored the bar, when it is the one loaded (else None: another model's drivers would
+    explain another probability), on the same features as batch scoring.
+    """
+    out: list[list[dict[str, Any]] | None] = [json.loads(t) for t in frame["drivers"]]
+    from serving.state import STATE
+
+    predictor = STATE.get(symbol)
+    need = ~frame["has_drivers"].to_numpy(dtype=bool)
+    if predictor is not None:
+        own = frame["model"].to_numpy(dtype=object) == f"{predictor.name}:{predictor.version}"
+        for i in np.flatnonzero(need & ~own):
+            out[i] = None
+        need &= own
+    else:
+        for i in np.flatnonzero(need):
+            out[i] = None
+        return out
+    if not need.any():
+        return out
+    times = frame.index[need]
+    step = parse_bar(bar)
+    if (times[-1] - times[0]) / step >= MAX_DRIVER_BARS:
+        raise _TooManyBars(
+            f"drivers: {int(need.sum())} bars without stored drivers over "
+            f"{times[-1] - times[0]}; ask for at most {MAX_DRIVER_BARS} bars (start/end)"
+        )
+    from features.pipeline import MIN_WINDOW, build_features
+    from serving.batch import BatchScorer
+
+    market = radar_cache.read_market(data_dir, symbol, bar, times[0] - MIN_WINDOW, times[-1])
+    if market is None or market.empty:
+        for i in np.flatnonzero(need):
+            out[i] = None
+        return out
+    rows = build_features(market, bar=bar).reindex(times).to_numpy(np.float64, na_value=np.nan)
+    for i, text in zip(np.flatnonzero(need), BatchScorer(predictor).drivers_of(rows), strict=True):
+        out[i] = json.loads(text)
+    return out
 
 
 def _time_param(request: Request, name: str) -> pd.Timestamp | None:
@@ -516,45 +713,59 @@ def _time_param(request: Request, name: str) -> pd.Timestamp | None:
 
 
 def label_events(
-    data_dir: Path, symbol: str, bar: str, times: pd.DatetimeIndex
-) -> list[dict[str, Any]]:
-    """Flushes in the scored range by the model's label: the largest liquidation bar of each
-    run of positive labels, with the long liquidations (USD) of that run's window."""
+    data_dir: Path, symbol: str, bar: str, scored: pd.DataFrame
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None, list[float | None] | None]:
+    """Flushes in the scored range by the served model's label (whole cascades: size and peak),
+    what the radar said before each (warned within the horizon, out of sample only), and the
+    close price at each scored bar (:mod:`serving.backtest`)."""
+    times = scored.index
     if len(times) == 0:
-        return []
+        return [], None, None
     from features.labels import LabelSpec, make_labels
+    from serving.backtest import cascades, warned_record
 
-    spec = LabelSpec()
+    spec, alert_at, trained_until, predictor = LabelSpec(), None, None, None
     try:
         from serving.state import STATE
 
         predictor = STATE.get(symbol)
         if predictor is not None:
             spec = LabelSpec.model_validate(dict(predictor.model.label_spec))
+            meta = predictor.model.metadata
+            alert_at = meta.get("alert_threshold") or predictor.model.thresholds.get("high")
+            until = predictor.info.trained_until
+            trained_until = pd.Timestamp(until) if until else None
+            if trained_until is not None and trained_until.tzinfo is None:
+                trained_until = trained_until.tz_localize("UTC")
     except (ImportError, ValueError, TypeError):
         pass
     store = MarketStore(data_dir)
     step = parse_bar(bar)
     if not any(step % parse_bar(b) == pd.Timedelta(0) for b in store.bars(symbol)):
-        return []  # no market data to make this bar from (unreadable data raises)
+        return [], None, None  # no market data to make this bar from (unreadable data raises)
     frame = store.read(symbol, bar, start=times[0], end=times[-1] + spec.horizon)
+    close = _nulls(frame["close"].reindex(times).to_numpy(dtype=float)) if "close" in frame else None
     try:
-        labels = make_labels(frame, spec, bar=bar).to_numpy()
+        labels = make_labels(frame, spec, bar=bar)
     except FlushRiskError:
-        return []
+        return [], None, close
     if "long_liq_usd" not in frame:
-        return []
+        return [], None, close
     liq = frame["long_liq_usd"].fillna(0.0).to_numpy()
-    h = max(1, int(spec.horizon / parse_bar(bar)))
-    events = []
-    positive = labels == 1.0
-    for i in np.flatnonzero(positive & ~np.concatenate([[False], positive[:-1]])):
-        span = slice(i + 1, min(i + 1 + h, len(frame)))
-        if span.start >= len(frame):
-            continue
-        j = span.start + int(np.argmax(liq[span]))
-        events.append({"time": frame.index[j].isoformat(), "size": float(liq[span].sum())})
-    return events
+    h = max(1, int(spec.horizon / step))
+    events = cascades(frame.index, labels.to_numpy(), liq, h)
+    record = warned_record(
+        events,
+        times,
+        scored["probability"].to_numpy(dtype=float),
+        labels.reindex(times).to_numpy(dtype=float),
+        None if alert_at is None else float(alert_at),
+        pd.Timedelta(spec.horizon),
+        step,
+        trained_until,
+    )
+    record["served_model"] = predictor is not None
+    return events, record, close
 
 
 def _refresh_gauges(stop: threading.Event, period: float = 5.0) -> None:

@@ -314,6 +314,8 @@ def _equal_budget(
         out["differences"][name] = {
             "model_hits": int(hits_model.sum()),
             "baseline_hits": int(hits.sum()),
+            "model_alert_share": per[model].get("alert_share"),
+            "baseline_alert_share": m.get("alert_share"),
             "value": float((hits_model.sum() - hits.sum()) / total),
             "ci": ci,
         }

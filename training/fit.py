@@ -87,6 +87,11 @@ class TrainConfig(BaseModel):
             "lgbm_target": self.booster.target,
             "lgbm_near_miss_ratio": str(self.booster.near_miss_ratio),
             "lgbm_near_miss_weight": str(self.booster.near_miss_weight),
+            "blend": str(self.booster.blend),
+            "linear_target": self.booster.linear_target,
+            "linear_alpha": str(self.booster.linear_alpha),
+            "linear_c": str(self.booster.linear_c),
+            "linear_exclude_groups": ",".join(self.booster.linear_exclude_groups) or "none",
             **self.walk_forward.params(),
             "calibration": self.calibration,
             "calibration_prior": str(self.calibration_prior),
@@ -186,11 +191,12 @@ def run_walk_forward(
     _check_xy(X, y)
     folds = walk_forward_splits(X.index, config.walk_forward)
     yv = y.to_numpy(dtype=np.float64)
-    target = training_target(yv, _aligned_strength(X, strength), config.booster)
+    aligned = _aligned_strength(X, strength)
+    target = training_target(yv, aligned, config.booster)
     executor = ThreadPoolExecutor(max_workers=1)
     try:
         X_base = with_persistence(X, persistence)
-        results = _folds(X, yv, target, bar, config, folds, executor, on_fold, label_kind, X_base)
+        results = _folds(X, yv, target, bar, config, folds, executor, on_fold, label_kind, X_base, aligned)
     finally:
         executor.shutdown()
     return collect_folds(X, yv, bar, results)
@@ -207,6 +213,7 @@ def _folds(
     on_fold: Callable[[FoldResult, int], None] | None,
     label_kind: str = "liquidation",
     X_base: pd.DataFrame | None = None,
+    strength: np.ndarray | None = None,
 ) -> list[FoldResult]:
     results: list[FoldResult] = []
     seeds = seed_configs(config)
@@ -216,6 +223,7 @@ def _folds(
         started = pd.Timestamp.now()
         X_train, y_train = X.iloc[fold.train], yv[fold.train]
         X_test = X.iloc[fold.test]
+        s_train = None if strength is None else strength[fold.train]
         # The baselines and the extra seeds fit in a second thread while the first booster
         # trains: LightGBM and BLAS release the GIL, so the two cores work at once.
         Xb = X if X_base is None else X_base
@@ -224,11 +232,12 @@ def _folds(
         )
         fits = [None] + [
             executor.submit(fit_booster, X_train, y_train, booster, gap=config.walk_forward.gap,
-                            target=target[fold.train])
+                            target=target[fold.train], strength=s_train)
             for booster in seeds[1:]
         ]
         fits[0] = fit_booster(
-            X_train, y_train, seeds[0], gap=config.walk_forward.gap, target=target[fold.train]
+            X_train, y_train, seeds[0], gap=config.walk_forward.gap, target=target[fold.train],
+            strength=s_train,
         )
         fits = [f if k == 0 else f.result() for k, f in enumerate(fits)]
         raws, calibrated, methods = [], [], []
@@ -408,7 +417,7 @@ def fit_final_model(
     aligned = _aligned_strength(X, strength)
     target = training_target(y.to_numpy(dtype=np.float64), aligned, config.booster)
     booster = train_rounds(X, target, rounds, config.booster)
-    linear = final_linear(X, y, config.booster)
+    linear = final_linear(X, y, config.booster, aligned)
     calibrator: Calibrator = calibrate(wf.raw, wf.y, config)
     base_rate = float(np.mean(y.to_numpy(dtype=np.float64)))
     thresholds = risk_thresholds(base_rate, config.odds_multiples)

@@ -391,9 +391,11 @@ def onset_verdict(equal: Mapping[str, Any] | None, level: float = 0.90) -> dict[
         status, verb = "fewer", "warned before FEWER onsets than"
     else:
         status, verb = "not_clear", "is not clearly ahead on onsets of"
+    shares = (d.get("model_alert_share"), d.get("baseline_alert_share"))
+    spent = "" if None in shares else f"; alert hours {shares[0]:.1%} vs {shares[1]:.1%}"
     text = (f"onsets warned at equal alert budget: model {verb} best baseline {best}, "
             f"{d['model_hits']}/{total} vs {d['baseline_hits']}/{total} "
-            f"({d['value'] * 100:+.1f} pts, {ci})")
+            f"({d['value'] * 100:+.1f} pts, {ci}{spent})")
     return {"text": text, "status": status, "best_baseline": best, "difference": d["value"],
             "ci": [lo, hi], "model_hits": d["model_hits"], "baseline_hits": d["baseline_hits"],
             "onsets": total, "level": level}

@@ -177,7 +177,7 @@ def search_space(trial: Any, tune_blend: bool) -> tuple[dict[str, float | int], 
         "lambda_l1": trial.suggest_float("lambda_l1", 1e-4, 10.0, log=True),
         "lambda_l2": trial.suggest_float("lambda_l2", 1e-2, 30.0, log=True),
     }
-    blend = trial.suggest_float("blend", 0.3, 1.0) if tune_blend else None
+    blend = trial.suggest_float("blend", 0.1, 1.0) if tune_blend else None
     return params, blend
 
 
@@ -199,7 +199,7 @@ def default_trial(booster: BoosterConfig, tune_blend: bool) -> dict[str, float]:
               "bagging_fraction": (0.5, 1.0), "lambda_l1": (1e-4, 10.0), "lambda_l2": (1e-2, 30.0)}
     out = {k: min(max(v, bounds[k][0]), bounds[k][1]) for k, v in values.items()}
     if tune_blend:
-        out["blend"] = min(max(booster.blend, 0.3), 1.0)
+        out["blend"] = min(max(booster.blend, 0.1), 1.0)
     return out
 
 
@@ -227,7 +227,8 @@ def tune_walk_forward(
     yv = y.to_numpy(dtype=np.float64)
     sv = None if strength is None else strength.to_numpy(dtype=np.float64)
     target = training_target(yv, sv, config.booster)
-    result = tune(X.iloc[rows], yv[rows], config, target=target[rows], options=options, on_trial=on_trial)
+    result = tune(X.iloc[rows], yv[rows], config, target=target[rows], options=options, on_trial=on_trial,
+                  strength=None if sv is None else sv[rows])
     result.outer_test_from = str(test_from)
     return result
 
@@ -247,6 +248,7 @@ def tune(
     target: np.ndarray | None = None,
     options: TuneConfig | None = None,
     on_trial: Callable[[TrialRecord, TuningResult | None, int], None] | None = None,
+    strength: np.ndarray | None = None,
 ) -> TuningResult:
     """Search booster parameters on ``X``/``y`` alone with an inner walk-forward (module docstring).
 
@@ -298,7 +300,8 @@ def tune(
         pool_y: list[np.ndarray] = []
         pool_p: list[np.ndarray] = []
         for step, fold in enumerate(inner):
-            fit = fit_booster(X.iloc[fold.train], yv[fold.train], trial_config, gap=gap, target=tv[fold.train])
+            fit = fit_booster(X.iloc[fold.train], yv[fold.train], trial_config, gap=gap, target=tv[fold.train],
+                              strength=None if strength is None else strength[fold.train])
             raw = fit.predict_raw(X.iloc[fold.test])
             # calibrated on what was out of sample before this inner test block, as outside
             calibrator = calibrate(

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 
 from features import partitioned
@@ -34,17 +33,21 @@ def _files(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+def _month_files(folder: Path, month: str) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in (folder / f"month={month}").glob("*.parquet")}
+
+
 def test_a_merge_rewrites_only_the_months_it_touches(tmp_path):
     store = MarketStore(tmp_path)
     store.write("BTC", bars(3 * 24 * 40, start="2024-01-01", freq="20min"), bar="5m")
-    january = tmp_path / "BTC" / "5m" / "month=2024-01" / "part.parquet"
-    february = tmp_path / "BTC" / "5m" / "month=2024-02" / "part.parquet"
-    before_jan, before_feb = january.read_bytes(), february.read_bytes()
-    # One new bar in February: January's file is not rewritten.
+    folder = tmp_path / "BTC" / "5m"
+    january = _month_files(folder, "2024-01")
+    version = partitioned.table_version(folder)
+    # One new bar in February: January's files are not rewritten; one commit.
     result = store.write("BTC", bars(1, start="2024-02-09 23:55", seed=5), bar="5m")
     assert result.rows_added == 1
-    assert january.read_bytes() == before_jan
-    assert february.read_bytes() != before_feb
+    assert _month_files(folder, "2024-01") == january
+    assert partitioned.table_version(folder) == version + 1
 
 
 def test_a_range_read_opens_only_the_months_it_needs(tmp_path, monkeypatch):
@@ -52,14 +55,20 @@ def test_a_range_read_opens_only_the_months_it_needs(tmp_path, monkeypatch):
     frame = bars(24 * 90, start="2024-01-01", freq="1h")
     store.write("BTC", frame)
     opened: list[str] = []
-    real = pq.read_schema
-    monkeypatch.setattr(pq, "read_schema", lambda f, *a, **k: opened.append(str(f)) or real(f))
+    real = partitioned.DeltaTable.to_pyarrow_dataset
+
+    def recording(self, *args, **kwargs):
+        dataset = real(self, *args, **kwargs)
+        opened.extend(f.path for f in dataset.get_fragments())
+        return dataset
+
+    monkeypatch.setattr(partitioned.DeltaTable, "to_pyarrow_dataset", recording)
     got = store.read("BTC", start="2024-02-10", end="2024-02-20 05:00")
     assert got.index[0] == pd.Timestamp("2024-02-10", tz="UTC")
     assert got.index[-1] == pd.Timestamp("2024-02-20 05:00", tz="UTC")
     pd.testing.assert_frame_equal(got, frame.loc[got.index[0] : got.index[-1]][got.columns],
                                   check_freq=False)
-    assert len(opened) == 1 and "month=2024-02" in opened[0]
+    assert opened and all("month=2024-02" in f for f in opened)
     # Resampling on read still works across partitions.
     assert store.read("BTC", bar="1h").shape[0] == 24 * 90
 
@@ -129,24 +138,20 @@ def test_data_migrate_command_reports_what_it_moved(tmp_path):
     assert len(MarketStore(tmp_path).read("BTC")) == 300
 
 
-def test_stale_temp_files_of_dead_writers_are_removed_but_not_a_live_writers(tmp_path):
+def test_files_a_dead_writer_left_uncommitted_are_removed_by_the_next_writer(tmp_path):
     store = MarketStore(tmp_path)
     store.write("BTC", bars(10))
-    month = tmp_path / "BTC" / "5m" / "month=2024-01"
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
-    dead_tmp = month / f".part.parquet.pid{int(dead.stdout)}.abc.tmp"
-    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        live_tmp = month / f".part.parquet.pid{live.pid}.def.tmp"
-        dead_tmp.write_bytes(b"partial")
-        live_tmp.write_bytes(b"being written")
-        store.write("BTC", bars(10, start="2024-01-01 01:00"))
-        assert not dead_tmp.exists(), "a dead writer's temp file is cleaned up"
-        assert live_tmp.exists(), "a live writer's temp file is left alone"
-    finally:
-        live.kill()
-        live.wait()
+    folder = tmp_path / "BTC" / "5m"
+    orphan = folder / "month=2024-01" / "part-00000-dead-c000.zstd.parquet"
+    orphan.write_bytes(b"half a data file")
+    commit = folder / "_delta_log" / "_commit_dead.json.tmp"
+    commit.write_text("{")
+    old_temp = folder / "month=2024-01" / ".part.parquet.pid1.abc.tmp"
+    old_temp.write_bytes(b"partial")
+    partitioned._SWEPT.clear()  # a new process
+    MarketStore(tmp_path).write("BTC", bars(10, start="2024-01-01 01:00"))
+    assert not orphan.exists() and not commit.exists() and not old_temp.exists()
+    assert len(MarketStore(tmp_path).read("BTC")) == 20
 
 
 @pytest.mark.parametrize("bad", ["..", "-..-", ".", "x" * 300, "a/b/c", "../up", "a\\b", "a b"])
@@ -164,22 +169,21 @@ def test_ccxt_market_names_still_become_dataset_names():
 
 
 def test_a_full_disk_gives_a_clear_error_and_leaves_the_store_unchanged(tmp_path, monkeypatch):
+    """Simulated by the writer's input stream raising ENOSPC after a month of rows."""
     store = MarketStore(tmp_path)
     store.write("BTC", bars(24 * 12 * 40, freq="5min"))  # January and February
     before = _files(tmp_path)
+    real = partitioned._batches
 
-    calls = {"n": 0}
-    real = pq.write_table
+    def full_disk(source):
+        for k, batch in enumerate(real(source)):
+            if k == 1:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            yield batch
 
-    def full_disk(table, where, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:  # the first month is staged, the second hits a full disk
-            Path(where).write_bytes(b"half")
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(table, where, **kwargs)
-
-    monkeypatch.setattr(partitioned.pq, "write_table", full_disk)
-    update = bars(24 * 12 * 40, freq="5min", seed=9)
+    monkeypatch.setattr(partitioned, "STREAM_ROWS", 24 * 12 * 20)
+    monkeypatch.setattr(partitioned, "_batches", full_disk)
+    update = bars(24 * 12 * 80, freq="5min", seed=9)  # four months
     with pytest.raises(DataError, match="no space left on the disk.*unchanged"):
         store.write("BTC", update)
     assert _files(tmp_path) == before

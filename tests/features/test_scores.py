@@ -52,15 +52,14 @@ def test_overlapping_writes_deduplicate_and_newer_wins(tmp_path):
     assert (out["probability"].iloc[:5] == 0.1).all() and (out["probability"].iloc[5:] == 0.3).all()
 
 
-def test_months_are_separate_files_and_only_touched_ones_change(tmp_path):
+def test_months_are_partitions_and_only_touched_ones_change(tmp_path):
     store = ScoreStore(tmp_path)
     store.write("BTC", "1h", _scores("2024-01-30", 72))  # spans January and February
     folder = store.path("BTC", "1h")
-    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.parquet"))
-    assert files == ["month=2024-01/part.parquet", "month=2024-02/part.parquet"]
-    jan = (folder / "month=2024-01" / "part.parquet").stat().st_mtime_ns
+    assert sorted(p.name for p in folder.glob("month=*")) == ["month=2024-01", "month=2024-02"]
+    january = {p: p.stat().st_mtime_ns for p in (folder / "month=2024-01").iterdir()}
     store.write("BTC", "1h", _scores("2024-02-05", 1))
-    assert (folder / "month=2024-01" / "part.parquet").stat().st_mtime_ns == jan
+    assert {p: p.stat().st_mtime_ns for p in (folder / "month=2024-01").iterdir()} == january
     window = store.read("BTC", "1h", start="2024-02-01", end="2024-02-01 03:00")
     assert len(window) == 4 and window.index[0] == pd.Timestamp("2024-02-01", tz="UTC")
 

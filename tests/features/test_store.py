@@ -33,7 +33,8 @@ def test_write_then_read_returns_the_frame(tmp_path):
     frame = bars(20, open_interest_usd=np.linspace(1e9, 2e9, 20))
     result = store.write("btc", frame, source="test")
     assert result.path == tmp_path / "BTC" / "5m"
-    assert (tmp_path / "BTC" / "5m" / "month=2024-01" / "part.parquet").is_file()
+    assert (tmp_path / "BTC" / "5m" / "_delta_log").is_dir()  # a Delta table
+    assert list((tmp_path / "BTC" / "5m" / "month=2024-01").glob("*.parquet"))
     assert (result.rows_before, result.rows_after) == (0, 20)
     pd.testing.assert_frame_equal(
         store.read("BTC"), frame[store.read("BTC").columns], check_freq=False
@@ -70,12 +71,12 @@ def test_overlapping_reimport_merges_without_duplicates_or_losses(tmp_path):
 def test_invalid_write_leaves_the_stored_file_untouched(tmp_path):
     store = MarketStore(tmp_path)
     store.write("BTC", bars(10))
-    path = tmp_path / "BTC" / "5m" / "month=2024-01" / "part.parquet"
-    before = path.read_bytes()
+    folder = tmp_path / "BTC" / "5m"
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     bad = bars(10, start="2024-01-01 00:50").assign(funding_rate=0.2)
     with pytest.raises(DataError, match="funding_rate"):
         store.write("BTC", bad, source="bad.csv")
-    assert path.read_bytes() == before
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
 
 
 def test_off_grid_timestamps_are_rejected(tmp_path):

@@ -17,17 +17,26 @@ DRIVERS = [{"feature": "funding_z_7d", "text": "funding is 2.3 standard deviatio
 
 
 class Receiver:
-    """A loopback HTTP server recording POSTed JSON; fails the first ``fail`` requests."""
+    """A loopback HTTP server recording POSTed JSON; fails the first ``fail`` requests, or
+    answers every POST with a 307 to ``redirect``, or (``hang``) answers nothing until released."""
 
-    def __init__(self, fail: int = 0) -> None:
+    def __init__(self, fail: int = 0, redirect: str | None = None, hang: bool = False) -> None:
         self.bodies: list[tuple[str, dict]] = []
         self.fail = fail
+        self.redirect = redirect
+        self.release = threading.Event()
+        if not hang:
+            self.release.set()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if receiver.fail > 0:
+                receiver.release.wait(30)
+                if receiver.redirect is not None:
+                    self.send_response(307)
+                    self.send_header("Location", receiver.redirect)
+                elif receiver.fail > 0:
                     receiver.fail -= 1
                     self.send_response(503)
                 else:
@@ -39,10 +48,12 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
+        self.release.set()
         self.server.shutdown()
 
 
@@ -59,7 +70,7 @@ def _feed(manager, levels, start=T0, step=None):
     for k, level in enumerate(levels):
         p = {"low": 0.01, "elevated": 0.04, "high": 0.1, "extreme": 0.3}[level]
         alert = manager.observe("BTC", start + k * step, p, level, "long liquidations >= 0.30% of OI within 1h", DRIVERS)
-        fired.append(alert is not None)
+        fired.append(alert is not None and alert.kind == "alert")
     return fired
 
 
@@ -68,13 +79,15 @@ def test_hysteresis_fires_once_until_back_below_elevated(tmp_path, receiver):
     fired = _feed(manager, ["low", "high", "elevated", "high", "extreme", "high", "low", "high"])
     assert fired == [False, True, False, False, False, False, False, True]
     assert manager.flush(10)
-    assert len(receiver.bodies) == 2
+    kinds = [body["type"] for _, body in receiver.bodies]
+    assert kinds == ["flushrisk.alert", "flushrisk.resolved", "flushrisk.alert"]
     path, body = receiver.bodies[0]
     assert path == "/hook" and body["symbol"] == "BTC" and body["level"] == "high"
     assert body["probability"] == 0.1 and body["drivers"] == [DRIVERS[0]["text"]]
     assert body["link"].endswith("/symbol/BTC")
     logged = read_alerts(tmp_path, "BTC")
-    assert [a["time"] for a in logged] == [(T0 + k * pd.Timedelta(minutes=5)).isoformat() for k in (1, 7)]
+    assert [a["time"] for a in logged] == [(T0 + k * pd.Timedelta(minutes=5)).isoformat() for k in (1, 2, 7)]
+    assert [a["kind"] for a in logged] == ["alert", "resolved", "alert"]
 
 
 def test_cooldown_holds_back_a_rearmed_symbol(tmp_path, receiver):
@@ -84,7 +97,8 @@ def test_cooldown_holds_back_a_rearmed_symbol(tmp_path, receiver):
     fired = _feed(manager, ["high", "low", "high", "low"] + ["low"] * 10 + ["high"])
     assert fired[0] and not fired[2] and fired[-1]
     assert sum(fired) == 2
-    assert manager.flush(10) and len(receiver.bodies) == 2
+    assert manager.flush(10)
+    assert [b["type"] for _, b in receiver.bodies].count("flushrisk.alert") == 2
 
 
 def test_failed_delivery_is_retried_and_never_raises(tmp_path):
@@ -96,10 +110,12 @@ def test_failed_delivery_is_retried_and_never_raises(tmp_path):
         assert len(flaky.bodies) == 1 and manager.delivered == 1
     finally:
         flaky.close()
-    dead = AlertManager.from_urls(["http://127.0.0.1:9"], tmp_path, backoff_s=0.01, retries=2)
+    dead = AlertManager.from_urls(["http://127.0.0.1:9"], tmp_path / "b", backoff_s=0.01, retries=2)
     assert _feed(dead, ["high"]) == [True]  # deciding and logging never wait for delivery
     assert dead.flush(10) and dead.failed == 1
-    assert len(read_alerts(tmp_path, "BTC")) == 2
+    assert len(read_alerts(tmp_path, "BTC")) == 1 and len(read_alerts(tmp_path / "b", "BTC")) == 1
+    undelivered = (tmp_path / "b" / "_radar" / "alerts" / "undelivered.jsonl").read_text()
+    assert '"reason":"delivery failed"' in undelivered and '"symbol":"BTC"' in undelivered
 
 
 def test_formats(tmp_path, receiver, monkeypatch):

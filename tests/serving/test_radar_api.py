@@ -21,7 +21,9 @@ def radar_dir(tmp_path_factory, predictor):
     source = ReplaySource(
         ReplayPlan(symbols=SYMBOLS, bar="1h", warm_days=31, days=1.5, seed=8, preset="crash-prone")
     )
-    radar = Radar(root, "1h", {s: predictor for s in SYMBOLS}, clock=RadarClock())
+    radar = Radar(
+        root, "1h", {s: predictor for s in SYMBOLS}, clock=RadarClock(), mode="simulated"
+    )
     run_replay(radar, source, speed=0, stop=threading.Event(), max_bars=30)
     radar.close(timeout=60)
     return root
@@ -59,13 +61,33 @@ def test_risk_lists_every_symbol_sorted_with_contract_fields(api, radar_dir):
 
 
 def test_old_data_is_flagged_stale_never_current(api, radar_dir):
-    _fresh(radar_dir, written_at=time.time() - 3 * 3600, speed=1.0)  # watcher silent for 3 h
+    # a watcher silent for 3 h (killed: it never said its replay ended)
+    ended = json.loads(snapshot_path(radar_dir).read_text())["replay_ended"]
+    _fresh(radar_dir, written_at=time.time() - 3 * 3600, speed=1.0, replay_ended=None)
     rows = api.get("/risk").json()["symbols"]
     assert all(r["stale"] for r in rows)
     assert all(r["warnings"][0]["code"] == "stale_data" for r in rows)
     assert all(r["data_age_seconds"] > 2 * 3600 for r in rows)
     metrics = api.get("/metrics").text
     assert 'flushrisk_stale{symbol="BTC"} 1.0' in metrics
+    _fresh(radar_dir, written_at=time.time(), replay_ended=ended)
+
+
+def test_an_ended_replay_stops_the_clock_and_every_surface_says_replay(api, radar_dir):
+    snap = _fresh(radar_dir, written_at=time.time() - 3 * 3600, speed=3600.0)
+    assert snap["replay_ended"]["reason"] == "finished" and snap["mode"] == "simulated"
+    body = api.get("/risk").json()
+    assert body["as_of"] == snap["clock"], "the clock stopped where the replay ended"
+    assert body["mode"] == "simulated" and body["replay_ended"] == snap["replay_ended"]
+    assert all(r["mode"] == "simulated" and r["stale"] is False for r in body["symbols"])
+    row = api.get("/risk/BTC").json()
+    assert row["mode"] == "simulated" and row["replay_ended"]["reason"] == "finished"
+    assert row["price"] > 0 and row["horizon"] == "1h"
+    assert pd.Timestamp(row["from"]) == pd.Timestamp(row["as_of"]) + pd.Timedelta(hours=1)
+    assert pd.Timestamp(row["until"]) == pd.Timestamp(row["from"]) + pd.Timedelta(hours=1)
+    metrics = api.get("/metrics").text
+    assert 'flushrisk_data_mode{mode="simulated"} 1.0' in metrics
+    assert 'flushrisk_data_mode{mode="live"} 0.0' in metrics
     _fresh(radar_dir, written_at=time.time())
 
 

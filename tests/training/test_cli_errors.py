@@ -74,10 +74,11 @@ def test_a_full_disk_is_a_message_and_the_store_is_unchanged(tmp_path, monkeypat
                                "--data-dir", str(data)]).exit_code == 0
     before = MarketStore(data).read("BTC")
 
-    def full_disk(*args, **kwargs):
+    def full_disk(*args, **kwargs):  # the writer's input stream fails as a full disk would
         raise OSError(errno.ENOSPC, "No space left on device")
+        yield
 
-    monkeypatch.setattr(partitioned.pq, "write_table", full_disk)
+    monkeypatch.setattr(partitioned, "_batches", full_disk)
     more = csv_file(tmp_path, rows=60, name="more.csv")
     result = runner.invoke(app, ["data", "import", str(more), "-f", "csv", "-s", "BTC",
                                  "--data-dir", str(data)])

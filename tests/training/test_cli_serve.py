@@ -255,7 +255,7 @@ def test_quickstart_goes_from_nothing_to_a_servable_champion(
         answer = predictor.predict(request)
         assert 0 < answer.probability < 1 and answer.model.version == "1"
         # the benchmark's label, the real evaluation's form, not the rare 0.3 %-of-OI default
-        assert answer.model.label_spec["threshold_usd"] == 1.75e6, answer.model.label_spec
+        assert answer.model.label_spec["threshold_usd"] == 5e6, answer.model.label_spec
         # the simulated history ends at the current hour: the answer is about now
         assert "stale_data" not in [w.code for w in answer.warnings], answer.warnings
 

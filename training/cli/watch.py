@@ -19,11 +19,57 @@ from typing import Annotated
 import typer
 
 from features.errors import DataError
-from training.cli.app import DataDirOption, app, console, resolve_data_dir
+from training.cli.app import (
+    EXIT_SYMBOLS_SKIPPED,
+    DataDirOption,
+    app,
+    console,
+    print_skipped,
+    resolve_data_dir,
+)
+from training.cli.serve import BentoHome, _bentoml_home
 
 
 def _names(text: str | None) -> list[str]:
     return [s.strip() for s in (text or "").split(",") if s.strip()]
+
+
+def store_names(markets: list[str]) -> dict[str, str]:
+    """Exchange market -> the store's name: 'BTC/USDT:USDT' -> 'BTC' (the name the quickstart,
+    training and the champions use); a plain name is normalised as everywhere else. Two
+    markets with one base (BTC/USDT:USDT and BTC/USD:BTC) cannot share a name: an error."""
+    from features.store import normalize_symbol
+
+    out: dict[str, str] = {}
+    for market in markets:
+        base = market.split("/", 1)[0] if "/" in market else market
+        out[market] = normalize_symbol(base)
+    names = list(out.values())
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise DataError(
+            f"--symbols: {', '.join(m for m in out if out[m] in twice)} would all be stored as "
+            f"{', '.join(twice)}: watch one market per base asset"
+        )
+    return out
+
+
+def replay_mode(source_dir: Path | None) -> str:
+    """What a replay's data are: the simulator's (no --source-dir), or a stored history."""
+    return "simulated" if source_dir is None else "replay"
+
+
+def _use_bentoml_home(explicit: Path | None) -> Path:
+    """Point BentoML at the same store as promote, serve and build (--bentoml-home,
+    FLUSHRISK_BENTOML_HOME, BENTOML_HOME, ~/bentoml), before any model is loaded."""
+    import os
+
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    home = _bentoml_home(explicit)
+    os.environ["BENTOML_HOME"] = str(home)
+    BentoMLContainer.bentoml_home.set(str(home))
+    return home
 
 
 def _stop_on_signals() -> threading.Event:
@@ -58,6 +104,7 @@ def watch_command(
         str | None, typer.Option(help="Bar: 1m, 5m, 15m, 30m or 1h (default: the champion's).")
     ] = None,
     data_dir: DataDirOption = None,
+    bentoml_home: BentoHome = None,
     speed: Annotated[
         float,
         typer.Option(
@@ -109,15 +156,34 @@ def watch_command(
     names = _names(replay) if replay is not None else _names(symbols)
     if not names:
         raise DataError("no symbols: give --replay BTC,ETH or --symbols BTC/USDT:USDT,...")
-    predictors = load_champions(names, model)
+    _use_bentoml_home(bentoml_home)
+    stored_as = store_names(names) if exchange is not None else {n: n for n in names}
+    if exchange is not None and any(m != n for m, n in stored_as.items()):
+        console.print(
+            "stored and scored as: " + ", ".join(f"{m} -> {n}" for m, n in stored_as.items()),
+            highlight=False,
+        )
+    predictors = load_champions(list(stored_as.values()), model, skip_missing=True)
+    skipped = [n for n in stored_as.values() if n not in predictors]
+    if skipped:
+        stored_as = {m: n for m, n in stored_as.items() if n in predictors}
+        names = [m for m in names if m in stored_as]
+        console.print(
+            f"[yellow]not watched: {', '.join(skipped)} (no champion model; champions: "
+            f"{', '.join(sorted(predictors))}). Train and promote one (flushrisk train --symbol "
+            f"{skipped[0]} then flushrisk promote --symbol {skipped[0]}), or pass --model TAG to "
+            "score every symbol with one model.[/]",
+            highlight=False,
+        )
     chosen = _choose_bar(bar, predictors)
     if metrics_port is not None:
         _serve_metrics(metrics_port)
+    mode = "live" if replay is None else replay_mode(source_dir)
     alerts = None
     if alert_webhook:
         from serving.alerts import AlertManager
 
-        alerts = AlertManager.from_urls(alert_webhook, root, page_url=page_url)
+        alerts = AlertManager.from_urls(alert_webhook, root, page_url=page_url, mode=mode)
     clock = RadarClock(speed=speed if replay is not None else 1.0)
     stop = _stop_on_signals()
     radar = Radar(
@@ -128,6 +194,7 @@ def watch_command(
         clock=clock,
         on_scored=alerts.on_scored if alerts is not None else None,
         source="replay" if replay is not None else str(exchange),
+        mode=mode,
     )
     try:
         if replay is not None:
@@ -149,14 +216,42 @@ def watch_command(
             done = run_replay(radar, source, speed, stop, max_bars=max_bars, on_bar=_progress)
         else:
             from features.sources.live.collector import run_live
+            from serving.radar_metrics import COLLECTOR
 
-            done = run_live(radar, str(exchange), names, chosen, stop, max_bars=max_bars)
+            done = run_live(
+                radar, str(exchange), names, chosen, stop, max_bars=max_bars, names=stored_as,
+                metrics=COLLECTOR,
+            )
     finally:
         flushed = radar.close(timeout=120)
-        if alerts is not None:
-            alerts.close()
+        unsent = alerts.close() if alerts is not None else 0
     state = "all bars and scores flushed" if flushed else "some writes still pending (see log)"
     console.print(f"stopped after {done} bar close(s); {state}")
+    collector = radar.publisher.collector
+    console.print(
+        f"collected: {done} bar close(s) for {', '.join(stored_as.values())} into {root}; "
+        f"{int(collector.get('gaps', 0))} gap bar(s), {int(collector.get('errors', 0))} "
+        "collector error(s)",
+        highlight=False,
+    )
+    if alerts is not None:
+        console.print(
+            f"alerts: {alerts.delivered} delivered, {unsent + alerts.failed} not delivered"
+            + (f" (recorded in {root / '_radar' / 'alerts' / 'undelivered.jsonl'})"
+               if unsent + alerts.failed else ""),
+            highlight=False,
+        )
+    if skipped:
+        console.print(f"not watched (no champion model): {', '.join(skipped)}", highlight=False)
+    if mode != "live" and radar.publisher.ended:
+        console.print(
+            f"the {mode} replay {radar.publisher.ended['reason']}: the radar clock stopped at "
+            f"{radar.publisher.ended['at']}",
+            highlight=False,
+        )
+    if radar.skipped:  # each was logged with its damaged file when it was met
+        print_skipped(radar.skipped, reasons=False)
+        raise typer.Exit(EXIT_SYMBOLS_SKIPPED)
 
 
 def _serve_metrics(port: int) -> None:

@@ -37,12 +37,14 @@ import asyncio
 import json
 import logging
 import math
+import random
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -51,9 +53,148 @@ from features.store import normalize_symbol
 
 logger = logging.getLogger("flushrisk.collector")
 
+
+class CollectorMetrics(Protocol):
+    """Where the collector counts its gaps and errors.
+
+    The collector sits on the data floor and never imports the service: the caller passes the
+    counters in (``serving.radar_metrics.COLLECTOR`` for ``flushrisk watch``'s Prometheus
+    series); the default counts nothing.
+    """
+
+    def gaps(self, symbol: str, bars: int) -> None:
+        """``bars`` bars of ``symbol`` could not be completed."""
+
+    def error(self, symbol: str, kind: str) -> None:
+        """One collector error of ``kind`` (rest, websocket, ...) for ``symbol``."""
+
+
+class NoMetrics:
+    """Counts nothing: the collector's metrics when none are passed in."""
+
+    def gaps(self, symbol: str, bars: int) -> None:
+        """Ignore the gaps."""
+
+    def error(self, symbol: str, kind: str) -> None:
+        """Ignore the error."""
+
+
+NO_METRICS = NoMetrics()
+
 DEPTH_BANDS = (0.01, 0.02)
 SETTLE_S = 3.0
 MAX_BACKOFF_S = 30.0
+FIRST_SUMMARY_S = 30.0
+MAX_SUMMARY_S = 600.0
+"""Failures are printed at once the first time, then summarised every 30 s, 60 s, ... 10 min."""
+
+
+def backoff(delay: float, cap: float = MAX_BACKOFF_S) -> float:
+    """The next wait: doubled, capped, with up to 25 % jitter so retries never synchronise."""
+    return min(delay * 2.0, cap) * (0.75 + 0.25 * random.random())
+
+
+def api_host(exchange: Any) -> str | None:
+    """The host of an exchange's public REST API (for the connectivity hint)."""
+    from urllib.parse import urlsplit
+
+    urls = (getattr(exchange, "urls", None) or {}).get("api")
+    stack = [urls]
+    while stack:
+        item = stack.pop(0)
+        if isinstance(item, str) and item.startswith("http"):
+            return urlsplit(item).netloc
+        if isinstance(item, dict):
+            stack.extend(item.values())
+    return None
+
+
+class FailureReport:
+    """Tells the user the exchange cannot be reached: the first failure at once, then a summary
+    at growing intervals while it lasts, and a line when it is reachable again. Written to
+    stderr (and the log), never only counted in metrics."""
+
+    def __init__(
+        self,
+        exchange_id: str,
+        host: str | None,
+        clock: Callable[[], float] = time.monotonic,
+        write: Callable[[str], None] | None = None,
+    ) -> None:
+        self.exchange_id = exchange_id
+        self.host = host
+        self.clock = clock
+        self.write = write or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.failures = 0
+        self.since: float | None = None
+        self.last: str = ""
+        self.next_summary = 0.0
+        self.interval = FIRST_SUMMARY_S
+        self.lock = threading.Lock()
+
+    def hint(self) -> str:
+        target = f"https://{self.host}/" if self.host else f"the {self.exchange_id} API"
+        return (
+            f"check the connection with `curl -sI {target}` (and HTTPS_PROXY / firewall "
+            "settings); the watcher keeps retrying with backoff"
+        )
+
+    def failed(self, what: str, err: BaseException, retry_in: float | None = None) -> None:
+        with self.lock:
+            now = self.clock()
+            self.failures += 1
+            self.last = f"{what}: {type(err).__name__}: {str(err)[:160]}"
+            retry = f"; next try in {retry_in:.0f} s" if retry_in is not None else ""
+            if self.since is None:
+                self.since = now
+                self.next_summary = now + self.interval
+                self.write(
+                    f"cannot reach {self.exchange_id}: {self.last}{retry}. {self.hint()}"
+                )
+            elif now >= self.next_summary:
+                self.write(
+                    f"still cannot reach {self.exchange_id}: {self.failures} failures in "
+                    f"{(now - self.since) / 60:.1f} min (last: {self.last}){retry}. {self.hint()}"
+                )
+                self.interval = min(self.interval * 2.0, MAX_SUMMARY_S)
+                self.next_summary = now + self.interval
+
+    def succeeded(self) -> None:
+        with self.lock:
+            if self.since is not None:
+                self.write(
+                    f"{self.exchange_id} reachable again after {self.failures} failure(s) in "
+                    f"{(self.clock() - self.since) / 60:.1f} min"
+                )
+            self.failures, self.since, self.interval = 0, None, FIRST_SUMMARY_S
+
+
+def reach(
+    exchange: Any,
+    report: FailureReport,
+    stop: threading.Event,
+    first_delay: float = 1.0,
+    cap: float = MAX_BACKOFF_S,
+) -> bool:
+    """Load the exchange's markets, retrying with exponential backoff and jitter until it
+    answers or ``stop`` is set (which ends the wait at once). True when reached."""
+    import ccxt
+
+    load = getattr(exchange, "load_markets", None)
+    if load is None:
+        return True
+    delay = first_delay
+    while not stop.is_set():
+        try:
+            load()
+            report.succeeded()
+            return True
+        except (ccxt.NetworkError, ccxt.ExchangeError, OSError) as err:
+            report.failed("markets", err, retry_in=delay)
+            if stop.wait(delay):
+                return False
+            delay = backoff(delay, cap)
+    return False
 
 
 def _ms(ts: pd.Timestamp) -> int:
@@ -247,7 +388,9 @@ class WebsocketStreams:
         on_error: Callable[[str, str, Exception], None],
         clock: Callable[[], float] = time.time,
         backoff_s: float = 1.0,
+        report: FailureReport | None = None,
     ) -> None:
+        self.report = report
         self.pro = pro
         self.symbols = symbols
         self.aggregator = aggregator
@@ -314,13 +457,21 @@ class WebsocketStreams:
                 return
             except (ccxt.NetworkError, ccxt.ExchangeError) as err:
                 self.aggregator.down(stream, symbols, int(self.clock() * 1000))
-                self.on_error(stream, ",".join(symbols), err)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_BACKOFF_S)
+                for symbol in symbols:
+                    self.on_error(stream, symbol, err)
+                if self.report is not None:
+                    self.report.failed(f"{stream} stream", err, retry_in=delay)
+                waited = 0.0
+                while waited < delay and not self.stop.is_set():
+                    await asyncio.sleep(min(0.2, delay - waited))
+                    waited += 0.2
+                delay = backoff(delay)
 
     def _received(self, stream: str, symbols: list[str]) -> None:
         """A message arrived: the stream is up (from now, if it was down)."""
         self.aggregator.up(stream, symbols, int(self.clock() * 1000))
+        if self.report is not None and self.report.since is not None:
+            self.report.succeeded()
 
     async def _liquidations_for_symbols(self, symbols: list[str]) -> None:
         events = await self.pro.watch_liquidations_for_symbols(symbols)
@@ -380,9 +531,12 @@ class LivePoller:
     sleep: Callable[[float], None] = time.sleep
     backfill: pd.Timedelta = field(default_factory=lambda: pd.Timedelta(days=1))
     on_error: Callable[[str, str, Exception], None] | None = None
+    metrics: CollectorMetrics = NO_METRICS
     missing: dict[str, set[pd.Timestamp]] = field(default_factory=dict)
     gaps: int = 0
     backfilled: int = 0
+    names: dict[str, str] = field(default_factory=dict)  # exchange market -> store name
+    report: FailureReport | None = None
 
     def round(
         self, closed: pd.Timestamp, last: dict[str, pd.Timestamp | None]
@@ -392,7 +546,7 @@ class LivePoller:
         round: those bars are gaps until a later round back-fills them."""
         out: dict[str, pd.DataFrame] = {}
         for symbol in self.symbols:
-            name = normalize_symbol(symbol)
+            name = self.names.get(symbol) or normalize_symbol(symbol)
             previous = last.get(name)
             start = closed - self.backfill if previous is None else previous + self.step
             if start > closed:
@@ -410,8 +564,12 @@ class LivePoller:
                 )
             except Exception as err:  # noqa: BLE001 - any exchange failure is a gap, never a crash
                 self._error("rest", name, err)
+                if self.report is not None:
+                    self.report.failed(f"REST {symbol}", err)
                 self._missed(name, pd.date_range(start, closed, freq=self.step))
                 continue
+            if self.report is not None and self.report.since is not None:
+                self.report.succeeded()
             if frame is None or frame.empty:
                 self._missed(name, pd.date_range(start, closed, freq=self.step))
                 continue
@@ -438,9 +596,7 @@ class LivePoller:
         if new:
             self.gaps += len(new)
             self.missing.setdefault(name, set()).update(new)
-            from serving import radar_metrics
-
-            radar_metrics.GAPS.labels(symbol=name).inc(len(new))
+            self.metrics.gaps(name, len(new))
 
     def _error(self, kind: str, symbol: str, err: Exception) -> None:
         logger.warning(
@@ -468,14 +624,20 @@ def run_live(
     backfill: pd.Timedelta | None = None,
     speed: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
+    names: dict[str, str] | None = None,
+    report: FailureReport | None = None,
+    metrics: CollectorMetrics = NO_METRICS,
 ) -> int:
     """Collect, score and publish at every bar close until ``stop`` (or ``max_bars`` closes).
 
-    ``clock`` and ``speed`` (clock seconds per wall second) exist for tests on recorded data.
+    ``names`` maps each exchange market to the store's name (default: normalised market).
+    Before the first bar the exchange is reached (its markets loaded) with backoff: a network
+    that is down is reported at once, then summarised, never retried in a busy loop.
+    ``clock`` and ``speed`` (clock seconds per wall second) exist for tests on recorded data;
+    ``metrics`` counts gaps and errors (the caller's Prometheus counters).
     """
-    from serving import radar_metrics
-
     step = parse_bar(bar)
+    probe = exchange is None  # a real exchange is reached first; an injected one is ready
     if exchange is None:
         from features.sources.fetch_ccxt import make_exchange
 
@@ -485,21 +647,29 @@ def run_live(
 
         pro = getattr(ccxt.pro, exchange_id)({"enableRateLimit": True})
 
+    names = {s: (names or {}).get(s) or normalize_symbol(s) for s in symbols}
+
     def on_error(kind: str, symbol: str, err: Exception) -> None:
-        radar_metrics.COLLECTOR_ERRORS.labels(symbol=symbol, kind=kind).inc()
+        # one spelling in metric labels: the store's name
+        metrics.error(names.get(symbol, symbol), kind)
         radar.publisher.collector["errors"] = int(radar.publisher.collector.get("errors", 0)) + 1
 
+    if report is None:
+        report = FailureReport(exchange_id, api_host(exchange))
+    if probe and not reach(exchange, report, stop):
+        return 0
     aggregator = BarAggregator(step, exchange_id, radar.data_dir / "_liquidations")
-    streams = WebsocketStreams(pro, symbols, aggregator, on_error, clock)
+    streams = WebsocketStreams(pro, symbols, aggregator, on_error, clock, report=report)
     streams.start()
     poller = LivePoller(
-        exchange, exchange_id, symbols, step, aggregator, sleep=sleep, on_error=on_error
+        exchange, exchange_id, symbols, step, aggregator, sleep=sleep, on_error=on_error,
+        names=names, report=report, metrics=metrics,
     )
     if backfill is not None:
         poller.backfill = backfill
     radar.publisher.collector["source"] = exchange_id
     radar.counts_gaps = False  # the poller counts gaps, and back-fills them
-    last = radar.warm_up([normalize_symbol(s) for s in symbols])
+    last = radar.warm_up([names[s] for s in symbols])
     done = 0
     try:
         while not stop.is_set() and (max_bars is None or done < max_bars):
@@ -529,7 +699,9 @@ def run_live(
 
 
 __all__ = [
+    "NO_METRICS",
     "BarAggregator",
+    "CollectorMetrics",
     "LivePoller",
     "WebsocketStreams",
     "book_depth",

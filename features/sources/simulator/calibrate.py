@@ -69,6 +69,8 @@ PARAMS: tuple[Param, ...] = (
     Param("premium.base", -1.5e-4, 1.0e-4),
     Param("premium.demand_std", 0.0, 3e-4),
     Param("premium.per_imbalance", 0.0, 2e-3),
+    Param("positioning.long_share", 0.45, 0.65),
+    Param("positioning.vol_aversion", 0.0, 4.0),
 )
 HIGH_LEVERAGE = 50.0  # levels at or above this are scaled by leverage.high_leverage_scale
 NEWS_REGIMES = ("calm", "trend_up", "trend_down")  # regimes.news_*: jumps outside stress
@@ -145,6 +147,9 @@ def distance(sim: Facts, real: Facts, keys: Sequence[str]) -> float:
 
 
 CHECK_SEEDS: tuple[int, ...] = (101, 102, 103, 104, 105, 106)
+STATIONARY_SEEDS: tuple[int, ...] = (101, 102)
+STATIONARY_DAYS = 730.0
+PRICE_RATIO_BAND = (1 / 3, 3.0)  # end/start price a fitted config must keep over 2 years
 Z90 = 1.645
 
 
@@ -171,11 +176,30 @@ class Calibration:
     seconds: float
     ci_half: dict[str, float] = field(default_factory=dict)
     history: list[float] = field(default_factory=list)
+    default: Facts | None = None  # the default preset (at this market's scale), same seeds
+    default_half: dict[str, float] = field(default_factory=dict)
+    price_ratios: list[float] = field(default_factory=list)  # fitted, after 2 years
+    kept_default: bool = False
+    reason: str = ""
 
     def matched(self, key: str) -> bool:
-        after, real = self.after.value(key), self.real.value(key)
-        half = self.ci_half.get(key, math.nan)
-        return math.isfinite(after) and abs(after - real) <= half
+        return _met(self.after, self.real, self.ci_half, key)
+
+    def default_matched(self, key: str) -> bool:
+        return self.default is not None and _met(self.default, self.real, self.default_half, key)
+
+    def met(self) -> int:
+        """Facts the fitted config meets on the held-out seeds."""
+        return sum(self.matched(k) for k in self.fitted_keys)
+
+    def default_met(self) -> int:
+        """Facts the default preset meets on the same held-out seeds."""
+        return sum(self.default_matched(k) for k in self.fitted_keys)
+
+
+def _met(sim: Facts, real: Facts, half: dict[str, float], key: str) -> bool:
+    value, target = sim.value(key), real.value(key)
+    return math.isfinite(value) and abs(value - target) <= half.get(key, math.nan)
 
 
 def simulated(
@@ -235,12 +259,18 @@ def calibrate(
     max_days: float = 365.0,
     sampler_seed: int = 0,
     progress: Callable[[int, float], None] | None = None,
+    check_seeds: Sequence[int] = CHECK_SEEDS,
+    stationary_days: float = STATIONARY_DAYS,
 ) -> Calibration:
     """Search ``params`` for the config whose simulated facts match ``real_frame``'s.
 
     Stops after ``trials`` trials or ``timeout_seconds``, whichever comes first, and keeps
-    the best trial (the default config is enqueued as the first trial, so the result is
-    never worse than where it started). ``progress(trial, best_distance)`` after each trial.
+    the best trial (the default config is enqueued as the first trial). The best trial is
+    then judged on ``check_seeds``, which the fit never saw, beside the default at the same
+    scale: it is kept only if it meets more of the real facts and its price stays within
+    :data:`PRICE_RATIO_BAND` of its start over ``stationary_days``; otherwise the result
+    keeps the default's values and its ``reason`` says why. ``progress(trial,
+    best_distance)`` after each trial.
     """
     t0 = time.perf_counter()
     name = base_asset(symbol)
@@ -286,9 +316,18 @@ def calibrate(
     study.optimize(objective, n_trials=trials, timeout=timeout_seconds, callbacks=[callback])
     best = dict(study.best_params)
     cfg = apply(base, best)
-    check = simulated_runs(cfg, name, days, CHECK_SEEDS)
+    # judged on seeds the fit never saw, against the default preset at the same scale
+    check = simulated_runs(cfg, name, days, check_seeds)
     after = mean_facts(check, f"simulated {name}")
-    return Calibration(
+    default_runs = check if cfg == base else simulated_runs(base, name, days, check_seeds)
+    ratios = [
+        float(close.iloc[-1] / close.iloc[0])
+        for close in (
+            simulate(name, days=stationary_days, bar="1h", seed=s, config=cfg)["close"]
+            for s in STATIONARY_SEEDS
+        )
+    ]
+    result = Calibration(
         symbol=name,
         config=cfg,
         values=best,
@@ -301,7 +340,37 @@ def calibrate(
         seconds=time.perf_counter() - t0,
         ci_half=_intervals(check, real),
         history=history,
+        default=mean_facts(default_runs, f"default {name}"),
+        default_half=_intervals(default_runs, real),
+        price_ratios=ratios,
     )
+    return _judge(result, base)
+
+
+def _judge(result: Calibration, base: SimConfig) -> Calibration:
+    """Keep the fit only if it meets more facts than the default on the held-out seeds and
+    stays stationary; otherwise keep the default's values and say why."""
+    fitted, default = result.met(), result.default_met()
+    lo, hi = PRICE_RATIO_BAND
+    drift = [r for r in result.price_ratios if not lo <= r <= hi]
+    if drift:
+        why = f"the fitted config drifts (end/start price {', '.join(f'{r:.2f}' for r in drift)} after 2 years)"
+    elif fitted <= default:
+        why = f"the fit meets {fitted} facts, the default {default}, on held-out seeds"
+    else:
+        result.reason = (
+            f"fitted config meets {fitted} of {len(result.fitted_keys)} facts on held-out "
+            f"seeds, the default {default}; end/start price after 2 years "
+            + ", ".join(f"{r:.2f}" for r in result.price_ratios)
+        )
+        return result
+    result.kept_default = True
+    result.reason = f"could not do better than the default: {why}; kept the default's values"
+    result.config = base
+    result.values = {}
+    result.after = result.default if result.default is not None else result.after
+    result.ci_half = dict(result.default_half)
+    return result
 
 
 def _p(params: Sequence[Param], path: str) -> Param:

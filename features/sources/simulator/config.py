@@ -112,8 +112,41 @@ class RegimeConfig(_Model):
                 raise ValueError(f"switch_weights row {REGIMES[i]} leads nowhere")
         return rows
 
+    mean_drift_per_year: float = Field(
+        0.0,
+        ge=-2,
+        le=2,
+        description="The preset's expected log drift of the index per year, whatever the "
+        "regimes and jumps: the regimes' drifts are shifted so that their long-run average "
+        "(weighted by the time spent in each) is this, and every jump is compensated by a "
+        "drift of minus its expected size, so negative news jumps give fat left tails "
+        "without a systematic fall of the price over the years.",
+    )
+
     def ordered(self) -> list[RegimeParams]:
         return [getattr(self, name) for name in REGIMES]
+
+    def occupancy(self) -> list[float]:
+        """Long-run share of time in each regime (stationary law of the switching chain)."""
+        import numpy as np
+
+        rates = np.zeros((4, 4))
+        for i, (rp, row) in enumerate(zip(self.ordered(), self.switch_weights)):
+            others = sum(w for j, w in enumerate(row) if j != i)
+            for j, w in enumerate(row):
+                if j != i:
+                    rates[i, j] = w / others / rp.mean_hours
+            rates[i, i] = -rates[i].sum()
+        a = np.vstack([rates.T, np.ones(4)])
+        b = np.zeros(5)
+        b[-1] = 1.0
+        pi = np.linalg.lstsq(a, b, rcond=None)[0]
+        return [float(v) for v in np.clip(pi, 0.0, 1.0)]
+
+    def drift_shift(self) -> float:
+        """Per-year shift added to every regime's drift so the long-run mean is the stated one."""
+        mean = sum(w * rp.drift_per_year for w, rp in zip(self.occupancy(), self.ordered()))
+        return self.mean_drift_per_year - mean
 
 
 class VolatilityConfig(_Model):
@@ -187,7 +220,7 @@ class LeverageConfig(_Model):
         "sides) to low leverage: traders and margin rules de-risk in a volatile market.",
     )
     greed_tilt: float = Field(
-        0.2,
+        0.1,
         ge=0,
         le=5,
         description="How strongly sentiment and momentum shift new notional to high leverage.",
@@ -210,7 +243,7 @@ class PositioningConfig(_Model):
     """Opening and closing of the leveraged crowd: momentum chasing, funding aversion, sentiment."""
 
     speculative_share: float = Field(
-        0.11, gt=0, le=1, description="Leveraged positions' share of typical open interest."
+        0.18, gt=0, le=1, description="Leveraged positions' share of typical open interest."
     )
     long_share: float = Field(0.55, gt=0, lt=1, description="Longs' share of new notional.")
     holding_hours: float = Field(48.0, gt=0, description="Mean holding time of a position.")
@@ -237,8 +270,24 @@ class PositioningConfig(_Model):
     participation_halflife_hours: float = Field(
         72.0, gt=0, description="Persistence of market participation (the hedged book's size)."
     )
+    vol_aversion: float = Field(
+        0.0,
+        ge=0,
+        le=5,
+        description="New notional ~ (realised vol / normal vol) ** -this, when volatility is "
+        "above normal: a wild market deleverages instead of drawing new positions, so open "
+        "interest falls, not grows, while flushes cluster.",
+    )
+    account_ratio_elasticity: float = Field(
+        0.4,
+        gt=0,
+        le=1,
+        description="The long/short *account* ratio is (long / short leveraged notional) ** "
+        "this: the side in favour draws larger positions, so its number of accounts grows "
+        "more slowly than its notional (keeps the ratio in the 0.5-3 exchanges show).",
+    )
     participation_std: float = Field(
-        0.1,
+        0.15,
         ge=0,
         le=2,
         description="Stationary std of log participation: money entering or leaving the "
@@ -259,7 +308,7 @@ class FundingConfig(_Model):
 class PremiumConfig(_Model):
     """The perpetual's premium over the index: pulled by net leveraged demand, plus noise."""
 
-    base: float = Field(-1.5e-5, ge=-0.01, le=0.01, description="Premium with balanced books.")
+    base: float = Field(-2.5e-5, ge=-0.01, le=0.01, description="Premium with balanced books.")
     per_imbalance: float = Field(
         2e-5, ge=0, le=0.1, description="Premium per unit of (longs - shorts) / (longs + shorts)."
     )
@@ -320,6 +369,15 @@ class LiquidationConfig(_Model):
         ge=0,
         le=5,
         description="Share of the leveraged crowd's net opening/closing flow that walks the book.",
+    )
+    impact_halflife_hours: float = Field(
+        72.0,
+        gt=0,
+        le=24 * 3650,
+        description="Half-life of the index impact of liquidations and of the crowd's net "
+        "flow: arbitrage and value traders take the other side over the following days, so "
+        "the mostly-long liquidations leave no lasting downward drift (a very long half-life "
+        "makes the impact permanent).",
     )
 
 
@@ -448,6 +506,12 @@ def derive(base: SimConfig, **overrides: Any) -> SimConfig:
 
 
 DEFAULT = SimConfig()
+
+# The USD label the quickstart and the training benchmark train on for simulated BTC (scaled
+# by market size for other symbols): long liquidations of at least this much in the next
+# hour, at about the real evaluation's base rate (re-derived by base rate when the
+# liquidation scale changes; see training/cli/quickstart.py).
+LABEL_USD_BTC = 5.0e6
 
 # The story the trading articles tell, kept for the presets that are about it: new notional
 # chases the trend at high leverage, and the premium (hence funding) follows the long crowd.

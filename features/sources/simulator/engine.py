@@ -27,8 +27,8 @@ from numba import njit
 X, Q, HV, REG, MOM, SENT, PEMA, FUND = 0, 1, 2, 3, 4, 5, 6, 7
 OFF_L, OFF_S, SCALE_L, SCALE_S, SUM_L, SUM_S, TOP_L, BOT_S = 8, 9, 10, 11, 12, 13, 14, 15
 USED_B, USED_A, DN_B, DN_A, RV, HEDGE, FLOW, MINUTE, Q_TGT = 16, 17, 18, 19, 20, 21, 22, 23, 24
-PENDING, PART, DEMAND, LAST_GL, LAST_GS, TOT_L, TOT_S = 25, 26, 27, 28, 29, 30, 31
-N_STATE = 32
+PENDING, PART, DEMAND, LAST_GL, LAST_GS, TOT_L, TOT_S, IMPACT = 25, 26, 27, 28, 29, 30, 31, 32
+N_STATE = 33
 
 # normal draws per minute
 N_SV, N_RET, N_JUMP, N_EXDN, N_EXUP, N_PREM, N_FLOW_L, N_FLOW_S = 0, 1, 2, 3, 4, 5, 6, 7
@@ -140,6 +140,9 @@ class KernelParams(NamedTuple):
     vol_sigma: float
     liq_mult: float
     flow_impact: float  # share of the crowd's net taker flow that walks the book
+    impact_decay: float  # per-minute share of the index's forced-order impact that reverts
+    account_elast: float  # accounts long/short = (notional long/short) ** this
+    flow_vol_aversion: float  # new notional ~ (realised / normal vol) ** -this
 
 
 @njit(cache=True, inline="always")
@@ -194,6 +197,7 @@ def run_minutes(
     last_gs = st[LAST_GS]
     tot_l = st[TOT_L]
     tot_s = st[TOT_S]
+    impact = st[IMPACT]
 
     x = st[X]
     q = st[Q]
@@ -255,17 +259,27 @@ def run_minutes(
                 season = 1.0 + p.day_amp * math.cos(day)
                 sig *= p.day_norm * season
             ret = sig * nrm[i, N_RET]
-            if unif[i, U_JUMP] < reg[r, R_JUMP_P] * season * math.exp(p.jump_vol * hv):
+            jump_p = reg[r, R_JUMP_P] * season * math.exp(p.jump_vol * hv)
+            # compensated jumps: the drift between jumps makes up for their expected size, so
+            # mostly-negative news gives a fat left tail, not a price that falls for years
+            ret -= min(jump_p, 1.0) * p.jump_scale * reg[r, R_JUMP_MEAN]
+            if unif[i, U_JUMP] < jump_p:
                 ret += p.jump_scale * (reg[r, R_JUMP_MEAN] + reg[r, R_JUMP_STD] * nrm[i, N_JUMP])
             if has_factor:
                 ret = p.idio * ret + p.beta * factor[i]
             ret += reg[r, R_DRIFT] - p.anchor * (x - p.x0)
+            # the impact of forced and crowd orders on the index fades as arbitrage and
+            # value traders step in, so that cascades and flows leave no lasting drift
+            back = p.impact_decay * impact
+            ret -= back
+            impact -= back
             y_open = x + q
             if j == 0:
                 bar_open = y_open
             # last minute's net orders of the leveraged crowd move the index (arbitraged
             # share) and the premium (the rest)
             ret += p.tau * pending
+            impact += p.tau * pending
             x_close = x + ret
             x_lo = min(x, x_close) - abs(nrm[i, N_EXDN]) * sig * p.excursion
             x_hi = max(x, x_close) + abs(nrm[i, N_EXUP]) * sig * p.excursion
@@ -298,6 +312,7 @@ def run_minutes(
                     d = _walk(used_b + usd, bid1, bid2) - _walk(used_b, bid1, bid2)
                     used_b += usd
                     x_lo = max(x_lo - p.tau * d, p.x0 - 3.5)
+                    impact -= p.tau * d
                     x_close = max(x_close - p.tau * d, p.x0 - 3.5)
                     q = max(q - (1.0 - p.tau) * d, -0.2)
                     mark_lo = x_lo + p.mark_w * q
@@ -318,6 +333,7 @@ def run_minutes(
                     d = _walk(used_a + usd, ask1, ask2) - _walk(used_a, ask1, ask2)
                     used_a += usd
                     x_hi = min(x_hi + p.tau * d, p.x0 + 3.5)
+                    impact += p.tau * d
                     x_close = min(x_close + p.tau * d, p.x0 + 3.5)
                     q = min(q + (1.0 - p.tau) * d, 0.2)
                     mark_hi = x_hi + p.mark_w * q
@@ -350,6 +366,9 @@ def run_minutes(
             a_l = math.exp(tilt_l)
             a_s = math.exp(-tilt_l)
             half_var = 0.5 * p.flow_sigma * p.flow_sigma
+            if p.flow_vol_aversion > 0.0:
+                # fewer new positions in a wild market: deleveraging, not leveraging up
+                half_var += p.flow_vol_aversion * math.log(max(vol_ratio, 1.0))
             new_l = (
                 p.base_flow
                 * p.long_share
@@ -481,7 +500,7 @@ def run_minutes(
         o[13] = bar_liq_l
         o[14] = bar_liq_s
         floor = 1e-6 * p.market_coins
-        o[15] = max(sum_l * sc_l, floor) / max(sum_s * sc_s, floor)
+        o[15] = (max(sum_l * sc_l, floor) / max(sum_s * sc_s, floor)) ** p.account_elast
         o[16] = min(max(bar_buy / bar_vol, 0.0), 1.0)
         o[17] = bar_spot
 
@@ -517,3 +536,4 @@ def run_minutes(
     st[LAST_GS] = last_gs
     st[TOT_L] = tot_l
     st[TOT_S] = tot_s
+    st[IMPACT] = impact

@@ -122,17 +122,21 @@ def kernel_params(
         vol_sigma=cfg.volume.noise_std,
         liq_mult=cfg.volume.liquidation_multiplier,
         flow_impact=cfg.liquidation.flow_impact,
+        impact_decay=1 - _halflife_decay(cfg.liquidation.impact_halflife_hours * 60),
+        account_elast=cfg.positioning.account_ratio_elasticity,
+        flow_vol_aversion=cfg.positioning.vol_aversion,
     )
 
 
 def _tables(cfg: SimConfig, profile: SymbolProfile) -> dict[str, np.ndarray]:
     """Regime table, cumulative switching probabilities and the leverage ladder."""
     regimes = cfg.regimes.ordered()
+    shift = cfg.regimes.drift_shift()
     reg = np.array(
         [
             [
                 rp.vol_multiplier,
-                rp.drift_per_year / MINUTES_PER_YEAR,
+                (rp.drift_per_year + shift) / MINUTES_PER_YEAR,
                 rp.jumps_per_day / 1440,
                 rp.jump_mean,
                 rp.jump_std,

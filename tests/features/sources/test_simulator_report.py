@@ -92,8 +92,10 @@ def test_okx_data_without_liquidations_reports_those_facts_as_unsupported():
     assert facts.value("funding_q95_bp") == pytest.approx(1.0, abs=0.05)  # the issue's figure
 
 
-def test_cli_report_prints_the_table_beside_the_store_and_writes_nothing(tmp_path, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "250")
+def test_cli_report_shows_each_seed_every_reference_and_the_store_in_80_columns(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("COLUMNS", "80")
     data = tmp_path / "data"
     store = MarketStore(data)
     real = simulate("XYZ", days=40, bar="1h", seed=9).drop(
@@ -105,8 +107,43 @@ def test_cli_report_prints_the_table_beside_the_store_and_writes_nothing(tmp_pat
         ["data", "simulate", "--report", "--days", "40", "--data-dir", str(data)],
     )
     assert result.exit_code == 0, result.output
-    assert "XYZ (store)" in result.output
-    assert "flush hazard ratio, top-decile funding" in result.output
-    assert "n/a: no long_liq_usd" in result.output
-    assert "facts in their target band" in result.output
+    out = result.output
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert "…" not in out  # nothing truncated
+    for seed in range(7, 12):
+        assert f"s{seed}" in out  # every seed has its own column
+    assert "Coinglass dev" in out and "OKX 1h" in out and "XYZ (store)" in out
+    # the stored set is judged too: its measurable facts, and liquidation facts as n/a
+    assert "XYZ (store): " in out and "measurable facts in their band" in out
+    assert "seeds pass all" in out
+    assert "price 2y" in out and "long run" in out
+    assert "real (issue)" not in out
     assert {d.symbol for d in store.datasets()} == {"XYZ"}
+
+
+def test_every_real_reference_passes_its_bands():
+    from features.sources.simulator.realism import passes, reference_facts
+
+    for ref in reference_facts():
+        assert ref.supported(), ref.name
+        for key in ref.supported():
+            assert passes(key, ref.value(key)), (ref.name, key, ref.value(key))
+
+
+def test_built_in_references_are_the_shared_files_figures():
+    from features.sources.coinglass import import_coinglass
+    from features.sources.okx import import_okx_hourly
+    from features.sources.simulator.realism import REFERENCES
+
+    measured = {
+        "Coinglass dev": stylised_facts(
+            import_coinglass(shared_file("coinglass_btc_1h_dev.csv")), reps=0
+        ),
+        "OKX 1h": stylised_facts(import_okx_hourly(shared_file("okx_btc_usd_swap_1h.csv")), reps=0),
+    }
+    for name, facts in measured.items():
+        stored = REFERENCES[name]
+        assert set(stored) == set(facts.supported()), name
+        for key, figure in stored.items():
+            value = figure[0] if isinstance(figure, tuple) else figure
+            assert facts.value(key) == pytest.approx(value, rel=0.02, abs=0.002), (name, key)

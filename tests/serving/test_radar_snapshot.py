@@ -1,0 +1,88 @@
+"""/risk from a prepared snapshot (ETag, 304, gzip), /risk/{symbol} history from an incremental
+cache, and drivers on demand from /scores/{symbol}?drivers=1."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pandas as pd
+
+from features.scores import ScoreStore
+from serving.radar_cache import HistoryCache, read_history
+from tests.serving.test_radar_api import _fresh, api, radar_dir  # noqa: F401 - fixtures
+
+
+def test_risk_answers_304_until_the_snapshot_changes(api, radar_dir):  # noqa: F811
+    _fresh(radar_dir, written_at=time.time(), speed=1.0)
+    first = api.get("/risk")
+    etag = first.headers["etag"]
+    assert first.status_code == 200 and etag.startswith('W/"')
+    again = api.get("/risk", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+    # the watcher went silent: the rows turn stale, so the old copy is no longer current
+    _fresh(radar_dir, written_at=time.time() - 3 * 3600)
+    changed = api.get("/risk", headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["etag"] != etag
+    assert all(r["stale"] for r in changed.json()["symbols"])
+    _fresh(radar_dir, written_at=time.time())
+
+
+def test_large_answers_are_gzipped_for_clients_that_accept_it(api, radar_dir):  # noqa: F811
+    _fresh(radar_dir, written_at=time.time())
+    zipped = api.get("/risk", headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    plain = api.get("/risk", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert zipped.json()["symbols"] == plain.json()["symbols"]  # the client unzipped it
+    symbol = api.get("/risk/ETH?window=7d", headers={"Accept-Encoding": "gzip"})
+    assert symbol.headers["content-encoding"] == "gzip" and len(symbol.json()["history"]["time"]) == 168
+
+
+def test_history_cache_reads_only_new_bars_and_equals_a_store_read(radar_dir):  # noqa: F811
+    scores = ScoreStore(radar_dir).read("BTC", "1h")
+    last = scores.index[-1]
+    earlier = scores.index[-6]
+    cache = HistoryCache()
+    start = last - pd.Timedelta(days=7)
+    first = cache.window(radar_dir, "BTC", "1h", start, earlier)
+    pd.testing.assert_frame_equal(first, read_history(radar_dir, "BTC", "1h", start, earlier))
+    # the radar published 5 more bars: one incremental read, and the same table as a full read
+    later = cache.window(radar_dir, "BTC", "1h", start, last)
+    assert cache.reads == {"full": 1, "incremental": 1}
+    expected = read_history(radar_dir, "BTC", "1h", start, last)
+    pd.testing.assert_frame_equal(later, expected, check_freq=False)
+    cache.window(radar_dir, "BTC", "1h", start, last)
+    assert cache.reads == {"full": 1, "incremental": 1}  # nothing new: no read at all
+
+
+def test_scores_drivers_on_demand_equal_the_stored_ones(api, radar_dir):  # noqa: F811
+    from serving.state import STATE
+
+    store = ScoreStore(radar_dir)
+    stored = store.read("BTC", "1h")
+    predictor = STATE.get("BTC")
+    assert predictor is not None
+    model = f"{predictor.name}:{predictor.version}"
+    if (stored["model"] != model).any():  # scored by the same model under another name
+        stored = stored.assign(model=model)
+        store.write("BTC", "1h", stored)
+    # a backtest without drivers for the last 10 bars
+    bare = stored.copy()
+    bare.loc[bare.index[-10:], "drivers"] = "[]"
+    bare.loc[bare.index[-10:], "has_drivers"] = False
+    store.write("BTC", "1h", bare)
+    try:
+        plain = api.get("/scores/BTC").json()
+        assert "drivers" not in plain
+        body = api.get("/scores/BTC", params={"drivers": "1"}).json()
+        assert len(body["drivers"]) == len(stored)
+        want = [json.loads(t) for t in stored["drivers"]]
+        assert any(want[-10:])  # the radar found drivers there: the comparison means something
+        for got, expected in zip(body["drivers"], want, strict=True):
+            assert [d["feature"] for d in got] == [d["feature"] for d in expected]
+            np.testing.assert_allclose([d["contribution"] for d in got],
+                                       [d["contribution"] for d in expected], rtol=1e-9)
+    finally:
+        store.write("BTC", "1h", stored)
