@@ -100,9 +100,10 @@ def test_a_garbled_alert_log_never_answers_500(client, data_dir, garbage):
     path.write_bytes(garbage + (json.dumps(good) + "\n").encode())
     response = client.get("/risk/ETH")
     assert response.status_code == 200, response.text[:300]
-    assert response.json()["alerts"] == [
+    alerts = response.json()["alerts"]  # the readable alert survives the damaged lines
+    assert [{k: a[k] for k in ("time", "probability", "level")} for a in alerts] == [
         {"time": last, "probability": 0.4, "level": "high"}
-    ]  # the readable alert survives the damaged lines
+    ]
 
 
 @pytest.mark.parametrize(
