@@ -428,10 +428,13 @@ def _snapshots(
     """Open-interest or long/short snapshots, as of each bar's close."""
     timeframe = _snapshot_timeframe(step)
     period = parse_bar(timeframe)
+    # A bar takes the last snapshot before its close, which for the first bars of a range may
+    # precede ``start`` (a 1m bar at 08:41 takes the 5m snapshot of 08:40): reach back as far as
+    # a snapshot may be old, or those bars are left without a value.
     rows = fetcher.pages(
         f"{column} from {start}",
         getattr(fetcher.exchange, method),
-        _ms(start),
+        _ms(start - period * SNAPSHOT_PERIODS_MAX_AGE),
         _ms(end + step),
         fetcher.snapshot_limit,
         lambda r: r.get("timestamp"),
