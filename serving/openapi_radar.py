@@ -200,6 +200,23 @@ _SYMBOL = {
     "description": "a watched symbol, e.g. BTC",
 }
 _KEY = {"401": _json(_ERROR_REF, "missing or wrong API key")}
+_UNREADABLE = {  # serving.radar_api.unreadable: one symbol's damaged data, the others served
+    "503": _json(
+        {
+            "type": "object",
+            "required": ["error", "symbol", "partition"],
+            "properties": {
+                "error": {"type": "string"},
+                "symbol": {"type": "string"},
+                "partition": {
+                    "type": ["string", "null"],
+                    "description": "the damaged file or folder, relative to the data directory",
+                },
+            },
+        },
+        "this symbol's stored data is unreadable (the other symbols are served)",
+    )
+}
 
 PATHS: dict[str, Any] = {
     "/risk": {
@@ -230,6 +247,7 @@ PATHS: dict[str, Any] = {
                 "400": _json(_ERROR_REF, "the window is not one of 24h, 7d, 30d"),
                 "404": _json(_ERROR_REF, "the symbol is not watched"),
                 **_KEY,
+                **_UNREADABLE,
             },
         }
     },
@@ -264,9 +282,10 @@ PATHS: dict[str, Any] = {
             ],
             "responses": {
                 "200": _json(_ref("Scores"), "the scored history"),
-                "400": _json(_ERROR_REF, "a bad symbol or time"),
+                "400": _json(_ERROR_REF, "a bad symbol, time, or a bar that is not stored"),
                 "404": _json(_ERROR_REF, "no scores for this symbol"),
                 **_KEY,
+                **_UNREADABLE,
             },
         }
     },
@@ -324,7 +343,10 @@ PATHS: dict[str, Any] = {
                 "200": {
                     "description": "Prometheus text format",
                     "content": {"text/plain": {"schema": {"type": "string"}}},
-                }
+                },
+                "401": _json(
+                    _ERROR_REF, "the API key or FLUSHRISK_METRICS_TOKEN is needed (when set)"
+                ),
             },
         }
     },

@@ -35,7 +35,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from features.bars import parse_bar
-from features.errors import FlushRiskError
+from features.errors import FlushRiskError, UnreadableDataError
 from features.scores import ScoreStore
 from features.settings import get_settings
 from features.store import MarketStore, normalize_symbol
@@ -485,7 +485,9 @@ async def risk_symbol(request: Request) -> Response:
         answer = await run_in_threadpool(
             lambda: _prepared(_symbol_body(data_dir, symbol, snap, window), request)
         )
-    except Exception as err:  # noqa: BLE001 - one symbol's stored data, never the service
+    except UnreadableDataError as err:  # the store names the symbol and the damaged file
+        return unreadable(data_dir, symbol, err)
+    except Exception as err:  # noqa: BLE001 - any other read failure stays this symbol's
         return unreadable(data_dir, symbol, err)
     return radar_cache.respond(request, answer)
 
@@ -544,16 +546,21 @@ _PATH_IN_MESSAGE = re.compile(r"(/[^\s:'\"()]+)")
 def unreadable(data_dir: Path, symbol: str, err: BaseException) -> Response:
     """503 for one symbol whose stored data cannot be read: names the symbol and the partition.
 
-    The other symbols are not affected (each request reads only its symbol). The log gets one
-    line, not a traceback: the cause is the file, and the file is named.
+    The store raises :class:`UnreadableDataError` (symbol and damaged file); any other failure
+    while reading one symbol is answered the same way, naming what failed. The other symbols
+    are not affected (each request reads only its symbol). The log gets one line, not a
+    traceback: the cause is the file, and the file is named.
     """
     partition = _partition_of(err, data_dir)
-    logger.warning("%s: stored data unreadable (%s): %s", symbol, partition, err)
+    if isinstance(err, UnreadableDataError):
+        logger.warning("%s", err)
+    else:
+        logger.error("%s: reading its stored data failed: %s: %s", symbol, type(err).__name__, err)
     where = f" ({partition})" if partition else ""
     return _json(
         {
             "error": f"{symbol}: its stored data is unreadable{where}; the other symbols are "
-            "served. Repair or re-import that partition (flushrisk import / flushrisk score).",
+            "served. Restore it from a backup or import this symbol again.",
             "symbol": symbol,
             "partition": partition,
         },
@@ -613,7 +620,9 @@ async def scores(request: Request) -> Response:
         )
     except _TooManyBars as err:
         return _error(400, str(err))
-    except Exception as err:  # noqa: BLE001 - one symbol's stored data, never the service
+    except UnreadableDataError as err:  # the store names the symbol and the damaged file
+        return unreadable(data_dir, symbol, err)
+    except Exception as err:  # noqa: BLE001 - any other read failure stays this symbol's
         return unreadable(data_dir, symbol, err)
     return radar_cache.respond(request, answer)
 
