@@ -589,11 +589,10 @@ async def scores(request: Request) -> Response:
         return _error(
             400, f"bar: {bar[:40]!r} is not a stored bar of {symbol} (stored: {', '.join(bars)})"
         )
-    # One answer per request and version of the scores (and at most SCORES_FRESH_S old: the
-    # label events also read the market data), made off the event loop.
+    # One answer per request and version of the scores, made off the event loop (the label
+    # events read the market data too, which the radar writes together with each score).
     key = (data_dir, symbol, bar, start, end, drivers,
-           radar_cache.scores_version(data_dir, symbol, bar),
-           int(time.monotonic() / SCORES_FRESH_S))
+           radar_cache.scores_version(data_dir, symbol, bar))
     try:
         answer = await run_in_threadpool(
             _SCORES.get, key, lambda: _scores_bytes(data_dir, symbol, bar, start, end, drivers)
@@ -605,7 +604,6 @@ async def scores(request: Request) -> Response:
     return radar_cache.respond(request, answer)
 
 
-SCORES_FRESH_S = 30.0
 MAX_DRIVER_BARS = 2000
 """``/scores/{symbol}?drivers=1`` computes missing drivers for at most this many bars."""
 _SCORES = radar_cache.AnswerCache()
@@ -741,7 +739,7 @@ def label_events(
 def _refresh_gauges(stop: threading.Event, period: float = 5.0) -> None:
     while not stop.wait(period):
         try:
-            risk_body(snapshot())
+            prepare_risk(snapshot())  # sets the gauges, and /risk finds its answer made
         except Exception as err:  # noqa: BLE001 - a gauge refresh must never take the service down
             logger.debug("radar gauge refresh failed: %s", err)
 
