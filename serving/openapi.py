@@ -5,8 +5,13 @@ BentoML 1.4 labels its document OpenAPI 3.0.2 but fills it with pydantic's JSON 
 ``null`` from optional fields (a 200 can carry ``as_of: null``), declares the 400 body's
 ``detail`` a string (it is a list of field errors), lets a request through the schema that the
 API refuses (``{"symbol", "as_of"}``: neither bars nor features), and does not list the plain
-routes (``/model``, ``/models``, ``/admin/reload``). This module starts from BentoML's document
-and fixes each of these, so clients and schemathesis can trust it.
+routes (``/model``, ``/models``, ``/admin/reload``, the radar's JSON, the pages and probes:
+:mod:`serving.openapi_radar`), and calls the project "FlushRiskService" version "None". This
+module starts from BentoML's document and fixes each of these, so clients and schemathesis can
+trust it.
+
+The service class is passed in (``openapi_document(FlushRiskService)``): the service serves this
+document, so this module must not import the service back.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from functools import cache
 from typing import Any
 
 from features.pipeline import FEATURES
+from serving import openapi_radar
 
 OPENAPI_VERSION = "3.1.0"
 _REQUEST_SCHEMAS = ("PredictRequestIODescriptor", "PredictRequest")
@@ -134,17 +140,42 @@ def _walk(node: Any) -> None:
             _walk(value)
 
 
-@cache
-def openapi_document() -> dict[str, Any]:
-    """The corrected OpenAPI 3.1 document of the FlushRisk service (built once)."""
-    from _bentoml_sdk.service.openapi import generate_spec
+def project_info() -> dict[str, Any]:
+    """The document's ``info``: the project's title, version (package metadata) and description."""
+    from importlib import metadata
 
-    from serving.service import FlushRiskService
+    try:
+        version = metadata.version("flushrisk")
+        summary = metadata.metadata("flushrisk").get("Summary") or ""
+    except metadata.PackageNotFoundError:  # run from a checkout that is not installed
+        version, summary = "0+unknown", ""
+    return {
+        "title": "FlushRisk",
+        "version": version,
+        "description": (
+            f"{summary} POST /predict answers with the calibrated probability, its risk level, "
+            "the drivers in words and the model's lineage; GET /risk, /risk/{symbol} and "
+            "/scores/{symbol} serve the live radar and scored history; /, /symbol/{symbol} and "
+            "/backtest/{symbol} are the pages. With FLUSHRISK_API_KEY set, every route but the "
+            "probes, /metrics, this document and the pages' shells needs the key (X-API-Key, "
+            "Authorization: Bearer, or the flushrisk_key cookie)."
+        ).strip(),
+    }
+
+
+@cache
+def openapi_document(service: type) -> dict[str, Any]:
+    """The corrected OpenAPI 3.1 document of the FlushRisk service (built once per class).
+
+    ``service`` is the BentoML service class, ``serving.service.FlushRiskService``.
+    """
+    from _bentoml_sdk.service.openapi import generate_spec
 
     with warnings.catch_warnings():  # pydantic: the default None of bars has no JSON form
         warnings.simplefilter("ignore")
-        generated = generate_spec(FlushRiskService, openapi_version=OPENAPI_VERSION).asdict()
+        generated = generate_spec(service, openapi_version=OPENAPI_VERSION).asdict()
     spec = copy.deepcopy(generated)
+    spec["info"] = {**spec.get("info", {}), **project_info()}
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     schemas["Error"] = _ERROR
     if "InvalidArgument" in schemas:
@@ -157,7 +188,9 @@ def openapi_document() -> dict[str, Any]:
         )
         operation["responses"].update(_ERRORS)
     spec["paths"].update(copy.deepcopy(_EXTRA_PATHS))
+    spec["paths"].update(copy.deepcopy(openapi_radar.PATHS))
+    schemas.update(copy.deepcopy(openapi_radar.SCHEMAS))
     return spec
 
 
-__all__ = ["OPENAPI_VERSION", "openapi_document"]
+__all__ = ["OPENAPI_VERSION", "openapi_document", "project_info"]

@@ -66,3 +66,22 @@ def set_mode(mode: str | None) -> None:
     """Mark the radar's data source: a replayed or simulated score never passes for live."""
     for name in _MODES:
         DATA_MODE.labels(mode=name).set(1.0 if name == (mode or "live") else 0.0)
+
+
+class CollectorCounters:
+    """The live collector's gaps and errors as the Prometheus counters above.
+
+    Handed to :func:`features.sources.live.collector.run_live` by ``flushrisk watch``: the
+    collector lives on the data floor and does not import the service's metrics itself.
+    """
+
+    def gaps(self, symbol: str, bars: int) -> None:
+        """Count ``bars`` gap bars of ``symbol``."""
+        GAPS.labels(symbol=symbol).inc(bars)
+
+    def error(self, symbol: str, kind: str) -> None:
+        """Count one collector error of ``kind`` for ``symbol``."""
+        COLLECTOR_ERRORS.labels(symbol=symbol, kind=kind).inc()
+
+
+COLLECTOR = CollectorCounters()

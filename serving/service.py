@@ -287,7 +287,7 @@ class RequestGuard:
         if path in DOC_PATHS and scope["method"] == "GET":
             from serving.openapi import openapi_document
 
-            await _answer(send, 200, openapi_document())
+            await _answer(send, 200, openapi_document(FlushRiskService))
             return
         if path not in API_PATHS or scope["method"] != "POST":
             await self.app(scope, receive, send)

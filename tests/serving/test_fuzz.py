@@ -18,13 +18,14 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from serving.openapi import openapi_document
+from serving.service import FlushRiskService
 
-schema = schemathesis.openapi.from_dict(openapi_document())
+schema = schemathesis.openapi.from_dict(openapi_document(FlushRiskService))
 
 
 def test_the_served_document_is_openapi_3_1_and_lists_every_route(client: Any) -> None:
     served = client.get("/docs.json").json()
-    assert served == openapi_document()
+    assert served == openapi_document(FlushRiskService)
     assert served["openapi"].startswith("3.1")
     assert {"/predict", "/predict_batch", "/model", "/models", "/admin/reload"} <= set(
         served["paths"]
@@ -37,7 +38,7 @@ def test_requests_the_document_allows_are_the_ones_the_api_accepts(client: Any) 
     """{"symbol", "as_of"} is refused by both; bars: null is refused by both."""
     import jsonschema_rs
 
-    schemas = openapi_document()["components"]["schemas"]
+    schemas = openapi_document(FlushRiskService)["components"]["schemas"]
     body_schema = {**schemas["PredictRequestIODescriptor"], "components": {"schemas": schemas}}
     validator = jsonschema_rs.Draft202012Validator(body_schema)
     assert validator.is_valid({"symbol": "BTC", "features": {"funding_rate": 0.0001}})

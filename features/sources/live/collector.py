@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -52,6 +52,34 @@ from features.bars import parse_bar
 from features.store import normalize_symbol
 
 logger = logging.getLogger("flushrisk.collector")
+
+
+class CollectorMetrics(Protocol):
+    """Where the collector counts its gaps and errors.
+
+    The collector sits on the data floor and never imports the service: the caller passes the
+    counters in (``serving.radar_metrics.COLLECTOR`` for ``flushrisk watch``'s Prometheus
+    series); the default counts nothing.
+    """
+
+    def gaps(self, symbol: str, bars: int) -> None:
+        """``bars`` bars of ``symbol`` could not be completed."""
+
+    def error(self, symbol: str, kind: str) -> None:
+        """One collector error of ``kind`` (rest, websocket, ...) for ``symbol``."""
+
+
+class NoMetrics:
+    """Counts nothing: the collector's metrics when none are passed in."""
+
+    def gaps(self, symbol: str, bars: int) -> None:
+        """Ignore the gaps."""
+
+    def error(self, symbol: str, kind: str) -> None:
+        """Ignore the error."""
+
+
+NO_METRICS = NoMetrics()
 
 DEPTH_BANDS = (0.01, 0.02)
 SETTLE_S = 3.0
@@ -503,6 +531,7 @@ class LivePoller:
     sleep: Callable[[float], None] = time.sleep
     backfill: pd.Timedelta = field(default_factory=lambda: pd.Timedelta(days=1))
     on_error: Callable[[str, str, Exception], None] | None = None
+    metrics: CollectorMetrics = NO_METRICS
     missing: dict[str, set[pd.Timestamp]] = field(default_factory=dict)
     gaps: int = 0
     backfilled: int = 0
@@ -567,9 +596,7 @@ class LivePoller:
         if new:
             self.gaps += len(new)
             self.missing.setdefault(name, set()).update(new)
-            from serving import radar_metrics
-
-            radar_metrics.GAPS.labels(symbol=name).inc(len(new))
+            self.metrics.gaps(name, len(new))
 
     def _error(self, kind: str, symbol: str, err: Exception) -> None:
         logger.warning(
@@ -599,16 +626,16 @@ def run_live(
     sleep: Callable[[float], None] = time.sleep,
     names: dict[str, str] | None = None,
     report: FailureReport | None = None,
+    metrics: CollectorMetrics = NO_METRICS,
 ) -> int:
     """Collect, score and publish at every bar close until ``stop`` (or ``max_bars`` closes).
 
     ``names`` maps each exchange market to the store's name (default: normalised market).
     Before the first bar the exchange is reached (its markets loaded) with backoff: a network
     that is down is reported at once, then summarised, never retried in a busy loop.
-    ``clock`` and ``speed`` (clock seconds per wall second) exist for tests on recorded data.
+    ``clock`` and ``speed`` (clock seconds per wall second) exist for tests on recorded data;
+    ``metrics`` counts gaps and errors (the caller's Prometheus counters).
     """
-    from serving import radar_metrics
-
     step = parse_bar(bar)
     probe = exchange is None  # a real exchange is reached first; an injected one is ready
     if exchange is None:
@@ -623,8 +650,8 @@ def run_live(
     names = {s: (names or {}).get(s) or normalize_symbol(s) for s in symbols}
 
     def on_error(kind: str, symbol: str, err: Exception) -> None:
-        label = names.get(symbol, symbol)  # one spelling in metric labels: the store's name
-        radar_metrics.COLLECTOR_ERRORS.labels(symbol=label, kind=kind).inc()
+        # one spelling in metric labels: the store's name
+        metrics.error(names.get(symbol, symbol), kind)
         radar.publisher.collector["errors"] = int(radar.publisher.collector.get("errors", 0)) + 1
 
     if report is None:
@@ -636,7 +663,7 @@ def run_live(
     streams.start()
     poller = LivePoller(
         exchange, exchange_id, symbols, step, aggregator, sleep=sleep, on_error=on_error,
-        names=names, report=report,
+        names=names, report=report, metrics=metrics,
     )
     if backfill is not None:
         poller.backfill = backfill
@@ -672,7 +699,9 @@ def run_live(
 
 
 __all__ = [
+    "NO_METRICS",
     "BarAggregator",
+    "CollectorMetrics",
     "LivePoller",
     "WebsocketStreams",
     "book_depth",
