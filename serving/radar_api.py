@@ -438,6 +438,14 @@ def _served_label(symbol: str) -> dict[str, Any] | None:
     return None if predictor is None else dict(predictor.model.label_spec)
 
 
+def _served_model(symbol: str) -> str | None:
+    """Which model serves ``symbol`` (``name:version``; a promotion changes it)."""
+    from serving.state import STATE
+
+    predictor = STATE.get(symbol)
+    return None if predictor is None else f"{predictor.name}:{predictor.version}"
+
+
 def model_block(symbol: str, entry: dict[str, Any]) -> dict[str, Any]:
     """What the number means: the label, base rate, thresholds and track record of the model."""
     block: dict[str, Any] = {
@@ -602,10 +610,11 @@ async def scores(request: Request) -> Response:
         return _error(
             400, f"bar: {bar[:40]!r} is not a stored bar of {symbol} (stored: {', '.join(bars)})"
         )
-    # One answer per request and version of the scores, made off the event loop (the label
-    # events read the market data too, which the radar writes together with each score).
+    # One answer per request, version of the scores and served model (its label and alert
+    # level make the events and the record), made off the event loop; the label events read
+    # the market data too, which the radar writes together with each score.
     key = (data_dir, symbol, bar, start, end, drivers,
-           radar_cache.scores_version(data_dir, symbol, bar))
+           radar_cache.scores_version(data_dir, symbol, bar), _served_model(symbol))
     try:
         answer = await run_in_threadpool(
             _SCORES.get, key, lambda: _scores_bytes(data_dir, symbol, bar, start, end, drivers)
