@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from features.bars import BARS, bar_name, parse_bar
-from features.errors import DataError
+from features.errors import DataError, UnreadableDataError
 from features.partitioned import months, replace_months, table_version
 from features.pipeline import MIN_WINDOW, build_features
 from features.store import MarketStore, normalize_symbol
@@ -59,13 +59,28 @@ class Task:
         return list(pd.date_range(self.start, self.end, freq="MS", inclusive="left").strftime("%Y-%m"))
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A symbol whose stored data could not be read: what a task returns instead of raising
+    (with ``skip_unreadable``), so one damaged symbol never stops the others."""
+
+    symbol: str
+    path: str
+    message: str
+
+
 def plan(
-    data_dir: Path | str, symbols: Sequence[str], bar: str, months_per_task: int = 12
+    data_dir: Path | str,
+    symbols: Sequence[str],
+    bar: str,
+    months_per_task: int = 12,
+    skipped: list[Skipped] | None = None,
 ) -> list[Task]:
     """The tasks covering every stored month of each symbol, ``months_per_task`` at a time.
 
     Months come from the dataset the store reads ``bar`` from (a coarser bar is resampled from
-    a finer stored one; month boundaries are bar boundaries at every bar).
+    a finer stored one; month boundaries are bar boundaries at every bar). A symbol whose table
+    cannot be opened is added to ``skipped`` when a list is given (else the error is raised).
     """
     if months_per_task < 1:
         raise DataError(f"months per task must be at least 1, got {months_per_task}")
@@ -80,8 +95,14 @@ def plan(
             have = ", ".join(stored) or "no data"
             raise DataError(f"{name}: cannot make {wanted} bars (stored: {have})")
         directory = store.path(name, usable[-1])
-        version = table_version(directory)
-        found = months(directory)
+        try:
+            version = table_version(directory)
+            found = months(directory)
+        except UnreadableDataError as err:
+            if skipped is None:
+                raise
+            skipped.append(Skipped(name, err.path, str(err)))
+            continue
         for i in range(0, len(found), months_per_task):
             chunk = found[i : i + months_per_task]
             start = pd.Timestamp(f"{chunk[0]}-01", tz="UTC")
@@ -106,12 +127,24 @@ def own_rows(task: Task, frame: pd.DataFrame) -> pd.DataFrame:
     return frame[(frame.index >= task.start) & (frame.index < task.end)]
 
 
-def run_task(func: Callable[[pd.DataFrame, Task], T], task: Task, margin: pd.Timedelta) -> T:
+def run_task(
+    func: Callable[[pd.DataFrame, Task], T],
+    task: Task,
+    margin: pd.Timedelta,
+    skip_unreadable: bool = False,
+) -> T | Skipped:
     """Read a task with its margin and apply ``func(frame_with_margin, task)``.
 
     ``func`` must itself keep only the task's own rows (:func:`own_rows`) of what it computes.
+    With ``skip_unreadable``, a damaged file of the symbol gives a :class:`Skipped` result
+    instead of an exception (no worker error log, no traceback, the other tasks go on).
     """
-    return func(read_task(task, margin), task)
+    try:
+        return func(read_task(task, margin), task)
+    except UnreadableDataError as err:
+        if not skip_unreadable:
+            raise
+        return Skipped(normalize_symbol(task.symbol), err.path, str(err))
 
 
 def map_partitions(
@@ -125,6 +158,7 @@ def map_partitions(
     scheduler: str | None = None,
     workers: int = 2,
     client: Any | None = None,
+    skip_unreadable: bool = False,
 ) -> list[T]:
     """Apply ``func(frame_with_margin, task)`` to every (symbol, months) task; return the results.
 
@@ -133,21 +167,32 @@ def map_partitions(
     ``scheduler``: ``None`` starts a LocalCluster of ``workers`` processes (one thread each),
     an address (``tcp://host:8786``) uses that cluster, ``"local-process"`` runs here without
     Dask; ``client``, a connected ``distributed.Client``, is reused as it is. Results come
-    back in task order. A task's DataError reaches the caller as is.
+    back in task order. A task's DataError reaches the caller as is; with ``skip_unreadable``
+    a symbol whose stored data is damaged gives :class:`Skipped` results (after the others).
     """
-    tasks = plan(data_dir, symbols, bar, months_per_task)
+    skipped: list[Skipped] | None = [] if skip_unreadable else None
+    tasks = plan(data_dir, symbols, bar, months_per_task, skipped)
     if client is not None:
-        return _submit(client, func, tasks, margin)
-    if scheduler == LOCAL_PROCESS:
-        return [run_task(func, task, margin) for task in tasks]
-    with dask_client(scheduler, workers) as started:
-        return _submit(started, func, tasks, margin)
+        results = _submit(client, func, tasks, margin, skip_unreadable)
+    elif scheduler == LOCAL_PROCESS:
+        results = [run_task(func, task, margin, skip_unreadable) for task in tasks]
+    else:
+        with dask_client(scheduler, workers) as started:
+            results = _submit(started, func, tasks, margin, skip_unreadable)
+    return [*results, *(skipped or [])]
 
 
 def _submit(
-    client: Any, func: Callable[[pd.DataFrame, Task], T], tasks: list[Task], margin: pd.Timedelta
+    client: Any,
+    func: Callable[[pd.DataFrame, Task], T],
+    tasks: list[Task],
+    margin: pd.Timedelta,
+    skip_unreadable: bool = False,
 ) -> list[T]:
-    futures = client.map(run_task, [func] * len(tasks), tasks, [margin] * len(tasks), pure=False)
+    n = len(tasks)
+    futures = client.map(
+        run_task, [func] * n, tasks, [margin] * n, [skip_unreadable] * n, pure=False
+    )
     return client.gather(futures)
 
 
@@ -264,6 +309,7 @@ __all__ = [
     "BuiltPartition",
     "FEATURES_DIR",
     "LOCAL_PROCESS",
+    "Skipped",
     "Task",
     "all_symbols",
     "build_features_partitioned",

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import errno
 import json
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -362,19 +363,54 @@ def _temp_log(path: Path) -> bool:
 
 
 def _mentioned_files(directory: Path) -> set[str]:
-    """Every data file a log entry still on disk adds or removes, and the current version's."""
+    """Every data file the log still mentions: the latest checkpoint's adds and tombstones,
+    and what the commits after it add or remove (bounded: a checkpoint every 10 commits)."""
+    log = directory / LOG_DIR
     found: set[str] = set()
-    for entry in (directory / LOG_DIR).glob("*.json"):
+    after = -1
+    try:
+        after = int(json.loads((log / "_last_checkpoint").read_text())["version"])
+        for part in log.glob(f"{after:020d}.checkpoint*.parquet"):
+            actions = pq.read_table(part, columns=["add", "remove"])
+            for kind in ("add", "remove"):
+                paths = pa.compute.struct_field(actions.column(kind), "path").to_pylist()
+                found.update(_unquote(p) for p in paths if p)
+    except (OSError, ValueError, KeyError, pa.ArrowException):
+        found.clear()
+        after = -1
+    for entry in log.glob("*.json"):
+        if not entry.stem.isdigit() or int(entry.stem) <= after:
+            continue
         with suppress(OSError, ValueError), entry.open() as lines:
             for line in lines:
                 action = json.loads(line)
                 for kind in ("add", "remove"):
                     if kind in action:
                         found.add(_unquote(action[kind]["path"]))
-    table = open_table(directory)
-    if table is not None:
-        found.update(_unquote(p) for p in pa.table(table.get_add_actions()).column("path").to_pylist())
     return found
+
+
+def sweep_if_idle(directory: Path | str) -> None:
+    """Remove leftovers once per process, when no local writer holds the dataset right now.
+
+    Readers call it too, so the files of a writer killed mid-write go at the next use of the
+    dataset, not only at the next write.
+    """
+    directory = Path(directory)
+    key = str(directory)
+    if key in _SWEPT or not is_table(directory):
+        return
+    lock = _lock_for(directory / LOCK_FILE)
+    try:
+        lock.acquire(timeout=0)
+    except (Timeout, OSError):
+        return  # a writer is at work (or the folder is read-only): leave it to the writer
+    try:
+        with suppress(OSError, DataError):
+            remove_leftovers(directory)
+        _SWEPT.add(key)
+    finally:
+        lock.release()
 
 
 def _unquote(path: str) -> str:
@@ -437,6 +473,7 @@ def read_versioned(
     table = open_table(directory, version)
     if table is None:
         return _empty_frame(), None
+    sweep_if_idle(directory)
     return _read(table, directory, start, end, columns), table.version()
 
 
@@ -582,6 +619,36 @@ def table_history(directory: Path | str, limit: int | None = None) -> list[dict[
     return out
 
 
+def take_back(directory: Path | str, since: int | None, job: str) -> bool:
+    """Undo the commits of ``job`` made after version ``since`` (None: before the table).
+
+    Only when every later commit carries ``job`` in its metadata (nobody else wrote since):
+    the table is restored to ``since`` in one commit (or removed, when the job made it).
+    The dataset's lock is held meanwhile. Returns False when it
+    could not be done, so the caller can say so.
+    """
+    directory = Path(directory)
+    try:
+        with dataset_lock(directory):
+            table = open_table(directory)
+            if table is None:
+                return True
+            later = [c for c in table.history() if since is None or int(c["version"]) > since]
+            if not later:
+                return True
+            if any(c.get("job") != job for c in later):
+                return False
+            if since is None:  # the job made the table: remove it whole (rename, then delete)
+                trash = directory.with_name(f".{directory.name}.taken-back-{job}")
+                directory.rename(trash)
+                shutil.rmtree(trash, ignore_errors=True)
+            else:
+                table.restore(since, commit_properties=_commit({"job": job, "source": "taken back"}))
+            return True
+    except (DeltaError, OSError, DataError):
+        return False
+
+
 @dataclass(frozen=True)
 class CompactResult:
     """What a compaction did to one dataset."""
@@ -722,7 +789,9 @@ __all__ = [
     "read_versioned",
     "remove_leftovers",
     "replace_months",
+    "sweep_if_idle",
     "table_history",
     "table_version",
+    "take_back",
     "time_range",
 ]

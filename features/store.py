@@ -19,7 +19,7 @@ import pandas as pd
 
 from features.atomic import atomic_path
 from features.bars import BARS, bar_name, infer_bar, parse_bar
-from features.errors import DataError
+from features.errors import DataError, UnreadableDataError
 from features.partitioned import (
     count_rows,
     dataset_lock,
@@ -266,14 +266,15 @@ class MarketStore:
                 directory = folder / bar
                 if not _stored(directory):
                     continue
-                start, end = time_range(directory)
+                try:
+                    start, end = time_range(directory)
+                    rows = count_rows(directory)
+                except UnreadableDataError:  # listed, so a job names it when it skips it
+                    start = end = None
+                    rows = 0
                 infos.append(
                     DatasetInfo(
-                        symbol=folder.name,
-                        bar=bar,
-                        path=directory,
-                        rows=count_rows(directory),
-                        start=start,
+                        symbol=folder.name, bar=bar, path=directory, rows=rows, start=start,
                         end=end,
                     )
                 )

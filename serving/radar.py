@@ -36,7 +36,7 @@ import pandas as pd
 
 from features.atomic import write_text_atomic
 from features.bars import bar_name, parse_bar
-from features.errors import FlushRiskError, ModelNotFoundError
+from features.errors import FlushRiskError, ModelNotFoundError, UnreadableDataError
 from features.incremental import FeatureEngine, make_engine
 from features.partitioned import time_range
 from features.pipeline import MIN_WINDOW
@@ -122,12 +122,16 @@ class RadarClock:
         self.wall_origin = _time.time()
 
 
-def load_champions(symbols: list[str], model: str | None = None) -> dict[str, Any]:
+def load_champions(
+    symbols: list[str], model: str | None = None, skip_missing: bool = False
+) -> dict[str, Any]:
     """Each symbol's champion Predictor, loaded and checked exactly as the service loads them
     (:mod:`serving.loader`: the champion index of the project, or FLUSHRISK_SERVE_MODEL).
 
     ``model`` (a BentoML tag) scores every symbol with one model (a pooled model, or a test).
-    A symbol without a champion is an error naming the fix, not a silent skip.
+    A symbol without a champion is an error naming the fix, never a silent skip; with
+    ``skip_missing`` the others are returned as long as one symbol has a champion (the caller
+    names the missing ones: :func:`missing_champions`).
     """
     from serving.loader import Wanted, load_all, load_checked, wanted_models
     from serving.state import symbol_key
@@ -144,7 +148,7 @@ def load_champions(symbols: list[str], model: str | None = None) -> dict[str, An
             missing.append(symbol)
         else:
             out[symbol] = predictor
-    if missing:
+    if missing and not (skip_missing and out):
         raise ModelNotFoundError(
             f"no champion model for {', '.join(missing)} (champions: "
             f"{', '.join(sorted(served)) or 'none'}): train and promote one "
@@ -286,6 +290,16 @@ class Radar:
         self.counts_gaps = True
         self.recent: dict[str, deque] = {}
         self.writer = WriteBehind(self.data_dir, self.bar, source) if write_behind else None
+        self.skipped: dict[str, str] = {}
+        """Symbols whose stored data is unreadable, with the reason: left out, the others go on."""
+
+    def skip(self, symbol: str, err: Exception) -> None:
+        """Leave a symbol with damaged stored data out of the radar (one log line, once)."""
+        name = normalize_symbol(symbol)
+        if name not in self.skipped:
+            self.skipped[name] = str(err)
+            logger.error("skipped: %s", err)
+        self.predictors.pop(name, None)
 
     # -- start-up -------------------------------------------------------------------------
     def warm_up(
@@ -302,31 +316,38 @@ class Radar:
         last: dict[str, pd.Timestamp | None] = {}
         for symbol in symbols:
             name = normalize_symbol(symbol)
-            if self.bar not in self.store.bars(name):
-                last[name] = None
+            if name in self.skipped:
                 continue
-            # only the last MIN_WINDOW (and a day of slack) is needed, not years of bars
-            _, end = time_range(self.store.path(name, self.bar))
-            stored = self.store.read(name, self.bar, start=end - MIN_WINDOW - pd.Timedelta(days=1))
-            resume = stored.index[-1]
-            scored = self.scores.read(name, self.bar, start=resume - MIN_WINDOW)
-            if len(scored):
-                resume = min(resume, scored.index[-1])
-            elif score_since is not None:
-                resume = min(resume, score_since - self.step)
-            if resume < stored.index[0]:  # scoring stopped long before the store's end
-                stored = self.store.read(name, self.bar, start=resume - MIN_WINDOW, end=resume)
-            stored = stored[stored.index <= resume]
-            if stored.empty:
-                last[name] = None
-                continue
-            history = stored[stored.index > resume - MIN_WINDOW]
-            self.engine.seed(name, history)
-            self.last_time[name] = history.index[-1]
-            last[name] = history.index[-1]
-            day = scored[scored.index > history.index[-1] - pd.Timedelta(hours=24)]
-            self.recent[name] = deque(zip(day.index, day["probability"].to_numpy(), strict=True))
+            try:
+                last[name] = self._warm_up_one(name, score_since)
+            except UnreadableDataError as err:
+                self.skip(name, err)
         return last
+
+    def _warm_up_one(self, name: str, score_since: pd.Timestamp | None) -> pd.Timestamp | None:
+        """Seed one symbol's engine; return its last bar stored and scored (None: nothing)."""
+        if self.bar not in self.store.bars(name):
+            return None
+        # only the last MIN_WINDOW (and a day of slack) is needed, not years of bars
+        _, end = time_range(self.store.path(name, self.bar))
+        stored = self.store.read(name, self.bar, start=end - MIN_WINDOW - pd.Timedelta(days=1))
+        resume = stored.index[-1]
+        scored = self.scores.read(name, self.bar, start=resume - MIN_WINDOW)
+        if len(scored):
+            resume = min(resume, scored.index[-1])
+        elif score_since is not None:
+            resume = min(resume, score_since - self.step)
+        if resume < stored.index[0]:  # scoring stopped long before the store's end
+            stored = self.store.read(name, self.bar, start=resume - MIN_WINDOW, end=resume)
+        stored = stored[stored.index <= resume]
+        if stored.empty:
+            return None
+        history = stored[stored.index > resume - MIN_WINDOW]
+        self.engine.seed(name, history)
+        self.last_time[name] = history.index[-1]
+        day = scored[scored.index > history.index[-1] - pd.Timedelta(hours=24)]
+        self.recent[name] = deque(zip(day.index, day["probability"].to_numpy(), strict=True))
+        return history.index[-1]
 
     def _history(self, symbol: str, t: pd.Timestamp) -> pd.DataFrame:
         """The stored window ending at t (the feature engine re-seeds from it)."""
@@ -351,7 +372,7 @@ class Radar:
         accepted: dict[str, pd.DataFrame] = {}
         for symbol, frame in bars.items():
             name = normalize_symbol(symbol)
-            if frame is None or frame.empty:
+            if frame is None or frame.empty or name in self.skipped:
                 continue
             accepted[name] = frame
             last = self.last_time.get(name)
@@ -363,6 +384,10 @@ class Radar:
             self._count_gaps(name, last, new.index)
             try:
                 features = self.engine.update(name, new)
+            except UnreadableDataError as err:
+                self.skip(name, err)
+                accepted.pop(name, None)
+                continue
             except FlushRiskError as err:
                 logger.error("%s: features not computed: %s", name, err)
                 radar_metrics.COLLECTOR_ERRORS.labels(symbol=name, kind="features").inc()
@@ -542,7 +567,7 @@ def run_replay(
     """
     from features.sources.live.replay import paced
 
-    source.store_past(radar.store)
+    source.store_past(radar.store, on_unreadable=radar.skip)
     last = radar.warm_up(list(source.frames), score_since=source.start)
     times = source.bar_times(last)
     if max_bars is not None:

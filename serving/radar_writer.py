@@ -21,6 +21,7 @@ import logging
 import multiprocessing as mp
 import os
 import queue
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ def persist(
     records: list[dict[str, Any]],
 ) -> None:
     """Merge bars into the market store, then score records into the scores dataset."""
-    from features.errors import FlushRiskError
+    from features.errors import FlushRiskError, UnreadableDataError
     from features.scores import ScoreStore
     from features.store import MarketStore
 
@@ -58,7 +59,10 @@ def persist(
     scores = ScoreStore(data_dir)
     for symbol, rows in by_symbol.items():
         frame = pd.DataFrame(rows).drop(columns="symbol").set_index("time")
-        scores.write(symbol, bar, frame)
+        try:
+            scores.write(symbol, bar, frame, metadata={"source": source})
+        except UnreadableDataError as err:  # damaged for good: never retried, others go on
+            logger.error("%s: scores not stored: %s", symbol, err)
 
 
 def _coalesce(jobs: list[tuple[dict, list]]) -> tuple[dict[str, pd.DataFrame], list[dict]]:
@@ -72,6 +76,10 @@ def _coalesce(jobs: list[tuple[dict, list]]) -> tuple[dict[str, pd.DataFrame], l
 
 
 def _writer_main(jobs: Any, done: Any, data_dir: str, bar: str, source: str, parent: int) -> None:
+    # Ctrl-C reaches every process of the terminal's group; the radar answers it by sending
+    # _STOP once its last bar is queued, so the writer must not die (with a traceback, and
+    # before flushing) on the same SIGINT.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         os.nice(WRITER_NICE)
     except OSError:

@@ -2,9 +2,15 @@
 
 Promotion gate. A candidate is refused, with the reason, when its label spec, bar or symbol set
 differ from the champion's (the served probability would quietly mean something else), when it
-does not beat the best baseline on its own out-of-fold rows (its run's protocol verdict), and
-when the rows it would be compared on include rows either model trained on. ``force``
-overrides and the result says what it overrode.
+does not CLEARLY beat the best baseline on its own out-of-fold rows (its run's protocol verdict:
+the lower end of the 90 % CI of its PR-AUC margin must be above zero; a positive point estimate
+whose interval includes zero is not enough), when its evaluated rows held no positive, and when
+the rows it would be compared on include rows either model trained on. ``force`` overrides and
+the result says what it overrode.
+
+Exit codes (``flushrisk promote``, :attr:`PromoteResult.exit_code`): 0 promoted (or already the
+champion), 3 refused by the gate, 4 not promoted because it does not beat the champion or the two
+cannot be compared; 2 is a user error (no store, no such version), as for every command.
 
 Promotion rule. A candidate becomes champion only if it beats the current champion on the SAME
 evaluation data: metrics from different periods, symbols or label specs say nothing about which
@@ -43,6 +49,9 @@ if TYPE_CHECKING:
 
 PRIMARY = "pr_auc"
 TIEBREAK = "brier"
+EXIT_PROMOTED = 0
+EXIT_GATE_REFUSED = 3
+EXIT_NOT_BETTER = 4
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -57,10 +66,41 @@ class VersionInfo:
     created: pd.Timestamp
     metrics: dict[str, float]
     tags: dict[str, str]
+    params: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_champion(self) -> bool:
         return CHAMPION in self.aliases
+
+    @property
+    def label(self) -> str:
+        """The label in short, with its threshold: 'liq >= $1.75M / 1h', 'liq >= 0.30% OI / 1h'."""
+        p = self.params
+        kind = p.get("label_kind") or self.tags.get("label_kind") or "?"
+        horizon = p.get("label_horizon", "?")
+        onset = p.get("label_onset")
+        onset = f", onset {onset}" if onset not in (None, "None", "") else ""
+        if kind == "liquidation":
+            usd = p.get("label_threshold_usd")
+            if usd not in (None, "None", ""):
+                return f"liq >= ${float(usd) / 1e6:,.3g}M / {horizon}{onset}"
+            frac = p.get("label_threshold_oi_fraction")
+            return f"liq >= {float(frac):.2%} OI / {horizon}{onset}" if frac else f"liq / {horizon}{onset}"
+        if kind == "proxy":
+            return f"proxy {p.get('label_k_vol', '?')} vol / {horizon}{onset}"
+        return kind
+
+    @property
+    def verdict(self) -> str:
+        """The PR-AUC verdict in short: status, margin over the best baseline and its CI."""
+        m = self.metrics
+        margin = m.get("vs_best_baseline_pr_auc")
+        if margin is None:
+            return "no verdict"
+        lo, hi = m.get("vs_best_baseline_pr_auc_ci_lo"), m.get("vs_best_baseline_pr_auc_ci_hi")
+        ci = "" if lo is None or hi is None else f" [{lo:+.3f}, {hi:+.3f}]"
+        status = "beats" if lo is not None and lo > 0 else ("not clear" if margin > 0 else "loses")
+        return f"{status} {margin:+.3f}{ci}"
 
 
 @dataclass
@@ -77,6 +117,13 @@ class PromoteResult:
     refusals: list[str] = field(default_factory=list)
     overridden: list[str] = field(default_factory=list)
 
+    @property
+    def exit_code(self) -> int:
+        """0 promoted, 3 refused by the gate, 4 not better than the champion (or not comparable)."""
+        if self.promoted:
+            return EXIT_PROMOTED
+        return EXIT_GATE_REFUSED if self.refusals else EXIT_NOT_BETTER
+
 
 def _info(client: MlflowClient, mv: ModelVersion, aliases: dict[str, str]) -> VersionInfo:
     run = client.get_run(mv.run_id)
@@ -88,6 +135,7 @@ def _info(client: MlflowClient, mv: ModelVersion, aliases: dict[str, str]) -> Ve
         created=pd.Timestamp(mv.creation_timestamp, unit="ms", tz="UTC"),
         metrics=dict(run.data.metrics),
         tags=dict(run.data.tags),
+        params=dict(run.data.params),
     )
 
 
@@ -198,6 +246,28 @@ def resolve_model(ref: str, home: Path | str | None = None) -> tuple[FlushModel,
     model.metadata.update(mlflow_version=int(mv.version), mlflow_run_id=mv.run_id)
     what = f"{name} v{mv.version}" + (f" (@{alias})" if alias else " (latest; no champion yet)")
     return model, {"source": what, "mlflow_run_id": mv.run_id, "mlflow_version": int(mv.version)}
+
+
+def why_no_champion(symbol: str, home: Path | str | None, error: str) -> str:
+    """Why ``symbol`` has no champion to score with, and the way on: no model trained yet, or a
+    latest version the gate refuses (named), or one never promoted."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        require_store(home)
+        client, _ = connect(home)
+        versions = client.search_model_versions(f"name = '{model_name(symbol)}'")
+    except (MlflowException, ModelNotFoundError, DataError):
+        return f"{error}; train one: flushrisk train --symbol {symbol}"
+    if not versions:
+        return f"no trained model; train one: flushrisk train --symbol {symbol}"
+    latest = max(versions, key=lambda mv: int(mv.version))
+    run = client.get_run(latest.run_id)
+    refusals = verdict_refusals(int(latest.version), dict(run.data.metrics), run.data.tags.get("verdict"))
+    if refusals:
+        return (f"no champion: the promotion gate refuses its latest version ({refusals[0]}); retrain "
+                f"(more data, another label) or serve it anyway: flushrisk promote --symbol {symbol} --force")
+    return f"no champion: v{latest.version} was never promoted; flushrisk promote --symbol {symbol}"
 
 
 def _compare(
@@ -337,7 +407,9 @@ def gate_refusals(
         if cand_label != champ_label:
             refusals.append(
                 f"v{cv} predicts '{cand_label.describe()}' but champion v{pv} predicts "
-                f"'{champ_label.describe()}' (label spec differs)"
+                f"'{champ_label.describe()}' (label spec differs: promoting it would change what the "
+                f"served probability means). To compete with the champion, train with "
+                f"{label_flags(champ_label)}; to switch the served label on purpose, promote with --force"
             )
         cand_bar, champ_bar = cand_model.metadata.get("bar"), champ_model.metadata.get("bar")
         if cand_bar != champ_bar:
@@ -349,16 +421,46 @@ def gate_refusals(
                 f"{','.join(champ_syms) or '?'}"
             )
     run = client.get_run(cand.run_id)
-    margin = run.data.metrics.get("vs_best_baseline_pr_auc")
-    verdict = run.data.tags.get("verdict")
-    if margin is None:
-        refusals.append(
-            f"v{cv}'s run has no evaluation-protocol verdict (trained before it): retrain it to "
-            "check it beats the best baseline"
-        )
-    elif not margin > 0:
-        refusals.append(f"v{cv} does not beat the best baseline on its own out-of-fold rows ({verdict})")
+    refusals.extend(verdict_refusals(cv, run.data.metrics, run.data.tags.get("verdict")))
     return refusals
+
+
+def verdict_refusals(version: int, metrics: dict[str, float], verdict: str | None) -> list[str]:
+    """The gate's reading of a run's verdict: refused unless the 90 % CI of its PR-AUC margin over
+    the best baseline lies above zero (and its evaluated rows held positives at all)."""
+    margin = metrics.get("vs_best_baseline_pr_auc")
+    lo = metrics.get("vs_best_baseline_pr_auc_ci_lo")
+    hi = metrics.get("vs_best_baseline_pr_auc_ci_hi")
+    first = (verdict or "").splitlines()[0] if verdict else "no verdict"
+    if metrics.get("positives") == 0:
+        return [f"v{version}'s evaluated rows held no positive label: no verdict, nothing to promote on"]
+    if margin is None:
+        return [(f"v{version}'s run has no evaluation-protocol verdict (trained before it): retrain it to "
+                "check it beats the best baseline")]
+    if not margin > 0:
+        return [f"v{version} does not beat the best baseline on its own out-of-fold rows ({first})"]
+    if lo is None or not lo > 0:
+        ci = "no CI" if lo is None or hi is None else f"90% CI {lo:+.3f} to {hi:+.3f} includes zero"
+        return [(f"v{version} is ahead of the best baseline by {margin:+.3f} PR-AUC but not clearly ({ci}); "
+                "the gate needs the CI above zero")]
+    return []
+
+
+def label_flags(spec: Any) -> str:
+    """The ``flushrisk train`` options that give exactly this label spec."""
+    from features.labels import format_duration
+
+    parts = [f"--label {spec.kind}", f"--horizon {format_duration(spec.horizon)}"]
+    if spec.kind == "liquidation":
+        parts.append(f"--threshold-usd {spec.threshold_usd:g}" if spec.threshold_usd is not None
+                     else f"--threshold-oi-fraction {spec.threshold_oi_fraction:g}")
+    else:
+        parts.append(f"--k-vol {spec.k_vol:g}")
+        if spec.oi_drop_pct is not None:
+            parts.append(f"--oi-drop-pct {spec.oi_drop_pct:g}")
+    if spec.onset is not None:
+        parts.append(f"--onset {format_duration(spec.onset)}")
+    return " ".join(parts)
 
 
 def _compare_on_data(
@@ -488,12 +590,18 @@ def export_bentoml(
 
 
 __all__ = [
+    "EXIT_GATE_REFUSED",
+    "EXIT_NOT_BETTER",
+    "EXIT_PROMOTED",
     "PromoteResult",
     "VersionInfo",
     "export_bentoml",
     "gate_refusals",
+    "label_flags",
     "list_versions",
     "load_run_model",
     "promote",
     "resolve_model",
+    "verdict_refusals",
+    "why_no_champion",
 ]

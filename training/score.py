@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from features.errors import DataError
+from features.errors import DataError, ModelNotFoundError, UnreadableDataError
 from features.pipeline import MIN_WINDOW, build_features
 from features.store import MarketStore, normalize_symbol
 from serving.batch import BatchScorer, DriversMode
@@ -81,10 +82,16 @@ class ScoreRequest(BaseModel):
 
 @dataclass
 class ScoreOutcome:
-    """Per symbol: rows scored, the model used and the scored range."""
+    """Per symbol: rows scored, the model used and the scored range.
+
+    ``skipped``: symbols whose stored data (market data or scores) is unreadable, with the
+    one-line reason naming the damaged file; nothing was written for them.
+    """
 
     symbols: dict[str, dict[str, Any]]
     out: Path | None
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Symbols not scored, with the reason and the way on (no champion, damaged data)."""
 
 
 def load_predictor(
@@ -203,23 +210,25 @@ def score_job(request: ScoreRequest, client: Any | None = None) -> ScoreOutcome:
     if start is not None and end is not None and end < start:
         raise DataError(f"--end {request.end} is before --start {request.start}")
     loaded: dict[tuple, Any] = {}
-    predictors = {
-        normalize_symbol(s): load_predictor(s, request.model, request.mlflow_home, loaded)
-        for s in request.symbols
-    }
+    predictors, skipped = _predictors(request, loaded)
     bars = {s: _model_bar(p, request.bar) for s, p in predictors.items()}
     keep = request.out is not None
-    # compute + write (the scores dataset, per symbol or per task)
+    # compute + write (the scores dataset, per symbol or per task); a symbol whose stored data
+    # is damaged is skipped with its reason, the others go on
     distributed = client is not None or request.scheduler is not None or len(predictors) >= MANY_SYMBOLS
     if distributed:
-        parts = _score_distributed(request, predictors, bars, start, end, keep, client)
+        parts = _score_distributed(request, predictors, bars, start, end, keep, client, skipped)
     else:
         parts = {}
         for s, predictor in predictors.items():
-            scored = score_symbol(
-                request.data_dir, s, bars[s], predictor, start, end, request.drivers
-            )
-            _write_scores(request, s, bars[s], scored)
+            try:
+                scored = score_symbol(
+                    request.data_dir, s, bars[s], predictor, start, end, request.drivers
+                )
+                _write_scores(request, s, bars[s], scored)
+            except UnreadableDataError as err:
+                skipped[s] = str(err)
+                continue
             parts[s] = [(len(scored), scored, _range(scored))]
     summary = {
         s: {
@@ -234,7 +243,25 @@ def score_job(request: ScoreRequest, client: Any | None = None) -> ScoreOutcome:
     if request.out is not None:
         frames = [f for chunks in parts.values() for _, f, _ in chunks if f is not None]
         write_out(frames, request.out)
-    return ScoreOutcome(summary, request.out)
+    return ScoreOutcome(summary, request.out, skipped)
+
+
+def _predictors(request: ScoreRequest, loaded: dict[tuple, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Each symbol's predictor; a symbol without a model is skipped with the reason (the others
+    are still scored). None at all is an error naming every symbol's reason."""
+    from training.registry import why_no_champion
+
+    predictors: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    for s in request.symbols:
+        try:
+            predictors[normalize_symbol(s)] = load_predictor(s, request.model, request.mlflow_home, loaded)
+        except ModelNotFoundError as err:
+            why = str(err) if request.model else why_no_champion(s, request.mlflow_home, str(err))
+            skipped[normalize_symbol(s)] = f"{normalize_symbol(s)}: {why}"  # reasons name their symbol
+    if not predictors:
+        raise ModelNotFoundError("nothing to score: " + "; ".join(skipped.values()))
+    return predictors, skipped
 
 
 def _range(scored: pd.DataFrame) -> tuple[str | None, str | None]:
@@ -246,11 +273,14 @@ def _write_scores(request: ScoreRequest, symbol: str, bar: str, scored: pd.DataF
         _store_scores(request.data_dir, symbol, bar, scored)
 
 
-def _store_scores(data_dir: Path, symbol: str, bar: str, scored: pd.DataFrame) -> None:
+def _store_scores(
+    data_dir: Path, symbol: str, bar: str, scored: pd.DataFrame, job: str | None = None
+) -> None:
     from features.scores import ScoreStore
 
     if len(scored):
-        ScoreStore(data_dir).write(symbol, bar, scored.drop(columns="symbol"))
+        metadata = {"source": "flushrisk score", **({"job": job} if job else {})}
+        ScoreStore(data_dir).write(symbol, bar, scored.drop(columns="symbol"), metadata=metadata)
 
 
 def write_out(frames: list[pd.DataFrame], path: Path) -> Path:
@@ -267,34 +297,83 @@ def write_out(frames: list[pd.DataFrame], path: Path) -> Path:
 def _score_distributed(
     request: ScoreRequest, predictors: dict[str, Any], bars: dict[str, str],
     start: pd.Timestamp | None, end: pd.Timestamp | None, keep: bool, client: Any | None,
+    skipped: dict[str, str],
 ) -> dict[str, list[tuple[int, pd.DataFrame | None, tuple[str | None, str | None]]]]:
     """Score on Dask, one task per symbol and run of months (features.distributed).
 
     A task carries keys only (symbol, months, the data directory and a model directory): the
     worker reads its months plus MIN_WINDOW of history from the store, loads each model once
     (:func:`_worker_predictor`), scores its own months and writes them to the scores dataset.
+    A task that meets a damaged file returns it instead of failing; its symbol is added to
+    ``skipped`` and the scores its other tasks wrote in this job are taken back (Delta
+    restore), so nothing partial stays.
     """
     from features import distributed
 
     out: dict[str, list] = {s: [] for s in predictors}
     by_bar: dict[str, list[str]] = {}
+    job = uuid.uuid4().hex
+    before = _scores_versions(request, bars, skipped)
     for s, b in bars.items():
-        by_bar.setdefault(b, []).append(s)
+        if s not in skipped:
+            by_bar.setdefault(b, []).append(s)
     with _model_directories(request, predictors) as dirs:
         for bar, symbols in by_bar.items():
             task = _ScoreTask(
                 models={s: (dirs[s], predictors[s].name, predictors[s].version) for s in symbols},
                 data_dir=str(request.data_dir), bar=bar, start=start, end=end,
                 write_scores=request.write_scores, keep=keep, drivers=request.drivers,
+                job=job,
             )
             results = distributed.map_partitions(
                 task, request.data_dir, symbols, bar, margin=MIN_WINDOW,
                 months_per_task=request.months_per_task, scheduler=request.scheduler,
-                workers=request.workers, client=client,
+                workers=request.workers, client=client, skip_unreadable=True,
             )
-            for symbol, n, frame, span in results:
+            for result in results:
+                if isinstance(result, distributed.Skipped):
+                    skipped.setdefault(result.symbol, result.message)
+                    continue
+                symbol, n, frame, span = result
                 out[symbol].append((n, frame, span))
+    for s in skipped:
+        out.pop(s, None)
+        if request.write_scores and s in before:
+            _take_back(request, s, bars[s], before[s], job, skipped)
     return out
+
+
+def _scores_versions(
+    request: ScoreRequest, bars: dict[str, str], skipped: dict[str, str]
+) -> dict[str, int | None]:
+    """Each symbol's scores-table version before the job (what a take-back restores)."""
+    from features.partitioned import table_version
+    from features.scores import ScoreStore
+
+    versions: dict[str, int | None] = {}
+    if not request.write_scores:
+        return versions
+    store = ScoreStore(request.data_dir)
+    for s, b in bars.items():
+        try:
+            versions[s] = table_version(store.path(s, b))
+        except UnreadableDataError as err:
+            skipped[s] = str(err)
+    return versions
+
+
+def _take_back(
+    request: ScoreRequest, symbol: str, bar: str, since: int | None, job: str,
+    skipped: dict[str, str],
+) -> None:
+    from features.partitioned import take_back
+    from features.scores import ScoreStore
+
+    if not take_back(ScoreStore(request.data_dir).path(symbol, bar), since, job):
+        skipped[symbol] += (
+            "; some of its scores from this run could not be taken back (another writer "
+            "committed meanwhile)"
+        )
 
 
 @contextmanager
@@ -351,6 +430,7 @@ class _ScoreTask:
     write_scores: bool
     keep: bool
     drivers: DriversMode = "all"
+    job: str | None = None
 
     def __call__(self, frame: pd.DataFrame, task: Any) -> tuple:
         symbol = normalize_symbol(task.symbol)
@@ -362,7 +442,7 @@ class _ScoreTask:
             return symbol, 0, None, (None, None)
         scored = score_frame(predictor, frame, symbol, self.bar, lo, hi, self.drivers)
         if self.write_scores:
-            _store_scores(Path(self.data_dir), symbol, self.bar, scored)
+            _store_scores(Path(self.data_dir), symbol, self.bar, scored, self.job)
         return symbol, len(scored), (scored if self.keep else None), _range(scored)
 
 

@@ -1,6 +1,7 @@
 """MkDocs hook: the CLI and HTTP reference pages, generated from the code at build time.
 
-``docs/reference/cli.md`` holds the marker ``<!-- cli-reference -->``, replaced by every
+``docs/operations/settings.md`` holds ``<!-- settings-reference -->``, replaced by the table of
+``features.settings.Settings``; ``docs/reference/cli.md`` holds the marker ``<!-- cli-reference -->``, replaced by every
 ``flushrisk`` command's ``--help`` (walked from the typer app, so a new command appears by
 itself); ``docs/reference/http-api.md`` holds ``<!-- openapi-reference -->``, replaced by every
 route of the service's OpenAPI document (what ``GET /docs.json`` serves) with its parameters,
@@ -23,6 +24,7 @@ if str(ROOT) not in sys.path:  # the reference documents this checkout, not an i
 
 CLI_MARKER = "<!-- cli-reference -->"
 OPENAPI_MARKER = "<!-- openapi-reference -->"
+SETTINGS_MARKER = "<!-- settings-reference -->"
 HELP_WIDTH = 100
 
 
@@ -31,7 +33,7 @@ def _commands(group: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...
     import click
 
     yield path
-    if isinstance(group, click.Group):
+    if hasattr(group, "list_commands"):  # a group (typer vendors its own click: no isinstance)
         ctx = click.Context(group)
         for name in group.list_commands(ctx):
             sub = group.get_command(ctx, name)
@@ -136,6 +138,19 @@ def openapi_reference(spec: dict[str, Any] | None = None) -> str:
     return "\n".join(parts)
 
 
+def settings_reference() -> str:
+    """The settings table, from ``features.settings.Settings`` (the one place they live)."""
+    from features.settings import Settings
+
+    prefix = Settings.model_config.get("env_prefix", "")
+    rows = ["| environment variable | default | what it sets |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = "unset" if field.default is None else f"`{field.default}`"
+        description = (field.description or "").replace("|", "\\|").replace("<", "&lt;")
+        rows.append(f"| `{prefix}{name.upper()}` | {default} | {description} |")
+    return "\n".join(rows) + "\n"
+
+
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     """Fill the reference pages' markers (MkDocs calls this for every page)."""
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
@@ -144,6 +159,8 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
         warnings.simplefilter("ignore")
         if CLI_MARKER in markdown:
             markdown = markdown.replace(CLI_MARKER, cli_reference())
+        if SETTINGS_MARKER in markdown:
+            markdown = markdown.replace(SETTINGS_MARKER, settings_reference())
         if OPENAPI_MARKER in markdown:
             markdown = markdown.replace(OPENAPI_MARKER, openapi_reference())
     return markdown

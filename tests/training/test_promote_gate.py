@@ -16,21 +16,24 @@ from training.tracking import log_training_run
 runner = CliRunner()
 
 
-def _register(home, trained, sim_windows, *, label=None, bar="1h", symbols=None, margin=0.02, digest="d1"):
+def _register(home, trained, sim_windows, *, label=None, bar="1h", symbols=None, margin=0.02, digest="d1",
+              ci=None, symbol="BTC"):
     """Log and register a version with a chosen label, bar, symbol set and protocol verdict."""
     model, _ = trained
     X, y, _ = sim_windows
-    meta = {**model.metadata, "bar": bar, "symbol": "BTC", "data_end": str(X.index[-1])}
+    meta = {**model.metadata, "bar": bar, "symbol": symbol, "data_end": str(X.index[-1])}
     if symbols:
         meta["symbols"] = symbols
     spec = {**model.label_spec, **(label or {})}
     copy = FlushModel(model.booster, model.features, model.calibrator, spec, meta)
-    verdict = {"text": f"model vs persistence {margin:+.3f} PR-AUC", "beats": margin > 0, "difference": margin,
-               "ci": [margin - 0.05, margin + 0.05]}
+    ci = ci or [margin - 0.01, margin + 0.05]  # default: clearly ahead when the margin is clearly positive
+    verdict = {"text": f"model vs persistence {margin:+.3f} PR-AUC", "beats": ci[0] > 0, "difference": margin,
+               "ci": ci}
     report = {"model": {"pr_auc": 0.3, "brier": 0.02, "folds": []}, "persistence": {"pr_auc": 0.3 - margin},
               "verdict": verdict}
     _, version = log_training_run(
-        symbol="BTC", bar=bar, home=home, params={}, tags={"eval_digest": digest}, X=X.iloc[:200], y=y.iloc[:200],
+        symbol=symbol, bar=bar, home=home, params={f"label_{k}": str(v) for k, v in spec.items()},
+        tags={"eval_digest": digest}, X=X.iloc[:200], y=y.iloc[:200],
         dataset_source="test", report=report, plots=[], model=copy,
     )
     return version
@@ -57,6 +60,9 @@ def test_promote_refuses_a_candidate_that_does_not_beat_the_best_baseline(mlflow
     assert not result.promoted
     assert "does not beat the best baseline on its own out-of-fold rows" in result.reason
     assert "-0.010 PR-AUC" in result.reason  # the run's verdict, quoted
+    refused = runner.invoke(app, ["promote", "--symbol", "BTC", "--mlflow-home", str(mlflow_home)],
+                            env={"COLUMNS": "400"})
+    assert refused.exit_code == 3 and "not promoted" in refused.output
     out = runner.invoke(app, ["promote", "--symbol", "BTC", "--force", "--mlflow-home", str(mlflow_home)],
                         env={"COLUMNS": "400"})
     assert out.exit_code == 0 and "overriding" in out.output and "does not beat" in out.output

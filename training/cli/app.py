@@ -23,6 +23,8 @@ console = Console()
 err_console = Console(stderr=True)
 
 EXIT_USER_ERROR = 2
+EXIT_SYMBOLS_SKIPPED = 3
+"""Some symbols were skipped (their stored data is unreadable); the others were processed."""
 
 DataDirOption = Annotated[
     Path | None,
@@ -45,6 +47,22 @@ def print_error(message: str) -> None:
     line = Text("error: ", style="bold red")
     line.append(message)
     err_console.print(line, highlight=False, soft_wrap=True, emoji=False, markup=False)
+
+
+def print_skipped(skipped: dict[str, str], reasons: bool = True) -> None:
+    """One line per skipped symbol (its reason names the damaged file), then the list.
+
+    ``reasons=False`` prints the list only (a watcher logged each reason when it happened).
+    """
+    for reason in skipped.values() if reasons else ():
+        line = Text("skipped: ", style="bold yellow")
+        line.append(reason)
+        err_console.print(line, highlight=False, soft_wrap=True, emoji=False, markup=False)
+    names = ", ".join(sorted(skipped))
+    err_console.print(
+        Text(f"{len(skipped)} symbol(s) skipped: {names}; the others were processed"),
+        highlight=False, soft_wrap=True, emoji=False, markup=False,
+    )
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:

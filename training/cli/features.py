@@ -20,6 +20,7 @@ from rich.table import Table
 from features import LabelSpec, labelled_windows
 from features.bars import bar_name, parse_bar
 from features.errors import DataError
+from features.label_defaults import resolve_threshold_usd
 from features.labels import DEFAULT_OI_FRACTION, format_duration
 from features.store import MarketStore, normalize_symbol, write_parquet_atomic
 from training.cli.app import DataDirOption, console, features_app, resolve_data_dir
@@ -50,11 +51,15 @@ def build(
     ] = LabelKind.liquidation,
     horizon: Annotated[str, typer.Option(help="Forward window of the label.")] = "1h",
     threshold_usd: Annotated[
-        float | None, typer.Option(help="liquidation: absolute USD threshold.")
+        float | None,
+        typer.Option(help="liquidation: absolute USD threshold (default: the quickstart's label, "
+                     "$1.75M on BTC scaled by market size for other symbols)."),
     ] = None,
     threshold_oi_fraction: Annotated[
-        float, typer.Option(help="liquidation: threshold as a fraction of open interest.")
-    ] = DEFAULT_OI_FRACTION,
+        float | None,
+        typer.Option(help=f"liquidation: threshold as a fraction of open interest (e.g. {DEFAULT_OI_FRACTION}) "
+                     "instead of USD."),
+    ] = None,
     k_vol: Annotated[
         float, typer.Option(help="proxy: drop in trailing-volatility units.")
     ] = LabelSpec.model_fields["k_vol"].default,
@@ -111,7 +116,7 @@ def build(
     spec = _spec(
         kind=label.value,
         horizon=horizon,
-        threshold_usd=threshold_usd,
+        threshold_usd=resolve_threshold_usd(label.value, threshold_usd, threshold_oi_fraction, symbol),
         threshold_oi_fraction=threshold_oi_fraction,
         k_vol=k_vol,
         vol_window=vol_window,

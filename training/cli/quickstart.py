@@ -24,6 +24,7 @@ import typer
 
 from features.atomic import write_text_atomic
 from features.errors import FlushRiskError, ModelNotFoundError
+from features.label_defaults import DEFAULT_BTC_THRESHOLD_USD, default_threshold_usd
 from features.settings import get_settings
 from features.store import normalize_symbol
 from training.cli.app import app, console
@@ -101,23 +102,18 @@ def simulate_step(symbol: str, days: float, seed: int, data_dir: Path) -> str:
     )
 
 
-# The quickstart's label is the training benchmark's (benchmarks/bench_training.py): long
-# liquidations of at least $5M within the next hour on simulated BTC (the real evaluation's own
-# threshold, at its ~5.4 % base rate: re-derived once by base rate when the simulator stopped
-# drifting and its liquidation scale changed; it was $1.75M). The default 0.3 %-of-OI label fires in only 0.5-1 % of
-# simulated hours, too few positives in one year for a model to beat logistic clearly.
-from features.sources.simulator.config import LABEL_USD_BTC as SIMULATED_BTC_THRESHOLD_USD
+# The quickstart's label is the default label of train and features build (one definition:
+# features.label_defaults): long liquidations of at least $5M within the next hour on simulated
+# BTC (the real evaluation's own threshold, at its ~5.4 % base rate), scaled by market size for
+# other symbols.
+SIMULATED_BTC_THRESHOLD_USD = DEFAULT_BTC_THRESHOLD_USD
 
 
 def quickstart_label(symbol: str) -> LabelRequest:
-    """The benchmark's label, scaled by the simulated market's size so it is as common on ETH or
-    an alt as on BTC (the simulator sizes each market from its profile)."""
-    from features.sources.simulator.config import SimConfig
+    """The default label (features.label_defaults), scaled by the market's size."""
     from training.jobs import LabelRequest
 
-    config = SimConfig()
-    share = config.profile(symbol).market_size_usd / config.profile("BTC").market_size_usd
-    return LabelRequest(threshold_usd=float(f"{SIMULATED_BTC_THRESHOLD_USD * share:.3g}"))
+    return LabelRequest(threshold_usd=default_threshold_usd(symbol))
 
 
 def train_step(symbol: str, paths: QuickstartPaths) -> str:

@@ -10,7 +10,14 @@ import typer
 from rich.table import Table
 
 from features.store import MarketStore
-from training.cli.app import DataDirOption, app, console, resolve_data_dir
+from training.cli.app import (
+    EXIT_SYMBOLS_SKIPPED,
+    DataDirOption,
+    app,
+    console,
+    print_skipped,
+    resolve_data_dir,
+)
 
 
 class DriversChoice(str, Enum):
@@ -48,7 +55,11 @@ def score(
                      "top = bars at or above the alert level, none, or all (every bar, /predict's answer to the bit)."),
     ] = DriversChoice.top,
 ) -> None:
-    """Probability and risk level for every bar of a stored history, per symbol; drivers where asked."""
+    """Probability and risk level for every bar of a stored history, per symbol; drivers where asked.
+
+    Symbols without a champion are named with the reason and skipped; the others are scored, and
+    the command then exits 1 (0 when every symbol was scored).
+    """
     from training.pooled import parse_symbols
     from training.score import ScoreRequest, score_job
 
@@ -71,3 +82,6 @@ def score(
         console.print(f"scores stored under {root / '_scores'} (flushrisk serve shows them)", highlight=False)
     if out is not None:
         console.print(f"written to {out}", highlight=False)
+    if outcome.skipped:
+        print_skipped(outcome.skipped)
+        raise typer.Exit(EXIT_SYMBOLS_SKIPPED)

@@ -181,6 +181,9 @@ def serve_env(tags: list[str] | None, home: Path, workers: int) -> dict[str, str
     env.update(
         BENTOML_HOME=str(home),
         FLUSHRISK_PROJECT=get_settings().tracking_uri,
+        # The server runs in the project's directory (--working-dir): a relative store path
+        # (the default ./data, or FLUSHRISK_DATA_DIR=radar) must mean the caller's directory.
+        FLUSHRISK_DATA_DIR=str(get_settings().data_dir.resolve()),
         BENTOML_DO_NOT_TRACK="true",
         BENTOML_CONFIG_OPTIONS=f"services.{SERVICE_NAME}.workers={workers}",
     )

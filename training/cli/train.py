@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from features.errors import DataError
+from features.label_defaults import resolve_threshold_usd
 from features.settings import Settings
 from training.cli.app import DataDirOption, app, console, resolve_data_dir
 
@@ -327,6 +328,22 @@ def print_tuning(tuning: dict[str, Any] | None) -> None:
     console.print(f"design: {tuning['design']}", highlight=False, style="dim")
 
 
+def promote_hint(symbol: str, version: int, verdict: dict[str, Any], mlflow_home: Path | None) -> str:
+    """How to promote the version just registered, with the store it went to, or, when its
+    verdict does not clear the gate (CI above zero), that the gate will refuse it and why."""
+    from training.registry import verdict_refusals
+
+    home = f" --mlflow-home {mlflow_home}" if mlflow_home is not None else ""
+    command = f"flushrisk promote --symbol {symbol} --version {version}{home}"
+    lo, hi = (verdict.get("ci") or [None, None])[:2]
+    metrics = {"vs_best_baseline_pr_auc": verdict.get("difference"),
+               "vs_best_baseline_pr_auc_ci_lo": lo, "vs_best_baseline_pr_auc_ci_hi": hi}
+    refusals = verdict_refusals(version, {k: v for k, v in metrics.items() if v is not None}, verdict.get("text"))
+    if not refusals:
+        return f"promote it with: {command}"
+    return f"the promotion gate will refuse it ({refusals[0]}); {command} --force overrides"
+
+
 @app.command("train")
 def train(
     data_dir: DataDir = None,
@@ -337,7 +354,9 @@ def train(
     ] = None,
     bar: Annotated[str, typer.Option("--bar", help="Bar to train at (resampled from finer data).")] = "1h",
     label: Annotated[LabelKind, typer.Option("--label", help="liquidation, or proxy (price drop).")] = LabelKind.liquidation,
-    threshold_usd: Annotated[float | None, typer.Option("--threshold-usd", help="liquidation: USD threshold.")] = None,
+    threshold_usd: Annotated[float | None, typer.Option("--threshold-usd", help=(
+        "liquidation: USD threshold. Default: the quickstart's label, $1.75M on BTC scaled by market size "
+        "for other symbols (--symbols: 0.30 % of open interest, one label for every symbol)."))] = None,
     threshold_oi_fraction: Annotated[
         float | None, typer.Option("--threshold-oi-fraction", help="liquidation: threshold / open interest.")
     ] = None,
@@ -406,7 +425,9 @@ def train(
         request = TrainRequest(
             data=DataRequest(data_dir=resolve_data_dir(data_dir), symbol=symbol, bar=bar),
             label=LabelRequest(
-                kind=label.value, horizon=horizon, threshold_usd=threshold_usd,
+                kind=label.value, horizon=horizon,
+                threshold_usd=threshold_usd if symbols is not None
+                else resolve_threshold_usd(label.value, threshold_usd, threshold_oi_fraction, symbol),
                 threshold_oi_fraction=threshold_oi_fraction, k_vol=k_vol, oi_drop_pct=oi_drop_pct,
                 onset=onset,
             ),
@@ -440,7 +461,7 @@ def train(
 
         console.print(
             f"registered [bold]{model_name(symbol)}[/] v{outcome.version} (run {outcome.run_id}); "
-            f"promote it with: flushrisk promote --symbol {symbol}",
+            + escape(promote_hint(symbol, outcome.version, outcome.report.get("verdict") or {}, mlflow_home)),
             highlight=False,
         )
     if report is not None:
@@ -497,7 +518,7 @@ def evaluate(
 def promote(
     symbol: SymbolOpt = "BTC",
     version: Annotated[int | None, typer.Option("--version", help="Version to promote (default: latest).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Promote despite the gate (label/bar/symbols, best baseline, training rows); says what it overrode.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Promote despite the gate (label/bar/symbols, verdict CI above zero, training rows) and the comparison with the champion; says what it overrode.")] = False,
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Score candidate and champion on this data when their evaluations differ.")
     ] = None,
@@ -505,17 +526,24 @@ def promote(
     mlflow_home: MlflowHome = None,
     bentoml_home: Annotated[Path | None, typer.Option("--bentoml-home", help="BentoML store (default: settings / BENTOML_HOME).")] = None,
 ) -> None:
-    """Make a version the champion if it beats the current one on the same data; export it to BentoML."""
+    """Make a version the champion if it beats the current one on the same data; export it to BentoML.
+
+    The gate needs the version's verdict CI above zero (it clearly beats the best baseline), the
+    champion's label, bar and symbols, and a win over the champion on the same rows. Exit codes:
+    0 promoted, 3 refused by the gate, 4 does not beat the champion (or not comparable), 2 a user
+    error. --force overrides the gate and the comparison, and says what it overrode.
+    """
     from training.jobs import promote_job
 
     result = promote_job(symbol, version, force, mlflow_home, data_dir, eval_from, bentoml_home)
     if result.promoted:
         console.print(f"[bold green]champion:[/] {result.name} v{result.version}: {escape(result.reason)}", highlight=False)
         console.print(f"exported to BentoML as {result.exported}", highlight=False)
-    else:
-        console.print(f"[bold yellow]not promoted:[/] {result.name} v{result.version}: {escape(result.reason)}", highlight=False)
-        if result.previous is not None:
-            console.print(f"champion stays v{result.previous}", highlight=False)
+        return
+    console.print(f"[bold yellow]not promoted:[/] {result.name} v{result.version}: {escape(result.reason)}", highlight=False)
+    if result.previous is not None:
+        console.print(f"champion stays v{result.previous}", highlight=False)
+    raise typer.Exit(result.exit_code)
 
 
 @app.command("models")
@@ -531,15 +559,16 @@ def models(
         console.print("no registered models yet: run `flushrisk train`")
         return
     table = Table(
-        title="Registered models (flushrisk-<SYMBOL>; metrics out of fold)",
+        title=("Registered models (flushrisk-<SYMBOL>; metrics out of fold; verdict: PR-AUC margin over the "
+               "best baseline [90% CI]; figures of different labels are not comparable)"),
         title_justify="left",
         box=box.SIMPLE_HEAD,
         padding=(0, 1),
         pad_edge=False,
     )
-    for col in ("symbol", "v", "alias", "created", "data", "PR-AUC", "lift", "ECE"):
+    for col in ("symbol", "v", "alias", "created", "bar", "label", "PR-AUC", "lift", "ECE", "verdict"):
         right = col in ("v", "PR-AUC", "lift", "ECE")
-        table.add_column(col, justify="right" if right else "left", no_wrap=True)
+        table.add_column(col, justify="right" if right else "left", no_wrap=col != "verdict")
     for v in versions:
         m = v.metrics
         table.add_row(
@@ -547,10 +576,12 @@ def models(
             str(v.version),
             ",".join(v.aliases),
             f"{v.created:%m-%d %H:%M}",
-            f"{v.tags.get('bar', '-')} {v.tags.get('label_kind', '-')}",
+            v.tags.get("bar", "-"),
+            v.label,
             _fmt(m.get("pr_auc"), "{:.3f}"),
             _fmt(m.get("pr_auc_lift"), "{:.2f}x"),
             _fmt(m.get("ece"), "{:.4f}"),
+            v.verdict,
             style="bold green" if v.is_champion else None,
         )
     console.print(table)
@@ -584,7 +615,14 @@ def ui(
 
     home = require_store(resolve_home(mlflow_home))
     cmd, env = ui_command(home, host, port)
-    console.print(f"MLflow UI for {home.resolve()} on [bold]http://{host}:{port}[/] (Ctrl-C stops)", highlight=False)
+    from training.tracking import connect
+
+    _, experiment_id = connect(home)
+    runs = f"http://{host}:{port}/#/experiments/{experiment_id}/runs"
+    console.print(
+        f"MLflow UI for {home.resolve()} on http://{host}:{port}; the training runs: [bold]{runs}[/] "
+        "(Ctrl-C stops)", highlight=False, soft_wrap=True,
+    )
     try:
         completed = subprocess.run(cmd, env=env, check=False)
     except KeyboardInterrupt:

@@ -19,7 +19,14 @@ from typing import Annotated
 import typer
 
 from features.errors import DataError
-from training.cli.app import DataDirOption, app, console, resolve_data_dir
+from training.cli.app import (
+    EXIT_SYMBOLS_SKIPPED,
+    DataDirOption,
+    app,
+    console,
+    print_skipped,
+    resolve_data_dir,
+)
 from training.cli.serve import BentoHome, _bentoml_home
 
 
@@ -45,6 +52,11 @@ def store_names(markets: list[str]) -> dict[str, str]:
             f"{', '.join(twice)}: watch one market per base asset"
         )
     return out
+
+
+def replay_mode(source_dir: Path | None) -> str:
+    """What a replay's data are: the simulator's (no --source-dir), or a stored history."""
+    return "simulated" if source_dir is None else "replay"
 
 
 def _use_bentoml_home(explicit: Path | None) -> Path:
@@ -151,11 +163,22 @@ def watch_command(
             "stored and scored as: " + ", ".join(f"{m} -> {n}" for m, n in stored_as.items()),
             highlight=False,
         )
-    predictors = load_champions(list(stored_as.values()), model)
+    predictors = load_champions(list(stored_as.values()), model, skip_missing=True)
+    skipped = [n for n in stored_as.values() if n not in predictors]
+    if skipped:
+        stored_as = {m: n for m, n in stored_as.items() if n in predictors}
+        names = [m for m in names if m in stored_as]
+        console.print(
+            f"[yellow]not watched: {', '.join(skipped)} (no champion model; champions: "
+            f"{', '.join(sorted(predictors))}). Train and promote one (flushrisk train --symbol "
+            f"{skipped[0]} then flushrisk promote --symbol {skipped[0]}), or pass --model TAG to "
+            "score every symbol with one model.[/]",
+            highlight=False,
+        )
     chosen = _choose_bar(bar, predictors)
     if metrics_port is not None:
         _serve_metrics(metrics_port)
-    mode = "live" if replay is None else "replay" if source_dir is not None else "simulated"
+    mode = "live" if replay is None else replay_mode(source_dir)
     alerts = None
     if alert_webhook:
         from serving.alerts import AlertManager
@@ -218,12 +241,17 @@ def watch_command(
                if unsent + alerts.failed else ""),
             highlight=False,
         )
+    if skipped:
+        console.print(f"not watched (no champion model): {', '.join(skipped)}", highlight=False)
     if mode != "live" and radar.publisher.ended:
         console.print(
             f"the {mode} replay {radar.publisher.ended['reason']}: the radar clock stopped at "
             f"{radar.publisher.ended['at']}",
             highlight=False,
         )
+    if radar.skipped:  # each was logged with its damaged file when it was met
+        print_skipped(radar.skipped, reasons=False)
+        raise typer.Exit(EXIT_SYMBOLS_SKIPPED)
 
 
 def _serve_metrics(port: int) -> None:

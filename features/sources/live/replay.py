@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from features.bars import bar_name, parse_bar
-from features.errors import DataError
+from features.errors import DataError, UnreadableDataError
 from features.store import MarketStore, normalize_symbol
 
 
@@ -92,17 +92,30 @@ class ReplaySource:
             preset=plan.preset,
         )
 
-    def store_past(self, store: MarketStore) -> None:
-        """Put each symbol's bars before the replay start into the store, if it lacks them."""
+    def store_past(
+        self,
+        store: MarketStore,
+        on_unreadable: Callable[[str, UnreadableDataError], None] | None = None,
+    ) -> None:
+        """Put each symbol's bars before the replay start into the store, if it lacks them.
+
+        ``on_unreadable(symbol, error)``: a symbol whose stored data is damaged is handed to
+        it and left alone (the others go on); without it the error is raised.
+        """
         for symbol, frame in self.frames.items():
             past = frame[frame.index < self.start]
             if past.empty:
                 continue
-            if self.bar in store.bars(symbol):
-                stored = store.read(symbol, self.bar, start=past.index[0], end=past.index[-1])
-                if len(stored) >= len(past):
-                    continue
-            store.write(symbol, past, source="replay", bar=self.bar)
+            try:
+                if self.bar in store.bars(symbol):
+                    stored = store.read(symbol, self.bar, start=past.index[0], end=past.index[-1])
+                    if len(stored) >= len(past):
+                        continue
+                store.write(symbol, past, source="replay", bar=self.bar)
+            except UnreadableDataError as err:
+                if on_unreadable is None:
+                    raise
+                on_unreadable(symbol, err)
 
     def bar_times(self, after: dict[str, pd.Timestamp | None]) -> list[pd.Timestamp]:
         """Bar open times still to release, given the last stored bar of each symbol."""
