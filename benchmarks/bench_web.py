@@ -12,6 +12,14 @@ Targets (issue 13):
 Also printed: the /risk body size, and how long the page's own work takes once loaded (a
 re-sort of 400 rows, a filter, and one refresh with every row changed).
 
+Under load (issue 23; ``--load-only`` runs only this part, no browser needed): 16 concurrent
+clients (``--clients``) for ``--seconds`` mix ``/risk`` (40 %), ``/risk/{symbol}`` (30 %) and
+``/scores/{symbol}`` (30 %) over random symbols, gzip accepted as a browser does, while one
+more client asks ``/livez`` every 20 ms. Targets: mixed p99 <= 50 ms with 0 errors, ``/livez``
+p99 <= 20 ms meanwhile, and a conditional GET of ``/risk`` with its ETag answers 304. Ceiling,
+same server, same run, same clients: a static file (``/static/vendor/uPlot.iife.min.js``,
+served by Starlette's StaticFiles). The load average is printed beside each figure.
+
 The data, by default: the real radar (serving.radar, what ``flushrisk watch --replay`` runs)
 replays 400 simulated markets at hourly bars for a day into a temporary data directory, scored
 by a tiny real model, and the real service (``flushrisk serve``) answers from it. With
@@ -19,7 +27,7 @@ by a tiny real model, and the real service (``flushrisk serve``) answers from it
 sparklines of 96 points), which needs no radar. With ``--url``: any running FlushRisk service.
 
     .venv/bin/python benchmarks/bench_web.py [--symbols 400] [--runs 7] [--requests 300]
-        [--stand-in] [--url http://127.0.0.1:3000]
+        [--stand-in] [--url http://127.0.0.1:3000] [--load-only] [--clients 16] [--seconds 20]
 
 Needs Debian's Chromium (``apt-get install -y chromium``). Every loop is bounded; servers are
 stopped by their process-group ids at the end.
@@ -49,9 +57,12 @@ from benchmarks.timing import time_calls
 from tests.serving import browser as chrome
 from tests.serving.server_process import free_port, running_server
 
-console = Console()
+console = Console(width=180)
 PAGE_TARGET_S = 1.5
 RISK_P99_TARGET_MS = 20.0
+MIXED_P99_TARGET_MS = 50.0
+LIVEZ_P99_TARGET_MS = 20.0
+STATIC_PATH = "/static/vendor/uPlot.iife.min.js"
 
 # Page-side timings: a re-sort, a filter, and a refresh where every row changed.
 INTERACT = """async () => {
@@ -211,6 +222,104 @@ def latency_ms(client: httpx.Client, path: str, n: int) -> np.ndarray:
     return np.array(time_calls(lambda: client.get(path).raise_for_status(), n)) * 1000
 
 
+def load_average() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load {one:.1f}/{five:.1f}"
+
+
+async def _clients(url: str, paths: Any, clients: int, seconds: float, api_key: str | None
+                   ) -> tuple[list[float], int, list[float]]:
+    """``clients`` concurrent keep-alive clients asking ``paths()`` for ``seconds``, and one
+    asking /livez every 20 ms: (latencies in ms, errors, /livez latencies in ms)."""
+    import asyncio
+    import time
+
+    headers = {"Accept-Encoding": "gzip"}
+    if api_key:
+        headers["X-API-Key"] = api_key
+    times: list[float] = []
+    livez: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + seconds
+
+    async def one(client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        while time.perf_counter() < stop:
+            t = time.perf_counter()
+            try:
+                response = await client.get(paths())
+                ok = response.status_code in (200, 304)
+            except httpx.HTTPError:
+                ok = False
+            times.append((time.perf_counter() - t) * 1000)
+            errors += not ok
+
+    async def probe(client: httpx.AsyncClient) -> None:
+        while time.perf_counter() < stop:
+            t = time.perf_counter()
+            await client.get("/livez")
+            livez.append((time.perf_counter() - t) * 1000)
+            await asyncio.sleep(0.02)
+
+    limits = httpx.Limits(max_connections=clients + 1, max_keepalive_connections=clients + 1)
+    async with httpx.AsyncClient(base_url=url, timeout=30, headers=headers, limits=limits) as c:
+        await asyncio.gather(probe(c), *(one(c) for _ in range(clients)))
+    return times, errors, livez
+
+
+def under_load(url: str, symbols: list[str], clients: int, seconds: float) -> list[tuple]:
+    """Mixed routes against the static ceiling, 304 on a matching ETag: rows for the table."""
+    import asyncio
+    import random
+
+    rng = random.Random(7)
+    key = os.environ.get("FLUSHRISK_API_KEY")
+
+    def mixed() -> str:
+        r, symbol = rng.random(), rng.choice(symbols)
+        return "/risk" if r < 0.4 else f"/risk/{symbol}" if r < 0.7 else f"/scores/{symbol}"
+
+    with httpx.Client(base_url=url, timeout=30, headers={"X-API-Key": key} if key else {}) as c:
+        first = c.get("/risk")
+        again = c.get("/risk", headers={"If-None-Match": first.headers.get("etag", "")})
+        for path in ("/risk", f"/risk/{symbols[0]}", f"/scores/{symbols[0]}", STATIC_PATH):
+            c.get(path).raise_for_status()  # warm: the first answers fill the caches
+    rows = []
+    static, _static_errors, static_livez = asyncio.run(
+        _clients(url, lambda: STATIC_PATH, clients, seconds, key))
+    s_load = load_average()
+    mix, mix_errors, livez = asyncio.run(_clients(url, mixed, clients, seconds, key))
+    m_load = load_average()
+    p = lambda a, q: float(np.percentile(a, q)) if len(a) else float("nan")
+    mix99, stat99, live99 = p(mix, 99), p(static, 99), p(livez, 99)
+    verdict = lambda ok: "PASS" if ok else "FAIL"
+    rows.append((
+        (f"{clients} clients, mixed /risk, /risk/{{symbol}}, /scores/{{symbol}}: p50 / p99 "
+        f"({len(mix)} requests in {seconds:g} s, {mix_errors} errors; {m_load})"),
+        f"{p(mix, 50):.1f} / {mix99:.1f} ms",
+        f"static file: {p(static, 50):.1f} / {stat99:.1f} ms ({len(static)} requests, {s_load})",
+        f"{mix99 / stat99:.1f}x",
+        (f"p99 <= {MIXED_P99_TARGET_MS:g} ms and 0 errors: "
+        f"{verdict(mix99 <= MIXED_P99_TARGET_MS and mix_errors == 0)}"),
+    ))
+    rows.append((
+        f"/livez p50 / p99 meanwhile ({len(livez)} probes; {m_load})",
+        f"{p(livez, 50):.1f} / {live99:.1f} ms",
+        f"beside the static file: {p(static_livez, 50):.1f} / {p(static_livez, 99):.1f} ms",
+        f"{live99 / p(static_livez, 99):.1f}x",
+        f"p99 <= {LIVEZ_P99_TARGET_MS:g} ms: {verdict(live99 <= LIVEZ_P99_TARGET_MS)}",
+    ))
+    rows.append((
+        "conditional GET /risk with its ETag",
+        f"{again.status_code} ({len(again.content)} bytes)",
+        (f"first answer {first.status_code}, {len(first.content) / 1e6:.2f} MB unzipped, "
+        f"ETag {first.headers.get('etag')}"),
+        "",
+        f"304: {verdict(again.status_code == 304)}",
+    ))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--symbols", type=int, default=400)
@@ -219,8 +328,12 @@ def main() -> None:
     parser.add_argument("--stand-in", action="store_true", help="the contract stand-in, not the radar")
     parser.add_argument("--bar-minutes", type=int, default=1, help="stand-in bar")
     parser.add_argument("--url", help="a running FlushRisk service")
+    parser.add_argument("--load-only", action="store_true",
+                        help="only the concurrent load part (no browser)")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=20.0, help="per load phase")
     args = parser.parse_args()
-    reason = chrome.missing()
+    reason = None if args.load_only else chrome.missing()
     if reason:
         raise SystemExit(reason)
     with tempfile.TemporaryDirectory(prefix="bench-web-") as tmp:
@@ -234,7 +347,14 @@ def main() -> None:
             server = replayed_service(args.symbols, Path(tmp))
             source = "the service, fed by the radar replaying simulated markets (1h bars)"
         with server as url:
-            console.print(f"[bold]bench_web[/]: {args.symbols} symbols from {source}")
+            console.print(f"[bold]bench_web[/]: {args.symbols} symbols from {source}; "
+                          f"{load_average()}")
+            with httpx.Client(base_url=url, timeout=30) as client:
+                names = [r["symbol"] for r in client.get("/risk").json()["symbols"]]
+            loaded = under_load(url, names, args.clients, args.seconds)
+            if args.load_only:
+                _table(loaded)
+                return
             with httpx.Client(base_url=url, timeout=30) as client:
                 size = len(client.get("/risk").content)
                 risk = latency_ms(client, "/risk", args.requests)
@@ -266,7 +386,20 @@ def main() -> None:
     )
     table.add_row(f"re-sort {args.symbols} rows / filter (in page)", f"{interact['sort']:.1f} / {interact['filter']:.1f} ms", "", "", "")
     table.add_row("apply one /risk refresh, every row changed", f"{refresh:.1f} ms", "", "", "")
+    for row in loaded:
+        table.add_row(*row)
     console.print(table)
+    console.print(f"finished; {load_average()}")
+
+
+def _table(rows: list[tuple]) -> None:
+    table = Table(title="FlushRisk API under load: measured in this run")
+    for col in ("measure", "value", "ceiling (same server, same run)", "ratio", "target"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"finished; {load_average()}")
 
 
 if __name__ == "__main__":

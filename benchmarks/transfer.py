@@ -16,12 +16,32 @@ PR-AUC is printed over all out-of-fold rows and over the last two months, beside
 rate and the number of positives (a few dozen on this file: differences of a few hundredths
 are within the noise). ``benchmarks/bench_training.py --transfer`` calls :func:`main`.
 
-Run: ``.venv/bin/python benchmarks/transfer.py [--seeds 11,12] [--preset default]``
+Run: ``.venv/bin/python benchmarks/transfer.py --real okx [--seeds 11,12] [--preset default]``
+
+**On the real development set** (``--real coinglass``, the default): the Coinglass BTC hourly
+file with real liquidations and the real evaluation's label, long liquidations >= $5M in the
+next hour, with training.fit's walk-forward. Four models on the same out-of-fold rows:
+
+1. **real**: the walk-forward model trained on the real rows before each fold;
+2. **sim default**: one booster trained on the default preset only;
+3. **sim fitted**: one booster trained on a config fitted (``calibrate``) to the real rows
+   *before the first test fold* only (the dev set's own earlier months), or the default's
+   values at that market's scale when the fit could not do better (the report says which);
+4. **mix**: per fold, the real training rows plus the fitted config's simulated rows, their
+   weight chosen on the fold's inner validation split.
+
+The label is the same on both sides: on a simulated frame the USD threshold is $5M scaled by
+the simulated market's size (its median open interest over the real set's, $7.81B), stated
+in the output. Each is compared with the real model by the protocol's paired day-block
+bootstrap (90 % CI of real - other).
+
+Run: ``.venv/bin/python benchmarks/transfer.py [--seeds 11,12] [--trials 30]``
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -39,6 +59,8 @@ from models.lgbm import BoosterConfig, fit_booster, inner_split, monotone_constr
 from training.fit import MODEL, TrainConfig, run_walk_forward
 
 OKX_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "okx_btc_usd_swap_1h.csv"
+DEV_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "coinglass_btc_1h_dev.csv"
+REAL_USD = 5e6  # the real evaluation's label: long liquidations >= $5M in the next hour
 MIX_WEIGHTS: tuple[float, ...] = (0.0, 0.05, 0.15, 0.4, 1.0)
 LAST = pd.Timedelta(days=61)
 
@@ -129,22 +151,119 @@ def _print_protocol(
     report = protocol_report(predictions, y, index, pd.Timedelta("1h"), thresholds, model="real")
     for name, m in report["metrics"].items():
         lo, hi = m["ci"]["pr_auc"]
-        print(f"  {name:<9} PR-AUC {m['pr_auc']:.4f} (90 % CI {lo:.4f} to {hi:.4f})")
+        print(f"  {name:<11} PR-AUC {m['pr_auc']:.4f} (90 % CI {lo:.4f} to {hi:.4f})")
     for name, d in report["differences"].items():
         lo, hi = d["pr_auc"]["ci"]
         print(
-            f"  real - {name:<9} PR-AUC {d['pr_auc']['value']:+.4f} (90 % CI {lo:+.4f} to {hi:+.4f})"
+            f"  real - {name:<11} PR-AUC {d['pr_auc']['value']:+.4f} "
+            f"(90 % CI {lo:+.4f} to {hi:+.4f})"
         )
+
+
+def sim_rows(
+    config, real: pd.DataFrame, X_real: pd.DataFrame, seeds: list[int], days: float
+) -> tuple[pd.DataFrame, np.ndarray, float]:
+    """Labelled simulated rows with the real set's columns, on the real label scaled to the
+    simulated market's size; the scaled USD threshold (mean over seeds)."""
+    keep = [c for c in real.columns if real[c].notna().any()]
+    real_oi = float(real["open_interest_usd"].median())
+    Xs, ys, usds = [], [], []
+    for seed in seeds:
+        sim = simulate("BTC", days=days, bar="1h", seed=seed, config=config)[keep]
+        usd = REAL_USD * float(sim["open_interest_usd"].median()) / real_oi
+        X, y, _ = labelled_windows(sim, LabelSpec(threshold_usd=float(f"{usd:.4g}")))
+        Xs.append(X[X_real.columns])
+        ys.append(y.to_numpy(np.float64))
+        usds.append(usd)
+    X_sim = pd.concat(Xs)
+    # one time-ordered index for the simulated years, for fit_booster's inner split
+    X_sim.index = pd.date_range("2000-01-01", periods=len(X_sim), freq="1h", tz="UTC")
+    return X_sim, np.concatenate(ys), float(np.mean(usds))
+
+
+def main_dev(args: argparse.Namespace) -> dict[str, float]:
+    """Transfer on the real development set (real liquidations, the $5M label)."""
+    from features.sources.coinglass import import_coinglass
+    from features.sources.simulator import PRESETS
+    from features.sources.simulator.calibrate import calibrate
+
+    t0 = time.perf_counter()
+    real = import_coinglass(args.dev)
+    spec = LabelSpec(threshold_usd=REAL_USD)
+    X_real, y_real_s, meta = labelled_windows(real, spec)
+    y_real = y_real_s.to_numpy(np.float64)
+    config = TrainConfig()
+    gap = pd.Timedelta(spec.horizon)
+    wf = run_walk_forward(X_real, y_real_s, pd.Timedelta("1h"), config)
+    first_test = wf.index[0]
+    earlier = real[real.index < first_test - gap]
+    fit = calibrate(earlier, "BTC", PRESETS["default"], trials=args.trials, timeout_seconds=900)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    X_def, y_def, usd_def = sim_rows(PRESETS["default"], real, X_real, seeds, args.days)
+    X_fit, y_fit, usd_fit = sim_rows(fit.config, real, X_real, seeds, args.days)
+    rows = X_real.loc[wf.index].to_numpy(np.float64, na_value=np.nan)
+    sim_default = fit_booster(X_def, y_def, config.booster, gap=gap).booster.predict(rows)
+    sim_fitted = fit_booster(X_fit, y_fit, config.booster, gap=gap).booster.predict(rows)
+    mix_parts, chosen = [], []
+    for fold in wf.folds:
+        Xf, yf = X_real.iloc[fold.fold.train], y_real[fold.fold.train]
+        best = None
+        for w in MIX_WEIGHTS:
+            booster, pr, _ = fit_weighted(Xf, yf, X_fit, y_fit, w, gap, config.booster)
+            if best is None or (np.isfinite(pr) and pr > best[1]):
+                best = (booster, pr, w)
+        chosen.append(best[2])
+        X_test = X_real.iloc[fold.fold.test]
+        mix_parts.append(best[0].predict(X_test.to_numpy(np.float64, na_value=np.nan)))
+    mix = np.concatenate(mix_parts)
+    y = wf.y
+    predictions = {
+        "real": wf.predictions[MODEL],
+        "sim_default": sim_default,
+        "sim_fitted": sim_fitted,
+        "mix": mix,
+    }
+    figures = {"base_rate": float(y.mean()), **{k: _pr(y, p) for k, p in predictions.items()}}
+    print(
+        f"\nsim-to-real transfer on the real development set ({args.dev.name}): label long "
+        f"liquidations >= ${REAL_USD / 1e6:.0f}M in the next hour; {meta.rows} real rows, "
+        f"{len(wf.folds)} walk-forward folds, {len(y)} out-of-fold rows ({int(y.sum())} "
+        f"positives, base rate {y.mean():.3f}); first test hour {first_test:%Y-%m-%d %H:%M}"
+    )
+    print(
+        f"simulated: BTC seeds {seeds}, {args.days:g} days each, the real set's columns only; "
+        f"label scaled to the simulated market's size: default ${usd_def / 1e6:.2f}M "
+        f"(base rate {y_def.mean():.3f}), fitted ${usd_fit / 1e6:.2f}M (base rate "
+        f"{y_fit.mean():.3f})"
+    )
+    print(
+        f"fit to the {len(earlier)} real hours before the first test fold "
+        f"({fit.trials} trials, {fit.seconds:.0f} s): {fit.reason}"
+    )
+    print(f"mix weight per fold (chosen on the inner validation split): {chosen}")
+    _print_protocol(predictions, y, wf.index, wf.thresholds)
+    print(f"({time.perf_counter() - t0:.0f} s, load average {os.getloadavg()[0]:.1f})")
+    figures["mix_weights"] = chosen  # type: ignore[assignment]
+    return figures
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--real", choices=("coinglass", "okx"), default="coinglass")
     parser.add_argument("--seeds", default="11,12", help="simulated BTC years to train on")
     parser.add_argument("--preset", default="default")
     parser.add_argument("--okx", type=Path, default=OKX_FILE)
+    parser.add_argument("--dev", type=Path, default=DEV_FILE)
+    parser.add_argument("--trials", type=int, default=30, help="calibration trials")
+    parser.add_argument("--days", type=float, default=365, help="days per simulated seed")
     if argv is None and __name__ != "__main__":
-        argv = []  # called as a library (bench_training --transfer): its own argv is not ours
+        argv = ["--real", "okx"]  # called as a library (bench_training --transfer): OKX, as before
     args = parser.parse_args(argv)
+    if args.real == "coinglass":
+        if not args.dev.exists():
+            print(f"transfer: skipped, {args.dev} is absent")
+            return {}
+        return main_dev(args)
     if not args.okx.exists():
         print(f"transfer: skipped, {args.okx} is absent")
         return {}

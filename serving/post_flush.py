@@ -12,8 +12,8 @@ Each item is measured from the stored bars, with its value then and now and what
   flush against since: a growing spot share is real demand, a shrinking one leverage;
 * price against the flush low, and against the level that broke (the pre-flush 24 h low).
 
-"Large": long liquidations over one hour of at least 0.3 % of open interest (the default label
-threshold), or, without liquidation data, a one-hour drop of at least 4 times the hourly
+"Large": by the served model's label: long liquidations over one hour of at least its USD
+threshold, or of its fraction of open interest (0.3 % when no model says otherwise), or, without liquidation data, a one-hour drop of at least 4 times the hourly
 volatility of the week before. The flush is the hour with the most long liquidations (or the
 largest drop) in the window.
 """
@@ -39,19 +39,29 @@ FAST_REBUILD_PER_HOUR = 0.005  # OI growing 0.5 %/h or more
 
 
 def post_flush(
-    data_dir: Path | str, symbol: str, bar: str, now: pd.Timestamp
+    data_dir: Path | str,
+    symbol: str,
+    bar: str,
+    now: pd.Timestamp,
+    label: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
-    """The after-flush block for ``symbol`` at ``now``, or None without a recent large flush."""
+    """The after-flush block for ``symbol`` at ``now``, or None without a recent large flush.
+    ``label``: the served model's label spec, whose threshold says what "large" is."""
     try:
         frame = MarketStore(data_dir).read(
             symbol, bar, start=now - LOOKBACK - pd.Timedelta(days=7), end=now
         )
     except FlushRiskError:
         return None
-    return read_flush(frame, parse_bar(bar), now)
+    return read_flush(frame, parse_bar(bar), now, label)
 
 
-def read_flush(frame: pd.DataFrame, step: pd.Timedelta, now: pd.Timestamp) -> dict[str, Any] | None:
+def read_flush(
+    frame: pd.DataFrame,
+    step: pd.Timedelta,
+    now: pd.Timestamp,
+    label: dict[str, Any] | None = None,
+) -> dict[str, Any] | None:
     if frame.empty or len(frame) < 3:
         return None
     per_hour = max(1, int(pd.Timedelta(hours=1) / step))
@@ -62,7 +72,7 @@ def read_flush(frame: pd.DataFrame, step: pd.Timedelta, now: pd.Timestamp) -> di
     recent = frame.index > now - LOOKBACK
     if not recent.any():
         return None
-    flush_time, size_usd = _find_flush(frame, hourly_liq, drop, recent, per_hour)
+    flush_time, size_usd = _find_flush(frame, hourly_liq, drop, recent, per_hour, label or {})
     if flush_time is None:
         return None
     start = (
@@ -89,10 +99,18 @@ def read_flush(frame: pd.DataFrame, step: pd.Timedelta, now: pd.Timestamp) -> di
     }
 
 
-def _find_flush(frame, hourly_liq, drop, recent, per_hour):
+def _find_flush(frame, hourly_liq, drop, recent, per_hour, label):
+    threshold_usd = label.get("threshold_usd")
+    if hourly_liq is not None and threshold_usd:
+        candidates = hourly_liq[recent & (hourly_liq >= float(threshold_usd))]
+        if len(candidates):
+            t = candidates.idxmax()
+            return t, float(hourly_liq.loc[t])
+        return None, None
     if hourly_liq is not None and "open_interest_usd" in frame:
+        fraction = float(label.get("threshold_oi_fraction") or DEFAULT_OI_FRACTION)
         ratio = hourly_liq / frame["open_interest_usd"].shift(per_hour).where(lambda s: s > 0)
-        candidates = ratio[recent & (ratio >= DEFAULT_OI_FRACTION)]
+        candidates = ratio[recent & (ratio >= fraction)]
         if len(candidates):
             t = hourly_liq[candidates.index].idxmax()
             return t, float(hourly_liq.loc[t])
@@ -244,8 +262,13 @@ def _price(before: pd.DataFrame, during: pd.DataFrame, last: pd.Series) -> list[
             "then": low,
             "now": close,
             "unit": "USD",
-            "text": f"price is {above:.1%} above the flush low of {low:,.6g}"
-            + (": the low is being retested" if above < 0.005 else ""),
+            "text": (
+                f"price is {-above:.1%} below the flush low of {low:,.6g}: the low broke, "
+                "new lows after the flush"
+                if above < 0
+                else f"price is {above:.1%} above the flush low of {low:,.6g}"
+                + (": the low is being retested" if above < 0.005 else "")
+            ),
         }
     )
     support = _f(before["low"].min() if "low" in before else None)

@@ -122,12 +122,16 @@ class RadarClock:
         self.wall_origin = _time.time()
 
 
-def load_champions(symbols: list[str], model: str | None = None) -> dict[str, Any]:
+def load_champions(
+    symbols: list[str], model: str | None = None, skip_missing: bool = False
+) -> dict[str, Any]:
     """Each symbol's champion Predictor, loaded and checked exactly as the service loads them
     (:mod:`serving.loader`: the champion index of the project, or FLUSHRISK_SERVE_MODEL).
 
     ``model`` (a BentoML tag) scores every symbol with one model (a pooled model, or a test).
-    A symbol without a champion is an error naming the fix, not a silent skip.
+    A symbol without a champion is an error naming the fix, never a silent skip; with
+    ``skip_missing`` the others are returned as long as one symbol has a champion (the caller
+    names the missing ones: :func:`missing_champions`).
     """
     from serving.loader import Wanted, load_all, load_checked, wanted_models
     from serving.state import symbol_key
@@ -144,7 +148,7 @@ def load_champions(symbols: list[str], model: str | None = None) -> dict[str, An
             missing.append(symbol)
         else:
             out[symbol] = predictor
-    if missing:
+    if missing and not (skip_missing and out):
         raise ModelNotFoundError(
             f"no champion model for {', '.join(missing)} (champions: "
             f"{', '.join(sorted(served)) or 'none'}): train and promote one "

@@ -427,6 +427,17 @@ def history(
     return body
 
 
+def _served_label(symbol: str) -> dict[str, Any] | None:
+    """The label spec of the model serving ``symbol`` (what "a flush" means for it), if any."""
+    try:
+        from serving.state import STATE
+
+        predictor = STATE.get(symbol)
+    except ImportError:  # pragma: no cover - older services
+        return None
+    return None if predictor is None else dict(predictor.model.label_spec)
+
+
 def model_block(symbol: str, entry: dict[str, Any]) -> dict[str, Any]:
     """What the number means: the label, base rate, thresholds and track record of the model."""
     block: dict[str, Any] = {
@@ -491,11 +502,12 @@ def _prepared(body: Any, request: Request) -> radar_cache.Answer:
 
 
 @functools.lru_cache(maxsize=1024)
-def _post_flush(data_dir: Path, symbol: str, bar: str, last: pd.Timestamp) -> Any:
-    """The after-flush read at the radar's newest bar, made once per bar (it reads 37 days)."""
+def _post_flush(data_dir: Path, symbol: str, bar: str, last: pd.Timestamp, label: str) -> Any:
+    """The after-flush read at the radar's newest bar by the served model's label (JSON text, so
+    that it keys the cache), made once per bar and label (it reads 37 days)."""
     from serving.post_flush import post_flush
 
-    return post_flush(data_dir, symbol, bar, last)
+    return post_flush(data_dir, symbol, bar, last, json.loads(label))
 
 
 def _symbol_body(
@@ -520,7 +532,8 @@ def _symbol_body(
         }
         for a in read_alerts(data_dir, symbol, since=last - WINDOWS[window])
     ]
-    body["post_flush"] = _post_flush(data_dir, symbol, bar, last)
+    label = json.dumps(_served_label(symbol), sort_keys=True, default=str)
+    body["post_flush"] = _post_flush(data_dir, symbol, bar, last, label)
     body["model"] = model_block(symbol, entry)
     return body
 
@@ -620,13 +633,16 @@ def _scores_bytes(
     drivers: bool,
 ) -> bytes:
     frame = radar_cache.read_scores(data_dir, symbol, bar, start, end)
+    events, record, close = label_events(data_dir, symbol, bar, frame)
     body = {
         "symbol": symbol,
         "bar": bar,
         "time": [t.isoformat() for t in frame.index],
         "probability": _nulls(frame["probability"].to_numpy(dtype=float)),
         "risk_level": frame["risk_level"].tolist(),
-        "events": label_events(data_dir, symbol, bar, frame.index),
+        "events": events,
+        "backtest": record,
+        "close": close,
     }
     if drivers:
         body["drivers"] = scored_drivers(data_dir, symbol, bar, frame)
@@ -697,45 +713,59 @@ def _time_param(request: Request, name: str) -> pd.Timestamp | None:
 
 
 def label_events(
-    data_dir: Path, symbol: str, bar: str, times: pd.DatetimeIndex
-) -> list[dict[str, Any]]:
-    """Flushes in the scored range by the model's label: the largest liquidation bar of each
-    run of positive labels, with the long liquidations (USD) of that run's window."""
+    data_dir: Path, symbol: str, bar: str, scored: pd.DataFrame
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None, list[float | None] | None]:
+    """Flushes in the scored range by the served model's label (whole cascades: size and peak),
+    what the radar said before each (warned within the horizon, out of sample only), and the
+    close price at each scored bar (:mod:`serving.backtest`)."""
+    times = scored.index
     if len(times) == 0:
-        return []
+        return [], None, None
     from features.labels import LabelSpec, make_labels
+    from serving.backtest import cascades, warned_record
 
-    spec = LabelSpec()
+    spec, alert_at, trained_until, predictor = LabelSpec(), None, None, None
     try:
         from serving.state import STATE
 
         predictor = STATE.get(symbol)
         if predictor is not None:
             spec = LabelSpec.model_validate(dict(predictor.model.label_spec))
+            meta = predictor.model.metadata
+            alert_at = meta.get("alert_threshold") or predictor.model.thresholds.get("high")
+            until = predictor.info.trained_until
+            trained_until = pd.Timestamp(until) if until else None
+            if trained_until is not None and trained_until.tzinfo is None:
+                trained_until = trained_until.tz_localize("UTC")
     except (ImportError, ValueError, TypeError):
         pass
     store = MarketStore(data_dir)
     step = parse_bar(bar)
     if not any(step % parse_bar(b) == pd.Timedelta(0) for b in store.bars(symbol)):
-        return []  # no market data to make this bar from (unreadable data raises)
+        return [], None, None  # no market data to make this bar from (unreadable data raises)
     frame = store.read(symbol, bar, start=times[0], end=times[-1] + spec.horizon)
+    close = _nulls(frame["close"].reindex(times).to_numpy(dtype=float)) if "close" in frame else None
     try:
-        labels = make_labels(frame, spec, bar=bar).to_numpy()
+        labels = make_labels(frame, spec, bar=bar)
     except FlushRiskError:
-        return []
+        return [], None, close
     if "long_liq_usd" not in frame:
-        return []
+        return [], None, close
     liq = frame["long_liq_usd"].fillna(0.0).to_numpy()
-    h = max(1, int(spec.horizon / parse_bar(bar)))
-    events = []
-    positive = labels == 1.0
-    for i in np.flatnonzero(positive & ~np.concatenate([[False], positive[:-1]])):
-        span = slice(i + 1, min(i + 1 + h, len(frame)))
-        if span.start >= len(frame):
-            continue
-        j = span.start + int(np.argmax(liq[span]))
-        events.append({"time": frame.index[j].isoformat(), "size": float(liq[span].sum())})
-    return events
+    h = max(1, int(spec.horizon / step))
+    events = cascades(frame.index, labels.to_numpy(), liq, h)
+    record = warned_record(
+        events,
+        times,
+        scored["probability"].to_numpy(dtype=float),
+        labels.reindex(times).to_numpy(dtype=float),
+        None if alert_at is None else float(alert_at),
+        pd.Timedelta(spec.horizon),
+        step,
+        trained_until,
+    )
+    record["served_model"] = predictor is not None
+    return events, record, close
 
 
 def _refresh_gauges(stop: threading.Event, period: float = 5.0) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -373,6 +374,7 @@ def train_job(
     """
     from training.tracking import evaluation_digest, log_training_run, tracking_uri
 
+    started_ms = int(time.time() * 1000)  # the MLflow run covers the whole training
     # read
     spec = request.label.spec()
     bar = parse_bar(request.data.bar or "1h")
@@ -458,6 +460,7 @@ def train_job(
                 plots=plots,
                 model=model,
                 tuning=report.get("tuning"),
+                started_ms=started_ms,
             )
             model.metadata.update(mlflow_run_id=run_id, mlflow_version=version)
             report["mlflow"] = {

@@ -160,8 +160,9 @@ def metric_dict(report: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def run_name(report: dict[str, Any], data_source: str) -> str:
-    """What an engineer scanning the run list needs: symbol, bar, label, data source."""
+def run_name(report: dict[str, Any], data_source: str, started_ms: int | None = None) -> str:
+    """What an engineer scanning the run list needs: symbol, bar, label and when it ran (UTC);
+    the data source is in the run's description and tags, not its name."""
     setup = report.get("setup") or {}
     spec = setup.get("label_spec") or {}
     kind = spec.get("kind", "?")
@@ -171,7 +172,8 @@ def run_name(report: dict[str, Any], data_source: str) -> str:
     else:
         label = f"proxy {spec.get('k_vol', '?')}vol"
     label += f"/{spec.get('horizon', '?')}" + (f" onset {spec['onset']}" if spec.get("onset") else "")
-    return f"{setup.get('symbol', '?')} {setup.get('bar', '?')} {label} · {data_source}"
+    when = pd.Timestamp(started_ms if started_ms is not None else _now_ms(), unit="ms", tz="UTC")
+    return f"{setup.get('symbol', '?')} {label} {setup.get('bar', '?')} · {when:%Y-%m-%d %H:%M} UTC"
 
 
 def run_description(report: dict[str, Any], data_source: str) -> str:
@@ -220,6 +222,7 @@ def log_training_run(
     model: FlushModel,
     register: bool = True,
     tuning: dict[str, Any] | None = None,
+    started_ms: int | None = None,
 ) -> tuple[str, int | None]:
     """Log one training run (see the module docstring); return its run id and model version.
 
@@ -230,7 +233,7 @@ def log_training_run(
         run_id, version = _log_run(
             symbol=symbol, bar=bar, home=home, params=params, tags=tags, X=X, y=y,
             dataset_source=dataset_source, report=report, plots=plots, model=model, register=register,
-            tuning=tuning,
+            tuning=tuning, started_ms=started_ms,
         )
     except FlushRiskError:
         raise
@@ -265,6 +268,7 @@ def _log_run(
     model: FlushModel,
     register: bool,
     tuning: dict[str, Any] | None = None,
+    started_ms: int | None = None,
 ) -> tuple[str, Any]:
     import lightgbm
     import mlflow
@@ -274,7 +278,11 @@ def _log_run(
     name = model_name(symbol)
     source = Path(tags.get("data_dir") or dataset_source).name or dataset_source
     description = run_description(report, source)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name(report, source)) as run:
+    # the run starts when the training started, so its duration is the training's
+    created = client.create_run(
+        experiment_id, start_time=started_ms, run_name=run_name(report, source, started_ms)
+    )
+    with mlflow.start_run(run_id=created.info.run_id) as run:
         run_id = run.info.run_id
         model.metadata["mlflow_run_id"] = run_id
         mlflow.set_tags({**tags, "symbol": normalize_symbol(symbol), "bar": bar})

@@ -8,8 +8,9 @@
   const SYMBOL = FR.pathSymbol();
   const BEFORE = 24 * 3600, AFTER = 6 * 3600;
   let main = null, overview = null;
-  let x = [], p = [], events = [], selected = null;
+  let x = [], p = [], price = null, events = [], selected = null, record = null;
   let thresholds = null;
+  let trainedUntil = null; // seconds: scores at or before it are in-sample
 
   document.title = "FlushRisk · backtest " + SYMBOL;
   $("symbol").textContent = SYMBOL + " backtest";
@@ -20,30 +21,57 @@
     return Math.abs(s) >= 1000 ? FR.usd(s) : s.toPrecision(3);
   }
 
-  /** What the radar said before each event: peak probability in the 6 h before, first alert. */
-  function summarise(alertAt) {
-    return events.map((e) => {
-      const t = e.t;
-      const from = FRC.nearest(x, t - BEFORE), to = FRC.nearest(x, t);
-      let peak = null, firstAlert = null;
-      for (let i = Math.max(0, from); i <= to && i < x.length; i++) {
-        if (x[i] > t) break;
-        const v = p[i];
-        if (v === null) continue;
-        if (x[i] >= t - 6 * 3600 && (peak === null || v > peak)) peak = v;
-        if (firstAlert === null && FR.isNum(alertAt) && v >= alertAt) firstAlert = x[i];
-      }
-      return Object.assign({}, e, { peak, lead: firstAlert === null ? null : (t - firstAlert) / 3600 });
-    });
+  /** Highest probability within the label's horizon before each flush's first bar. */
+  function peakBefore(e) {
+    const h = record && FR.isNum(record.horizon_hours) ? record.horizon_hours * 3600 : 3600;
+    let peak = null;
+    for (let i = 0; i < x.length; i++) {
+      if (x[i] >= e.s) break;
+      if (x[i] >= e.s - h && p[i] !== null && (peak === null || p[i] > peak)) peak = p[i];
+    }
+    return peak;
   }
 
-  function drawEvents(alertAt) {
-    const rows = summarise(alertAt);
-    $("events-note").textContent = rows.length ? rows.length + " label events in the scored history. " +
-      (FR.isNum(alertAt) ? "“Warned” = the probability reached the alert level (" + FR.pct(alertAt / 100) + ") in the 24 h before." : "") : "No label event in the scored history.";
-    $("events").innerHTML = "<thead><tr><th>Flush (UTC)</th><th class=num>Size</th><th class=num title='highest probability in the 6 h before the flush'>Peak, 6 h</th><th title='did the probability reach the alert level in the 24 h before?'>Warned</th></tr></thead><tbody>" +
-      rows.map((r, i) => '<tr data-i="' + i + '"><td>' + FR.esc(FR.utc(r.time).replace(" UTC", "")) + '</td><td class="num">' + sizeText(r.size) +
-        '</td><td class="num">' + FR.pct(r.peak === null ? null : r.peak / 100) + "</td><td>" + (r.lead === null ? '<span class="muted">no</span>' : r.lead.toFixed(1) + " h ahead") + "</td></tr>").join("") + "</tbody>";
+  function recordText() {
+    if (!record) return events.length ? events.length + " label events in the scored history." : "No label event in the scored history.";
+    const h = FR.isNum(record.horizon_hours) ? record.horizon_hours : 1;
+    const hText = (h === Math.round(h) ? h.toFixed(0) : h.toFixed(1)) + " h";
+    const parts = [];
+    if (record.trained_until) {
+      parts.push("Out of sample only (after the model's training data, which ends " + FR.utc(record.trained_until) + "; the shaded part of the chart is in-sample and left out).");
+    }
+    if (!record.out_of_sample_bars) {
+      parts.push("Every scored bar lies in the model's training data: this history says nothing about how the model does on new data.");
+    } else if (!FR.isNum(record.alert_threshold)) {
+      parts.push(record.events + " flush(es) in " + record.out_of_sample_bars.toLocaleString("en-US") + " scored bars. " +
+        (record.served_model === false ? "No model serves " + SYMBOL + " in this service, so there is no alert level and no training period to judge by: none is counted as warned, and the flushes follow the default label."
+          : "The model states no alert level, so none is counted as warned."));
+    } else {
+      parts.push("Warned before " + record.warned + " of " + record.events + " flushes" +
+        (FR.isNum(record.warned_share) ? " (" + FR.pct(record.warned_share) + ")" : "") +
+        ": an alert (≥ " + FR.pct(record.alert_threshold) + ") from a bar opening within the " + hText + " horizon before the flush's first bar, never at or after it.");
+      parts.push("False alarms: " + record.false_alarms + " alert bars with no flush in the " + hText + " after them" +
+        (FR.isNum(record.false_alarms_per_week) ? " (" + record.false_alarms_per_week.toFixed(1) + " per week)" : "") +
+        ", over the same " + record.out_of_sample_bars.toLocaleString("en-US") + " bars.");
+    }
+    if (record.events_in_sample) parts.push(record.events_in_sample + " flush(es) in the training data are listed but not counted.");
+    return parts.join(" ");
+  }
+
+  function drawEvents() {
+    $("events-note").textContent = recordText();
+    $("events").innerHTML = "<thead><tr><th>Flush (UTC)</th><th class=num title='long liquidations of the whole cascade; its peak bar below'>Size</th>" +
+      "<th class=num title='highest probability within the horizon before the first bar of the flush'>Peak</th>" +
+      "<th title='an alert within the horizon before the flush&#39;s first bar (lead above zero)'>Warned</th></tr></thead><tbody>" +
+      events.map((r, i) => {
+        const peak = peakBefore(r);
+        const warned = r.in_sample ? '<span class="muted">in-sample</span>' : r.warned === true ? (FR.isNum(r.lead_hours) ? r.lead_hours.toFixed(1) + " h ahead" : "yes") :
+          r.warned === false ? '<span class="muted">no</span>' : '<span class="muted">–</span>';
+        const bars = FR.isNum(r.bars) ? r.bars + " bar(s) from " + FR.utc(r.start || r.time) + " to " + FR.utc(r.end || r.time) : "";
+        return '<tr data-i="' + i + '"' + (r.in_sample ? ' class="in-sample"' : "") + "><td>" + FR.esc(FR.utc(r.start || r.time).replace(" UTC", "")) +
+          '</td><td class="num size">' + sizeText(r.size) + (FR.isNum(r.peak_size) ? '<br><small class="muted" title="' + FR.esc(bars) + '">peak ' + sizeText(r.peak_size) + " " + FR.esc(FR.utc(r.time).slice(11, 16)) + "</small>" : "") +
+          '</td><td class="num">' + FR.pct(peak === null ? null : peak / 100) + '</td><td class="warned">' + warned + "</td></tr>";
+      }).join("") + "</tbody>";
   }
 
   function focus(i) {
@@ -62,6 +90,24 @@
     if (overview) overview.redraw(false);
   }
 
+  /** Grey shading over the in-sample part (bars the model was trained on), with a note. */
+  function inSampleShade() {
+    return { hooks: { drawClear: [(u) => {
+      if (trainedUntil === null || !x.length || trainedUntil < x[0]) return;
+      const { left, top, height } = u.bbox;
+      const a = Math.max(left, u.valToPos(x[0], "x", true));
+      const b = Math.min(left + u.bbox.width, u.valToPos(trainedUntil, "x", true));
+      if (b <= a) return;
+      u.ctx.save();
+      u.ctx.fillStyle = "rgba(139,152,165,0.16)";
+      u.ctx.fillRect(a, top, b - a, height);
+      u.ctx.fillStyle = "#8b98a5";
+      u.ctx.font = "11px system-ui, sans-serif";
+      if (b - a > 90) u.ctx.fillText("in-sample (training data)", a + 6, top + height - 8);
+      u.ctx.restore();
+    }] } };
+  }
+
   function draw() {
     const el = $("chart");
     const max = Math.max(0.1, ...p.filter((v) => v !== null)) * 1.1;
@@ -70,16 +116,22 @@
     const eventTimes = () => events.map((e) => e.t);
     const evY = new Array(x.length).fill(null);
     for (const e of events) { const k = FRC.nearest(x, e.t); if (k >= 0) evY[k] = p[k]; }
+    const series = [
+      { label: "probability", stroke: "#f0e442", width: 1.5, fill: "rgba(240,228,66,0.06)", value: (u, v) => (v == null ? "–" : C.pct(v)) },
+      { label: "flush (label event)", stroke: "#ff8a4c", fill: "#d55e00", paths: () => null, points: { show: true, size: 10, space: 0 },
+        value: (u, v) => (v == null ? "–" : "at " + C.pct(v)) },
+    ];
+    const data = [x, p, evY];
+    const axes = [FRC.axis("Probability, %", C.pct)];
+    if (price) {
+      series.push({ label: "price", stroke: "#e6edf3", width: 1, scale: "usd", value: (u, v) => (v == null ? "–" : "$" + C.price(v)) });
+      data.push(price);
+      axes.push(FRC.axis("Price, USD", C.price, { scale: "usd", side: 1, grid: { show: false } }));
+    }
     main = FRC.make(el, {
-      height: 360, data: [x, p, evY],
-      series: [
-        { label: "probability", stroke: "#f0e442", width: 1.5, fill: "rgba(240,228,66,0.06)", value: (u, v) => (v == null ? "–" : C.pct(v)) },
-        { label: "flush (label event)", stroke: "#ff8a4c", fill: "#d55e00", paths: () => null, points: { show: true, size: 10, space: 0 },
-          value: (u, v) => (v == null ? "–" : "at " + C.pct(v)) },
-      ],
-      axes: [FRC.axis("Probability, %", C.pct)],
+      height: 360, data, series, axes,
       scales: { y: { range: () => [0, max] } },
-      plugins: [FRC.levelBands(thresholds), FRC.eventLines(eventTimes, "#d55e00", () => (selected === null ? null : events[selected].t))],
+      plugins: [inSampleShade(), FRC.levelBands(thresholds), FRC.eventLines(eventTimes, "#d55e00", () => (selected === null ? null : events[selected].t))],
       cursor: { drag: { x: true, y: false } },
     });
     main.hooks.setScale = main.hooks.setScale || [];
@@ -129,16 +181,23 @@
     if (label) $("label-line").textContent = "Probability of " + label + " as scored at each bar, with the label events marked. Drag on the chart to zoom, double-click to see everything, or pick a flush from the list.";
     x = FR.toSeconds(scores.time || []);
     p = (FR.nums(scores.probability, x.length) || []).map((v) => (v === null ? null : v * 100));
-    events = (scores.events || []).map((e) => Object.assign({ t: Date.parse(e.time) / 1000 }, e)).filter((e) => isFinite(e.t)).sort((a, b) => a.t - b.t);
+    price = FR.nums(scores.close, x.length);
+    record = scores.backtest || null;
+    trainedUntil = record && record.trained_until ? Date.parse(record.trained_until) / 1000 : null;
+    events = (scores.events || []).map((e) => Object.assign({ t: Date.parse(e.time) / 1000, s: Date.parse(e.start || e.time) / 1000 }, e))
+      .filter((e) => isFinite(e.t)).sort((a, b) => a.t - b.t);
+    if (risk) FR.markMode(risk.mode, risk.replay_ended);
     if (!x.length) {
       $("chart").innerHTML = '<div class="muted">No scores stored for ' + FR.esc(SYMBOL) + " yet: run <code>flushrisk score</code> or <code>flushrisk watch</code>.</div>";
       return;
     }
     draw();
-    const alertAt = FR.isNum(model.alert_threshold) ? model.alert_threshold * 100 : thresholds && FR.isNum(thresholds.high) ? thresholds.high * 100 : null;
-    drawEvents(alertAt === null ? null : alertAt);
+    drawEvents();
     document.body.dataset.points = String(x.length);
     document.body.dataset.events = String(events.length);
+    document.body.dataset.inSample = trainedUntil !== null && x.length && trainedUntil >= x[0] ? "1" : "";
+    document.body.dataset.priceLine = price ? "1" : "";
+    if (record && FR.isNum(record.warned_share)) document.body.dataset.warnedShare = String(record.warned_share);
     FR.status($("status"), true, x.length.toLocaleString("en-US") + " scored bars · " + events.length + " flushes");
   }
 

@@ -14,6 +14,35 @@
     }, extra || {});
   }
 
+  /** Four evenly spaced ticks over the drawn range, labelled with as many digits as it takes
+      for them to differ (an open-interest chart moving 0.4 % must not read "$1.2B" four times). */
+  function spreadTicks(format) {
+    const compact = (v, d) => {
+      const a = Math.abs(v);
+      if (a >= 1e9) return (v / 1e9).toFixed(d) + "B";
+      if (a >= 1e6) return (v / 1e6).toFixed(d) + "M";
+      if (a >= 1e3) return (v / 1e3).toFixed(d) + "k";
+      return v.toFixed(d);
+    };
+    return {
+      splits: (u, axisIdx, min, max) => {
+        if (!isFinite(min) || !isFinite(max)) return [];
+        if (max <= min) return [min];
+        return [0, 1, 2, 3].map((k) => min + (k * (max - min)) / 3);
+      },
+      values: (u, splits) => {
+        const first = splits.map((v) => (v == null ? "" : format(v)));
+        if (new Set(first).size === first.length) return first;
+        const prefix = String(format(splits[0] || 0)).startsWith("$") ? "$" : "";
+        for (let d = 1; d <= 6; d++) {
+          const labels = splits.map((v) => prefix + compact(v, d));
+          if (new Set(labels).size === labels.length) return labels;
+        }
+        return splits.map((v) => prefix + v.toPrecision(8));
+      },
+    };
+  }
+
   const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
   const pad = (n) => (n < 10 ? "0" : "") + n;
 
@@ -174,5 +203,5 @@
     return Math.abs(xs[lo] - x) <= Math.abs(xs[hi] - x) ? lo : hi;
   }
 
-  window.FRC = { axis, timeAxis, fmt, levelBands, eventLines, group, make, autoSize, bars, nearest };
+  window.FRC = { axis, spreadTicks, timeAxis, fmt, levelBands, eventLines, group, make, autoSize, bars, nearest };
 })();

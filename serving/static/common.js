@@ -122,13 +122,68 @@
 
   function levelIndex(level) { return LEVELS.indexOf(level); }
 
-  function badge(level) {
+  /** The risk badge; a stale row's badge is grey and says "stale" (the level was then, not now). */
+  function badge(level, stale) {
     const i = levelIndex(level);
     const cls = i < 0 ? "unknown" : level;
     let meter = "";
     for (let k = 0; k < 4; k++) meter += "<i" + (k <= i ? ' class="f"' : "") + "></i>";
+    if (stale) {
+      return '<span class="badge stale" title="stale data: the level was ' + esc(level || "unknown") +
+        ' when the data was last current, not now"><span class="meter" aria-hidden="true">' + meter + "</span>stale</span>";
+    }
     return '<span class="badge lvl-' + cls + '" title="risk level: ' + esc(level || "unknown") +
       '"><span class="meter" aria-hidden="true">' + meter + "</span>" + esc(level || "unknown") + "</span>";
+  }
+
+  const MODE_TEXT = {
+    replay: ["REPLAY", "replayed history, not live data"],
+    simulated: ["SIMULATED", "simulated market data, not a real market"],
+  };
+
+  /** The word for the status line: "live" only for live data that is still updating. */
+  function feedWord() {
+    const mode = document.body.dataset.mode || "live";
+    if (document.body.dataset.replayEnded) return mode + " · replay ended";
+    return mode;
+  }
+
+  /** Mark the page when its scores come from replayed or simulated data, and say when the
+      replay ended (its clock stopped there); a live page carries no mark. */
+  function markMode(mode, ended) {
+    const header = document.querySelector("header.top");
+    let mark = document.getElementById("mode-mark");
+    let banner = document.getElementById("mode-banner");
+    const known = MODE_TEXT[mode];
+    if (!known) {
+      if (mark) mark.remove();
+      if (banner) banner.remove();
+      document.body.dataset.mode = mode || "live";
+      return;
+    }
+    if (!mark && header) {
+      mark = document.createElement("span");
+      mark.id = "mode-mark";
+      header.insertBefore(mark, header.querySelector("nav"));
+    }
+    if (mark) {
+      mark.className = "mode-mark mode-" + mode;
+      mark.textContent = known[0];
+      mark.title = "These scores come from " + known[1] + ".";
+    }
+    if (!banner) {
+      banner = document.createElement("div");
+      banner.id = "mode-banner";
+      const main = document.querySelector("main");
+      if (main) main.insertBefore(banner, main.firstChild);
+    }
+    banner.className = "banner mode-banner mode-" + mode;
+    banner.textContent = known[0] + ": these scores come from " + known[1] + "." + (ended
+      ? " The replay " + (ended.reason === "stopped" ? "was stopped" : "ended") + " at " + utc(ended.at) +
+        ": its clock stopped there and nothing is updating."
+      : "");
+    document.body.dataset.mode = mode;
+    document.body.dataset.replayEnded = ended ? "1" : "";
   }
 
   /* ---- sparkline: one inline SVG polyline per row (cheap for hundreds of rows) -------- */
@@ -204,6 +259,6 @@
 
   window.FR = {
     LEVELS, LEVEL_COLOURS, AuthError, api, askForKey, forgetKey, login, isNum, pct, pp, age, usd, utc,
-    esc, badge, levelIndex, sparkline, toSeconds, nums, utcDate, status, showError, param, pathSymbol,
+    esc, badge, markMode, feedWord, levelIndex, sparkline, toSeconds, nums, utcDate, status, showError, param, pathSymbol,
   };
 })();

@@ -51,8 +51,9 @@
       '">' + warnings + " warning" + (warnings > 1 ? "s" : "") + "</span>" : "";
     const spark = d.sparkline ? FR.sparkline(d.sparkline.probability, d.risk_level, 120, 28) : "";
     return '<td class="sym"><a href="' + href + '">' + sym + "</a><small>" + FR.esc(d.bar || "") + "</small></td>" +
-      "<td>" + FR.badge(d.risk_level) + "</td>" +
-      '<td class="num prob lvl-' + FR.esc(d.risk_level) + '">' + FR.pct(d.probability) + "</td>" +
+      "<td>" + FR.badge(d.risk_level, d.stale) + "</td>" +
+      '<td class="num prob ' + (d.stale ? "stale-p" : "lvl-" + FR.esc(d.risk_level)) + '"' +
+      (d.stale ? ' title="stale: the probability as it was, not now"' : "") + ">" + FR.pct(d.probability) + "</td>" +
       changeCell(d.change_1h) +
       '<td class="spark">' + spark + "</td>" +
       '<td class="num age' + (d.stale ? " stale" : "") + '" title="newest data: ' + FR.esc(FR.utc(d.as_of)) + '">' +
@@ -166,6 +167,7 @@
     }
     const label = (payload.symbols && payload.symbols[0] && payload.symbols[0].label) || null;
     if (label) $("explain").textContent = "Probability of " + label + ", per symbol, from the watched market data. Click a row for the charts and the reasons.";
+    FR.markMode(payload.mode, payload.replay_ended);
     document.body.dataset.asOf = payload.as_of || "";
     document.body.dataset.rows = String(rows.size);
     document.body.dataset.updates = String(++updates);
@@ -195,7 +197,7 @@
       fetchedAt = Date.now();
       $("error").className = "hidden";
       render(payload);
-      FR.status($("status"), true, "live · updated " + new Date(fetchedAt).toISOString().slice(11, 19) + " UTC");
+      FR.status($("status"), true, FR.feedWord() + " · updated " + new Date(fetchedAt).toISOString().slice(11, 19) + " UTC");
     } catch (err) {
       FR.status($("status"), false, "not updating");
       FR.showError($("error"), err);

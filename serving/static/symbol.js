@@ -79,7 +79,7 @@
       const v = col(column, f);
       if (!v) continue;
       out.push({ name, title, height: 140, series: [{ label: name === "oi" ? "open interest" : name, stroke: colour, width: 1.5,
-        value: (u, a) => (a == null ? "–" : valueFmt(a)) }], data: [x, v], axes: [FRC.axis(label, format)] });
+        value: (u, a) => (a == null ? "–" : valueFmt(a)) }], data: [x, v], axes: [FRC.axis(label, format, FRC.spreadTicks(format))] });
     }
     return out;
   }
@@ -115,7 +115,9 @@
 
   /* ---- side panels ------------------------------------------------------------------- */
   function drawDrivers(d) {
-    const list = (d.drivers || []).filter((x) => x && (x.text || x.feature));
+    // sorted by the points shown (largest move of the probability first, whichever way)
+    const list = (d.drivers || []).filter((x) => x && (x.text || x.feature))
+      .sort((a, b) => Math.abs(b.contribution || 0) - Math.abs(a.contribution || 0));
     if (!list.length) { $("drivers").innerHTML = '<li class="muted">No driver stands out.</li>'; return; }
     const max = Math.max(...list.map((x) => Math.abs(x.contribution || 0)), 1e-12);
     $("drivers").innerHTML = list.slice(0, 8).map((x) => {
@@ -226,7 +228,25 @@
     const lead = pick(ev, "median_lead_time_hours", "lead_time_hours");
     if (hits !== null || fa !== null) {
       html += '<dl class="kv" style="margin-top:6px">';
-      if (FR.isNum(hits) && FR.isNum(events)) html += "<dt>Past flushes</dt><dd><b>" + hits + " of " + events + "</b> reached the alert level beforehand</dd>";
+      const onsets = pick(ev, "onsets"), onsetHits = pick(ev, "onset_hits");
+      const conts = pick(ev, "continuations"), contHits = pick(ev, "continuation_hits");
+      const eq = pick(tr, "verdict.onsets") || {};
+      if (FR.isNum(onsets) && FR.isNum(onsetHits)) {
+        html += '<dt>Onsets</dt><dd id="onsets"><b>' + onsetHits + " of " + onsets + "</b> new flushes (no flush in the hours before) reached the alert level beforehand" +
+          (FR.isNum(eq.model_hits) && FR.isNum(eq.baseline_hits) && eq.best_baseline
+            ? '<div class="muted" id="onsets-vs-baseline">at equal alert budget (the baseline alerting as often as the model): best baseline (' + FR.esc(eq.best_baseline) + ") " +
+              eq.baseline_hits + "/" + eq.onsets + " against the model's " + eq.model_hits + "/" + eq.onsets +
+              (Array.isArray(eq.ci) && FR.isNum(eq.ci[0]) && FR.isNum(eq.difference) ? " (" + (eq.difference * 100).toFixed(1) + " pts, " + Math.round((eq.level || 0.9) * 100) + " % CI " +
+                (eq.ci[0] * 100).toFixed(1) + " to " + (eq.ci[1] * 100).toFixed(1) + ")" : "") +
+              ({ more: ": the model warned before more onsets", fewer: ": the model warned before FEWER onsets", not_clear: ": not clearly different" }[eq.status] || "") + "</div>"
+            : '<div class="muted" id="onsets-vs-baseline">no equal-alert-budget comparison with a baseline is stored with this model</div>') + "</dd>";
+      }
+      if (FR.isNum(conts) && FR.isNum(contHits)) {
+        html += '<dt>Continuations</dt><dd id="continuations"><b>' + contHits + " of " + conts + "</b> flushes that continued an earlier one (already visible on a liquidation feed)</dd>";
+      }
+      if (!(FR.isNum(onsets) && FR.isNum(onsetHits)) && FR.isNum(hits) && FR.isNum(events)) {
+        html += '<dt>Past flushes</dt><dd><b>' + hits + " of " + events + "</b> reached the alert level beforehand <span class=muted>(onsets and continuations together: this model's record does not separate them)</span></dd>";
+      }
       if (FR.isNum(fa)) html += "<dt>False alarms</dt><dd><b>" + fa.toFixed(1) + "</b> per week</dd>";
       if (FR.isNum(lead)) html += "<dt>Lead time</dt><dd>median " + lead.toFixed(1) + " h before the flush</dd>";
       html += "</dl>";
@@ -275,10 +295,19 @@
   function drawHeader(d) {
     $("probability").textContent = FR.pct(d.probability);
     $("probability").className = "big lvl-" + (d.risk_level || "unknown");
-    $("badge").innerHTML = FR.badge(d.risk_level);
+    $("badge").innerHTML = FR.badge(d.risk_level, d.stale);
+    FR.markMode(d.mode, d.replay_ended);
     const c = d.change_1h;
     $("change").innerHTML = FR.isNum(c) ? '<span class="' + (c > 0 ? "up" : c < 0 ? "down" : "flat") + '">' + FR.pp(c) + "</span> <span class=muted>in 1 h</span>" : "";
-    $("asof").textContent = "score for the bar opening " + FR.utc(d.as_of) + " · data age " + FR.age(d.data_age_seconds);
+    const barS = { "1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600 }[d.bar] || 0;
+    const closed = d.as_of && barS ? new Date(Date.parse(d.as_of) + barS * 1000).toISOString() : null;
+    $("asof").textContent = "scored bar: " + (d.bar || "") + " bar opening " + FR.utc(d.as_of) +
+      (closed ? " (closed " + FR.utc(closed).slice(11) + ")" : "") +
+      (d.from && d.until ? " · covers " + FR.utc(d.from) + " to " + FR.utc(d.until) : "") +
+      (FR.isNum(d.price) ? " · price $" + C.price(d.price) : "") +
+      " · data age " + FR.age(d.data_age_seconds);
+    $("asof").dataset.from = d.from || "";
+    $("asof").dataset.until = d.until || "";
     $("label-line").textContent = d.label ? "Probability of " + d.label + "." : "";
     const warnings = [];
     if (d.stale) warnings.push("The data behind this score is " + FR.age(d.data_age_seconds) + " old: this is not a current reading.");
@@ -303,7 +332,7 @@
     drawMeaning(d);
     document.body.dataset.asOf = d.as_of || "";
     document.body.dataset.updates = String(++updates);
-    FR.status($("status"), true, "live · updated " + new Date().toISOString().slice(11, 19) + " UTC");
+    FR.status($("status"), true, FR.feedWord() + " · updated " + new Date().toISOString().slice(11, 19) + " UTC");
   }
 
   async function poll() {

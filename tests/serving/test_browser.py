@@ -80,6 +80,17 @@ def test_radar_lists_every_symbol_and_follows_new_bars_without_reload(
     # a symbol whose data is old says so on its row, and the stale filter finds exactly those
     stale = {d["symbol"] for d in radar.risk()["symbols"] if d["stale"]}
     assert stale, "the stand-in has a lagging feed"
+    # a stale row's badge is grey and says "stale", never its coloured level
+    badges = dict(p.eval_on_selector_all(
+        "#rows tr", "rows => rows.map(r => [r.dataset.symbol, r.querySelector('.badge').className"
+        " + '|' + r.querySelector('.badge').textContent])"
+    ))
+    for symbol, badge in badges.items():
+        cls, text = badge.split("|")
+        if symbol in stale:
+            assert "stale" in cls.split() and text == "stale" and "lvl-" not in cls, badge
+        else:
+            assert "stale" not in cls.split() and text != "stale", badge
     flagged = p.eval_on_selector_all(
         "#rows tr:has(td.age.stale)", "rows => rows.map(r => r.dataset.symbol)"
     )
@@ -131,6 +142,18 @@ def test_symbol_page_draws_time_aligned_charts_and_explains_the_number(
     assert drivers[0].startswith(api["drivers"][0]["text"]), "the top driver, in plain words"
     meaning = p.inner_text("#meaning")
     assert "Base rate" in meaning and "best baseline" in meaning and "False alarms" in meaning
+    # onsets and continuations apart, onsets beside the best baseline at equal alert budget
+    assert p.inner_text("#onsets").startswith("2 of 7 new flushes")
+    assert p.inner_text("#continuations").startswith("7 of 7 flushes that continued")
+    assert "best baseline (funding z-score) 1/7" in p.inner_text("#onsets-vs-baseline")
+    assert "9 of 14" not in meaning, "never onsets and continuations mixed in one figure"
+    # drivers in the order of the points shown; the scored bar and the window it covers
+    points = p.eval_on_selector_all("#drivers li .c", "els => els.map(e => e.textContent)")
+    moved = [float(t.split()[1].rstrip("pts%")) for t in points]
+    assert moved == sorted(moved, reverse=True), points
+    asof = p.inner_text("#asof")
+    assert asof.startswith("scored bar: ") and "(closed " in asof, asof
+    assert p.query_selector("#mode-mark") is None, "live data carries no SIMULATED/REPLAY mark"
     assert "0.85 %" in meaning  # the base rate from the model block
     assert p.eval_on_selector("#reliability canvas", "c => c.width") > 100
 
@@ -170,6 +193,24 @@ def test_backtest_page_marks_every_flush_and_scrolls_to_it(
     assert zoomed != whole
     start = events[1]["time"][:10]
     assert start in zoomed, f"the chart shows the day of the chosen flush ({start}): {zoomed}"
+    # the record: warned within the horizon before each flush's first bar, out of sample only
+    record = radar.scores("BTC")["backtest"]  # type: ignore[index]
+    note = p.inner_text("#events-note")
+    assert f"Warned before {record['warned']} of {record['events']} flushes" in note
+    assert "within the 1 h horizon before the flush's first bar, never at or after it" in note
+    assert f"False alarms: {record['false_alarms']} alert bars" in note and "Out of sample only" in note
+    cells = p.eval_on_selector_all(
+        "#events tbody tr", "rows => rows.map(r => [r.querySelector('.size').innerText,"
+        " r.querySelector('.warned').innerText])"
+    )
+    for (size, warned), event in zip(cells, events, strict=True):
+        assert size.startswith("$") and "peak $" in size  # the whole cascade, and its peak bar
+        assert (warned == "in-sample") == event["in_sample"]
+        if not event["in_sample"]:
+            assert warned == (f"{event['lead_hours']:.1f} h ahead" if event["warned"] else "no")
+    assert p.evaluate("document.body.dataset.inSample") == "1"
+    assert p.evaluate("document.body.dataset.priceLine") == "1"
+    p.click("#all")
     p.screenshot(path=str(shots / "standin-backtest.png"))
     assert log.errors == []
 

@@ -24,6 +24,7 @@ from tests.serving import browser as chrome
 from tests.serving.browser import browser, page, shots  # noqa: F401 (fixtures)
 from tests.serving.conftest import API_KEY
 from tests.serving.radar_fixture import serve_data_dir
+from training.cli.watch import replay_mode
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +52,11 @@ class Replay:
         from serving.radar import Radar, RadarClock, run_replay
 
         seen: list[pd.Timestamp] = []
-        radar = Radar(self.root, BAR, {s: self.predictor for s in SYMBOLS}, clock=RadarClock())
+        # simulated markets replayed, as `flushrisk watch --replay` without --source-dir runs them
+        radar = Radar(
+            self.root, BAR, {s: self.predictor for s in SYMBOLS}, clock=RadarClock(),
+            mode=replay_mode(None),
+        )
         try:
             run_replay(
                 radar, self.source, speed=0, stop=threading.Event(), max_bars=bars,
@@ -116,6 +121,11 @@ def test_radar_shows_every_replayed_symbol_and_the_next_bar_without_reload(
         timeout=20_000,
     )
     assert p.evaluate("window.__sameDocument") is True, "the page updated without reloading"
+    # simulated data never passes for live: the mark, and the replay's end, are on the page
+    assert p.inner_text("#mode-mark") == "SIMULATED"
+    banner = p.inner_text("#mode-banner")
+    assert banner.startswith("SIMULATED: these scores come from simulated market data")
+    assert "The replay ended at" in banner and "its clock stopped there" in banner
     p.wait_for_timeout(1300)  # let the changed rows' flash fade before the picture
     p.screenshot(path=str(shots / "radar.png"))
     assert log.errors == []
@@ -132,11 +142,65 @@ def test_symbol_page_draws_the_replayed_market(service: str, page: Any, shots: P
         drawn = p.evaluate(chrome.COUNT_COLOUR_PIXELS, [f"[data-chart={name}]", chrome.rgb(colour), 40])
         assert drawn > 100, f"the {name} chart drew {drawn} pixels of its series"
     assert p.eval_on_selector_all("#drivers li", "els => els.length") > 0
+    assert p.inner_text("#mode-mark") == "SIMULATED"
+    asof = p.inner_text("#asof")  # which bar was scored, and the hour its probability covers
+    assert asof.startswith("scored bar: 1h bar opening ") and " covers " in asof, asof
     meaning = p.inner_text("#meaning")
     assert "About" in meaning and "Base rate" in meaning, meaning
     p.screenshot(path=str(shots / "symbol.png"), full_page=True)
-    p.goto(f"{service}/backtest/BTC")
+    p.goto(f"{service}/backtest/ETH")  # ETH has a flush in the replayed hours
     p.wait_for_selector("body[data-points]", timeout=20_000)
     assert int(p.evaluate("document.body.dataset.points")) >= FIRST_BARS
+    _backtest_says_what_was_measured(p, service)
     p.screenshot(path=str(shots / "backtest.png"))
     assert log.errors == []
+
+
+# the in-sample shading: rgba(139,152,165,0.16) on the transparent canvas
+COUNT_SHADE_PIXELS = """(selector) => {
+  const c = document.querySelector(selector + ' canvas');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4) {
+    if (d[i + 3] >= 30 && d[i + 3] <= 55 && Math.abs(d[i] - 139) <= 14 && Math.abs(d[i + 1] - 152) <= 14
+        && Math.abs(d[i + 2] - 165) <= 14) n++;
+  }
+  return n;
+}"""
+
+
+def _backtest_says_what_was_measured(p: Any, service: str) -> None:
+    """The backtest page against its own API answer: warned within the horizon, whole cascade
+    sizes, in-sample shading from the model's trained_until, a price line, the SIMULATED mark."""
+    import requests
+
+    api = requests.get(f"{service}/scores/ETH", headers=HEADERS, timeout=30).json()
+    record, events = api["backtest"], api["events"]
+    assert record is not None and record["horizon_hours"] == 1.0
+    assert p.evaluate("document.body.dataset.priceLine") == "1"
+    drawn = p.evaluate(chrome.COUNT_COLOUR_PIXELS, ["#chart", chrome.rgb("#e6edf3"), 40])
+    assert drawn > 100, "the price line is drawn"
+    note = p.inner_text("#events-note")
+    if record["in_sample_bars"]:
+        assert p.evaluate("document.body.dataset.inSample") == "1"
+        shade = p.evaluate(COUNT_SHADE_PIXELS, "#chart")
+        assert shade > 1000, "the in-sample part of the chart is shaded"
+        assert "Out of sample only" in note
+    if not record["out_of_sample_bars"]:  # the test model was trained on these very days
+        assert "Every scored bar lies in the model's training data" in note
+    elif record["alert_threshold"] is not None:
+        assert f"Warned before {record['warned']} of {record['events']} flushes" in note
+        assert "within the 1 h horizon before the flush's first bar" in note
+        assert f"False alarms: {record['false_alarms']} alert bars" in note
+    rows = p.eval_on_selector_all(
+        "#events tbody tr", "rows => rows.map(r => [r.querySelector('.size').innerText,"
+        " r.querySelector('.warned').innerText])"
+    )
+    assert len(rows) == len(events) > 0
+    for (size, warned), event in zip(rows, events, strict=True):
+        assert "peak" in size, size  # the cascade's whole size, with its peak bar
+        if event["in_sample"]:
+            assert warned == "in-sample"
+        elif event["warned"]:
+            assert warned.endswith("h ahead") and not warned.startswith("0.0")
+    assert p.inner_text("#mode-mark") == "SIMULATED"

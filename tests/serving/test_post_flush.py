@@ -66,3 +66,20 @@ def test_no_flush_means_no_block():
     assert read_flush(frame, STEP, frame.index[-1]) is None
     old = _market(flush_at=24 * 3)  # a week ago: outside the 48 h
     assert read_flush(old, STEP, old.index[-1]) is None
+
+
+def test_the_served_models_usd_label_says_what_a_flush_is():
+    frame = _market(flush_at=24 * 10 - 6)
+    frame.loc[frame.index[-6], "long_liq_usd"] = 1.8e6  # 0.2 % of OI: under 0.3 %, over $1.75M
+    now = frame.index[-1]
+    assert read_flush(frame, STEP, now) is None  # the OI-fraction default sees no flush
+    read = read_flush(frame, STEP, now, {"threshold_usd": 1.75e6})
+    assert read is not None and read["size_usd"] == 1.8e6
+
+
+def test_a_broken_low_is_said_as_broken_not_as_a_negative_distance_above():
+    frame = _market(flush_at=24 * 10 - 6)
+    frame.loc[frame.index[-1], ["low", "close"]] = [85.0, 88.0]  # under the flush low of 89.91
+    text = {i["name"]: i["text"] for i in read_flush(frame, STEP, frame.index[-1])["items"]}
+    assert text["price vs flush low"].startswith("price is 2.1% below the flush low")
+    assert "the low broke" in text["price vs flush low"] and "above" not in text["price vs flush low"]

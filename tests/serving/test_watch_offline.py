@@ -23,9 +23,11 @@ pytestmark = pytest.mark.slow
 def _watch_offline(data_dir: Path, bento_tag: str) -> subprocess.Popen:
     cmd = [sys.executable, "-c", "from training.cli import main; main()", "watch",
            "--exchange", "binanceusdm", "--symbols", "BTC/USDT:USDT", "--bar", "1h",
-           "--data-dir", str(data_dir), "--model", bento_tag]
+           "--data-dir", str(data_dir), "--model", bento_tag,
+           "--bentoml-home", os.environ["BENTOML_HOME"]]  # the one settings path, as serve takes
     dead = "http://127.0.0.1:9"  # nothing listens there: every request is refused at once
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+           "BENTOML_HOME": str(data_dir / "elsewhere"),  # --bentoml-home wins over the env
            "HTTPS_PROXY": dead, "HTTP_PROXY": dead, "https_proxy": dead, "http_proxy": dead,
            "NO_PROXY": "", "no_proxy": ""}
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -109,3 +111,28 @@ def test_reaching_a_dead_exchange_waits_between_tries_and_stops_on_request():
     assert reach(Dead(), report, stop, first_delay=0.01, cap=0.05) is False
     assert len(calls) == 4, "each try waits its backoff; stop ends the waiting"
     assert lines and lines[0].startswith("cannot reach bybit: markets: NetworkError")
+
+
+def test_a_replay_of_several_symbols_watches_those_with_a_champion(monkeypatch):
+    from features.errors import ModelNotFoundError
+    from serving import loader
+    from serving.radar import load_champions
+
+    champion = object()
+    monkeypatch.setattr(loader, "wanted_models", list)
+    monkeypatch.setattr(loader, "load_all", lambda wanted: {"BTC": champion})
+    assert load_champions(["BTC", "ETH", "SOL"], skip_missing=True) == {"BTC": champion}
+    with pytest.raises(ModelNotFoundError, match="no champion model for ETH, SOL"):
+        load_champions(["BTC", "ETH", "SOL"])
+    with pytest.raises(ModelNotFoundError, match="no champion model for ETH"):
+        load_champions(["ETH"], skip_missing=True)  # nothing to watch at all: an error
+
+
+def test_exchange_markets_are_stored_under_the_stores_names():
+    from features.errors import DataError
+    from training.cli.watch import store_names
+
+    assert store_names(["BTC/USDT:USDT", "eth/usdt:usdt", "SOL"]) == {
+        "BTC/USDT:USDT": "BTC", "eth/usdt:usdt": "ETH", "SOL": "SOL"}
+    with pytest.raises(DataError, match="would all be stored as BTC"):
+        store_names(["BTC/USDT:USDT", "BTC/USD:BTC"])

@@ -1,4 +1,4 @@
-"""The MLflow side reads well: run names say symbol, bar, label and data; the description leads
+"""The MLflow side reads well: run names say symbol, label, bar and when; the run lasts the training; the description leads
 with the verdict; few metrics, per-fold figures as one series; the registry is described; the
 experiment opens in the model-training view."""
 
@@ -24,13 +24,19 @@ def test_a_training_run_is_readable_in_mlflow(mlflow_home, trained, sim_windows,
                   "data_start": "2025-01-01", "data_end": "2025-05-30", "groups": ["liquidations"], "folds": 3},
         "events": {"summary": "onsets: model warned before 3/5 (60%)", "predictors": {"model": {"onset_hit_rate": 0.6}}},
     }
+    started = 1_767_225_600_000 - 169_000  # the training began 169 s before 2026-01-01 00:00 UTC
     run_id, version = log_training_run(
         symbol="BTC", bar="1h", home=mlflow_home, params={}, tags={"data_dir": str(tmp_path / "sim-data")},
         X=X.iloc[:100], y=y.iloc[:100], dataset_source="x", report=report, plots=[], model=model,
+        started_ms=started,
     )
     client = MlflowClient(tracking_uri(mlflow_home))
     run = client.get_run(run_id)
-    assert run.info.run_name == "BTC 1h liq>=0.30%OI/1h · sim-data"
+    # symbol, label, bar and when (not the data folder's name)
+    assert run.info.run_name == "BTC liq>=0.30%OI/1h 1h · 2025-12-31 23:57 UTC"
+    # the run covers the whole training: its duration is not just the logging
+    assert run.info.start_time == started and run.info.end_time - run.info.start_time >= 169_000
+    assert run.data.tags["data_dir"].endswith("sim-data")
     assert run.data.tags["mlflow.note.content"].startswith("**Verdict:** model beats best baseline persistence")
     metrics = run.data.metrics
     assert {"pr_auc", "pr_auc_ci_lo", "vs_best_baseline_pr_auc", "persistence_pr_auc",

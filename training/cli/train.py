@@ -615,7 +615,14 @@ def ui(
 
     home = require_store(resolve_home(mlflow_home))
     cmd, env = ui_command(home, host, port)
-    console.print(f"MLflow UI for {home.resolve()} on [bold]http://{host}:{port}[/] (Ctrl-C stops)", highlight=False)
+    from training.tracking import connect
+
+    _, experiment_id = connect(home)
+    runs = f"http://{host}:{port}/#/experiments/{experiment_id}/runs"
+    console.print(
+        f"MLflow UI for {home.resolve()} on http://{host}:{port}; the training runs: [bold]{runs}[/] "
+        "(Ctrl-C stops)", highlight=False, soft_wrap=True,
+    )
     try:
         completed = subprocess.run(cmd, env=env, check=False)
     except KeyboardInterrupt:

@@ -54,6 +54,11 @@ def store_names(markets: list[str]) -> dict[str, str]:
     return out
 
 
+def replay_mode(source_dir: Path | None) -> str:
+    """What a replay's data are: the simulator's (no --source-dir), or a stored history."""
+    return "simulated" if source_dir is None else "replay"
+
+
 def _use_bentoml_home(explicit: Path | None) -> Path:
     """Point BentoML at the same store as promote, serve and build (--bentoml-home,
     FLUSHRISK_BENTOML_HOME, BENTOML_HOME, ~/bentoml), before any model is loaded."""
@@ -158,11 +163,22 @@ def watch_command(
             "stored and scored as: " + ", ".join(f"{m} -> {n}" for m, n in stored_as.items()),
             highlight=False,
         )
-    predictors = load_champions(list(stored_as.values()), model)
+    predictors = load_champions(list(stored_as.values()), model, skip_missing=True)
+    skipped = [n for n in stored_as.values() if n not in predictors]
+    if skipped:
+        stored_as = {m: n for m, n in stored_as.items() if n in predictors}
+        names = [m for m in names if m in stored_as]
+        console.print(
+            f"[yellow]not watched: {', '.join(skipped)} (no champion model; champions: "
+            f"{', '.join(sorted(predictors))}). Train and promote one (flushrisk train --symbol "
+            f"{skipped[0]} then flushrisk promote --symbol {skipped[0]}), or pass --model TAG to "
+            "score every symbol with one model.[/]",
+            highlight=False,
+        )
     chosen = _choose_bar(bar, predictors)
     if metrics_port is not None:
         _serve_metrics(metrics_port)
-    mode = "live" if replay is None else "replay" if source_dir is not None else "simulated"
+    mode = "live" if replay is None else replay_mode(source_dir)
     alerts = None
     if alert_webhook:
         from serving.alerts import AlertManager
@@ -225,6 +241,8 @@ def watch_command(
                if unsent + alerts.failed else ""),
             highlight=False,
         )
+    if skipped:
+        console.print(f"not watched (no champion model): {', '.join(skipped)}", highlight=False)
     if mode != "live" and radar.publisher.ended:
         console.print(
             f"the {mode} replay {radar.publisher.ended['reason']}: the radar clock stopped at "

@@ -14,8 +14,14 @@ The mechanism, one-minute step by one-minute step (:mod:`.engine`)
    volatility, mostly-negative jumps). On top, log volatility follows a slow mean-reverting
    process (stochastic volatility, clustering for days), jumps come more often when it is
    high, and a daily cycle makes the busiest UTC hours move more (and bring more news), so
-   that |returns| correlate with the same hour a day later as in real data. A weak pull to
-   the start level keeps a year's path plausible. With several symbols, each index also
+   that |returns| correlate with the same hour a day later as in real data. The index keeps
+   its scale for years: every jump is compensated by a drift of minus its expected size
+   (mostly-negative news gives a fat left tail, not a falling market), the regimes' drifts
+   are shifted so their long-run average is the preset's ``regimes.mean_drift_per_year``
+   (0), the index impact of liquidations and of the crowd's net flow fades with a half-life
+   of days (``liquidation.impact_halflife_hours``), and a weak pull to the start level
+   bounds the rest. Open interest is a number of coins, so OI and liquidations in USD scale
+   with price and with the market's size, and a USD label keeps its base rate. With several symbols, each index also
    follows the market-factor symbol's (BTC's) minute returns, cascades included, with a
    beta above one for alts (see "Symbols" below).
 
@@ -65,7 +71,9 @@ The mechanism, one-minute step by one-minute step (:mod:`.engine`)
 6. **The tape.** Volume is background turnover (rising with volatility) plus the crowd's
    opens and closes plus liquidations; the taker buy ratio counts opens of longs, closes of
    shorts and short liquidations as taker buys, so long liquidations push it down. The
-   long/short ratio is leveraged long / short notional. The crowd's net opens and closes also
+   long/short account ratio is (leveraged long / short notional) ** 0.4
+   (``positioning.account_ratio_elasticity``: the favoured side draws larger positions),
+   which keeps it in the 0.5-3 exchanges show. The crowd's net opens and closes also
    walk the book a little (``liquidation.flow_impact``): piling in lifts the price, leaving
    pushes it back.
 
@@ -79,10 +87,10 @@ price has fallen into the liquidation prices of positions opened higher up). Ric
 fast open-interest growth do *not* raise it: funding is anchored to a mostly flat premium,
 OI follows participation, and a rally leaves the recent longs' liquidation prices far below.
 Whether a flush comes in the next hour stays random, so flushes are predictable in
-probability, not in time. The default preset matches the fifteen stylised facts of
-:mod:`.realism` (flush hazard ratios included) on the mean of three seeds; about 0.5-1 % of
-hours see long liquidations >= 0.3 % of open interest, and BTC's hourly volatility is about
-0.45 a year. ``leveraged-bull`` and ``crash-prone`` keep
+probability, not in time. The default preset is judged seed by seed on the stylised facts
+of :mod:`.realism` (flush hazard ratios included) against every real reference; about 1 %
+of hours see long liquidations >= 0.3 % of open interest, about 5 % see >= $5M on BTC (as
+on real BTC), and BTC's hourly volatility is about 0.45 a year. ``leveraged-bull`` and ``crash-prone`` keep
 the build-up story on purpose (greed tilts new notional to high leverage, the premium
 follows the long crowd): there rich funding and OI growth raise the hazard 2-3x.
 :mod:`.calibrate` fits the main parameters to a user's own market (``--calibrate-to``).

@@ -287,7 +287,7 @@ class PositioningConfig(_Model):
         "more slowly than its notional (keeps the ratio in the 0.5-3 exchanges show).",
     )
     participation_std: float = Field(
-        0.1,
+        0.15,
         ge=0,
         le=2,
         description="Stationary std of log participation: money entering or leaving the "

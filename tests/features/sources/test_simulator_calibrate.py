@@ -15,6 +15,7 @@ from features.sources.simulator.calibrate import (
 )
 from features.sources.simulator.config import derive
 from features.store import MarketStore
+from tests.conftest import shared_file
 from training.cli import app
 
 DAYS = 180
@@ -45,6 +46,39 @@ def test_calibration_recovers_the_facts_of_a_known_market():
     # that pin them down (funding median, liq / OI median) are precise even on half a year
     assert result.values["premium.base"] < -2.5e-5, result.values
     assert result.values["leverage.high_leverage_scale"] > 1.7, result.values
+
+
+def test_a_fit_that_cannot_beat_the_default_says_so_and_keeps_the_default():
+    base = PRESETS["default"]
+    target = simulate("BTC", days=40, bar="1h", seed=98)
+    # one trial: the default itself, so the fit cannot meet more facts than the default
+    result = calibrate(
+        target, "BTC", base, trials=1, seeds=(1,), check_seeds=(101, 102), stationary_days=60
+    )
+    assert result.kept_default
+    assert result.reason.startswith("could not do better than the default")
+    assert result.values == {}
+    assert result.met() == result.default_met()
+    scaled = result.config.profile("BTC")
+    assert scaled.start_price == pytest.approx(target["close"].iloc[0])
+    assert result.config.model_copy(update={"symbols": base.symbols}) == base
+
+
+def test_calibration_to_the_real_dev_set_meets_at_least_the_defaults_facts():
+    from features.sources.coinglass import import_coinglass
+    from features.sources.simulator.calibrate import PRICE_RATIO_BAND
+
+    real = import_coinglass(shared_file("coinglass_btc_1h_dev.csv"))
+    result = calibrate(
+        real, "BTC", PRESETS["default"], trials=3, seeds=(1,), check_seeds=(101, 102, 103)
+    )
+    # the liquidation-size facts are fit targets
+    assert {"usd_liq_share_pct", "liq_ratio_ls"} <= set(result.fitted_keys)
+    assert result.met() >= result.default_met(), result.reason
+    assert result.default_met() >= len(result.fitted_keys) // 2, result.reason
+    lo, hi = PRICE_RATIO_BAND
+    assert result.price_ratios and all(lo <= r <= hi for r in result.price_ratios)
+    assert ("held-out seeds" in result.reason) or result.kept_default
 
 
 def test_the_written_config_is_what_config_reads(tmp_path):
@@ -82,10 +116,10 @@ def test_cli_calibrates_to_a_stored_dataset_without_liquidations(tmp_path, monke
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "left out of the fit: flush hazard ratio, top-decile funding (no long_liq_usd)" in (
-        result.output
-    )
-    assert "hourly return excess kurtosis" in result.output
+    assert "left out of the fit: flush HR: funding (no long_liq_usd)" in result.output
+    assert "return excess kurtosis" in result.output
+    assert "facts met" in result.output  # the default and the fit, side by side
+    assert "held-out seeds" in result.output
     cfg = load_config(out)
     assert cfg.profile("XYZ").start_price == pytest.approx(real["close"].iloc[0])
     stored = CliRunner().invoke(
