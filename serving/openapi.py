@@ -100,6 +100,39 @@ _EXTRA_PATHS: dict[str, Any] = {
 }
 
 
+_LOGIN_BODY = {
+    "type": "object",
+    "required": ["key"],
+    "properties": {"key": {"type": "string", "minLength": 1, "description": "the API key"}},
+}
+_SESSION_ROUTES: dict[str, Any] = {  # serving.security: how the pages log in
+    "/login": {
+        "post": {
+            "operationId": "login",
+            "summary": "Exchange the API key for an HttpOnly session cookie (what the pages do)",
+            "security": [],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _LOGIN_BODY}},
+            },
+            "responses": {
+                "200": _json(_OBJECT, "logged in: Set-Cookie flushrisk_key (HttpOnly, 12 h)"),
+                "400": _json(_ERROR_REF, "no key in the body"),
+                "401": _json(_ERROR_REF, "wrong API key"),
+            },
+        }
+    },
+    "/logout": {
+        "post": {
+            "operationId": "logout",
+            "summary": "End the browser's session (clears the cookie)",
+            "security": [],
+            "responses": {"200": _json(_OBJECT, "logged out")},
+        }
+    },
+}
+
+
 def _nullable(schema: dict[str, Any], name: str) -> None:
     """Let properties that default to null be null (BentoML drops pydantic's anyOf null)."""
     for prop, sub in (schema.get("properties") or {}).items():
@@ -188,6 +221,7 @@ def openapi_document(service: type) -> dict[str, Any]:
         )
         operation["responses"].update(_ERRORS)
     spec["paths"].update(copy.deepcopy(_EXTRA_PATHS))
+    spec["paths"].update(copy.deepcopy(_SESSION_ROUTES))
     spec["paths"].update(copy.deepcopy(openapi_radar.PATHS))
     schemas.update(copy.deepcopy(openapi_radar.SCHEMAS))
     return spec

@@ -35,7 +35,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from features.bars import parse_bar
-from features.errors import FlushRiskError
+from features.errors import FlushRiskError, UnreadableDataError
 from features.scores import ScoreStore
 from features.settings import get_settings
 from features.store import MarketStore, normalize_symbol
@@ -271,8 +271,8 @@ def risk_body(
         parts.append("{" + row.members + "," + dynamic[1:])
     if gauges:
         _gauges_at = time.monotonic()
+        radar_metrics.set_mode(snap.get("mode"))
     _mirror_counts(snap.get("collector") or {})
-    radar_metrics.set_mode(snap.get("mode"))
     head = json.dumps(
         {
             "as_of": now.isoformat(),
@@ -438,6 +438,14 @@ def _served_label(symbol: str) -> dict[str, Any] | None:
     return None if predictor is None else dict(predictor.model.label_spec)
 
 
+def _served_model(symbol: str) -> str | None:
+    """Which model serves ``symbol`` (``name:version``; a promotion changes it)."""
+    from serving.state import STATE
+
+    predictor = STATE.get(symbol)
+    return None if predictor is None else f"{predictor.name}:{predictor.version}"
+
+
 def model_block(symbol: str, entry: dict[str, Any]) -> dict[str, Any]:
     """What the number means: the label, base rate, thresholds and track record of the model."""
     block: dict[str, Any] = {
@@ -485,7 +493,9 @@ async def risk_symbol(request: Request) -> Response:
         answer = await run_in_threadpool(
             lambda: _prepared(_symbol_body(data_dir, symbol, snap, window), request)
         )
-    except Exception as err:  # noqa: BLE001 - one symbol's stored data, never the service
+    except UnreadableDataError as err:  # the store names the symbol and the damaged file
+        return unreadable(data_dir, symbol, err)
+    except Exception as err:  # noqa: BLE001 - any other read failure stays this symbol's
         return unreadable(data_dir, symbol, err)
     return radar_cache.respond(request, answer)
 
@@ -544,16 +554,21 @@ _PATH_IN_MESSAGE = re.compile(r"(/[^\s:'\"()]+)")
 def unreadable(data_dir: Path, symbol: str, err: BaseException) -> Response:
     """503 for one symbol whose stored data cannot be read: names the symbol and the partition.
 
-    The other symbols are not affected (each request reads only its symbol). The log gets one
-    line, not a traceback: the cause is the file, and the file is named.
+    The store raises :class:`UnreadableDataError` (symbol and damaged file); any other failure
+    while reading one symbol is answered the same way, naming what failed. The other symbols
+    are not affected (each request reads only its symbol). The log gets one line, not a
+    traceback: the cause is the file, and the file is named.
     """
     partition = _partition_of(err, data_dir)
-    logger.warning("%s: stored data unreadable (%s): %s", symbol, partition, err)
+    if isinstance(err, UnreadableDataError):
+        logger.warning("%s", err)
+    else:
+        logger.error("%s: reading its stored data failed: %s: %s", symbol, type(err).__name__, err)
     where = f" ({partition})" if partition else ""
     return _json(
         {
             "error": f"{symbol}: its stored data is unreadable{where}; the other symbols are "
-            "served. Repair or re-import that partition (flushrisk import / flushrisk score).",
+            "served. Restore it from a backup or import this symbol again.",
             "symbol": symbol,
             "partition": partition,
         },
@@ -602,23 +617,24 @@ async def scores(request: Request) -> Response:
         return _error(
             400, f"bar: {bar[:40]!r} is not a stored bar of {symbol} (stored: {', '.join(bars)})"
         )
-    # One answer per request and version of the scores (and at most SCORES_FRESH_S old: the
-    # label events also read the market data), made off the event loop.
+    # One answer per request, version of the scores and served model (its label and alert
+    # level make the events and the record), made off the event loop; the label events read
+    # the market data too, which the radar writes together with each score.
     key = (data_dir, symbol, bar, start, end, drivers,
-           radar_cache.scores_version(data_dir, symbol, bar),
-           int(time.monotonic() / SCORES_FRESH_S))
+           radar_cache.scores_version(data_dir, symbol, bar), _served_model(symbol))
     try:
         answer = await run_in_threadpool(
             _SCORES.get, key, lambda: _scores_bytes(data_dir, symbol, bar, start, end, drivers)
         )
     except _TooManyBars as err:
         return _error(400, str(err))
-    except Exception as err:  # noqa: BLE001 - one symbol's stored data, never the service
+    except UnreadableDataError as err:  # the store names the symbol and the damaged file
+        return unreadable(data_dir, symbol, err)
+    except Exception as err:  # noqa: BLE001 - any other read failure stays this symbol's
         return unreadable(data_dir, symbol, err)
     return radar_cache.respond(request, answer)
 
 
-SCORES_FRESH_S = 30.0
 MAX_DRIVER_BARS = 2000
 """``/scores/{symbol}?drivers=1`` computes missing drivers for at most this many bars."""
 _SCORES = radar_cache.AnswerCache()
@@ -771,7 +787,7 @@ def label_events(
 def _refresh_gauges(stop: threading.Event, period: float = 5.0) -> None:
     while not stop.wait(period):
         try:
-            risk_body(snapshot())
+            prepare_risk(snapshot())  # sets the gauges, and /risk finds its answer made
         except Exception as err:  # noqa: BLE001 - a gauge refresh must never take the service down
             logger.debug("radar gauge refresh failed: %s", err)
 

@@ -428,10 +428,13 @@ def _snapshots(
     """Open-interest or long/short snapshots, as of each bar's close."""
     timeframe = _snapshot_timeframe(step)
     period = parse_bar(timeframe)
+    # A bar takes the last snapshot before its close, which for the first bars of a range may
+    # precede ``start`` (a 1m bar at 08:41 takes the 5m snapshot of 08:40): reach back as far as
+    # a snapshot may be old, or those bars are left without a value.
     rows = fetcher.pages(
         f"{column} from {start}",
         getattr(fetcher.exchange, method),
-        _ms(start),
+        _ms(start - period * SNAPSHOT_PERIODS_MAX_AGE),
         _ms(end + step),
         fetcher.snapshot_limit,
         lambda r: r.get("timestamp"),
@@ -443,7 +446,8 @@ def _snapshots(
     if column == "long_short_ratio":
         values = [r.get("longShortRatio") for r in rows]
     else:
-        values = [_oi_usd(r, market, frame, step) for r in rows]
+        closes = _valuation_closes(fetcher, rows, frame, step)
+        values = [_oi_usd(r, market, closes, step) for r in rows]
     snaps = pd.Series(values, index=times, dtype="float64").dropna()
     if snaps.empty:
         return None
@@ -453,7 +457,29 @@ def _snapshots(
     return merged["value"]
 
 
-def _oi_usd(row: dict, market: dict, frame: pd.DataFrame, step: pd.Timedelta) -> float | None:
+def _valuation_closes(
+    fetcher: _Fetcher, rows: list[dict], frame: pd.DataFrame, step: pd.Timedelta
+) -> pd.Series:
+    """Closes to value open interest given only as an amount (Bybit's linear history has no
+    USD value): the chunk's closes, plus the bars before it that snapshots taken before the
+    chunk need (fetched only then), so the first bars of a range are not left without one."""
+    closes = frame["close"]
+    amounts_only = [
+        pd.Timestamp(r["timestamp"], unit="ms", tz="UTC")
+        for r in rows
+        if r.get("openInterestValue") is None and r.get("openInterestAmount") is not None
+    ]
+    first = min(amounts_only, default=None)
+    if first is None or not len(frame) or first - step >= frame.index[0]:
+        return closes
+    lead = _candles(
+        fetcher, "closes to value open interest", "fetch_ohlcv", (first - step).floor(step),
+        frame.index[0], bar_name(step),
+    )
+    return pd.concat([lead["close"], closes]).sort_index().loc[lambda c: ~c.index.duplicated()]
+
+
+def _oi_usd(row: dict, market: dict, closes: pd.Series, step: pd.Timedelta) -> float | None:
     value = row.get("openInterestValue")
     if value is not None:
         return float(value)
@@ -466,5 +492,5 @@ def _oi_usd(row: dict, market: dict, frame: pd.DataFrame, step: pd.Timedelta) ->
     # The close of the last bar that had closed when the snapshot was taken: the bar that
     # contains the snapshot closes after it, and its close would be a peek ahead.
     ts = pd.Timestamp(row["timestamp"], unit="ms", tz="UTC")
-    price = frame["close"].asof(ts - step) if len(frame) else np.nan
+    price = closes.asof(ts - step) if len(closes) else np.nan
     return float(amount) * size * float(price)

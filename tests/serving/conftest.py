@@ -160,3 +160,25 @@ def window(market: pd.DataFrame) -> pd.DataFrame:
 
     last = market.index[-1]
     return market[market.index > last - MIN_WINDOW]
+
+
+RADAR_SYMBOLS = ["BTC", "ETH"]
+
+
+@pytest.fixture(scope="session")
+def scored_radar(tmp_path_factory: pytest.TempPathFactory, predictor: Any) -> Path:
+    """A data directory a short replayed radar wrote: market data, scores and a snapshot for
+    BTC and ETH (6 scored hourly bars each). Tests that damage it copy it first."""
+    import threading
+
+    from features.sources.live.replay import ReplayPlan, ReplaySource
+    from serving.radar import Radar, RadarClock, run_replay
+
+    root = tmp_path_factory.mktemp("scored-radar")
+    plan = ReplayPlan(
+        symbols=RADAR_SYMBOLS, bar="1h", warm_days=31, days=1.0, seed=5, preset="crash-prone"
+    )
+    radar = Radar(root, "1h", {s: predictor for s in RADAR_SYMBOLS}, clock=RadarClock())
+    run_replay(radar, ReplaySource(plan), speed=0, stop=threading.Event(), max_bars=6)
+    radar.close(timeout=60)
+    return root
