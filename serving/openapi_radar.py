@@ -219,6 +219,7 @@ _SYMBOL = {
     "description": "a watched symbol, e.g. BTC",
 }
 _KEY = {"401": _json(_ERROR_REF, "missing or wrong API key")}
+_NO_ROUTE = {"404": _json(_ERROR_REF, "no such route (a path no route matches)")}
 _UNREADABLE = {  # serving.radar_api.unreadable: one symbol's damaged data, the others served
     "503": _json(
         {
@@ -335,7 +336,7 @@ PATHS: dict[str, Any] = {
             "tags": ["pages"],
             "summary": "One symbol's page (reads GET /risk/{symbol})",
             "parameters": [_SYMBOL],
-            "responses": {"200": _html("the page")},
+            "responses": {"200": _html("the page"), **_NO_ROUTE},
         }
     },
     "/backtest/{symbol}": {
@@ -344,7 +345,7 @@ PATHS: dict[str, Any] = {
             "tags": ["pages"],
             "summary": "The scored history with every flush marked (reads GET /scores/{symbol})",
             "parameters": [_SYMBOL],
-            "responses": {"200": _html("the page")},
+            "responses": {"200": _html("the page"), **_NO_ROUTE},
         }
     },
     "/livez": {

@@ -35,6 +35,7 @@ from typing import Any
 import bentoml
 from bentoml._internal.context import server_context
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -273,6 +274,10 @@ class RequestGuard:
             return
         send = with_security_headers(send)
         path = scope["path"]
+        if any(ord(c) < 32 or ord(c) == 127 for c in path):
+            # no route has control characters; BentoML's router would answer in plain text
+            await _answer(send, 404, {"error": "no such route (control characters in path)"})
+            return
         headers = {k.lower(): v for k, v in scope["headers"]}
         if path in SESSION_PATHS:
             await self._session(path, scope, receive, send, headers)
@@ -568,7 +573,20 @@ def _web_routes() -> list[Any]:
     ]
 
 
-routes_app = Starlette(routes=_web_routes())
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Unknown routes and methods answer in the API's one error shape (JSON), not text/plain."""
+    status = int(getattr(exc, "status_code", 404))
+    what = "no such route" if status == 404 else str(getattr(exc, "detail", "refused")).lower()
+    return JSONResponse(
+        {"error": f"{request.method} {request.url.path[:100]}: {what}"},
+        status_code=status,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+routes_app = Starlette(
+    routes=_web_routes(), exception_handlers={StarletteHTTPException: _http_error}
+)
 _FIXED_ROUTES = frozenset({*API_PATHS, *DOC_PATHS, *OPEN_PATHS, METRICS_PATH, *SESSION_PATHS})
 
 
