@@ -61,7 +61,10 @@ def test_symbol_page_moves_while_the_quickstart_radar_replays(
     p.evaluate("window.__sameDocument = true")
     for _ in range(2):  # two further updates, each a later bar
         before = p.evaluate("document.body.dataset.asOf")
-        p.wait_for_function(f"document.body.dataset.asOf !== {before!r}", timeout=15_000)
+        # a function with an argument, not a string: the pages' CSP forbids eval of strings
+        p.wait_for_function(
+            "asOf => document.body.dataset.asOf !== asOf", arg=before, timeout=15_000
+        )
     later = p.evaluate("document.body.dataset.asOf")
     assert pd.Timestamp(later) > pd.Timestamp(first)
     assert p.evaluate("window.__sameDocument") is True  # updated in place, not reloaded
