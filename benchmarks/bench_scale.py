@@ -367,7 +367,7 @@ def probability_step(model, data: Path, names: list[str], max_rows: int = 500_00
     from features import build_features
     from serving.batch import BatchScorer
     from serving.predictor import Predictor
-    from training.score import CHUNK_ROWS
+    from training.score import chunk_rows
 
     store = MarketStore(data)
     parts, columns, have = [], None, 0
@@ -390,9 +390,10 @@ def probability_step(model, data: Path, names: list[str], max_rows: int = 500_00
             best = min(best, time.process_time() - t)
         return best
 
-    def chunks(mode: str, n: int) -> None:
-        for lo in range(0, n, CHUNK_ROWS):
-            scorer.score(rows[lo : min(lo + CHUNK_ROWS, n)], columns, mode)
+    def chunks(mode: str, n: int) -> None:  # as training.score.score_frame does
+        size = chunk_rows(mode)
+        for lo in range(0, n, size):
+            scorer.score(rows[lo : min(lo + size, n)], columns, mode)
 
     n = len(rows)
     ceiling = cpu(lambda: model.booster.predict(rows, num_threads=1))

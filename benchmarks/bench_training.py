@@ -85,7 +85,7 @@ CI_METRICS = (("pr_auc", "PR-AUC", "{:.3f}"), ("roc_auc", "ROC-AUC", "{:.3f}"),
 
 def _ci(value: float | None, ci: list | None, fmt: str) -> str:
     if value is None or not np.isfinite(value):
-        return "-"
+        return "n/a"
     text = fmt.format(value)
     if ci and ci[0] is not None:
         text += f" [{fmt.format(ci[0])}, {fmt.format(ci[1])}]"
@@ -220,7 +220,7 @@ def simulated(symbol: str, seeds: list[int], days: int, spec: LabelSpec, config:
         summary.append((seed, report["verdict"]))
     print(f"\n1. summary over {len(seeds)} simulated {symbol} symbol-years")
     for seed, v in summary:
-        print(f"  seed {seed}: {v['text']}")
+        print(f"  seed {seed}: " + v["text"].replace("\n", "\n          "))
     if len(results) > 1:
         pool = pooled(results, config)
         v = pool["verdict"]

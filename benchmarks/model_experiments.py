@@ -149,7 +149,11 @@ def candidates() -> dict[str, tuple[Callable | None, dict]]:
         "size30_nocas": (None, {"blend": 0.3, **nocas}),
         "label50_nocas": (None, {**old, "blend": 0.5, **nocas}),
         "size30_hours": (hours, {"blend": 0.3}),
+        "label30": (None, {**old, "blend": 0.3}),
+        "size70_nocas": (None, {"blend": 0.7, **nocas}),
         "size30_nocas_mono": (None, {"blend": 0.3, **nocas, "mono": True}),
+        "auto": (None, {"linear_target": "auto", **nocas}),
+        "size_only": (None, {"blend": 0.01, **nocas}),
         "size50_nocas_hours": (hours, {"blend": 0.5, **nocas}),
         "size30_nocas_hours": (hours, {"blend": 0.3, **nocas}),
     }

@@ -55,6 +55,7 @@ PERCENT_OF_OI = Unit("% of open interest", _percent)
 SIGMA = Unit("standard deviations", _same)
 TIMES = Unit("x", _same)
 HOURS = Unit("hours", _same)
+CLOCK = Unit("on the 24-hour circle", _same)
 CORRELATION = Unit("correlation", _same)
 LOG_PERCENT = Unit("%", _log_ratio_percent)
 
@@ -413,6 +414,22 @@ DESCRIPTIONS: dict[str, Description] = {
         unit=TIMES,
         reading="above 1: more leverage per dollar of support than usual",
         template="{v} x its 30-day mean",
+    ),
+    # calendar: when the forecast window starts
+    "hour_of_day_sin": Description(
+        subject="hour of day",
+        measures="sine of the UTC hour at which the forecast window starts, on a 24-hour circle",
+        unit=CLOCK,
+        reading="with its cosine, where the window falls in the day: squeezes start more "
+        "often around the US equity open (13:00-15:00 UTC)",
+        template=": sine {sv} of the UTC hour on a 24-hour circle",
+    ),
+    "hour_of_day_cos": Description(
+        subject="hour of day",
+        measures="cosine of the UTC hour at which the forecast window starts, on a 24-hour circle",
+        unit=CLOCK,
+        reading="with its sine, where the window falls in the day",
+        template=": cosine {sv} of the UTC hour on a 24-hour circle",
     ),
     # cascade: liquidations already happening, the price falling through volatility
     "liq_long_bar_oi": _liq_flow("long", "the last bar"),

@@ -19,7 +19,16 @@ import numpy as np
 import pandas as pd
 
 from features.errors import DataError
-from features.groups import basis, cascade, depth, funding, key_levels, open_interest, price_flow
+from features.groups import (
+    basis,
+    calendar,
+    cascade,
+    depth,
+    funding,
+    key_levels,
+    open_interest,
+    price_flow,
+)
 from features.rolling import Grid
 
 GROUP_MODULES = {
@@ -30,6 +39,7 @@ GROUP_MODULES = {
     "key_levels": key_levels,
     "price_flow": price_flow,
     "cascade": cascade,
+    "calendar": calendar,
 }
 
 FEATURES: tuple[str, ...] = tuple(name for m in GROUP_MODULES.values() for name in m.NAMES)

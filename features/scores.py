@@ -190,7 +190,11 @@ def _validate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     out["risk_level"] = levels
     for column in ("drivers", "warnings"):
         values = work[column] if column in work else [None] * len(work)
-        out[column] = [to_json_text(v) for v in values]
+        texts = np.asarray(values, dtype=object)
+        # already JSON text (what batch scoring and the radar write): no per-row Python
+        if pd.api.types.infer_dtype(texts, skipna=False) != "string":
+            texts = [to_json_text(v) for v in texts]
+        out[column] = texts
     for column in ("model", "label"):
         out[column] = work[column].astype(str).to_numpy() if column in work else _DEFAULTS[column]
     out["has_drivers"] = _has_drivers(work)

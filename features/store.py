@@ -243,11 +243,16 @@ class MarketStore:
         source_bar = usable[-1]  # the coarsest stored bar that divides the target
         first = None if start is None else _utc(start)
         last = None if end is None else _utc(end)
-        stored_frame, version = read_versioned(self.path(symbol, source_bar), first, last, version=version)
+        stored_frame, version = read_versioned(
+            self.path(symbol, source_bar), first, last, version=version
+        )
         if version is not None:
             self.read_versions[f"{normalize_symbol(symbol)}/{source_bar}"] = version
         frame = canonicalize(stored_frame)
-        return resample(frame, wanted, source_bar) if wanted != source_bar else frame
+        out = resample(frame, wanted, source_bar) if wanted != source_bar else frame
+        if version is not None:
+            out.attrs[DATA_VERSIONS] = {f"{normalize_symbol(symbol)}/{source_bar}": version}
+        return out
 
     def bars(self, symbol: str) -> list[str]:
         """Stored bars for a symbol, finest first."""
@@ -318,6 +323,49 @@ class MarketStore:
             self.migrate()
 
 
+@dataclass(frozen=True)
+class StoredTable:
+    """One Delta table of a data directory: market data, scores or features of a symbol."""
+
+    kind: str
+    symbol: str
+    bar: str
+    path: Path
+
+
+def dataset_tables(root: Path | str) -> list[StoredTable]:
+    """Every Delta table under a data directory (market data, ``_scores``, ``_features``)."""
+    root = Path(root)
+    out = []
+    for kind, base in (("market", root), ("scores", root / "_scores"), ("features", root / "_features")):
+        if not base.is_dir():
+            continue
+        for folder in sorted(p for p in base.iterdir() if p.is_dir() and p.name[0] not in "_."):
+            out.extend(
+                StoredTable(kind, folder.name, bar, folder / bar)
+                for bar in BARS
+                if is_table(folder / bar)
+            )
+    return out
+
+
+DATA_VERSIONS = "data_versions"
+"""``frame.attrs`` key of a read frame: ``{"SYMBOL/bar": table version}`` (its lineage)."""
+
+
+def data_versions(*frames: pd.DataFrame) -> dict[str, int]:
+    """The table versions these frames were read from, ``SYMBOL/bar`` -> version."""
+    out: dict[str, int] = {}
+    for frame in frames:
+        out.update(frame.attrs.get(DATA_VERSIONS, {}))
+    return out
+
+
+def lineage_tags(versions: dict[str, int]) -> dict[str, str]:
+    """MLflow tags of a run's data lineage: ``data_version.BTC.1h`` -> ``"12"``."""
+    return {f"data_version.{key.replace('/', '.')}": str(v) for key, v in sorted(versions.items())}
+
+
 def _stored(directory: Path) -> bool:
     """A dataset is stored there: a Delta table, or month files still to migrate."""
     return is_table(directory) or (directory.is_dir() and bool(legacy_months(directory)))
@@ -362,4 +410,15 @@ def _utc(value: str | pd.Timestamp) -> pd.Timestamp:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
-__all__ = ["DatasetInfo", "MarketStore", "WriteResult", "normalize_symbol", "resample"]
+__all__ = [
+    "DATA_VERSIONS",
+    "DatasetInfo",
+    "MarketStore",
+    "StoredTable",
+    "WriteResult",
+    "data_versions",
+    "dataset_tables",
+    "lineage_tags",
+    "normalize_symbol",
+    "resample",
+]

@@ -21,6 +21,12 @@ _RISK_LEVEL = {
     "type": ["string", "null"],
     "description": "low / elevated / high / extreme, by the thresholds fixed at training",
 }
+_MODE = {
+    "type": "string",
+    "enum": ["live", "replay", "simulated"],
+    "description": "where the scored data comes from: an exchange, a replayed store, or the "
+    "simulator",
+}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -93,6 +99,14 @@ SCHEMAS: dict[str, Any] = {
             },
             "label": {**_STRING_OR_NULL, "description": "what the probability is about"},
             "model": {"description": "the model that scored (name:version)"},
+            "mode": _MODE,
+            "price": {**_NUMBER_OR_NULL, "description": "close of the scored bar"},
+            "horizon": {**_STRING_OR_NULL, "description": "how far ahead the label looks"},
+            "from": {
+                **_TIME_OR_NULL,
+                "description": "start of the window the probability covers (the bar's close)",
+            },
+            "until": {**_TIME_OR_NULL, "description": "end of the window the probability covers"},
             "warnings": {"type": "array", "items": _ref("RadarWarning")},
         },
     },
@@ -103,6 +117,10 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "as_of": {**_TIME, "description": "the radar clock (replayed time in a replay)"},
             "bar": _STRING_OR_NULL,
+            "mode": _MODE,
+            "replay_ended": {
+                "description": "when a replay has ended, when it did (the clock stops there)"
+            },
             "symbols": {
                 "type": "array",
                 "description": "every watched symbol, most at risk first",
@@ -178,6 +196,7 @@ SCHEMAS: dict[str, Any] = {
             "time": {"type": "array", "items": _TIME},
             "probability": _SERIES,
             "risk_level": {"type": "array", "items": _RISK_LEVEL},
+            "drivers": {"type": "array", "description": "with drivers=1: each bar's drivers"},
             "events": {
                 "type": "array",
                 "description": "flushes by the model's label: time and size (long "
@@ -225,7 +244,11 @@ PATHS: dict[str, Any] = {
             "operationId": "risk",
             "tags": ["radar"],
             "summary": "Every watched symbol's latest score, most at risk first",
-            "responses": {"200": _json(_ref("RiskTable"), "the radar table"), **_KEY},
+            "responses": {
+                "200": _json(_ref("RiskTable"), "the radar table"),
+                "304": {"description": "unchanged since the ETag sent in If-None-Match"},
+                **_KEY,
+            },
         }
     },
     "/risk/{symbol}": {
@@ -245,6 +268,7 @@ PATHS: dict[str, Any] = {
             ],
             "responses": {
                 "200": _json(_ref("RiskSymbol"), "the symbol's radar answer"),
+                "304": {"description": "unchanged since the ETag sent in If-None-Match"},
                 "400": _json(_ERROR_REF, "the window is not one of 24h, 7d, 30d"),
                 "404": _json(_ERROR_REF, "the symbol is not watched"),
                 **_KEY,
@@ -280,10 +304,18 @@ PATHS: dict[str, Any] = {
                     "schema": {"type": "string"},
                     "description": "which bar's scores, when several are stored",
                 },
+                {
+                    "name": "drivers",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "enum": ["0", "1", "true", "false"]},
+                    "description": "1: add each bar's drivers (for a bounded number of bars)",
+                },
             ],
             "responses": {
                 "200": _json(_ref("Scores"), "the scored history"),
-                "400": _json(_ERROR_REF, "a bad symbol, time, or a bar that is not stored"),
+                "304": {"description": "unchanged since the ETag sent in If-None-Match"},
+                "400": _json(_ERROR_REF, "a bad symbol, time, bar, or too many bars"),
                 "404": _json(_ERROR_REF, "no scores for this symbol"),
                 **_KEY,
                 **_UNREADABLE,

@@ -331,6 +331,15 @@ class Predictor:
             extras.append((as_of, warnings))
         return self.respond([r.symbol for r in requests], rows, extras)
 
+    def window(self, as_of: datetime | None) -> dict[str, datetime] | None:
+        """The window a probability for the bar opening ``as_of`` covers: from that bar's
+        close, one label horizon long (what the label of that row is about)."""
+        if as_of is None:
+            return None
+        start = pd.Timestamp(as_of) + (self.bar or pd.Timedelta(hours=1))
+        horizon = pd.Timedelta(self.model.label_spec.get("horizon") or "1h")
+        return {"from": start.to_pydatetime(), "until": (start + horizon).to_pydatetime()}
+
     def respond(
         self,
         symbols: Sequence[str],
@@ -357,6 +366,7 @@ class Predictor:
                 drivers=row_drivers,
                 model=self.info,
                 as_of=as_of,
+                window=self.window(as_of),
                 warnings=warnings,
                 features_present=int(n),
                 model_features=self.features_used,

@@ -569,7 +569,7 @@ def run_replay(
 
     source.store_past(radar.store, on_unreadable=radar.skip)
     last = radar.warm_up(list(source.frames), score_since=source.start)
-    times = source.bar_times(last)
+    times = source.bar_times(last, skip=radar.skipped)
     if max_bars is not None:
         times = times[:max_bars]
     step = parse_bar(radar.bar)

@@ -271,8 +271,8 @@ def risk_body(
         parts.append("{" + row.members + "," + dynamic[1:])
     if gauges:
         _gauges_at = time.monotonic()
+        radar_metrics.set_mode(snap.get("mode"))
     _mirror_counts(snap.get("collector") or {})
-    radar_metrics.set_mode(snap.get("mode"))
     head = json.dumps(
         {
             "as_of": now.isoformat(),
@@ -436,6 +436,14 @@ def _served_label(symbol: str) -> dict[str, Any] | None:
     except ImportError:  # pragma: no cover - older services
         return None
     return None if predictor is None else dict(predictor.model.label_spec)
+
+
+def _served_model(symbol: str) -> str | None:
+    """Which model serves ``symbol`` (``name:version``; a promotion changes it)."""
+    from serving.state import STATE
+
+    predictor = STATE.get(symbol)
+    return None if predictor is None else f"{predictor.name}:{predictor.version}"
 
 
 def model_block(symbol: str, entry: dict[str, Any]) -> dict[str, Any]:
@@ -609,11 +617,11 @@ async def scores(request: Request) -> Response:
         return _error(
             400, f"bar: {bar[:40]!r} is not a stored bar of {symbol} (stored: {', '.join(bars)})"
         )
-    # One answer per request and version of the scores (and at most SCORES_FRESH_S old: the
-    # label events also read the market data), made off the event loop.
+    # One answer per request, version of the scores and served model (its label and alert
+    # level make the events and the record), made off the event loop; the label events read
+    # the market data too, which the radar writes together with each score.
     key = (data_dir, symbol, bar, start, end, drivers,
-           radar_cache.scores_version(data_dir, symbol, bar),
-           int(time.monotonic() / SCORES_FRESH_S))
+           radar_cache.scores_version(data_dir, symbol, bar), _served_model(symbol))
     try:
         answer = await run_in_threadpool(
             _SCORES.get, key, lambda: _scores_bytes(data_dir, symbol, bar, start, end, drivers)
@@ -627,7 +635,6 @@ async def scores(request: Request) -> Response:
     return radar_cache.respond(request, answer)
 
 
-SCORES_FRESH_S = 30.0
 MAX_DRIVER_BARS = 2000
 """``/scores/{symbol}?drivers=1`` computes missing drivers for at most this many bars."""
 _SCORES = radar_cache.AnswerCache()
@@ -780,7 +787,7 @@ def label_events(
 def _refresh_gauges(stop: threading.Event, period: float = 5.0) -> None:
     while not stop.wait(period):
         try:
-            risk_body(snapshot())
+            prepare_risk(snapshot())  # sets the gauges, and /risk finds its answer made
         except Exception as err:  # noqa: BLE001 - a gauge refresh must never take the service down
             logger.debug("radar gauge refresh failed: %s", err)
 

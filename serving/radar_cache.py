@@ -2,7 +2,8 @@
 
 * :class:`HistoryCache`: per symbol and bar, the last 30 days of the market series and the
   probability that ``/risk/{symbol}`` charts, read once and then extended incrementally: a newer
-  radar bar reads only the bars since the cached one (from two bars before it, so a score
+  radar bar (or a new version of the scores or market data) reads only the bars since the
+  cached one (from two bars before it, so a score
   written just after its bar is picked up), and the whole window is re-read every
   :data:`FULL_REFRESH_S` seconds (a backtest or an import can rewrite older rows). Bounded by
   :data:`HISTORY_BYTES` over all symbols (least recently used first out): 400 symbols of 30
@@ -75,6 +76,12 @@ def dataset_version(folder: Path) -> int:
 
 def scores_version(data_dir: Path, symbol: str, bar: str) -> int:
     return dataset_version(ScoreStore(data_dir).path(symbol, bar))
+
+
+def history_version(data_dir: Path, symbol: str, bar: str) -> tuple[int, int]:
+    """The versions of what a history table is made of: the scores and the market bars (the
+    radar's write-behind may store either after it published the snapshot)."""
+    return scores_version(data_dir, symbol, bar), dataset_version(MarketStore(data_dir).path(symbol, bar))
 
 
 # -- answers ----------------------------------------------------------------------------------
@@ -190,7 +197,7 @@ class _Entry:
     table: pd.DataFrame
     last: pd.Timestamp
     read_at: float
-    version: int
+    version: tuple[int, int]
     nbytes: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -214,7 +221,9 @@ class HistoryCache:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
-                entry = self._entries[key] = _Entry(pd.DataFrame(), pd.Timestamp(0, tz="UTC"), 0.0, -1)
+                entry = self._entries[key] = _Entry(
+                    pd.DataFrame(), pd.Timestamp(0, tz="UTC"), 0.0, (-1, -1)
+                )
             self._entries.move_to_end(key)
         with entry.lock:  # one reader per symbol; the others wait for its answer
             self._refresh(entry, data_dir, symbol, bar, last)
@@ -224,7 +233,7 @@ class HistoryCache:
 
     def _refresh(self, entry: _Entry, data_dir: Path, symbol: str, bar: str,
                  last: pd.Timestamp) -> None:
-        version = scores_version(data_dir, symbol, bar)
+        version = history_version(data_dir, symbol, bar)
         now = time.monotonic()
         if entry.last == last and entry.version == version and now - entry.read_at < self.full_every_s:
             return

@@ -10,6 +10,9 @@ writes: the radar sends each bar close's bars and score records through a queue 
 * Bars are written before their scores, so a score is never on disk without its bar.
 * A failed write is logged and retried with backoff; nothing pending is dropped. A bar the
   store refuses (invalid) is logged and skipped, never retried forever.
+* Every :data:`COMPACT_EVERY` writes to a symbol, its market and scores tables are compacted
+  (the many one-bar files of appends merged into one per month) and vacuumed, so reads and
+  appends stay fast on a watcher that runs for months.
 * If the radar dies, the writer exits; what it had not written is re-read by the source on
   restart (replay) or back-filled (live): the radar resumes after the last bar stored *and*
   scored.
@@ -32,6 +35,8 @@ logger = logging.getLogger("flushrisk.radar.writer")
 
 _STOP = "stop"
 WRITER_NICE = 10
+COMPACT_EVERY = 60
+"""Writes to one symbol between automatic compactions (an hour of 1-minute bars)."""
 
 
 def persist(
@@ -65,6 +70,42 @@ def persist(
             logger.error("%s: scores not stored: %s", symbol, err)
 
 
+class AutoCompact:
+    """Compact a symbol's market and scores tables after every ``every`` writes to it."""
+
+    def __init__(self, data_dir: Path | str, bar: str, every: int = COMPACT_EVERY) -> None:
+        self.data_dir, self.bar, self.every = Path(data_dir), bar, every
+        self.writes: dict[str, int] = {}
+
+    def note(self, bars: dict[str, pd.DataFrame], records: list[dict[str, Any]]) -> list[str]:
+        """Count one write per symbol written; compact those due. Returns the compacted."""
+        done = []
+        for symbol in sorted({*bars, *(r["symbol"] for r in records)}):
+            self.writes[symbol] = self.writes.get(symbol, 0) + 1
+            if self.writes[symbol] >= self.every:
+                self.writes[symbol] = 0
+                self.compact(symbol)
+                done.append(symbol)
+        return done
+
+    def compact(self, symbol: str) -> None:
+        from features.errors import FlushRiskError
+        from features.partitioned import compact, is_table
+        from features.scores import ScoreStore
+        from features.store import MarketStore
+
+        for path in (
+            MarketStore(self.data_dir).path(symbol, self.bar),
+            ScoreStore(self.data_dir).path(symbol, self.bar),
+        ):
+            if not is_table(path):
+                continue
+            try:
+                compact(path)
+            except (FlushRiskError, OSError) as err:  # the data is intact; try again later
+                logger.warning("%s: compaction of %s skipped: %s", symbol, path, err)
+
+
 def _coalesce(jobs: list[tuple[dict, list]]) -> tuple[dict[str, pd.DataFrame], list[dict]]:
     bars: dict[str, list[pd.DataFrame]] = {}
     records: list[dict] = []
@@ -85,6 +126,7 @@ def _writer_main(jobs: Any, done: Any, data_dir: str, bar: str, source: str, par
     except OSError:
         pass
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    compactor = AutoCompact(data_dir, bar)
     while True:
         try:
             first = jobs.get(timeout=1.0)
@@ -113,6 +155,7 @@ def _writer_main(jobs: Any, done: Any, data_dir: str, bar: str, source: str, par
                     delay = min(delay * 2, 30.0)
             with done.get_lock():
                 done.value += len(work)
+            compactor.note(bars, records)
         if stop:
             return
 
@@ -162,4 +205,4 @@ class WriteBehind:
         return done
 
 
-__all__ = ["WriteBehind", "persist"]
+__all__ = ["COMPACT_EVERY", "AutoCompact", "WriteBehind", "persist"]

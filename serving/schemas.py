@@ -333,6 +333,11 @@ class PredictResponse(BaseModel):
     drivers: list[Driver]
     model: ModelInfo
     as_of: datetime | None = Field(None, description="open time of the last bar used")
+    window: dict[str, datetime] | None = Field(
+        None,
+        description="the window the probability covers, UTC: 'from' the close of the bar "
+        "scored (as_of + bar) 'until' one label horizon later; null without as_of",
+    )
     warnings: list[PredictionWarning] = Field(default_factory=list)
     features_present: int = Field(
         description="how many of the model's features had a value in this prediction"

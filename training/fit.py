@@ -120,6 +120,8 @@ class FoldResult:
     # each baseline's scores on the fold's TRAINING rows: its equal-alert-budget cut is chosen
     # there (training.budget), never on the rows it is judged on
     train_scores: dict[str, np.ndarray] = field(default_factory=dict)
+    # the linear part the fold's first booster seed kept (see models.lgbm.linear_choices)
+    linear_target: str = ""
 
 
 @dataclass
@@ -264,6 +266,7 @@ def _folds(
             seconds=(pd.Timestamp.now() - started).total_seconds(),
             seed_predictions=calibrated,
             train_scores=baseline_train,
+            linear_target=fits[0].linear_target,
         )
         result.metrics = fold_metrics(result, yv, X_test.index, bar)
         results.append(result)
@@ -417,7 +420,8 @@ def fit_final_model(
     aligned = _aligned_strength(X, strength)
     target = training_target(y.to_numpy(dtype=np.float64), aligned, config.booster)
     booster = train_rounds(X, target, rounds, config.booster)
-    linear = final_linear(X, y, config.booster, aligned)
+    kind = chosen_linear_target(wf)
+    linear = final_linear(X, y, config.booster, aligned, kind)
     calibrator: Calibrator = calibrate(wf.raw, wf.y, config)
     base_rate = float(np.mean(y.to_numpy(dtype=np.float64)))
     thresholds = risk_thresholds(base_rate, config.odds_multiples)
@@ -432,12 +436,23 @@ def fit_final_model(
         "num_boost_round": rounds,
         "training_target": target_name(config, aligned),
         "blend": config.booster.blend if linear is not None else 1.0,
+        "linear_target": kind if linear is not None else None,
         "calibration": calibrator.method,
         "feature_ranges": feature_ranges(X),
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
     }
     return FlushModel(booster, list(X.columns), calibrator, label_spec, meta, linear)
+
+
+def chosen_linear_target(wf: WalkForwardResult) -> str | None:
+    """The linear target most folds chose (ties: the latest fold's), None when none chose."""
+    kinds = [r.linear_target for r in wf.folds if r.linear_target]
+    if not kinds:
+        return None
+    counts = {k: kinds.count(k) for k in kinds}
+    top = max(counts.values())
+    return next(k for k in reversed(kinds) if counts[k] == top)
 
 
 def target_name(config: TrainConfig, strength: pd.Series | np.ndarray | None) -> str:

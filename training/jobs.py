@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from features.atomic import write_text_atomic
 from features.bars import parse_bar
 from features.errors import DataError
-from features.store import MarketStore, normalize_symbol
+from features.store import MarketStore, data_versions, lineage_tags, normalize_symbol
 from models.flush_model import FlushModel
 from training.fit import (
     MODEL,
@@ -266,6 +266,10 @@ def track_record(report: dict[str, Any]) -> dict[str, Any]:
             "continuations": events.get("continuations"),
             "continuation_hits": ev_model.get("continuation_hits"),
             "false_alarms_per_week": ev_model.get("false_alarms_per_week"),
+            "false_alarms_counted_as": "alert hours with no squeeze within the label horizon",
+            "alert_share": ev_model.get("alert_share"),
+            # the verdict's second line: onsets warned at equal alert budget vs the best baseline
+            "equal_budget": verdict.get("onsets"),
             "summary": events.get("summary"),
         } if events else None,
         "reliability": calibration,
@@ -413,6 +417,7 @@ def train_job(
         "groups": list(meta.groups),
         "label": spec.describe(),
         "data_fingerprint": data_fingerprint(frame, X.index),
+        "data_versions": data_versions(frame),
         "verdict": report["verdict"]["text"],
         "track_record": track_record(report),
         "metrics": {k: v for k, v in report[MODEL].items() if k not in ("folds", "ci")},
@@ -446,7 +451,8 @@ def train_job(
                 "data_end": str(meta.end),
                 **(request.tune.params() if tuning is not None else {"tune_trials": "0"}),
             }
-            tags = {"eval_digest": digest, "label_kind": spec.kind, "data_dir": str(request.data.data_dir)}
+            tags = {"eval_digest": digest, "label_kind": spec.kind, "data_dir": str(request.data.data_dir),
+                    **lineage_tags(data_versions(frame))}
             run_id, version = log_training_run(
                 symbol=request.data.symbol,
                 bar=meta.bar,

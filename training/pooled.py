@@ -35,7 +35,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from features.errors import DataError
-from features.store import MarketStore, normalize_symbol
+from features.store import MarketStore, data_versions, lineage_tags, normalize_symbol
 from models.calibration import Calibrator
 from models.flush_model import FlushModel, risk_thresholds
 from training.fit import (
@@ -365,6 +365,7 @@ def pooled_train_job(
         "folds": len(wf.folds),
         "walk_forward": config.walk_forward.params(),
         "min_symbol_positives": MIN_SYMBOL_POSITIVES,
+        "data_versions": data_versions(*frames.values()),
     }
     metadata = {
         "bar": request.bar,
@@ -432,7 +433,8 @@ def _log_symbols(
             "threshold_scope": model.metadata["pooled"]["thresholds"],
         }
         tags = {"eval_digest": digest, "label_kind": spec.kind, "data_dir": str(request.data_dir),
-                "pooled": ",".join(pw.symbols)}
+                "pooled": ",".join(pw.symbols),
+                **lineage_tags(report["setup"].get("data_versions") or {})}
         run_id, version = log_training_run(
             symbol=s, bar=request.bar, home=request.mlflow_home, params=params, tags=tags,
             X=X_s, y=y_s,

@@ -393,6 +393,10 @@ def onset_verdict(equal: Mapping[str, Any] | None, level: float = 0.90) -> dict[
         status, verb = "not_clear", "is not clearly ahead on onsets of"
     shares = (d.get("model_alert_share"), d.get("baseline_alert_share"))
     spent = "" if None in shares else f"; alert hours {shares[0]:.1%} vs {shares[1]:.1%}"
+    if None not in shares and shares[0] > 0 and not 0.8 <= shares[1] / shares[0] <= 1.25:
+        # each cut is chosen on training rows; out of sample a predictor may spend more or less
+        spent += (f"; unequal spending: {best} alerted on {shares[1] / shares[0]:.1f}x the model's hours "
+                  "out of sample")
     text = (f"onsets warned at equal alert budget: model {verb} best baseline {best}, "
             f"{d['model_hits']}/{total} vs {d['baseline_hits']}/{total} "
             f"({d['value'] * 100:+.1f} pts, {ci}{spent})")

@@ -50,6 +50,8 @@ from features.store import MarketStore, normalize_symbol
 from serving.batch import BatchScorer, DriversMode
 
 CHUNK_ROWS = 20_000
+PROBABILITY_CHUNK_ROWS = 100_000
+"""Rows per chunk without drivers for every row (no SHAP matrix: ~70 MB of temporaries)."""
 MANY_SYMBOLS = 8
 """From this many symbols on, scoring runs on Dask even without ``--scheduler``."""
 OUT_COLUMNS: tuple[str, ...] = (
@@ -141,8 +143,9 @@ def score_frame(
     columns = [c for c in frame.columns if frame[c].notna().any()]
     scorer = BatchScorer(predictor)
     parts = []
-    for lo in range(0, len(X), CHUNK_ROWS):
-        chunk = X.iloc[lo : lo + CHUNK_ROWS]
+    size = chunk_rows(drivers)
+    for lo in range(0, len(X), size):
+        chunk = X.iloc[lo : lo + size]
         scored = scorer.score(
             chunk.to_numpy(dtype=np.float64, na_value=np.nan), columns, drivers
         )
@@ -153,6 +156,11 @@ def score_frame(
     if not parts:
         return _empty()
     return pd.concat(parts)
+
+
+def chunk_rows(drivers: DriversMode) -> int:
+    """Rows scored at once: fewer when every row gets a SHAP matrix (memory stays bounded)."""
+    return CHUNK_ROWS if drivers == "all" else PROBABILITY_CHUNK_ROWS
 
 
 def _empty() -> pd.DataFrame:
@@ -258,7 +266,7 @@ def _predictors(request: ScoreRequest, loaded: dict[tuple, Any]) -> tuple[dict[s
             predictors[normalize_symbol(s)] = load_predictor(s, request.model, request.mlflow_home, loaded)
         except ModelNotFoundError as err:
             why = str(err) if request.model else why_no_champion(s, request.mlflow_home, str(err))
-            skipped[normalize_symbol(s)] = f"{normalize_symbol(s)}: {why}"  # reasons name their symbol
+            skipped[normalize_symbol(s)] = f"{normalize_symbol(s)}: {why}"
     if not predictors:
         raise ModelNotFoundError("nothing to score: " + "; ".join(skipped.values()))
     return predictors, skipped

@@ -60,7 +60,7 @@
 
   function drawEvents() {
     $("events-note").textContent = recordText();
-    $("events").innerHTML = "<thead><tr><th>Flush (UTC)</th><th class=num title='long liquidations of the whole cascade; its peak bar below'>Size</th>" +
+    $("events").innerHTML = "<thead><tr><th title='first bar of the flush, UTC'>Flush (UTC)</th><th class=num title='long liquidations of the whole cascade; its peak bar below'>Size</th>" +
       "<th class=num title='highest probability within the horizon before the first bar of the flush'>Peak</th>" +
       "<th title='an alert within the horizon before the flush&#39;s first bar (lead above zero)'>Warned</th></tr></thead><tbody>" +
       events.map((r, i) => {
@@ -68,7 +68,7 @@
         const warned = r.in_sample ? '<span class="muted">in-sample</span>' : r.warned === true ? (FR.isNum(r.lead_hours) ? r.lead_hours.toFixed(1) + " h ahead" : "yes") :
           r.warned === false ? '<span class="muted">no</span>' : '<span class="muted">–</span>';
         const bars = FR.isNum(r.bars) ? r.bars + " bar(s) from " + FR.utc(r.start || r.time) + " to " + FR.utc(r.end || r.time) : "";
-        return '<tr data-i="' + i + '"' + (r.in_sample ? ' class="in-sample"' : "") + "><td>" + FR.esc(FR.utc(r.start || r.time).replace(" UTC", "")) +
+        return '<tr data-i="' + i + '"' + (r.in_sample ? ' class="in-sample"' : "") + '><td title="' + FR.esc(FR.utc(r.start || r.time)) + '">' + FR.esc(FR.utc(r.start || r.time).replace(" UTC", "").slice(5)) +
           '</td><td class="num size">' + sizeText(r.size) + (FR.isNum(r.peak_size) ? '<br><small class="muted" title="' + FR.esc(bars) + '">peak ' + sizeText(r.peak_size) + " " + FR.esc(FR.utc(r.time).slice(11, 16)) + "</small>" : "") +
           '</td><td class="num">' + FR.pct(peak === null ? null : peak / 100) + '</td><td class="warned">' + warned + "</td></tr>";
       }).join("") + "</tbody>";

@@ -100,3 +100,18 @@ def test_features_build_with_symbols_writes_every_symbols_features(store_dir, tm
         app, ["features", "build", "--symbols", "BTC,NOPE", "--data-dir", str(store_dir),
               "--scheduler", LOCAL_PROCESS])
     assert unknown.exit_code == 2 and "NOPE" in unknown.output
+
+
+def test_tasks_read_the_table_version_they_were_planned_from(tmp_path):
+    """A watcher appending while a job runs never gives one job two views of a symbol."""
+    from features.distributed import read_task
+    from tests.features.test_partitioned_store import bars
+
+    store = MarketStore(tmp_path)
+    before = bars(24 * 40, freq="1h")
+    store.write("BTC", before)
+    tasks = plan(tmp_path, ["BTC"], "1h", months_per_task=1)
+    assert [t.version for t in tasks] == [0, 0]
+    store.write("BTC", bars(24, start=str(before.index[-1] + pd.Timedelta("1h")), freq="1h", seed=5))
+    read = pd.concat([own_rows(t, read_task(t, pd.Timedelta(0))) for t in tasks])
+    pd.testing.assert_frame_equal(read, before, check_freq=False)

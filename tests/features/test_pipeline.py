@@ -41,6 +41,7 @@ def test_feature_list_is_unique_and_covers_every_group():
         "key_levels",
         "price_flow",
         "cascade",
+        "calendar",
     }
 
 

@@ -68,3 +68,31 @@ def test_more_leverage_is_constrained_never_to_lower_the_risk():
     X["funding_rate"] = -X["liq_long_1h_oi"] + np.random.default_rng(0).normal(0, 0.1, len(X))
     linear = fit_linear(X, y, strength=strength, signs=monotone_constraints(list(X.columns)))
     assert linear.coef[FEATURES.index("funding_rate")] >= 0.0
+
+
+def test_auto_picks_the_size_fit_when_the_size_carries_the_signal():
+    """``linear_target="auto"`` scores both linear parts on the inner validation rows and keeps
+    the better one; here the label is a noisy cut of a size that the first feature drives."""
+    from models.lgbm import fit_booster
+
+    X, y, strength = _data(n=3000, seed=21)
+    config = BoosterConfig(linear_target="auto", num_boost_round=30, early_stopping_rounds=10)
+    fit = fit_booster(X, y, config, strength=strength)
+    assert fit.linear_target in ("size", "label")
+    alone = fit_booster(X, y, config.model_copy(update={"linear_target": "label"}))
+    assert alone.linear_target == "label"  # no choice without the label strength either
+    no_strength = fit_booster(X, y, config)
+    assert no_strength.linear_target == "label"
+
+
+def test_final_model_takes_the_linear_target_most_folds_chose():
+    from types import SimpleNamespace
+
+    from training.fit import chosen_linear_target
+
+    def wf(*kinds):
+        return SimpleNamespace(folds=[SimpleNamespace(linear_target=k) for k in kinds])
+
+    assert chosen_linear_target(wf("size", "label", "size")) == "size"
+    assert chosen_linear_target(wf("size", "label")) == "label"  # a tie: the latest fold's
+    assert chosen_linear_target(wf("", "")) is None

@@ -46,6 +46,10 @@ def test_predict_from_bars_and_from_features_agree(
     assert 0 < ja["probability"] < 1
     assert ja["risk_level"] in {"low", "elevated", "high", "extreme"}
     assert pd.Timestamp(ja["as_of"]) == window.index[-1]
+    # the hour the probability is about: from the scored bar's close, one horizon long (UTC)
+    hour = pd.Timedelta(hours=1)
+    assert pd.Timestamp(ja["window"]["from"]) == window.index[-1] + hour
+    assert pd.Timestamp(ja["window"]["until"]) == window.index[-1] + 2 * hour
     assert len(ja["drivers"]) == 5
     assert {"feature", "text", "value", "unit", "raw_value", "contribution"} <= set(ja["drivers"][0])
     assert "contribution_log_odds" in ja["drivers"][0]

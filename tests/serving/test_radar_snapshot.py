@@ -21,12 +21,14 @@ def test_risk_answers_304_until_the_snapshot_changes(api, radar_dir):  # noqa: F
     assert first.status_code == 200 and etag.startswith('W/"')
     again = api.get("/risk", headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
-    # the watcher went silent: the rows turn stale, so the old copy is no longer current
-    _fresh(radar_dir, written_at=time.time() - 3 * 3600)
+    # the watcher went silent (killed, its replay never ended): the rows turn stale, so the
+    # old copy is no longer current
+    ended = _fresh(radar_dir)["replay_ended"]
+    _fresh(radar_dir, written_at=time.time() - 3 * 3600, replay_ended=None)
     changed = api.get("/risk", headers={"If-None-Match": etag})
     assert changed.status_code == 200 and changed.headers["etag"] != etag
     assert all(r["stale"] for r in changed.json()["symbols"])
-    _fresh(radar_dir, written_at=time.time())
+    _fresh(radar_dir, written_at=time.time(), replay_ended=ended)
 
 
 def test_large_answers_are_gzipped_for_clients_that_accept_it(api, radar_dir):  # noqa: F811

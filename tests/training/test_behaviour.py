@@ -2,9 +2,9 @@
 
 More liquidation fuel and less liquidity must never LOWER the flush probability: a thinner bid
 book, more long liquidation notional just below the price (the booster's monotone constraints,
-kept by the linear part of the blend too). Funding and open-interest growth are deliberately
-left free: on real data neither raised the hazard (see models.lgbm). Changes the model has no
-reason to care about must not move it at all.
+kept by the linear part of the blend too), and more leverage: richer funding and more open
+interest built over a day (issue 18: funding at 0.3 %/8 h with open interest up 50 % in 24 h was
+answered lower). Changes the model has no reason to care about must not move it at all.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from features import MIN_WINDOW, features_at
 RISKIER = {
     "thin depth": {"depth_bid_1pct_rel_7d": -1, "depth_bid_2pct_rel_7d": -1, "oi_to_bid_depth_1pct": +1, "oi_to_bid_depth_2pct": +1},
     "price just above a liquidation band": {"liq_long_within_1pct": +1, "liq_long_within_2pct": +1, "liq_long_within_5pct": +1},
+    "more leverage": {"funding_rate": +1, "funding_annualized": +1, "funding_cum_24h": +1, "oi_growth_24h": +1,
+                      "oi_coin_growth_24h": +1},
 }
 
 

@@ -39,7 +39,10 @@ def test_build_writes_the_labelled_windows_and_prints_a_summary(store, tmp_path)
     meta = table.attrs["flushrisk"]
     assert meta["symbol"] == "BTC" and meta["bar"] == "1h"
     assert meta["rows"] == len(table) and meta["positives"] == int(table["label"].sum())
-    assert LabelSpec.model_validate(meta["label_spec"]) == LabelSpec()
+    # the default label is the quickstart's (features.label_defaults), not the 0.30 %-of-OI spec
+    from features.label_defaults import default_threshold_usd
+
+    assert LabelSpec.model_validate(meta["label_spec"]) == LabelSpec(threshold_usd=default_threshold_usd("BTC"))
     for text in ("rows", f"{len(table):,}", "positives", "base rate", "open_interest", str(out)):
         assert text in result.output
     assert not list(tmp_path.glob(".*.tmp"))  # the atomic write left no temp file behind

@@ -42,6 +42,13 @@ def test_train_promote_and_load_the_champion(sim_store, mlflow_home, bentoml_hom
 
     run = MlflowClient(tracking_uri(mlflow_home)).get_run(report["mlflow"]["run_id"])
     assert run.data.params["training_target"].startswith("near_miss")  # what the booster trained on
+    # data lineage: the Delta table version the run read
+    from features.partitioned import table_version
+    from features.store import MarketStore
+
+    stored = table_version(MarketStore(sim_store).path("BTC", "1h"))
+    assert run.data.tags["data_version.BTC.1h"] == str(stored)
+    assert report["setup"].get("data_versions", {"BTC/1h": stored}) == {"BTC/1h": stored}
 
     # The report leads with the verdict, and the gate follows it: a first version becomes
     # champion only if it beats the best baseline on its own out-of-fold rows.

@@ -131,6 +131,11 @@ def test_the_verdict_leads_with_pr_auc_and_onsets_at_equal_budget():
     assert out["text"] == "\n".join(out["lines"]) and out["beats"] is True
     again = lead_verdict(out, equal)  # idempotent: the PR-AUC line is kept once
     assert again["lines"] == out["lines"]
+    # a baseline whose training-row cut spent far more hours out of sample is flagged
+    equal["differences"]["persistence"].update(model_alert_share=0.039, baseline_alert_share=0.131)
+    flagged = lead_verdict(verdict, equal)["lines"][1]
+    assert flagged.endswith("alert hours 3.9% vs 13.1%; unequal spending: persistence alerted on 3.4x the "
+                            "model's hours out of sample)")
 
 
 def test_in_sample_warning_only_for_the_models_own_rows_of_the_same_data():

@@ -24,6 +24,7 @@ from training.cli import (  # noqa: F401
     score,
     serve,
     simulate,
+    tables,
     train,
     watch,
 )

@@ -296,10 +296,10 @@ def list_(data_dir: DataDir = None) -> None:
 
 @data_app.command("migrate")
 def migrate(data_dir: DataDir = None) -> None:
-    """Move old single-file datasets (<SYMBOL>/<bar>.parquet) into month partitions.
+    """Move older datasets (month files, or single <SYMBOL>/<bar>.parquet files) into Delta tables.
 
-    Every command does this on first use; run it to do it now. No row is lost: each old file is
-    removed only once all of its rows are in the partitioned dataset.
+    Every command does this on first use; run it to do it now. No row is lost: old files are
+    removed only once all of their rows are in the table.
     """
     store = _store(data_dir)
     moved = store.migrate()

@@ -20,7 +20,7 @@ from rich.table import Table
 from features import LabelSpec, labelled_windows
 from features.bars import bar_name, parse_bar
 from features.errors import DataError
-from features.label_defaults import resolve_threshold_usd
+from features.label_defaults import DEFAULT_BTC_THRESHOLD_USD, resolve_threshold_usd
 from features.labels import DEFAULT_OI_FRACTION, format_duration
 from features.store import MarketStore, normalize_symbol, write_parquet_atomic
 from training.cli.app import DataDirOption, console, features_app, resolve_data_dir
@@ -53,7 +53,7 @@ def build(
     threshold_usd: Annotated[
         float | None,
         typer.Option(help="liquidation: absolute USD threshold (default: the quickstart's label, "
-                     "$1.75M on BTC scaled by market size for other symbols)."),
+                     f"${DEFAULT_BTC_THRESHOLD_USD / 1e6:g}M on BTC scaled by market size for other symbols)."),
     ] = None,
     threshold_oi_fraction: Annotated[
         float | None,

@@ -57,8 +57,8 @@ def score(
 ) -> None:
     """Probability and risk level for every bar of a stored history, per symbol; drivers where asked.
 
-    Symbols without a champion are named with the reason and skipped; the others are scored, and
-    the command then exits 1 (0 when every symbol was scored).
+    Symbols without a champion (or with damaged data) are named with the reason and skipped; the
+    others are scored, and the command then exits 3 (0 when every symbol was scored).
     """
     from training.pooled import parse_symbols
     from training.score import ScoreRequest, score_job

@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from features.errors import DataError
-from features.label_defaults import resolve_threshold_usd
+from features.label_defaults import DEFAULT_BTC_THRESHOLD_USD, resolve_threshold_usd
 from features.settings import Settings
 from training.cli.app import DataDirOption, app, console, resolve_data_dir
 
@@ -355,7 +355,7 @@ def train(
     bar: Annotated[str, typer.Option("--bar", help="Bar to train at (resampled from finer data).")] = "1h",
     label: Annotated[LabelKind, typer.Option("--label", help="liquidation, or proxy (price drop).")] = LabelKind.liquidation,
     threshold_usd: Annotated[float | None, typer.Option("--threshold-usd", help=(
-        "liquidation: USD threshold. Default: the quickstart's label, $1.75M on BTC scaled by market size "
+        f"liquidation: USD threshold. Default: the quickstart's label, ${DEFAULT_BTC_THRESHOLD_USD / 1e6:g}M on BTC scaled by market size "
         "for other symbols (--symbols: 0.30 % of open interest, one label for every symbol)."))] = None,
     threshold_oi_fraction: Annotated[
         float | None, typer.Option("--threshold-oi-fraction", help="liquidation: threshold / open interest.")

@@ -157,6 +157,7 @@ def watch_command(
     if not names:
         raise DataError("no symbols: give --replay BTC,ETH or --symbols BTC/USDT:USDT,...")
     _use_bentoml_home(bentoml_home)
+    stop = _stop_on_signals()  # from here on, Ctrl-C stops cleanly (no traceback)
     stored_as = store_names(names) if exchange is not None else {n: n for n in names}
     if exchange is not None and any(m != n for m, n in stored_as.items()):
         console.print(
@@ -185,7 +186,6 @@ def watch_command(
 
         alerts = AlertManager.from_urls(alert_webhook, root, page_url=page_url, mode=mode)
     clock = RadarClock(speed=speed if replay is not None else 1.0)
-    stop = _stop_on_signals()
     radar = Radar(
         root,
         chosen,

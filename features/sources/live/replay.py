@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,10 +117,15 @@ class ReplaySource:
                     raise
                 on_unreadable(symbol, err)
 
-    def bar_times(self, after: dict[str, pd.Timestamp | None]) -> list[pd.Timestamp]:
-        """Bar open times still to release, given the last stored bar of each symbol."""
+    def bar_times(
+        self, after: dict[str, pd.Timestamp | None], skip: Collection[str] = ()
+    ) -> list[pd.Timestamp]:
+        """Bar open times still to release, given the last stored bar of each symbol
+        (``skip``: symbols left out, whose bars do not count)."""
         times: set[pd.Timestamp] = set()
         for symbol, frame in self.frames.items():
+            if symbol in skip:
+                continue
             last = after.get(symbol)
             floor = self.start if last is None else max(self.start, last + self.step)
             times.update(frame.index[frame.index >= floor])

@@ -315,7 +315,9 @@ def calibrate(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study.optimize(objective, n_trials=trials, timeout=timeout_seconds, callbacks=[callback])
     best = dict(study.best_params)
-    cfg = apply(base, best)
+    # the first trial is the default itself (its values, clamped to the search ranges, only
+    # approximate it): when it wins, the fit found nothing better
+    cfg = base if study.best_trial.number == 0 else apply(base, best)
     # judged on seeds the fit never saw, against the default preset at the same scale
     check = simulated_runs(cfg, name, days, check_seeds)
     after = mean_facts(check, f"simulated {name}")
