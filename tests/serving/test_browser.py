@@ -165,7 +165,7 @@ def test_symbol_page_draws_time_aligned_charts_and_explains_the_number(
     assert p.evaluate("document.body.dataset.asOf") == new_bar.isoformat()
 
     p.click("#windows button[data-window='7d']")
-    p.wait_for_function("location.search.includes('window=7d')")
+    p.wait_for_function("() => location.search.includes('window=7d')")
     p.click("#windows button[data-window='24h']")
     p.wait_for_timeout(300)
     p.screenshot(path=str(shots / "standin-symbol.png"), full_page=True)

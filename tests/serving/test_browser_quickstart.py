@@ -56,15 +56,12 @@ def test_symbol_page_moves_while_the_quickstart_radar_replays(
     p, log = page
     p.goto(f"{service}/symbol/BTC?refresh=2")
     p.wait_for_selector("#charts [data-chart=probability] canvas", timeout=20_000)
-    p.wait_for_function("document.body.dataset.asOf", timeout=20_000)
+    p.wait_for_function("() => document.body.dataset.asOf", timeout=20_000)  # a function: no eval under the CSP
     first = p.evaluate("document.body.dataset.asOf")
     p.evaluate("window.__sameDocument = true")
     for _ in range(2):  # two further updates, each a later bar
         before = p.evaluate("document.body.dataset.asOf")
-        # a function with an argument, not a string: the pages' CSP forbids eval of strings
-        p.wait_for_function(
-            "asOf => document.body.dataset.asOf !== asOf", arg=before, timeout=15_000
-        )
+        p.wait_for_function(f"() => document.body.dataset.asOf !== {before!r}", timeout=15_000)
     later = p.evaluate("document.body.dataset.asOf")
     assert pd.Timestamp(later) > pd.Timestamp(first)
     assert p.evaluate("window.__sameDocument") is True  # updated in place, not reloaded
