@@ -134,6 +134,26 @@ def fit_weighted(
     return lgb.train(params, dataset(full, True), num_boost_round=rounds), pr, rounds
 
 
+def mix_walk_forward(
+    wf, X_real: pd.DataFrame, y_real: np.ndarray, X_sim: pd.DataFrame, y_sim: np.ndarray,
+    gap: int, booster_config: BoosterConfig,
+) -> tuple[np.ndarray, list[float]]:
+    """Real plus simulated rows, per fold of ``wf``: the simulated rows' weight is chosen on
+    the fold's inner validation split; returns the out-of-fold predictions and the weights."""
+    parts, chosen = [], []
+    for fold in wf.folds:
+        Xf, yf = X_real.iloc[fold.fold.train], y_real[fold.fold.train]
+        best = None
+        for w in MIX_WEIGHTS:
+            booster, pr, _ = fit_weighted(Xf, yf, X_sim, y_sim, w, gap, booster_config)
+            if best is None or (np.isfinite(pr) and pr > best[1]):
+                best = (booster, pr, w)
+        chosen.append(best[2])
+        X_test = X_real.iloc[fold.fold.test]
+        parts.append(best[0].predict(X_test.to_numpy(np.float64, na_value=np.nan)))
+    return np.concatenate(parts), chosen
+
+
 def _pr(y: np.ndarray, p: np.ndarray) -> float:
     return float(average_precision_score(y, p)) if y.sum() > 0 else float("nan")
 
@@ -204,18 +224,7 @@ def main_dev(args: argparse.Namespace) -> dict[str, float]:
     rows = X_real.loc[wf.index].to_numpy(np.float64, na_value=np.nan)
     sim_default = fit_booster(X_def, y_def, config.booster, gap=gap).booster.predict(rows)
     sim_fitted = fit_booster(X_fit, y_fit, config.booster, gap=gap).booster.predict(rows)
-    mix_parts, chosen = [], []
-    for fold in wf.folds:
-        Xf, yf = X_real.iloc[fold.fold.train], y_real[fold.fold.train]
-        best = None
-        for w in MIX_WEIGHTS:
-            booster, pr, _ = fit_weighted(Xf, yf, X_fit, y_fit, w, gap, config.booster)
-            if best is None or (np.isfinite(pr) and pr > best[1]):
-                best = (booster, pr, w)
-        chosen.append(best[2])
-        X_test = X_real.iloc[fold.fold.test]
-        mix_parts.append(best[0].predict(X_test.to_numpy(np.float64, na_value=np.nan)))
-    mix = np.concatenate(mix_parts)
+    mix, chosen = mix_walk_forward(wf, X_real, y_real, X_fit, y_fit, gap, config.booster)
     y = wf.y
     predictions = {
         "real": wf.predictions[MODEL],
@@ -295,18 +304,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     sim_fit = fit_booster(X_sim, y_sim, config.booster, gap=gap)
     sim_only = sim_fit.booster.predict(X_real.loc[wf.index].to_numpy(np.float64, na_value=np.nan))
     # 3. mix: weight of the simulated rows chosen per fold on the inner validation split
-    mix_parts, chosen = [], []
-    for fold in wf.folds:
-        Xf, yf = X_real.iloc[fold.fold.train], y_real[fold.fold.train]
-        best = None
-        for w in MIX_WEIGHTS:
-            booster, pr, _ = fit_weighted(Xf, yf, X_sim, y_sim, w, gap, config.booster)
-            if best is None or (np.isfinite(pr) and pr > best[1]):
-                best = (booster, pr, w)
-        chosen.append(best[2])
-        X_test = X_real.iloc[fold.fold.test]
-        mix_parts.append(best[0].predict(X_test.to_numpy(np.float64, na_value=np.nan)))
-    mix = np.concatenate(mix_parts)
+    mix, chosen = mix_walk_forward(wf, X_real, y_real, X_sim, y_sim, gap, config.booster)
 
     y = wf.y
     last = wf.index >= wf.index[-1] - LAST

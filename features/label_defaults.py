@@ -18,13 +18,13 @@ profile; an unknown name gets the generic alt profile), keeping the label about 
 from __future__ import annotations
 
 from features.sources.simulator.config import LABEL_USD_BTC as DEFAULT_BTC_THRESHOLD_USD
+from features.sources.simulator.config import SimConfig
 
 
-def default_threshold_usd(symbol: str) -> float:
-    """The default label's USD threshold for ``symbol`` (3 significant digits)."""
-    from features.sources.simulator.config import SimConfig
-
-    config = SimConfig()
+def default_threshold_usd(symbol: str, config: SimConfig | None = None) -> float:
+    """The default label's USD threshold for ``symbol`` (3 significant digits), scaled by the
+    market sizes of ``config`` (the default simulator profile when None)."""
+    config = config if config is not None else SimConfig()
     share = config.profile(symbol).market_size_usd / config.profile("BTC").market_size_usd
     return float(f"{DEFAULT_BTC_THRESHOLD_USD * share:.3g}")
 

@@ -24,8 +24,9 @@ from rich import box
 from rich.table import Table
 
 from features.errors import DataError
+from features.label_defaults import default_threshold_usd
 from features.sources.simulator.calibrate import Calibration
-from features.sources.simulator.config import LABEL_USD_BTC, SimConfig, base_asset
+from features.sources.simulator.config import SimConfig, base_asset
 from features.sources.simulator.market import simulate
 from features.sources.simulator.realism import (
     BOOT_REPS,
@@ -66,9 +67,9 @@ class LongRun:
 
 
 def label_usd(config: SimConfig, symbol: str) -> float:
-    """The quickstart's USD label for a simulated symbol: $5M on BTC, scaled by size."""
-    share = config.profile(symbol).market_size_usd / config.profile("BTC").market_size_usd
-    return float(f"{LABEL_USD_BTC * share:.3g}")
+    """The quickstart's USD label for a simulated symbol: $5M on BTC, scaled by size (the one
+    definition in :mod:`features.label_defaults`, on this config's market sizes)."""
+    return default_threshold_usd(symbol, config)
 
 
 def long_run(frame: pd.DataFrame, seed: int, usd: float) -> LongRun:
