@@ -48,7 +48,7 @@ import numba as nb
 import numpy as np
 import pandas as pd
 
-from features import liq_heatmap
+from features import hour_blocks, liq_heatmap
 from features.bars import parse_bar
 from features.errors import DataError
 from features.pipeline import FEATURES, MIN_WINDOW, _compute, _grid, covers_min_window, features_at
@@ -228,6 +228,45 @@ class _ExtremeState(_Blocks):
         self.m = max(self.m, self.sign * v)
         m = self.m if off < 0 else max(float(self.suf[off]), self.m)
         return np.array([self.sign * m if m > -math.inf else math.nan])
+
+
+class _HourState:
+    """A long window from hourly aggregates (features.hour_blocks): the current block's closed
+    hours, the previous block's suffix scan, and the accumulators of the closed hours and of
+    the open hour. O(hours in the window), not O(bars)."""
+
+    kind = "hours"
+
+    def __init__(
+        self, stat: int, sign: float, w: int, bph: int, x: np.ndarray, first: int, last: int
+    ) -> None:
+        self.stat, self.sign, self.w, self.bph = stat, sign, w, bph
+        hours = hour_blocks.hour_aggregates(x, stat, sign, bph, first % bph)
+        first_hour = first // bph
+        h = last // bph
+        b = h // w
+        self.at = np.array([h, b], np.int64)
+        self.part = hours[h - first_hour].copy()
+        self.block = self._hours(hours, first_hour, b * w, h)
+        self.suffix = hour_blocks.suffix_scan(stat, self._hours(hours, first_hour, (b - 1) * w, b * w), w, 0)
+        self.closed = hour_blocks.empty(stat)
+        for j in range(h - b * w):
+            hour_blocks.merge(stat, self.closed, self.block[j])
+
+    def _hours(self, hours: np.ndarray, first_hour: int, lo: int, end: int) -> np.ndarray:
+        """The aggregates of hours lo .. lo + w - 1 that are before ``end`` (others empty)."""
+        out = np.tile(hour_blocks.empty(self.stat), (self.w, 1))
+        a, b = max(lo, first_hour), min(end, first_hour + len(hours), lo + self.w)
+        if b > a:
+            out[a - lo : b - lo] = hours[a - first_hour : b - first_hour]
+        return out
+
+    def step(self, a: int, v: float) -> np.ndarray:
+        acc = hour_blocks.hour_step(
+            self.stat, self.sign, self.bph, self.w, self.at, self.block, self.suffix,
+            self.closed, self.part, a, v,
+        )
+        return acc[None, :]
 
 
 _NO_PART = np.zeros(6)
@@ -540,6 +579,11 @@ class _RecordingGrid(Grid):
         self.states.append(_DayMinState(x, self.first_bar, self.bar_ns))
         return super()._previous_day_min(x)
 
+    def _hour_stat(self, x, kind, sign, hours):
+        bph = self.bars("1h")
+        self.states.append(_HourState(kind, sign, hours, bph, x, self.first_bar, self.last))
+        return super()._hour_stat(x, kind, sign, hours)
+
     def stateful(self, kernel, *args):
         state_class = STREAMING_KERNELS.get(kernel)
         if state_class is None:
@@ -590,6 +634,9 @@ class _StreamGrid(Grid):
 
     def _previous_day_min(self, x):
         return self._next("daymin").step(self.first_bar, float(x[0]))
+
+    def _hour_stat(self, x, kind, sign, hours):
+        return self._next("hours").step(self.first_bar, float(x[0]))
 
     def stateful(self, kernel, *args):
         return self._next("stateful").step(self.first_bar, args)

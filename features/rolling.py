@@ -549,12 +549,52 @@ class Grid:
         and refuses (loudly) a kernel it has no streaming version of."""
         return kernel(*args)
 
+    def _hour_stat(self, x: np.ndarray, kind: int, sign: float, hours: int) -> np.ndarray:
+        """A long window's accumulator at every row, from hourly aggregates
+        (:mod:`features.hour_blocks`)."""
+        from features.hour_blocks import hour_blocks
+
+        bph = self.bars("1h")
+        first_hour = self.first_bar // bph
+        return hour_blocks(x, kind, sign, bph, self.first_bar % bph, hours, first_hour % hours)
+
+    def hourly(self, w: int) -> int | None:
+        """Hours of a window of ``w`` bars computed from hourly aggregates (7 days and
+        longer), or None for a window computed from its bars."""
+        from features.hour_blocks import HOURLY_FROM_HOURS
+
+        bph = self.bars("1h")
+        if bph is None or w % bph or w // bph < HOURLY_FROM_HOURS:
+            return None
+        return w // bph
+
+    def _window_sums(self, x: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
+        hours = self.hourly(w)
+        if hours is None:
+            return self._sums(x, w)
+        acc = self._hour_stat(x, 0, 1.0, hours)  # hour_blocks.SUM
+        return acc[:, 0], acc[:, 1].astype(np.int64)
+
+    def _window_moments(self, x: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        hours = self.hourly(w)
+        if hours is None:
+            return self._moments(x, w)
+        acc = self._hour_stat(x, 1, 1.0, hours)  # hour_blocks.MOMENTS
+        return acc[:, 0], acc[:, 1], acc[:, 2]
+
+    def _window_extreme(self, x: np.ndarray, w: int, sign: float) -> np.ndarray:
+        hours = self.hourly(w)
+        if hours is None:
+            return self._extreme(x, w, sign)
+        m = self._hour_stat(x, 2, sign, hours)[:, 0]  # hour_blocks.MAX
+        return np.where(m > -np.inf, sign * m, np.nan)
+
     # --- rolling statistics --------------------------------------------------------------
     def sum_count(self, x: np.ndarray, horizon: str) -> tuple[np.ndarray, np.ndarray, int] | None:
         w = self.bars(horizon)
         if w is None:
             return None
-        s, c = self._sums(x, w)
+        s, c = self._window_sums(x, w)
         return s, c, w
 
     def mean(self, x: np.ndarray, horizon: str, min_frac: float = 0.5) -> np.ndarray:
@@ -571,17 +611,17 @@ class Grid:
 
     def max(self, x: np.ndarray, horizon: str) -> np.ndarray:
         w = self.bars(horizon)
-        return self._nan() if w is None else self._extreme(x, w, 1.0)
+        return self._nan() if w is None else self._window_extreme(x, w, 1.0)
 
     def min(self, x: np.ndarray, horizon: str) -> np.ndarray:
         w = self.bars(horizon)
-        return self._nan() if w is None else self._extreme(x, w, -1.0)
+        return self._nan() if w is None else self._window_extreme(x, w, -1.0)
 
     def std(self, x: np.ndarray, horizon: str, min_frac: float = 0.5) -> np.ndarray:
         w = self.bars(horizon)
         if w is None:
             return self._nan()
-        c, _, m2 = self._moments(x, w)
+        c, _, m2 = self._window_moments(x, w)
         ok = c >= _min_count(w, min_frac, floor=2)
         return np.where(ok, np.sqrt(np.maximum(m2, 0.0) / np.maximum(c - 1.0, 1.0)), np.nan)
 
@@ -590,7 +630,7 @@ class Grid:
         w = self.bars(horizon)
         if w is None:
             return self._nan()
-        c, mean, m2 = self._moments(x, w)
+        c, mean, m2 = self._window_moments(x, w)
         ok = c >= _min_count(w, min_frac, floor=2)
         std = np.sqrt(np.maximum(m2, 0.0) / np.maximum(c - 1.0, 1.0))
         z = np.where(std > 0.0, (x - mean) / np.where(std > 0.0, std, 1.0), 0.0)
