@@ -41,6 +41,16 @@ def empty(kind: int) -> np.ndarray:
     return np.zeros(2 if kind == SUM else 3)
 
 
+@nb.njit(cache=True, inline="always")
+def _welford(c: float, m: float, q: float, v: float) -> tuple[float, float, float]:
+    """One valid value added to (count, mean, M2): features.rolling's Welford step."""
+    c += 1.0
+    d = v - m
+    m += d / c
+    q += d * (v - m)
+    return c, m, q
+
+
 @nb.njit(cache=True)
 def add(kind: int, acc: np.ndarray, v: float, sign: float) -> None:
     """Add one bar's value (NaN is skipped), as the bar kernels of features.rolling do."""
@@ -51,10 +61,7 @@ def add(kind: int, acc: np.ndarray, v: float, sign: float) -> None:
             acc[0] += v
             acc[1] += 1.0
         else:
-            acc[0] += 1.0
-            d = v - acc[1]
-            acc[1] += d / acc[0]
-            acc[2] += d * (v - acc[1])
+            acc[0], acc[1], acc[2] = _welford(acc[0], acc[1], acc[2], v)
 
 
 @nb.njit(cache=True)
@@ -108,7 +115,16 @@ def hour_aggregates(x: np.ndarray, kind: int, sign: float, bph: int, off: int) -
     hours = np.empty((nh, 2 if kind == SUM else (3 if kind == MOMENTS else 1)))
     reset(kind, hours)
     for i in range(n):
-        add(kind, hours[(i + off) // bph], x[i], sign)
+        h = (i + off) // bph
+        v = x[i]
+        if kind == MAX:
+            hours[h, 0] = max(hours[h, 0], sign * v)
+        elif not np.isnan(v):
+            if kind == SUM:
+                hours[h, 0] += v
+                hours[h, 1] += 1.0
+            else:
+                hours[h, 0], hours[h, 1], hours[h, 2] = _welford(hours[h, 0], hours[h, 1], hours[h, 2], v)
     return hours
 
 
@@ -137,7 +153,6 @@ def hour_blocks(
     hours, ``phase`` the absolute hour number of row 0's hour modulo ``w`` (blocks of ``w``
     hours aligned to absolute time, as in features.rolling).
     """
-    n = x.shape[0]
     hours = hour_aggregates(x, kind, sign, bph, off)
     nh = hours.shape[0]
     closed = np.empty_like(hours)  # the block's whole hours before hour h
@@ -148,19 +163,66 @@ def hour_blocks(
         closed[h] = acc
         merge(kind, acc, hours[h])
     suffix = suffix_scan(kind, hours, w, phase)
-    out = np.empty((n, hours.shape[1]))
-    part = empty(kind)
+    return _rows(x, kind, sign, bph, off, w, phase, closed, suffix)
+
+
+@nb.njit(cache=True)
+def _rows(
+    x: np.ndarray,
+    kind: int,
+    sign: float,
+    bph: int,
+    off: int,
+    w: int,
+    phase: int,
+    closed: np.ndarray,
+    suffix: np.ndarray,
+) -> np.ndarray:
+    """Every row's window: (suffix of the previous block) + (closed hours of the block) +
+    (the open hour up to the row). :func:`add`, :func:`merge` and :func:`join` spelled out on
+    scalars, the same operations in the same order (this loop is most of the seed's cost)."""
+    n = x.shape[0]
+    width = closed.shape[1]
+    out = np.empty((n, width))
+    p0 = p1 = p2 = 0.0
+    a1 = a2 = 0.0
     for i in range(n):
         h = (i + off) // bph
-        if (i + off) % bph == 0:
-            reset(kind, part)
-        add(kind, part, x[i], sign)
-        cur = out[i]
-        cur[:] = closed[h]
-        merge(kind, cur, part)
+        if i == 0 or (i + off) % bph == 0:
+            p0 = -np.inf if kind == MAX else 0.0
+            p1 = p2 = 0.0
+        v = x[i]
+        if kind == MAX:
+            p0 = max(p0, sign * v)
+            a0 = max(closed[h, 0], p0)
+        elif kind == SUM:
+            if not np.isnan(v):
+                p0 += v
+                p1 += 1.0
+            a0 = closed[h, 0] + p0
+            a1 = closed[h, 1] + p1
+        else:
+            if not np.isnan(v):
+                p0, p1, p2 = _welford(p0, p1, p2, v)
+            a0, a1, a2 = closed[h, 0], closed[h, 1], closed[h, 2]
+            if p0 == 1.0:
+                a0, a1, a2 = _welford(a0, a1, a2, p1)
+            elif p0 > 0.0:
+                a0, a1, a2 = _chan(a0, a1, a2, p0, p1, p2)
         lo = _crossing(h, w, phase)
         if lo >= 0:
-            join(kind, suffix[lo], cur)
+            if kind == MAX:
+                a0 = max(suffix[lo, 0], a0)
+            elif kind == SUM:
+                a0 = suffix[lo, 0] + a0
+                a1 = suffix[lo, 1] + a1
+            else:
+                a0, a1, a2 = _chan(suffix[lo, 0], suffix[lo, 1], suffix[lo, 2], a0, a1, a2)
+        out[i, 0] = a0
+        if width > 1:
+            out[i, 1] = a1
+        if width > 2:
+            out[i, 2] = a2
     return out
 
 
