@@ -145,15 +145,15 @@ def suffix_scan(kind: int, hours: np.ndarray, w: int, phase: int) -> np.ndarray:
 
 @nb.njit(cache=True)
 def hour_blocks(
-    x: np.ndarray, kind: int, sign: float, bph: int, off: int, w: int, phase: int
+    x: np.ndarray, kind: int, sign: float, bph: int, off: int, w: int, phase: int, hours: np.ndarray
 ) -> np.ndarray:
     """The accumulator of the long window ending at every grid row.
 
     ``bph`` bars per hour, ``off`` the bar of row 0 within its hour, ``w`` the window in
     hours, ``phase`` the absolute hour number of row 0's hour modulo ``w`` (blocks of ``w``
-    hours aligned to absolute time, as in features.rolling).
+    hours aligned to absolute time, as in features.rolling), ``hours`` the
+    :func:`hour_aggregates` of ``x``.
     """
-    hours = hour_aggregates(x, kind, sign, bph, off)
     nh = hours.shape[0]
     closed = np.empty_like(hours)  # the block's whole hours before hour h
     acc = empty(kind)

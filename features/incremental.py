@@ -238,10 +238,10 @@ class _HourState:
     kind = "hours"
 
     def __init__(
-        self, stat: int, sign: float, w: int, bph: int, x: np.ndarray, first: int, last: int
+        self, stat: int, sign: float, w: int, bph: int, hours: np.ndarray, first: int, last: int
     ) -> None:
+        """``hours``: the aggregates of the seed grid's hours (hour_blocks.hour_aggregates)."""
         self.stat, self.sign, self.w, self.bph = stat, sign, w, bph
-        hours = hour_blocks.hour_aggregates(x, stat, sign, bph, first % bph)
         first_hour = first // bph
         h = last // bph
         b = h // w
@@ -311,8 +311,7 @@ class _LagState:
         self.ring = np.full(self.size, np.nan)
         lo = last - self.size + 1
         vals = _window_values(x, first, lo, last)
-        for j, v in enumerate(vals):
-            self.ring[(lo + j) % self.size] = v
+        self.ring[(lo + np.arange(vals.size)) % self.size] = vals
 
     def step(self, a: int, v: float) -> np.ndarray:
         self.ring[a % self.size] = v
@@ -473,17 +472,22 @@ class _LiqBandsState:
     kind = "stateful"
 
     def __init__(self, args: tuple, first: int) -> None:
-        close = args[0]
         self.lookback = int(args[5])
         self.params = args[6:]
         nlev = len(args[6])
         self.level_bucket = np.zeros((self.lookback + 1, nlev), np.int64)
         self.level_amount = np.zeros((self.lookback + 1, nlev), np.int64)
-        ok = close[close > 0.0]
-        centre = float(np.median(ok)) if ok.size else 1.0
-        self._rebase(centre)
         self.last_out: np.ndarray | None = None
-        self._run(args[:5], first)
+
+    @classmethod
+    def seeded(cls, args: tuple, first: int) -> tuple[_LiqBandsState, np.ndarray]:
+        """The state after the grid's last bar, and the bands at every grid row (one replay:
+        the recording grid does not run the batch kernel a second time)."""
+        state = cls(args, first)
+        close = args[0]
+        ok = close[close > 0.0]
+        state._rebase(float(np.median(ok)) if ok.size else 1.0)
+        return state, state._run(args[:5], first)
 
     def _rebase(self, price: float) -> None:
         log_step = math.log1p(liq_heatmap.BUCKET_WIDTH)
@@ -535,7 +539,8 @@ class _LiqBandsState:
 
 
 STREAMING_KERNELS: dict[Any, type] = {liq_heatmap.long_liquidation_bands: _LiqBandsState}
-"""Stateful kernels (Grid.stateful) with a streaming version: kernel -> state class."""
+"""Stateful kernels (Grid.stateful) with a streaming version: kernel -> state class (with a
+``seeded(args, first) -> (state, output)`` constructor)."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -581,17 +586,18 @@ class _RecordingGrid(Grid):
 
     def _hour_stat(self, x, kind, sign, hours):
         bph = self.bars("1h")
-        self.states.append(_HourState(kind, sign, hours, bph, x, self.first_bar, self.last))
-        return super()._hour_stat(x, kind, sign, hours)
+        aggregates = hour_blocks.hour_aggregates(x, kind, sign, bph, self.first_bar % bph)
+        self.states.append(_HourState(kind, sign, hours, bph, aggregates, self.first_bar, self.last))
+        return self._hour_rows(x, kind, sign, hours, aggregates)
 
     def stateful(self, kernel, *args):
         state_class = STREAMING_KERNELS.get(kernel)
         if state_class is None:
             name = getattr(kernel, "__name__", repr(kernel))
             raise NotStreamable(f"no streaming version of the feature kernel {name}")
-        state = state_class(args, self.first_bar)
+        state, out = state_class.seeded(args, self.first_bar)
         self.states.append(state)
-        return super().stateful(kernel, *args)
+        return out  # the state's own replay: the batch kernel would run it a second time
 
 
 class _StreamGrid(Grid):

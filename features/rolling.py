@@ -552,11 +552,18 @@ class Grid:
     def _hour_stat(self, x: np.ndarray, kind: int, sign: float, hours: int) -> np.ndarray:
         """A long window's accumulator at every row, from hourly aggregates
         (:mod:`features.hour_blocks`)."""
-        from features.hour_blocks import hour_blocks
+        return self._hour_rows(x, kind, sign, hours, None)
+
+    def _hour_rows(
+        self, x: np.ndarray, kind: int, sign: float, hours: int, aggregates: np.ndarray | None
+    ) -> np.ndarray:
+        from features import hour_blocks as hb
 
         bph = self.bars("1h")
-        first_hour = self.first_bar // bph
-        return hour_blocks(x, kind, sign, bph, self.first_bar % bph, hours, first_hour % hours)
+        off, phase = self.first_bar % bph, (self.first_bar // bph) % hours
+        if aggregates is None:
+            aggregates = hb.hour_aggregates(x, kind, sign, bph, off)
+        return hb.hour_blocks(x, kind, sign, bph, off, hours, phase, aggregates)
 
     def hourly(self, w: int) -> int | None:
         """Hours of a window of ``w`` bars computed from hourly aggregates (7 days and
@@ -569,24 +576,30 @@ class Grid:
         return w // bph
 
     def _window_sums(self, x: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
+        from features import hour_blocks as hb  # it imports this module
+
         hours = self.hourly(w)
         if hours is None:
             return self._sums(x, w)
-        acc = self._hour_stat(x, 0, 1.0, hours)  # hour_blocks.SUM
+        acc = self._hour_stat(x, hb.SUM, 1.0, hours)
         return acc[:, 0], acc[:, 1].astype(np.int64)
 
     def _window_moments(self, x: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        from features import hour_blocks as hb  # it imports this module
+
         hours = self.hourly(w)
         if hours is None:
             return self._moments(x, w)
-        acc = self._hour_stat(x, 1, 1.0, hours)  # hour_blocks.MOMENTS
+        acc = self._hour_stat(x, hb.MOMENTS, 1.0, hours)
         return acc[:, 0], acc[:, 1], acc[:, 2]
 
     def _window_extreme(self, x: np.ndarray, w: int, sign: float) -> np.ndarray:
+        from features import hour_blocks as hb  # it imports this module
+
         hours = self.hourly(w)
         if hours is None:
             return self._extreme(x, w, sign)
-        m = self._hour_stat(x, 2, sign, hours)[:, 0]  # hour_blocks.MAX
+        m = self._hour_stat(x, hb.MAX, sign, hours)[:, 0]
         return np.where(m > -np.inf, sign * m, np.nan)
 
     # --- rolling statistics --------------------------------------------------------------
