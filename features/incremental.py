@@ -475,7 +475,9 @@ class _LiqBandsState:
         self.lookback = int(args[5])
         self.params = args[6:]
         nlev = len(args[6])
-        self.level_bucket = np.zeros((self.lookback + 1, nlev), np.int64)
+        # absolute log-price buckets of 0.1 % are within +-30,000 for any price: int32 halves
+        # the largest array of a 1-minute symbol's state
+        self.level_bucket = np.zeros((self.lookback + 1, nlev), np.int32)
         self.level_amount = np.zeros((self.lookback + 1, nlev), np.int64)
         self.last_out: np.ndarray | None = None
 

@@ -626,9 +626,14 @@ class Grid:
         w = self.bars(horizon)
         return self._nan() if w is None else self._window_extreme(x, w, 1.0)
 
-    def min(self, x: np.ndarray, horizon: str) -> np.ndarray:
+    def min(self, x: np.ndarray, horizon: str, exact: bool = False) -> np.ndarray:
+        """Minimum over the horizon; ``exact`` over the bars themselves even for a long window
+        (not from hourly aggregates: the liquidation heatmap must see every low since a level
+        was made)."""
         w = self.bars(horizon)
-        return self._nan() if w is None else self._window_extreme(x, w, -1.0)
+        if w is None:
+            return self._nan()
+        return self._extreme(x, w, -1.0) if exact else self._window_extreme(x, w, -1.0)
 
     def std(self, x: np.ndarray, horizon: str, min_frac: float = 0.5) -> np.ndarray:
         w = self.bars(horizon)
