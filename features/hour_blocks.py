@@ -24,13 +24,12 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from features.rolling import _block_start, _chan, _crossing, _scan_order
+from features.rolling import HOUR_MAX as MAX
+from features.rolling import HOUR_MOMENTS as MOMENTS
+from features.rolling import HOUR_SUM as SUM
+from features.rolling import HOURLY_FROM_HOURS, _block_start, _chan, _crossing, _scan_order
 
-SUM, MOMENTS, MAX = 0, 1, 2
 WIDTH = {SUM: 2, MOMENTS: 3, MAX: 1}
-
-HOURLY_FROM_HOURS = 7 * 24
-"""Windows of at least this many hours are computed from hourly aggregates (7 and 30 days)."""
 
 
 @nb.njit(cache=True)

@@ -384,8 +384,8 @@ _BUCKET_MARGIN = 2400  # ~ +-270 % of price in 0.1 % buckets before the array is
 def _liq_steps(
     state: np.ndarray,  # [base, top]
     buckets: np.ndarray,
-    level_bucket: np.ndarray,  # ring (lookback + 1, nlev), absolute buckets
-    level_amount: np.ndarray,
+    level_close: np.ndarray,  # ring (lookback + 1): the close of a bar that added OI, else 0
+    level_added: np.ndarray,  # ring (lookback + 1): the OI it added
     first_abs: int,
     close: np.ndarray,
     low_floor: np.ndarray,
@@ -404,7 +404,7 @@ def _liq_steps(
     needs a bucket outside the array (the caller re-bases and resumes at t)."""
     n = close.shape[0]
     nlev = leverage.shape[0]
-    ring = level_bucket.shape[0]
+    ring = level_close.shape[0]
     out = np.full((n, bands.shape[0]), np.nan)
     log_step = math.log1p(bucket_width)
     base = state[0]
@@ -435,25 +435,27 @@ def _liq_steps(
                 buckets[top] = 0
                 top -= 1
         slot = a % ring
-        for k in range(nlev):
-            level_amount[slot, k] = 0
+        level_close[slot] = 0.0
         added = oi[t] - oi_prev[t]
         if c > 0.0 and added > 0.0:
+            level_close[slot] = c
+            level_added[slot] = added
             for k in range(nlev):
                 babs = math.floor(math.log(c * (1.0 - 1.0 / leverage[k] + mmr)) / log_step)
                 amount = np.int64(round(added * weights[k] * 100.0))
-                level_bucket[slot, k] = babs
-                level_amount[slot, k] = amount
                 buckets[babs - base] += amount
                 top = max(top, babs - base)
         # levels of bars before the stream are zero in the ring: nothing to expire there
         old = (a - lookback) % ring
         wl = window_low_floor[t]
         lowest = math.floor(math.log(wl) / log_step) if wl > 0.0 else big
-        for k in range(nlev):
-            amount = level_amount[old, k]
-            if amount > 0 and level_bucket[old, k] < lowest:
-                buckets[level_bucket[old, k] - base] -= amount
+        c_old = level_close[old]
+        if c_old > 0.0:  # its levels, recomputed with the same operations as when added
+            for k in range(nlev):
+                babs = math.floor(math.log(c_old * (1.0 - 1.0 / leverage[k] + mmr)) / log_step)
+                amount = np.int64(round(level_added[old] * weights[k] * 100.0))
+                if amount > 0 and babs < lowest:
+                    buckets[babs - base] -= amount
         if c > 0.0:
             for m in range(bands.shape[0]):
                 floor_b = max(math.floor(math.log(c * (1.0 - bands[m])) / log_step) - base, 0)
@@ -474,11 +476,10 @@ class _LiqBandsState:
     def __init__(self, args: tuple, first: int) -> None:
         self.lookback = int(args[5])
         self.params = args[6:]
-        nlev = len(args[6])
-        # absolute log-price buckets of 0.1 % are within +-30,000 for any price: int32 halves
-        # the largest array of a 1-minute symbol's state
-        self.level_bucket = np.zeros((self.lookback + 1, nlev), np.int32)
-        self.level_amount = np.zeros((self.lookback + 1, nlev), np.int64)
+        # per bar of the lookback, the close and the OI added (its levels are recomputed at
+        # expiry): 2 numbers a bar instead of a bucket and an amount per leverage
+        self.level_close = np.zeros(self.lookback + 1)
+        self.level_added = np.zeros(self.lookback + 1)
         self.last_out: np.ndarray | None = None
 
     @classmethod
@@ -519,8 +520,8 @@ class _LiqBandsState:
             out, stop = _liq_steps(
                 self.state,
                 self.buckets,
-                self.level_bucket,
-                self.level_amount,
+                self.level_close,
+                self.level_added,
                 first + start,
                 *cut,
                 self.lookback,

@@ -31,6 +31,13 @@ from features.errors import DataError
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 
+HOURLY_FROM_HOURS = 7 * 24
+"""Windows of at least this many hours (the 7- and 30-day ones) are computed from hourly
+aggregates of the bars (:mod:`features.hour_blocks`); shorter ones from the bars themselves."""
+
+HOUR_SUM, HOUR_MOMENTS, HOUR_MAX = 0, 1, 2
+"""The accumulators of :mod:`features.hour_blocks`: (sum, count), (count, mean, M2), max."""
+
 
 # Each kernel below scans the grid twice with the same accumulator: forward for the prefix of
 # every block, backward for its suffix. ``_scan_order`` and ``_block_start`` say where a scan is
@@ -352,7 +359,7 @@ class Grid:
     _names: dict[str, int] | None = None
     _matrix: np.ndarray | bool | None = None
 
-    @property
+    @functools.cached_property
     def bar_ns(self) -> int:
         return int(self.bar.value)
 
@@ -568,38 +575,30 @@ class Grid:
     def hourly(self, w: int) -> int | None:
         """Hours of a window of ``w`` bars computed from hourly aggregates (7 days and
         longer), or None for a window computed from its bars."""
-        from features.hour_blocks import HOURLY_FROM_HOURS
-
         bph = self.bars("1h")
         if bph is None or w % bph or w // bph < HOURLY_FROM_HOURS:
             return None
         return w // bph
 
     def _window_sums(self, x: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
-        from features import hour_blocks as hb  # it imports this module
-
         hours = self.hourly(w)
         if hours is None:
             return self._sums(x, w)
-        acc = self._hour_stat(x, hb.SUM, 1.0, hours)
+        acc = self._hour_stat(x, HOUR_SUM, 1.0, hours)
         return acc[:, 0], acc[:, 1].astype(np.int64)
 
     def _window_moments(self, x: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        from features import hour_blocks as hb  # it imports this module
-
         hours = self.hourly(w)
         if hours is None:
             return self._moments(x, w)
-        acc = self._hour_stat(x, hb.MOMENTS, 1.0, hours)
+        acc = self._hour_stat(x, HOUR_MOMENTS, 1.0, hours)
         return acc[:, 0], acc[:, 1], acc[:, 2]
 
     def _window_extreme(self, x: np.ndarray, w: int, sign: float) -> np.ndarray:
-        from features import hour_blocks as hb  # it imports this module
-
         hours = self.hourly(w)
         if hours is None:
             return self._extreme(x, w, sign)
-        m = self._hour_stat(x, hb.MAX, sign, hours)[:, 0]
+        m = self._hour_stat(x, HOUR_MAX, sign, hours)[:, 0]
         return np.where(m > -np.inf, sign * m, np.nan)
 
     # --- rolling statistics --------------------------------------------------------------

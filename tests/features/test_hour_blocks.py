@@ -12,8 +12,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features import FEATURES, build_features
-from features import hour_blocks as hb
+from features import FEATURES, build_features, rolling
 from features.rolling import Grid
 from tests.features.feature_frames import cached_simulated, drop_bars
 
@@ -29,7 +28,7 @@ def test_hourly_features_are_bit_identical_to_the_exact_windows(monkeypatch):
     grid = Grid.from_frame(frame, bar="1h")
     assert grid.hourly(grid.bars("7D")) == 168 and grid.hourly(grid.bars("30D")) == 720
     aggregated = build_features(frame, bar="1h").to_numpy()
-    monkeypatch.setattr(hb, "HOURLY_FROM_HOURS", 10**9)  # the previous, exact-window definition
+    monkeypatch.setattr(rolling, "HOURLY_FROM_HOURS", 10**9)  # the previous, exact-window definition
     assert grid.hourly(grid.bars("7D")) is None
     exact = build_features(frame, bar="1h").to_numpy()
     _assert_identical(aggregated, exact)
