@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import fields
 from typing import Any, Protocol
@@ -59,7 +60,6 @@ from features.rolling import (
     _comoment_step,
     _comoments_scan,
     _corr_of_parts,
-    _max_scan,
     _moments_scan,
     _previous_day_min,
     _sum_scan,
@@ -206,28 +206,34 @@ class _MomentState(_Blocks):
         return np.array([c]), np.array([m]), np.array([q])
 
 
-class _ExtremeState(_Blocks):
+class _ExtremeState:
+    """The window's maximum of ``sign * x`` as a monotone queue: the bars of the window that
+    are larger than every later one. A maximum has no rounding, so this is the block
+    decomposition's value bit for bit, in a few dozen entries instead of 2 x window floats."""
+
     kind = "extreme"
+    ENTRY_BYTES = 120  # a deque slot with its (bar, value) tuple, for memory_bytes
 
     def __init__(self, w: int, x: np.ndarray, first: int, last: int, sign: float) -> None:
-        self.sign = sign
-        super().__init__(w, x, first, last)
-
-    def _set_suffix(self, prev: np.ndarray) -> None:
-        self.suf = _max_scan(prev, self.w, 0, self.sign, True)
-
-    def _set_prefix(self, cur: np.ndarray) -> None:
-        self.m = float(_max_scan(cur, self.w, 0, self.sign, False)[-1])
-
-    def _reset_prefix(self) -> None:
-        self.m = -math.inf
+        self.w, self.sign = w, sign
+        lo = last - w + 1
+        v = sign * _window_values(x, first, lo, last)
+        v = np.where(v > -np.inf, v, -np.inf)  # NaN is skipped, as by the kernels' max
+        later = np.r_[np.maximum.accumulate(v[::-1])[::-1][1:], -np.inf]  # max of v[j+1:]
+        keep = np.flatnonzero((v > later) & (v > -np.inf))
+        self.queue = deque(zip((lo + keep).tolist(), v[keep].tolist(), strict=True))
 
     def step(self, a: int, v: float) -> np.ndarray:
-        off = self._roll(a)
-        self.values[a - self.block * self.w] = v
-        self.m = max(self.m, self.sign * v)
-        m = self.m if off < 0 else max(float(self.suf[off]), self.m)
-        return np.array([self.sign * m if m > -math.inf else math.nan])
+        s = self.sign * v
+        queue = self.queue
+        if s > -math.inf:  # not NaN, not -inf
+            while queue and queue[-1][1] <= s:
+                queue.pop()
+            queue.append((a, s))
+        lo = a - self.w + 1
+        while queue and queue[0][0] < lo:
+            queue.popleft()
+        return np.array([self.sign * queue[0][1] if queue else math.nan])
 
 
 class _HourState:
@@ -725,11 +731,14 @@ class StreamingEngine:
         return frozenset(c for c, t in state.last_finite.items() if t >= floor)
 
     def memory_bytes(self) -> int:
-        """Bytes held by the streaming states (numpy arrays), for the benchmark."""
+        """Bytes held by the streaming states (numpy arrays, and the extremes' queues at
+        :attr:`_ExtremeState.ENTRY_BYTES` an entry), for the benchmark."""
         total = 0
         for state in self.symbols.values():
             for s in state.states:
                 total += sum(v.nbytes for v in vars(s).values() if isinstance(v, np.ndarray))
+                if isinstance(s, _ExtremeState):
+                    total += len(s.queue) * _ExtremeState.ENTRY_BYTES
         return total
 
     def update(self, symbol: str, bars: pd.DataFrame) -> np.ndarray:
