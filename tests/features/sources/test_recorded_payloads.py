@@ -222,6 +222,15 @@ def test_exchange_payloads_reach_the_store_through_ccxt_and_the_collector(
     assert frame["mark_price"].notna().all() and frame["index_price"].notna().all()
     assert {"funding_rate", "mark_price", "index_price", "open_interest_usd",
             "long_short_ratio"} <= set(report.streams)
+    # the fetch report says how many bars each snapshot stream filled, and how a value the
+    # exchange does not give was derived
+    for column in ("open_interest_usd", "long_short_ratio"):
+        values = EXPECTED[(name, scenario)][column]
+        have = sum(not math.isnan(v) for v in values)
+        wanted = "ok" if have == len(values) else f"{have} of {len(values)} bars"
+        assert report.streams[column].startswith(wanted), report.streams[column]
+    derived = "bybit gives no USD value" in report.streams["open_interest_usd"]
+    assert derived == (name == "bybit"), report.streams["open_interest_usd"]
     assert CANDLES[name] in http.paths
 
     # the live collector's REST round builds the same bars from the same answers
