@@ -168,6 +168,9 @@ def test_every_scenario_has_expectations_and_says_where_each_answer_comes_from()
             for path, answer in scenario["responses"].items():
                 recorded = isinstance(answer, dict) and "ccxt_case" in answer
                 assert scenario["sources"][path].startswith("RECORDED") == recorded, path
+                if recorded:  # the line names the ccxt file, commit and case
+                    case = data["ccxt_cases"][answer["ccxt_case"]]
+                    assert case["source"] in scenario["sources"][path], path
         for case in data["ccxt_cases"].values():
             assert case["source"].startswith("ccxt/ccxt ts/src/test/static/response/")
 
