@@ -24,11 +24,13 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from features.rolling import HOUR_MAX as MAX
-from features.rolling import HOUR_MOMENTS as MOMENTS
-from features.rolling import HOUR_SUM as SUM
-from features.rolling import HOURLY_FROM_HOURS, _block_start, _chan, _crossing, _scan_order
+from features.blocks import block_start as _block_start
+from features.blocks import chan as _chan
+from features.blocks import crossing as _crossing
+from features.blocks import scan_order as _scan_order
 
+SUM, MOMENTS, MAX = 0, 1, 2
+"""The accumulators: (sum, count), (count, mean, M2), the maximum of ``sign * x``."""
 WIDTH = {SUM: 2, MOMENTS: 3, MAX: 1}
 
 
@@ -125,6 +127,15 @@ def hour_aggregates(x: np.ndarray, kind: int, sign: float, bph: int, off: int) -
             else:
                 hours[h, 0], hours[h, 1], hours[h, 2] = _welford(hours[h, 0], hours[h, 1], hours[h, 2], v)
     return hours
+
+
+@nb.njit(cache=True)
+def prefix(kind: int, hours: np.ndarray, count: int) -> np.ndarray:
+    """The accumulator of the first ``count`` hours, merged in time order."""
+    acc = empty(kind)
+    for h in range(count):
+        merge(kind, acc, hours[h])
+    return acc
 
 
 @nb.njit(cache=True)
@@ -266,7 +277,6 @@ def hour_step(
 
 
 __all__ = [
-    "HOURLY_FROM_HOURS",
     "MAX",
     "MOMENTS",
     "SUM",
@@ -274,5 +284,6 @@ __all__ = [
     "hour_aggregates",
     "hour_blocks",
     "hour_step",
+    "prefix",
     "suffix_scan",
 ]

@@ -255,9 +255,7 @@ class _HourState:
         self.part = hours[h - first_hour].copy()
         self.block = self._hours(hours, first_hour, b * w, h)
         self.suffix = hour_blocks.suffix_scan(stat, self._hours(hours, first_hour, (b - 1) * w, b * w), w, 0)
-        self.closed = hour_blocks.empty(stat)
-        for j in range(h - b * w):
-            hour_blocks.merge(stat, self.closed, self.block[j])
+        self.closed = hour_blocks.prefix(stat, self.block, h - b * w)
 
     def _hours(self, hours: np.ndarray, first_hour: int, lo: int, end: int) -> np.ndarray:
         """The aggregates of hours lo .. lo + w - 1 that are before ``end`` (others empty)."""

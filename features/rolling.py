@@ -26,7 +26,12 @@ import numba as nb
 import numpy as np
 import pandas as pd
 
+from features import hour_blocks as hb
 from features.bars import bar_name, parse_bar
+from features.blocks import block_start as _block_start
+from features.blocks import chan as _chan
+from features.blocks import crossing as _crossing
+from features.blocks import scan_order as _scan_order
 from features.errors import DataError
 
 NS_PER_DAY = 86_400 * 1_000_000_000
@@ -35,32 +40,11 @@ HOURLY_FROM_HOURS = 7 * 24
 """Windows of at least this many hours (the 7- and 30-day ones) are computed from hourly
 aggregates of the bars (:mod:`features.hour_blocks`); shorter ones from the bars themselves."""
 
-HOUR_SUM, HOUR_MOMENTS, HOUR_MAX = 0, 1, 2
-"""The accumulators of :mod:`features.hour_blocks`: (sum, count), (count, mean, M2), max."""
 
 
 # Each kernel below scans the grid twice with the same accumulator: forward for the prefix of
 # every block, backward for its suffix. ``_scan_order`` and ``_block_start`` say where a scan is
 # and where it restarts; ``_crossing`` says which windows need the suffix part at all.
-
-
-@nb.njit(cache=True, inline="always")
-def _scan_order(k: int, n: int, backward: bool) -> int:
-    """Grid row of the k-th step of a forward or backward scan."""
-    return n - 1 - k if backward else k
-
-
-@nb.njit(cache=True, inline="always")
-def _block_start(k: int, i: int, w: int, phase: int, backward: bool) -> bool:
-    """Whether a scan restarts at row i: a block's first row forward, its last row backward."""
-    return k == 0 or (i + (1 if backward else 0) + phase) % w == 0
-
-
-@nb.njit(cache=True, inline="always")
-def _crossing(i: int, w: int, phase: int) -> int:
-    """First row of the window ending at i when it spans two blocks, else -1 (prefix only)."""
-    lo = max(i - w + 1, 0)
-    return -1 if (lo + phase) // w == (i + phase) // w else lo
 
 
 @nb.njit(cache=True)
@@ -129,18 +113,6 @@ def _block_extreme(x: np.ndarray, w: int, phase: int, sign: float) -> np.ndarray
         m = pre[i] if lo < 0 else max(suf[lo], pre[i])
         out[i] = sign * m if m > -np.inf else np.nan
     return out
-
-
-@nb.njit(cache=True)
-def _chan(na: float, ma: float, qa: float, nb_: float, mb: float, qb: float) -> tuple:
-    """Join (count, mean, M2) of two disjoint parts (Chan et al.)."""
-    if na == 0.0:
-        return nb_, mb, qb
-    if nb_ == 0.0:
-        return na, ma, qa
-    n = na + nb_
-    d = mb - ma
-    return n, ma + d * nb_ / n, qa + qb + d * d * na * nb_ / n
 
 
 @nb.njit(cache=True)
@@ -564,8 +536,6 @@ class Grid:
     def _hour_rows(
         self, x: np.ndarray, kind: int, sign: float, hours: int, aggregates: np.ndarray | None
     ) -> np.ndarray:
-        from features import hour_blocks as hb
-
         bph = self.bars("1h")
         off, phase = self.first_bar % bph, (self.first_bar // bph) % hours
         if aggregates is None:
@@ -584,21 +554,21 @@ class Grid:
         hours = self.hourly(w)
         if hours is None:
             return self._sums(x, w)
-        acc = self._hour_stat(x, HOUR_SUM, 1.0, hours)
+        acc = self._hour_stat(x, hb.SUM, 1.0, hours)
         return acc[:, 0], acc[:, 1].astype(np.int64)
 
     def _window_moments(self, x: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         hours = self.hourly(w)
         if hours is None:
             return self._moments(x, w)
-        acc = self._hour_stat(x, HOUR_MOMENTS, 1.0, hours)
+        acc = self._hour_stat(x, hb.MOMENTS, 1.0, hours)
         return acc[:, 0], acc[:, 1], acc[:, 2]
 
     def _window_extreme(self, x: np.ndarray, w: int, sign: float) -> np.ndarray:
         hours = self.hourly(w)
         if hours is None:
             return self._extreme(x, w, sign)
-        m = self._hour_stat(x, HOUR_MAX, sign, hours)[:, 0]
+        m = self._hour_stat(x, hb.MAX, sign, hours)[:, 0]
         return np.where(m > -np.inf, sign * m, np.nan)
 
     # --- rolling statistics --------------------------------------------------------------
