@@ -604,11 +604,15 @@ class Grid:
             return self._nan()
         return self._extreme(x, w, -1.0) if exact else self._window_extreme(x, w, -1.0)
 
-    def std(self, x: np.ndarray, horizon: str, min_frac: float = 0.5) -> np.ndarray:
+    def std(
+        self, x: np.ndarray, horizon: str, min_frac: float = 0.5, exact: bool = False
+    ) -> np.ndarray:
+        """Standard deviation over the horizon; ``exact`` over the bars themselves even for a
+        long window (labels: computed in batch only, they need no bounded streaming state)."""
         w = self.bars(horizon)
         if w is None:
             return self._nan()
-        c, _, m2 = self._window_moments(x, w)
+        c, _, m2 = self._moments(x, w) if exact else self._window_moments(x, w)
         ok = c >= _min_count(w, min_frac, floor=2)
         return np.where(ok, np.sqrt(np.maximum(m2, 0.0) / np.maximum(c - 1.0, 1.0)), np.nan)
 
