@@ -17,6 +17,8 @@ import pytest
 from tests.serving.browser import browser, page  # noqa: F401 (fixtures)
 from tests.serving.server_process import free_port, running_server
 
+pytestmark = pytest.mark.slow  # starts MLflow's server
+
 RUN_NAME = "BTC 1h liq>=$5M test-run"
 
 
