@@ -402,10 +402,12 @@ def _liq_steps(
     mmr: float,
     bucket_width: float,
     bands: np.ndarray,
+    out_from: int,
 ) -> tuple[np.ndarray, int]:
     """liq_heatmap.long_liquidation_bands continued from ``state``: the same four steps per
     bar on absolute log-price buckets. Returns (bands per bar, -1) or (partial, t) when bar t
-    needs a bucket outside the array (the caller re-bases and resumes at t)."""
+    needs a bucket outside the array (the caller re-bases and resumes at t). Bands are summed
+    from bar ``out_from`` on (NaN before): a seed needs the state and the last bar's bands."""
     n = close.shape[0]
     nlev = leverage.shape[0]
     ring = level_close.shape[0]
@@ -460,7 +462,7 @@ def _liq_steps(
                 amount = np.int64(round(level_added[old] * weights[k] * 100.0))
                 if amount > 0 and babs < lowest:
                     buckets[babs - base] -= amount
-        if c > 0.0:
+        if c > 0.0 and t >= out_from:
             for m in range(bands.shape[0]):
                 floor_b = max(math.floor(math.log(c * (1.0 - bands[m])) / log_step) - base, 0)
                 total = np.int64(0)
@@ -488,13 +490,13 @@ class _LiqBandsState:
 
     @classmethod
     def seeded(cls, args: tuple, first: int) -> tuple[_LiqBandsState, np.ndarray]:
-        """The state after the grid's last bar, and the bands at every grid row (one replay:
-        the recording grid does not run the batch kernel a second time)."""
+        """The state after the grid's last bar, and the bands at the last grid row (NaN before:
+        the seed reads only that row). One replay: the batch kernel does not run a second time."""
         state = cls(args, first)
         close = args[0]
         ok = close[close > 0.0]
         state._rebase(float(np.median(ok)) if ok.size else 1.0)
-        return state, state._run(args[:5], first)
+        return state, state._run(args[:5], first, out_from=len(args[0]) - 1)
 
     def _rebase(self, price: float) -> None:
         log_step = math.log1p(liq_heatmap.BUCKET_WIDTH)
@@ -515,7 +517,7 @@ class _LiqBandsState:
         self.buckets = fresh
         self.state = np.array([base, top], np.int64)
 
-    def _run(self, series: tuple, first: int) -> np.ndarray:
+    def _run(self, series: tuple, first: int, out_from: int = 0) -> np.ndarray:
         start = 0
         parts = []
         n = len(series[0])
@@ -530,6 +532,7 @@ class _LiqBandsState:
                 *cut,
                 self.lookback,
                 *self.params,
+                max(out_from - start, 0),
             )
             if stop < 0:
                 parts.append(out)
