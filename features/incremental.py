@@ -147,7 +147,8 @@ class _SumState(_Blocks):
     kind = "sums"
 
     def _set_suffix(self, prev: np.ndarray) -> None:
-        self.suf_s, self.suf_c = _sum_scan(prev, self.w, 0, True)
+        self.suf_s, counts = _sum_scan(prev, self.w, 0, True)
+        self.suf_c = counts.astype(np.int32)  # at most w: half the bytes, the same numbers
 
     def _set_prefix(self, cur: np.ndarray) -> None:
         # the forward scan of rolling.py over the block so far: the same sums, bit for bit
