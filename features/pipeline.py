@@ -45,6 +45,13 @@ GROUP_MODULES = {
 FEATURES: tuple[str, ...] = tuple(name for m in GROUP_MODULES.values() for name in m.NAMES)
 """The one ordered feature list: models store it, serving checks it."""
 
+FEATURE_DEFINITIONS = 2
+"""Version of what the features MEAN, beside the list of their names: models store it, serving
+checks it. 1: every window from the bars themselves. 2: at bars under one hour the 7- and
+30-day windows come from hourly aggregates (:data:`features.rolling.HOURLY_FROM_HOURS`);
+hourly bars give the same values as 1, bit for bit, so an hourly model of version 1 is still
+served, while a sub-hourly one is refused (its trees split on the old values)."""
+
 FEATURE_GROUPS: dict[str, str] = {
     name: group for group, m in GROUP_MODULES.items() for name in m.NAMES
 }

@@ -37,7 +37,13 @@ from features.descriptions import (
 )
 from features.errors import DataError, FlushRiskError
 from features.labels import LabelSpec
-from features.pipeline import FEATURES, MIN_WINDOW, features_at, features_at_columns
+from features.pipeline import (
+    FEATURE_DEFINITIONS,
+    FEATURES,
+    MIN_WINDOW,
+    features_at,
+    features_at_columns,
+)
 from features.schema import COLUMNS, SIGNAL_GROUPS
 from models import FlushModel
 from serving.schemas import (
@@ -116,6 +122,31 @@ def check_feature_list(model: FlushModel, source: str = "model") -> None:
     )
 
 
+def check_feature_definitions(model: FlushModel, source: str = "model") -> None:
+    """Refuse a sub-hourly model trained when the features meant something else.
+
+    The names can match while the values moved: since :data:`FEATURE_DEFINITIONS` 2 the 7- and
+    30-day windows of sub-hourly bars come from hourly aggregates. An hourly model of an older
+    version sees the same values (served); a 1- or 5-minute one would get values its trees
+    never split on, quietly.
+    """
+    meta = model.metadata
+    version = int(meta.get("feature_definitions") or 1)
+    bar = meta.get("bar")
+    try:
+        sub_hourly = bar is not None and pd.Timedelta(bar) < pd.Timedelta(hours=1)
+    except (TypeError, ValueError):
+        sub_hourly = False
+    if version >= FEATURE_DEFINITIONS or not sub_hourly:
+        return
+    raise ModelMismatchError(
+        f"{source} is a {bar} model trained with feature definitions {version}; this version of "
+        f"FlushRisk computes the 7- and 30-day features of sub-hourly bars from hourly aggregates "
+        f"(definitions {FEATURE_DEFINITIONS}), so its trees would see values they were not "
+        "trained on. Retrain and promote the model with this version."
+    )
+
+
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
@@ -151,6 +182,7 @@ class Predictor:
         labels: Mapping[str, str] | None = None,
     ) -> None:
         check_feature_list(model, f"model {name}:{version}")
+        check_feature_definitions(model, f"model {name}:{version}")
         self.model = model
         self.name = name
         self.version = version
@@ -725,6 +757,7 @@ __all__ = [
     "ModelMismatchError",
     "Predictor",
     "RequestError",
+    "check_feature_definitions",
     "check_feature_list",
     "present_groups",
 ]

@@ -48,6 +48,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from features.errors import DataError
+from features.pipeline import FEATURE_DEFINITIONS
 from models.baselines import BASELINES, make_baseline
 from models.calibration import Calibrator, fit_calibrator
 from models.flush_model import DEFAULT_ODDS_MULTIPLES, FlushModel, risk_thresholds
@@ -439,6 +440,7 @@ def fit_final_model(
         "linear_target": kind if linear is not None else None,
         "calibration": calibrator.method,
         "feature_ranges": feature_ranges(X),
+        "feature_definitions": FEATURE_DEFINITIONS,
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
     }

@@ -163,6 +163,24 @@ def test_a_model_with_other_features_is_refused(feature_matrix: pd.DataFrame) ->
         Predictor(model, "flushrisk-btc", "1")
 
 
+def test_a_sub_hourly_model_of_older_feature_definitions_is_refused(tiny_model: Any) -> None:
+    """Since the 7- and 30-day windows of sub-hourly bars come from hourly aggregates, a 5-minute
+    model trained before would see values its trees never split on: refused, saying why. An
+    hourly model of the older definitions gets the same values and is still served."""
+    from features.pipeline import FEATURE_DEFINITIONS
+    from models import FlushModel
+
+    def with_meta(**meta: Any) -> FlushModel:
+        m = tiny_model
+        return FlushModel(m.booster, m.features, m.calibrator, m.label_spec, {**m.metadata, **meta})
+
+    assert "feature_definitions" not in tiny_model.metadata  # written before the version existed
+    Predictor(with_meta(bar="1h"), "flushrisk-btc", "1")
+    with pytest.raises(ModelMismatchError, match="5m model trained with feature definitions 1.*Retrain"):
+        Predictor(with_meta(bar="5m"), "flushrisk-btc", "1")
+    Predictor(with_meta(bar="5m", feature_definitions=FEATURE_DEFINITIONS), "flushrisk-btc", "1")
+
+
 def test_serving_never_imports_mlflow(model_dir: Path, bento_tag: str) -> None:
     """Start-up stays light: loading the service and its model must not pull in mlflow."""
     code = (

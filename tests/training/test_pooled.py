@@ -8,6 +8,7 @@ import pytest
 
 from features import LabelSpec
 from features.errors import DataError
+from features.pipeline import FEATURE_DEFINITIONS
 from features.sources.simulator import simulate
 from features.store import MarketStore
 from models import FlushModel
@@ -90,6 +91,7 @@ def test_pooled_training_reports_pooled_and_per_symbol_metrics_and_models(pooled
     assert btc.metadata["symbol"] == "BTC" and eth.metadata["pooled"]["symbols"] == ["BTC", "ETH"]
     for model in (btc, eth):
         assert model.metadata["verdict"].count("\n") == 1  # the model card shows both lines
+        assert model.metadata["feature_definitions"] == FEATURE_DEFINITIONS  # serving checks it
         scope = model.metadata["pooled"]["calibration"]
         assert scope in ("symbol", "pooled")
     X = pooled_windows({"ETH": frames["ETH"]}, LabelSpec(), with_strength=False).X.iloc[-50:]
