@@ -138,6 +138,7 @@ def candidates() -> dict[str, tuple[Callable | None, dict]]:
     old = {"linear_target": "label"}
     nocas = {"linear_exclude_groups": ("cascade",)}
     return {
+        "current": (None, {"mono": True}),
         "before": (None, {**old, "blend": 0.7}),
         "label50": (None, {**old, "blend": 0.5}),
         "booster": (None, {"blend": 1.0}),

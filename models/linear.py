@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from features.errors import FlushRiskError
 
@@ -55,8 +56,18 @@ class LinearScorer:
         return z
 
     def logit(self, arr: np.ndarray) -> np.ndarray:
-        """Log-odds of each row of a float matrix in :attr:`features` order (NaN = missing)."""
-        return self._z(np.asarray(arr, dtype=np.float64)) @ self.coef + self.intercept
+        """Log-odds of each row of a float matrix in :attr:`features` order (NaN = missing).
+
+        One compiled pass over the rows (clip, impute, standardise and the dot product per
+        row): the numpy form made six passes over the matrix, a quarter of the booster's own
+        prediction time in a backtest. Equal to ``_z(arr) @ coef + intercept`` within float
+        rounding of the sum's order.
+        """
+        arr = np.ascontiguousarray(arr, dtype=np.float64)
+        if arr.ndim != 2:
+            arr = arr.reshape(1, -1) if arr.ndim == 1 else arr
+        parts = (self.lo, self.hi, self.fill, self.mean, self.scale, self.coef)
+        return _logit_rows(arr, *(np.asarray(a, dtype=np.float64) for a in parts), float(self.intercept))
 
     def contributions(self, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-feature log-odds contributions (0 for a missing value) and each row's bias.
@@ -207,4 +218,26 @@ def _signed_fit(
     return np.where(sign * coef < 0, 0.0, coef), intercept
 
 
+@njit(cache=True, nogil=True)
+def _logit_rows(arr: np.ndarray, lo: np.ndarray, hi: np.ndarray, fill: np.ndarray, mean: np.ndarray,
+                scale: np.ndarray, coef: np.ndarray, intercept: float) -> np.ndarray:  # pragma: no cover - compiled
+    n, k = arr.shape
+    out = np.empty(n)
+    for i in range(n):
+        total = 0.0
+        for j in range(k):
+            # as np.clip then NaN -> fill: a NaN value (or a NaN bound) takes the training median
+            z = arr[i, j]
+            if np.isnan(z) or np.isnan(lo[j]) or np.isnan(hi[j]):
+                z = fill[j]
+            elif z < lo[j]:
+                z = lo[j]
+            elif z > hi[j]:
+                z = hi[j]
+            total += (z - mean[j]) / scale[j] * coef[j]
+        out[i] = total + intercept
+    return out
+
+
 __all__ = ["DEFAULT_ALPHA", "DEFAULT_C", "LinearScorer", "fit_linear", "size_target"]
+

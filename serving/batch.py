@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from numba import njit
 from threadpoolctl import ThreadpoolController
 
 from features.descriptions import describe, description, natural_value, number, unit
@@ -89,8 +90,7 @@ class BatchScorer:
                 clean, contrib, margin, model_p = self.predictor.explained(raw)
             else:
                 model_p = self.model.predict_proba(raw)
-        nan = np.isnan(raw)
-        warnings, floored = self._warnings_of(raw, nan, model_p, columns)
+        warnings, floored, missing_count = self._warnings_of(raw, model_p, columns)
         base = self.predictor.base_rate
         probability = np.where(floored, base if base is not None else np.nan, model_p)
         if drivers == "all":
@@ -110,7 +110,7 @@ class BatchScorer:
                 "risk_level": pd.Series(self.model.risk_levels(probability), dtype=object),
                 "drivers": pd.Series(texts, dtype=object),
                 "has_drivers": has,
-                "features_present": self._seen.sum() - (self._seen & nan).sum(axis=1),
+                "features_present": self._seen.sum() - missing_count,
                 "warnings": pd.Series(warnings, dtype=object),
             }
         )
@@ -125,16 +125,18 @@ class BatchScorer:
 
     # -- warnings -------------------------------------------------------------------------
     def _warnings_of(
-        self, raw: np.ndarray, nan: np.ndarray, model_p: np.ndarray, columns: Sequence[str] | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Warning codes (JSON) per row, and whether the probability is floored.
+        self, raw: np.ndarray, model_p: np.ndarray, columns: Sequence[str] | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Warning codes (JSON) per row, whether the probability is floored, and how many of
+        the model's seen features each row lacks.
 
         The codes depend only on which features are missing and on whether any is out of
-        range: each distinct pattern goes through Predictor.row_warnings once.
+        range: each distinct pattern goes through Predictor.row_warnings once. The patterns
+        come from one compiled pass over the rows (:func:`_row_keys`).
         """
-        missing = self._seen & nan
-        outside = self.predictor.outside_range(raw).any(axis=1)
-        keys = np.concatenate([np.packbits(missing, axis=1), outside[:, None].view(np.uint8)], axis=1)
+        keys, missing_count = _row_keys(
+            np.ascontiguousarray(raw, dtype=np.float64), self._seen, *self.predictor.range_cuts()
+        )
         first, inverse = _patterns(keys)
         names = list(columns) if columns is not None else None
         codes = [self._codes(keys[i], raw[i], names) for i in first]
@@ -149,7 +151,7 @@ class BatchScorer:
             [json.dumps(cs) for cs in codes] + [json.dumps([*cs, FLOORED_CODE]) for cs in codes],
             dtype=object,
         )
-        return texts[inverse + len(codes) * floored], floored
+        return texts[inverse + len(codes) * floored], floored, missing_count
 
     def _codes(self, key: np.ndarray, row: np.ndarray, names: list[str] | None) -> list[str]:
         """The warning codes of a pattern, asked of Predictor.row_warnings once per scorer
@@ -222,6 +224,36 @@ def _one_thread() -> Any:
     if _CONTROLLER is None:
         _CONTROLLER = ThreadpoolController()
     return _CONTROLLER.limit(limits=1, user_api="openmp")
+
+
+@njit(cache=True, nogil=True)
+def _row_keys(
+    raw: np.ndarray, seen: np.ndarray, below: np.ndarray, hi: np.ndarray, tolerance: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """Per row: the pattern key (the seen features it lacks, packed as ``np.packbits`` packs
+    them, then one byte: any seen feature outside its training range, as
+    :meth:`Predictor.outside_range` decides it) and how many seen features it lacks.
+
+    One pass instead of the eight numpy passes over the matrix it replaces (NaN mask, seen
+    mask, two range comparisons, their union, the row reduction, packing, joining).
+    """
+    n, k = raw.shape
+    width = (k + 7) // 8
+    keys = np.zeros((n, width + 1), dtype=np.uint8)
+    counts = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        outside = False
+        for j in range(k):
+            if not seen[j]:
+                continue
+            x = raw[i, j]
+            if np.isnan(x):
+                keys[i, j >> 3] |= np.uint8(128 >> (j & 7))
+                counts[i] += 1
+            elif x < below[j] or (x - hi[j]) > tolerance[j]:
+                outside = True
+        keys[i, width] = 1 if outside else 0
+    return keys, counts
 
 
 def _patterns(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

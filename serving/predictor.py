@@ -564,6 +564,11 @@ class Predictor:
         """Per feature of FEATURES: whether the model saw values of it in training (a copy)."""
         return self._seen.copy()
 
+    def range_cuts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(lo - tolerance, hi, tolerance) per feature: a value x is outside its training range
+        when ``x < lo - tolerance`` or ``x - hi > tolerance`` (as :meth:`outside_range`)."""
+        return self._lo - self._tolerance, self._hi, self._tolerance
+
     def outside_range(self, rows: np.ndarray) -> np.ndarray:
         """Per row and feature: a seen feature's value outside its training range (with the
         tolerance); ``rows`` is one row or a 2-D array in FEATURES order."""

@@ -207,9 +207,18 @@ def _recalibrate_per_symbol(
 
 
 def symbol_reports(
-    wf: WalkForwardResult, symbols: np.ndarray, bar: pd.Timedelta, protocol: Any = None
+    wf: WalkForwardResult, symbols: np.ndarray, bar: pd.Timedelta, protocol: Any = None,
+    frames: dict[str, pd.DataFrame] | None = None, spec: Any = None,
 ) -> dict[str, dict[str, Any]]:
-    """The evaluation report of each symbol's out-of-fold rows (folds as in the pooled run)."""
+    """The evaluation report of each symbol's out-of-fold rows (folds as in the pooled run).
+
+    With ``frames`` and ``spec``, each symbol's report also carries its event study (onsets and
+    continuations on that symbol's own squeezes, every predictor at the model's alert budget,
+    cuts chosen on the pooled training rows) and leads with both verdict lines, as a
+    single-symbol training does: the symbol's model card is what a trader reads.
+    """
+    from training.jobs import events_section, lead_with_onsets
+
     out: dict[str, dict[str, Any]] = {}
     offset = 0
     per_fold: list[tuple[FoldResult, np.ndarray]] = []
@@ -232,6 +241,7 @@ def symbol_reports(
                 raw=r.raw[keep],
                 predictions={k: v[keep] for k, v in r.predictions.items()},
                 seed_predictions=[v[keep] for v in r.seed_predictions],
+                train_scores=r.train_scores,
             )
             sub.metrics = fold_metrics(sub, wf.y[rows][keep], wf.index[rows][keep], bar)
             folds.append(sub)
@@ -241,7 +251,32 @@ def symbol_reports(
             thresholds=wf.thresholds[mask], bar=bar,
             seed_predictions=[v[mask] for v in wf.seed_predictions],
         )
-        out[str(s)] = evaluation_report(subset, protocol)
+        report = evaluation_report(subset, protocol)
+        if frames is not None and spec is not None and str(s) in frames:
+            report["events"] = events_section(subset, None, frames[str(s)], spec, protocol=protocol)
+            lead_with_onsets(report)
+        out[str(s)] = report
+    return out
+
+
+def pooled_lead_verdict(verdict: dict[str, Any], symbols: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The pooled run's verdict with its second lead line: onsets at equal alert budget, symbol
+    by symbol (onsets are a symbol's own events; pooled hours of different markets have none)."""
+    from training.protocol import lead_verdict
+
+    out = lead_verdict(verdict, None)
+    parts = []
+    for name, rep in symbols.items():
+        onsets = (rep.get("verdict") or {}).get("onsets") or {}
+        if onsets.get("status") in (None, "undefined"):
+            parts.append(f"{name}: no onset verdict")
+            continue
+        parts.append(f"{name} {onsets['model_hits']}/{onsets['onsets']} vs {onsets['best_baseline']} "
+                     f"{onsets['baseline_hits']}/{onsets['onsets']} ({onsets['status'].replace('_', ' ')})")
+    line = "onsets warned at equal alert budget, per symbol: " + ("; ".join(parts) or "no symbol evaluated")
+    out.update(lines=[out["pr_text"], line], text=f"{out['pr_text']}\n{line}",
+               onsets={"text": line, "status": "per_symbol",
+                       "symbols": {n: (r.get("verdict") or {}).get("onsets") for n, r in symbols.items()}})
     return out
 
 
@@ -347,7 +382,8 @@ def pooled_train_job(
     # compute
     wf, oof_symbols = run_pooled_walk_forward(pw, bar, config, on_fold, spec.kind)
     report: dict[str, Any] = dict(evaluation_report(wf, config.protocol))
-    report["symbols"] = symbol_reports(wf, oof_symbols, bar, config.protocol)
+    report["symbols"] = symbol_reports(wf, oof_symbols, bar, config.protocol, frames, spec)
+    report["verdict"] = pooled_lead_verdict(report["verdict"], report["symbols"])
     report["setup"] = {
         "symbols": pw.symbols,
         "pooled": True,

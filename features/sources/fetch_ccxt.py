@@ -29,7 +29,10 @@ How it behaves, and why:
 
 Units: ``volume_usd`` is ccxt's base volume times the close; open interest is ccxt's
 ``openInterestValue`` (quote currency) or else the amount in contracts times the contract size
-(times the price for linear contracts).
+(times the price for linear contracts: Bybit's linear history gives no USD value).
+
+The report says per optional stream how many bars got a value and how a value the exchange does
+not give was derived, so a stream left empty or filled for some bars is never shown as "ok".
 """
 
 from __future__ import annotations
@@ -77,6 +80,10 @@ class FetchReport:
     last_stored: pd.Timestamp | None = None
     streams: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # per optional stream: (bars with a value, bars fetched), and how a value was derived when
+    # the exchange does not give it (Bybit's open interest has no USD value)
+    coverage: dict[str, tuple[int, int]] = field(default_factory=dict)
+    derived: dict[str, str] = field(default_factory=dict)
 
 
 def make_exchange(exchange_id: str) -> Any:
@@ -403,7 +410,9 @@ def _chunk_frame(
                 candles = _candles(fetcher, f"{column} from {start}", method, start, end, timeframe)
                 values = candles["close"].reindex(frame.index) if not candles.empty else None
             else:
-                values = _snapshots(fetcher, column, method, market, start, end, step, frame)
+                values = _snapshots(
+                    fetcher, column, method, market, start, end, step, frame, report
+                )
         except FetchInterrupted:
             raise
         except ccxt.BaseError as err:  # refused for this range or market: skip the stream
@@ -411,8 +420,27 @@ def _chunk_frame(
             continue
         if values is not None:
             frame[column] = values
-            report.streams[column] = "ok"
+        _count_coverage(report, column, values, len(frame))
     return frame
+
+
+def _count_coverage(
+    report: FetchReport, column: str, values: pd.Series | None, bars: int
+) -> None:
+    """Say per stream how many bars got a value, and how it was derived: a stream that the
+    exchange left empty, or filled for some bars only, is never reported as plainly 'ok'."""
+    have, total = report.coverage.get(column, (0, 0))
+    have += 0 if values is None else int(values.notna().sum())
+    total += bars
+    report.coverage[column] = (have, total)
+    if have == total:
+        status = "ok"
+    elif have == 0:
+        status = "no values: the exchange returned none for these bars (left missing)"
+    else:
+        status = f"{have:,} of {total:,} bars; the others have no value (left missing)"
+    derived = report.derived.get(column)
+    report.streams[column] = f"{status}; {derived}" if derived and have else status
 
 
 def _snapshots(
@@ -424,6 +452,7 @@ def _snapshots(
     end: pd.Timestamp,
     step: pd.Timedelta,
     frame: pd.DataFrame,
+    report: FetchReport,
 ) -> pd.Series | None:
     """Open-interest or long/short snapshots, as of each bar's close."""
     timeframe = _snapshot_timeframe(step)
@@ -448,6 +477,13 @@ def _snapshots(
     else:
         closes = _valuation_closes(fetcher, rows, frame, step)
         values = [_oi_usd(r, market, closes, step) for r in rows]
+        if any(r.get("openInterestValue") is None for r in rows):
+            how = (
+                "contracts x contract size (USD per contract)"
+                if market.get("inverse")
+                else "amount x contract size x the last close before each snapshot"
+            )
+            report.derived[column] = f"USD = {how} ({fetcher.exchange_id} gives no USD value)"
     snaps = pd.Series(values, index=times, dtype="float64").dropna()
     if snaps.empty:
         return None

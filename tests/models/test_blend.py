@@ -114,3 +114,21 @@ def test_contributions_sum_to_the_raw_log_odds_so_serving_can_use_one_pass(blend
     assert contrib.shape == (30, len(FEATURES) + 1)
     raw = blended.predict_raw(X)
     np.testing.assert_allclose(contrib.sum(axis=1), np.log(raw / (1 - raw)), rtol=1e-9, atol=1e-9)
+
+
+def test_the_compiled_linear_score_equals_the_numpy_arithmetic():
+    """The one-pass linear log-odds is the clip/impute/standardise/dot of the documented form,
+    for missing values, values beyond the clip bounds, and infinities."""
+    rng = np.random.default_rng(5)
+    k = 6
+    linear = LinearScorer(
+        features=[f"f{j}" for j in range(k)], lo=np.full(k, -1.0), hi=np.full(k, 2.0),
+        fill=rng.normal(size=k), mean=rng.normal(size=k), scale=rng.uniform(0.5, 2, size=k),
+        coef=rng.normal(size=k), intercept=-1.5,
+    )
+    arr = rng.normal(scale=3, size=(500, k))
+    arr[rng.random(arr.shape) < 0.1] = np.nan
+    arr[0, 0], arr[1, 1] = np.inf, -np.inf
+    expected = linear._z(arr.copy()) @ linear.coef + linear.intercept
+    np.testing.assert_allclose(linear.logit(arr), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(linear.logit(arr[3]), expected[3:4], rtol=1e-12, atol=1e-12)

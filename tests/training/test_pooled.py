@@ -75,11 +75,21 @@ def test_pooled_training_reports_pooled_and_per_symbol_metrics_and_models(pooled
     rows = sum(r["model"]["rows"] for r in report["symbols"].values())
     assert rows == report["model"]["rows"]
     assert (tmp_path / "report.json").is_file()
+    # the verdict leads with two lines everywhere: PR-AUC, then onsets at equal alert budget,
+    # for each symbol (its own squeezes) and, per symbol, for the pooled run
+    for name, rep in report["symbols"].items():
+        lines = rep["verdict"]["lines"]
+        assert len(lines) == 2 and "PR-AUC" in lines[0] and lines[1].startswith("onsets")
+        assert rep["events"]["onsets"] == rep["verdict"]["onsets"].get("onsets", 0)
+    pooled_lines = report["verdict"]["lines"]
+    assert len(pooled_lines) == 2 and all(s in pooled_lines[1] for s in ("BTC", "ETH"))
+    assert report["verdict"]["text"] == "\n".join(pooled_lines)
     # one model per symbol sharing the booster, each with its own calibration and thresholds
     btc, eth = outcome.models["BTC"], outcome.models["ETH"]
     assert btc.booster is eth.booster
     assert btc.metadata["symbol"] == "BTC" and eth.metadata["pooled"]["symbols"] == ["BTC", "ETH"]
     for model in (btc, eth):
+        assert model.metadata["verdict"].count("\n") == 1  # the model card shows both lines
         scope = model.metadata["pooled"]["calibration"]
         assert scope in ("symbol", "pooled")
     X = pooled_windows({"ETH": frames["ETH"]}, LabelSpec(), with_strength=False).X.iloc[-50:]
