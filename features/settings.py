@@ -38,6 +38,21 @@ class Settings(BaseSettings):
         "(flushrisk-<symbol>[:version]); unset: every champion of this project that promote "
         "exported (the BentoML store's flushrisk-champions.json).",
     )
+    serve_host: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        description="Interface `flushrisk serve` and the quickstart bind (0.0.0.0 for all).",
+    )
+    serve_port: int = Field(
+        3000, ge=1, le=65535, description="Port `flushrisk serve` and the quickstart listen on."
+    )
+    page_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^\s/]+",
+        description="The service's base URL as its readers reach it, for the links in alerts "
+        "and `flushrisk predict`; unset: http://SERVE_HOST:SERVE_PORT (127.0.0.1 when the "
+        "service binds every interface).",
+    )
     max_bars: int = Field(5000, gt=0, le=100_000, description="Most bars one request may carry.")
     max_batch: int = Field(256, gt=0, le=10_000, description="Most items in one batch request.")
 
@@ -45,6 +60,14 @@ class Settings(BaseSettings):
     def tracking_uri(self) -> str:
         """The sqlite URI of the MLflow backend store."""
         return f"sqlite:///{(self.mlflow_home / 'mlflow.db').resolve()}"
+
+    @property
+    def service_url(self) -> str:
+        """Where the service started with these settings answers: the pages, ``/predict``."""
+        if self.page_url:
+            return self.page_url.rstrip("/")
+        host = "127.0.0.1" if self.serve_host in ("0.0.0.0", "::") else self.serve_host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.serve_port}"
 
     @property
     def artifact_root(self) -> Path:

@@ -57,6 +57,7 @@ from filelock import FileLock
 from features.atomic import write_text_atomic
 from features.bars import parse_bar
 from features.errors import DataError
+from features.settings import get_settings
 from features.store import normalize_symbol
 
 logger = logging.getLogger("flushrisk.alerts")
@@ -290,7 +291,7 @@ class AlertManager:
         self,
         webhooks: Iterable[Webhook],
         data_dir: Path | str,
-        page_url: str = "http://127.0.0.1:3000",
+        page_url: str | None = None,
         rules: AlertRules | None = None,
         retries: int = 4,
         backoff_s: float = 1.0,
@@ -298,7 +299,8 @@ class AlertManager:
         mode: str = "live",
     ) -> None:
         self.data_dir = Path(data_dir)
-        self.page_url = page_url.rstrip("/")
+        # the served pages: where `flushrisk serve` listens by the same settings, unless given
+        self.page_url = (page_url or get_settings().service_url).rstrip("/")
         self.rules = rules or AlertRules()
         if self.rules.level not in LEVEL_ORDER or self.rules.rearm_below not in LEVEL_ORDER:
             raise DataError(f"alert levels must be among {list(LEVEL_ORDER)}")

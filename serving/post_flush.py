@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from features.bars import parse_bar
-from features.errors import FlushRiskError
+from features.errors import FlushRiskError, UnreadableDataError
 from features.labels import DEFAULT_OI_FRACTION
 from features.store import MarketStore
 
@@ -46,12 +46,18 @@ def post_flush(
     label: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """The after-flush block for ``symbol`` at ``now``, or None without a recent large flush.
-    ``label``: the served model's label spec, whose threshold says what "large" is."""
+    ``label``: the served model's label spec, whose threshold says what "large" is.
+
+    A damaged partition in the days it reads raises :class:`UnreadableDataError` (naming the
+    symbol and the file) rather than answering "no recent flush": the service turns it into
+    the symbol's 503, as for its history."""
     try:
         frame = MarketStore(data_dir).read(
             symbol, bar, start=now - LOOKBACK - pd.Timedelta(days=7), end=now
         )
-    except FlushRiskError:
+    except UnreadableDataError:
+        raise
+    except FlushRiskError:  # no data for the symbol or bar: nothing to read after a flush
         return None
     return read_flush(frame, parse_bar(bar), now, label)
 

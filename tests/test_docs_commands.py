@@ -149,6 +149,47 @@ def test_every_tutorial_has_commands_and_every_exception_says_why() -> None:
             assert earlier.exists(), f"{page.name} continues {earlier}, which does not exist"
 
 
+def shown_commands(page: Path, name: str) -> list[str]:
+    """Every ``flushrisk NAME ...`` command of a page's bash blocks, run or only shown, with its
+    backslash continuations joined."""
+    found = []
+    for block in blocks(page):
+        for line in block.code.replace("\\\n", " ").splitlines():
+            if line.strip().startswith(f"flushrisk {name} "):
+                found.append(line.strip())
+    return found
+
+
+def test_every_watch_command_shown_parses_and_watches_the_bar_its_champion_was_trained_on() -> None:
+    """The watch commands a reader copies, the exchange ones too (shown, not run: they reach an
+    exchange): their options parse as written, and a ``--bar`` is the bar of the champion the
+    page starts from (a model never scores another bar), i.e. the bar of the ``flushrisk train``
+    the page continues from, else the quickstart's hourly model."""
+    import shlex
+
+    from typer.main import get_command
+
+    from training.cli import app
+
+    watch = get_command(app).commands["watch"]
+    checked = 0
+    for page in TUTORIALS:
+        trained = {
+            shlex.split(cmd)[shlex.split(cmd).index("--bar") + 1]
+            for earlier in chain(page)
+            for cmd in shown_commands(earlier, "train")
+            if "--bar" in shlex.split(cmd)
+        } or {"1h"}
+        for cmd in shown_commands(page, "watch"):
+            ctx = watch.make_context("watch", shlex.split(cmd)[2:])
+            bar = ctx.params["bar"]
+            assert bar is None or bar in trained, (
+                f"{page.name}: `{cmd}` watches {bar} bars; the champion it starts from is {trained}"
+            )
+            checked += 1
+    assert checked >= 4, "the tutorials show the exchange and replay watch commands"
+
+
 def test_the_harness_stops_at_a_failing_command(tmp_path: Path) -> None:
     """A broken command fails its page, skipped blocks are not run, may-fail ones may fail."""
     page = tmp_path / "broken.md"

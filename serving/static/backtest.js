@@ -177,6 +177,7 @@
     ]);
     const model = risk && risk.model ? risk.model : {};
     thresholds = model.thresholds || null;
+    $("verdict-box").innerHTML = FR.verdictHtml(model.track_record);
     const label = model.label || (risk && risk.label);
     if (label) $("label-line").textContent = "Probability of " + label + " as scored at each bar, with the label events marked. Drag on the chart to zoom, double-click to see everything, or pick a flush from the list.";
     x = FR.toSeconds(scores.time || []);

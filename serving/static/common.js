@@ -252,6 +252,21 @@
   }
 
   /** The {symbol} of /symbol/{symbol} or /backtest/{symbol}. */
+  /**
+   * The model's verdict (from its track record), one line each: PR-AUC against the best
+   * baseline, then onsets warned at equal alert budget against the best baseline, each with
+   * its CI. ``verdict.lines`` when the model has them, else the text split at its newlines.
+   */
+  function verdictHtml(trackRecord) {
+    const v = trackRecord && trackRecord.verdict;
+    const text = typeof v === "string" ? v : v && typeof v.text === "string" ? v.text : "";
+    const lines = v && Array.isArray(v.lines) && v.lines.length ? v.lines : text.split("\n");
+    const shown = lines.filter((l) => typeof l === "string" && l.trim());
+    if (!shown.length) return "";
+    return '<div class="verdict" id="verdict"><b>Verdict</b> of the model\'s walk-forward evaluation (out of sample, against the best baseline):' +
+      shown.map((l, i) => '<div class="verdict-line" data-line="' + i + '">' + esc(l) + "</div>").join("") + "</div>";
+  }
+
   function pathSymbol() {
     const parts = location.pathname.split("/").filter(Boolean);
     return decodeURIComponent(parts[parts.length - 1] || "");
@@ -259,6 +274,6 @@
 
   window.FR = {
     LEVELS, LEVEL_COLOURS, AuthError, api, askForKey, forgetKey, login, isNum, pct, pp, age, usd, utc,
-    esc, badge, markMode, feedWord, levelIndex, sparkline, toSeconds, nums, utcDate, status, showError, param, pathSymbol,
+    esc, badge, markMode, verdictHtml, feedWord, levelIndex, sparkline, toSeconds, nums, utcDate, status, showError, param, pathSymbol,
   };
 })();

@@ -220,8 +220,7 @@
       (FR.isNum(trBase) ? ", " + trBase.toFixed(3) : "") + ").</div>";
     html += ciRow("FlushRisk model", pr, prCi, "#f0e442", scaleMax, level);
     html += ciRow("best baseline" + (bl.name ? ": " + bl.name : ""), blPr, blCi, "#8b98a5", scaleMax, level);
-    const verdict = pick(tr, "verdict.text", "verdict");
-    if (typeof verdict === "string") html += '<div class="legend-note">Verdict: ' + FR.esc(verdict) + "</div>";
+    html += FR.verdictHtml(tr);
     const ev = pick(tr, "event_study", "events") || {};
     const hits = pick(ev, "hits", "alerted"), events = pick(ev, "events", "covered_events", "count");
     const fa = pick(ev, "false_alarms_per_week", "false_alarms_per_week_elsewhere");

@@ -27,6 +27,16 @@ LEVELS = ("low", "elevated", "high", "extreme")
 THRESHOLDS = {"elevated": 0.02, "high": 0.05, "extreme": 0.12}
 SPARKLINE_POINTS = 96
 LABEL = "long liquidations of at least 0.5 % of open interest in the next hour"
+VERDICT_LINES = (
+    (
+        "model beats best baseline funding z-score by +0.120 PR-AUC (90% CI +0.070 to +0.170); "
+        "PR-AUC 0.210 vs 0.090"
+    ),
+    (
+        "onsets warned at equal alert budget: model is not clearly ahead on onsets of best "
+        "baseline funding z-score, 2/7 vs 1/7 (+14.3 pts, 90% CI -14.3 to +42.9 pts)"
+    ),
+)
 DRIVERS = [
     ("funding_rate_z", "funding is {v:.1f} standard deviations above its 7-day mean (longs pay)"),
     ("oi_change_24h", "open interest rose {v:.0f} % in 24 h while price went sideways"),
@@ -215,13 +225,12 @@ class FixtureRadar:
                     "baseline": {"name": "funding z-score", "pr_auc": 0.09, "pr_auc_ci": [0.06, 0.12]},
                     "base_rate": 0.0085,
                     "ci_level": 0.9,
-                    "verdict": {
-                        "text": "model beats best baseline funding z-score by +0.120 PR-AUC "
-                        "(90% CI +0.070 to +0.170); PR-AUC 0.210 vs 0.090",
+                    "verdict": {  # the two lead lines, as training.protocol.lead_verdict makes them
+                        "text": "\n".join(VERDICT_LINES),
+                        "lines": list(VERDICT_LINES),
+                        "pr_text": VERDICT_LINES[0],
                         "onsets": {
-                            "text": "onsets warned at equal alert budget: model is not clearly "
-                            "ahead on onsets of best baseline funding z-score, 2/7 vs 1/7 "
-                            "(+14.3 pts, 90% CI -14.3 to +42.9 pts)",
+                            "text": VERDICT_LINES[1],
                             "status": "not_clear", "best_baseline": "funding z-score",
                             "model_hits": 2, "baseline_hits": 1, "onsets": 7,
                         },

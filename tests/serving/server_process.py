@@ -39,6 +39,7 @@ def running_server(
     timeout: float,
     poll: float = 0.25,
     name: str = "the server",
+    ready_path: str = "/readyz",
 ) -> Iterator[tuple[str, subprocess.Popen, float]]:
     """Run ``command`` (which has ``--port N``); yield (url, process, seconds until ready)."""
     port = int(command[command.index("--port") + 1])
@@ -56,7 +57,7 @@ def running_server(
                     f"{name} exited with {process.returncode}:\n{log.read_text()[-3000:]}"
                 )
             try:
-                if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200:
+                if httpx.get(f"{url}{ready_path}", timeout=1.0).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass

@@ -134,3 +134,36 @@ def test_formats(tmp_path, receiver, monkeypatch):
 def test_bad_webhook_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match="expected an http"):
         Webhook.parse("slack:hooks.example")
+
+
+@pytest.mark.parametrize(
+    ("env", "link"),
+    [
+        ({}, "http://127.0.0.1:3000/symbol/BTC"),
+        ({"FLUSHRISK_SERVE_PORT": "3456"}, "http://127.0.0.1:3456/symbol/BTC"),
+        ({"FLUSHRISK_SERVE_HOST": "0.0.0.0", "FLUSHRISK_SERVE_PORT": "8080"}, "http://127.0.0.1:8080/symbol/BTC"),
+        ({"FLUSHRISK_PAGE_URL": "https://radar.example.com/"}, "https://radar.example.com/symbol/BTC"),
+    ],
+)
+def test_the_alert_link_opens_the_symbol_page_of_the_service_flushrisk_serve_starts(
+    tmp_path, receiver, monkeypatch, env, link
+):
+    from training.cli.serve import serve_address, serve_command
+
+    for name in ("FLUSHRISK_SERVE_PORT", "FLUSHRISK_SERVE_HOST", "FLUSHRISK_PAGE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    # `flushrisk serve` with no --port/--host binds what the same settings say ...
+    port, host, _ = serve_address(None, None)
+    command = serve_command(port, host)
+    served = command[command.index("--port") + 1]
+    if "FLUSHRISK_PAGE_URL" not in env:
+        assert link.startswith(f"http://127.0.0.1:{served}/"), (command, link)
+    # ... and `flushrisk watch` without --page-url links its alerts there
+    manager = AlertManager.from_urls([receiver.url], tmp_path)
+    assert _feed(manager, ["high"]) == [True]
+    assert manager.flush(10)
+    assert receiver.bodies[0][1]["link"] == link
+    # an explicit --page-url wins
+    assert AlertManager.from_urls([], tmp_path / "x", page_url="http://radar:9000/").page_url == "http://radar:9000"

@@ -19,7 +19,7 @@ import pytest
 
 from tests.serving import browser as chrome
 from tests.serving.browser import SHOT_SIZE, browser, page, shots  # noqa: F401 (fixtures)
-from tests.serving.radar_fixture import FixtureRadar, fixture_app, serve_in_thread
+from tests.serving.radar_fixture import VERDICT_LINES, FixtureRadar, fixture_app, serve_in_thread
 from tests.serving.server_process import free_port
 
 pytestmark = pytest.mark.slow
@@ -113,6 +113,18 @@ def test_radar_lists_every_symbol_and_follows_new_bars_without_reload(
     assert log.errors == []
 
 
+def assert_verdict_in_two_lines(p: Any) -> None:
+    """The verdict's two lines (PR-AUC, then onsets at equal alert budget, each against the best
+    baseline with its CI) are both shown, each on a line of its own."""
+    lines = p.locator("#verdict .verdict-line")
+    assert lines.count() == 2
+    assert [lines.nth(k).inner_text() for k in (0, 1)] == list(VERDICT_LINES)
+    assert all(lines.nth(k).is_visible() for k in (0, 1))
+    first, second = (lines.nth(k).bounding_box() for k in (0, 1))
+    assert second["y"] >= first["y"] + first["height"] - 1, "the second line starts below the first"
+    assert "90% CI" in VERDICT_LINES[0] and "90% CI" in VERDICT_LINES[1]
+
+
 def test_symbol_page_draws_time_aligned_charts_and_explains_the_number(
     site: str, radar: FixtureRadar, page: Any, shots: Path
 ) -> None:
@@ -147,6 +159,7 @@ def test_symbol_page_draws_time_aligned_charts_and_explains_the_number(
     assert p.inner_text("#continuations").startswith("7 of 7 flushes that continued")
     assert "best baseline (funding z-score) 1/7" in p.inner_text("#onsets-vs-baseline")
     assert "9 of 14" not in meaning, "never onsets and continuations mixed in one figure"
+    assert_verdict_in_two_lines(p)
     # drivers in the order of the points shown; the scored bar and the window it covers
     points = p.eval_on_selector_all("#drivers li .c", "els => els.map(e => e.textContent)")
     moved = [float(t.split()[1].rstrip("pts%")) for t in points]
@@ -210,6 +223,7 @@ def test_backtest_page_marks_every_flush_and_scrolls_to_it(
             assert warned == (f"{event['lead_hours']:.1f} h ahead" if event["warned"] else "no")
     assert p.evaluate("document.body.dataset.inSample") == "1"
     assert p.evaluate("document.body.dataset.priceLine") == "1"
+    assert_verdict_in_two_lines(p)
     p.click("#all")
     p.screenshot(path=str(shots / "standin-backtest.png"))
     assert log.errors == []

@@ -83,3 +83,23 @@ def test_a_broken_low_is_said_as_broken_not_as_a_negative_distance_above():
     text = {i["name"]: i["text"] for i in read_flush(frame, STEP, frame.index[-1])["items"]}
     assert text["price vs flush low"].startswith("price is 2.1% below the flush low")
     assert "the low broke" in text["price vs flush low"] and "above" not in text["price vs flush low"]
+
+
+def test_a_damaged_older_month_is_an_error_naming_it_not_no_flush(tmp_path):
+    """The after-flush read reaches 9 days back: a damaged month there is the symbol's error
+    (the service's 503 naming the file), never a quiet "no recent flush"."""
+    from features.errors import UnreadableDataError
+    from features.store import MarketStore
+    from serving.post_flush import post_flush
+
+    frame = _market(flush_at=None, n=24 * 20)  # 2025-03-01 .. 03-20
+    frame.index = frame.index - pd.Timedelta(days=10)  # 2025-02-19 .. 03-10: two months
+    MarketStore(tmp_path).write("ETH", frame, source="test")
+    now = pd.Timestamp("2025-03-05 12:00", tz="UTC")  # its 9 days reach back into February
+    assert post_flush(tmp_path, "ETH", "1h", now) is None  # intact: no flush, no block
+    february = [p for p in (tmp_path / "ETH").rglob("*.parquet") if "month=2025-02" in str(p)]
+    assert february
+    for path in february:
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(UnreadableDataError, match="ETH"):
+        post_flush(tmp_path, "ETH", "1h", now)

@@ -149,7 +149,7 @@ def test_promote_and_evaluate_without_a_store_say_so(tmp_path):
 def test_ui_command_uses_the_store_one_worker_and_no_job_runner(mlflow_home):
     from training.cli.train import ui_command
 
-    cmd, env = ui_command(mlflow_home, "127.0.0.1", 5055)
+    cmd, env = ui_command(mlflow_home, "127.0.0.1", 5055, "1")
     assert cmd[cmd.index("--workers") + 1] == "1"
     assert str((mlflow_home / "mlflow.db").resolve()) in cmd[cmd.index("--backend-store-uri") + 1]
     assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"

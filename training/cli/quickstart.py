@@ -37,6 +37,7 @@ from training.cli.serve import (
     curl_example,
     find_model,
     model_tag,
+    serve_address,
     serve_command,
     serve_env,
     store_has_hourly,
@@ -201,8 +202,8 @@ def quickstart(
             help="Keep data/, mlflow/ and bentoml/ under this directory (default: the settings).",
         ),
     ] = None,
-    port: Port = 3000,
-    host: Host = "127.0.0.1",
+    port: Port = None,
+    host: Host = None,
     only: Annotated[
         list[Step] | None, typer.Option("--only", help="Run only this step (repeatable).")
     ] = None,
@@ -227,6 +228,7 @@ def quickstart(
 ) -> None:
     """From nothing to a served model: simulate a year -> train (MLflow) -> promote -> serve."""
     paths = QuickstartPaths.from_home(home)
+    port, host, url = serve_address(port, host)
     wanted = set(only) if only else set(Step)
     if no_serve:
         wanted.discard(Step.serve)
@@ -249,7 +251,6 @@ def quickstart(
     total = len(steps) + (1 if Step.serve in wanted else 0)
     for number, (title, action) in enumerate(steps, start=1):
         _step(number, total, title, action)
-    url = f"http://{host}:{port}"
     mlflow_ui = (f"FLUSHRISK_MLFLOW_HOME={paths.mlflow_home} " if home else "") + "flushrisk ui"
     console.print(
         f"[bold]Review the runs in MLflow:[/] {mlflow_ui}", highlight=False, soft_wrap=True

@@ -238,8 +238,29 @@ def _exec_server(tags: list[str] | None, home: Path, port: int, host: str, worke
     os.execvpe(command[0], command, env)
 
 
-Port = Annotated[int, typer.Option("--port", "-p", help="HTTP port.", min=1, max=65535)]
-Host = Annotated[str, typer.Option("--host", help="Interface to bind (0.0.0.0 for all).")]
+Port = Annotated[
+    int | None,
+    typer.Option(
+        "--port", "-p", help="HTTP port (default: FLUSHRISK_SERVE_PORT, else 3000).", min=1, max=65535
+    ),
+]
+Host = Annotated[
+    str | None,
+    typer.Option(
+        "--host",
+        help="Interface to bind, 0.0.0.0 for all (default: FLUSHRISK_SERVE_HOST, else 127.0.0.1).",
+    ),
+]
+
+
+def serve_address(port: int | None, host: str | None) -> tuple[int, str, str]:
+    """The port and interface to serve on (the options, else the settings) and the URL the pages
+    are then read at: one derivation for serve, the quickstart, predict and the alert links."""
+    from features.settings import Settings
+
+    given = {k: v for k, v in (("serve_port", port), ("serve_host", host)) if v is not None}
+    settings = Settings(**given)
+    return settings.serve_port, settings.serve_host, settings.service_url
 Workers = Annotated[int, typer.Option("--workers", "-w", help="Worker processes.", min=1, max=64)]
 Symbols = Annotated[
     list[str] | None,
@@ -261,8 +282,8 @@ BentoHome = Annotated[
 
 @app.command("serve")
 def serve(
-    port: Port = 3000,
-    host: Host = "127.0.0.1",
+    port: Port = None,
+    host: Host = None,
     workers: Workers = 1,
     symbol: Symbols = None,
     bentoml_home: BentoHome = None,
@@ -273,6 +294,7 @@ def serve(
     disagreement between the two, or a corrupt export, is refused before the server starts.
     Without --symbol, a new champion promoted later is served without a restart.
     """
+    port, host, _ = serve_address(port, host)
     home = _bentoml_home(bentoml_home)
     records = resolve_champions(home, symbol)
     check_exports(home, records)
@@ -345,13 +367,19 @@ def predict(
         typer.Option("--bars", "-b", help="Recent bars: .parquet, .csv (time column) or .json."),
     ],
     url: Annotated[
-        str, typer.Option("--url", help="The service's base URL.")
-    ] = "http://127.0.0.1:3000",
+        str | None,
+        typer.Option(
+            "--url",
+            help="The service's base URL (default: FLUSHRISK_PAGE_URL, else where `flushrisk "
+            "serve` listens: http://FLUSHRISK_SERVE_HOST:FLUSHRISK_SERVE_PORT).",
+        ),
+    ] = None,
     symbol: Symbol = "BTC",
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON answer.")] = False,
 ) -> None:
     """Ask a running service for the squeeze probability after the last bar of a file."""
     settings = get_settings()
+    url = url or settings.service_url
     frame = read_bars(bars)
     body = {"symbol": symbol, "bars": bars_json(frame, settings.max_bars)}
     key = settings.api_key.get_secret_value() if settings.api_key else None

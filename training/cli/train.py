@@ -587,11 +587,14 @@ def models(
     console.print(table)
 
 
-def ui_command(home: Path, host: str, port: int) -> tuple[list[str], dict[str, str]]:
-    """The MLflow server command on this store: one worker, no job runner."""
+def ui_command(home: Path, host: str, port: int, experiment_id: str) -> tuple[list[str], dict[str, str]]:
+    """The MLflow server command on this store (one worker, no job runner), whose root lands on
+    the experiment's runs list (:mod:`training.mlflow_ui`)."""
+    from training.mlflow_ui import EXPERIMENT_ENV
+
     settings = Settings(mlflow_home=home)
     cmd = [
-        sys.executable, "-m", "mlflow", "server",
+        sys.executable, "-m", "training.mlflow_ui", "server",
         "--backend-store-uri", settings.tracking_uri,
         "--registry-store-uri", settings.tracking_uri,
         "--default-artifact-root", settings.artifact_root.as_uri(),
@@ -599,7 +602,12 @@ def ui_command(home: Path, host: str, port: int) -> tuple[list[str], dict[str, s
         "--port", str(port),
         "--workers", "1",
     ]
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env = {
+        **os.environ,
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        EXPERIMENT_ENV: experiment_id,
+    }
     return cmd, env
 
 
@@ -609,19 +617,17 @@ def ui(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 5000,
 ) -> None:
-    """Start the MLflow UI on the FlushRisk store (one worker, no job runner); Ctrl-C stops it."""
+    """Start the MLflow UI on the FlushRisk store, opening on the training runs (one worker, no
+    job runner); Ctrl-C stops it."""
+    from training.tracking import connect, require_store
     from training.tracking import mlflow_home as resolve_home
-    from training.tracking import require_store
 
     home = require_store(resolve_home(mlflow_home))
-    cmd, env = ui_command(home, host, port)
-    from training.tracking import connect
-
     _, experiment_id = connect(home)
-    runs = f"http://{host}:{port}/#/experiments/{experiment_id}/runs"
+    cmd, env = ui_command(home, host, port, experiment_id)
     console.print(
-        f"MLflow UI for {home.resolve()} on http://{host}:{port}; the training runs: [bold]{runs}[/] "
-        "(Ctrl-C stops)", highlight=False, soft_wrap=True,
+        f"MLflow UI for {home.resolve()}: [bold]http://{host}:{port}/[/] opens on the training "
+        f"runs (experiment {experiment_id}); Ctrl-C stops", highlight=False, soft_wrap=True,
     )
     try:
         completed = subprocess.run(cmd, env=env, check=False)

@@ -137,8 +137,12 @@ def watch_command(
         ),
     ] = None,
     page_url: Annotated[
-        str, typer.Option(help="Base URL of the service, for links in alerts.")
-    ] = "http://127.0.0.1:3000",
+        str | None,
+        typer.Option(
+            help="Base URL of the service, for the links in alerts (default: FLUSHRISK_PAGE_URL, "
+            "else where `flushrisk serve` listens: http://FLUSHRISK_SERVE_HOST:FLUSHRISK_SERVE_PORT)."
+        ),
+    ] = None,
     engine: Annotated[
         str, typer.Option(help="Feature engine: streaming (default) or window (slow reference).")
     ] = "streaming",
@@ -185,6 +189,10 @@ def watch_command(
         from serving.alerts import AlertManager
 
         alerts = AlertManager.from_urls(alert_webhook, root, page_url=page_url, mode=mode)
+        console.print(
+            f"alert links open {alerts.page_url}/symbol/<SYMBOL> (--page-url to change)",
+            highlight=False,
+        )
     clock = RadarClock(speed=speed if replay is not None else 1.0)
     radar = Radar(
         root,
