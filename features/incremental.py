@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import fields
 from typing import Any, Protocol
@@ -48,7 +49,7 @@ import numba as nb
 import numpy as np
 import pandas as pd
 
-from features import liq_heatmap
+from features import hour_blocks, liq_heatmap
 from features.bars import parse_bar
 from features.errors import DataError
 from features.pipeline import FEATURES, MIN_WINDOW, _compute, _grid, covers_min_window, features_at
@@ -59,7 +60,6 @@ from features.rolling import (
     _comoment_step,
     _comoments_scan,
     _corr_of_parts,
-    _max_scan,
     _moments_scan,
     _previous_day_min,
     _sum_scan,
@@ -147,7 +147,8 @@ class _SumState(_Blocks):
     kind = "sums"
 
     def _set_suffix(self, prev: np.ndarray) -> None:
-        self.suf_s, self.suf_c = _sum_scan(prev, self.w, 0, True)
+        self.suf_s, counts = _sum_scan(prev, self.w, 0, True)
+        self.suf_c = counts.astype(np.int32)  # at most w: half the bytes, the same numbers
 
     def _set_prefix(self, cur: np.ndarray) -> None:
         # the forward scan of rolling.py over the block so far: the same sums, bit for bit
@@ -206,28 +207,71 @@ class _MomentState(_Blocks):
         return np.array([c]), np.array([m]), np.array([q])
 
 
-class _ExtremeState(_Blocks):
+class _ExtremeState:
+    """The window's maximum of ``sign * x`` as a monotone queue: the bars of the window that
+    are larger than every later one. A maximum has no rounding, so this is the block
+    decomposition's value bit for bit, in a few dozen entries instead of 2 x window floats."""
+
     kind = "extreme"
+    ENTRY_BYTES = 120  # a deque slot with its (bar, value) tuple, for memory_bytes
 
     def __init__(self, w: int, x: np.ndarray, first: int, last: int, sign: float) -> None:
-        self.sign = sign
-        super().__init__(w, x, first, last)
-
-    def _set_suffix(self, prev: np.ndarray) -> None:
-        self.suf = _max_scan(prev, self.w, 0, self.sign, True)
-
-    def _set_prefix(self, cur: np.ndarray) -> None:
-        self.m = float(_max_scan(cur, self.w, 0, self.sign, False)[-1])
-
-    def _reset_prefix(self) -> None:
-        self.m = -math.inf
+        self.w, self.sign = w, sign
+        lo = last - w + 1
+        v = sign * _window_values(x, first, lo, last)
+        v = np.where(v > -np.inf, v, -np.inf)  # NaN is skipped, as by the kernels' max
+        later = np.r_[np.maximum.accumulate(v[::-1])[::-1][1:], -np.inf]  # max of v[j+1:]
+        keep = np.flatnonzero((v > later) & (v > -np.inf))
+        self.queue = deque(zip((lo + keep).tolist(), v[keep].tolist(), strict=True))
 
     def step(self, a: int, v: float) -> np.ndarray:
-        off = self._roll(a)
-        self.values[a - self.block * self.w] = v
-        self.m = max(self.m, self.sign * v)
-        m = self.m if off < 0 else max(float(self.suf[off]), self.m)
-        return np.array([self.sign * m if m > -math.inf else math.nan])
+        s = self.sign * v
+        queue = self.queue
+        if s > -math.inf:  # not NaN, not -inf
+            while queue and queue[-1][1] <= s:
+                queue.pop()
+            queue.append((a, s))
+        lo = a - self.w + 1
+        while queue and queue[0][0] < lo:
+            queue.popleft()
+        return np.array([self.sign * queue[0][1] if queue else math.nan])
+
+
+class _HourState:
+    """A long window from hourly aggregates (features.hour_blocks): the current block's closed
+    hours, the previous block's suffix scan, and the accumulators of the closed hours and of
+    the open hour. O(hours in the window), not O(bars)."""
+
+    kind = "hours"
+
+    def __init__(
+        self, stat: int, sign: float, w: int, bph: int, hours: np.ndarray, first: int, last: int
+    ) -> None:
+        """``hours``: the aggregates of the seed grid's hours (hour_blocks.hour_aggregates)."""
+        self.stat, self.sign, self.w, self.bph = stat, sign, w, bph
+        first_hour = first // bph
+        h = last // bph
+        b = h // w
+        self.at = np.array([h, b], np.int64)
+        self.part = hours[h - first_hour].copy()
+        self.block = self._hours(hours, first_hour, b * w, h)
+        self.suffix = hour_blocks.suffix_scan(stat, self._hours(hours, first_hour, (b - 1) * w, b * w), w, 0)
+        self.closed = hour_blocks.prefix(stat, self.block, h - b * w)
+
+    def _hours(self, hours: np.ndarray, first_hour: int, lo: int, end: int) -> np.ndarray:
+        """The aggregates of hours lo .. lo + w - 1 that are before ``end`` (others empty)."""
+        out = np.tile(hour_blocks.empty(self.stat), (self.w, 1))
+        a, b = max(lo, first_hour), min(end, first_hour + len(hours), lo + self.w)
+        if b > a:
+            out[a - lo : b - lo] = hours[a - first_hour : b - first_hour]
+        return out
+
+    def step(self, a: int, v: float) -> np.ndarray:
+        acc = hour_blocks.hour_step(
+            self.stat, self.sign, self.bph, self.w, self.at, self.block, self.suffix,
+            self.closed, self.part, a, v,
+        )
+        return acc[None, :]
 
 
 _NO_PART = np.zeros(6)
@@ -272,8 +316,7 @@ class _LagState:
         self.ring = np.full(self.size, np.nan)
         lo = last - self.size + 1
         vals = _window_values(x, first, lo, last)
-        for j, v in enumerate(vals):
-            self.ring[(lo + j) % self.size] = v
+        self.ring[(lo + np.arange(vals.size)) % self.size] = vals
 
     def step(self, a: int, v: float) -> np.ndarray:
         self.ring[a % self.size] = v
@@ -346,8 +389,8 @@ _BUCKET_MARGIN = 2400  # ~ +-270 % of price in 0.1 % buckets before the array is
 def _liq_steps(
     state: np.ndarray,  # [base, top]
     buckets: np.ndarray,
-    level_bucket: np.ndarray,  # ring (lookback + 1, nlev), absolute buckets
-    level_amount: np.ndarray,
+    level_close: np.ndarray,  # ring (lookback + 1): the close of a bar that added OI, else 0
+    level_added: np.ndarray,  # ring (lookback + 1): the OI it added
     first_abs: int,
     close: np.ndarray,
     low_floor: np.ndarray,
@@ -360,13 +403,15 @@ def _liq_steps(
     mmr: float,
     bucket_width: float,
     bands: np.ndarray,
+    out_from: int,
 ) -> tuple[np.ndarray, int]:
     """liq_heatmap.long_liquidation_bands continued from ``state``: the same four steps per
     bar on absolute log-price buckets. Returns (bands per bar, -1) or (partial, t) when bar t
-    needs a bucket outside the array (the caller re-bases and resumes at t)."""
+    needs a bucket outside the array (the caller re-bases and resumes at t). Bands are summed
+    from bar ``out_from`` on (NaN before): a seed needs the state and the last bar's bands."""
     n = close.shape[0]
     nlev = leverage.shape[0]
-    ring = level_bucket.shape[0]
+    ring = level_close.shape[0]
     out = np.full((n, bands.shape[0]), np.nan)
     log_step = math.log1p(bucket_width)
     base = state[0]
@@ -397,26 +442,28 @@ def _liq_steps(
                 buckets[top] = 0
                 top -= 1
         slot = a % ring
-        for k in range(nlev):
-            level_amount[slot, k] = 0
+        level_close[slot] = 0.0
         added = oi[t] - oi_prev[t]
         if c > 0.0 and added > 0.0:
+            level_close[slot] = c
+            level_added[slot] = added
             for k in range(nlev):
                 babs = math.floor(math.log(c * (1.0 - 1.0 / leverage[k] + mmr)) / log_step)
                 amount = np.int64(round(added * weights[k] * 100.0))
-                level_bucket[slot, k] = babs
-                level_amount[slot, k] = amount
                 buckets[babs - base] += amount
                 top = max(top, babs - base)
         # levels of bars before the stream are zero in the ring: nothing to expire there
         old = (a - lookback) % ring
         wl = window_low_floor[t]
         lowest = math.floor(math.log(wl) / log_step) if wl > 0.0 else big
-        for k in range(nlev):
-            amount = level_amount[old, k]
-            if amount > 0 and level_bucket[old, k] < lowest:
-                buckets[level_bucket[old, k] - base] -= amount
-        if c > 0.0:
+        c_old = level_close[old]
+        if c_old > 0.0:  # its levels, recomputed with the same operations as when added
+            for k in range(nlev):
+                babs = math.floor(math.log(c_old * (1.0 - 1.0 / leverage[k] + mmr)) / log_step)
+                amount = np.int64(round(level_added[old] * weights[k] * 100.0))
+                if amount > 0 and babs < lowest:
+                    buckets[babs - base] -= amount
+        if c > 0.0 and t >= out_from:
             for m in range(bands.shape[0]):
                 floor_b = max(math.floor(math.log(c * (1.0 - bands[m])) / log_step) - base, 0)
                 total = np.int64(0)
@@ -434,17 +481,23 @@ class _LiqBandsState:
     kind = "stateful"
 
     def __init__(self, args: tuple, first: int) -> None:
-        close = args[0]
         self.lookback = int(args[5])
         self.params = args[6:]
-        nlev = len(args[6])
-        self.level_bucket = np.zeros((self.lookback + 1, nlev), np.int64)
-        self.level_amount = np.zeros((self.lookback + 1, nlev), np.int64)
-        ok = close[close > 0.0]
-        centre = float(np.median(ok)) if ok.size else 1.0
-        self._rebase(centre)
+        # per bar of the lookback, the close and the OI added (its levels are recomputed at
+        # expiry): 2 numbers a bar instead of a bucket and an amount per leverage
+        self.level_close = np.zeros(self.lookback + 1)
+        self.level_added = np.zeros(self.lookback + 1)
         self.last_out: np.ndarray | None = None
-        self._run(args[:5], first)
+
+    @classmethod
+    def seeded(cls, args: tuple, first: int) -> tuple[_LiqBandsState, np.ndarray]:
+        """The state after the grid's last bar, and the bands at the last grid row (NaN before:
+        the seed reads only that row). One replay: the batch kernel does not run a second time."""
+        state = cls(args, first)
+        close = args[0]
+        ok = close[close > 0.0]
+        state._rebase(float(np.median(ok)) if ok.size else 1.0)
+        return state, state._run(args[:5], first, out_from=len(args[0]) - 1)
 
     def _rebase(self, price: float) -> None:
         log_step = math.log1p(liq_heatmap.BUCKET_WIDTH)
@@ -465,7 +518,7 @@ class _LiqBandsState:
         self.buckets = fresh
         self.state = np.array([base, top], np.int64)
 
-    def _run(self, series: tuple, first: int) -> np.ndarray:
+    def _run(self, series: tuple, first: int, out_from: int = 0) -> np.ndarray:
         start = 0
         parts = []
         n = len(series[0])
@@ -474,12 +527,13 @@ class _LiqBandsState:
             out, stop = _liq_steps(
                 self.state,
                 self.buckets,
-                self.level_bucket,
-                self.level_amount,
+                self.level_close,
+                self.level_added,
                 first + start,
                 *cut,
                 self.lookback,
                 *self.params,
+                max(out_from - start, 0),
             )
             if stop < 0:
                 parts.append(out)
@@ -496,7 +550,8 @@ class _LiqBandsState:
 
 
 STREAMING_KERNELS: dict[Any, type] = {liq_heatmap.long_liquidation_bands: _LiqBandsState}
-"""Stateful kernels (Grid.stateful) with a streaming version: kernel -> state class."""
+"""Stateful kernels (Grid.stateful) with a streaming version: kernel -> state class (with a
+``seeded(args, first) -> (state, output)`` constructor)."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -540,14 +595,20 @@ class _RecordingGrid(Grid):
         self.states.append(_DayMinState(x, self.first_bar, self.bar_ns))
         return super()._previous_day_min(x)
 
+    def _hour_stat(self, x, kind, sign, hours):
+        bph = self.bars("1h")
+        aggregates = hour_blocks.hour_aggregates(x, kind, sign, bph, self.first_bar % bph)
+        self.states.append(_HourState(kind, sign, hours, bph, aggregates, self.first_bar, self.last))
+        return self._hour_rows(x, kind, sign, hours, aggregates)
+
     def stateful(self, kernel, *args):
         state_class = STREAMING_KERNELS.get(kernel)
         if state_class is None:
             name = getattr(kernel, "__name__", repr(kernel))
             raise NotStreamable(f"no streaming version of the feature kernel {name}")
-        state = state_class(args, self.first_bar)
+        state, out = state_class.seeded(args, self.first_bar)
         self.states.append(state)
-        return super().stateful(kernel, *args)
+        return out  # the state's own replay: the batch kernel would run it a second time
 
 
 class _StreamGrid(Grid):
@@ -590,6 +651,9 @@ class _StreamGrid(Grid):
 
     def _previous_day_min(self, x):
         return self._next("daymin").step(self.first_bar, float(x[0]))
+
+    def _hour_stat(self, x, kind, sign, hours):
+        return self._next("hours").step(self.first_bar, float(x[0]))
 
     def stateful(self, kernel, *args):
         return self._next("stateful").step(self.first_bar, args)
@@ -669,11 +733,14 @@ class StreamingEngine:
         return frozenset(c for c, t in state.last_finite.items() if t >= floor)
 
     def memory_bytes(self) -> int:
-        """Bytes held by the streaming states (numpy arrays), for the benchmark."""
+        """Bytes held by the streaming states (numpy arrays, and the extremes' queues at
+        :attr:`_ExtremeState.ENTRY_BYTES` an entry), for the benchmark."""
         total = 0
         for state in self.symbols.values():
             for s in state.states:
                 total += sum(v.nbytes for v in vars(s).values() if isinstance(v, np.ndarray))
+                if isinstance(s, _ExtremeState):
+                    total += len(s.queue) * _ExtremeState.ENTRY_BYTES
         return total
 
     def update(self, symbol: str, bars: pd.DataFrame) -> np.ndarray:

@@ -312,7 +312,7 @@ def _proxy_parts(grid: Grid, spec: LabelSpec, h: int) -> tuple[np.ndarray, np.nd
     low = grid.col("low")
     low = close if low is None else np.fmin(low, close)
     r = grid.log_return_1bar(close)
-    sigma = grid.std(r, pd.Timedelta(spec.vol_window))
+    sigma = grid.std(r, pd.Timedelta(spec.vol_window), exact=True)
     floor_move = -spec.k_vol * sigma * math.sqrt(h)
     future_low, complete = _forward(low, h, "min")
     drop = np.log(ratio(future_low, close))

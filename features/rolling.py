@@ -26,34 +26,25 @@ import numba as nb
 import numpy as np
 import pandas as pd
 
+from features import hour_blocks as hb
 from features.bars import bar_name, parse_bar
+from features.blocks import block_start as _block_start
+from features.blocks import chan as _chan
+from features.blocks import crossing as _crossing
+from features.blocks import scan_order as _scan_order
 from features.errors import DataError
 
 NS_PER_DAY = 86_400 * 1_000_000_000
+
+HOURLY_FROM_HOURS = 7 * 24
+"""Windows of at least this many hours (the 7- and 30-day ones) are computed from hourly
+aggregates of the bars (:mod:`features.hour_blocks`); shorter ones from the bars themselves."""
+
 
 
 # Each kernel below scans the grid twice with the same accumulator: forward for the prefix of
 # every block, backward for its suffix. ``_scan_order`` and ``_block_start`` say where a scan is
 # and where it restarts; ``_crossing`` says which windows need the suffix part at all.
-
-
-@nb.njit(cache=True, inline="always")
-def _scan_order(k: int, n: int, backward: bool) -> int:
-    """Grid row of the k-th step of a forward or backward scan."""
-    return n - 1 - k if backward else k
-
-
-@nb.njit(cache=True, inline="always")
-def _block_start(k: int, i: int, w: int, phase: int, backward: bool) -> bool:
-    """Whether a scan restarts at row i: a block's first row forward, its last row backward."""
-    return k == 0 or (i + (1 if backward else 0) + phase) % w == 0
-
-
-@nb.njit(cache=True, inline="always")
-def _crossing(i: int, w: int, phase: int) -> int:
-    """First row of the window ending at i when it spans two blocks, else -1 (prefix only)."""
-    lo = max(i - w + 1, 0)
-    return -1 if (lo + phase) // w == (i + phase) // w else lo
 
 
 @nb.njit(cache=True)
@@ -122,18 +113,6 @@ def _block_extreme(x: np.ndarray, w: int, phase: int, sign: float) -> np.ndarray
         m = pre[i] if lo < 0 else max(suf[lo], pre[i])
         out[i] = sign * m if m > -np.inf else np.nan
     return out
-
-
-@nb.njit(cache=True)
-def _chan(na: float, ma: float, qa: float, nb_: float, mb: float, qb: float) -> tuple:
-    """Join (count, mean, M2) of two disjoint parts (Chan et al.)."""
-    if na == 0.0:
-        return nb_, mb, qb
-    if nb_ == 0.0:
-        return na, ma, qa
-    n = na + nb_
-    d = mb - ma
-    return n, ma + d * nb_ / n, qa + qb + d * d * na * nb_ / n
 
 
 @nb.njit(cache=True)
@@ -352,7 +331,7 @@ class Grid:
     _names: dict[str, int] | None = None
     _matrix: np.ndarray | bool | None = None
 
-    @property
+    @functools.cached_property
     def bar_ns(self) -> int:
         return int(self.bar.value)
 
@@ -549,12 +528,55 @@ class Grid:
         and refuses (loudly) a kernel it has no streaming version of."""
         return kernel(*args)
 
+    def _hour_stat(self, x: np.ndarray, kind: int, sign: float, hours: int) -> np.ndarray:
+        """A long window's accumulator at every row, from hourly aggregates
+        (:mod:`features.hour_blocks`)."""
+        return self._hour_rows(x, kind, sign, hours, None)
+
+    def _hour_rows(
+        self, x: np.ndarray, kind: int, sign: float, hours: int, aggregates: np.ndarray | None
+    ) -> np.ndarray:
+        bph = self.bars("1h")
+        off, phase = self.first_bar % bph, (self.first_bar // bph) % hours
+        if aggregates is None:
+            aggregates = hb.hour_aggregates(x, kind, sign, bph, off)
+        return hb.hour_blocks(x, kind, sign, bph, off, hours, phase, aggregates)
+
+    def hourly(self, w: int) -> int | None:
+        """Hours of a window of ``w`` bars computed from hourly aggregates (7 days and
+        longer), or None for a window computed from its bars."""
+        bph = self.bars("1h")
+        if bph is None or w % bph or w // bph < HOURLY_FROM_HOURS:
+            return None
+        return w // bph
+
+    def _window_sums(self, x: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
+        hours = self.hourly(w)
+        if hours is None:
+            return self._sums(x, w)
+        acc = self._hour_stat(x, hb.SUM, 1.0, hours)
+        return acc[:, 0], acc[:, 1].astype(np.int64)
+
+    def _window_moments(self, x: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        hours = self.hourly(w)
+        if hours is None:
+            return self._moments(x, w)
+        acc = self._hour_stat(x, hb.MOMENTS, 1.0, hours)
+        return acc[:, 0], acc[:, 1], acc[:, 2]
+
+    def _window_extreme(self, x: np.ndarray, w: int, sign: float) -> np.ndarray:
+        hours = self.hourly(w)
+        if hours is None:
+            return self._extreme(x, w, sign)
+        m = self._hour_stat(x, hb.MAX, sign, hours)[:, 0]
+        return np.where(m > -np.inf, sign * m, np.nan)
+
     # --- rolling statistics --------------------------------------------------------------
     def sum_count(self, x: np.ndarray, horizon: str) -> tuple[np.ndarray, np.ndarray, int] | None:
         w = self.bars(horizon)
         if w is None:
             return None
-        s, c = self._sums(x, w)
+        s, c = self._window_sums(x, w)
         return s, c, w
 
     def mean(self, x: np.ndarray, horizon: str, min_frac: float = 0.5) -> np.ndarray:
@@ -571,17 +593,26 @@ class Grid:
 
     def max(self, x: np.ndarray, horizon: str) -> np.ndarray:
         w = self.bars(horizon)
-        return self._nan() if w is None else self._extreme(x, w, 1.0)
+        return self._nan() if w is None else self._window_extreme(x, w, 1.0)
 
-    def min(self, x: np.ndarray, horizon: str) -> np.ndarray:
-        w = self.bars(horizon)
-        return self._nan() if w is None else self._extreme(x, w, -1.0)
-
-    def std(self, x: np.ndarray, horizon: str, min_frac: float = 0.5) -> np.ndarray:
+    def min(self, x: np.ndarray, horizon: str, exact: bool = False) -> np.ndarray:
+        """Minimum over the horizon; ``exact`` over the bars themselves even for a long window
+        (not from hourly aggregates: the liquidation heatmap must see every low since a level
+        was made)."""
         w = self.bars(horizon)
         if w is None:
             return self._nan()
-        c, _, m2 = self._moments(x, w)
+        return self._extreme(x, w, -1.0) if exact else self._window_extreme(x, w, -1.0)
+
+    def std(
+        self, x: np.ndarray, horizon: str, min_frac: float = 0.5, exact: bool = False
+    ) -> np.ndarray:
+        """Standard deviation over the horizon; ``exact`` over the bars themselves even for a
+        long window (labels: computed in batch only, they need no bounded streaming state)."""
+        w = self.bars(horizon)
+        if w is None:
+            return self._nan()
+        c, _, m2 = self._moments(x, w) if exact else self._window_moments(x, w)
         ok = c >= _min_count(w, min_frac, floor=2)
         return np.where(ok, np.sqrt(np.maximum(m2, 0.0) / np.maximum(c - 1.0, 1.0)), np.nan)
 
@@ -590,7 +621,7 @@ class Grid:
         w = self.bars(horizon)
         if w is None:
             return self._nan()
-        c, mean, m2 = self._moments(x, w)
+        c, mean, m2 = self._window_moments(x, w)
         ok = c >= _min_count(w, min_frac, floor=2)
         std = np.sqrt(np.maximum(m2, 0.0) / np.maximum(c - 1.0, 1.0))
         z = np.where(std > 0.0, (x - mean) / np.where(std > 0.0, std, 1.0), 0.0)

@@ -65,7 +65,7 @@ def _liquidation_bands(
         liq_heatmap.long_liquidation_bands,
         close,
         low_floor,
-        g.min(low_floor, liq_heatmap.LOOKBACK),
+        g.min(low_floor, liq_heatmap.LOOKBACK, exact=True),
         oi,
         g.lag_bars(oi, 1, max_gap - 1),
         lookback,

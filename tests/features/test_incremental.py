@@ -89,6 +89,20 @@ def test_five_minute_bars(hourly):
     _stream_and_compare(frame, "5m", seed_rows=8 * 288, every=37)
 
 
+def test_minute_bars_across_an_hourly_block_of_the_long_windows():
+    """1-minute bars: the 7-day statistics come from hourly aggregates; streaming crosses the
+    end of a 168-hour block and hours with missing minutes, and still equals features_at."""
+    from tests.features.feature_frames import cached_simulated
+
+    frame = cached_simulated(days=8.1, bar="1m")
+    hours = frame.index.as_unit("ns").asi8 // 3_600_000_000_000
+    rollover = int(np.flatnonzero((hours % 168 == 0) & (frame.index >= frame.index[0] + pd.Timedelta(days=7)))[0])
+    window = frame.iloc[: rollover + 100].drop(frame.index[rollover - 40 : rollover - 30])
+    window = window.drop(window.index[rollover - 130 : rollover - 60])  # an hour with no bar
+    engine, checked = _stream_and_compare(window, "1m", seed_rows=rollover - 150, every=23)
+    assert checked >= 8 and engine.memory_bytes() < 2_000_000
+
+
 def test_a_kernel_without_streaming_version_falls_back_loudly(hourly, monkeypatch):
     """A new stateful kernel: the symbol is served by features_at, never with wrong numbers."""
     from features.groups import basis
