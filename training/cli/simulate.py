@@ -209,7 +209,7 @@ def _calibrate(
         TextColumn("[bold]calibrating to " + base_asset(symbol)),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("trials, best distance {task.fields[best]}"),
+        TextColumn("trials, best score {task.fields[best]}"),
         TimeElapsedColumn(),
         console=console,
     ) as progress:

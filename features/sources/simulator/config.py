@@ -49,7 +49,13 @@ class RegimeParams(_Model):
 
 
 class RegimeConfig(_Model):
-    """A Markov chain over calm / trend up / trend down / stressed, switched minute by minute."""
+    """A Markov chain over calm / trend up / trend down / stressed, switched minute by minute.
+
+    The trends tilt new positions only a little (sentiment +-0.1): a strong tilt piles longs
+    into every up-trend and makes open-interest growth warn of the flush that ends it, which
+    real hourly BTC does not show (OI growth in its top decile: flush hazard ratio 0.57).
+    Momentum chasing (``positioning.momentum_sensitivity``) stays, at the hour scale.
+    """
 
     calm: RegimeParams = RegimeParams(
         vol_multiplier=0.5,
@@ -67,7 +73,7 @@ class RegimeConfig(_Model):
         jumps_per_day=3.2,
         jump_mean=-0.0034,
         jump_std=0.0135,
-        sentiment=0.5,
+        sentiment=0.1,
     )
     trend_down: RegimeParams = RegimeParams(
         vol_multiplier=1.1,
@@ -76,7 +82,7 @@ class RegimeConfig(_Model):
         jumps_per_day=3.2,
         jump_mean=-0.0034,
         jump_std=0.0135,
-        sentiment=-0.4,
+        sentiment=-0.1,
     )
     stressed: RegimeParams = RegimeParams(
         vol_multiplier=2.0,
@@ -252,7 +258,7 @@ class PositioningConfig(_Model):
     )
     momentum_halflife_hours: float = Field(3.0, gt=0, description="Memory of the trend signal.")
     momentum_sensitivity: float = Field(
-        0.07, ge=0, le=5, description="Log-intensity change per unit trend z-score."
+        0.2, ge=0, le=5, description="Log-intensity change per unit trend z-score."
     )
     funding_sensitivity: float = Field(
         0.15,
@@ -261,7 +267,7 @@ class PositioningConfig(_Model):
         description="Log-intensity change per 0.01% of funding above the interest rate.",
     )
     sentiment_halflife_hours: float = Field(48.0, gt=0, description="Persistence of sentiment.")
-    sentiment_std: float = Field(0.5, ge=0, le=5, description="Stationary std of sentiment.")
+    sentiment_std: float = Field(0.4, ge=0, le=5, description="Stationary std of sentiment.")
     flow_noise: float = Field(0.5, ge=0, le=3, description="Minute-to-minute log noise of flows.")
     hedge_halflife_hours: float = Field(48.0, gt=0, description="Speed of the hedged book.")
     hedge_funding_sensitivity: float = Field(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -33,7 +34,7 @@ def test_calibration_recovers_the_facts_of_a_known_market():
     base = PRESETS["default"]
     target = simulate("BTC", days=DAYS, bar="1h", seed=99, config=apply(base, TRUE))
     result = calibrate(
-        target, "BTC", base, trials=20, timeout_seconds=600, seeds=(1, 2, 3), params=SEARCH
+        target, "BTC", base, trials=30, timeout_seconds=600, seeds=(1, 2, 3), params=SEARCH
     )
     assert result.left_out == {}
     missed = {
@@ -161,3 +162,18 @@ def test_cli_calibration_needs_out_and_a_stored_symbol(tmp_path):
         ],
     )
     assert result.exit_code == 2 and "no data for 'NOPE'" in result.output
+
+
+def test_the_search_starts_from_the_default_and_stays_near_it():
+    from features.sources.simulator.calibrate import PARAMS, TRUST_REGION, _around, _current
+
+    for param in PARAMS:
+        value = _current(PRESETS["default"], param)
+        region = _around(param, value)
+        assert param.lo <= region.lo <= value <= region.hi <= param.hi, param.path
+        width = (
+            np.log(region.hi / region.lo) / np.log(param.hi / param.lo)
+            if param.log
+            else (region.hi - region.lo) / (param.hi - param.lo)
+        )
+        assert width <= 2 * TRUST_REGION + 1e-9, param.path
