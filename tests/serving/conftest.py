@@ -77,9 +77,12 @@ def train_tiny_model(X: pd.DataFrame, symbol: str = SYMBOL, seed: int = 0) -> An
         for j, name in enumerate(X.columns)
     }
     base_rate = float(y.mean())
+    from features.pipeline import FEATURE_DEFINITIONS
+
     metadata = {
         "symbol": symbol,
         "bar": BAR,
+        "feature_definitions": FEATURE_DEFINITIONS,
         "data_start": str(X.index[0]),
         "data_end": str(X.index[-1]),
         "groups": list(SIGNAL_GROUPS),

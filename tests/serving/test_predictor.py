@@ -174,10 +174,10 @@ def test_a_sub_hourly_model_of_older_feature_definitions_is_refused(tiny_model: 
         m = tiny_model
         return FlushModel(m.booster, m.features, m.calibrator, m.label_spec, {**m.metadata, **meta})
 
-    assert "feature_definitions" not in tiny_model.metadata  # written before the version existed
-    Predictor(with_meta(bar="1h"), "flushrisk-btc", "1")
+    # models written before the version existed carry none: definitions 1
+    Predictor(with_meta(bar="1h", feature_definitions=None), "flushrisk-btc", "1")
     with pytest.raises(ModelMismatchError, match="5m model trained with feature definitions 1.*Retrain"):
-        Predictor(with_meta(bar="5m"), "flushrisk-btc", "1")
+        Predictor(with_meta(bar="5m", feature_definitions=None), "flushrisk-btc", "1")
     Predictor(with_meta(bar="5m", feature_definitions=FEATURE_DEFINITIONS), "flushrisk-btc", "1")
 
 
