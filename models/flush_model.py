@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from features.atomic import write_text_atomic
 from features.errors import DataError, FlushRiskError, ModelNotFoundError
@@ -91,6 +92,15 @@ def risk_thresholds(
 
 def _json_value(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
+
+
+@njit(cache=True, nogil=True)
+def _has_inf(arr: np.ndarray) -> bool:  # pragma: no cover - compiled
+    """Whether any value is +-inf (stops at the first)."""
+    for x in arr.ravel():
+        if np.isinf(x):
+            return True
+    return False
 
 
 class FlushModel:
@@ -155,7 +165,7 @@ class FlushModel:
                     f"expected a 2-D array with {len(self.features)} feature columns, "
                     f"got shape {arr.shape}"
                 )
-        if not np.isfinite(arr).all():
+        if _has_inf(np.ascontiguousarray(arr)):  # one pass, no temporary (NaN is common, inf rare)
             arr = np.where(np.isinf(arr), np.nan, arr)
         return arr
 

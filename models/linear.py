@@ -67,7 +67,10 @@ class LinearScorer:
         if arr.ndim != 2:
             arr = arr.reshape(1, -1) if arr.ndim == 1 else arr
         parts = (self.lo, self.hi, self.fill, self.mean, self.scale, self.coef)
-        return _logit_rows(arr, *(np.asarray(a, dtype=np.float64) for a in parts), float(self.intercept))
+        coef = np.asarray(self.coef, dtype=np.float64)
+        active = np.flatnonzero(coef != 0.0)  # a zero weight adds exactly nothing: skip it
+        return _logit_rows(arr, *(np.asarray(a, dtype=np.float64) for a in parts), float(self.intercept),
+                           active)
 
     def contributions(self, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-feature log-odds contributions (0 for a missing value) and each row's bias.
@@ -220,12 +223,13 @@ def _signed_fit(
 
 @njit(cache=True, nogil=True)
 def _logit_rows(arr: np.ndarray, lo: np.ndarray, hi: np.ndarray, fill: np.ndarray, mean: np.ndarray,
-                scale: np.ndarray, coef: np.ndarray, intercept: float) -> np.ndarray:  # pragma: no cover - compiled
-    n, k = arr.shape
+                scale: np.ndarray, coef: np.ndarray, intercept: float,
+                active: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    n = arr.shape[0]
     out = np.empty(n)
     for i in range(n):
         total = 0.0
-        for j in range(k):
+        for j in active:
             # as np.clip then NaN -> fill: a NaN value (or a NaN bound) takes the training median
             z = arr[i, j]
             if np.isnan(z) or np.isnan(lo[j]) or np.isnan(hi[j]):

@@ -80,7 +80,9 @@ class BatchScorer:
         """
         if drivers not in DRIVERS_MODES:
             raise ValueError(f"drivers must be one of {', '.join(DRIVERS_MODES)}, not {drivers!r}")
-        raw = np.asarray(rows, dtype=np.float64)
+        # one C-ordered copy at most (a DataFrame's values come column-major): the booster, the
+        # linear part and the warning scan each read it row by row
+        raw = np.ascontiguousarray(rows, dtype=np.float64)
         if raw.ndim != 2 or raw.shape[1] != len(FEATURES):
             raise ValueError(f"expected rows of {len(FEATURES)} features, got shape {raw.shape}")
         # One thread: batch scoring runs one partition per process (a Dask worker, or the one
@@ -134,9 +136,7 @@ class BatchScorer:
         range: each distinct pattern goes through Predictor.row_warnings once. The patterns
         come from one compiled pass over the rows (:func:`_row_keys`).
         """
-        keys, missing_count = _row_keys(
-            np.ascontiguousarray(raw, dtype=np.float64), self._seen, *self.predictor.range_cuts()
-        )
+        keys, missing_count = _row_keys(raw, self._seen, *self.predictor.range_cuts())
         first, inverse = _patterns(keys)
         names = list(columns) if columns is not None else None
         codes = [self._codes(keys[i], raw[i], names) for i in first]
