@@ -187,17 +187,22 @@ class FlushModel:
         """Calibrated probability of a flush within the label horizon, one per row, in (0, 1)."""
         return self.calibrator(self.predict_raw(X))
 
-    def contributions(self, X: Any) -> np.ndarray:
+    def contributions(self, X: Any, booster_contributions: np.ndarray | None = None) -> np.ndarray:
         """Per row, each feature's log-odds contribution and, last, the bias (n x features+1).
 
         LightGBM's ``pred_contrib`` layout; the row sums are the raw score's log-odds, so
         ``calibrator(sigmoid(row sum)) == predict_proba``. For a blended model both parts are
         weighted as in the blend; a missing feature's linear part goes to the bias.
+        ``booster_contributions``: the booster's own ``pred_contrib`` of these rows when the
+        caller already has them (serving's single-row fast path), so they are not recomputed.
         """
         arr = self.matrix(X)
-        contrib = np.asarray(
-            self.booster.predict(arr, pred_contrib=True, num_threads=self._threads(len(arr)))
-        )
+        if booster_contributions is None:
+            contrib = np.asarray(
+                self.booster.predict(arr, pred_contrib=True, num_threads=self._threads(len(arr)))
+            )
+        else:
+            contrib = np.asarray(booster_contributions, dtype=np.float64)
         if self.linear is not None and self.blend < 1.0:
             linear, bias = self.linear.contributions(arr)
             contrib = self.blend * contrib

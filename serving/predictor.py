@@ -210,11 +210,11 @@ class Predictor:
         # no value when the group's columns are absent), found by running the pipeline.
         self._group_features = self._feature_dependencies()
         self._symbols_normal = frozenset(_normal(s) for s in self.symbols)
-        self._fast_contributions: SingleRowContributions | None = None
-        if model.linear is None or model.blend >= 1.0:  # a blend adds its linear part
-            self._fast_contributions = SingleRowContributions.create(
-                model.booster, self._sample_rows()
-            )
+        # the booster's tree SHAP of one row through LightGBM's fast single-row path; a blend
+        # adds its linear part's exact terms to it as FlushModel.contributions does
+        self._fast_contributions: SingleRowContributions | None = SingleRowContributions.create(
+            model.booster, self._sample_rows()
+        )
         self._contrib_is_margin = self._check_contrib_identity()
         self.info = ModelInfo(
             name=_text(labels.get("mlflow_name") or meta.get("mlflow_name")) or name,
@@ -464,8 +464,10 @@ class Predictor:
         :meth:`score`); batch scoring (serving.batch) starts from the same numbers."""
         rows = np.where(np.isinf(rows), np.nan, rows)
         # tree SHAP, plus the linear part's exact terms for a blended model (models.linear)
-        if len(rows) == 1 and self._fast_contributions is not None:
-            contrib = self._fast_contributions(rows[0])[None, :]  # same numbers, less set-up
+        if len(rows) == 1 and self._fast_contributions is not None:  # same numbers, less set-up
+            contrib = self.model.contributions(
+                rows, booster_contributions=self._fast_contributions(rows[0])[None, :]
+            )
         else:
             contrib = self.model.contributions(rows)
         margin = contrib.sum(axis=1)
