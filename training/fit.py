@@ -166,7 +166,13 @@ def calibrate(raw: np.ndarray, y: np.ndarray, config: TrainConfig) -> Calibrator
     """The calibrator for out-of-fold raw probabilities: Platt shrunk toward identity, or isotonic.
 
     See the module docstring for why a Platt map is shrunk by ``config.calibration_prior``.
+    With nothing out of sample yet (a first fold whose booster had too few positives to hold
+    out a validation split), the raw probability is used as it is: the identity map, which is
+    also where the shrunk Platt map starts.
     """
+    raw, y = np.asarray(raw, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if raw.shape == y.shape and not (np.isfinite(raw) & np.isfinite(y)).any():
+        return Calibrator("identity")
     calibrator = fit_calibrator(raw, y, config.calibration)
     if calibrator.method != "platt" or config.calibration_prior <= 0:
         return calibrator

@@ -59,3 +59,17 @@ def test_purge_shorter_than_the_horizon_is_refused():
 def test_test_from_outside_the_data_names_the_range():
     with pytest.raises(DataError, match="outside the data"):
         walk_forward_splits(_index(), WalkForwardConfig(test_from="2030-01-01"))
+
+
+def test_a_first_fold_with_nothing_out_of_sample_yet_uses_the_raw_probability():
+    """A first (inner or outer) fold whose booster had too few positives to hold out a
+    validation split has nothing to calibrate on: the raw probability is used as it is,
+    rather than the run failing (tuning on a sparse label did)."""
+    import numpy as np
+
+    from training.fit import TrainConfig, calibrate
+
+    calibrator = calibrate(np.zeros(0), np.zeros(0), TrainConfig())
+    assert calibrator.method == "identity"
+    raw = np.array([0.01, 0.2, 0.7])
+    assert np.allclose(calibrator(raw), raw)
