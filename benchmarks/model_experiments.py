@@ -160,6 +160,16 @@ def candidates() -> dict[str, tuple[Callable | None, dict]]:
     }
 
 
+def candidate_booster(over: dict):
+    """The booster config of a candidate's overrides; sets the monotone patterns it asks for."""
+    import models.lgbm as lgbm_module
+
+    lgbm_module.MONOTONE_PATTERNS = LEVERAGE_PATTERNS + BASE_PATTERNS if over.get("mono") else BASE_PATTERNS
+    booster = TrainConfig().booster.model_copy(
+        update={k: v for k, v in over.items() if k not in ("params", "mono", "train")})
+    return booster.with_params(**over["params"]) if "params" in over else booster
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sets", default="real")
@@ -178,13 +188,7 @@ def main() -> None:
             wf_kw = {**wf_kw, "horizon": pd.Timedelta(args.horizon)}
         for cand in args.candidates.split(","):
             transform, over = table[cand]
-            import models.lgbm as lgbm_module
-
-            lgbm_module.MONOTONE_PATTERNS = LEVERAGE_PATTERNS + BASE_PATTERNS if over.get("mono") else BASE_PATTERNS
-            booster = TrainConfig().booster.model_copy(
-                update={k: v for k, v in over.items() if k not in ("params", "mono", "train")})
-            if "params" in over:
-                booster = booster.with_params(**over["params"])
+            booster = candidate_booster(over)
             config = TrainConfig(seeds=1, booster=booster, walk_forward=WalkForwardConfig(**wf_kw),
                                  protocol=ProtocolConfig(resamples=args.bootstrap),
                                  **over.get("train", {}))

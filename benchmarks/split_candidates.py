@@ -25,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import model_experiments as me
 
-import models.lgbm as lgbm_module
 from features import LabelSpec, labelled_windows
 from training.fit import TrainConfig, run_walk_forward
 from training.jobs import events_section, read_persistence, read_strength
@@ -87,12 +86,7 @@ def main() -> None:
     candidates = table()
     for name in args.candidates.split(","):
         transform, over = candidates[name]
-        lgbm_module.MONOTONE_PATTERNS = (me.LEVERAGE_PATTERNS + me.BASE_PATTERNS if over.get("mono")
-                                         else me.BASE_PATTERNS)
-        booster = TrainConfig().booster.model_copy(
-            update={k: v for k, v in over.items() if k not in ("params", "mono", "train")})
-        if "params" in over:
-            booster = booster.with_params(**over["params"])
+        booster = me.candidate_booster(over)
         XX = X if transform is None else transform(X, frame)
         cells = []
         for setup, kw in SETUPS.items():

@@ -96,10 +96,11 @@ def _json_value(value: float) -> float | None:
 
 @njit(cache=True, nogil=True)
 def _has_inf(arr: np.ndarray) -> bool:  # pragma: no cover - compiled
-    """Whether any value is +-inf (stops at the first)."""
-    for x in arr.ravel():
-        if np.isinf(x):
-            return True
+    """Whether any value of a 2-D array is +-inf (stops at the first); any memory layout, no copy."""
+    for i in range(arr.shape[0]):
+        for j in range(arr.shape[1]):
+            if np.isinf(arr[i, j]):
+                return True
     return False
 
 
@@ -165,7 +166,7 @@ class FlushModel:
                     f"expected a 2-D array with {len(self.features)} feature columns, "
                     f"got shape {arr.shape}"
                 )
-        if _has_inf(np.ascontiguousarray(arr)):  # one pass, no temporary (NaN is common, inf rare)
+        if _has_inf(arr):  # one pass, no temporary (NaN is common, inf rare)
             arr = np.where(np.isinf(arr), np.nan, arr)
         return arr
 

@@ -262,9 +262,7 @@ def symbol_reports(
 def pooled_lead_verdict(verdict: dict[str, Any], symbols: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The pooled run's verdict with its second lead line: onsets at equal alert budget, symbol
     by symbol (onsets are a symbol's own events; pooled hours of different markets have none)."""
-    from training.protocol import lead_verdict
-
-    out = lead_verdict(verdict, None)
+    pr_line = str(verdict.get("pr_text") or verdict.get("text", "no verdict"))
     parts = []
     for name, rep in symbols.items():
         onsets = (rep.get("verdict") or {}).get("onsets") or {}
@@ -274,7 +272,8 @@ def pooled_lead_verdict(verdict: dict[str, Any], symbols: dict[str, dict[str, An
         parts.append(f"{name} {onsets['model_hits']}/{onsets['onsets']} vs {onsets['best_baseline']} "
                      f"{onsets['baseline_hits']}/{onsets['onsets']} ({onsets['status'].replace('_', ' ')})")
     line = "onsets warned at equal alert budget, per symbol: " + ("; ".join(parts) or "no symbol evaluated")
-    out.update(lines=[out["pr_text"], line], text=f"{out['pr_text']}\n{line}",
+    out = dict(verdict)
+    out.update(pr_text=pr_line, lines=[pr_line, line], text=f"{pr_line}\n{line}",
                onsets={"text": line, "status": "per_symbol",
                        "symbols": {n: (r.get("verdict") or {}).get("onsets") for n, r in symbols.items()}})
     return out
