@@ -107,8 +107,7 @@ class BarReader:
         first = bars[0]
         if type(first) is not dict or not self.required <= first.keys() <= self.allowed:
             return None
-        width = len(first)
-        if any(type(b) is not dict or len(b) != width for b in bars):
+        if set(map(type, bars)) != {dict} or set(map(len, bars)) != {len(first)}:
             return None
         names = [name for name in COLUMNS if name in first]
         try:  # the same number of fields and each of the first bar's: the same fields

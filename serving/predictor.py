@@ -19,6 +19,7 @@ milliseconds.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -368,9 +369,16 @@ class Predictor:
         close, one label horizon long (what the label of that row is about)."""
         if as_of is None:
             return None
-        start = pd.Timestamp(as_of) + (self.bar or pd.Timedelta(hours=1))
+        bar, horizon = self._window_steps
+        start = as_of + bar
+        return {"from": start, "until": start + horizon}
+
+    @functools.cached_property
+    def _window_steps(self) -> tuple[timedelta, timedelta]:
+        """(bar, label horizon) as datetime steps: a window costs two additions per answer."""
+        bar = self.bar or pd.Timedelta(hours=1)
         horizon = pd.Timedelta(self.model.label_spec.get("horizon") or "1h")
-        return {"from": start.to_pydatetime(), "until": (start + horizon).to_pydatetime()}
+        return bar.to_pytimedelta(), horizon.to_pytimedelta()
 
     def respond(
         self,

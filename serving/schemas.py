@@ -46,6 +46,11 @@ RiskLevel = Literal["low", "elevated", "high", "extreme"]
 
 _STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True)
 _FEATURE_SET = frozenset(FEATURES)
+PLAUSIBLE_ALWAYS = 20.0
+"""A feature value at most this large is plausible whatever its unit (the steepest, a log
+ratio in percent, gives 100 * expm1(20) = 4.9e10, far below MAX_NATURAL): a features request
+converts only larger values to their natural unit to check them (tests/serving/
+test_bar_columns.py checks every feature)."""
 
 Price = Annotated[float, Field(gt=0, description="USD, > 0")]
 Usd = Annotated[float, Field(ge=0, description="USD notional, >= 0")]
@@ -266,7 +271,14 @@ class PredictRequest(BaseModel):
                 f"unknown feature name(s) {unknown[:10]}; GET /model lists the "
                 f"{len(FEATURES)} features"
             )
-        absurd = [k for k, v in features.items() if v is not None and not plausible(k, v)]
+        # |v| <= PLAUSIBLE_ALWAYS is plausible in every unit: only larger values are converted
+        absurd = [
+            k
+            for k, v in features.items()
+            if v is not None
+            and not -PLAUSIBLE_ALWAYS <= v <= PLAUSIBLE_ALWAYS
+            and not plausible(k, v)
+        ]
         if absurd:
             name = absurd[0]
             raise ValueError(

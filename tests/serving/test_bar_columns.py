@@ -195,3 +195,16 @@ def test_a_json_body_orjson_refuses_still_gets_pydantics_answer():
     )
     assert ok.features == {"funding_rate": 1e-4}
     assert np.isclose(ok.features["funding_rate"], 1e-4)
+
+
+def test_small_feature_values_are_plausible_in_every_unit():
+    """The features check skips the unit conversion for |v| <= PLAUSIBLE_ALWAYS."""
+    from features import FEATURES
+    from features.descriptions import plausible
+
+    grid = np.linspace(-schemas.PLAUSIBLE_ALWAYS, schemas.PLAUSIBLE_ALWAYS, 401)
+    assert all(plausible(f, float(v)) for f in FEATURES for v in grid)
+    with pytest.raises(ValidationError, match="not a plausible value"):
+        PredictRequest.model_validate(
+            {"symbol": "BTC", "features": {"long_short_ratio_change_24h": 1e6}}
+        )
