@@ -47,6 +47,7 @@ from features.pipeline import (
 )
 from features.schema import COLUMNS, SIGNAL_GROUPS
 from models import FlushModel
+from models.flush_model import RISK_LEVELS
 from serving.schemas import (
     ModelCard,
     ModelInfo,
@@ -396,7 +397,7 @@ class Predictor:
             floor = self.floor_probability(model_probabilities[i], warnings)
             if floor is not None:
                 probabilities[i] = floor
-        levels = self.model.risk_levels(probabilities)
+        levels = self._risk_levels(probabilities)
         present = (self._seen & ~np.isnan(rows)).sum(axis=1)
         return [
             PredictResponse(
@@ -423,6 +424,16 @@ class Predictor:
                 strict=True,
             )
         ]
+
+    def _risk_levels(self, probabilities: np.ndarray) -> list[str]:
+        """FlushModel.risk_levels with the level edges read once (same searchsorted)."""
+        edges, names = self._level_edges
+        return [names[i] for i in np.searchsorted(edges, probabilities, side="right").tolist()]
+
+    @functools.cached_property
+    def _level_edges(self) -> tuple[np.ndarray, tuple[str, ...]]:
+        thresholds = self.model.thresholds
+        return np.array([thresholds[k] for k in RISK_LEVELS[1:]], dtype=np.float64), RISK_LEVELS
 
     def floor_probability(self, p: float, warnings: list[PredictionWarning]) -> float | None:
         """The base rate, when inputs are missing and the model says less (else None).
