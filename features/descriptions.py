@@ -609,7 +609,9 @@ def _phrase(template: str, natural: float) -> str:
     text = _choose(template, natural >= 0)
     shown = number(natural)
     signed = shown if shown.startswith("-") else f"+{shown}"
-    return text.format(v=shown, sv=signed, av=number(abs(natural)))
+    # the absolute value's digits only for the templates that show them (most do not)
+    absolute = number(abs(natural)) if "{av}" in text else ""
+    return text.format(v=shown, sv=signed, av=absolute)
 
 
 def describe(
@@ -624,9 +626,10 @@ def describe(
     entry = description(feature)
     if value is None or not math.isfinite(float(value)):
         return f"{entry.subject}: no value (its inputs are missing)"
-    if not plausible(feature, float(value)):
+    natural = natural_value(feature, float(value))  # once: plausible() reads the same number
+    if not (math.isfinite(natural) and abs(natural) <= MAX_NATURAL):
         return f"{entry.subject}: {float(value):.6g}, beyond any plausible value"
-    phrase = _phrase(entry.template, natural_value(feature, float(value)))
+    phrase = _phrase(entry.template, natural)
     context = row.get(entry.context) if row is not None and entry.context else None
     if context is not None and math.isfinite(float(context)):
         return f"{describe(entry.context, context)}, {phrase}"  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ milliseconds.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,11 +30,11 @@ import numpy as np
 import pandas as pd
 
 from features.descriptions import (
+    MAX_NATURAL,
     describe,
     description,
     natural_value,
     number,
-    plausible,
     unit,
 )
 from features.errors import DataError, FlushRiskError
@@ -217,6 +218,7 @@ class Predictor:
         self._fast_contributions: SingleRowContributions | None = SingleRowContributions.create(
             model.booster, self._sample_rows()
         )
+        self._booster_only = model.linear is None or model.blend >= 1.0
         self._contrib_is_margin = self._check_contrib_identity()
         self.info = ModelInfo(
             name=_text(labels.get("mlflow_name") or meta.get("mlflow_name")) or name,
@@ -484,8 +486,11 @@ class Predictor:
         rows = np.where(np.isinf(rows), np.nan, rows)
         # tree SHAP, plus the linear part's exact terms for a blended model (models.linear)
         if len(rows) == 1 and self._fast_contributions is not None:  # same numbers, less set-up
-            contrib = self.model.contributions(
-                rows, booster_contributions=self._fast_contributions(rows[0])[None, :]
+            booster = self._fast_contributions(rows[0])[None, :]
+            contrib = (
+                booster  # what contributions() returns for a booster without a linear part
+                if self._booster_only
+                else self.model.contributions(rows, booster_contributions=booster)
             )
         else:
             contrib = self.model.contributions(rows)
@@ -508,27 +513,34 @@ class Predictor:
         order = np.argsort(-np.abs(np.where(known, contrib, 0.0)), kind="stable")
         # A value no market can show (inf, or beyond MAX_NATURAL) has no number to give: it is
         # named by the out_of_training_range warning instead of being a driver.
-        top = [
-            j
-            for j in order[:TOP_DRIVERS]
-            if known[j] and contrib[j] != 0.0 and plausible(FEATURES[j], float(values[j]))
-        ]
+        # (position, raw value, natural value) of each driver: the natural value is computed
+        # once and is what plausible() would compute
+        top: list[tuple[int, float, float]] = []
+        for j in order[:TOP_DRIVERS].tolist():
+            if not known[j] or contrib[j] == 0.0:
+                continue
+            raw = float(values[j])
+            natural = natural_value(FEATURES[j], raw)
+            if math.isfinite(natural) and abs(natural) <= MAX_NATURAL:
+                top.append((j, raw, natural))
         if not top:
             return []
-        shap = contrib[top]
+        shap = contrib[[j for j, _, _ in top]]
         without = self.model.calibrator(_sigmoid(margin - shap))
         context = _RowValues(values)
         return [
             {
                 "feature": FEATURES[j],
-                "text": describe(FEATURES[j], float(values[j]), context),
-                "value": natural_value(FEATURES[j], float(values[j])),
+                "text": describe(FEATURES[j], raw, context),
+                "value": natural,
                 "unit": unit(FEATURES[j]),
-                "raw_value": float(values[j]),
+                "raw_value": raw,
                 "contribution": float(probability - p_without),
-                "contribution_log_odds": float(c),
+                "contribution_log_odds": c,
             }
-            for j, c, p_without in zip(top, shap.tolist(), without.tolist(), strict=True)
+            for (j, raw, natural), c, p_without in zip(
+                top, shap.tolist(), without.tolist(), strict=True
+            )
         ]
 
     def _prepare(
@@ -564,7 +576,7 @@ class Predictor:
 
     def _row_from_features(self, features: Mapping[str, float | None]) -> np.ndarray:
         # a feature left out or null is missing: None becomes NaN in a float array
-        return np.array([features.get(name) for name in FEATURES], dtype=np.float64)
+        return np.array(list(map(features.get, FEATURES)), dtype=np.float64)
 
     def _row_from_bars(self, window: pd.DataFrame) -> tuple[np.ndarray, datetime]:
         """The feature row of a canonical frame's last bar (see :meth:`_row_from_columns`)."""
