@@ -393,27 +393,28 @@ class Predictor:
         warnings (see :meth:`row_warnings`): what /predict answers, and what batch scoring
         (training.score) stores for every bar of a history.
         """
-        model_probabilities, drivers = self.score(rows)
-        probabilities = model_probabilities.copy()
+        scored, drivers = self.score(rows)
+        model_probabilities = scored.tolist()  # Python floats: the same numbers
+        probabilities = list(model_probabilities)
         for i, (_, warnings) in enumerate(extras):
             floor = self.floor_probability(model_probabilities[i], warnings)
             if floor is not None:
                 probabilities[i] = floor
-        levels = self._risk_levels(probabilities)
-        present = (self._seen & ~np.isnan(rows)).sum(axis=1)
+        levels = self._risk_levels(np.array(probabilities, dtype=np.float64))
+        present = (self._seen & ~np.isnan(rows)).sum(axis=1).tolist()
         return [
             PredictResponse(
                 symbol=symbol,
-                probability=float(p),
-                risk_level=str(level),
+                probability=p,
+                risk_level=level,
                 drivers=row_drivers,
                 model=self.info,
                 as_of=as_of,
                 window=self.window(as_of),
                 warnings=warnings,
-                features_present=int(n),
+                features_present=n,
                 model_features=self.features_used,
-                model_probability=float(raw),
+                model_probability=raw,
             )
             for symbol, p, raw, level, row_drivers, n, (as_of, warnings) in zip(
                 symbols,
@@ -509,23 +510,23 @@ class Predictor:
         A feature without a value is never a driver: its SHAP value describes the model's
         missing-value branch, not anything the market showed.
         """
-        known = ~np.isnan(values)
-        order = np.argsort(-np.abs(np.where(known, contrib, 0.0)), kind="stable")
+        order = np.argsort(-np.abs(np.where(np.isnan(values), 0.0, contrib)), kind="stable")
         # A value no market can show (inf, or beyond MAX_NATURAL) has no number to give: it is
         # named by the out_of_training_range warning instead of being a driver.
-        # (position, raw value, natural value) of each driver: the natural value is computed
-        # once and is what plausible() would compute
+        # (position, raw value, natural value) of each driver, read as Python floats (one row:
+        # no per-element numpy calls); the natural value is computed once, as plausible() does
         top: list[tuple[int, float, float]] = []
+        row_values, row_contrib = values.tolist(), contrib.tolist()
         for j in order[:TOP_DRIVERS].tolist():
-            if not known[j] or contrib[j] == 0.0:
+            raw = row_values[j]
+            if math.isnan(raw) or row_contrib[j] == 0.0:
                 continue
-            raw = float(values[j])
             natural = natural_value(FEATURES[j], raw)
             if math.isfinite(natural) and abs(natural) <= MAX_NATURAL:
                 top.append((j, raw, natural))
         if not top:
             return []
-        shap = contrib[[j for j, _, _ in top]]
+        shap = np.array([row_contrib[j] for j, _, _ in top], dtype=np.float64)
         without = self.model.calibrator(_sigmoid(margin - shap))
         context = _RowValues(values)
         return [

@@ -26,6 +26,7 @@ BentoML reads the body.
 
 from __future__ import annotations
 
+import functools
 import gc
 import hmac
 import json
@@ -694,9 +695,16 @@ async def _observe_after(responses: list[PredictResponse]) -> None:
 
 def _observe(responses: list[PredictResponse]) -> None:
     for response in responses:
-        PROBABILITY.labels(symbol=STATE.metric_label(response.symbol)).observe(response.probability)
+        _child(PROBABILITY, STATE.metric_label(response.symbol)).observe(response.probability)
         for warning in response.warnings:
-            WARNINGS.labels(code=warning.code).inc()
+            _child(WARNINGS, warning.code).inc()
+
+
+@functools.cache
+def _child(metric: Any, label: str) -> Any:
+    """``metric.labels(label)``, found once per label: the labels are a bounded set (symbols
+    served, warning codes), and the lookup costs about as much as the observation."""
+    return metric.labels(label)
 
 
 FlushRiskService.add_asgi_middleware(RequestGuard)
