@@ -288,3 +288,16 @@ def test_metrics_are_labelled_by_route_and_unknown_paths_share_one_label(client:
     labels = " ".join(after)
     assert 'endpoint="other"' in labels and 'endpoint="/model"' in labels
     assert "nothing-here" not in labels
+
+
+def test_access_log_is_off_unless_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BentoML's per-request log line is off by default (about 5 % of a small /predict's
+    server CPU; /metrics counts requests without it) and FLUSHRISK_ACCESS_LOG turns it on."""
+    from features.settings import get_settings
+    from serving.service import FlushRiskService
+
+    monkeypatch.delenv("FLUSHRISK_ACCESS_LOG", raising=False)
+    assert get_settings().access_log is False
+    assert FlushRiskService.config["logging"] == {"access": {"enabled": False}}
+    monkeypatch.setenv("FLUSHRISK_ACCESS_LOG", "true")
+    assert get_settings().access_log is True
