@@ -208,3 +208,65 @@ def test_small_feature_values_are_plausible_in_every_unit():
         PredictRequest.model_validate(
             {"symbol": "BTC", "features": {"long_short_ratio_change_24h": 1e6}}
         )
+
+
+# -- features bodies: the plain-body shortcut against pydantic's validation -------------------
+
+_FEATURE_NAMES = sorted(schemas._FEATURE_SET)
+_SYMBOLS = st.sampled_from(
+    ["BTC", "btc-usdt", " BTC", "BTC ", "", "x" * 40, "x" * 41, "ΒTC", "B\tTC", "B\x1fC", 5, None]
+)
+_VALUES = st.one_of(
+    st.none(),
+    st.floats(-30.0, 30.0),
+    st.sampled_from([0.0, -0.0, 20.0, -20.0, 20.000001, 1e20, -1e300, 7, True, "1.5", [1.0]]),
+)
+
+
+@st.composite
+def _features_bodies(draw: Any) -> dict[str, Any]:
+    names = draw(st.lists(st.sampled_from([*_FEATURE_NAMES, "no_such_feature"]), max_size=12))
+    body: dict[str, Any] = {
+        "symbol": draw(_SYMBOLS),
+        "features": {name: draw(_VALUES) for name in names},
+    }
+    extra = draw(st.sampled_from([None, "as_of", "bars", "other", "-symbol", "-features"]))
+    if extra == "as_of":
+        body["as_of"] = "2026-01-01T00:00:00Z"
+    elif extra in ("bars", "other"):
+        body[extra] = None
+    elif extra is not None:
+        del body[extra[1:]]
+    return body
+
+
+def _request_outcome(body: bytes, validate: Any) -> Any:
+    try:
+        request = validate(body)
+    except ValidationError as err:
+        return [(e["loc"], e["msg"], e["type"]) for e in err.errors(include_url=False)]
+    return (
+        request.symbol,
+        request.features,
+        request.bars is None,
+        request.as_of,
+        sorted(request.model_fields_set),
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(_features_bodies())
+def test_a_features_body_gets_the_same_request_or_error_by_either_path(body: Any) -> None:
+    """A plain features body skips validation: it must give exactly the request validation
+    gives, and every other body the same errors (so the 400 answers stay as they were)."""
+    raw = json.dumps(body).encode()
+    fast = _request_outcome(raw, PredictRequest.model_validate_json)
+    slow = _request_outcome(raw, lambda b: PredictRequest.__pydantic_validator__.validate_json(b))
+    assert _equal(fast, slow), (fast, slow)
+
+
+def test_a_plain_features_body_takes_the_shortcut() -> None:
+    body = {"symbol": "BTC", "features": {_FEATURE_NAMES[0]: 0.5, _FEATURE_NAMES[1]: None}}
+    assert schemas._plain_features_body(json.loads(json.dumps(body)))
+    request = PredictRequest.model_validate_json(json.dumps(body))
+    assert request.features == body["features"] and request.bars is None
