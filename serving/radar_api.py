@@ -127,10 +127,12 @@ async def off_loop(fn: Any, *args: Any) -> Any:
 
 
 def _snapshot_of(data_dir: Path) -> Snapshot:
-    path = snapshot_path(data_dir)
-    if path not in _SNAPSHOTS:
-        _SNAPSHOTS[path] = Snapshot(path)
-    return _SNAPSHOTS[path]
+    holder = _SNAPSHOTS.get(data_dir)  # a dict look-up per request, not a path made again
+    if holder is None:
+        path = snapshot_path(data_dir)
+        holder = _SNAPSHOTS.get(path) or Snapshot(path)
+        _SNAPSHOTS[path] = _SNAPSHOTS[data_dir] = holder
+    return holder
 
 
 def snapshot() -> dict[str, Any]:
@@ -998,20 +1000,39 @@ def warm(snap: dict[str, Any], data_dir: Path | None = None,
     return done
 
 
+WARM_PASSES = 2
+"""Warming passes per snapshot: the first when the radar published, one more a period later
+for the scores and bars its write-behind stored after the snapshot. Between snapshots the
+warmer rests: a pass over 400 prepared symbols still costs a few thousand ``stat`` calls, and
+its Python holds the GIL the event loop needs."""
+
+
 def _refresh_gauges(stop: threading.Event, period: float = 5.0) -> None:
     """Every ``period`` seconds (and at once): the gauges and /risk's answer, then the warmer
     (only in a service worker, where the data directory is the service's for its life)."""
     in_worker = _in_worker()
+    warmed: dict[str, Any] = {"snap": None, "models": None, "passes": 0}
     while True:
         try:
             snap = snapshot()
             prepare_risk(snap)  # sets the gauges, and /risk finds its answer made
-            if in_worker and snap:
-                warm(snap, stop=stop)
+            models = _served_models()
+            if snap is not warmed["snap"] or models != warmed["models"]:
+                warmed.update(snap=snap, models=models, passes=0)
+            ready = in_worker and snap and warmed["passes"] < WARM_PASSES
+            if ready and warm(snap, stop=stop) == len(_rows(snap)):
+                warmed["passes"] += 1
         except Exception as err:  # noqa: BLE001 - a gauge refresh must never take the service down
             logger.debug("radar gauge refresh failed: %s", err)
         if stop.wait(period):
             return
+
+
+def _served_models() -> tuple[str, ...]:
+    """The models the service serves now (a promotion or reload changes them)."""
+    from serving.state import STATE
+
+    return tuple(sorted({f"{p.name}:{p.version}" for p in STATE.predictors.values()}))
 
 
 _REFRESHER: threading.Thread | None = None
