@@ -583,11 +583,9 @@ a millisecond); a larger one (a 30-day window of 1-minute bars) in a worker thre
 def _part_key(data_dir: Path, symbol: str, snap: dict[str, Any], window: str) -> tuple:
     """What a symbol's part is made of: the snapshot, the scores and market versions, the
     alert log and the served model (a few ``stat`` calls, no read)."""
-    from serving.alerts import alerts_path
-
     bar = snap.get("bar", "1h")
     try:
-        alerts = os.stat(alerts_path(data_dir, symbol))
+        alerts = os.stat(_alerts_file(data_dir, symbol))
         alerts_version = (alerts.st_mtime_ns, alerts.st_size)
     except OSError:
         alerts_version = None
@@ -595,6 +593,13 @@ def _part_key(data_dir: Path, symbol: str, snap: dict[str, Any], window: str) ->
         data_dir, symbol, window, id(snap), _snapshot_of(data_dir).mtime,
         radar_cache.history_version(data_dir, symbol, bar), alerts_version, _served_model(symbol),
     )
+
+
+@functools.lru_cache(maxsize=8192)
+def _alerts_file(data_dir: Path, symbol: str) -> Path:
+    from serving.alerts import alerts_path
+
+    return alerts_path(data_dir, symbol)
 
 
 def _symbol_answer(
@@ -613,7 +618,7 @@ def _symbol_answer(
     head = json.dumps(fresh, separators=(",", ":"), allow_nan=False)
     answer = radar_cache.Answer((head[:-1] + "," + part + "}").encode())
     if gzip and len(answer.body) >= radar_cache.GZIP_MIN_BYTES:
-        answer.gz()
+        answer.gz(radar_cache.GZIP_LEVEL_PER_REQUEST)
     return answer
 
 
@@ -763,9 +768,8 @@ _BARS: dict[tuple[Path, str], tuple[int, list[str]]] = {}
 def _score_bars(data_dir: Path, symbol: str, read: bool = False) -> list[str] | None:
     """The bars with stored scores of a symbol, known again only when its folder changed (a
     ``stat``); None when not known and ``read`` is False (the caller asks in a thread)."""
-    folder = ScoreStore(data_dir).root / symbol
     try:
-        version = os.stat(folder).st_mtime_ns
+        version = os.stat(_scores_folder(data_dir, symbol)).st_mtime_ns
     except OSError:
         version = 0
     known = _BARS.get((data_dir, symbol))
@@ -778,6 +782,11 @@ def _score_bars(data_dir: Path, symbol: str, read: bool = False) -> list[str] | 
         _BARS.clear()
     _BARS[(data_dir, symbol)] = (version, bars)
     return bars
+
+
+@functools.lru_cache(maxsize=8192)
+def _scores_folder(data_dir: Path, symbol: str) -> Path:
+    return ScoreStore(data_dir).root / symbol
 
 
 def scores_key(data_dir: Path, symbol: str, bar: str, start: pd.Timestamp | None,
