@@ -315,7 +315,9 @@ def under_load(url: str, symbols: list[str], clients: int, seconds: float,
     static, s_cpu, s_load = phase(Plan("static", [STATIC_PATH]), seconds)
     mix, m_cpu, m_load = phase(Plan("mixed", symbols=symbols), seconds)
     p = lambda a, q: float(np.percentile(a, q)) if len(a) else float("nan")
-    per = lambda cpu, r: f"{1000 * cpu / max(len(r.latencies_ms), 1):.2f} ms server CPU per request"
+    per = lambda cpu, r: (  # a --url server elsewhere: its CPU is not seen from here
+        f"{1000 * cpu / max(len(r.latencies_ms), 1):.2f} ms server CPU per request"
+        if server else "server CPU not measured (not a local process)")
     client = lambda r: f"clients' CPU {r.client_cpu_s:.1f} s in {r.wall_s:.1f} s"
     rows = [(
         f"the service's own warming at start, {len(symbols)} symbols ({w_load})",
