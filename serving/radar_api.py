@@ -113,12 +113,16 @@ READ_THREADS = 2
 holds the GIL in turns with the event loop: 16 of them made /livez wait 60 ms and more."""
 
 
-async def off_loop(fn: Any, *args: Any) -> Any:
-    """``fn(*args)`` in one of :data:`READ_THREADS` worker threads, never on the event loop."""
+async def off_loop(fn: Any, *args: Any, reads: bool = True) -> Any:
+    """``fn(*args)`` in a worker thread, never on the event loop: one of :data:`READ_THREADS`
+    for what reads the store or builds a symbol's answer; for ``reads=False`` (the snapshot's
+    parse, /risk's rows: short, and never stuck behind a long ``?drivers=1``), anyio's pool."""
     import asyncio
 
     import anyio
 
+    if not reads:
+        return await anyio.to_thread.run_sync(fn, *args)
     loop = asyncio.get_running_loop()
     limiter = _LIMITERS.get(loop)
     if limiter is None:
@@ -143,7 +147,7 @@ async def snapshot_async() -> dict[str, Any]:
     """The snapshot without blocking the event loop: a changed file is parsed in a thread."""
     holder = _snapshot_of(_data_dir())
     body = holder.current()
-    return body if body is not None else await off_loop(holder.get)
+    return body if body is not None else await off_loop(holder.get, reads=False)
 
 
 def radar_now(snap: dict[str, Any], wall: float | None = None) -> pd.Timestamp:
@@ -422,7 +426,7 @@ def _prepare_risk_soon(snap: dict[str, Any]) -> None:
 
     async def make() -> None:
         try:
-            await off_loop(prepare_risk, snap)
+            await off_loop(prepare_risk, snap, reads=False)
         except Exception as err:  # noqa: BLE001 - the next request tries again
             logger.debug("preparing /risk failed: %s", err)
         finally:
@@ -439,7 +443,7 @@ async def risk(request: Request) -> Response:
     snap = await snapshot_async()
     answer, current = _prepared_risk(snap)
     if answer is None:
-        answer = await off_loop(prepare_risk, snap)
+        answer = await off_loop(prepare_risk, snap, reads=False)
     elif not current:
         _prepare_risk_soon(snap)
     return radar_cache.respond(request, answer)
