@@ -18,7 +18,10 @@ clients (``--clients``) for ``--seconds`` mix ``/risk`` (40 %), ``/risk/{symbol}
 more client asks ``/livez`` every 20 ms. Targets: mixed p99 <= 50 ms with 0 errors, ``/livez``
 p99 <= 20 ms meanwhile, and a conditional GET of ``/risk`` with its ETag answers 304. Ceiling,
 same server, same run, same clients: a static file (``/static/vendor/uPlot.iife.min.js``,
-served by Starlette's StaticFiles). The load average is printed beside each figure.
+served by Starlette's StaticFiles); and the floor, ``/livez`` alone. The clients are
+:mod:`benchmarks.load_client` (aiohttp in a child process); the server's CPU per request and
+the clients' own CPU are printed beside the latencies, the load average beside each figure.
+Before the timed passes the benchmark waits until the service's own warming is done.
 
 The data, by default: the real radar (serving.radar, what ``flushrisk watch --replay`` runs)
 replays 400 simulated markets at hourly bars for a day into a temporary data directory, scored
@@ -312,6 +315,7 @@ def under_load(url: str, symbols: list[str], clients: int, seconds: float,
         Plan("once", [f"/risk/{s}" for s in symbols] + [f"/scores/{s}" for s in symbols]),
         warm_seconds,
     )
+    floor, f_cpu, f_load = phase(Plan("static", ["/livez"]), seconds)
     static, s_cpu, s_load = phase(Plan("static", [STATIC_PATH]), seconds)
     mix, m_cpu, m_load = phase(Plan("mixed", symbols=symbols), seconds)
     p = lambda a, q: float(np.percentile(a, q)) if len(a) else float("nan")
@@ -354,6 +358,12 @@ def under_load(url: str, symbols: list[str], clients: int, seconds: float,
         f"{p(static.livez_ms, 99):.1f} ms"),
         f"{live99 / p(static.livez_ms, 99):.1f}x",
         f"p99 <= {LIVEZ_P99_TARGET_MS:g} ms: {verdict(live99 <= LIVEZ_P99_TARGET_MS)}",
+    ))
+    rows.append((
+        (f"floor: {clients} clients asking /livez alone (the HTTP server and BentoML's stack "
+        f"with a trivial handler; {len(floor.latencies_ms)} requests; {f_load})"),
+        f"{p(floor.latencies_ms, 50):.1f} / {p(floor.latencies_ms, 99):.1f} ms",
+        per(f_cpu, floor), "", "(not a target: what any route pays)",
     ))
     rows.append((
         "conditional GET /risk with its ETag",
