@@ -89,3 +89,21 @@ def test_new_scores_are_in_the_next_scores_answer(client, data_dir):
     assert second["probability"][-1] == pytest.approx(0.987654)
     assert second["probability"][:-1] == first["probability"][:-1]
     assert second["risk_level"][-1] == "extreme"
+
+
+def test_a_risk_answer_served_while_the_next_is_made_says_when_its_ages_were_measured(
+    client, data_dir, monkeypatch
+):
+    first = client.get("/risk").json()
+    later = time.time() + 2.0  # two seconds on: the prepared answer is served, not re-made
+    monkeypatch.setattr(radar_api.time, "time", lambda: later)
+    again = client.get("/risk").json()
+    snap = json.loads(snapshot_path(data_dir).read_text())
+    step = pd.Timedelta(snap["bar"])
+    for body in (first, again):
+        as_of = pd.Timestamp(body["as_of"])
+        for row in body["symbols"]:
+            entry = snap["symbols"][row["symbol"]]
+            end = pd.Timestamp(entry["data_time"] or entry["time"]) + step
+            # every age is the age at the answer's as_of: true for whoever reads it later
+            assert row["data_age_seconds"] == pytest.approx((as_of - end).total_seconds(), abs=1e-3)
