@@ -352,6 +352,12 @@ def under_load(url: str, symbols: list[str], clients: int, seconds: float,
         f"{verdict(mix99 <= MIXED_P99_TARGET_MS and mix.errors == 0)}"),
     ))
     rows.append((
+        "mixed, by route: p50 / p99",
+        "; ".join(f"{route} {p(t, 50):.1f} / {p(t, 99):.1f} ms ({len(t)})"
+                  for route, t in sorted(mix.by_route.items())),
+        "", "", "",
+    ))
+    rows.append((
         f"/livez p50 / p99 meanwhile ({len(mix.livez_ms)} probes; {m_load})",
         f"{p(mix.livez_ms, 50):.1f} / {live99:.1f} ms",
         (f"beside the static file: {p(static.livez_ms, 50):.1f} / "

@@ -50,6 +50,8 @@ class LoadResult:
     wall_s: float
     client_cpu_s: float
     statuses: dict[int, int]
+    by_route: dict[str, list[float]] = field(default_factory=dict)
+    """Latencies in ms per route (the path with its symbol replaced by ``{symbol}``)."""
 
 
 def _paths(plan: Plan) -> Any:
@@ -75,6 +77,7 @@ async def _load(url: str, plan: Plan, clients: int, seconds: float, headers: dic
 
     nxt = _paths(plan)
     latencies: list[float] = []
+    by_route: dict[str, list[float]] = {}
     livez: list[float] = []
     statuses: dict[int, int] = {}
     errors = 0
@@ -97,7 +100,9 @@ async def _load(url: str, plan: Plan, clients: int, seconds: float, headers: dic
                     status = response.status
             except (TimeoutError, aiohttp.ClientError):
                 status = 0
-            latencies.append((time.perf_counter() - t) * 1000)
+            took = (time.perf_counter() - t) * 1000
+            latencies.append(took)
+            by_route.setdefault(_route(path), []).append(took)
             statuses[status] = statuses.get(status, 0) + 1
             errors += status not in (200, 304)
 
@@ -122,7 +127,13 @@ async def _load(url: str, plan: Plan, clients: int, seconds: float, headers: dic
     ) as session:
         await asyncio.gather(probe(session), all_clients(session))
     return LoadResult(latencies, errors, livez, time.perf_counter() - started,
-                      time.process_time() - cpu, statuses)
+                      time.process_time() - cpu, statuses, by_route)
+
+
+def _route(path: str) -> str:
+    parts = path.split("?")[0].split("/")
+    return "/".join(parts[:2] + ["{symbol}"] if len(parts) > 2 and parts[1] in ("risk", "scores")
+                    else parts)
 
 
 def _run(url: str, plan: Plan, clients: int, seconds: float, headers: dict[str, str]
