@@ -33,6 +33,7 @@ from threadpoolctl import ThreadpoolController
 
 from features.descriptions import describe, description, natural_value, number, unit
 from features.pipeline import FEATURES
+from models import compiled
 from serving.predictor import FLOORED_CODE, MISSING_CODES, TOP_DRIVERS, Predictor, _sigmoid
 from serving.schemas import Driver
 
@@ -56,6 +57,9 @@ class BatchScorer:
         self._unit = [f', "unit": {json.dumps(unit(f))}, "raw_value": ' for f in FEATURES]
         self._context = [self._context_of(f) for f in FEATURES]
         self._convert = [description(f).unit.convert for f in FEATURES]
+        # the booster compiled to C when a job built it (models.compiled): the same
+        # probabilities as LightGBM's predict, several times cheaper; None: LightGBM predicts
+        self._trees = compiled.for_model(self.model)
         self._texts: dict[tuple[int, str, str | None], str] = {}
         self._pattern_codes: dict[tuple[bytes, tuple[str, ...] | None], list[str]] = {}
 
@@ -91,7 +95,7 @@ class BatchScorer:
             if drivers == "all":
                 clean, contrib, margin, model_p = self.predictor.explained(raw)
             else:
-                model_p = self.model.predict_proba(raw)
+                model_p = self.model.predict_proba(raw, booster=self._trees)
         warnings, floored, missing_count = self._warnings_of(raw, model_p, columns)
         base = self.predictor.base_rate
         probability = np.where(floored, base if base is not None else np.nan, model_p)
