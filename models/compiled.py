@@ -128,7 +128,9 @@ class CompiledTrees:
         return out
 
 
-_MEMO: weakref.WeakKeyDictionary[Any, CompiledTrees | None] = weakref.WeakKeyDictionary()
+_MEMO: weakref.WeakKeyDictionary[Any, tuple[Path, CompiledTrees | None]] = (
+    weakref.WeakKeyDictionary()
+)
 _LOCK = threading.Lock()
 
 
@@ -150,16 +152,18 @@ def compiled_trees(booster: Any, build: bool = False) -> CompiledTrees | None:
     """
     if not get_settings().compile_trees:
         return None
+    cache = tree_cache()
     with _LOCK:
-        if booster in _MEMO and (_MEMO[booster] is not None or not build):
-            return _MEMO[booster]
-        found = _load_or_build(booster, build)
+        where, found = _MEMO.get(booster, (None, None))
+        if where == cache and (found is not None or not build):
+            return found
+        found = _load_or_build(booster, cache, build)
         if found is not None or build:
-            _MEMO[booster] = found
+            _MEMO[booster] = (cache, found)
         return found
 
 
-def _load_or_build(booster: Any, build: bool) -> CompiledTrees | None:
+def _load_or_build(booster: Any, cache: Path, build: bool) -> CompiledTrees | None:
     text = booster.model_to_string()
     try:
         import tl2cgen
@@ -169,7 +173,6 @@ def _load_or_build(booster: Any, build: bool) -> CompiledTrees | None:
     key = hashlib.sha256(
         f"{_GLUE_VERSION}|{tl2cgen.__version__}|{treelite.__version__}|{text}".encode()
     ).hexdigest()[:32]
-    cache = tree_cache()
     path = cache / f"{key}.so"
     if not path.is_file():
         if not build:
@@ -274,25 +277,25 @@ def _agrees(trees: CompiledTrees, booster: Any) -> bool:
     return True
 
 
-_FOR_MODEL: weakref.WeakKeyDictionary[Any, CompiledTrees | None] = weakref.WeakKeyDictionary()
+_FOR_MODEL: weakref.WeakKeyDictionary[Any, tuple[CompiledTrees, bool]] = weakref.WeakKeyDictionary()
 
 
 def for_model(model: Any, build: bool = False) -> CompiledTrees | None:
     """The compiled trees of a FlushModel's booster when its calibrated probability through them
     equals ``model.predict_proba`` within 1e-9 (checked once per model on :func:`check_rows`,
     the linear part and calibrator included); else None."""
-    if model in _FOR_MODEL and (_FOR_MODEL[model] is not None or not build):
-        return _FOR_MODEL[model]
     trees = compiled_trees(model.booster, build)
-    if trees is not None:
+    if trees is None:
+        return None
+    checked = _FOR_MODEL.get(model)
+    if checked is None or checked[0] is not trees:
         rows = check_rows(model.booster, n=512, seed=1)
         fast = model.predict_proba(rows, booster=trees)
-        if not np.all(np.abs(fast - model.predict_proba(rows)) <= _PROBABILITY_TOLERANCE):
+        ok = bool(np.all(np.abs(fast - model.predict_proba(rows)) <= _PROBABILITY_TOLERANCE))
+        if not ok:
             log.warning("compiled trees: probabilities differ from the model's; LightGBM predicts")
-            trees = None
-    if trees is not None or build:
-        _FOR_MODEL[model] = trees
-    return trees
+        checked = _FOR_MODEL[model] = (trees, ok)
+    return trees if checked[1] else None
 
 
 __all__ = ["CompiledTrees", "check_rows", "compiled_trees", "for_model", "tree_cache"]
