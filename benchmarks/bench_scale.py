@@ -327,10 +327,11 @@ def scoring(universe: Universe, train_days: float = 90, drivers: str = "none",
     print(f"model: {booster.num_trees()} trees of at most {booster.params.get('num_leaves', '?')} "
           f"leaves, trained on {train_days:g} simulated days in {time.perf_counter() - started:.1f}s "
           "(not timed)")
-    rows = feature_rows(data, names)
-    results: dict[str, float] = dict(probability_step(FlushModel.load(model_dir), rows, "bench"))
+    features = feature_rows(data, names)
+    results: dict[str, float] = dict(probability_step(FlushModel.load(model_dir), features, "bench"))
     qs = FlushModel.load(quickstart_model(universe.root / "quickstart", quickstart))
-    step = probability_step(qs, rows, "quickstart", target=True)
+    step = probability_step(qs, features, "quickstart", target=True)
+    del features
     results.update({f"quickstart_{k}": v for k, v in step.items()})
     request = ScoreRequest(data_dir=data, symbols=names, model=str(model_dir),
                            write_scores=True, scheduler=LOCAL_PROCESS, drivers=drivers)

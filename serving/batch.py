@@ -239,24 +239,31 @@ def _row_keys(
     :meth:`Predictor.outside_range` decides it) and how many seen features it lacks.
 
     One pass instead of the eight numpy passes over the matrix it replaces (NaN mask, seen
-    mask, two range comparisons, their union, the row reduction, packing, joining).
+    mask, two range comparisons, their union, the row reduction, packing, joining); each row's
+    bits, count and range flag are gathered in registers without branches and stored once.
     """
     n, k = raw.shape
     width = (k + 7) // 8
     keys = np.zeros((n, width + 1), dtype=np.uint8)
     counts = np.zeros(n, dtype=np.int64)
     for i in range(n):
+        count = 0
         outside = False
+        bits = 0
         for j in range(k):
-            if not seen[j]:
-                continue
             x = raw[i, j]
-            if np.isnan(x):
-                keys[i, j >> 3] |= np.uint8(128 >> (j & 7))
-                counts[i] += 1
-            elif x < below[j] or (x - hi[j]) > tolerance[j]:
-                outside = True
-        keys[i, width] = 1 if outside else 0
+            missing = seen[j] & np.isnan(x)
+            # NaN compares False: a missing value is never outside
+            outside |= seen[j] & ((x < below[j]) | ((x - hi[j]) > tolerance[j]))
+            bits = (bits << 1) | missing
+            count += missing
+            if (j & 7) == 7:
+                keys[i, j >> 3] = bits
+                bits = 0
+        if k & 7:
+            keys[i, k >> 3] = bits << (8 - (k & 7))
+        keys[i, width] = outside
+        counts[i] = count
     return keys, counts
 
 

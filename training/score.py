@@ -51,8 +51,9 @@ from models import compiled
 from serving.batch import BatchScorer, DriversMode
 
 CHUNK_ROWS = 20_000
-PROBABILITY_CHUNK_ROWS = 100_000
-"""Rows per chunk without drivers for every row (no SHAP matrix: ~70 MB of temporaries)."""
+PROBABILITY_CHUNK_ROWS = 32_768
+"""Rows per chunk without drivers for every row: 21 MB of rows, below glibc's largest mmap
+threshold (32 MB), so each chunk reuses the last one's memory instead of page-faulting."""
 TASK_ROWS = 110_000
 """Bars per task that :func:`months_per_task` aims at (a task's features: about 75 MB)."""
 COMPILE_MIN_ROWS = 200_000
@@ -148,16 +149,17 @@ def score_frame(
     index = X.index[lo:hi]
     if len(index) >= COMPILE_MIN_ROWS:
         compiled.for_model(predictor.model, build=True)
-    # the kept rows once, row-major (the booster, the linear part and the warning scan read
-    # rows); the feature frame is column-major, so this is the one copy
-    rows = np.ascontiguousarray(X.to_numpy(dtype=np.float64, na_value=np.nan)[lo:hi])
-    del X
+    values = X.to_numpy(dtype=np.float64, na_value=np.nan)[lo:hi]  # column-major, no copy
     columns = [c for c in frame.columns if frame[c].notna().any()]
     scorer = BatchScorer(predictor)
     parts = []
     size = chunk_rows(drivers)
-    for start_row in range(0, len(rows), size):
-        parts.append(scorer.score(rows[start_row : start_row + size], columns, drivers))
+    for start_row in range(0, len(values), size):
+        # each chunk copied row-major once (the booster, the linear part and the warning scan
+        # read rows); chunks small enough for malloc to reuse their memory (a fresh mmap of
+        # a whole task's rows cost more in page faults than the copy itself)
+        rows = np.ascontiguousarray(values[start_row : start_row + size])
+        parts.append(scorer.score(rows, columns, drivers))
     if not parts:
         return _empty()
     scored = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
