@@ -247,8 +247,8 @@ def _logit_rows(arr: np.ndarray, lo: np.ndarray, hi: np.ndarray, fill: np.ndarra
                 # as np.clip then NaN -> fill (a NaN value takes the training median); selects,
                 # not branches, so the block's rows go through in vector registers
                 z = arr[i, j]
-                z = low if z < low else z
-                z = high if z > high else z
+                z = low if z < low else z  # noqa: FURB136 - max() may drop a NaN z
+                z = high if z > high else z  # noqa: FURB136
                 z = median if np.isnan(z) else z
                 out[i] += (z - mu) / sd * w
         for i in range(start, stop):
