@@ -148,7 +148,8 @@ def compiled_trees(booster: Any, build: bool = False) -> CompiledTrees | None:
 
     ``build``: compile it (about a second with gcc) when the cache does not hold it yet; else
     only a cached library is loaded. The answer is remembered per booster object, so asking
-    again is free (a failed build is not retried in this process).
+    again is free (a failed build is not retried in this process, and a library another process
+    builds later is found by the next process).
     """
     if not get_settings().compile_trees:
         return None
@@ -158,8 +159,9 @@ def compiled_trees(booster: Any, build: bool = False) -> CompiledTrees | None:
         if where == cache and (found is not None or not build):
             return found
         found = _load_or_build(booster, cache, build)
-        if found is not None or build:
-            _MEMO[booster] = (cache, found)
+        # remembered either way: asking again (a BatchScorer per task or per radar publish)
+        # costs nothing; a later build=True still builds what was not cached
+        _MEMO[booster] = (cache, found)
         return found
 
 
