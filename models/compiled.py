@@ -179,9 +179,9 @@ def _load_or_build(booster: Any, cache: Path, build: bool) -> CompiledTrees | No
     if not path.is_file():
         if not build:
             return None
-        if "num_cat=0" not in text or any(
-            line.startswith("num_cat=") and line != "num_cat=0" for line in text.splitlines()
-        ):
+        if booster.num_model_per_iteration() != 1:  # one output per row is all rows.c keeps
+            return None
+        if any(line.startswith("num_cat=") and line != "num_cat=0" for line in text.splitlines()):
             log.info("compiled trees: categorical splits, LightGBM predicts")
             return None
         try:
