@@ -290,22 +290,22 @@ def train_model(days: float, out: Path) -> Path:
 
 
 def quickstart_model(out: Path, given: Path | None = None) -> Path:
-    """The quickstart's model: its defaults (TrainConfig(), a year of simulated hourly BTC, seed
-    7), trained without MLflow; or the model directory ``given`` (e.g. a quickstart home's)."""
+    """The quickstart's model: its own steps (a year of simulated hourly BTC, seed 7, then its
+    training call with MLflow in a scratch home, a few minutes), or the model directory
+    ``given`` (a quickstart home's ``mlflow/artifacts/<run>/artifacts/flush_model``)."""
     if given is not None:
         return given
-    from features import LabelSpec, labelled_windows
-    from training.fit import TrainConfig, fit_final_model, run_walk_forward
+    from training.cli.quickstart import QuickstartPaths, quickstart_label, simulate_step
+    from training.jobs import train
 
     started = time.perf_counter()
-    frame = simulate("BTC", days=365, bar="1h", seed=7)
-    X, y, meta = labelled_windows(frame, LabelSpec())
-    config = TrainConfig()
-    wf = run_walk_forward(X, y, pd.Timedelta("1h"), config)
-    model = fit_final_model(X, y, wf, config, {"symbol": "BTC", "bar": meta.bar}, meta.label_spec)
-    print(f"quickstart model trained with the quickstart's defaults in "
+    paths = QuickstartPaths.from_home(out / "home")
+    simulate_step("BTC", 365, 7, paths.data_dir)
+    outcome = train(data_dir=paths.data_dir, symbol="BTC", bar="1h", home=paths.mlflow_home,
+                    label=quickstart_label("BTC"))
+    print(f"quickstart model trained by the quickstart's own steps in "
           f"{time.perf_counter() - started:.0f}s (not timed)")
-    return model.save(out)
+    return outcome.model.save(out / "model")
 
 
 def scoring(universe: Universe, train_days: float = 90, drivers: str = "none",
@@ -491,7 +491,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="scoring: which bars get drivers (flushrisk score --drivers)")
     parser.add_argument("--quickstart-model", type=Path,
                         help="scoring: the quickstart's model directory (default: train one with "
-                        "the quickstart's defaults, about a minute)")
+                        "the quickstart's own steps, a few minutes)")
     args = parser.parse_args(argv)
     print(f"machine: {psutil.cpu_count()} cores, {gb(psutil.virtual_memory().total)} RAM, "
           f"load {psutil.getloadavg()[0]:.1f} {psutil.getloadavg()[1]:.1f} "
