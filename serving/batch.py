@@ -91,7 +91,7 @@ class BatchScorer:
             if drivers == "all":
                 clean, contrib, margin, model_p = self.predictor.explained(raw)
             else:
-                model_p = self.model.predict_proba(raw)
+                model_p = self.probabilities(raw)
         warnings, floored, missing_count = self._warnings_of(raw, model_p, columns)
         base = self.predictor.base_rate
         probability = np.where(floored, base if base is not None else np.nan, model_p)
@@ -116,6 +116,12 @@ class BatchScorer:
                 "warnings": pd.Series(warnings, dtype=object),
             }
         )
+
+    def probabilities(self, rows: np.ndarray) -> np.ndarray:
+        """The model's probabilities of feature rows from the booster's ordinary prediction
+        (no tree SHAP; on one thread, see :func:`_one_thread`)."""
+        with _one_thread():
+            return self.model.predict_proba(np.ascontiguousarray(rows, dtype=np.float64))
 
     def drivers_of(self, rows: np.ndarray) -> np.ndarray:
         """The drivers' JSON text of feature rows, as /predict gives them (tree SHAP)."""

@@ -43,6 +43,7 @@ from features.pipeline import MIN_WINDOW
 from features.scores import ScoreStore, to_json_text
 from features.store import MarketStore, normalize_symbol
 from serving import radar_metrics
+from serving.predictor import FLOORED_CODE
 from serving.radar_writer import WriteBehind, persist
 
 logger = logging.getLogger("flushrisk.radar")
@@ -82,6 +83,9 @@ class ScoredBar:
     bar: str = ""
     horizon: str = ""  # how far ahead the label looks, e.g. "1h"
     thresholds: dict[str, float] = field(default_factory=dict)
+    has_drivers: bool = True
+    """Whether ``drivers`` were computed: the radar computes them for the rows at or above the
+    model's alert level; the others' come on demand (``/scores/{symbol}?drivers=1``)."""
 
     def window(self) -> dict[str, str] | None:
         """The window the probability covers (UTC): from the bar's close, ``horizon`` long."""
@@ -96,6 +100,7 @@ class ScoredBar:
             "probability": self.probability,
             "risk_level": self.risk_level,
             "drivers": to_json_text(self.drivers),
+            "has_drivers": self.has_drivers,
             "model": self.model,
             "label": self.label,
             "features_present": self.features_present,
@@ -192,6 +197,7 @@ class Publisher:
                 "probability": s.probability,
                 "risk_level": s.risk_level,
                 "drivers": s.drivers,
+                "has_drivers": s.has_drivers,
                 "model": s.model,
                 "label": s.label,
                 "features_present": s.features_present,
@@ -290,6 +296,7 @@ class Radar:
         self.counts_gaps = True
         self.recent: dict[str, deque] = {}
         self.writer = WriteBehind(self.data_dir, self.bar, source) if write_behind else None
+        self._scorers: dict[int, _RadarScorer] = {}
         self.skipped: dict[str, str] = {}
         """Symbols whose stored data is unreadable, with the reason: left out, the others go on."""
 
@@ -449,6 +456,17 @@ class Radar:
                 collector["gaps"] = int(collector.get("gaps", 0)) + missing
 
     def _score(self, rows: Mapping[str, list]) -> list[ScoredBar]:
+        """Score the new rows, all symbols of one model in one batch.
+
+        Probabilities come from the booster's ordinary prediction for the whole batch, and
+        tree-SHAP drivers only for the rows at or above the model's alert level (what
+        ``flushrisk score --drivers top`` does, :class:`serving.batch.BatchScorer`): alerts
+        fire only there, and SHAP for every symbol at every bar close was most of the radar's
+        CPU. The other rows say ``has_drivers`` False; a page computes their drivers on demand
+        (``/scores/{symbol}?drivers=1``). Floors, risk levels and counts of present features
+        are the batch's numpy; warnings are /predict's own, built once per missing-input
+        pattern (a row out of the training range gets its own, since they quote its values).
+        """
         by_model: dict[int, list[tuple[str, pd.Timestamp, np.ndarray, int]]] = {}
         for symbol, items in rows.items():
             predictor = self.predictors.get(symbol)
@@ -457,56 +475,99 @@ class Radar:
             for t, row, present in items:
                 by_model.setdefault(id(predictor), []).append((symbol, t, row, present))
         out: list[ScoredBar] = []
+        prices = getattr(self, "_prices", {})
         for items in by_model.values():
             predictor = self.predictors[items[0][0]]
+            scorer = self._scorers.get(id(predictor))
+            if scorer is None or scorer.predictor is not predictor:
+                scorer = self._scorers[id(predictor)] = _RadarScorer(predictor)
             matrix = np.vstack([row for _, _, row, _ in items])
-            probabilities, drivers = predictor.score(matrix)
-            label = predictor.info.label or ""
-            model = f"{predictor.name}:{predictor.version}"
-            horizon = _horizon(predictor)
-            thresholds = {k: float(v) for k, v in (predictor.model.thresholds or {}).items()}
-            prices = getattr(self, "_prices", {})
-            for (symbol, t, row, _), p, row_drivers in zip(items, probabilities, drivers, strict=True):
-                warnings = _warnings(predictor, row, self.engine.covered(symbol))
-                p = _floored(predictor, float(p), warnings)
+            covered = [self.engine.covered(symbol) for symbol, _, _, _ in items]
+            for (symbol, t, _, _), answer in zip(items, scorer.answers(matrix, covered), strict=True):
                 out.append(
                     ScoredBar(
                         symbol=symbol,
                         time=t,
-                        probability=p,
-                        risk_level=str(predictor.model.risk_levels(np.array([p]))[0]),
-                        drivers=[d for d in row_drivers if d.get("value") is not None],
-                        model=model,
-                        label=label,
-                        features_present=_present(predictor, row),
-                        warnings=[w["code"] for w in warnings],
-                        warning_details=warnings,
                         price=prices.get((symbol, t)),
                         bar=self.bar,
-                        horizon=horizon,
-                        thresholds=thresholds,
+                        **answer,
                     )
                 )
         return out
 
 
-def _warnings(predictor: Any, row: np.ndarray, covered: bool) -> list[dict[str, str]]:
-    """The warnings /predict would give for this feature row, plus a short-history one.
+class _RadarScorer:
+    """One model's radar answers for a batch of feature rows (see :meth:`Radar._score`)."""
 
-    Uses the Predictor's own checks (missing groups or features, out of training range), so a
-    radar score and a /predict answer on the same bar say the same things.
-    """
-    out = [{"code": w.code, "message": w.message} for w in predictor.row_warnings(row, None)]
-    if not covered:
-        out.insert(
-            0,
-            {
-                "code": "short_window",
-                "message": "less than 30 days of bars are stored for this symbol: long-horizon "
-                "features are computed from what there is",
-            },
-        )
-    return out
+    def __init__(self, predictor: Any) -> None:
+        from serving.batch import BatchScorer
+
+        self.predictor = predictor
+        self.batch = BatchScorer(predictor)
+        self.model = f"{predictor.name}:{predictor.version}"
+        self.label = predictor.info.label or ""
+        self.horizon = _horizon(predictor)
+        self.thresholds = {k: float(v) for k, v in (predictor.model.thresholds or {}).items()}
+        self._seen = predictor.seen
+        self._missing: dict[bytes, list[dict[str, str]]] = {}
+
+    def answers(self, matrix: np.ndarray, covered: list[bool]) -> list[dict[str, Any]]:
+        """Per row, the ScoredBar fields that come from the model (same order as rows)."""
+        table = self.batch.score(matrix, None, drivers="top")
+        probability = table["probability"].to_numpy(dtype=float)
+        levels = table["risk_level"].tolist()
+        has = table["has_drivers"].to_numpy(dtype=bool)
+        texts = table["drivers"].to_numpy(dtype=object)
+        present = table["features_present"].to_numpy(dtype=np.int64)
+        codes = table["warnings"].to_numpy(dtype=object)
+        floored = np.array([FLOORED_CODE in c for c in codes], dtype=bool)
+        model_p = np.full(len(matrix), np.nan)
+        if floored.any():  # the floor's warning quotes the model's own answer
+            model_p[floored] = self.batch.probabilities(matrix[floored])
+        out = []
+        for i, row in enumerate(matrix):
+            warnings = [] if codes[i] == "[]" else self._warnings(row, model_p[i], codes[i])
+            if not covered[i]:
+                warnings.insert(0, dict(_SHORT_WINDOW))
+            drivers = json.loads(texts[i]) if has[i] else []
+            out.append(
+                {
+                    "probability": float(probability[i]),
+                    "risk_level": str(levels[i]),
+                    "drivers": [d for d in drivers if d.get("value") is not None],
+                    "has_drivers": bool(has[i]),
+                    "model": self.model,
+                    "label": self.label,
+                    "features_present": int(present[i]),
+                    "warnings": [w["code"] for w in warnings],
+                    "warning_details": warnings,
+                    "horizon": self.horizon,
+                    "thresholds": self.thresholds,
+                }
+            )
+        return out
+
+    def _warnings(self, row: np.ndarray, model_p: float, codes: str) -> list[dict[str, str]]:
+        """/predict's warnings of a row that has some (``codes``: their codes, as batch
+        scoring gives them); a floored row's warning quotes ``model_p``, the model's answer."""
+        if "out_of_training_range" in codes:  # quotes the row's values: its own words
+            found = self.predictor.row_warnings(row, None)
+        else:  # missing inputs only: the same words for every row with this pattern
+            key = (np.isnan(row) & self._seen).tobytes()
+            found = self._missing.get(key)
+            if found is None:
+                found = self._missing[key] = self.predictor.row_warnings(row, None)
+            found = list(found)
+        if FLOORED_CODE in codes:
+            self.predictor.floor_probability(model_p, found)
+        return [{"code": w.code, "message": w.message} for w in found]
+
+
+_SHORT_WINDOW = {
+    "code": "short_window",
+    "message": "less than 30 days of bars are stored for this symbol: long-horizon "
+    "features are computed from what there is",
+}
 
 
 def _horizon(predictor: Any) -> str:
@@ -517,24 +578,6 @@ def _horizon(predictor: Any) -> str:
     except (AttributeError, TypeError, ValueError):
         return ""
     return f"{seconds // 3600}h" if seconds % 3600 == 0 else f"{seconds // 60}m"
-
-
-def _floored(predictor: Any, p: float, warnings: list[dict[str, str]]) -> float:
-    """The service's rule: with inputs missing, never below the base rate (with a warning)."""
-    from serving.schemas import PredictionWarning
-
-    objects = [PredictionWarning.model_construct(code=w["code"], message=w["message"]) for w in warnings]
-    raised = predictor.floor_probability(p, objects)
-    if raised is None:
-        return p
-    extra = objects[len(warnings) :]
-    warnings.extend({"code": w.code, "message": w.message} for w in extra)
-    return float(raised)
-
-
-def _present(predictor: Any, row: np.ndarray) -> int:
-    """Features of the model (seen in training) that have a value, as /predict counts them."""
-    return int((~np.isnan(row) & predictor.seen).sum())
 
 
 __all__: list[str] = [
