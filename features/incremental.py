@@ -51,7 +51,7 @@ import pandas as pd
 
 from features import hour_blocks, liq_heatmap
 from features.bars import parse_bar
-from features.errors import DataError
+from features.errors import DataError, FlushRiskError
 from features.pipeline import FEATURES, MIN_WINDOW, _compute, _grid, covers_min_window, features_at
 from features.rolling import (
     NS_PER_DAY,
@@ -659,6 +659,79 @@ class _StreamGrid(Grid):
         return self._next("stateful").step(self.first_bar, args)
 
 
+class _BatchStreamGrid(Grid):
+    """One new bar of many symbols at once: row i is symbol i's new bar (the same bar for all),
+    and kernel call k steps every symbol's k-th recorded state.
+
+    The group code's elementwise arithmetic then runs once per bar close on arrays of all
+    symbols instead of once per symbol on one-element arrays (most of the per-symbol cost);
+    the kernels still step each symbol's own state, in the same order, with the same values,
+    so every number equals the one-row grid's (:class:`_StreamGrid`) bit for bit.
+    """
+
+    def _bind(self, states: list[list[Any]], present: frozenset[str]) -> None:
+        self.all_states = states
+        self.k = 0
+        self.present = present
+
+    def col(self, name: str) -> np.ndarray | None:
+        return self.columns.get(name) if name in self.present else None
+
+    def bar_numbers(self) -> np.ndarray:
+        return np.full(self.n, self.first_bar, dtype=np.int64)
+
+    def _next(self, kind: str) -> list[Any]:
+        k = self.k
+        if k >= len(self.all_states[0]):
+            raise NotStreamable("the feature code made more kernel calls than when seeded")
+        states = [symbol_states[k] for symbol_states in self.all_states]
+        if any(state.kind != kind for state in states):
+            raise NotStreamable(f"kernel call {k} is {kind}, not what was seeded")
+        self.k += 1
+        return states
+
+    def _each(self, kind: str, *series: np.ndarray) -> list[Any]:
+        a = self.first_bar
+        rows = zip(*(s.tolist() for s in series), strict=True)
+        return [state.step(a, *row) for state, row in zip(self._next(kind), rows, strict=True)]
+
+    def _sums(self, x, w):
+        got = self._each("sums", x)
+        return np.concatenate([g[0] for g in got]), np.concatenate([g[1] for g in got])
+
+    def _moments(self, x, w):
+        got = self._each("moments", x)
+        return tuple(np.concatenate([g[j] for g in got]) for j in range(3))
+
+    def _extreme(self, x, w, sign):
+        return np.concatenate(self._each("extreme", x))
+
+    def _corr(self, x, y, w, min_count):
+        return np.concatenate(self._each("corr", x, y))
+
+    def _lag(self, x, k, tol):
+        return np.concatenate(self._each("lag", x))
+
+    def _positive_run(self, x, cap):
+        return np.concatenate(self._each("run", x))
+
+    def _previous_day_min(self, x):
+        return np.concatenate(self._each("daymin", x))
+
+    def _hour_stat(self, x, kind, sign, hours):
+        return np.concatenate(self._each("hours", x))
+
+    def stateful(self, kernel, *args):
+        # the state steps on the kernel's five series (one value per row); the rest are its
+        # parameters, recorded when seeded
+        states = self._next("stateful")
+        series = args[:5]
+        return np.concatenate([
+            state.step(self.first_bar, tuple(v[i : i + 1] for v in series))
+            for i, state in enumerate(states)
+        ])
+
+
 # ---------------------------------------------------------------------------------------
 # the engines
 # ---------------------------------------------------------------------------------------
@@ -787,6 +860,94 @@ class StreamingEngine:
             return self._reseed(symbol, a)
         state.last_finite = finite
         return out
+
+    def update_many(self, bars: dict[str, pd.DataFrame]) -> dict[str, np.ndarray]:
+        """Feature rows of the new bars of many symbols (as :meth:`update`, symbol by symbol).
+
+        The symbols whose single new bar directly follows their last one, with the same
+        signal columns present, are computed together (:class:`_BatchStreamGrid`): at a bar
+        close that is nearly every symbol. The others (a gap, a back-fill, a column that
+        appeared, a fallback) go through :meth:`update`. An error of one symbol is raised
+        for that symbol only: its entry holds the exception.
+        """
+        out: dict[str, Any] = {}
+        groups: dict[tuple, list[tuple[str, _Symbol, dict[str, float], dict[str, int]]]] = {}
+        for symbol, frame in bars.items():
+            prepared = self._batchable(symbol, frame)
+            if prepared is None:
+                try:
+                    out[symbol] = self.update(symbol, frame)
+                except FlushRiskError as err:
+                    out[symbol] = err
+                continue
+            a, state, row, finite = prepared
+            groups.setdefault((a, state.present, state.columns), []).append((symbol, state, row, finite))
+        for (a, present, columns), members in groups.items():
+            try:
+                rows = self._step_many(a, present, columns, [(st, row) for _, st, row, _ in members])
+            except NotStreamable:  # one symbol's states disagree: each on its own
+                for symbol, _, _, _ in members:
+                    try:
+                        out[symbol] = self.update(symbol, bars[symbol])
+                    except FlushRiskError as err:
+                        out[symbol] = err
+                continue
+            for i, (symbol, state, _, finite) in enumerate(members):
+                state.last = a
+                state.last_finite = finite
+                out[symbol] = rows[i : i + 1]
+        return out
+
+    def _batchable(
+        self, symbol: str, frame: pd.DataFrame
+    ) -> tuple[int, _Symbol, dict[str, float], dict[str, int]] | None:
+        """(bar, state, values, last finite bars) of a symbol's one new bar that follows its
+        last directly with the same columns present; None when it needs :meth:`update`."""
+        state = self.symbols.get(symbol)
+        if state is None or state.fallback is not None or len(frame) != 1:
+            return None
+        ns = int(frame.index.as_unit("ns").asi8[0])
+        if ns % self.bar_ns:
+            return None
+        a = ns // self.bar_ns
+        if a != state.last + 1:
+            return None
+        names = [str(c) for c in frame.columns]
+        values = frame.to_numpy(dtype="float64", na_value=np.nan)[0].tolist()
+        row = dict(zip(names, values, strict=True))
+        if any(n not in state.columns for n in row):
+            return None
+        finite = dict(state.last_finite)
+        for name, v in row.items():
+            if math.isfinite(v):
+                finite[name] = a
+        floor = a - self.nwin + 1
+        if frozenset(c for c, t in finite.items() if t >= floor) != state.present:
+            return None
+        return a, state, row, finite
+
+    def _step_many(
+        self,
+        a: int,
+        present: frozenset[str],
+        names: tuple[str, ...],
+        members: list[tuple[_Symbol, dict[str, float]]],
+    ) -> np.ndarray:
+        """:meth:`_step` for many symbols at the same bar with the same columns present."""
+        columns = {
+            n: np.array([row.get(n, math.nan) for _, row in members]) for n in names
+        }
+        close = columns.get("close")
+        if close is not None and "close" in present:
+            for name in _PRICES:
+                if name not in present:
+                    columns[name] = close
+            present = present | frozenset(_PRICES)
+        n = len(members)
+        positions = np.arange(n)
+        grid = _BatchStreamGrid(bar=self.bar, first_bar=a, n=n, positions=positions, columns=columns)
+        grid._bind([state.states for state, _ in members], present)
+        return _compute(grid, positions)
 
     def _step(self, state: _Symbol, a: int, row: dict[str, float]) -> np.ndarray:
         columns = {n: np.array([row.get(n, math.nan)]) for n in state.columns}

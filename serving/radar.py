@@ -377,6 +377,7 @@ class Radar:
         self._prices: dict[tuple[str, pd.Timestamp], float] = {}
         data_times: dict[str, pd.Timestamp] = {}
         accepted: dict[str, pd.DataFrame] = {}
+        fresh: dict[str, pd.DataFrame] = {}
         for symbol, frame in bars.items():
             name = normalize_symbol(symbol)
             if frame is None or frame.empty or name in self.skipped:
@@ -389,14 +390,15 @@ class Radar:
             if self.writer is None:
                 persist(self.data_dir, self.bar, self.source, {name: frame}, [])
             self._count_gaps(name, last, new.index)
-            try:
-                features = self.engine.update(name, new)
-            except UnreadableDataError as err:
-                self.skip(name, err)
+            fresh[name] = new
+        for name, features in self._features(fresh).items():
+            new = fresh[name]
+            if isinstance(features, UnreadableDataError):
+                self.skip(name, features)
                 accepted.pop(name, None)
                 continue
-            except FlushRiskError as err:
-                logger.error("%s: features not computed: %s", name, err)
+            if isinstance(features, FlushRiskError):
+                logger.error("%s: features not computed: %s", name, features)
                 radar_metrics.COLLECTOR_ERRORS.labels(symbol=name, kind="features").inc()
                 continue
             self.last_time[name] = new.index[-1]
@@ -429,6 +431,20 @@ class Radar:
         if self.on_scored is not None and scored:
             self.on_scored(scored)
         return scored
+
+    def _features(self, fresh: Mapping[str, pd.DataFrame]) -> dict[str, Any]:
+        """Feature rows of each symbol's new bars, or the FlushRiskError that stopped them:
+        all symbols at once when the engine can (StreamingEngine.update_many), else one by one."""
+        many = getattr(self.engine, "update_many", None)
+        if many is not None:
+            return many(dict(fresh))
+        out: dict[str, Any] = {}
+        for name, new in fresh.items():
+            try:
+                out[name] = self.engine.update(name, new)
+            except FlushRiskError as err:
+                out[name] = err
+        return out
 
     def close(self, timeout: float | None = None) -> bool:
         """Flush everything pending to disk and write the final snapshot."""
