@@ -163,16 +163,18 @@ class _SumState(_Blocks):
             self.s += v
             self.c += 1
 
-    def step(self, a: int, v: float) -> tuple[np.ndarray, np.ndarray]:
+    def value(self, a: int, v: float) -> tuple[float, int]:
+        """The window's (sum, count) at bar a after adding its value v."""
         off = self._roll(a)
         self.values[a - self.block * self.w] = v
         self._add(v)
         if off < 0:
-            return np.array([self.s]), np.array([self.c], np.int64)
-        return (
-            np.array([self.suf_s[off] + self.s]),
-            np.array([self.suf_c[off] + self.c], np.int64),
-        )
+            return self.s, self.c
+        return float(self.suf_s[off] + self.s), int(self.suf_c[off]) + self.c
+
+    def step(self, a: int, v: float) -> tuple[np.ndarray, np.ndarray]:
+        s, c = self.value(a, v)
+        return np.array([s]), np.array([c], np.int64)
 
 
 class _MomentState(_Blocks):
@@ -195,15 +197,18 @@ class _MomentState(_Blocks):
             self.m += d / self.c
             self.q += d * (v - self.m)
 
-    def step(self, a: int, v: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def value(self, a: int, v: float) -> tuple[float, float, float]:
+        """The window's (count, mean, M2) at bar a after adding its value v."""
         off = self._roll(a)
         self.values[a - self.block * self.w] = v
         self._add(v)
         if off < 0:
-            c, m, q = self.c, self.m, self.q
-        else:
-            s = self.suf[off]
-            c, m, q = _chan(float(s[0]), float(s[1]), float(s[2]), self.c, self.m, self.q)
+            return self.c, self.m, self.q
+        s = self.suf[off]
+        return _chan(float(s[0]), float(s[1]), float(s[2]), self.c, self.m, self.q)
+
+    def step(self, a: int, v: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        c, m, q = self.value(a, v)
         return np.array([c]), np.array([m]), np.array([q])
 
 
@@ -224,7 +229,7 @@ class _ExtremeState:
         keep = np.flatnonzero((v > later) & (v > -np.inf))
         self.queue = deque(zip((lo + keep).tolist(), v[keep].tolist(), strict=True))
 
-    def step(self, a: int, v: float) -> np.ndarray:
+    def value(self, a: int, v: float) -> float:
         s = self.sign * v
         queue = self.queue
         if s > -math.inf:  # not NaN, not -inf
@@ -234,7 +239,10 @@ class _ExtremeState:
         lo = a - self.w + 1
         while queue and queue[0][0] < lo:
             queue.popleft()
-        return np.array([self.sign * queue[0][1] if queue else math.nan])
+        return self.sign * queue[0][1] if queue else math.nan
+
+    def step(self, a: int, v: float) -> np.ndarray:
+        return np.array([self.value(a, v)])
 
 
 class _HourState:
@@ -297,12 +305,15 @@ class _CorrState(_Blocks):
         if not (math.isnan(x) or math.isnan(y)):
             _comoment_step(self.acc, x, y)
 
-    def step(self, a: int, x: float, y: float) -> np.ndarray:
+    def value(self, a: int, x: float, y: float) -> float:
         off = self._roll(a)
         self.values[a - self.block * self.w] = (x, y)
         self._add(x, y)
         r = _corr_of_parts(_NO_PART if off < 0 else self.suf[off], self.acc, self.min_count)
-        return np.array([r])
+        return r
+
+    def step(self, a: int, x: float, y: float) -> np.ndarray:
+        return np.array([self.value(a, x, y)])
 
 
 class _LagState:
@@ -318,7 +329,7 @@ class _LagState:
         vals = _window_values(x, first, lo, last)
         self.ring[(lo + np.arange(vals.size)) % self.size] = vals
 
-    def step(self, a: int, v: float) -> np.ndarray:
+    def value(self, a: int, v: float) -> float:
         self.ring[a % self.size] = v
         floor = max(self.first, a - self.nwin + 1)
         j = a - self.k
@@ -328,8 +339,11 @@ class _LagState:
                 break
             got = self.ring[jj % self.size]
             if not math.isnan(got):
-                return np.array([got])
-        return np.array([math.nan])
+                return got
+        return math.nan
+
+    def step(self, a: int, v: float) -> np.ndarray:
+        return np.array([self.value(a, v)])
 
 
 class _RunState:
@@ -342,15 +356,18 @@ class _RunState:
         nonpos = np.flatnonzero(x <= 0.0)
         self.last = first + int(nonpos[-1]) if nonpos.size else None
 
-    def step(self, a: int, v: float) -> np.ndarray:
+    def value(self, a: int, v: float) -> float:
         if math.isnan(v):
-            return np.array([math.nan])
+            return math.nan
         if v <= 0.0:
             self.last = a
-            return np.array([0.0])
+            return 0.0
         start = max(self.first, a - self.nwin + 1)
         last = self.last if self.last is not None and self.last >= start else start - 1
-        return np.array([float(min(a - last, self.cap))])
+        return float(min(a - last, self.cap))
+
+    def step(self, a: int, v: float) -> np.ndarray:
+        return np.array([self.value(a, v)])
 
 
 class _DayMinState:
@@ -369,7 +386,7 @@ class _DayMinState:
             cur = min(cur, float(v))
         self.cur = cur
 
-    def step(self, a: int, v: float) -> np.ndarray:
+    def value(self, a: int, v: float) -> float:
         day = (a * self.bar_ns) // NS_PER_DAY
         if day != self.day:
             self.prev = self.cur if (day == self.day + 1 and self.cur < math.inf) else math.nan
@@ -377,7 +394,10 @@ class _DayMinState:
             self.cur = math.inf
         out = self.prev
         self.cur = min(self.cur, v)
-        return np.array([out])
+        return out
+
+    def step(self, a: int, v: float) -> np.ndarray:
+        return np.array([self.value(a, v)])
 
 
 # -- the liquidation heatmap (features.liq_heatmap), bar by bar ---------------------------
@@ -690,36 +710,40 @@ class _BatchStreamGrid(Grid):
         self.k += 1
         return states
 
-    def _each(self, kind: str, *series: np.ndarray) -> list[Any]:
+    def _each(self, kind: str, x: np.ndarray) -> list[Any]:
+        """Each symbol's k-th state stepped with its value: the states' scalar answers."""
         a = self.first_bar
-        rows = zip(*(s.tolist() for s in series), strict=True)
-        return [state.step(a, *row) for state, row in zip(self._next(kind), rows, strict=True)]
+        return [state.value(a, v) for state, v in zip(self._next(kind), x.tolist(), strict=True)]
 
     def _sums(self, x, w):
-        got = self._each("sums", x)
-        return np.concatenate([g[0] for g in got]), np.concatenate([g[1] for g in got])
+        s, c = zip(*self._each("sums", x), strict=True)
+        return np.array(s), np.array(c, np.int64)
 
     def _moments(self, x, w):
-        got = self._each("moments", x)
-        return tuple(np.concatenate([g[j] for g in got]) for j in range(3))
+        c, m, q = zip(*self._each("moments", x), strict=True)
+        return np.array(c), np.array(m), np.array(q)
 
     def _extreme(self, x, w, sign):
-        return np.concatenate(self._each("extreme", x))
+        return np.array(self._each("extreme", x), dtype=np.float64)
 
     def _corr(self, x, y, w, min_count):
-        return np.concatenate(self._each("corr", x, y))
+        a = self.first_bar
+        pairs = zip(self._next("corr"), x.tolist(), y.tolist(), strict=True)
+        return np.array([state.value(a, u, v) for state, u, v in pairs], dtype=np.float64)
 
     def _lag(self, x, k, tol):
-        return np.concatenate(self._each("lag", x))
+        return np.array(self._each("lag", x), dtype=np.float64)
 
     def _positive_run(self, x, cap):
-        return np.concatenate(self._each("run", x))
+        return np.array(self._each("run", x), dtype=np.float64)
 
     def _previous_day_min(self, x):
-        return np.concatenate(self._each("daymin", x))
+        return np.array(self._each("daymin", x), dtype=np.float64)
 
     def _hour_stat(self, x, kind, sign, hours):
-        return np.concatenate(self._each("hours", x))
+        a = self.first_bar
+        states = self._next("hours")
+        return np.vstack([state.step(a, v) for state, v in zip(states, x.tolist(), strict=True)])
 
     def stateful(self, kernel, *args):
         # the state steps on the kernel's five series (one value per row); the rest are its

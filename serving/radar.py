@@ -21,6 +21,7 @@ current.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -91,8 +92,9 @@ class ScoredBar:
         """The window the probability covers (UTC): from the bar's close, ``horizon`` long."""
         if not self.bar or not self.horizon:
             return None
-        start = self.time + parse_bar(self.bar)
-        return {"from": start.isoformat(), "until": (start + pd.Timedelta(self.horizon)).isoformat()}
+        step, horizon = _steps(self.bar, self.horizon)
+        start = self.time + step
+        return {"from": start.isoformat(), "until": (start + horizon).isoformat()}
 
     def record(self) -> dict[str, Any]:
         return {
@@ -106,6 +108,12 @@ class ScoredBar:
             "features_present": self.features_present,
             "warnings": to_json_text(self.warnings),
         }
+
+
+@functools.lru_cache(maxsize=64)
+def _steps(bar: str, horizon: str) -> tuple[pd.Timedelta, pd.Timedelta]:
+    """A bar name and a horizon as Timedeltas (parsed once, not for every symbol and bar)."""
+    return parse_bar(bar), pd.Timedelta(horizon)
 
 
 @dataclass
@@ -384,7 +392,8 @@ class Radar:
                 continue
             accepted[name] = frame
             last = self.last_time.get(name)
-            new = frame if last is None else frame[frame.index > last]
+            # usually every bar is new: no boolean indexing (400 of them a bar close add up)
+            new = frame if last is None or frame.index[0] > last else frame[frame.index > last]
             if new.empty:
                 continue
             if self.writer is None:
@@ -404,8 +413,9 @@ class Radar:
             self.last_time[name] = new.index[-1]
             data_times[name] = new.index[-1]
             if "close" in new:
+                at = new.columns.get_loc("close")
                 self._prices.update(
-                    ((name, t), float(c)) for t, c in zip(new.index, new["close"], strict=True)
+                    ((name, t), float(new.iat[k, at])) for k, t in enumerate(new.index)
                 )
             rows[name] = [
                 (t, features[k], int(np.isfinite(features[k]).sum()))
