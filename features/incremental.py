@@ -38,11 +38,15 @@ longer than MIN_WINDOW restarts the symbol from the new bar.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import math
+import pickle
 from collections import deque
 from collections.abc import Callable
 from dataclasses import fields
+from pathlib import Path
 from typing import Any, Protocol
 
 import numba as nb
@@ -777,6 +781,23 @@ class _Symbol:
         self.fallback: pd.DataFrame | None = None  # the window, when not streamable
 
 
+_FEATURE_CODE = ("groups/*.py", "rolling.py", "blocks.py", "hour_blocks.py", "liq_heatmap.py",
+                 "incremental.py", "pipeline.py", "schema.py", "bars.py")
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """A hash of the feature code a saved state was recorded by: a state is replayed kernel
+    call by kernel call, so after any change of that code it is seeded again, never reused."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for pattern in _FEATURE_CODE:
+        for path in sorted(root.glob(pattern)):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:20]
+
+
 class StreamingEngine:
     """Per-symbol streaming features; equal to ``features_at`` on the last MIN_WINDOW."""
 
@@ -828,6 +849,37 @@ class StreamingEngine:
     def _present(self, state: _Symbol, a: int) -> frozenset[str]:
         floor = a - self.nwin + 1
         return frozenset(c for c, t in state.last_finite.items() if t >= floor)
+
+    def saved_state(self, symbol: str) -> bytes | None:
+        """A symbol's streaming state as bytes (None without a streamable state), for a
+        restarted radar to :meth:`restore` instead of re-running 30 days of bars."""
+        state = self.symbols.get(symbol)
+        if state is None or state.fallback is not None:
+            return None
+        body = {"code": code_fingerprint(), "bar_ns": self.bar_ns, "nwin": self.nwin, "state": state}
+        return pickle.dumps(body, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore(self, symbol: str, saved: bytes) -> pd.Timestamp | None:
+        """Take a state saved by :meth:`saved_state`; returns its last bar, or None when it
+        cannot be used (saved by other feature code or for another bar, or unreadable): the
+        caller seeds the symbol instead. The bars after the returned one go to :meth:`update`.
+
+        Only the radar's own files are restored (``<data_dir>/_radar/engine``): pickle runs
+        what it reads, like every model store.
+        """
+        try:
+            body = pickle.loads(saved)  # the radar's own state file
+        except Exception:  # noqa: BLE001 - a damaged file only costs a seed
+            return None
+        if not isinstance(body, dict) or body.get("code") != code_fingerprint():
+            return None
+        if body.get("bar_ns") != self.bar_ns or body.get("nwin") != self.nwin:
+            return None
+        state = body.get("state")
+        if not isinstance(state, _Symbol):
+            return None
+        self.symbols[symbol] = state
+        return pd.Timestamp(state.last * self.bar_ns, unit="ns", tz="UTC")
 
     def memory_bytes(self) -> int:
         """Bytes held by the streaming states (numpy arrays, and the extremes' queues at

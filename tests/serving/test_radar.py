@@ -141,3 +141,28 @@ def test_drivers_are_computed_at_the_alert_level_and_alerts_keep_them(
     assert entry["has_drivers"] == (entry["probability"] >= cut)
     if not entry["has_drivers"]:
         assert entry["drivers"] == []
+
+
+def test_a_restart_restores_the_saved_streaming_state(tmp_path, predictor, source):
+    """close() saves each symbol's streaming state; a restart restores it (no 30-day replay)
+    and catches up from the store, scoring exactly what a restart that seeds scores."""
+    for run in ("restored", "seeded"):
+        radar = _radar(tmp_path / run, predictor)
+        run_replay(radar, source, speed=0, stop=threading.Event(), max_bars=3)
+        assert radar.close(timeout=60)
+    saved = sorted((tmp_path / "restored" / "_radar" / "engine").rglob("*.state"))
+    assert [p.stem for p in saved] == sorted(SYMBOLS)
+    for path in (tmp_path / "seeded" / "_radar" / "engine").rglob("*.state"):
+        path.unlink()
+    scores, seeded = {}, {}
+    for run in ("restored", "seeded"):
+        again = _radar(tmp_path / run, predictor)
+        seeded[run] = []
+        seed = again.engine.seed
+        again.engine.seed = lambda name, history, run=run, seed=seed: (seeded[run].append(name), seed(name, history))
+        run_replay(again, source, speed=0, stop=threading.Event(), max_bars=4)
+        again.close(timeout=60)
+        scores[run] = ScoreStore(tmp_path / run).read("BTC", "1h")
+    assert seeded == {"restored": [], "seeded": SYMBOLS}
+    assert len(scores["restored"]) == 7
+    pd.testing.assert_frame_equal(scores["restored"], scores["seeded"])
