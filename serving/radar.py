@@ -408,8 +408,13 @@ class Radar:
             return None
         if last is None or last > resume or resume - last >= MIN_WINDOW:
             return None  # saved before a rewind, or too long ago: a seed is cheaper and exact
-        catch_up = self.store.read(name, self.bar, start=last + self.step, end=resume)
-        catch_up = catch_up[catch_up.index > last]
+        # from the state's own last bar: it must still be stored (else the store was rewound
+        # or replaced: seed), and its month is read, so damaged stored data is found as a seed
+        # would find it
+        stored = self.store.read(name, self.bar, start=last, end=resume)
+        if not len(stored) or stored.index[0] != last:
+            return None
+        catch_up = stored[stored.index > last]
         if len(catch_up):
             try:
                 self.engine.update(name, catch_up)
