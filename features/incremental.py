@@ -768,6 +768,18 @@ _PRICES = ("open", "high", "low")
 _ROW0 = np.array([0])
 
 
+def _with_prices(columns: dict[str, np.ndarray], present: frozenset[str]) -> frozenset[str]:
+    """A close-only source: its close stands for open, high and low (as the batch grid does);
+    returns the columns present then."""
+    close = columns.get("close")
+    if close is None or "close" not in present:
+        return present
+    for name in _PRICES:
+        if name not in present:
+            columns[name] = close
+    return present | frozenset(_PRICES)
+
+
 class _Symbol:
     """One symbol's streaming state."""
 
@@ -1013,12 +1025,7 @@ class StreamingEngine:
         columns = {
             n: np.array([row.get(n, math.nan) for _, row in members]) for n in names
         }
-        close = columns.get("close")
-        if close is not None and "close" in present:
-            for name in _PRICES:
-                if name not in present:
-                    columns[name] = close
-            present = present | frozenset(_PRICES)
+        present = _with_prices(columns, present)
         n = len(members)
         positions = np.arange(n)
         grid = _BatchStreamGrid(bar=self.bar, first_bar=a, n=n, positions=positions, columns=columns)
@@ -1027,13 +1034,7 @@ class StreamingEngine:
 
     def _step(self, state: _Symbol, a: int, row: dict[str, float]) -> np.ndarray:
         columns = {n: np.array([row.get(n, math.nan)]) for n in state.columns}
-        present = state.present
-        close = columns.get("close")
-        if close is not None and "close" in present:
-            for name in _PRICES:
-                if name not in present:
-                    columns[name] = close
-            present = present | frozenset(_PRICES)
+        present = _with_prices(columns, state.present)
         grid = _StreamGrid(bar=self.bar, first_bar=a, n=1, positions=_ROW0, columns=columns)
         grid._bind(state.states, present)
         out = _compute(grid, _ROW0)
