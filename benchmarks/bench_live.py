@@ -210,7 +210,7 @@ def main() -> None:
           f"{read_s / arrow_s:.1f}x); {_load()}")
     print(f"  restart: restoring the state saved at close {restore_s * 1e3:.1f} ms per symbol "
           f"(target for a seed <= 20 ms) {_ok(restore_s <= 0.020)}, then the stored bars after it "
-          f"stream in ({np.mean(thread_cpu) / args.symbols * 1e3:.2f} ms of CPU a bar); {_load()}")
+          f"stream in ({np.mean(thread_cpu) / args.symbols * 1e3:.2f} ms of CPU a symbol and bar); {_load()}")
     print(f"  streaming state {per_symbol_mb:.1f} MB per symbol (target <= 2 MB) {_ok(per_symbol_mb <= 2)};"
           f" peak RSS of the radar run {radar_rss_mb:.0f} MB (target <= 1024 MB) {_ok(radar_rss_mb <= 1024)},"
           f" of the whole benchmark incl. the baselines {rss_mb:.0f} MB; {_load()}")
