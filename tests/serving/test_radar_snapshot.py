@@ -3,7 +3,6 @@ cache, and drivers on demand from /scores/{symbol}?drivers=1."""
 
 from __future__ import annotations
 
-import json
 import time
 
 import numpy as np
