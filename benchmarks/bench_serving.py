@@ -19,6 +19,7 @@ echo service, each printed with its ceiling from the same run.
 
     .venv/bin/python benchmarks/bench_serving.py [--requests 2000] [--duration 30] [--clients 16]
         [--home DIR (re-use a quickstart home)] [--tiny (no quickstart: a tiny model)]
+        [--quick (latency targets only)]
 
 Only loopback addresses are used; every loop is bounded in count and time; both servers are
 stopped (by their process-group ids) at the end.
@@ -90,9 +91,18 @@ def percentiles(seconds: list[float]) -> tuple[float, float]:
 
 
 def interleaved_http(
-    targets: dict[str, tuple[str, bytes]], n: int, block: int = 50
+    targets: dict[str, tuple[str, bytes]],
+    n: int,
+    block: int = 50,
+    servers: dict[str, list[psutil.Process]] | None = None,
+    cpu: dict[str, float] | None = None,
 ) -> dict[str, list[float]]:
-    """n sequential requests per target, in interleaved blocks so machine noise hits all alike."""
+    """n sequential requests per target, in interleaved blocks so machine noise hits all alike.
+
+    With ``servers`` (target -> its server's worker processes), ``cpu`` receives each target's
+    server CPU seconds (user + system) over its blocks: what a request costs the server,
+    whatever the machine's load does to the wall-clock figures.
+    """
     clients = {name: httpx.Client(base_url=url, timeout=10.0) for name, (url, _) in targets.items()}
     headers = {"Content-Type": "application/json"}
     times: dict[str, list[float]] = {name: [] for name in targets}
@@ -103,16 +113,30 @@ def interleaved_http(
         for _ in range(max(1, n // block)):
             for name, (_, body) in targets.items():
                 client = clients[name]
+                before = _cpu_seconds((servers or {}).get(name, []))
                 for _ in range(block):
                     t = time.perf_counter()
                     response = client.post("/predict", content=body, headers=headers)
                     times[name].append(time.perf_counter() - t)
                     if response.status_code != 200:
                         raise SystemExit(f"{name}: {response.status_code} {response.text[:300]}")
+                if cpu is not None and servers and name in servers:
+                    cpu[name] = cpu.get(name, 0.0) + _cpu_seconds(servers[name]) - before
     finally:
         for client in clients.values():
             client.close()
     return times
+
+
+def _cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            used = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += used.user + used.system
+    return total
 
 
 def load_test(
@@ -262,6 +286,11 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="no quickstart: serve a tiny model")
     parser.add_argument("--keep", action="store_true", help="keep the temporary work directory")
     parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="latency only: no load test, random paths or missing-groups table",
+    )
+    parser.add_argument(
         "--port", type=int, default=0, help="service port (echo: port + 1); default: free ports"
     )
     args = parser.parse_args()
@@ -351,9 +380,12 @@ def main() -> None:
     ]
     with (
         server(service_cmd, env, "service", work) as (url, proc, ready_s),
-        server(echo_cmd, env, "echo", work) as (echo_url, _, _),
+        server(echo_cmd, env, "echo", work) as (echo_url, echo_proc, _),
     ):
         workers = worker_processes(proc)
+        echo_workers = worker_processes(echo_proc)
+        servers = {"echo": echo_workers, "features": workers, "bars": workers}
+        server_cpu: dict[str, float] = {}
         seq = interleaved_http(
             {
                 "echo": (echo_url, bodies["features"]),
@@ -361,13 +393,22 @@ def main() -> None:
                 "bars": (url, bodies["bars"]),
             },
             args.requests,
+            servers=servers,
+            cpu=server_cpu,
         )
         bars_n = max(200, args.requests // 4)
-        seq["bars"] += interleaved_http({"bars": (url, bodies["bars"])}, bars_n)["bars"]
-        rss_before = sum(w.memory_info().rss for w in workers)
-        load = load_test(url, bodies["features"], n_clients, duration, workers)
-        rss_after = sum(w.memory_info().rss for w in workers)
-        paths = random_paths(url, workers)
+        seq["bars"] += interleaved_http(
+            {"bars": (url, bodies["bars"])}, bars_n, servers=servers, cpu=server_cpu
+        )["bars"]
+        if args.quick:
+            load = {"requests": 0, "errors": [], "seconds": 1.0, "rss_peak": 0}
+            rss_before = rss_after = sum(w.memory_info().rss for w in workers)
+            paths = None
+        else:
+            rss_before = sum(w.memory_info().rss for w in workers)
+            load = load_test(url, bodies["features"], n_clients, duration, workers)
+            rss_after = sum(w.memory_info().rss for w in workers)
+            paths = random_paths(url, workers)
 
     rows = {
         "Booster.predict, 1 row, num_threads=1 (in-process)": percentiles(raw),
@@ -407,28 +448,29 @@ def main() -> None:
         f"{f50:.2f} / {e50:.2f} ms = {f50 / e50:.2f}x",
         _ok(f50 <= 1.3 * e50),
     )
-    m_before, m_after, r_before, r_after = paths
-    checks.add_row(
-        f"{RANDOM_PATHS} random paths: /metrics size",
-        f"{m_before / 1024:.0f} -> {m_after / 1024:.0f} KiB",
-        _ok(m_after <= m_before * 1.05),
-    )
-    checks.add_row(
-        f"{RANDOM_PATHS} random paths: worker RSS",
-        f"{r_before / 2**20:.0f} -> {r_after / 2**20:.0f} MiB",
-        _ok(r_after <= r_before * 1.10),
-    )
-    checks.add_row(
-        f"{n_clients} clients x {duration:g} s: zero errors",
-        f"{len(load['errors'])} errors in {load['requests']} requests",
-        _ok(not load["errors"]),
-    )
-    checks.add_row("throughput", f"{rps:.0f} requests/s", "-")
-    checks.add_row(
-        "worker RSS growth <= 10 %",
-        f"{rss_before / 2**20:.0f} -> {rss_after / 2**20:.0f} MiB ({growth:+.1%}), peak {load['rss_peak'] / 2**20:.0f} MiB",
-        _ok(growth <= 0.10),
-    )
+    if paths is not None:
+        m_before, m_after, r_before, r_after = paths
+        checks.add_row(
+            f"{RANDOM_PATHS} random paths: /metrics size",
+            f"{m_before / 1024:.0f} -> {m_after / 1024:.0f} KiB",
+            _ok(m_after <= m_before * 1.05),
+        )
+        checks.add_row(
+            f"{RANDOM_PATHS} random paths: worker RSS",
+            f"{r_before / 2**20:.0f} -> {r_after / 2**20:.0f} MiB",
+            _ok(r_after <= r_before * 1.10),
+        )
+        checks.add_row(
+            f"{n_clients} clients x {duration:g} s: zero errors",
+            f"{len(load['errors'])} errors in {load['requests']} requests",
+            _ok(not load["errors"]),
+        )
+        checks.add_row("throughput", f"{rps:.0f} requests/s", "-")
+        checks.add_row(
+            "worker RSS growth <= 10 %",
+            f"{rss_before / 2**20:.0f} -> {rss_after / 2**20:.0f} MiB ({growth:+.1%}), peak {load['rss_peak'] / 2**20:.0f} MiB",
+            _ok(growth <= 0.10),
+        )
     checks.add_row("server start to ready", f"{ready_s:.1f} s ({len(workers)} worker(s))", "-")
     if quickstart_s is not None:
         checks.add_row(
@@ -444,18 +486,29 @@ def main() -> None:
         f"issue 14 target: /predict features p50 <= 1.3x echo p50: {_ok(f50 <= 1.3 * e50)} "
         f"({f50:.3f} / {e50:.3f} ms = {f50 / e50:.2f}x)"
     )
-    _, in99 = rows["Predictor, 720 bars incl. parsing (in-process)"]
+    in50, in99 = rows["Predictor, 720 bars incl. parsing (in-process)"]
+    per = {name: server_cpu.get(name, 0.0) / max(1, len(seq[name])) * 1e3 for name in seq}
     console.print(
         f"issue 23 target: /predict bars (720 x 1h) p99 <= 10 ms with {booster.num_trees()} "
-        f"trees: {_ok(b99 <= 10)} (p99 {b99:.2f} ms; ceiling in-process Predictor p99 "
-        f"{in99:.2f} ms, {b99 / in99:.2f}x; {_load()})"
+        f"trees: {_ok(b99 <= 10)} (p50 {rows['HTTP /predict bars (720 x 1h)'][0]:.2f} ms, "
+        f"p99 {b99:.2f} ms, server CPU {per['bars']:.2f} ms a request; ceiling in-process "
+        f"Predictor incl. parsing p50 {in50:.2f} / p99 {in99:.2f} ms; {_load()})"
     )
     console.print(
         f"issue 23 target: /predict features p50 <= 1.2x echo p50: {_ok(f50 <= 1.2 * e50)} "
-        f"({f50:.3f} / {e50:.3f} ms = {f50 / e50:.2f}x; the echo service is the ceiling; "
-        f"{_load()})"
+        f"({f50:.3f} / {e50:.3f} ms = {f50 / e50:.2f}x; server CPU {per['features']:.3f} / "
+        f"{per['echo']:.3f} ms a request = {per['features'] / max(per['echo'], 1e-9):.2f}x; "
+        f"the echo service is the ceiling; {_load()})"
     )
-    missing_groups(predictor)
+    one, five, _ = os.getloadavg()
+    if max(one, five) > 1.0:
+        console.print(
+            f"[yellow]note: issue 23's targets are defined at load average <= 1; this run saw "
+            f"{one:.1f}/{five:.1f}, so its wall-clock figures are inflated (the server CPU per "
+            "request is not)[/]"
+        )
+    if not args.quick:
+        missing_groups(predictor)
     if load["errors"]:
         console.print(f"first errors: {load['errors'][:3]}")
     if args.keep:

@@ -86,6 +86,7 @@ def features_at(window: pd.DataFrame, bar: str | pd.Timedelta | None = None) -> 
     start of a training frame) or NaN.
     """
     grid = _grid(window, bar, "features_at")
+    grid.last_row_only = True  # the long windows at this row only: same numbers, less work
     values = _compute(grid, grid.positions[-1:])
     return pd.Series(values[0], index=list(FEATURES), name=window.index[-1], dtype="float64")
 
@@ -106,6 +107,7 @@ def features_at_columns(
     if "close" not in columns:
         raise DataError(f"{source}: missing required column 'close'; found {list(columns)}")
     grid = _with_prices(Grid.from_arrays(times_ns, dict(columns), bar=bar, source=source))
+    grid.last_row_only = True
     return _compute(grid, grid.positions[-1:])[0]
 
 

@@ -33,6 +33,7 @@ from features.blocks import chan as _chan
 from features.blocks import crossing as _crossing
 from features.blocks import scan_order as _scan_order
 from features.errors import DataError
+from features.window_end import hour_window_at_end
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 
@@ -328,6 +329,10 @@ class Grid:
     frame: pd.DataFrame | None = None
     source: str = "frame"
     cache: dict = field(default_factory=dict)
+    last_row_only: bool = False
+    """Long (hourly-aggregate) windows are computed at the last row only, the other rows NaN:
+    for callers that read the last row alone (:func:`features.pipeline.features_at`). A
+    feature that needed another row of such a window would come out NaN, never wrong."""
     _names: dict[str, int] | None = None
     _matrix: np.ndarray | bool | None = None
 
@@ -535,7 +540,18 @@ class Grid:
     def _hour_stat(self, x: np.ndarray, kind: int, sign: float, hours: int) -> np.ndarray:
         """A long window's accumulator at every row, from hourly aggregates
         (:mod:`features.hour_blocks`)."""
+        if self.last_row_only:
+            return self._hour_stat_at_end(x, kind, sign, hours)
         return self._hour_rows(x, kind, sign, hours, None)
+
+    def _hour_stat_at_end(self, x: np.ndarray, kind: int, sign: float, hours: int) -> np.ndarray:
+        """:meth:`_hour_stat` at the last row only (:mod:`features.window_end`), NaN above."""
+        bph = self.bars("1h")
+        off, phase = self.first_bar % bph, (self.first_bar // bph) % hours
+        aggregates = hb.hour_aggregates(x, kind, sign, bph, off)
+        out = np.full((self.n, hb.WIDTH[kind]), np.nan)
+        out[-1] = hour_window_at_end(kind, aggregates, hours, phase)
+        return out
 
     def _hour_rows(
         self, x: np.ndarray, kind: int, sign: float, hours: int, aggregates: np.ndarray | None

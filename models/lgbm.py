@@ -259,7 +259,7 @@ def inner_split(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Positions of fit and validation rows: validation is the latest part, fit is purged by ``gap``."""
     n = len(index)
-    n_valid = max(1, int(round(n * valid_fraction)))
+    n_valid = max(1, round(n * valid_fraction))
     valid_start = index[n - n_valid]
     fit = np.flatnonzero(index < valid_start - gap)
     valid = np.arange(n - n_valid, n)

@@ -19,6 +19,7 @@ milliseconds.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,6 +47,7 @@ from features.pipeline import (
 )
 from features.schema import COLUMNS, SIGNAL_GROUPS
 from models import FlushModel
+from models.flush_model import RISK_LEVELS
 from serving.schemas import (
     ModelCard,
     ModelInfo,
@@ -368,9 +370,16 @@ class Predictor:
         close, one label horizon long (what the label of that row is about)."""
         if as_of is None:
             return None
-        start = pd.Timestamp(as_of) + (self.bar or pd.Timedelta(hours=1))
+        bar, horizon = self._window_steps
+        start = as_of + bar
+        return {"from": start, "until": start + horizon}
+
+    @functools.cached_property
+    def _window_steps(self) -> tuple[timedelta, timedelta]:
+        """(bar, label horizon) as datetime steps: a window costs two additions per answer."""
+        bar = self.bar or pd.Timedelta(hours=1)
         horizon = pd.Timedelta(self.model.label_spec.get("horizon") or "1h")
-        return {"from": start.to_pydatetime(), "until": (start + horizon).to_pydatetime()}
+        return bar.to_pytimedelta(), horizon.to_pytimedelta()
 
     def respond(
         self,
@@ -388,7 +397,7 @@ class Predictor:
             floor = self.floor_probability(model_probabilities[i], warnings)
             if floor is not None:
                 probabilities[i] = floor
-        levels = self.model.risk_levels(probabilities)
+        levels = self._risk_levels(probabilities)
         present = (self._seen & ~np.isnan(rows)).sum(axis=1)
         return [
             PredictResponse(
@@ -415,6 +424,16 @@ class Predictor:
                 strict=True,
             )
         ]
+
+    def _risk_levels(self, probabilities: np.ndarray) -> list[str]:
+        """FlushModel.risk_levels with the level edges read once (same searchsorted)."""
+        edges, names = self._level_edges
+        return [names[i] for i in np.searchsorted(edges, probabilities, side="right").tolist()]
+
+    @functools.cached_property
+    def _level_edges(self) -> tuple[np.ndarray, tuple[str, ...]]:
+        thresholds = self.model.thresholds
+        return np.array([thresholds[k] for k in RISK_LEVELS[1:]], dtype=np.float64), RISK_LEVELS
 
     def floor_probability(self, p: float, warnings: list[PredictionWarning]) -> float | None:
         """The base rate, when inputs are missing and the model says less (else None).

@@ -18,12 +18,14 @@ from operator import itemgetter
 from typing import Annotated, Any, Literal, NotRequired
 
 import numpy as np
+import orjson
 import pandas as pd
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     GetCoreSchemaHandler,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -34,14 +36,21 @@ from features.descriptions import MAX_NATURAL, plausible, unit
 from features.pipeline import FEATURES
 from features.schema import COLUMNS, MAX_ABS_FUNDING
 from features.settings import get_settings
+from serving.bar_columns import BarReader
 
 _settings = get_settings()
 MAX_BARS: int = _settings.max_bars
 MAX_BATCH: int = _settings.max_batch
+MIN_BARS = 2
 RiskLevel = Literal["low", "elevated", "high", "extreme"]
 
 _STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True)
 _FEATURE_SET = frozenset(FEATURES)
+PLAUSIBLE_ALWAYS = 20.0
+"""A feature value at most this large is plausible whatever its unit (the steepest, a log
+ratio in percent, gives 100 * expm1(20) = 4.9e10, far below MAX_NATURAL): a features request
+converts only larger values to their natural unit to check them (tests/serving/
+test_bar_columns.py checks every feature)."""
 
 Price = Annotated[float, Field(gt=0, description="USD, > 0")]
 Usd = Annotated[float, Field(ge=0, description="USD notional, >= 0")]
@@ -116,13 +125,18 @@ class BarColumns:
 
     @classmethod
     def from_bars(cls, bars: list[dict[str, Any]]) -> BarColumns:
+        """From bars pydantic validated one by one (:class:`Bar`)."""
         stamps = [_ns(b["time"]) for b in bars]
         if min(stamps) < 0 or max(stamps) >= _NS_MAX:
             i = next(j for j, v in enumerate(stamps) if not 0 <= v < _NS_MAX)
             raise ValueError(
                 f"bars.{i}.time must lie between {TIME_MIN:%Y-%m-%d} and {TIME_MAX:%Y-%m-%d}"
             )
-        times = np.array(stamps, dtype=np.int64)
+        return cls.checked(np.array(stamps, dtype=np.int64), _columns(bars))
+
+    @classmethod
+    def checked(cls, times: np.ndarray, columns: dict[str, np.ndarray]) -> BarColumns:
+        """The checks across bars (time order, high >= low), naming the first bad bar."""
         steps = np.diff(times)
         if (steps <= 0).any():
             i = int(np.argmax(steps <= 0)) + 1
@@ -131,7 +145,6 @@ class BarColumns:
                 f"bars.{i}.time ({_iso(times[i])}) {what} bars.{i - 1}.time "
                 f"({_iso(times[i - 1])}): bars must be in increasing time order, without duplicates"
             )
-        columns = _columns(bars)
         crossed = columns["high"] < columns["low"]
         if crossed.any():
             i = int(np.argmax(crossed))
@@ -139,6 +152,15 @@ class BarColumns:
                 f"bars.{i}: high ({columns['high'][i]}) must be >= low ({columns['low'][i]})"
             )
         return cls(times, columns)
+
+    @classmethod
+    def _parse(cls, value: Any, validate: Any) -> BarColumns:
+        """Plainly valid bars straight into columns (:mod:`serving.bar_columns`); anything
+        else through pydantic's per-bar validation (``validate``), which names the field."""
+        fast = _READER(value)
+        if fast is None:
+            return cls.from_bars(validate(value))
+        return cls.checked(*fast)
 
     def to_bars(self) -> list[dict[str, Any]]:
         """Back to JSON bars (missing values left out)."""
@@ -157,13 +179,16 @@ class BarColumns:
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
         bars = handler.generate_schema(
-            Annotated[list[Bar], Field(min_length=2, max_length=MAX_BARS)]
+            Annotated[list[Bar], Field(min_length=MIN_BARS, max_length=MAX_BARS)]
         )
-        return core_schema.no_info_after_validator_function(
-            cls.from_bars,
+        return core_schema.no_info_wrap_validator_function(
+            cls._parse,
             bars,
             serialization=core_schema.plain_serializer_function_ser_schema(lambda v: v.to_bars()),
         )
+
+
+_READER = BarReader(Bar, MIN_BARS, MAX_BARS, _NS_MAX)
 
 
 def _columns(bars: list[dict[str, Any]]) -> dict[str, np.ndarray]:
@@ -220,6 +245,21 @@ class PredictRequest(BaseModel):
     features: dict[str, float | None] = None  # type: ignore[assignment]
     as_of: datetime | None = None
 
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Any:
+        """Parse with orjson, then validate the Python objects (BentoML parses request bodies
+        with this method too).
+
+        A 720-bar body parses about twice as fast this way, and the bars then take the column
+        path (:mod:`serving.bar_columns`). Anything this path refuses (JSON orjson cannot read,
+        NaN or infinite literals, any validation error) is parsed again by pydantic's own JSON
+        validation, so an invalid body gets exactly the 400 answer it always got.
+        """
+        try:
+            return cls.model_validate(orjson.loads(json_data), **kwargs)
+        except (orjson.JSONDecodeError, ValidationError):
+            return super().model_validate_json(json_data, **kwargs)
+
     @field_validator("features")
     @classmethod
     def _known_features(cls, features: dict[str, float | None] | None) -> Any:
@@ -231,7 +271,14 @@ class PredictRequest(BaseModel):
                 f"unknown feature name(s) {unknown[:10]}; GET /model lists the "
                 f"{len(FEATURES)} features"
             )
-        absurd = [k for k, v in features.items() if v is not None and not plausible(k, v)]
+        # |v| <= PLAUSIBLE_ALWAYS is plausible in every unit: only larger values are converted
+        absurd = [
+            k
+            for k, v in features.items()
+            if v is not None
+            and not -PLAUSIBLE_ALWAYS <= v <= PLAUSIBLE_ALWAYS
+            and not plausible(k, v)
+        ]
         if absurd:
             name = absurd[0]
             raise ValueError(

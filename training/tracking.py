@@ -186,13 +186,18 @@ def run_description(report: dict[str, Any], data_source: str) -> str:
         f"**Verdict:** {verdict}",
         "",
         f"**Label:** {setup.get('label', '?')}",
-        f"**Data:** {setup.get('symbol', '?')} {setup.get('bar', '?')} from {data_source}, "
-        f"{str(setup.get('data_start', '?'))[:16]} to {str(setup.get('data_end', '?'))[:16]}, "
-        f"signal groups {', '.join(setup.get('groups') or []) or '-'}",
-        f"**Evaluation:** {setup.get('folds', '?')} walk-forward fold(s), {setup.get('evaluated_rows', '?')} "
-        f"out-of-fold rows, base rate {model.get('base_rate', float('nan')):.4f}; "
-        f"ECE (equal-mass) {model.get('ece', float('nan')):.4f}, calibration slope "
-        f"{model.get('calibration_slope', float('nan')):.2f}",
+        (
+            f"**Data:** {setup.get('symbol', '?')} {setup.get('bar', '?')} from {data_source}, "
+            f"{str(setup.get('data_start', '?'))[:16]} to {str(setup.get('data_end', '?'))[:16]}, "
+            f"signal groups {', '.join(setup.get('groups') or []) or '-'}"
+        ),
+        (
+            f"**Evaluation:** {setup.get('folds', '?')} walk-forward fold(s), "
+            f"{setup.get('evaluated_rows', '?')} out-of-fold rows, base rate "
+            f"{model.get('base_rate', float('nan')):.4f}; ECE (equal-mass) "
+            f"{model.get('ece', float('nan')):.4f}, calibration slope "
+            f"{model.get('calibration_slope', float('nan')):.2f}"
+        ),
     ]
     if events:
         lines.append(f"**Event study:** {events}")
@@ -237,7 +242,7 @@ def log_training_run(
         )
     except FlushRiskError:
         raise
-    except Exception as err:  # sqlite / MLflow / OS errors of a store that went away mid-run
+    except Exception as err:  # noqa: BLE001 - sqlite / MLflow / OS errors of a store that went away mid-run
         db = mlflow_home(home) / "mlflow.db"
         if not db.is_file():
             raise FlushRiskError(

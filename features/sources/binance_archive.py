@@ -108,7 +108,9 @@ SNAPSHOT_MAX_AGE = {"metrics": pd.Timedelta(minutes=15), "bookDepth": pd.Timedel
 FUNDING_MAX_AGE_INTERVALS = 1.5
 
 # Binance kline intervals (all of them, so that an unsupported one is named, not ignored).
-_INTERVALS = tuple(["1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1mo"])
+_INTERVALS = (
+    "1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1mo",
+)
 _NAME = re.compile(
     r"^(?P<symbol>[A-Z0-9]+)-(?P<kind>[A-Za-z0-9]+)-(?P<period>\d{4}-\d{2}(?:-\d{2})?)"
     r"\.(?P<ext>zip|csv)$"

@@ -39,7 +39,7 @@ def test_onset_label_excludes_running_cascades():
     strength = make_label_strength(frame, LabelSpec(onset="6h"))
     assert (strength.isna() == onset.isna()).all()
     # and the training windows leave those rows out
-    X, y, meta = labelled_windows(frame, LabelSpec(onset="6h"))
+    X, _, meta = labelled_windows(frame, LabelSpec(onset="6h"))
     assert frame.index[101] not in X.index and frame.index[99] in X.index
     assert meta.label_spec["onset"] == "6h"
 

@@ -31,7 +31,7 @@ def _series():
 
 
 def test_onsets_and_continuations_are_scored_separately_for_every_predictor():
-    t, p, y, size, at = _series()
+    t, p, y, size, _ = _series()
     persistence = np.where(np.r_[0, y[:-1]] > 0, 0.5, 0.01)  # alerts only once it runs
     out = event_study(t, {"model": p, "persistence": persistence}, y, 0.3, H, H, size=size)
     assert (out["events_total"], out["onsets"], out["continuations"]) == (4, 2, 2)
@@ -76,7 +76,7 @@ def test_a_cascade_running_before_the_evaluated_rows_makes_a_continuation():
 def test_public_days_outside_the_data_are_not_mentioned(tmp_path):
     path = tmp_path / "events.csv"
     path.write_text("date_utc,note\n2025-10-10,crash\n2021-05-19,not in the data\n")
-    t, p, y, size, _ = _series()
+    t, p, y, _, _ = _series()
     close = pd.Series(100.0, index=t)
     close[close.index >= pd.Timestamp("2025-10-10 21:00", tz="UTC")] = 93.0  # -7 % at 21:00
     out = event_study(t, {"model": p}, y, 0.3, H, H, public=load_events(path), close=close)

@@ -8,7 +8,14 @@ import pandas as pd
 import pytest
 
 from models.baselines import Persistence, Volatility, make_baseline
-from training.metrics import average_precision, brier_skill, calibration_fit, expected_calibration_error, log_loss, roc_auc
+from training.metrics import (
+    average_precision,
+    brier_skill,
+    calibration_fit,
+    expected_calibration_error,
+    log_loss,
+    roc_auc,
+)
 from training.protocol import ProtocolConfig, _BlockStats, _weighted, block_ids, protocol_report
 
 H = pd.Timedelta("1h")
@@ -41,7 +48,7 @@ def test_report_has_cis_paired_differences_and_a_verdict_first():
     noisy = np.clip(p + rng.normal(0, 0.08, len(p)), 1e-4, 1)
     report = protocol_report({"model": p, "noisy": noisy, "base_rate": np.full(len(p), y.mean())}, y, t, H, 0.2,
                              seed_predictions=[p, p], config=ProtocolConfig(resamples=100))
-    assert list(report)[0] == "verdict"
+    assert next(iter(report)) == "verdict"
     lo, hi = report["metrics"]["model"]["ci"]["pr_auc"]
     assert lo < report["metrics"]["model"]["pr_auc"] < hi
     d = report["differences"]["noisy"]["pr_auc"]

@@ -18,7 +18,7 @@ ENV = {"COLUMNS": "160"}
 @pytest.fixture
 def seen(monkeypatch):
     """Every row time a booster was fitted on or asked to score, by any call of fit_booster."""
-    import training.tuning as tuning
+    from training import tuning
 
     times: list[pd.DatetimeIndex] = []
     real = tuning.fit_booster

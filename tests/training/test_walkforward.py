@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -41,7 +43,7 @@ def test_expanding_folds_tile_the_test_period_in_time_order():
     tested = np.concatenate([f.test for f in folds])
     assert np.all(np.diff(tested) > 0)  # no overlap, in time order
     assert tested[-1] == len(idx) - 1  # up to the last row
-    assert all(len(a.train) < len(b.train) for a, b in zip(folds, folds[1:], strict=False))
+    assert all(len(a.train) < len(b.train) for a, b in itertools.pairwise(folds))
 
 
 def test_test_from_makes_one_split_at_that_date():

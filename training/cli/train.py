@@ -11,7 +11,7 @@ import subprocess
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import typer
 from rich import box
@@ -274,7 +274,7 @@ class FoldProgress:
         )
         self.progress.advance(self.trials)
 
-    def __enter__(self) -> FoldProgress:
+    def __enter__(self) -> Self:
         self.progress.__enter__()
         return self
 
