@@ -137,6 +137,14 @@ class BatchScorer:
             }
         )
 
+    def probabilities(self, rows: np.ndarray) -> np.ndarray:
+        """The model's probabilities of feature rows from the booster's ordinary prediction
+        (no tree SHAP; on one thread, see :func:`_one_thread`)."""
+        with _one_thread():
+            return self.model.predict_proba(
+                np.ascontiguousarray(rows, dtype=np.float64), booster=self._trees
+            )
+
     def drivers_of(self, rows: np.ndarray) -> np.ndarray:
         """The drivers' JSON text of feature rows, as /predict gives them (tree SHAP)."""
         with _one_thread():

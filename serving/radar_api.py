@@ -174,6 +174,8 @@ def _static(symbol: str, entry: dict[str, Any], bar: str) -> dict[str, Any]:
         "as_of": entry.get("time"),
         "top_driver": drivers[0].get("text") if drivers else None,
         "drivers": drivers,
+        # a snapshot from before the radar computed drivers only at the alert level had them all
+        "has_drivers": bool(entry.get("has_drivers", True)),
         "sparkline": entry.get("sparkline") or {"time": [], "probability": []},
         "label": entry.get("label"),
         "model": entry.get("model"),
