@@ -289,7 +289,27 @@ def train_model(days: float, out: Path) -> Path:
     return model.save(out)
 
 
-def scoring(universe: Universe, train_days: float = 90, drivers: str = "none") -> dict[str, float]:
+def quickstart_model(out: Path, given: Path | None = None) -> Path:
+    """The quickstart's model: its own steps (a year of simulated hourly BTC, seed 7, then its
+    training call with MLflow in a scratch home, a few minutes), or the model directory
+    ``given`` (a quickstart home's ``mlflow/artifacts/<run>/artifacts/flush_model``)."""
+    if given is not None:
+        return given
+    from training.cli.quickstart import QuickstartPaths, quickstart_label, simulate_step
+    from training.jobs import train
+
+    started = time.perf_counter()
+    paths = QuickstartPaths.from_home(out / "home")
+    simulate_step("BTC", 365, 7, paths.data_dir)
+    outcome = train(data_dir=paths.data_dir, symbol="BTC", bar="1h", home=paths.mlflow_home,
+                    label=quickstart_label("BTC"))
+    print(f"quickstart model trained by the quickstart's own steps in "
+          f"{time.perf_counter() - started:.0f}s (not timed)")
+    return outcome.model.save(out / "model")
+
+
+def scoring(universe: Universe, train_days: float = 90, drivers: str = "none",
+            quickstart: Path | None = None) -> dict[str, float]:
     """flushrisk score's job (training.score) in one process against a 2-worker LocalCluster:
     every bar of every symbol, features + probability + risk level + warnings (+ drivers as
     ``drivers`` says), written to the scores dataset, same code, same data, same run; and first
@@ -307,8 +327,13 @@ def scoring(universe: Universe, train_days: float = 90, drivers: str = "none") -
     print(f"model: {booster.num_trees()} trees of at most {booster.params.get('num_leaves', '?')} "
           f"leaves, trained on {train_days:g} simulated days in {time.perf_counter() - started:.1f}s "
           "(not timed)")
-    results: dict[str, float] = dict(probability_step(FlushModel.load(model_dir), data, names))
-    request = ScoreRequest(data_dir=data, symbols=names, model=str(model_dir), months_per_task=3,
+    features = feature_rows(data, names)
+    results: dict[str, float] = dict(probability_step(FlushModel.load(model_dir), features, "bench"))
+    qs = FlushModel.load(quickstart_model(universe.root / "quickstart", quickstart))
+    step = probability_step(qs, features, "quickstart", target=True)
+    del features
+    results.update({f"quickstart_{k}": v for k, v in step.items()})
+    request = ScoreRequest(data_dir=data, symbols=names, model=str(model_dir),
                            write_scores=True, scheduler=LOCAL_PROCESS, drivers=drivers)
     for label in ("1 process", "Dask 2 workers"):
         shutil.rmtree(data / "_scores", ignore_errors=True)
@@ -355,22 +380,13 @@ def load() -> str:
     return f"load {one:.1f}/{five:.1f}"
 
 
-def probability_step(model, data: Path, names: list[str], max_rows: int = 500_000) -> dict[str, float]:
-    """The probability step alone (features given) against its ceiling, in CPU seconds.
-
-    The rows are the features of the first symbols (up to ``max_rows``); each figure is the
-    best of 3 runs (a shared machine only ever slows a run down). BatchScorer with drivers
-    none (probability, floors, risk level, warnings, features present) must reach
-    1,000,000 bars per CPU second and stay within 2x of LightGBM's ``predict`` alone
-    (one thread) on the same rows; tree SHAP (every bar's drivers) is printed beside them.
-    """
+def feature_rows(data: Path, names: list[str], max_rows: int = 500_000) -> tuple[np.ndarray, list[str]]:
+    """The features of the first symbols (up to ``max_rows``, in time order per symbol, as a
+    backtest scores them) and the bar columns they were built from."""
     from features import build_features
-    from serving.batch import BatchScorer
-    from serving.predictor import Predictor
-    from training.score import chunk_rows
 
     store = MarketStore(data)
-    parts, columns, have = [], None, 0
+    parts, columns, have = [], [], 0
     for name in names:
         frame = store.read(name, "5m")
         columns = [c for c in frame.columns if frame[c].notna().any()]
@@ -378,7 +394,30 @@ def probability_step(model, data: Path, names: list[str], max_rows: int = 500_00
         have += len(parts[-1])
         if have >= max_rows:
             break
-    rows = np.vstack(parts)[:max_rows]
+    return np.ascontiguousarray(np.vstack(parts)[:max_rows]), columns
+
+
+def probability_step(
+    model, feature_rows: tuple[np.ndarray, list[str]], label: str, target: bool = False
+) -> dict[str, float]:
+    """The probability step alone (features given) against its ceiling, in CPU seconds.
+
+    Each figure is the best of 3 runs (a shared machine only ever slows a run down).
+    BatchScorer with drivers none (probability, floors, risk level, warnings, features present;
+    the booster compiled to C by models.compiled, built first and not timed) against
+    LightGBM's ``predict`` alone (one thread) on the same rows: within 2x, and for the
+    quickstart's model (``target``) >= 1,000,000 bars per CPU second. Tree SHAP (every bar's
+    drivers) is printed beside them.
+    """
+    from models import compiled
+    from serving.batch import BatchScorer
+    from serving.predictor import Predictor
+    from training.score import chunk_rows
+
+    rows, columns = feature_rows
+    t = time.perf_counter()
+    trees = compiled.for_model(model, build=True)
+    built = time.perf_counter() - t
     predictor = Predictor(model, "bench", "local")
     scorer = BatchScorer(predictor)
 
@@ -396,29 +435,36 @@ def probability_step(model, data: Path, names: list[str], max_rows: int = 500_00
             scorer.score(rows[lo : min(lo + size, n)], columns, mode)
 
     n = len(rows)
+    print(f"\nprobability step, {label} model: {model.booster.num_trees()} trees of at most "
+          f"{model.booster.params.get('num_leaves', '?')} leaves, blend {model.blend:g}; "
+          f"compiled trees: {f'built and checked in {built:.1f}s (not timed)' if trees else 'unavailable'}")
     ceiling = cpu(lambda: model.booster.predict(rows, num_threads=1))
+    alone = cpu(lambda: trees.predict(rows)) if trees is not None else float("nan")
     none = cpu(lambda: chunks("none", n))
     top = cpu(lambda: chunks("top", n), repeats=1)
     shap_n = min(n, 20_000)
     shap = cpu(lambda: chunks("all", shap_n), repeats=1)
     rate, ceiling_rate = n / none, n / ceiling
-    print(f"probability step on {n:,} feature rows (features given), CPU seconds, best of 3; "
-          f"{load()}:")
+    print(f"on {n:,} feature rows (features given), CPU seconds, best of 3; {load()}:")
     print(f"  LightGBM predict alone (ceiling): {ceiling_rate:>12,.0f} bars per CPU second")
+    print(f"  compiled trees alone:             {n / alone:>12,.0f} bars per CPU second")
     print(f"  drivers none:                     {rate:>12,.0f} bars per CPU second "
           f"({none / ceiling:.2f}x the ceiling's CPU)")
     print(f"  drivers top:                      {n / top:>12,.0f} bars per CPU second")
     print(f"  drivers all (tree SHAP, {shap_n:,} rows): {shap_n / shap:>8,.0f} bars per CPU second")
-    print(f"probability step >= 1,000,000 bars per CPU second: {verdict(rate >= 1e6)}; "
-          f"within 2x of LightGBM predict: {verdict(none <= 2 * ceiling)} ({none / ceiling:.2f}x); "
-          f"{load()}")
-    return {"step_rate": rate, "step_ratio": none / ceiling, "ceiling_rate": ceiling_rate}
+    verdicts = f"within 2x of LightGBM predict: {verdict(none <= 2 * ceiling)} ({none / ceiling:.2f}x)"
+    if target:
+        verdicts = (f"probability step >= 1,000,000 bars per CPU second: {verdict(rate >= 1e6)} "
+                    f"({rate:,.0f}); " + verdicts)
+    print(f"{label} model: {verdicts}; {load()}")
+    return {"step_rate": rate, "step_ratio": none / ceiling, "ceiling_rate": ceiling_rate,
+            "trees": model.booster.num_trees()}
 
 
 SECTIONS: dict[str, Callable[[argparse.Namespace, Universe], object]] = {
     "append": lambda a, u: append_cost(a.append_days),
     "features": lambda a, u: feature_building(u),
-    "scoring": lambda a, u: scoring(u, a.train_days, a.drivers),
+    "scoring": lambda a, u: scoring(u, a.train_days, a.drivers, a.quickstart_model),
     # the model's section (benchmarks/scale_model.py)
     "pooled": lambda a, u: _model_sections().pooled_vs_symbol(a.pooled_days),
 }
@@ -443,6 +489,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="scoring: simulated days of 5m bars the scoring model is trained on")
     parser.add_argument("--drivers", choices=("none", "top", "all"), default="none",
                         help="scoring: which bars get drivers (flushrisk score --drivers)")
+    parser.add_argument("--quickstart-model", type=Path,
+                        help="scoring: the quickstart's model directory (default: train one with "
+                        "the quickstart's own steps, a few minutes)")
     args = parser.parse_args(argv)
     print(f"machine: {psutil.cpu_count()} cores, {gb(psutil.virtual_memory().total)} RAM, "
           f"load {psutil.getloadavg()[0]:.1f} {psutil.getloadavg()[1]:.1f} "

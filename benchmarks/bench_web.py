@@ -18,7 +18,10 @@ clients (``--clients``) for ``--seconds`` mix ``/risk`` (40 %), ``/risk/{symbol}
 more client asks ``/livez`` every 20 ms. Targets: mixed p99 <= 50 ms with 0 errors, ``/livez``
 p99 <= 20 ms meanwhile, and a conditional GET of ``/risk`` with its ETag answers 304. Ceiling,
 same server, same run, same clients: a static file (``/static/vendor/uPlot.iife.min.js``,
-served by Starlette's StaticFiles). The load average is printed beside each figure.
+served by Starlette's StaticFiles); and the floor, ``/livez`` alone. The clients are
+:mod:`benchmarks.load_client` (aiohttp in a child process); the server's CPU per request and
+the clients' own CPU are printed beside the latencies, the load average beside each figure.
+Before the timed passes the benchmark waits until the service's own warming is done.
 
 The data, by default: the real radar (serving.radar, what ``flushrisk watch --replay`` runs)
 replays 400 simulated markets at hourly bars for a day into a temporary data directory, scored
@@ -28,6 +31,7 @@ sparklines of 96 points), which needs no radar. With ``--url``: any running Flus
 
     .venv/bin/python benchmarks/bench_web.py [--symbols 400] [--runs 7] [--requests 300]
         [--stand-in] [--url http://127.0.0.1:3000] [--load-only] [--clients 16] [--seconds 20]
+        [--work DIR]
 
 Needs Debian's Chromium (``apt-get install -y chromium``). Every loop is bounded; servers are
 stopped by their process-group ids at the end.
@@ -41,7 +45,7 @@ import statistics
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
@@ -85,32 +89,13 @@ STATIC_MARK = (
 def replayed_service(symbols: int, work: Path) -> Iterator[str]:
     """The real service over a data directory the real radar filled by replaying ``symbols``."""
     import json
-    import threading
     import time
 
-    from benchmarks.bench_serving import tiny_model
-    from features.sources.live.replay import ReplayPlan, ReplaySource
-    from serving.predictor import Predictor
-    from serving.radar import Radar, RadarClock, run_replay, snapshot_path
+    from serving.radar import snapshot_path
 
     home = work / "home"
-    tiny_model(home)
-    from bentoml._internal.models import ModelStore
-
-    stored = ModelStore(str(home / "bentoml" / "models")).get("flushrisk-btc")
-    predictor = Predictor.load(stored.path, "flushrisk-btc", str(stored.tag.version))
-    names = [f"S{i:03d}" for i in range(symbols)]
-    started = time.perf_counter()
-    source = ReplaySource(ReplayPlan(symbols=names, bar="1h", warm_days=31, days=1, seed=5))
-    radar = Radar(home / "data", "1h", {n: predictor for n in names}, clock=RadarClock())
-    try:
-        bars = run_replay(radar, source, speed=0, stop=threading.Event(), max_bars=24)
-    finally:
-        radar.close(timeout=300)
-    console.print(
-        f"replayed {bars} hourly bars of {symbols} symbols through the radar in "
-        f"{time.perf_counter() - started:.0f} s"
-    )
+    if not (home / "data" / "_radar").exists():  # a kept --work directory is served as it is
+        _replay(symbols, home)
     path = snapshot_path(home / "data")  # as a watcher running in real time would date it
     snap = json.loads(path.read_text())
     snap.update(written_at=time.time(), speed=1.0)
@@ -135,6 +120,37 @@ def replayed_service(symbols: int, work: Path) -> Iterator[str]:
         url, _, _,
     ):
         yield url
+
+
+def _replay(symbols: int, home: Path) -> None:
+    """A tiny real model, and the real radar replaying ``symbols`` simulated markets into
+    ``home``/data (a day of hourly bars after 31 days of warm-up)."""
+    import threading
+    import time
+
+    from bentoml._internal.models import ModelStore
+
+    from benchmarks.bench_serving import tiny_model
+    from features.sources.live.replay import ReplayPlan, ReplaySource
+    from serving.predictor import Predictor
+    from serving.radar import Radar, RadarClock, run_replay
+
+    tiny_model(home)
+
+    stored = ModelStore(str(home / "bentoml" / "models")).get("flushrisk-btc")
+    predictor = Predictor.load(stored.path, "flushrisk-btc", str(stored.tag.version))
+    names = [f"S{i:03d}" for i in range(symbols)]
+    started = time.perf_counter()
+    source = ReplaySource(ReplayPlan(symbols=names, bar="1h", warm_days=31, days=1, seed=5))
+    radar = Radar(home / "data", "1h", {n: predictor for n in names}, clock=RadarClock())
+    try:
+        bars = run_replay(radar, source, speed=0, stop=threading.Event(), max_bars=24)
+    finally:
+        radar.close(timeout=300)
+    console.print(
+        f"replayed {bars} hourly bars of {symbols} symbols through the radar in "
+        f"{time.perf_counter() - started:.0f} s"
+    )
 
 
 @contextmanager
@@ -227,109 +243,133 @@ def load_average() -> str:
     return f"load {one:.1f}/{five:.1f}"
 
 
-async def _clients(url: str, paths: Any, clients: int, seconds: float, api_key: str | None
-                   ) -> tuple[list[float], int, list[float]]:
-    """``clients`` concurrent keep-alive clients asking ``paths()`` for ``seconds`` (or until
-    it gives None), and one asking /livez every 20 ms: (latencies in ms, errors, /livez
-    latencies in ms)."""
-    import asyncio
+def server_processes(url: str) -> list[Any]:
+    """The processes serving ``url`` (those holding its listening socket, and their children):
+    their CPU time is what the server spent, whatever the clients cost."""
+    import psutil
+
+    port = int(url.rsplit(":", 1)[1])
+    found: dict[int, Any] = {}
+    for conn in psutil.net_connections("tcp"):
+        if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
+            proc = psutil.Process(conn.pid)
+            for p in [proc, *proc.children(recursive=True)]:
+                found[p.pid] = p
+    return list(found.values())
+
+
+def cpu_seconds(processes: list[Any]) -> float:
+    import psutil
+
+    total = 0.0
+    for p in processes:
+        with suppress(psutil.Error):  # a process gone is no CPU any more
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
+
+
+def wait_until_idle(server: list[Any], limit: float = 600.0, window: float = 2.0
+                    ) -> tuple[float, float]:
+    """Wall and CPU seconds until the server rests (under 5 % of a core over ``window``): the
+    service prepares every watched symbol's answers when it starts and when the radar
+    publishes, and the timed passes start after that, as a reader's requests would."""
     import time
 
-    headers = {"Accept-Encoding": "gzip"}
-    if api_key:
-        headers["X-API-Key"] = api_key
-    times: list[float] = []
-    livez: list[float] = []
-    errors = 0
-    stop = time.perf_counter() + seconds
-
-    async def one(client: httpx.AsyncClient) -> None:
-        nonlocal errors
-        while time.perf_counter() < stop:
-            path = paths()
-            if path is None:  # the paths are done
-                return
-            t = time.perf_counter()
-            try:
-                response = await client.get(path)
-                ok = response.status_code in (200, 304)
-            except httpx.HTTPError:
-                ok = False
-            times.append((time.perf_counter() - t) * 1000)
-            errors += not ok
-
-    async def probe(client: httpx.AsyncClient) -> None:
-        while time.perf_counter() < stop and not done.is_set():
-            t = time.perf_counter()
-            await client.get("/livez")
-            livez.append((time.perf_counter() - t) * 1000)
-            await asyncio.sleep(0.02)
-
-    limits = httpx.Limits(max_connections=clients + 1, max_keepalive_connections=clients + 1)
-    done = asyncio.Event()
-
-    async def all_clients(c: httpx.AsyncClient) -> None:
-        await asyncio.gather(*(one(c) for _ in range(clients)))
-        done.set()
-
-    async with httpx.AsyncClient(base_url=url, timeout=30, headers=headers, limits=limits) as c:
-        await asyncio.gather(probe(c), all_clients(c))
-    return times, errors, livez
+    started, cpu0 = time.perf_counter(), cpu_seconds(server)
+    before = cpu0
+    while time.perf_counter() - started < limit:
+        time.sleep(window)
+        now = cpu_seconds(server)
+        if now - before < 0.05 * window:
+            break
+        before = now
+    return time.perf_counter() - started, cpu_seconds(server) - cpu0
 
 
 def under_load(url: str, symbols: list[str], clients: int, seconds: float,
-               warm_seconds: float = 600.0) -> list[tuple]:
-    """Mixed routes against the static ceiling, 304 on a matching ETag: rows for the table."""
-    import asyncio
-    import random
-    import time
+               warm_seconds: float = 900.0) -> list[tuple]:
+    """Mixed routes against the static ceiling, 304 on a matching ETag: rows for the table.
 
-    rng = random.Random(7)
+    Every phase runs the same load generator (:mod:`benchmarks.load_client`, its own process)
+    against the same server; the server's CPU time per request is printed beside its latency.
+    """
+    from benchmarks.load_client import Plan, run_load
+
     key = os.environ.get("FLUSHRISK_API_KEY")
-
-    def mixed() -> str:
-        r, symbol = rng.random(), rng.choice(symbols)
-        return "/risk" if r < 0.4 else f"/risk/{symbol}" if r < 0.7 else f"/scores/{symbol}"
-
+    server = server_processes(url)
     with httpx.Client(base_url=url, timeout=30, headers={"X-API-Key": key} if key else {}) as c:
         first = c.get("/risk")
         again = c.get("/risk", headers={"If-None-Match": first.headers.get("etag", "")})
-    # warm: each symbol's first /risk/{symbol} and /scores/{symbol} read the store once (the
-    # 30-day history cache, the scores answer); timed, it is the cold cost per symbol
-    warm = iter([f"/risk/{s}" for s in symbols] + [f"/scores/{s}" for s in symbols])
-    started = time.perf_counter()
-    cold, cold_errors, _ = asyncio.run(_clients(url, lambda: next(warm, None), clients,
-                                                warm_seconds, key))
-    warmed = time.perf_counter() - started
-    rows = [(
-        (f"warm-up: first /risk/{{symbol}} and /scores/{{symbol}} of {len(symbols)} symbols "
-        f"({load_average()})"),
-        f"{len(cold)} requests in {warmed:.1f} s; p50 {np.percentile(cold, 50):.0f} ms",
-        f"{cold_errors} errors", "", "(not a target: each symbol reads the store once)",
-    )]
-    static, _static_errors, static_livez = asyncio.run(
-        _clients(url, lambda: STATIC_PATH, clients, seconds, key))
-    s_load = load_average()
-    mix, mix_errors, livez = asyncio.run(_clients(url, mixed, clients, seconds, key))
-    m_load = load_average()
+
+    def phase(plan: Plan, limit: float) -> tuple[Any, float, str]:
+        cpu = cpu_seconds(server)
+        result = run_load(url, plan, clients, limit, key)
+        return result, cpu_seconds(server) - cpu, load_average()
+
+    warmed_s, warmed_cpu = wait_until_idle(server)
+    w_load = load_average()
+    # warm-up: each symbol's first /risk/{symbol} and /scores/{symbol}; timed, it is the cold
+    # cost per symbol (what the service's own warming left to do)
+    cold, cold_cpu, c_load = phase(
+        Plan("once", [f"/risk/{s}" for s in symbols] + [f"/scores/{s}" for s in symbols]),
+        warm_seconds,
+    )
+    floor, f_cpu, f_load = phase(Plan("static", ["/livez"]), seconds)
+    static, s_cpu, s_load = phase(Plan("static", [STATIC_PATH]), seconds)
+    mix, m_cpu, m_load = phase(Plan("mixed", symbols=symbols), seconds)
     p = lambda a, q: float(np.percentile(a, q)) if len(a) else float("nan")
-    mix99, stat99, live99 = p(mix, 99), p(static, 99), p(livez, 99)
+    per = lambda cpu, r: (  # a --url server elsewhere: its CPU is not seen from here
+        f"{1000 * cpu / max(len(r.latencies_ms), 1):.2f} ms server CPU per request"
+        if server else "server CPU not measured (not a local process)")
+    client = lambda r: f"clients' CPU {r.client_cpu_s:.1f} s in {r.wall_s:.1f} s"
+    rows = [(
+        f"the service's own warming at start, {len(symbols)} symbols ({w_load})",
+        f"{warmed_s:.1f} s until it rests; {warmed_cpu:.1f} s server CPU",
+        f"{1000 * warmed_cpu / max(len(symbols), 1):.1f} ms CPU per symbol", "",
+        "(not a target)",
+    ), (
+        (f"warm-up: first /risk/{{symbol}} and /scores/{{symbol}} of {len(symbols)} symbols "
+        f"({c_load})"),
+        (f"{len(cold.latencies_ms)} requests in {cold.wall_s:.1f} s; p50 / p99 "
+        f"{p(cold.latencies_ms, 50):.1f} / {p(cold.latencies_ms, 99):.1f} ms; "
+        f"{per(cold_cpu, cold)}"),
+        f"{cold.errors} errors", "", "(not a target: what the service's warming left)",
+    )]
+    mix99, stat99 = p(mix.latencies_ms, 99), p(static.latencies_ms, 99)
+    live99 = p(mix.livez_ms, 99)
     verdict = lambda ok: "PASS" if ok else "FAIL"
     rows.append((
         (f"{clients} clients, mixed /risk, /risk/{{symbol}}, /scores/{{symbol}}: p50 / p99 "
-        f"({len(mix)} requests in {seconds:g} s, {mix_errors} errors; {m_load})"),
-        f"{p(mix, 50):.1f} / {mix99:.1f} ms",
-        f"static file: {p(static, 50):.1f} / {stat99:.1f} ms ({len(static)} requests, {s_load})",
+        f"({len(mix.latencies_ms)} requests in {mix.wall_s:.1f} s, {mix.errors} errors; "
+        f"{per(m_cpu, mix)}; {client(mix)}; {m_load})"),
+        f"{p(mix.latencies_ms, 50):.1f} / {mix99:.1f} ms",
+        (f"static file: {p(static.latencies_ms, 50):.1f} / {stat99:.1f} ms "
+        f"({len(static.latencies_ms)} requests, {static.errors} errors; {per(s_cpu, static)}; "
+        f"{client(static)}; {s_load})"),
         f"{mix99 / stat99:.1f}x",
         (f"p99 <= {MIXED_P99_TARGET_MS:g} ms and 0 errors: "
-        f"{verdict(mix99 <= MIXED_P99_TARGET_MS and mix_errors == 0)}"),
+        f"{verdict(mix99 <= MIXED_P99_TARGET_MS and mix.errors == 0)}"),
     ))
     rows.append((
-        f"/livez p50 / p99 meanwhile ({len(livez)} probes; {m_load})",
-        f"{p(livez, 50):.1f} / {live99:.1f} ms",
-        f"beside the static file: {p(static_livez, 50):.1f} / {p(static_livez, 99):.1f} ms",
-        f"{live99 / p(static_livez, 99):.1f}x",
+        "mixed, by route: p50 / p99",
+        "; ".join(f"{route} {p(t, 50):.1f} / {p(t, 99):.1f} ms ({len(t)})"
+                  for route, t in sorted(mix.by_route.items())),
+        "", "", "",
+    ))
+    rows.append((
+        f"/livez p50 / p99 meanwhile ({len(mix.livez_ms)} probes; {m_load})",
+        f"{p(mix.livez_ms, 50):.1f} / {live99:.1f} ms",
+        (f"beside the static file: {p(static.livez_ms, 50):.1f} / "
+        f"{p(static.livez_ms, 99):.1f} ms"),
+        f"{live99 / p(static.livez_ms, 99):.1f}x",
         f"p99 <= {LIVEZ_P99_TARGET_MS:g} ms: {verdict(live99 <= LIVEZ_P99_TARGET_MS)}",
+    ))
+    rows.append((
+        (f"floor: {clients} clients asking /livez alone (the HTTP server and BentoML's stack "
+        f"with a trivial handler; {len(floor.latencies_ms)} requests; {f_load})"),
+        f"{p(floor.latencies_ms, 50):.1f} / {p(floor.latencies_ms, 99):.1f} ms",
+        per(f_cpu, floor), "", "(not a target: what any route pays)",
     ))
     rows.append((
         "conditional GET /risk with its ETag",
@@ -354,11 +394,15 @@ def main() -> None:
                         help="only the concurrent load part (no browser)")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=20.0, help="per load phase")
+    parser.add_argument("--work", type=Path,
+                        help="keep the replayed data here and reuse it on the next run")
     args = parser.parse_args()
     reason = None if args.load_only else chrome.missing()
     if reason:
         raise SystemExit(reason)
-    with tempfile.TemporaryDirectory(prefix="bench-web-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-web-") as scratch:
+        tmp = str(args.work) if args.work else scratch
+        Path(tmp).mkdir(parents=True, exist_ok=True)
         if args.url:
             server: Any = nullcontext(args.url.rstrip("/"))
             source = args.url

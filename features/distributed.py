@@ -232,7 +232,15 @@ def dask_client(scheduler: str | None, workers: int = 2) -> Iterator[Any]:
 
 
 def warm_up() -> None:
-    """Load the feature code (and its compiled kernels) in a worker before it gets tasks."""
+    """Load the feature code (and its compiled kernels) in a worker before it gets tasks.
+
+    Also keeps Arrow to one CPU thread in the worker: a worker runs one task at a time on one
+    core beside the others, and Arrow's own pool (one thread per core) only made the workers
+    contend for the cores when they read Parquet at the same moment.
+    """
+    import pyarrow as pa
+
+    pa.set_cpu_count(1)
     frame = pd.DataFrame(
         {"open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "funding_rate": 0.0},
         index=pd.date_range("2024-01-01", periods=3, freq="1h", tz="UTC", name="time"),

@@ -38,11 +38,15 @@ longer than MIN_WINDOW restarts the symbol from the new bar.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import math
+import pickle
 from collections import deque
 from collections.abc import Callable
 from dataclasses import fields
+from pathlib import Path
 from typing import Any, Protocol
 
 import numba as nb
@@ -51,7 +55,7 @@ import pandas as pd
 
 from features import hour_blocks, liq_heatmap
 from features.bars import parse_bar
-from features.errors import DataError
+from features.errors import DataError, FlushRiskError
 from features.pipeline import FEATURES, MIN_WINDOW, _compute, _grid, covers_min_window, features_at
 from features.rolling import (
     NS_PER_DAY,
@@ -163,16 +167,18 @@ class _SumState(_Blocks):
             self.s += v
             self.c += 1
 
-    def step(self, a: int, v: float) -> tuple[np.ndarray, np.ndarray]:
+    def value(self, a: int, v: float) -> tuple[float, int]:
+        """The window's (sum, count) at bar a after adding its value v."""
         off = self._roll(a)
         self.values[a - self.block * self.w] = v
         self._add(v)
         if off < 0:
-            return np.array([self.s]), np.array([self.c], np.int64)
-        return (
-            np.array([self.suf_s[off] + self.s]),
-            np.array([self.suf_c[off] + self.c], np.int64),
-        )
+            return self.s, self.c
+        return float(self.suf_s[off] + self.s), int(self.suf_c[off]) + self.c
+
+    def step(self, a: int, v: float) -> tuple[np.ndarray, np.ndarray]:
+        s, c = self.value(a, v)
+        return np.array([s]), np.array([c], np.int64)
 
 
 class _MomentState(_Blocks):
@@ -195,15 +201,18 @@ class _MomentState(_Blocks):
             self.m += d / self.c
             self.q += d * (v - self.m)
 
-    def step(self, a: int, v: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def value(self, a: int, v: float) -> tuple[float, float, float]:
+        """The window's (count, mean, M2) at bar a after adding its value v."""
         off = self._roll(a)
         self.values[a - self.block * self.w] = v
         self._add(v)
         if off < 0:
-            c, m, q = self.c, self.m, self.q
-        else:
-            s = self.suf[off]
-            c, m, q = _chan(float(s[0]), float(s[1]), float(s[2]), self.c, self.m, self.q)
+            return self.c, self.m, self.q
+        s = self.suf[off]
+        return _chan(float(s[0]), float(s[1]), float(s[2]), self.c, self.m, self.q)
+
+    def step(self, a: int, v: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        c, m, q = self.value(a, v)
         return np.array([c]), np.array([m]), np.array([q])
 
 
@@ -224,7 +233,7 @@ class _ExtremeState:
         keep = np.flatnonzero((v > later) & (v > -np.inf))
         self.queue = deque(zip((lo + keep).tolist(), v[keep].tolist(), strict=True))
 
-    def step(self, a: int, v: float) -> np.ndarray:
+    def value(self, a: int, v: float) -> float:
         s = self.sign * v
         queue = self.queue
         if s > -math.inf:  # not NaN, not -inf
@@ -234,7 +243,10 @@ class _ExtremeState:
         lo = a - self.w + 1
         while queue and queue[0][0] < lo:
             queue.popleft()
-        return np.array([self.sign * queue[0][1] if queue else math.nan])
+        return self.sign * queue[0][1] if queue else math.nan
+
+    def step(self, a: int, v: float) -> np.ndarray:
+        return np.array([self.value(a, v)])
 
 
 class _HourState:
@@ -297,12 +309,15 @@ class _CorrState(_Blocks):
         if not (math.isnan(x) or math.isnan(y)):
             _comoment_step(self.acc, x, y)
 
-    def step(self, a: int, x: float, y: float) -> np.ndarray:
+    def value(self, a: int, x: float, y: float) -> float:
         off = self._roll(a)
         self.values[a - self.block * self.w] = (x, y)
         self._add(x, y)
         r = _corr_of_parts(_NO_PART if off < 0 else self.suf[off], self.acc, self.min_count)
-        return np.array([r])
+        return r
+
+    def step(self, a: int, x: float, y: float) -> np.ndarray:
+        return np.array([self.value(a, x, y)])
 
 
 class _LagState:
@@ -318,7 +333,7 @@ class _LagState:
         vals = _window_values(x, first, lo, last)
         self.ring[(lo + np.arange(vals.size)) % self.size] = vals
 
-    def step(self, a: int, v: float) -> np.ndarray:
+    def value(self, a: int, v: float) -> float:
         self.ring[a % self.size] = v
         floor = max(self.first, a - self.nwin + 1)
         j = a - self.k
@@ -328,8 +343,11 @@ class _LagState:
                 break
             got = self.ring[jj % self.size]
             if not math.isnan(got):
-                return np.array([got])
-        return np.array([math.nan])
+                return got
+        return math.nan
+
+    def step(self, a: int, v: float) -> np.ndarray:
+        return np.array([self.value(a, v)])
 
 
 class _RunState:
@@ -342,15 +360,18 @@ class _RunState:
         nonpos = np.flatnonzero(x <= 0.0)
         self.last = first + int(nonpos[-1]) if nonpos.size else None
 
-    def step(self, a: int, v: float) -> np.ndarray:
+    def value(self, a: int, v: float) -> float:
         if math.isnan(v):
-            return np.array([math.nan])
+            return math.nan
         if v <= 0.0:
             self.last = a
-            return np.array([0.0])
+            return 0.0
         start = max(self.first, a - self.nwin + 1)
         last = self.last if self.last is not None and self.last >= start else start - 1
-        return np.array([float(min(a - last, self.cap))])
+        return float(min(a - last, self.cap))
+
+    def step(self, a: int, v: float) -> np.ndarray:
+        return np.array([self.value(a, v)])
 
 
 class _DayMinState:
@@ -369,7 +390,7 @@ class _DayMinState:
             cur = min(cur, float(v))
         self.cur = cur
 
-    def step(self, a: int, v: float) -> np.ndarray:
+    def value(self, a: int, v: float) -> float:
         day = (a * self.bar_ns) // NS_PER_DAY
         if day != self.day:
             self.prev = self.cur if (day == self.day + 1 and self.cur < math.inf) else math.nan
@@ -377,7 +398,10 @@ class _DayMinState:
             self.cur = math.inf
         out = self.prev
         self.cur = min(self.cur, v)
-        return np.array([out])
+        return out
+
+    def step(self, a: int, v: float) -> np.ndarray:
+        return np.array([self.value(a, v)])
 
 
 # -- the liquidation heatmap (features.liq_heatmap), bar by bar ---------------------------
@@ -659,12 +683,101 @@ class _StreamGrid(Grid):
         return self._next("stateful").step(self.first_bar, args)
 
 
+class _BatchStreamGrid(Grid):
+    """One new bar of many symbols at once: row i is symbol i's new bar (the same bar for all),
+    and kernel call k steps every symbol's k-th recorded state.
+
+    The group code's elementwise arithmetic then runs once per bar close on arrays of all
+    symbols instead of once per symbol on one-element arrays (most of the per-symbol cost);
+    the kernels still step each symbol's own state, in the same order, with the same values,
+    so every number equals the one-row grid's (:class:`_StreamGrid`) bit for bit.
+    """
+
+    def _bind(self, states: list[list[Any]], present: frozenset[str]) -> None:
+        self.all_states = states
+        self.k = 0
+        self.present = present
+
+    def col(self, name: str) -> np.ndarray | None:
+        return self.columns.get(name) if name in self.present else None
+
+    def bar_numbers(self) -> np.ndarray:
+        return np.full(self.n, self.first_bar, dtype=np.int64)
+
+    def _next(self, kind: str) -> list[Any]:
+        k = self.k
+        if k >= len(self.all_states[0]):
+            raise NotStreamable("the feature code made more kernel calls than when seeded")
+        states = [symbol_states[k] for symbol_states in self.all_states]
+        if any(state.kind != kind for state in states):
+            raise NotStreamable(f"kernel call {k} is {kind}, not what was seeded")
+        self.k += 1
+        return states
+
+    def _each(self, kind: str, x: np.ndarray) -> list[Any]:
+        """Each symbol's k-th state stepped with its value: the states' scalar answers."""
+        a = self.first_bar
+        return [state.value(a, v) for state, v in zip(self._next(kind), x.tolist(), strict=True)]
+
+    def _sums(self, x, w):
+        s, c = zip(*self._each("sums", x), strict=True)
+        return np.array(s), np.array(c, np.int64)
+
+    def _moments(self, x, w):
+        c, m, q = zip(*self._each("moments", x), strict=True)
+        return np.array(c), np.array(m), np.array(q)
+
+    def _extreme(self, x, w, sign):
+        return np.array(self._each("extreme", x), dtype=np.float64)
+
+    def _corr(self, x, y, w, min_count):
+        a = self.first_bar
+        pairs = zip(self._next("corr"), x.tolist(), y.tolist(), strict=True)
+        return np.array([state.value(a, u, v) for state, u, v in pairs], dtype=np.float64)
+
+    def _lag(self, x, k, tol):
+        return np.array(self._each("lag", x), dtype=np.float64)
+
+    def _positive_run(self, x, cap):
+        return np.array(self._each("run", x), dtype=np.float64)
+
+    def _previous_day_min(self, x):
+        return np.array(self._each("daymin", x), dtype=np.float64)
+
+    def _hour_stat(self, x, kind, sign, hours):
+        a = self.first_bar
+        states = self._next("hours")
+        return np.vstack([state.step(a, v) for state, v in zip(states, x.tolist(), strict=True)])
+
+    def stateful(self, kernel, *args):
+        # the state steps on the kernel's five series (one value per row); the rest are its
+        # parameters, recorded when seeded
+        states = self._next("stateful")
+        series = args[:5]
+        return np.concatenate([
+            state.step(self.first_bar, tuple(v[i : i + 1] for v in series))
+            for i, state in enumerate(states)
+        ])
+
+
 # ---------------------------------------------------------------------------------------
 # the engines
 # ---------------------------------------------------------------------------------------
 
 _PRICES = ("open", "high", "low")
 _ROW0 = np.array([0])
+
+
+def _with_prices(columns: dict[str, np.ndarray], present: frozenset[str]) -> frozenset[str]:
+    """A close-only source: its close stands for open, high and low (as the batch grid does);
+    returns the columns present then."""
+    close = columns.get("close")
+    if close is None or "close" not in present:
+        return present
+    for name in _PRICES:
+        if name not in present:
+            columns[name] = close
+    return present | frozenset(_PRICES)
 
 
 class _Symbol:
@@ -678,6 +791,23 @@ class _Symbol:
         self.first = 0
         self.last = -1
         self.fallback: pd.DataFrame | None = None  # the window, when not streamable
+
+
+_FEATURE_CODE = ("groups/*.py", "rolling.py", "blocks.py", "hour_blocks.py", "liq_heatmap.py",
+                 "incremental.py", "pipeline.py", "schema.py", "bars.py")
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """A hash of the feature code a saved state was recorded by: a state is replayed kernel
+    call by kernel call, so after any change of that code it is seeded again, never reused."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for pattern in _FEATURE_CODE:
+        for path in sorted(root.glob(pattern)):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:20]
 
 
 class StreamingEngine:
@@ -731,6 +861,37 @@ class StreamingEngine:
     def _present(self, state: _Symbol, a: int) -> frozenset[str]:
         floor = a - self.nwin + 1
         return frozenset(c for c, t in state.last_finite.items() if t >= floor)
+
+    def saved_state(self, symbol: str) -> bytes | None:
+        """A symbol's streaming state as bytes (None without a streamable state), for a
+        restarted radar to :meth:`restore` instead of re-running 30 days of bars."""
+        state = self.symbols.get(symbol)
+        if state is None or state.fallback is not None:
+            return None
+        body = {"code": code_fingerprint(), "bar_ns": self.bar_ns, "nwin": self.nwin, "state": state}
+        return pickle.dumps(body, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore(self, symbol: str, saved: bytes) -> pd.Timestamp | None:
+        """Take a state saved by :meth:`saved_state`; returns its last bar, or None when it
+        cannot be used (saved by other feature code or for another bar, or unreadable): the
+        caller seeds the symbol instead. The bars after the returned one go to :meth:`update`.
+
+        Only the radar's own files are restored (``<data_dir>/_radar/engine``): pickle runs
+        what it reads, like every model store.
+        """
+        try:
+            body = pickle.loads(saved)  # the radar's own state file
+        except Exception:  # noqa: BLE001 - a damaged file only costs a seed
+            return None
+        if not isinstance(body, dict) or body.get("code") != code_fingerprint():
+            return None
+        if body.get("bar_ns") != self.bar_ns or body.get("nwin") != self.nwin:
+            return None
+        state = body.get("state")
+        if not isinstance(state, _Symbol):
+            return None
+        self.symbols[symbol] = state
+        return pd.Timestamp(state.last * self.bar_ns, unit="ns", tz="UTC")
 
     def memory_bytes(self) -> int:
         """Bytes held by the streaming states (numpy arrays, and the extremes' queues at
@@ -788,15 +949,92 @@ class StreamingEngine:
         state.last_finite = finite
         return out
 
+    def update_many(self, bars: dict[str, pd.DataFrame]) -> dict[str, np.ndarray]:
+        """Feature rows of the new bars of many symbols (as :meth:`update`, symbol by symbol).
+
+        The symbols whose single new bar directly follows their last one, with the same
+        signal columns present, are computed together (:class:`_BatchStreamGrid`): at a bar
+        close that is nearly every symbol. The others (a gap, a back-fill, a column that
+        appeared, a fallback) go through :meth:`update`. An error of one symbol is raised
+        for that symbol only: its entry holds the exception.
+        """
+        out: dict[str, Any] = {}
+        groups: dict[tuple, list[tuple[str, _Symbol, dict[str, float], dict[str, int]]]] = {}
+        for symbol, frame in bars.items():
+            prepared = self._batchable(symbol, frame)
+            if prepared is None:
+                try:
+                    out[symbol] = self.update(symbol, frame)
+                except FlushRiskError as err:
+                    out[symbol] = err
+                continue
+            a, state, row, finite = prepared
+            groups.setdefault((a, state.present, state.columns), []).append((symbol, state, row, finite))
+        for (a, present, columns), members in groups.items():
+            try:
+                rows = self._step_many(a, present, columns, [(st, row) for _, st, row, _ in members])
+            except NotStreamable:  # one symbol's states disagree: each on its own
+                for symbol, _, _, _ in members:
+                    try:
+                        out[symbol] = self.update(symbol, bars[symbol])
+                    except FlushRiskError as err:
+                        out[symbol] = err
+                continue
+            for i, (symbol, state, _, finite) in enumerate(members):
+                state.last = a
+                state.last_finite = finite
+                out[symbol] = rows[i : i + 1]
+        return out
+
+    def _batchable(
+        self, symbol: str, frame: pd.DataFrame
+    ) -> tuple[int, _Symbol, dict[str, float], dict[str, int]] | None:
+        """(bar, state, values, last finite bars) of a symbol's one new bar that follows its
+        last directly with the same columns present; None when it needs :meth:`update`."""
+        state = self.symbols.get(symbol)
+        if state is None or state.fallback is not None or len(frame) != 1:
+            return None
+        ns = int(frame.index.as_unit("ns").asi8[0])
+        if ns % self.bar_ns:
+            return None
+        a = ns // self.bar_ns
+        if a != state.last + 1:
+            return None
+        names = [str(c) for c in frame.columns]
+        values = frame.to_numpy(dtype="float64", na_value=np.nan)[0].tolist()
+        row = dict(zip(names, values, strict=True))
+        if any(n not in state.columns for n in row):
+            return None
+        finite = dict(state.last_finite)
+        for name, v in row.items():
+            if math.isfinite(v):
+                finite[name] = a
+        floor = a - self.nwin + 1
+        if frozenset(c for c, t in finite.items() if t >= floor) != state.present:
+            return None
+        return a, state, row, finite
+
+    def _step_many(
+        self,
+        a: int,
+        present: frozenset[str],
+        names: tuple[str, ...],
+        members: list[tuple[_Symbol, dict[str, float]]],
+    ) -> np.ndarray:
+        """:meth:`_step` for many symbols at the same bar with the same columns present."""
+        columns = {
+            n: np.array([row.get(n, math.nan) for _, row in members]) for n in names
+        }
+        present = _with_prices(columns, present)
+        n = len(members)
+        positions = np.arange(n)
+        grid = _BatchStreamGrid(bar=self.bar, first_bar=a, n=n, positions=positions, columns=columns)
+        grid._bind([state.states for state, _ in members], present)
+        return _compute(grid, positions)
+
     def _step(self, state: _Symbol, a: int, row: dict[str, float]) -> np.ndarray:
         columns = {n: np.array([row.get(n, math.nan)]) for n in state.columns}
-        present = state.present
-        close = columns.get("close")
-        if close is not None and "close" in present:
-            for name in _PRICES:
-                if name not in present:
-                    columns[name] = close
-            present = present | frozenset(_PRICES)
+        present = _with_prices(columns, state.present)
         grid = _StreamGrid(bar=self.bar, first_bar=a, n=1, positions=_ROW0, columns=columns)
         grid._bind(state.states, present)
         out = _compute(grid, _ROW0)

@@ -496,6 +496,10 @@ class Grid:
         """
         return _horizon_bars(horizon, self.bar_ns)
 
+    def bar_numbers(self) -> np.ndarray:
+        """The absolute bar number (bars since the epoch) of every grid row."""
+        return self.first_bar + np.arange(self.n, dtype=np.int64)
+
     def _phase(self, w: int) -> int:
         return int(self.first_bar % w)
 

@@ -53,6 +53,16 @@ class Settings(BaseSettings):
         "and `flushrisk predict`; unset: http://SERVE_HOST:SERVE_PORT (127.0.0.1 when the "
         "service binds every interface).",
     )
+    compile_trees: bool = Field(
+        True,
+        description="Batch scoring predicts with the booster compiled to C (treelite + tl2cgen, "
+        "gcc) when it can; false: always LightGBM's own predict (same numbers, slower).",
+    )
+    tree_cache: Path | None = Field(
+        None,
+        description="Where compiled boosters are kept; None: $XDG_CACHE_HOME/flushrisk/trees "
+        "(~/.cache/flushrisk/trees).",
+    )
     max_bars: int = Field(5000, gt=0, le=100_000, description="Most bars one request may carry.")
     max_batch: int = Field(256, gt=0, le=10_000, description="Most items in one batch request.")
     access_log: bool = Field(

@@ -174,19 +174,25 @@ class FlushModel:
         return 1 if rows <= SINGLE_THREAD_ROWS else 0
 
     # -- predictions ---------------------------------------------------------------------
-    def predict_raw(self, X: Any) -> np.ndarray:
-        """The booster's uncalibrated probability (used to fit and check the calibrator)."""
+    def predict_raw(self, X: Any, booster: Any | None = None) -> np.ndarray:
+        """The booster's uncalibrated probability (used to fit and check the calibrator).
+
+        ``booster``: what predicts the trees, when not :attr:`booster` itself: an object
+        with the Booster's ``predict(rows, raw_score=, num_threads=)`` giving the same numbers
+        (batch scoring's compiled trees, :mod:`models.compiled`).
+        """
         arr = self.matrix(X)
         threads = self._threads(len(arr))
+        trees = self.booster if booster is None else booster
         if self.linear is None or self.blend >= 1.0:
-            return np.asarray(self.booster.predict(arr, num_threads=threads))
-        margin = np.asarray(self.booster.predict(arr, raw_score=True, num_threads=threads))
+            return np.asarray(trees.predict(arr, num_threads=threads))
+        margin = np.asarray(trees.predict(arr, raw_score=True, num_threads=threads))
         z = self.blend * margin + (1.0 - self.blend) * self.linear.logit(arr)
         return 0.5 * (1.0 + np.tanh(0.5 * z))
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: Any, booster: Any | None = None) -> np.ndarray:
         """Calibrated probability of a flush within the label horizon, one per row, in (0, 1)."""
-        return self.calibrator(self.predict_raw(X))
+        return self.calibrator(self.predict_raw(X, booster))
 
     def contributions(self, X: Any, booster_contributions: np.ndarray | None = None) -> np.ndarray:
         """Per row, each feature's log-odds contribution and, last, the bias (n x features+1).

@@ -90,6 +90,12 @@ SCHEMAS: dict[str, Any] = {
             },
             "top_driver": _STRING_OR_NULL,
             "drivers": {"type": "array", "items": _ref("RadarDriver")},
+            "has_drivers": {
+                "type": "boolean",
+                "description": "whether drivers were computed: the radar computes them for rows "
+                "at or above the alert level; for the others, /scores/{symbol}?drivers=1 "
+                "computes them on demand",
+            },
             "sparkline": {
                 "type": "object",
                 "properties": {

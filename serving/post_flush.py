@@ -44,15 +44,17 @@ def post_flush(
     bar: str,
     now: pd.Timestamp,
     label: dict[str, Any] | None = None,
+    store: MarketStore | None = None,
 ) -> dict[str, Any] | None:
     """The after-flush block for ``symbol`` at ``now``, or None without a recent large flush.
-    ``label``: the served model's label spec, whose threshold says what "large" is.
+    ``label``: the served model's label spec, whose threshold says what "large" is; ``store``:
+    the service's market store of ``data_dir`` (made here when not given).
 
     A damaged partition in the days it reads raises :class:`UnreadableDataError` (naming the
     symbol and the file) rather than answering "no recent flush": the service turns it into
     the symbol's 503, as for its history."""
     try:
-        frame = MarketStore(data_dir).read(
+        frame = (store or MarketStore(data_dir)).read(
             symbol, bar, start=now - LOOKBACK - pd.Timedelta(days=7), end=now
         )
     except UnreadableDataError:

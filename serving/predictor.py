@@ -484,7 +484,10 @@ class Predictor:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Rows (inf as NaN), their contributions, log-odds and model probabilities (see
         :meth:`score`); batch scoring (serving.batch) starts from the same numbers."""
-        rows = np.where(np.isinf(rows), np.nan, rows)
+        # Row-major always: the linear part's terms and the SHAP sums are floating-point sums
+        # whose order follows the layout, and a column-major frame (DataFrame.to_numpy) would
+        # give drivers that differ from /predict's in the last bit.
+        rows = np.ascontiguousarray(np.where(np.isinf(rows), np.nan, rows))
         # tree SHAP, plus the linear part's exact terms for a blended model (models.linear)
         if len(rows) == 1 and self._fast_contributions is not None:  # same numbers, less set-up
             booster = self._fast_contributions(rows[0])[None, :]

@@ -21,6 +21,7 @@ current.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -34,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.atomic import write_text_atomic
+from features.atomic import atomic_path, write_text_atomic
 from features.bars import bar_name, parse_bar
 from features.errors import FlushRiskError, ModelNotFoundError, UnreadableDataError
 from features.incremental import FeatureEngine, make_engine
@@ -43,6 +44,7 @@ from features.pipeline import MIN_WINDOW
 from features.scores import ScoreStore, to_json_text
 from features.store import MarketStore, normalize_symbol
 from serving import radar_metrics
+from serving.predictor import FLOORED_CODE
 from serving.radar_writer import WriteBehind, persist
 
 logger = logging.getLogger("flushrisk.radar")
@@ -82,13 +84,17 @@ class ScoredBar:
     bar: str = ""
     horizon: str = ""  # how far ahead the label looks, e.g. "1h"
     thresholds: dict[str, float] = field(default_factory=dict)
+    has_drivers: bool = True
+    """Whether ``drivers`` were computed: the radar computes them for the rows at or above the
+    model's alert level; the others' come on demand (``/scores/{symbol}?drivers=1``)."""
 
     def window(self) -> dict[str, str] | None:
         """The window the probability covers (UTC): from the bar's close, ``horizon`` long."""
         if not self.bar or not self.horizon:
             return None
-        start = self.time + parse_bar(self.bar)
-        return {"from": start.isoformat(), "until": (start + pd.Timedelta(self.horizon)).isoformat()}
+        step, horizon = _steps(self.bar, self.horizon)
+        start = self.time + step
+        return {"from": start.isoformat(), "until": (start + horizon).isoformat()}
 
     def record(self) -> dict[str, Any]:
         return {
@@ -96,11 +102,18 @@ class ScoredBar:
             "probability": self.probability,
             "risk_level": self.risk_level,
             "drivers": to_json_text(self.drivers),
+            "has_drivers": self.has_drivers,
             "model": self.model,
             "label": self.label,
             "features_present": self.features_present,
             "warnings": to_json_text(self.warnings),
         }
+
+
+@functools.lru_cache(maxsize=64)
+def _steps(bar: str, horizon: str) -> tuple[pd.Timedelta, pd.Timedelta]:
+    """A bar name and a horizon as Timedeltas (parsed once, not for every symbol and bar)."""
+    return parse_bar(bar), pd.Timedelta(horizon)
 
 
 @dataclass
@@ -192,6 +205,7 @@ class Publisher:
                 "probability": s.probability,
                 "risk_level": s.risk_level,
                 "drivers": s.drivers,
+                "has_drivers": s.has_drivers,
                 "model": s.model,
                 "label": s.label,
                 "features_present": s.features_present,
@@ -290,6 +304,7 @@ class Radar:
         self.counts_gaps = True
         self.recent: dict[str, deque] = {}
         self.writer = WriteBehind(self.data_dir, self.bar, source) if write_behind else None
+        self._scorers: dict[int, _RadarScorer] = {}
         self.skipped: dict[str, str] = {}
         """Symbols whose stored data is unreadable, with the reason: left out, the others go on."""
 
@@ -328,6 +343,9 @@ class Radar:
         """Seed one symbol's engine; return its last bar stored and scored (None: nothing)."""
         if self.bar not in self.store.bars(name):
             return None
+        restored = self._restored(name, score_since)
+        if restored is not None:
+            return restored
         # only the last MIN_WINDOW (and a day of slack) is needed, not years of bars
         _, end = time_range(self.store.path(name, self.bar))
         stored = self.store.read(name, self.bar, start=end - MIN_WINDOW - pd.Timedelta(days=1))
@@ -348,6 +366,65 @@ class Radar:
         day = scored[scored.index > history.index[-1] - pd.Timedelta(hours=24)]
         self.recent[name] = deque(zip(day.index, day["probability"].to_numpy(), strict=True))
         return history.index[-1]
+
+    # -- the engine's state across restarts ---------------------------------------------
+    def _state_path(self, name: str) -> Path:
+        return self.data_dir / RADAR_DIR / "engine" / self.bar / f"{name}.state"
+
+    def save_engine(self) -> int:
+        """Write every symbol's streaming state (after its bars and scores are on disk), so a
+        restart restores it in milliseconds instead of replaying 30 days of bars. Returns how
+        many were written."""
+        saved_state = getattr(self.engine, "saved_state", None)
+        if saved_state is None:
+            return 0
+        written = 0
+        for name in list(self.last_time):
+            blob = saved_state(name)
+            if blob is None:
+                continue
+            with atomic_path(self._state_path(name)) as tmp:
+                tmp.write_bytes(blob)
+            written += 1
+        return written
+
+    def _restored(self, name: str, score_since: pd.Timestamp | None) -> pd.Timestamp | None:
+        """Warm a symbol up from its saved state and the stored bars after it (only those are
+        read); None when there is no usable state (the caller seeds from the store)."""
+        restore = getattr(self.engine, "restore", None)
+        path = self._state_path(name)
+        if restore is None or not path.exists():
+            return None
+        _, end = time_range(self.store.path(name, self.bar))
+        scored = self.scores.read(name, self.bar, start=end - MIN_WINDOW)
+        resume = end
+        if len(scored):
+            resume = min(resume, scored.index[-1])
+        elif score_since is not None:
+            resume = min(resume, score_since - self.step)
+        try:
+            last = restore(name, path.read_bytes())
+        except OSError:
+            return None
+        if last is None or last > resume or resume - last >= MIN_WINDOW:
+            return None  # saved before a rewind, or too long ago: a seed is cheaper and exact
+        # from the state's own last bar: it must still be stored (else the store was rewound
+        # or replaced: seed), and its month is read, so damaged stored data is found as a seed
+        # would find it
+        stored = self.store.read(name, self.bar, start=last, end=resume)
+        if not len(stored) or stored.index[0] != last:
+            return None
+        catch_up = stored[stored.index > last]
+        if len(catch_up):
+            try:
+                self.engine.update(name, catch_up)
+            except FlushRiskError:
+                return None
+        t = catch_up.index[-1] if len(catch_up) else last
+        self.last_time[name] = t
+        day = scored[(scored.index > t - pd.Timedelta(hours=24)) & (scored.index <= t)]
+        self.recent[name] = deque(zip(day.index, day["probability"].to_numpy(), strict=True))
+        return t
 
     def _history(self, symbol: str, t: pd.Timestamp) -> pd.DataFrame:
         """The stored window ending at t (the feature engine re-seeds from it)."""
@@ -370,33 +447,37 @@ class Radar:
         self._prices: dict[tuple[str, pd.Timestamp], float] = {}
         data_times: dict[str, pd.Timestamp] = {}
         accepted: dict[str, pd.DataFrame] = {}
+        fresh: dict[str, pd.DataFrame] = {}
         for symbol, frame in bars.items():
             name = normalize_symbol(symbol)
             if frame is None or frame.empty or name in self.skipped:
                 continue
             accepted[name] = frame
             last = self.last_time.get(name)
-            new = frame if last is None else frame[frame.index > last]
+            # usually every bar is new: no boolean indexing (400 of them a bar close add up)
+            new = frame if last is None or frame.index[0] > last else frame[frame.index > last]
             if new.empty:
                 continue
             if self.writer is None:
                 persist(self.data_dir, self.bar, self.source, {name: frame}, [])
             self._count_gaps(name, last, new.index)
-            try:
-                features = self.engine.update(name, new)
-            except UnreadableDataError as err:
-                self.skip(name, err)
+            fresh[name] = new
+        for name, features in self._features(fresh).items():
+            new = fresh[name]
+            if isinstance(features, UnreadableDataError):
+                self.skip(name, features)
                 accepted.pop(name, None)
                 continue
-            except FlushRiskError as err:
-                logger.error("%s: features not computed: %s", name, err)
+            if isinstance(features, FlushRiskError):
+                logger.error("%s: features not computed: %s", name, features)
                 radar_metrics.COLLECTOR_ERRORS.labels(symbol=name, kind="features").inc()
                 continue
             self.last_time[name] = new.index[-1]
             data_times[name] = new.index[-1]
             if "close" in new:
+                at = new.columns.get_loc("close")
                 self._prices.update(
-                    ((name, t), float(c)) for t, c in zip(new.index, new["close"], strict=True)
+                    ((name, t), float(new.iat[k, at])) for k, t in enumerate(new.index)
                 )
             rows[name] = [
                 (t, features[k], int(np.isfinite(features[k]).sum()))
@@ -423,12 +504,31 @@ class Radar:
             self.on_scored(scored)
         return scored
 
+    def _features(self, fresh: Mapping[str, pd.DataFrame]) -> dict[str, Any]:
+        """Feature rows of each symbol's new bars, or the FlushRiskError that stopped them:
+        all symbols at once when the engine can (StreamingEngine.update_many), else one by one."""
+        many = getattr(self.engine, "update_many", None)
+        if many is not None:
+            return many(dict(fresh))
+        out: dict[str, Any] = {}
+        for name, new in fresh.items():
+            try:
+                out[name] = self.engine.update(name, new)
+            except FlushRiskError as err:
+                out[name] = err
+        return out
+
     def close(self, timeout: float | None = None) -> bool:
         """Flush everything pending to disk and write the final snapshot."""
         done = True
         if self.writer is not None:
             done = self.writer.close(timeout)
         self.publisher.write()
+        if done:  # a state is saved only once the bars it has seen are stored
+            try:
+                self.save_engine()
+            except OSError as err:
+                logger.warning("streaming state not saved (the next start seeds): %s", err)
         return done
 
     def _count_gaps(self, symbol: str, last: pd.Timestamp | None, index: pd.DatetimeIndex) -> None:
@@ -449,6 +549,17 @@ class Radar:
                 collector["gaps"] = int(collector.get("gaps", 0)) + missing
 
     def _score(self, rows: Mapping[str, list]) -> list[ScoredBar]:
+        """Score the new rows, all symbols of one model in one batch.
+
+        Probabilities come from the booster's ordinary prediction for the whole batch, and
+        tree-SHAP drivers only for the rows at or above the model's alert level (what
+        ``flushrisk score --drivers top`` does, :class:`serving.batch.BatchScorer`): alerts
+        fire only there, and SHAP for every symbol at every bar close was most of the radar's
+        CPU. The other rows say ``has_drivers`` False; a page computes their drivers on demand
+        (``/scores/{symbol}?drivers=1``). Floors, risk levels and counts of present features
+        are the batch's numpy; warnings are /predict's own, built once per missing-input
+        pattern (a row out of the training range gets its own, since they quote its values).
+        """
         by_model: dict[int, list[tuple[str, pd.Timestamp, np.ndarray, int]]] = {}
         for symbol, items in rows.items():
             predictor = self.predictors.get(symbol)
@@ -457,56 +568,99 @@ class Radar:
             for t, row, present in items:
                 by_model.setdefault(id(predictor), []).append((symbol, t, row, present))
         out: list[ScoredBar] = []
+        prices = getattr(self, "_prices", {})
         for items in by_model.values():
             predictor = self.predictors[items[0][0]]
+            scorer = self._scorers.get(id(predictor))
+            if scorer is None or scorer.predictor is not predictor:
+                scorer = self._scorers[id(predictor)] = _RadarScorer(predictor)
             matrix = np.vstack([row for _, _, row, _ in items])
-            probabilities, drivers = predictor.score(matrix)
-            label = predictor.info.label or ""
-            model = f"{predictor.name}:{predictor.version}"
-            horizon = _horizon(predictor)
-            thresholds = {k: float(v) for k, v in (predictor.model.thresholds or {}).items()}
-            prices = getattr(self, "_prices", {})
-            for (symbol, t, row, _), p, row_drivers in zip(items, probabilities, drivers, strict=True):
-                warnings = _warnings(predictor, row, self.engine.covered(symbol))
-                p = _floored(predictor, float(p), warnings)
+            covered = [self.engine.covered(symbol) for symbol, _, _, _ in items]
+            for (symbol, t, _, _), answer in zip(items, scorer.answers(matrix, covered), strict=True):
                 out.append(
                     ScoredBar(
                         symbol=symbol,
                         time=t,
-                        probability=p,
-                        risk_level=str(predictor.model.risk_levels(np.array([p]))[0]),
-                        drivers=[d for d in row_drivers if d.get("value") is not None],
-                        model=model,
-                        label=label,
-                        features_present=_present(predictor, row),
-                        warnings=[w["code"] for w in warnings],
-                        warning_details=warnings,
                         price=prices.get((symbol, t)),
                         bar=self.bar,
-                        horizon=horizon,
-                        thresholds=thresholds,
+                        **answer,
                     )
                 )
         return out
 
 
-def _warnings(predictor: Any, row: np.ndarray, covered: bool) -> list[dict[str, str]]:
-    """The warnings /predict would give for this feature row, plus a short-history one.
+class _RadarScorer:
+    """One model's radar answers for a batch of feature rows (see :meth:`Radar._score`)."""
 
-    Uses the Predictor's own checks (missing groups or features, out of training range), so a
-    radar score and a /predict answer on the same bar say the same things.
-    """
-    out = [{"code": w.code, "message": w.message} for w in predictor.row_warnings(row, None)]
-    if not covered:
-        out.insert(
-            0,
-            {
-                "code": "short_window",
-                "message": "less than 30 days of bars are stored for this symbol: long-horizon "
-                "features are computed from what there is",
-            },
-        )
-    return out
+    def __init__(self, predictor: Any) -> None:
+        from serving.batch import BatchScorer
+
+        self.predictor = predictor
+        self.batch = BatchScorer(predictor)
+        self.model = f"{predictor.name}:{predictor.version}"
+        self.label = predictor.info.label or ""
+        self.horizon = _horizon(predictor)
+        self.thresholds = {k: float(v) for k, v in (predictor.model.thresholds or {}).items()}
+        self._seen = predictor.seen
+        self._missing: dict[bytes, list[dict[str, str]]] = {}
+
+    def answers(self, matrix: np.ndarray, covered: list[bool]) -> list[dict[str, Any]]:
+        """Per row, the ScoredBar fields that come from the model (same order as rows)."""
+        table = self.batch.score(matrix, None, drivers="top")
+        probability = table["probability"].to_numpy(dtype=float)
+        levels = table["risk_level"].tolist()
+        has = table["has_drivers"].to_numpy(dtype=bool)
+        texts = table["drivers"].to_numpy(dtype=object)
+        present = table["features_present"].to_numpy(dtype=np.int64)
+        codes = table["warnings"].to_numpy(dtype=object)
+        floored = np.array([FLOORED_CODE in c for c in codes], dtype=bool)
+        model_p = np.full(len(matrix), np.nan)
+        if floored.any():  # the floor's warning quotes the model's own answer
+            model_p[floored] = self.batch.probabilities(matrix[floored])
+        out = []
+        for i, row in enumerate(matrix):
+            warnings = [] if codes[i] == "[]" else self._warnings(row, model_p[i], codes[i])
+            if not covered[i]:
+                warnings.insert(0, dict(_SHORT_WINDOW))
+            drivers = json.loads(texts[i]) if has[i] else []
+            out.append(
+                {
+                    "probability": float(probability[i]),
+                    "risk_level": str(levels[i]),
+                    "drivers": [d for d in drivers if d.get("value") is not None],
+                    "has_drivers": bool(has[i]),
+                    "model": self.model,
+                    "label": self.label,
+                    "features_present": int(present[i]),
+                    "warnings": [w["code"] for w in warnings],
+                    "warning_details": warnings,
+                    "horizon": self.horizon,
+                    "thresholds": self.thresholds,
+                }
+            )
+        return out
+
+    def _warnings(self, row: np.ndarray, model_p: float, codes: str) -> list[dict[str, str]]:
+        """/predict's warnings of a row that has some (``codes``: their codes, as batch
+        scoring gives them); a floored row's warning quotes ``model_p``, the model's answer."""
+        if "out_of_training_range" in codes:  # quotes the row's values: its own words
+            found = self.predictor.row_warnings(row, None)
+        else:  # missing inputs only: the same words for every row with this pattern
+            key = (np.isnan(row) & self._seen).tobytes()
+            found = self._missing.get(key)
+            if found is None:
+                found = self._missing[key] = self.predictor.row_warnings(row, None)
+            found = list(found)
+        if FLOORED_CODE in codes:
+            self.predictor.floor_probability(model_p, found)
+        return [{"code": w.code, "message": w.message} for w in found]
+
+
+_SHORT_WINDOW = {
+    "code": "short_window",
+    "message": "less than 30 days of bars are stored for this symbol: long-horizon "
+    "features are computed from what there is",
+}
 
 
 def _horizon(predictor: Any) -> str:
@@ -517,24 +671,6 @@ def _horizon(predictor: Any) -> str:
     except (AttributeError, TypeError, ValueError):
         return ""
     return f"{seconds // 3600}h" if seconds % 3600 == 0 else f"{seconds // 60}m"
-
-
-def _floored(predictor: Any, p: float, warnings: list[dict[str, str]]) -> float:
-    """The service's rule: with inputs missing, never below the base rate (with a warning)."""
-    from serving.schemas import PredictionWarning
-
-    objects = [PredictionWarning.model_construct(code=w["code"], message=w["message"]) for w in warnings]
-    raised = predictor.floor_probability(p, objects)
-    if raised is None:
-        return p
-    extra = objects[len(warnings) :]
-    warnings.extend({"code": w.code, "message": w.message} for w in extra)
-    return float(raised)
-
-
-def _present(predictor: Any, row: np.ndarray) -> int:
-    """Features of the model (seen in training) that have a value, as /predict counts them."""
-    return int((~np.isnan(row) & predictor.seen).sum())
 
 
 __all__: list[str] = [

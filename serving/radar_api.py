@@ -22,6 +22,7 @@ import os
 import re
 import threading
 import time
+import weakref
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -38,7 +38,7 @@ from features.bars import parse_bar
 from features.errors import FlushRiskError, UnreadableDataError
 from features.scores import ScoreStore
 from features.settings import get_settings
-from features.store import MarketStore, normalize_symbol
+from features.store import normalize_symbol
 from serving import radar_cache, radar_metrics
 from serving.radar import STALE_BARS, snapshot_path
 
@@ -93,15 +93,50 @@ class Snapshot:
 _SNAPSHOTS: dict[Path, Snapshot] = {}
 
 
+_DATA_DIR: dict[str | None, Path] = {}
+
+
 def _data_dir() -> Path:
-    return get_settings().data_dir
+    """The configured data directory, made again when ``FLUSHRISK_DATA_DIR`` changes (building
+    the settings on every request cost about 1 ms, more than a warm answer)."""
+    env = os.environ.get("FLUSHRISK_DATA_DIR")
+    found = _DATA_DIR.get(env)
+    if found is None:
+        _DATA_DIR.clear()
+        found = _DATA_DIR[env] = get_settings().data_dir
+    return found
+
+
+_LIMITERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+READ_THREADS = 2
+"""Worker threads that read the store or build an answer at once (per event loop). Each one
+holds the GIL in turns with the event loop: 16 of them made /livez wait 60 ms and more."""
+
+
+async def off_loop(fn: Any, *args: Any, reads: bool = True) -> Any:
+    """``fn(*args)`` in a worker thread, never on the event loop: one of :data:`READ_THREADS`
+    for what reads the store or builds a symbol's answer; for ``reads=False`` (the snapshot's
+    parse, /risk's rows: short, and never stuck behind a long ``?drivers=1``), anyio's pool."""
+    import asyncio
+
+    import anyio
+
+    if not reads:
+        return await anyio.to_thread.run_sync(fn, *args)
+    loop = asyncio.get_running_loop()
+    limiter = _LIMITERS.get(loop)
+    if limiter is None:
+        limiter = _LIMITERS[loop] = anyio.CapacityLimiter(READ_THREADS)
+    return await anyio.to_thread.run_sync(fn, *args, limiter=limiter)
 
 
 def _snapshot_of(data_dir: Path) -> Snapshot:
-    path = snapshot_path(data_dir)
-    if path not in _SNAPSHOTS:
-        _SNAPSHOTS[path] = Snapshot(path)
-    return _SNAPSHOTS[path]
+    holder = _SNAPSHOTS.get(data_dir)  # a dict look-up per request, not a path made again
+    if holder is None:
+        path = snapshot_path(data_dir)
+        holder = _SNAPSHOTS.get(path) or Snapshot(path)
+        _SNAPSHOTS[path] = _SNAPSHOTS[data_dir] = holder
+    return holder
 
 
 def snapshot() -> dict[str, Any]:
@@ -112,7 +147,7 @@ async def snapshot_async() -> dict[str, Any]:
     """The snapshot without blocking the event loop: a changed file is parsed in a thread."""
     holder = _snapshot_of(_data_dir())
     body = holder.current()
-    return body if body is not None else await run_in_threadpool(holder.get)
+    return body if body is not None else await off_loop(holder.get, reads=False)
 
 
 def radar_now(snap: dict[str, Any], wall: float | None = None) -> pd.Timestamp:
@@ -139,6 +174,8 @@ def _static(symbol: str, entry: dict[str, Any], bar: str) -> dict[str, Any]:
         "as_of": entry.get("time"),
         "top_driver": drivers[0].get("text") if drivers else None,
         "drivers": drivers,
+        # a snapshot from before the radar computed drivers only at the alert level had them all
+        "has_drivers": bool(entry.get("has_drivers", True)),
         "sparkline": entry.get("sparkline") or {"time": [], "probability": []},
         "label": entry.get("label"),
         "model": entry.get("model"),
@@ -335,24 +372,29 @@ def _error(status: int, message: str) -> JSONResponse:
 RISK_FRESH_S = 1.0
 """/risk is served from one prepared answer per snapshot, re-made at most this often (the
 rows' data age and staleness move with the clock; everything else only with the snapshot)."""
-_RISK: dict[str, Any] = {"key": None, "answer": None}
+RISK_KEEP_S = 3.0
+"""A prepared answer of this snapshot at most this old is served while the next one is made in
+the background: its ``as_of`` says when its ages were measured (as a 304's copy does), and no
+request waits for the 400 rows and their gzip."""
+_RISK: dict[str, Any] = {"snap": None, "at": 0.0, "answer": None, "making": False}
 _RISK_LOCK = threading.Lock()
+_BACKGROUND: set[Any] = set()
 
 
-def _risk_key(snap: dict[str, Any]) -> tuple[int, int]:
-    return id(snap), int(time.time() / RISK_FRESH_S)
-
-
-def _prepared_risk(snap: dict[str, Any]) -> radar_cache.Answer | None:
-    """The prepared /risk answer for this snapshot and second, if made already."""
-    # _RISK keeps the snapshot itself, so id(snap) cannot be a newer object's id
-    if _RISK["key"] == _risk_key(snap) and _RISK["snap"] is snap:
-        return _RISK["answer"]
-    return None
+def _prepared_risk(snap: dict[str, Any]) -> tuple[radar_cache.Answer | None, bool]:
+    """The prepared /risk answer of this snapshot if one is recent enough to serve, and whether
+    it is current (made within :data:`RISK_FRESH_S`)."""
+    # _RISK keeps the snapshot itself, so an identity match cannot be a newer object
+    if _RISK["snap"] is not snap:
+        return None, False
+    age = time.time() - _RISK["at"]
+    if age > RISK_KEEP_S:
+        return None, False
+    return _RISK["answer"], age < RISK_FRESH_S
 
 
 def prepare_risk(snap: dict[str, Any], version: int | None = None) -> radar_cache.Answer:
-    """Make (once per snapshot and second) the /risk answer and its ETag.
+    """Make (once per snapshot and second) the /risk answer, its gzip and its ETag.
 
     The ETag names the snapshot version and which rows are stale: a client polling every few
     seconds gets 304 until the radar publishes or a row turns stale (or fresh again). It is a
@@ -360,24 +402,52 @@ def prepare_risk(snap: dict[str, Any], version: int | None = None) -> radar_cach
     from ``as_of``.
     """
     with _RISK_LOCK:
-        answer = _prepared_risk(snap)
-        if answer is not None:
+        answer, current = _prepared_risk(snap)
+        if answer is not None and current:
             return answer
+        made_at = time.time()
         stale: list[bool] = []
-        body = risk_body(snap, stale=stale).encode()
+        body = risk_body(snap, wall=made_at, stale=stale).encode()
         version = _snapshot_of(_data_dir()).mtime if version is None else version
         flags = np.packbits(np.array(stale, dtype=bool)).tobytes()
         etag = f'W/"{version or 0:x}-{len(stale)}-{zlib.crc32(flags):08x}"'
         answer = radar_cache.Answer(body, etag)
-        _RISK.update(key=_risk_key(snap), snap=snap, answer=answer)
+        if len(body) >= radar_cache.GZIP_MIN_BYTES:
+            answer.gz()  # here, in a worker thread: never on the event loop
+        _RISK.update(snap=snap, at=made_at, answer=answer)
         return answer
+
+
+def _prepare_risk_soon(snap: dict[str, Any]) -> None:
+    """Start making the next /risk answer in a worker thread, unless one is being made."""
+    import asyncio
+
+    if _RISK["making"]:
+        return
+    _RISK["making"] = True
+
+    async def make() -> None:
+        try:
+            await off_loop(prepare_risk, snap, reads=False)
+        except Exception as err:  # noqa: BLE001 - the next request tries again
+            logger.debug("preparing /risk failed: %s", err)
+        finally:
+            _RISK["making"] = False
+
+    task = asyncio.ensure_future(make())
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
 
 
 async def risk(request: Request) -> Response:
     """Every watched symbol, most at risk first (prepared once per snapshot and second)."""
     start_gauge_refresher()
     snap = await snapshot_async()
-    answer = _prepared_risk(snap) or await run_in_threadpool(prepare_risk, snap)
+    answer, current = _prepared_risk(snap)
+    if answer is None:
+        answer = await off_loop(prepare_risk, snap, reads=False)
+    elif not current:
+        _prepare_risk_soon(snap)
     return radar_cache.respond(request, answer)
 
 
@@ -477,7 +547,12 @@ def model_block(symbol: str, entry: dict[str, Any]) -> dict[str, Any]:
 
 
 async def risk_symbol(request: Request) -> Response:
-    """One symbol: the /risk fields plus its history, alerts, after-flush read and model."""
+    """One symbol: the /risk fields plus its history, alerts, after-flush read and model.
+
+    Everything but the clock-dependent members (data age, stale, warnings) is one prepared JSON
+    text per symbol, window and version of what it is made of (:func:`symbol_part`), usually
+    made by the warmer when the radar published; a request adds the age now and answers.
+    """
     window = request.query_params.get("window", "24h")
     if window not in WINDOWS:
         return _error(400, f"window: must be one of {', '.join(WINDOWS)}, not {window!r}")
@@ -489,10 +564,14 @@ async def risk_symbol(request: Request) -> Response:
             404, f"symbol: {request.path_params['symbol']!r} is not watched (watched: {watched})"
         )
     data_dir = _data_dir()
-    try:  # the reads (from the history cache) and the JSON off the event loop
-        answer = await run_in_threadpool(
-            lambda: _prepared(_symbol_body(data_dir, symbol, snap, window), request)
-        )
+    gzip = radar_cache.accepts_gzip(request)
+    try:
+        key = _part_key(data_dir, symbol, snap, window)
+        part = _PARTS.peek(key)
+        if part is None or len(part) >= _ON_LOOP_BYTES:  # the reads, the JSON and gzip in a thread
+            answer = await off_loop(_symbol_answer, data_dir, symbol, snap, window, key, gzip)
+        else:
+            answer = _symbol_answer(data_dir, symbol, snap, window, key, gzip, part)
     except UnreadableDataError as err:  # the store names the symbol and the damaged file
         return unreadable(data_dir, symbol, err)
     except Exception as err:  # noqa: BLE001 - any other read failure stays this symbol's
@@ -500,15 +579,67 @@ async def risk_symbol(request: Request) -> Response:
     return radar_cache.respond(request, answer)
 
 
-def _prepared(body: Any, request: Request) -> radar_cache.Answer:
-    """An answer's JSON (and its gzip when the client takes it), made where this runs: in a
-    worker thread for the handlers that read the store."""
-    answer = radar_cache.Answer(
-        json.dumps(body, separators=(",", ":"), default=_plain, allow_nan=False).encode()
+_PARTS = radar_cache.AnswerCache()
+"""Prepared /risk/{symbol} parts (JSON text without the clock-dependent members)."""
+_ON_LOOP_BYTES = 64 * 1024
+"""A prepared part smaller than this is answered on the event loop (its gzip takes well under
+a millisecond); a larger one (a 30-day window of 1-minute bars) in a worker thread."""
+
+
+def _part_key(data_dir: Path, symbol: str, snap: dict[str, Any], window: str) -> tuple:
+    """What a symbol's part is made of: the snapshot, the scores and market versions, the
+    alert log and the served model (a few ``stat`` calls, no read)."""
+    bar = snap.get("bar", "1h")
+    try:
+        alerts = os.stat(_alerts_file(data_dir, symbol))
+        alerts_version = (alerts.st_mtime_ns, alerts.st_size)
+    except OSError:
+        alerts_version = None
+    return (
+        data_dir, symbol, window, id(snap), _snapshot_of(data_dir).mtime,
+        radar_cache.history_version(data_dir, symbol, bar), alerts_version, _served_model(symbol),
     )
-    if len(answer.body) >= radar_cache.GZIP_MIN_BYTES and radar_cache.accepts_gzip(request):
-        answer.gz()
+
+
+@functools.lru_cache(maxsize=8192)
+def _alerts_file(data_dir: Path, symbol: str) -> Path:
+    from serving.alerts import alerts_path
+
+    return alerts_path(data_dir, symbol)
+
+
+def _symbol_answer(
+    data_dir: Path, symbol: str, snap: dict[str, Any], window: str, key: tuple, gzip: bool,
+    part: str | None = None,
+) -> radar_cache.Answer:
+    """The answer now: the prepared part (made here when missing) and the age and staleness
+    of the symbol's newest bar at this moment."""
+    if part is None:
+        part = symbol_part(data_dir, symbol, snap, window, key)
+    entry = snap["symbols"][symbol]
+    bar = snap.get("bar", "1h")
+    fresh = _freshness(
+        _end_ns(entry, parse_bar(bar)), radar_now(snap), bar, _published_warnings(entry)
+    )
+    head = json.dumps(fresh, separators=(",", ":"), allow_nan=False)
+    answer = radar_cache.Answer((head[:-1] + "," + part + "}").encode())
+    if gzip and len(answer.body) >= radar_cache.GZIP_MIN_BYTES:
+        answer.gz(radar_cache.GZIP_LEVEL_PER_REQUEST)
     return answer
+
+
+def symbol_part(
+    data_dir: Path, symbol: str, snap: dict[str, Any], window: str, key: tuple | None = None
+) -> str:
+    """The prepared part of /risk/{symbol} (cached by ``key``): the JSON members that do not
+    move with the clock, without the braces."""
+    key = _part_key(data_dir, symbol, snap, window) if key is None else key
+    part = _PARTS.peek(key)
+    if part is None:
+        body = _symbol_body(data_dir, symbol, snap, window)
+        part = json.dumps(body, separators=(",", ":"), default=_plain, allow_nan=False)[1:-1]
+        _PARTS.put(key, part, len(part))
+    return part
 
 
 @functools.lru_cache(maxsize=1024)
@@ -517,18 +648,20 @@ def _post_flush(data_dir: Path, symbol: str, bar: str, last: pd.Timestamp, label
     that it keys the cache), made once per bar and label (it reads 37 days)."""
     from serving.post_flush import post_flush
 
-    return post_flush(data_dir, symbol, bar, last, json.loads(label))
+    return post_flush(data_dir, symbol, bar, last, json.loads(label),
+                      store=radar_cache.market_store(data_dir))
 
 
 def _symbol_body(
     data_dir: Path, symbol: str, snap: dict[str, Any], window: str
 ) -> dict[str, Any]:
+    """/risk/{symbol} without its clock-dependent members (data age, stale, warnings)."""
     from serving.alerts import read_alerts
 
     entry = snap["symbols"][symbol]
-    body = summary(symbol, entry, snap, radar_now(snap))
+    bar = snap.get("bar", "1h")
+    body = _static(symbol, entry, bar)
     body["replay_ended"] = snap.get("replay_ended")
-    bar = body["bar"]
     last = pd.Timestamp(entry.get("data_time") or entry.get("time"))
     body["history"] = history(
         data_dir, symbol, bar, last - WINDOWS[window] + parse_bar(bar), last, HISTORY
@@ -605,7 +738,9 @@ async def scores(request: Request) -> Response:
     drivers = request.query_params.get("drivers", "0").lower() in ("1", "true", "yes")
     data_dir = _data_dir()
     snap_bar = (await snapshot_async()).get("bar")
-    bars = await run_in_threadpool(ScoreStore(data_dir).bars, symbol)
+    bars = _score_bars(data_dir, symbol)
+    if bars is None:
+        bars = await off_loop(_score_bars, data_dir, symbol, True)
     if not bars:
         return _error(
             404, f"symbol: no scores for {raw!r} (run flushrisk score or flushrisk watch)"
@@ -617,15 +752,13 @@ async def scores(request: Request) -> Response:
         return _error(
             400, f"bar: {bar[:40]!r} is not a stored bar of {symbol} (stored: {', '.join(bars)})"
         )
-    # One answer per request, version of the scores and served model (its label and alert
-    # level make the events and the record), made off the event loop; the label events read
-    # the market data too, which the radar writes together with each score.
-    key = (data_dir, symbol, bar, start, end, drivers,
-           radar_cache.scores_version(data_dir, symbol, bar), _served_model(symbol))
     try:
-        answer = await run_in_threadpool(
-            _SCORES.get, key, lambda: _scores_bytes(data_dir, symbol, bar, start, end, drivers)
-        )
+        key = scores_key(data_dir, symbol, bar, start, end, drivers)
+        answer = _SCORES.peek(key)
+        if answer is None:  # made off the event loop (the warmer made the default ones)
+            answer = await off_loop(scores_answer, data_dir, symbol, bar, start, end, drivers, key)
+        elif radar_cache.accepts_gzip(request) and answer.needs_gz():
+            answer = await off_loop(_with_gz, answer)
     except _TooManyBars as err:
         return _error(400, str(err))
     except UnreadableDataError as err:  # the store names the symbol and the damaged file
@@ -633,6 +766,58 @@ async def scores(request: Request) -> Response:
     except Exception as err:  # noqa: BLE001 - any other read failure stays this symbol's
         return unreadable(data_dir, symbol, err)
     return radar_cache.respond(request, answer)
+
+
+_BARS: dict[tuple[Path, str], tuple[int, list[str]]] = {}
+
+
+def _score_bars(data_dir: Path, symbol: str, read: bool = False) -> list[str] | None:
+    """The bars with stored scores of a symbol, known again only when its folder changed (a
+    ``stat``); None when not known and ``read`` is False (the caller asks in a thread)."""
+    try:
+        version = os.stat(_scores_folder(data_dir, symbol)).st_mtime_ns
+    except OSError:
+        version = 0
+    known = _BARS.get((data_dir, symbol))
+    if known is not None and known[0] == version:
+        return known[1]
+    if not read:
+        return None
+    bars = ScoreStore(data_dir).bars(symbol)
+    if len(_BARS) > 65536:  # symbols asked for that have no scores: keep it bounded
+        _BARS.clear()
+    _BARS[(data_dir, symbol)] = (version, bars)
+    return bars
+
+
+@functools.lru_cache(maxsize=8192)
+def _scores_folder(data_dir: Path, symbol: str) -> Path:
+    return ScoreStore(data_dir).root / symbol
+
+
+def scores_key(data_dir: Path, symbol: str, bar: str, start: pd.Timestamp | None,
+               end: pd.Timestamp | None, drivers: bool) -> tuple:
+    """One /scores answer per request and version of what it is made of: the scores, the
+    market data (the label events and the close; the radar may store it after the scores) and
+    the served model (its label and alert level make the events and the record)."""
+    return (data_dir, symbol, bar, start, end, drivers,
+            radar_cache.scores_version(data_dir, symbol, bar),
+            radar_cache.market_version(data_dir, symbol, bar), _served_model(symbol))
+
+
+def scores_answer(data_dir: Path, symbol: str, bar: str, start: pd.Timestamp | None,
+                  end: pd.Timestamp | None, drivers: bool, key: tuple | None = None
+                  ) -> radar_cache.Answer:
+    """The /scores answer of ``key`` with its gzip, from the cache or made now."""
+    key = scores_key(data_dir, symbol, bar, start, end, drivers) if key is None else key
+    answer = _SCORES.get(key, lambda: _scores_bytes(data_dir, symbol, bar, start, end, drivers))
+    return _with_gz(answer)
+
+
+def _with_gz(answer: radar_cache.Answer) -> radar_cache.Answer:
+    if answer.needs_gz():
+        answer.gz()
+    return answer
 
 
 MAX_DRIVER_BARS = 2000
@@ -755,7 +940,7 @@ def label_events(
                 trained_until = trained_until.tz_localize("UTC")
     except (ImportError, ValueError, TypeError):
         pass
-    store = MarketStore(data_dir)
+    store = radar_cache.market_store(data_dir)
     step = parse_bar(bar)
     if not any(step % parse_bar(b) == pd.Timedelta(0) for b in store.bars(symbol)):
         return [], None, None  # no market data to make this bar from (unreadable data raises)
@@ -784,12 +969,94 @@ def label_events(
     return events, record, close
 
 
-def _refresh_gauges(stop: threading.Event, period: float = 5.0) -> None:
-    while not stop.wait(period):
+def clear_caches() -> None:
+    """Forget every prepared answer and cached history (the next requests read the store)."""
+    _PARTS.clear()
+    _SCORES.clear()
+    HISTORY.clear()
+    _BARS.clear()
+    _post_flush.cache_clear()
+    with _RISK_LOCK:
+        _RISK.update(snap=None, at=0.0, answer=None)
+
+
+WARM_WINDOW = "24h"
+"""The window the pages open /risk/{symbol} with: the one the warmer prepares."""
+
+
+WARM_CPU_SHARE = 0.5
+"""The warmer's budget in the service: at most this share of a core (it rests as long again as
+each symbol took). Cold, a symbol costs about 80 ms of CPU (400 symbols: about 30 s); after a
+publish, less (only the new bars are read); what it has not reached yet, a request makes."""
+
+
+def warm(snap: dict[str, Any], data_dir: Path | None = None,
+         stop: threading.Event | None = None, share: float = 1.0) -> int:
+    """Prepare each watched symbol's answers, most at risk first: /risk/{symbol} at the pages'
+    window and the default /scores/{symbol}, so the first request of a symbol after the radar
+    published finds its answer made. What is already prepared for the current versions costs a
+    few ``stat`` calls. Stops early when the snapshot changes (the next pass takes the new
+    one) or ``stop`` is set; returns how many symbols it went through. ``share``: the share of
+    a core it may use (it rests between symbols for the rest).
+
+    Memory stays bounded by the caches' own bounds (:class:`radar_cache.AnswerCache`,
+    :class:`radar_cache.HistoryCache`).
+    """
+    data_dir = _data_dir() if data_dir is None else data_dir
+    holder = _snapshot_of(data_dir)
+    bar = snap.get("bar", "1h")
+    done = 0
+    for row in _rows(snap):
+        if (stop is not None and stop.is_set()) or holder.current() is not snap:
+            break
+        cpu = time.thread_time()
         try:
-            prepare_risk(snapshot())  # sets the gauges, and /risk finds its answer made
+            symbol_part(data_dir, row.symbol, snap, WARM_WINDOW)
+            bars = _score_bars(data_dir, row.symbol, read=True)
+            if bars:
+                scores_answer(data_dir, row.symbol, bar if bar in bars else bars[0], None, None,
+                              False)
+        except Exception as err:  # noqa: BLE001 - a request for it will say what is wrong
+            logger.debug("warming %s failed: %s", row.symbol, err)
+        done += 1
+        rest = (time.thread_time() - cpu) * (1.0 / share - 1.0)
+        (stop or threading.Event()).wait(rest)  # and the event loop takes the GIL meanwhile
+    return done
+
+
+WARM_PASSES = 2
+"""Warming passes per snapshot: the first when the radar published, one more a period later
+for the scores and bars its write-behind stored after the snapshot. Between snapshots the
+warmer rests: a pass over 400 prepared symbols still costs a few thousand ``stat`` calls, and
+its Python holds the GIL the event loop needs."""
+
+
+def _refresh_gauges(stop: threading.Event, period: float = 5.0) -> None:
+    """Every ``period`` seconds (and at once): the gauges and /risk's answer, then the warmer
+    (only in a service worker, where the data directory is the service's for its life)."""
+    in_worker = _in_worker()
+    warmed: dict[str, Any] = {"snap": None, "models": None, "passes": 0}
+    while True:
+        try:
+            snap = snapshot()
+            prepare_risk(snap)  # sets the gauges, and /risk finds its answer made
+            models = _served_models()
+            if snap is not warmed["snap"] or models != warmed["models"]:
+                warmed.update(snap=snap, models=models, passes=0)
+            ready = in_worker and snap and warmed["passes"] < WARM_PASSES
+            if ready and warm(snap, stop=stop, share=WARM_CPU_SHARE) == len(_rows(snap)):
+                warmed["passes"] += 1
         except Exception as err:  # noqa: BLE001 - a gauge refresh must never take the service down
             logger.debug("radar gauge refresh failed: %s", err)
+        if stop.wait(period):
+            return
+
+
+def _served_models() -> tuple[str, ...]:
+    """The models the service serves now (a promotion or reload changes them)."""
+    from serving.state import STATE
+
+    return tuple(sorted({f"{p.name}:{p.version}" for p in STATE.predictors.values()}))
 
 
 _REFRESHER: threading.Thread | None = None
@@ -822,4 +1089,6 @@ ROUTES: list[Any] = [
     Route("/scores/{symbol}", scores, methods=["GET"]),
 ]
 
-__all__ = ["ROUTES", "Snapshot", "radar_now", "risk_table", "start_gauge_refresher"]
+__all__ = [
+    "ROUTES", "Snapshot", "clear_caches", "radar_now", "risk_table", "start_gauge_refresher", "warm",
+]

@@ -22,6 +22,6 @@ _NS_PER_DAY = 86_400 * 10**9
 
 
 def compute(g: Grid) -> dict[str, np.ndarray]:
-    close_ns = (g.first_bar + np.arange(g.n, dtype=np.int64) + 1) * np.int64(g.bar_ns)
+    close_ns = (g.bar_numbers() + 1) * np.int64(g.bar_ns)
     angle = 2.0 * np.pi * (close_ns % _NS_PER_DAY) / _NS_PER_DAY
     return {"hour_of_day_sin": np.sin(angle), "hour_of_day_cos": np.cos(angle)}

@@ -58,11 +58,22 @@
       '<td class="spark">' + spark + "</td>" +
       '<td class="num age' + (d.stale ? " stale" : "") + '" title="newest data: ' + FR.esc(FR.utc(d.as_of)) + '">' +
       FR.age(d.data_age_seconds) + "</td>" +
-      '<td class="driver">' + FR.esc(d.top_driver || "–") + chip + "</td>";
+      '<td class="driver">' + driverCell(d, href) + chip + "</td>";
+  }
+
+  // Drivers are computed by the radar for rows at or above the alert level; a row below it
+  // has none yet (not "no reason"): its page computes them on demand.
+  function driverCell(d, href) {
+    if (d.top_driver) return FR.esc(d.top_driver);
+    if (d.has_drivers === false) {
+      return '<a class="muted" href="' + href + '" title="The radar computes drivers for rows at or above ' +
+        'the alert level; the symbol page computes this one on demand">below the alert level: drivers on its page</a>';
+    }
+    return "–";
   }
 
   function rowKey(d) {
-    return [d.as_of, d.probability, d.risk_level, d.stale, d.top_driver, d.change_1h, (d.warnings || []).length].join("|");
+    return [d.as_of, d.probability, d.risk_level, d.stale, d.top_driver, d.has_drivers, d.change_1h, (d.warnings || []).length].join("|");
   }
 
   function visible(d) {

@@ -114,7 +114,45 @@
   }
 
   /* ---- side panels ------------------------------------------------------------------- */
+  // The radar computes drivers for rows at or above the alert level; for a row below it, the
+  // drivers of that bar are asked of /scores/{symbol}?drivers=1 once (the same numbers as
+  // /predict), and kept while the row is the same bar.
+  let onDemand = { asOf: null, drivers: null, pending: false };
+
+  function driversOnDemand(d) {
+    // a failure (e.g. the newest bar not written yet) is asked again after a while
+    const retry = onDemand.failed && Date.now() - onDemand.at > 10000;
+    if (onDemand.asOf === d.as_of && !retry) return onDemand.drivers;
+    onDemand = { asOf: d.as_of, drivers: null, pending: true, failed: onDemand.failed && onDemand.asOf === d.as_of };
+    const asOf = d.as_of;
+    const q = "?drivers=1&start=" + encodeURIComponent(asOf) + "&end=" + encodeURIComponent(asOf) +
+      (d.bar ? "&bar=" + encodeURIComponent(d.bar) : "");
+    FR.api("/scores/" + encodeURIComponent(SYMBOL) + q).then((body) => {
+      if (onDemand.asOf !== asOf) return;
+      const i = (body.time || []).findIndex((t) => Date.parse(t) === Date.parse(asOf));
+      const got = i >= 0 && body.drivers ? body.drivers[i] : null;
+      onDemand = { asOf: asOf, drivers: got, pending: false, failed: got === null, at: Date.now() };
+      drawDrivers(Object.assign({}, d, { drivers: got || [], has_drivers: got !== null }));
+    }).catch(() => {
+      if (onDemand.asOf !== asOf) return;
+      onDemand = { asOf: asOf, drivers: null, pending: false, failed: true, at: Date.now() };
+      drawDrivers(d);
+    });
+    return null;
+  }
+
   function drawDrivers(d) {
+    if (d.has_drivers === false) {
+      const got = driversOnDemand(d);
+      if (got === null) {
+        const why = "The radar computes drivers for scores at or above the alert level; this one is below it: ";
+        $("drivers").innerHTML = '<li class="muted">' + why + (onDemand.failed
+          ? "they could not be computed just now (the bar is not stored yet, or the service serves another model); asking again shortly."
+          : "computing them for this bar…") + "</li>";
+        return;
+      }
+      d = Object.assign({}, d, { drivers: got });
+    }
     // sorted by the points shown (largest move of the probability first, whichever way)
     const list = (d.drivers || []).filter((x) => x && (x.text || x.feature))
       .sort((a, b) => Math.abs(b.contribution || 0) - Math.abs(a.contribution || 0));

@@ -133,3 +133,28 @@ def test_old_bar_is_refused(hourly):
 
 def test_not_streamable_is_a_data_error():
     assert issubclass(NotStreamable, DataError)
+
+
+def test_many_symbols_at_once_equal_one_by_one(hourly):
+    """update_many (one grid for every symbol at a bar close) gives each symbol exactly what
+    update gives it alone: symbols with the same columns share a batch, a symbol without depth
+    is its own batch, and a symbol with a gap goes through update."""
+    from features.sources.simulator import simulate
+
+    other = simulate("ETH", days=75, bar="1h", seed=9, preset="crash-prone")
+    no_depth = other.drop(columns=[c for c in other.columns if "depth" in c])
+    frames = {"SOL": hourly, "ETH": other, "XRP": hourly * 1.5, "NODEPTH": no_depth, "GAPPY": other}
+    seed_rows = 40 * 24
+    alone, together = StreamingEngine("1h"), StreamingEngine("1h")
+    for name, frame in frames.items():
+        alone.seed(name, frame.iloc[:seed_rows])
+        together.seed(name, frame.iloc[:seed_rows])
+    for r in range(seed_rows, seed_rows + 30):
+        bars = {n: f.iloc[r : r + 1] for n, f in frames.items() if not (n == "GAPPY" and r % 7 == 3)}
+        got = together.update_many(bars)
+        assert set(got) == set(bars)
+        for name, bar in bars.items():
+            want = alone.update(name, bar)
+            assert np.array_equal(got[name], want, equal_nan=True), (name, bar.index[0])
+    t = hourly.index[seed_rows + 29]
+    _assert_same(got["SOL"][0], _reference(hourly, t, "1h"), t)

@@ -95,3 +95,74 @@ def test_a_missing_bar_is_a_gap_not_invented(tmp_path, predictor, source):
     assert radar.publisher.collector["gaps"] == 1
     scores = ScoreStore(tmp_path).read("ETH", "1h")
     assert times[2] not in scores.index and np.isfinite(scores["probability"]).all()
+
+
+def test_drivers_are_computed_at_the_alert_level_and_alerts_keep_them(
+    tmp_path, predictor, model_dir, source
+):
+    """The radar computes tree-SHAP drivers only for rows at or above the alert level (the
+    probability of every row comes from the booster's plain prediction); those rows, and so
+    every alert, carry /predict's drivers; the others say has_drivers False everywhere."""
+    from models import FlushModel
+    from serving.alerts import AlertManager, AlertRules, read_alerts
+    from serving.predictor import Predictor
+
+    first = _radar(tmp_path / "probe", predictor, write_behind=False)
+    run_replay(first, source, speed=0, stop=threading.Event(), max_bars=8)
+    probe = ScoreStore(tmp_path / "probe").read("BTC", "1h")["probability"].to_numpy()
+    # a model whose alert level ("high") sits in the middle of the replayed probabilities
+    model = FlushModel.load(model_dir)
+    cut = float(np.median(probe))
+    model.metadata["thresholds"] = {"elevated": cut / 2, "high": cut, "extreme": 1.0}
+    alerting = Predictor(model, "flushrisk-btc", "test", {"symbol": "BTC"})
+    manager = AlertManager([], tmp_path / "run", page_url="http://x", rules=AlertRules(
+        cooldown=pd.Timedelta(0), rearm_below="high"), mode="replay")
+    radar = _radar(tmp_path / "run", alerting, write_behind=False, on_scored=manager.on_scored)
+    run_replay(radar, source, speed=0, stop=threading.Event(), max_bars=8)
+    radar.close(timeout=60)
+
+    store = MarketStore(tmp_path / "run")
+    scores = ScoreStore(tmp_path / "run").read("BTC", "1h")
+    at_alert = scores["probability"].to_numpy() >= cut
+    assert at_alert.any() and not at_alert.all()
+    assert scores["has_drivers"].tolist() == at_alert.tolist()
+    assert (scores["drivers"][~at_alert] == "[]").all()
+    stored = store.read("BTC", "1h")
+    for t in scores.index[at_alert]:
+        window = stored[(stored.index > t - MIN_WINDOW) & (stored.index <= t)]
+        want = alerting.predict(PredictRequest.model_validate({"symbol": "BTC", "bars": bars_payload(window)}))
+        got = json.loads(scores.loc[t, "drivers"])
+        assert got and [d["feature"] for d in got] == [d.feature for d in want.drivers]
+        np.testing.assert_allclose([d["contribution"] for d in got],
+                                   [d.contribution for d in want.drivers], rtol=1e-9)
+    alerts = [a for a in read_alerts(tmp_path / "run", "BTC") if a["kind"] == "alert"]
+    assert alerts and all(a["drivers"] for a in alerts)
+    entry = json.loads(snapshot_path(tmp_path / "run").read_text())["symbols"]["BTC"]
+    assert entry["has_drivers"] == (entry["probability"] >= cut)
+    if not entry["has_drivers"]:
+        assert entry["drivers"] == []
+
+
+def test_a_restart_restores_the_saved_streaming_state(tmp_path, predictor, source):
+    """close() saves each symbol's streaming state; a restart restores it (no 30-day replay)
+    and catches up from the store, scoring exactly what a restart that seeds scores."""
+    for run in ("restored", "seeded"):
+        radar = _radar(tmp_path / run, predictor)
+        run_replay(radar, source, speed=0, stop=threading.Event(), max_bars=3)
+        assert radar.close(timeout=60)
+    saved = sorted((tmp_path / "restored" / "_radar" / "engine").rglob("*.state"))
+    assert [p.stem for p in saved] == sorted(SYMBOLS)
+    for path in (tmp_path / "seeded" / "_radar" / "engine").rglob("*.state"):
+        path.unlink()
+    scores, seeded = {}, {}
+    for run in ("restored", "seeded"):
+        again = _radar(tmp_path / run, predictor)
+        seeded[run] = []
+        seed = again.engine.seed
+        again.engine.seed = lambda name, history, run=run, seed=seed: (seeded[run].append(name), seed(name, history))
+        run_replay(again, source, speed=0, stop=threading.Event(), max_bars=4)
+        again.close(timeout=60)
+        scores[run] = ScoreStore(tmp_path / run).read("BTC", "1h")
+    assert seeded == {"restored": [], "seeded": SYMBOLS}
+    assert len(scores["restored"]) == 7
+    pd.testing.assert_frame_equal(scores["restored"], scores["seeded"])

@@ -53,11 +53,13 @@ def test_risk_lists_every_symbol_sorted_with_contract_fields(api, radar_dir):
     assert probs == sorted(probs, reverse=True)
     for r in rows:
         for key in ("bar", "risk_level", "change_1h", "as_of", "data_age_seconds", "stale",
-                    "top_driver", "drivers", "sparkline", "label", "warnings"):
+                    "top_driver", "drivers", "has_drivers", "sparkline", "label", "warnings"):
             assert key in r, key
         assert r["stale"] is False and 0 <= r["data_age_seconds"] <= 7200
         assert len(r["sparkline"]["time"]) == 24
-        assert r["top_driver"] == r["drivers"][0]["text"]
+        # drivers are computed at the alert level; below it a row says so instead of "none"
+        assert r["top_driver"] == (r["drivers"][0]["text"] if r["drivers"] else None)
+        assert r["has_drivers"] or r["drivers"] == []
 
 
 def test_old_data_is_flagged_stale_never_current(api, radar_dir):

@@ -3,7 +3,6 @@ cache, and drivers on demand from /scores/{symbol}?drivers=1."""
 
 from __future__ import annotations
 
-import json
 import time
 
 import numpy as np
@@ -59,8 +58,14 @@ def test_history_cache_reads_only_new_bars_and_equals_a_store_read(radar_dir):  
     assert cache.reads == {"full": 1, "incremental": 1}  # nothing new: no read at all
 
 
-def test_scores_drivers_on_demand_equal_the_stored_ones(api, radar_dir):  # noqa: F811
+def test_scores_drivers_on_demand_equal_predict(api, radar_dir):  # noqa: F811
+    """The radar stores drivers only for rows at or above the alert level; a page asks
+    /scores/{symbol}?drivers=1 for the others, and gets what /predict says for that bar."""
+    from features import MIN_WINDOW
+    from features.store import MarketStore
+    from serving.schemas import PredictRequest
     from serving.state import STATE
+    from tests.serving.conftest import bars_payload
 
     store = ScoreStore(radar_dir)
     stored = store.read("BTC", "1h")
@@ -68,23 +73,24 @@ def test_scores_drivers_on_demand_equal_the_stored_ones(api, radar_dir):  # noqa
     assert predictor is not None
     model = f"{predictor.name}:{predictor.version}"
     if (stored["model"] != model).any():  # scored by the same model under another name
-        stored = stored.assign(model=model)
-        store.write("BTC", "1h", stored)
-    # a backtest without drivers for the last 10 bars
-    bare = stored.copy()
-    bare.loc[bare.index[-10:], "drivers"] = "[]"
-    bare.loc[bare.index[-10:], "has_drivers"] = False
-    store.write("BTC", "1h", bare)
+        store.write("BTC", "1h", stored.assign(model=model))
     try:
+        missing = np.flatnonzero(~stored["has_drivers"].to_numpy(dtype=bool))
+        assert len(missing), "the radar computed drivers for rows below the alert level"
+        assert (stored["drivers"].iloc[missing] == "[]").all()
         plain = api.get("/scores/BTC").json()
         assert "drivers" not in plain
         body = api.get("/scores/BTC", params={"drivers": "1"}).json()
         assert len(body["drivers"]) == len(stored)
-        want = [json.loads(t) for t in stored["drivers"]]
-        assert any(want[-10:])  # the radar found drivers there: the comparison means something
-        for got, expected in zip(body["drivers"], want, strict=True):
-            assert [d["feature"] for d in got] == [d["feature"] for d in expected]
+        market = MarketStore(radar_dir).read("BTC", "1h")
+        for i in missing[-3:]:
+            t = stored.index[i]
+            window = market[(market.index > t - MIN_WINDOW) & (market.index <= t)]
+            request = PredictRequest.model_validate({"symbol": "BTC", "bars": bars_payload(window)})
+            want = predictor.predict(request).drivers
+            got = body["drivers"][i]
+            assert got and [d["feature"] for d in got] == [d.feature for d in want]
             np.testing.assert_allclose([d["contribution"] for d in got],
-                                       [d["contribution"] for d in expected], rtol=1e-9)
+                                       [d.contribution for d in want], rtol=1e-9)
     finally:
         store.write("BTC", "1h", stored)
