@@ -634,8 +634,7 @@ def _reason(err: Exception) -> str:
 
 
 def _to_frame(table: pa.Table) -> pd.DataFrame:
-    # one block per column: no copy into a 2-D block (readers take columns one by one)
-    frame = table.to_pandas(split_blocks=True)
+    frame = table.to_pandas()
     index = pd.DatetimeIndex(frame.pop(TIME))
     index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
     frame.index = index.as_unit("ns").rename(TIME)
