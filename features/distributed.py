@@ -218,7 +218,13 @@ def dask_client(scheduler: str | None, workers: int = 2) -> Iterator[Any]:
     # feature kernels ran 4x the CPU time of one process. Keep the thread limits, drop that.
     environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
     environ.pop("MALLOC_TRIM_THRESHOLD_", None)
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}), LocalCluster(
+    # Each worker's statistical profiler samples every thread's stack every 10 ms for the
+    # dashboard's profile page; batch tasks of half a second each do not need it.
+    settings = {
+        "distributed.nanny.pre-spawn-environ": environ,
+        "distributed.worker.profile.enabled": False,
+    }
+    with dask.config.set(settings), LocalCluster(
         n_workers=workers,
         threads_per_worker=1,
         processes=True,

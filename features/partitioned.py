@@ -38,6 +38,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
@@ -170,21 +171,58 @@ def merge_into_partitions(
     directory = Path(directory)
     if frame.empty:
         raise DataError(f"{directory}: nothing to write (no rows)")
-    source = to_arrow(frame)
-    touched = tuple(sorted(set(source.column(MONTH).to_pylist())))
+    refuse = None
+    if check is not None:
+        def refuse(stored: pd.DataFrame | None) -> None:
+            merged = frame if stored is None else _combined(frame, stored.reindex(frame.index), how)
+            check(merged, frame)
+    return _upsert(directory, to_arrow(frame), pd.DatetimeIndex(frame.index), how, refuse,
+                   timeout, metadata)
+
+
+def merge_columns_into_partitions(
+    directory: Path | str,
+    index: pd.DatetimeIndex,
+    columns: dict[str, pa.Array],
+    how: How = "coalesce",
+    metadata: dict[str, str] | None = None,
+) -> MergeResult:
+    """:func:`merge_into_partitions` for rows already as Arrow columns (no pandas round trip).
+
+    ``index``: the rows' UTC times; ``columns``: one Arrow array per column, in index order.
+    The scores dataset writes this way: a backtest's rows go from numpy to Arrow once.
+    """
+    directory = Path(directory)
+    if len(index) == 0:
+        raise DataError(f"{directory}: nothing to write (no rows)")
+    return _upsert(directory, table_of(index, columns), index, how, None, LOCK_TIMEOUT_S, metadata)
+
+
+def _upsert(
+    directory: Path,
+    source: pa.Table,
+    index: pd.DatetimeIndex,
+    how: How,
+    refuse: Callable[[pd.DataFrame | None], None] | None,
+    timeout: float,
+    metadata: dict[str, str] | None,
+) -> MergeResult:
+    """The merge of ``source`` (rows at ``index``) in one commit; ``refuse(stored rows at
+    those times, None when there is no table yet)`` may raise before anything is written."""
+    touched = tuple(sorted(set(pc.unique(source.column(MONTH)).to_pylist())))
 
     def upsert(table: DeltaTable | None) -> MergeResult:
         if table is None:
-            if check is not None:
-                check(frame, frame)
+            if refuse is not None:
+                refuse(None)
             _create(directory, source, metadata)
-            return MergeResult(directory, 0, len(frame), touched, 0)
+            return MergeResult(directory, 0, len(index), touched, 0)
         before = count_rows(directory, table)
-        columns = None if check is not None else []
-        stored = _read(table, directory, frame.index.min(), frame.index.max(), columns)
-        overlap = stored.index.intersection(frame.index)
-        if check is not None:
-            check(_combined(frame, stored.reindex(frame.index), how), frame)
+        columns = None if refuse is not None else []
+        stored = _read(table, directory, index.min(), index.max(), columns)
+        overlap = stored.index.intersection(index)
+        if refuse is not None:
+            refuse(stored)
         if overlap.empty:
             # Only new bar times (the radar's appends): a plain append commit, no MERGE scan.
             # Safe under the lock: no local writer can add these times meanwhile.
@@ -192,7 +230,7 @@ def merge_into_partitions(
                 table, _reader(source), mode="append", schema_mode="merge",
                 writer_properties=_WRITER, commit_properties=_commit(metadata),
             )
-            return MergeResult(directory, before, before + len(frame), touched, table.version() + 1)
+            return MergeResult(directory, before, before + len(index), touched, table.version() + 1)
         metrics = _merge(table, source, touched, how, metadata)
         inserted = int(metrics.get("num_target_rows_inserted", 0))
         return MergeResult(directory, before, before + inserted, touched, table.version())
@@ -308,15 +346,20 @@ def _combined(new: pd.DataFrame, stored: pd.DataFrame, how: How) -> pd.DataFrame
 
 def to_arrow(frame: pd.DataFrame) -> pa.Table:
     """A time-indexed frame as the table's rows: ``time`` (us, UTC), the columns, ``month``."""
-    index = pd.DatetimeIndex(frame.index)
-    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
     body = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
-    columns = {TIME: pa.array(index.as_unit("us"), type=pa.timestamp("us", tz="UTC"))}
+    columns = {}
     for name in body.column_names:
         column = body.column(name)
         columns[name] = column.cast(pa.float64()) if pa.types.is_null(column.type) else column
-    columns[MONTH] = pa.array(month_of(index))
-    return pa.table(columns)
+    return table_of(pd.DatetimeIndex(frame.index), columns)
+
+
+def table_of(index: pd.DatetimeIndex, columns: dict[str, pa.Array | pa.ChunkedArray]) -> pa.Table:
+    """The table's rows from their times and Arrow columns: ``time`` (us, UTC), the columns,
+    ``month``."""
+    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+    times = pa.array(index.as_unit("us").asi8, type=pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+    return pa.table({TIME: times, **columns, MONTH: pa.array(month_of(index), type=pa.string())})
 
 
 @contextmanager
@@ -525,7 +568,33 @@ def _read(
         out = dataset.to_table(columns=names, filter=condition)
     except (OSError, ValueError, pa.ArrowException) as err:
         raise _find_damage(table, directory, err, dataset) from None
-    return _to_frame(out).sort_index()
+    return _to_frame(_in_time_order(out))
+
+
+def _in_time_order(table: pa.Table) -> pa.Table:
+    """The rows sorted by time, in Arrow (files come in log order, not time order).
+
+    Months do not overlap, so sorting each record batch (usually already in order) and then
+    putting the batches in order of their first time copies only the batches out of order; a
+    stable sort of the whole table when batches overlap.
+    """
+    batches = [_batch_in_order(b) for b in table.to_batches() if b.num_rows]
+    batches.sort(key=lambda b: b.column(TIME)[0].value)
+    table = pa.Table.from_batches(batches, schema=table.schema)
+    if not _increasing(table.column(TIME)):
+        table = table.take(pc.sort_indices(table, sort_keys=[(TIME, "ascending")]))
+    return table.combine_chunks()
+
+
+def _batch_in_order(batch: pa.RecordBatch) -> pa.RecordBatch:
+    if _increasing(batch.column(TIME)):
+        return batch
+    return batch.take(pc.sort_indices(batch, sort_keys=[(TIME, "ascending")]))
+
+
+def _increasing(times: pa.Array | pa.ChunkedArray) -> bool:
+    values = times.cast(pa.int64()).to_numpy()
+    return bool((values[1:] >= values[:-1]).all())
 
 
 def _micros(ts: pd.Timestamp, schema: pa.Schema) -> pa.Scalar:

@@ -36,10 +36,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.bars import BARS, bar_name, parse_bar
 from features.errors import DataError
-from features.partitioned import is_table, legacy_months, merge_into_partitions, read_partitions
+from features.partitioned import (
+    is_table,
+    legacy_months,
+    merge_columns_into_partitions,
+    read_partitions,
+)
 from features.store import normalize_symbol
 
 SCORES_DIR = "_scores"
@@ -83,12 +90,14 @@ class ScoreStore:
         written when the frame is invalid: the error names the column and the row.
         ``metadata`` is recorded with the commit (``flushrisk data history`` shows it).
         """
-        new = _validate(frame, f"scores for {symbol}")
+        index, columns = _validated(frame, f"scores for {symbol}")
         directory = self.path(symbol, bar)
-        _check_on_grid(new.index, parse_bar(bar), f"scores for {symbol}")
-        if new.empty:
+        _check_on_grid(index, parse_bar(bar), f"scores for {symbol}")
+        if index.empty:
             return 0
-        result = merge_into_partitions(directory, new, how="replace", metadata=metadata)
+        result = merge_columns_into_partitions(
+            directory, index, columns, how="replace", metadata=metadata
+        )
         return result.rows_after - result.rows_before
 
     def read(
@@ -156,6 +165,21 @@ def _plain(value: Any) -> Any:
 
 
 def _validate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    """The rows as the dataset stores them, as a frame (what :func:`_validated` checks)."""
+    index, columns = _validated(frame, source)
+    out = pa.table(columns).to_pandas()
+    out.index = index
+    return out
+
+
+def _validated(frame: pd.DataFrame, source: str) -> tuple[pd.DatetimeIndex, dict[str, pa.Array]]:
+    """Check a scores frame once and give its rows as Arrow columns, sorted by time.
+
+    Every column is converted once, straight to the Arrow array the Delta writer takes (a
+    backtest's text columns are numpy objects; a pandas round trip converted them several
+    times). A time given twice keeps its last row. Raises :class:`DataError` naming the column
+    and the first bad row.
+    """
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"{source}: expected a DataFrame, got {type(frame).__name__}")
     work = frame
@@ -166,8 +190,7 @@ def _validate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     if "probability" not in work.columns:
         raise DataError(f"{source}: missing column 'probability'; found {list(work.columns)}")
     index = pd.DatetimeIndex(work.index)
-    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
-    out = pd.DataFrame(index=index.as_unit("ns").rename("time"))
+    index = (index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")).as_unit("ns")
     probability = pd.to_numeric(work["probability"], errors="coerce").to_numpy(dtype=float)
     _refuse_first(
         ~((probability >= 0.0) & (probability <= 1.0)),
@@ -176,38 +199,70 @@ def _validate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
             f"{probability[pos]:g}"
         ),
     )
-    out["probability"] = probability
     if "risk_level" not in work:
         raise DataError(f"{source}: missing column 'risk_level'")
-    levels = work["risk_level"].astype(str).to_numpy()
+    levels = _texts(work["risk_level"])
     _refuse_first(
-        ~np.isin(levels, RISK_LEVELS),
+        ~pc.is_in(levels, value_set=pa.array(RISK_LEVELS, type=pa.large_string()))
+        .fill_null(False).to_numpy(zero_copy_only=False),
         lambda pos: (
             f"{source}: risk_level must be one of {list(RISK_LEVELS)}; row {pos} has "
-            f"{levels[pos]!r}"
+            f"{str(work['risk_level'].iloc[pos])!r}"
         ),
     )
-    out["risk_level"] = levels
+    n = len(work)
+    columns: dict[str, pa.Array] = {
+        "probability": pa.array(probability, type=pa.float64()),
+        "risk_level": levels,
+    }
     for column in ("drivers", "warnings"):
-        values = work[column] if column in work else [None] * len(work)
-        texts = np.asarray(values, dtype=object)
-        # already JSON text (what batch scoring and the radar write): no per-row Python
-        if pd.api.types.infer_dtype(texts, skipna=False) != "string":
-            texts = [to_json_text(v) for v in texts]
-        out[column] = texts
+        columns[column] = _json_texts(work.get(column), n)
+    columns["has_drivers"] = pa.array(_has_drivers(work), type=pa.bool_())
     for column in ("model", "label"):
-        out[column] = work[column].astype(str).to_numpy() if column in work else _DEFAULTS[column]
-    out["has_drivers"] = _has_drivers(work)
-    if "features_present" in work:
-        out["features_present"] = (
-            pd.to_numeric(work["features_present"], errors="coerce").fillna(-1).astype("int64")
-        ).to_numpy()
-    else:
-        out["features_present"] = np.int64(-1)
-    out = out[list(SCORE_COLUMNS)]
-    if out.index.has_duplicates:
-        out = out[~out.index.duplicated(keep="last")]
-    return out.sort_index()
+        columns[column] = (
+            _texts(work[column]) if column in work else _constant(_DEFAULTS[column], n)
+        )
+    present = (
+        pd.to_numeric(work["features_present"], errors="coerce").fillna(-1).to_numpy(dtype="int64")
+        if "features_present" in work
+        else np.full(n, -1, dtype=np.int64)
+    )
+    columns["features_present"] = pa.array(present, type=pa.int64())
+    columns = {c: columns[c] for c in SCORE_COLUMNS}
+    if not (index.is_monotonic_increasing and index.is_unique):
+        # sorted by time, the last row of a time given twice wins
+        order = np.argsort(index.asi8, kind="stable")
+        times = index.asi8[order]
+        last = np.append(times[1:] != times[:-1], True)
+        take = pa.array(order[last])
+        index = index[order[last]]
+        columns = {c: v.take(take) for c, v in columns.items()}
+    return index.rename("time"), columns
+
+
+def _texts(values: pd.Series) -> pa.Array:
+    """A column as Arrow text (``str(value)`` for anything that is not already text)."""
+    try:
+        return pa.array(values, type=pa.large_string(), from_pandas=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([str(v) for v in values], type=pa.large_string())
+
+
+def _json_texts(values: pd.Series | None, n: int) -> pa.Array:
+    """Drivers or warnings as JSON text: already-JSON text (what batch scoring and the radar
+    write) goes to Arrow as is; other values through :func:`to_json_text`; absent: "[]"."""
+    if values is None:
+        return _constant("[]", n)
+    objects = values.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(objects, skipna=False) == "string":
+        return pa.array(objects, type=pa.large_string())
+    return pa.array([to_json_text(v) for v in objects], type=pa.large_string())
+
+
+def _constant(text: str, n: int) -> pa.Array:
+    return pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(n, dtype=np.int32)), pa.array([text], type=pa.large_string())
+    ).cast(pa.large_string())
 
 
 def _has_drivers(frame: pd.DataFrame) -> np.ndarray:

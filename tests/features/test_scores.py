@@ -52,6 +52,18 @@ def test_overlapping_writes_deduplicate_and_newer_wins(tmp_path):
     assert (out["probability"].iloc[:5] == 0.1).all() and (out["probability"].iloc[5:] == 0.3).all()
 
 
+def test_rows_out_of_order_are_stored_in_time_order_and_the_last_row_of_a_time_wins(tmp_path):
+    store = ScoreStore(tmp_path)
+    store.write("BTC", "1h", _scores("2024-02-01", 3))  # the later month is written first
+    earlier = _scores("2024-01-31 22:00", 2, p=0.2)
+    rows = earlier.iloc[[1, 0, 0]].copy()  # 23:00, 22:00, 22:00 again with a newer score
+    rows.iloc[2, rows.columns.get_loc("probability")] = 0.4
+    assert store.write("BTC", "1h", rows) == 2
+    out = store.read("BTC", "1h")
+    assert out.index.is_monotonic_increasing and out.index.is_unique and len(out) == 5
+    assert out["probability"].tolist() == [0.4, 0.2, 0.1, 0.1, 0.1]
+
+
 def test_months_are_partitions_and_only_touched_ones_change(tmp_path):
     store = ScoreStore(tmp_path)
     store.write("BTC", "1h", _scores("2024-01-30", 72))  # spans January and February
