@@ -50,6 +50,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 import pandas as pd
@@ -106,7 +107,7 @@ class PeakMemory:
             self.peak = max(self.peak, self._total())
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> PeakMemory:
+    def __enter__(self) -> Self:
         self.peak = self._total()
         self._cpu_start = dict(self._cpu)
         self._thread = threading.Thread(target=self._run, daemon=True)

@@ -320,9 +320,9 @@ def all_symbols(data_dir: Path | str) -> list[str]:
 
 __all__ = [
     "BARS",
-    "BuiltPartition",
     "FEATURES_DIR",
     "LOCAL_PROCESS",
+    "BuiltPartition",
     "Skipped",
     "Task",
     "all_symbols",
