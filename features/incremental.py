@@ -516,12 +516,23 @@ class _LiqBandsState:
     @classmethod
     def seeded(cls, args: tuple, first: int) -> tuple[_LiqBandsState, np.ndarray]:
         """The state after the grid's last bar, and the bands at the last grid row (NaN before:
-        the seed reads only that row). One replay: the batch kernel does not run a second time."""
+        the seed reads only that row). One replay: the batch kernel does not run a second time.
+
+        The replay starts ``lookback`` bars before the last one: the levels are an exact
+        function of the bars in the lookback (:mod:`features.liq_heatmap`), and a level of an
+        older bar has expired (or been traded through) by the last bar, so its bucket holds
+        the same integer cents without it."""
         state = cls(args, first)
-        close = args[0]
+        n = len(args[0])
+        cut = max(n - state.lookback - 1, 0)
+        series = tuple(s[cut:] for s in args[:5])
+        close = series[0]
         ok = close[close > 0.0]
         state._rebase(float(np.median(ok)) if ok.size else 1.0)
-        return state, state._run(args[:5], first, out_from=len(args[0]) - 1)
+        bands = state._run(series, first + cut, out_from=n - cut - 1)
+        out = np.full((n, bands.shape[1]), np.nan)
+        out[cut:] = bands
+        return state, out
 
     def _rebase(self, price: float) -> None:
         log_step = math.log1p(liq_heatmap.BUCKET_WIDTH)
@@ -623,7 +634,9 @@ class _RecordingGrid(Grid):
         bph = self.bars("1h")
         aggregates = hour_blocks.hour_aggregates(x, kind, sign, bph, self.first_bar % bph)
         self.states.append(_HourState(kind, sign, hours, bph, aggregates, self.first_bar, self.last))
-        return self._hour_rows(x, kind, sign, hours, aggregates)
+        # the seed reads the last row alone, and no long window feeds another kernel (features_at
+        # relies on the same, checked by the parity tests): the window at the last row only
+        return self._hour_stat_at_end(x, kind, sign, hours, aggregates)
 
     def stateful(self, kernel, *args):
         state_class = STREAMING_KERNELS.get(kernel)

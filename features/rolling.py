@@ -30,7 +30,6 @@ from features import hour_blocks as hb
 from features.bars import bar_name, parse_bar
 from features.blocks import block_start as _block_start
 from features.blocks import chan as _chan
-from features.blocks import crossing as _crossing
 from features.blocks import scan_order as _scan_order
 from features.errors import DataError
 from features.window_end import hour_window_at_end
@@ -70,49 +69,80 @@ def _sum_scan(x: np.ndarray, w: int, phase: int, backward: bool) -> tuple[np.nda
 
 
 @nb.njit(cache=True)
-def _block_sum(x: np.ndarray, w: int, phase: int) -> tuple[np.ndarray, np.ndarray]:
-    n = x.shape[0]
-    pre_s, pre_c = _sum_scan(x, w, phase, False)
-    suf_s, suf_c = _sum_scan(x, w, phase, True)
-    out_s = np.empty(n)
-    out_c = np.empty(n, np.int64)
-    for i in range(n):
-        lo = _crossing(i, w, phase)
-        if lo < 0:
-            out_s[i] = pre_s[i]
-            out_c[i] = pre_c[i]
-        else:
-            out_s[i] = suf_s[lo] + pre_s[i]
-            out_c[i] = suf_c[lo] + pre_c[i]
-    return out_s, out_c
+def _block_ends(n: int, w: int, phase: int) -> np.ndarray:
+    """Row boundaries of the blocks on a grid of ``n`` rows: block j is rows
+    ``ends[j] .. ends[j + 1] - 1`` (the first and last blocks may be partial). The fused
+    kernels below walk block by block: the rows a scan restarts at, without a modulo per row."""
+    first = w - phase
+    count = 1 if first >= n else 2 + (n - first - 1) // w
+    ends = np.empty(count + 1, np.int64)
+    ends[0] = 0
+    for j in range(1, count + 1):
+        ends[j] = min(first + (j - 1) * w, n)
+    return ends
 
 
 @nb.njit(cache=True)
-def _max_scan(x: np.ndarray, w: int, phase: int, sign: float, backward: bool) -> np.ndarray:
+def _block_sum(x: np.ndarray, w: int, phase: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rolling (sum, count) of the valid values: per block, the suffix scan backward from its
+    last row and the prefix scan forward, the window joining the previous block's suffix where
+    it crosses (the additions of :func:`_sum_scan`, in the same order; one pass per scan)."""
     n = x.shape[0]
-    out = np.empty(n)
-    m = -np.inf
-    for k in range(n):
-        i = _scan_order(k, n, backward)
-        if _block_start(k, i, w, phase, backward):
-            m = -np.inf
-        v = sign * x[i]
-        m = max(m, v)
-        out[i] = m
-    return out
+    suf_s = np.empty(n)
+    suf_c = np.empty(n, np.int64)
+    out_s = np.empty(n)
+    out_c = np.empty(n, np.int64)
+    ends = _block_ends(n, w, phase)
+    for j in range(ends.shape[0] - 1):
+        a, b = ends[j], ends[j + 1]
+        s = 0.0
+        c = 0
+        for i in range(b - 1, a - 1, -1):
+            v = x[i]
+            if not np.isnan(v):
+                s += v
+                c += 1
+            suf_s[i] = s
+            suf_c[i] = c
+        s = 0.0
+        c = 0
+        for i in range(a, b):
+            v = x[i]
+            if not np.isnan(v):
+                s += v
+                c += 1
+            lo = i - w + 1
+            if a > 0 and lo < a:  # the window starts in the previous block
+                lo = max(lo, 0)
+                out_s[i] = suf_s[lo] + s
+                out_c[i] = suf_c[lo] + c
+            else:
+                out_s[i] = s
+                out_c[i] = c
+    return out_s, out_c
+
 
 
 @nb.njit(cache=True)
 def _block_extreme(x: np.ndarray, w: int, phase: int, sign: float) -> np.ndarray:
-    """Rolling max of ``sign * x`` times ``sign``: max for sign=1, min for sign=-1."""
+    """Rolling max of ``sign * x`` times ``sign``: max for sign=1, min for sign=-1 (block by
+    block, as :func:`_block_sum`)."""
     n = x.shape[0]
-    pre = _max_scan(x, w, phase, sign, False)
-    suf = _max_scan(x, w, phase, sign, True)
+    suf = np.empty(n)
     out = np.empty(n)
-    for i in range(n):
-        lo = _crossing(i, w, phase)
-        m = pre[i] if lo < 0 else max(suf[lo], pre[i])
-        out[i] = sign * m if m > -np.inf else np.nan
+    ends = _block_ends(n, w, phase)
+    for j in range(ends.shape[0] - 1):
+        a, b = ends[j], ends[j + 1]
+        m = -np.inf
+        for i in range(b - 1, a - 1, -1):
+            m = max(m, sign * x[i])
+            suf[i] = m
+        m = -np.inf
+        for i in range(a, b):
+            m = max(m, sign * x[i])
+            lo = i - w + 1
+            r = max(suf[max(lo, 0)], m) if a > 0 and lo < a else m
+            out[i] = sign * r if r > -np.inf else np.nan
     return out
 
 
@@ -144,22 +174,35 @@ def _moments_scan(x: np.ndarray, w: int, phase: int, backward: bool) -> np.ndarr
 
 @nb.njit(cache=True)
 def _block_moments(x: np.ndarray, w: int, phase: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rolling count, mean and M2 (sum of squared deviations) of the valid values."""
+    """Rolling count, mean and M2 (sum of squared deviations) of the valid values: Welford
+    within each block (:func:`_moments_scan`'s steps), Chan's join across two (block by block,
+    as :func:`_block_sum`)."""
     n = x.shape[0]
-    pre = _moments_scan(x, w, phase, False)
     suf = _moments_scan(x, w, phase, True)
     cnt = np.empty(n)
     mean = np.empty(n)
     m2 = np.empty(n)
-    for i in range(n):
-        lo = _crossing(i, w, phase)
-        if lo < 0:
-            c, m, q = pre[i, 0], pre[i, 1], pre[i, 2]
-        else:
-            c, m, q = _chan(suf[lo, 0], suf[lo, 1], suf[lo, 2], pre[i, 0], pre[i, 1], pre[i, 2])
-        cnt[i] = c
-        mean[i] = m
-        m2[i] = q
+    ends = _block_ends(n, w, phase)
+    for j in range(ends.shape[0] - 1):
+        a, b = ends[j], ends[j + 1]
+        c = 0.0
+        m = 0.0
+        q = 0.0
+        for i in range(a, b):
+            v = x[i]
+            if not np.isnan(v):
+                c += 1.0
+                d = v - m
+                m += d / c
+                q += d * (v - m)
+            lo = i - w + 1
+            if a > 0 and lo < a:
+                lo = max(lo, 0)
+                cnt[i], mean[i], m2[i] = _chan(suf[lo, 0], suf[lo, 1], suf[lo, 2], c, m, q)
+            else:
+                cnt[i] = c
+                mean[i] = m
+                m2[i] = q
     return cnt, mean, m2
 
 
@@ -214,15 +257,23 @@ def _corr_of_parts(a: np.ndarray, b: np.ndarray, min_count: int) -> float:
 
 @nb.njit(cache=True)
 def _block_corr(x: np.ndarray, y: np.ndarray, w: int, phase: int, min_count: int) -> np.ndarray:
-    """Rolling Pearson correlation over the bars where both series are valid."""
+    """Rolling Pearson correlation over the bars where both series are valid (block by block,
+    as :func:`_block_sum`)."""
     n = x.shape[0]
-    pre = _comoments_scan(x, y, w, phase, False)
     suf = _comoments_scan(x, y, w, phase, True)
     empty = np.zeros(6)
+    acc = np.zeros(6)
     out = np.full(n, np.nan)
-    for i in range(n):
-        lo = _crossing(i, w, phase)
-        out[i] = _corr_of_parts(empty if lo < 0 else suf[lo], pre[i], min_count)
+    ends = _block_ends(n, w, phase)
+    for j in range(ends.shape[0] - 1):
+        a, b = ends[j], ends[j + 1]
+        acc[:] = 0.0
+        for i in range(a, b):
+            if not (np.isnan(x[i]) or np.isnan(y[i])):
+                _comoment_step(acc, x[i], y[i])
+            lo = i - w + 1
+            part = suf[max(lo, 0)] if a > 0 and lo < a else empty
+            out[i] = _corr_of_parts(part, acc, min_count)
     return out
 
 
@@ -231,15 +282,11 @@ def _lag_fill(x: np.ndarray, k: int, tol: int) -> np.ndarray:
     """x at i-k, or the last valid value at most ``tol`` bars before i-k (short gaps only)."""
     n = x.shape[0]
     out = np.full(n, np.nan)
-    last = np.empty(n, np.int64)
     p = -1
-    for i in range(n):
-        if not np.isnan(x[i]):
-            p = i
-        last[i] = p
     for i in range(k, n):
         j = i - k
-        p = last[j]
+        if not np.isnan(x[j]):
+            p = j
         if p >= 0 and j - p <= tol:
             out[i] = x[p]
     return out
@@ -544,11 +591,15 @@ class Grid:
             return self._hour_stat_at_end(x, kind, sign, hours)
         return self._hour_rows(x, kind, sign, hours, None)
 
-    def _hour_stat_at_end(self, x: np.ndarray, kind: int, sign: float, hours: int) -> np.ndarray:
-        """:meth:`_hour_stat` at the last row only (:mod:`features.window_end`), NaN above."""
+    def _hour_stat_at_end(
+        self, x: np.ndarray, kind: int, sign: float, hours: int, aggregates: np.ndarray | None = None
+    ) -> np.ndarray:
+        """:meth:`_hour_stat` at the last row only (:mod:`features.window_end`), NaN above;
+        ``aggregates``: the :func:`features.hour_blocks.hour_aggregates` of ``x`` if at hand."""
         bph = self.bars("1h")
         off, phase = self.first_bar % bph, (self.first_bar // bph) % hours
-        aggregates = hb.hour_aggregates(x, kind, sign, bph, off)
+        if aggregates is None:
+            aggregates = hb.hour_aggregates(x, kind, sign, bph, off)
         out = np.full((self.n, hb.WIDTH[kind]), np.nan)
         out[-1] = hour_window_at_end(kind, aggregates, hours, phase)
         return out
