@@ -272,7 +272,8 @@ class _HourState:
 
     def _hours(self, hours: np.ndarray, first_hour: int, lo: int, end: int) -> np.ndarray:
         """The aggregates of hours lo .. lo + w - 1 that are before ``end`` (others empty)."""
-        out = np.tile(hour_blocks.empty(self.stat), (self.w, 1))
+        out = np.empty((self.w, hour_blocks.WIDTH[self.stat]))
+        out[:] = hour_blocks.empty(self.stat)
         a, b = max(lo, first_hour), min(end, first_hour + len(hours), lo + self.w)
         if b > a:
             out[a - lo : b - lo] = hours[a - first_hour : b - first_hour]
@@ -601,6 +602,7 @@ class _RecordingGrid(Grid):
         self.states: list[Any] = []
         self.nwin = nwin
         self.last = self.first_bar + self.n - 1
+        self.last_row_only = True  # the seed reads the last row: long windows there only
 
     def _sums(self, x, w):
         self.states.append(_SumState(w, x, self.first_bar, self.last))
@@ -826,6 +828,9 @@ def code_fingerprint() -> str:
 class StreamingEngine:
     """Per-symbol streaming features; equal to ``features_at`` on the last MIN_WINDOW."""
 
+    recording: type[Grid] = _RecordingGrid
+    """The grid a seed records the kernel states with."""
+
     def __init__(self, bar: str | pd.Timedelta, loader: HistoryLoader | None = None) -> None:
         self.bar = parse_bar(bar)
         self.bar_ns = int(self.bar.value)
@@ -851,7 +856,7 @@ class StreamingEngine:
     def _seeded(self, symbol: str, window: pd.DataFrame) -> _Symbol:
         state = _Symbol()
         base = _grid(window, self.bar, "incremental seed")
-        grid = _RecordingGrid(**{f.name: getattr(base, f.name) for f in fields(Grid)})
+        grid = self.recording(**{f.name: getattr(base, f.name) for f in fields(Grid)})
         grid._begin(self.nwin)
         state.columns = tuple(str(c) for c in window.columns)
         state.first = grid.first_bar

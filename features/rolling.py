@@ -495,8 +495,12 @@ class Grid:
             j = self._names.get(name)
             if j is None:
                 return None
-            values = np.full(self.n, np.nan)
-            values[self.positions] = self._raw(j, name)
+            raw = self._raw(j, name)
+            if len(raw) == self.n:  # no gap: the rows are the grid
+                values = np.array(raw, dtype=np.float64)
+            else:
+                values = np.full(self.n, np.nan)
+                values[self.positions] = raw
             self.columns[name] = values
         return self.columns[name]
 
@@ -640,7 +644,21 @@ class Grid:
         if hours is None:
             return self._extreme(x, w, sign)
         m = self._hour_stat(x, hb.MAX, sign, hours)[:, 0]
+        if self.last_row_only:
+            return self._on_last_row(lambda m: np.where(m > -np.inf, sign * m, np.nan), m)
         return np.where(m > -np.inf, sign * m, np.nan)
+
+    def _long_at_end(self, w: int) -> bool:
+        """Whether a window of ``w`` bars exists at the last row alone (``last_row_only`` and a
+        long window: NaN above), so that the arithmetic on it is needed on that row only."""
+        return self.last_row_only and self.hourly(w) is not None
+
+    def _on_last_row(self, formula, *arrays: np.ndarray) -> np.ndarray:
+        """``formula`` (elementwise) at the last row, NaN above: what it gives on the whole
+        column when its inputs are NaN above (they are windows at the last row only)."""
+        out = self._nan()
+        out[-1:] = formula(*(a[-1:] for a in arrays))
+        return out
 
     # --- rolling statistics --------------------------------------------------------------
     def sum_count(self, x: np.ndarray, horizon: str) -> tuple[np.ndarray, np.ndarray, int] | None:
@@ -655,7 +673,10 @@ class Grid:
         if got is None:
             return self._nan()
         s, c, w = got
-        return _mean_of(s, c, _min_count(w, min_frac))
+        min_count = _min_count(w, min_frac)
+        if self._long_at_end(w):
+            return self._on_last_row(lambda s, c: _mean_of(s, c, min_count), s, c)
+        return _mean_of(s, c, min_count)
 
     def sum(self, x: np.ndarray, horizon: str, min_frac: float = 0.5) -> np.ndarray:
         """Sum over the horizon, scaled up for missing bars (a mean times the bar count)."""
@@ -684,8 +705,10 @@ class Grid:
         if w is None:
             return self._nan()
         c, _, m2 = self._moments(x, w) if exact else self._window_moments(x, w)
-        ok = c >= _min_count(w, min_frac, floor=2)
-        return np.where(ok, np.sqrt(np.maximum(m2, 0.0) / np.maximum(c - 1.0, 1.0)), np.nan)
+        min_count = _min_count(w, min_frac, floor=2)
+        if not exact and self._long_at_end(w):
+            return self._on_last_row(lambda c, m2: _std_of(c, m2, min_count), c, m2)
+        return _std_of(c, m2, min_count)
 
     def zscore(self, x: np.ndarray, horizon: str, min_frac: float = 0.5) -> np.ndarray:
         """(x - mean) / std over the horizon; 0 where the window is constant."""
@@ -693,10 +716,10 @@ class Grid:
         if w is None:
             return self._nan()
         c, mean, m2 = self._window_moments(x, w)
-        ok = c >= _min_count(w, min_frac, floor=2)
-        std = np.sqrt(np.maximum(m2, 0.0) / np.maximum(c - 1.0, 1.0))
-        z = np.where(std > 0.0, (x - mean) / np.where(std > 0.0, std, 1.0), 0.0)
-        return np.where(ok & ~np.isnan(x), z, np.nan)
+        min_count = _min_count(w, min_frac, floor=2)
+        if self._long_at_end(w):
+            return self._on_last_row(lambda *a: _zscore_of(*a, min_count), x, c, mean, m2)
+        return _zscore_of(x, c, mean, m2, min_count)
 
     def corr(self, x: np.ndarray, y: np.ndarray, horizon: str, min_frac: float = 0.5):
         w = self.bars(horizon)
@@ -730,6 +753,22 @@ class Grid:
     def log_return_1bar(self, x: np.ndarray) -> np.ndarray:
         """log(x_i / x_{i-1}) between consecutive bars only (NaN next to a gap)."""
         return positive_log(ratio(x, self._lag(x, 1, 0)))
+
+
+def _std_of(c: np.ndarray, m2: np.ndarray, min_count: int) -> np.ndarray:
+    """Window standard deviation from count and M2 (NaN below ``min_count`` values)."""
+    ok = c >= min_count
+    return np.where(ok, np.sqrt(np.maximum(m2, 0.0) / np.maximum(c - 1.0, 1.0)), np.nan)
+
+
+def _zscore_of(
+    x: np.ndarray, c: np.ndarray, mean: np.ndarray, m2: np.ndarray, min_count: int
+) -> np.ndarray:
+    """(x - mean) / std of the window; 0 where the window is constant, NaN below ``min_count``."""
+    ok = c >= min_count
+    std = np.sqrt(np.maximum(m2, 0.0) / np.maximum(c - 1.0, 1.0))
+    z = np.where(std > 0.0, (x - mean) / np.where(std > 0.0, std, 1.0), 0.0)
+    return np.where(ok & ~np.isnan(x), z, np.nan)
 
 
 def ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
