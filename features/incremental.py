@@ -634,7 +634,7 @@ class _RecordingGrid(Grid):
 
     def _hour_stat(self, x, kind, sign, hours):
         bph = self.bars("1h")
-        aggregates = hour_blocks.hour_aggregates(x, kind, sign, bph, self.first_bar % bph)
+        aggregates = self.hour_aggregates(x, kind, sign)
         self.states.append(_HourState(kind, sign, hours, bph, aggregates, self.first_bar, self.last))
         # the seed reads the last row alone, and no long window feeds another kernel (features_at
         # relies on the same, checked by the parity tests): the window at the last row only

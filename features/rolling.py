@@ -601,9 +601,9 @@ class Grid:
         """:meth:`_hour_stat` at the last row only (:mod:`features.window_end`), NaN above;
         ``aggregates``: the :func:`features.hour_blocks.hour_aggregates` of ``x`` if at hand."""
         bph = self.bars("1h")
-        off, phase = self.first_bar % bph, (self.first_bar // bph) % hours
+        phase = (self.first_bar // bph) % hours
         if aggregates is None:
-            aggregates = hb.hour_aggregates(x, kind, sign, bph, off)
+            aggregates = self.hour_aggregates(x, kind, sign)
         out = np.full((self.n, hb.WIDTH[kind]), np.nan)
         out[-1] = hour_window_at_end(kind, aggregates, hours, phase)
         return out
@@ -614,8 +614,19 @@ class Grid:
         bph = self.bars("1h")
         off, phase = self.first_bar % bph, (self.first_bar // bph) % hours
         if aggregates is None:
-            aggregates = hb.hour_aggregates(x, kind, sign, bph, off)
+            aggregates = self.hour_aggregates(x, kind, sign)
         return hb.hour_blocks(x, kind, sign, bph, off, hours, phase, aggregates)
+
+    def hour_aggregates(self, x: np.ndarray, kind: int, sign: float) -> np.ndarray:
+        """:func:`features.hour_blocks.hour_aggregates` of ``x`` on this grid, computed once per
+        series: a 7-day and a 30-day window of the same series (a mean, a z-score) share them.
+        Read-only for the callers."""
+        key = ("hours", id(x), kind, sign)
+        got = self.cache.get(key)
+        if got is None or got[0] is not x:  # the series itself is kept: its id is not reused
+            bph = self.bars("1h")
+            got = self.cache[key] = (x, hb.hour_aggregates(x, kind, sign, bph, self.first_bar % bph))
+        return got[1]
 
     def hourly(self, w: int) -> int | None:
         """Hours of a window of ``w`` bars computed from hourly aggregates (7 days and
