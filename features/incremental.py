@@ -795,6 +795,15 @@ def _with_prices(columns: dict[str, np.ndarray], present: frozenset[str]) -> fro
     return present | frozenset(_PRICES)
 
 
+@nb.njit(cache=True)
+def _last_finite(x: np.ndarray) -> int:
+    """The last row of ``x`` with a finite value, or -1 (searched from the end)."""
+    for i in range(x.shape[0] - 1, -1, -1):
+        if np.isfinite(x[i]):
+            return i
+    return -1
+
+
 class _Symbol:
     """One symbol's streaming state."""
 
@@ -863,8 +872,9 @@ class StreamingEngine:
         state.last = grid.first_bar + grid.n - 1
         for name in state.columns:
             values = base.column(name)
-            if values is not None and np.isfinite(values).any():
-                state.last_finite[name] = state.first + int(np.flatnonzero(np.isfinite(values))[-1])
+            at = -1 if values is None else _last_finite(values)
+            if at >= 0:
+                state.last_finite[name] = state.first + at
         state.present = self._present(state, state.last)
         try:
             _compute(grid, grid.positions[-1:])

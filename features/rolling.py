@@ -258,22 +258,66 @@ def _corr_of_parts(a: np.ndarray, b: np.ndarray, min_count: int) -> float:
 @nb.njit(cache=True)
 def _block_corr(x: np.ndarray, y: np.ndarray, w: int, phase: int, min_count: int) -> np.ndarray:
     """Rolling Pearson correlation over the bars where both series are valid (block by block,
-    as :func:`_block_sum`)."""
+    as :func:`_block_sum`; :func:`_comoment_step` and :func:`_corr_of_parts` spelled out on
+    scalars, the same operations in the same order)."""
     n = x.shape[0]
-    suf = _comoments_scan(x, y, w, phase, True)
-    empty = np.zeros(6)
-    acc = np.zeros(6)
-    out = np.full(n, np.nan)
+    suf = np.empty((n, 6))
+    out = np.empty(n)
     ends = _block_ends(n, w, phase)
     for j in range(ends.shape[0] - 1):
         a, b = ends[j], ends[j + 1]
-        acc[:] = 0.0
+        c = mx = my = sxx = syy = sxy = 0.0
+        for i in range(b - 1, a - 1, -1):
+            u, v = x[i], y[i]
+            if not (np.isnan(u) or np.isnan(v)):
+                c += 1.0
+                dx = u - mx
+                mx += dx / c
+                dy = v - my
+                my += dy / c
+                sxx += dx * (u - mx)
+                syy += dy * (v - my)
+                sxy += dx * (v - my)
+            suf[i, 0] = c
+            suf[i, 1] = mx
+            suf[i, 2] = my
+            suf[i, 3] = sxx
+            suf[i, 4] = syy
+            suf[i, 5] = sxy
+        c = mx = my = sxx = syy = sxy = 0.0
         for i in range(a, b):
-            if not (np.isnan(x[i]) or np.isnan(y[i])):
-                _comoment_step(acc, x[i], y[i])
+            u, v = x[i], y[i]
+            if not (np.isnan(u) or np.isnan(v)):
+                c += 1.0
+                dx = u - mx
+                mx += dx / c
+                dy = v - my
+                my += dy / c
+                sxx += dx * (u - mx)
+                syy += dy * (v - my)
+                sxy += dx * (v - my)
             lo = i - w + 1
-            part = suf[max(lo, 0)] if a > 0 and lo < a else empty
-            out[i] = _corr_of_parts(part, acc, min_count)
+            na = 0.0
+            if a > 0 and lo < a:
+                lo = max(lo, 0)
+                na = suf[lo, 0]
+            total = na + c
+            if na == 0.0 or c == 0.0:
+                if na == 0.0:
+                    txx, tyy, txy = sxx, syy, sxy
+                else:
+                    txx, tyy, txy = suf[lo, 3], suf[lo, 4], suf[lo, 5]
+            else:
+                ex = mx - suf[lo, 1]
+                ey = my - suf[lo, 2]
+                f = na * c / total
+                txx = suf[lo, 3] + sxx + ex * ex * f
+                tyy = suf[lo, 4] + syy + ey * ey * f
+                txy = suf[lo, 5] + sxy + ex * ey * f
+            if total >= min_count and txx > 0.0 and tyy > 0.0:
+                out[i] = min(1.0, max(-1.0, txy / math.sqrt(txx * tyy)))
+            else:
+                out[i] = np.nan
     return out
 
 
