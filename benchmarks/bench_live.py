@@ -113,12 +113,20 @@ def main() -> None:
     engine = StreamingEngine(bar)
     radar = Radar(workdir / "store", bar, {s: predictor for s in symbols}, engine=engine, clock=RadarClock())
     print(f"seeding the streaming engine for {args.symbols} symbols ...", flush=True)
+    # each market's 30-day window, sliced once (slicing a 31-day frame per symbol cost the
+    # benchmark itself a few ms a symbol); the first seed loads the compiled kernels, timed apart
+    seed_window = {}
+    for m in markets:
+        past = m[m.index < start]
+        seed_window[id(m)] = past[past.index > past.index[-1] - MIN_WINDOW]
+    t0 = time.perf_counter()
+    StreamingEngine(bar).seed("warm-up", seed_window[id(markets[0])])
+    first_seed_s = time.perf_counter() - t0
     t0, c0 = time.perf_counter(), time.process_time()
     for s in symbols:
-        frame = frame_of[s]
-        past = frame[frame.index < start]
-        engine.seed(s, past[past.index > past.index[-1] - MIN_WINDOW])
-        radar.last_time[s] = past.index[-1]
+        window = seed_window[id(frame_of[s])]
+        engine.seed(s, window)
+        radar.last_time[s] = window.index[-1]
     seed_s, seed_cpu = time.perf_counter() - t0, time.process_time() - c0
     state_mb = engine.memory_bytes() / 1e6
 
@@ -211,7 +219,8 @@ def main() -> None:
     per_symbol_mb = state_mb / args.symbols
     print(f"  engine seed from memory: {seed_ms:.0f} ms per symbol, {seed_cpu_ms:.1f} ms of CPU "
           f"({seed_cpu_ms / 1e3 / np.mean(per_symbol_cpu):.2f}x features_at's CPU on the same window) "
-          f"(target <= 20 ms) {_ok(seed_ms <= 20)}; "
+          f"(target <= 20 ms) {_ok(seed_ms <= 20)}; the process's first seed, loading the compiled "
+          f"kernels, {first_seed_s * 1e3:.0f} ms; "
           f"from the store (read 30 days + seed): {from_store * 1e3:.0f} ms per symbol, of which reading "
           f"{read_s * 1e3:.0f} ms against pyarrow on the same files {arrow_s * 1e3:.0f} ms (ceiling; "
           f"{read_s / arrow_s:.1f}x); {_load()}")

@@ -206,17 +206,29 @@ def _block_moments(x: np.ndarray, w: int, phase: int) -> tuple[np.ndarray, np.nd
     return cnt, mean, m2
 
 
+@nb.njit(cache=True, inline="always")
+def _comoment_add(
+    c: float, mx: float, my: float, sxx: float, syy: float, sxy: float, x: float, y: float
+) -> tuple[float, float, float, float, float, float]:
+    """One valid pair added to (count, mean_x, mean_y, m2_x, m2_y, c_xy): Welford for two
+    variables, on scalars."""
+    c += 1.0
+    dx = x - mx
+    mx += dx / c
+    dy = y - my
+    my += dy / c
+    sxx += dx * (x - mx)
+    syy += dy * (y - my)
+    sxy += dx * (y - my)
+    return c, mx, my, sxx, syy, sxy
+
+
 @nb.njit(cache=True)
 def _comoment_step(acc: np.ndarray, x: float, y: float) -> None:
     # acc: count, mean_x, mean_y, m2_x, m2_y, c_xy (Welford for two variables)
-    acc[0] += 1.0
-    dx = x - acc[1]
-    acc[1] += dx / acc[0]
-    dy = y - acc[2]
-    acc[2] += dy / acc[0]
-    acc[3] += dx * (x - acc[1])
-    acc[4] += dy * (y - acc[2])
-    acc[5] += dx * (y - acc[2])
+    acc[0], acc[1], acc[2], acc[3], acc[4], acc[5] = _comoment_add(
+        acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], x, y
+    )
 
 
 @nb.njit(cache=True)
@@ -258,7 +270,7 @@ def _corr_of_parts(a: np.ndarray, b: np.ndarray, min_count: int) -> float:
 @nb.njit(cache=True)
 def _block_corr(x: np.ndarray, y: np.ndarray, w: int, phase: int, min_count: int) -> np.ndarray:
     """Rolling Pearson correlation over the bars where both series are valid (block by block,
-    as :func:`_block_sum`; :func:`_comoment_step` and :func:`_corr_of_parts` spelled out on
+    as :func:`_block_sum`; :func:`_comoment_add` and :func:`_corr_of_parts` spelled out on
     scalars, the same operations in the same order)."""
     n = x.shape[0]
     suf = np.empty((n, 6))
@@ -270,14 +282,7 @@ def _block_corr(x: np.ndarray, y: np.ndarray, w: int, phase: int, min_count: int
         for i in range(b - 1, a - 1, -1):
             u, v = x[i], y[i]
             if not (np.isnan(u) or np.isnan(v)):
-                c += 1.0
-                dx = u - mx
-                mx += dx / c
-                dy = v - my
-                my += dy / c
-                sxx += dx * (u - mx)
-                syy += dy * (v - my)
-                sxy += dx * (v - my)
+                c, mx, my, sxx, syy, sxy = _comoment_add(c, mx, my, sxx, syy, sxy, u, v)
             suf[i, 0] = c
             suf[i, 1] = mx
             suf[i, 2] = my
@@ -288,14 +293,7 @@ def _block_corr(x: np.ndarray, y: np.ndarray, w: int, phase: int, min_count: int
         for i in range(a, b):
             u, v = x[i], y[i]
             if not (np.isnan(u) or np.isnan(v)):
-                c += 1.0
-                dx = u - mx
-                mx += dx / c
-                dy = v - my
-                my += dy / c
-                sxx += dx * (u - mx)
-                syy += dy * (v - my)
-                sxy += dx * (v - my)
+                c, mx, my, sxx, syy, sxy = _comoment_add(c, mx, my, sxx, syy, sxy, u, v)
             lo = i - w + 1
             na = 0.0
             if a > 0 and lo < a:
