@@ -859,7 +859,10 @@ class StreamingEngine:
             self.symbols.pop(symbol, None)
             return
         last = history.index[-1]
-        window = history[history.index > last - MIN_WINDOW]
+        if history.index.is_monotonic_increasing:  # a slice, not a copy of 30 days of rows
+            window = history.iloc[history.index.searchsorted(last - MIN_WINDOW, side="right"):]
+        else:  # the grid refuses it, as it would the mask's rows
+            window = history[history.index > last - MIN_WINDOW]
         self.symbols[symbol] = self._seeded(symbol, window)
 
     def _seeded(self, symbol: str, window: pd.DataFrame) -> _Symbol:
