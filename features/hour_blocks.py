@@ -28,6 +28,8 @@ from features.blocks import block_start as _block_start
 from features.blocks import chan as _chan
 from features.blocks import crossing as _crossing
 from features.blocks import scan_order as _scan_order
+from features.blocks import sum_step as _sum_step
+from features.blocks import welford as _welford
 
 SUM, MOMENTS, MAX = 0, 1, 2
 """The accumulators: (sum, count), (count, mean, M2), the maximum of ``sign * x``."""
@@ -40,16 +42,6 @@ def empty(kind: int) -> np.ndarray:
     if kind == MAX:
         return np.full(1, -np.inf)
     return np.zeros(2 if kind == SUM else 3)
-
-
-@nb.njit(cache=True, inline="always")
-def _welford(c: float, m: float, q: float, v: float) -> tuple[float, float, float]:
-    """One valid value added to (count, mean, M2): features.rolling's Welford step."""
-    c += 1.0
-    d = v - m
-    m += d / c
-    q += d * (v - m)
-    return c, m, q
 
 
 @nb.njit(cache=True)
@@ -128,10 +120,7 @@ def hour_aggregates(x: np.ndarray, kind: int, sign: float, bph: int, off: int) -
             a0 = 0.0
             a1 = 0.0
             for i in range(lo, hi):
-                v = x[i]
-                if not np.isnan(v):
-                    a0 += v
-                    a1 += 1.0
+                a0, a1 = _sum_step(a0, a1, x[i])
             hours[h, 0] = a0
             hours[h, 1] = a1
         else:

@@ -31,6 +31,8 @@ from features.bars import bar_name, parse_bar
 from features.blocks import block_start as _block_start
 from features.blocks import chan as _chan
 from features.blocks import scan_order as _scan_order
+from features.blocks import sum_step as _sum_step
+from features.blocks import welford as _welford
 from features.errors import DataError
 from features.window_end import hour_window_at_end
 
@@ -59,10 +61,7 @@ def _sum_scan(x: np.ndarray, w: int, phase: int, backward: bool) -> tuple[np.nda
         if _block_start(k, i, w, phase, backward):
             s = 0.0
             c = 0
-        v = x[i]
-        if not np.isnan(v):
-            s += v
-            c += 1
+        s, c = _sum_step(s, c, x[i])
         sums[i] = s
         counts[i] = c
     return sums, counts
@@ -98,19 +97,13 @@ def _block_sum(x: np.ndarray, w: int, phase: int) -> tuple[np.ndarray, np.ndarra
         s = 0.0
         c = 0
         for i in range(b - 1, a - 1, -1):
-            v = x[i]
-            if not np.isnan(v):
-                s += v
-                c += 1
+            s, c = _sum_step(s, c, x[i])
             suf_s[i] = s
             suf_c[i] = c
         s = 0.0
         c = 0
         for i in range(a, b):
-            v = x[i]
-            if not np.isnan(v):
-                s += v
-                c += 1
+            s, c = _sum_step(s, c, x[i])
             lo = i - w + 1
             if a > 0 and lo < a:  # the window starts in the previous block
                 lo = max(lo, 0)
@@ -162,10 +155,7 @@ def _moments_scan(x: np.ndarray, w: int, phase: int, backward: bool) -> np.ndarr
             q = 0.0
         v = x[i]
         if not np.isnan(v):
-            c += 1.0
-            d = v - m
-            m += d / c
-            q += d * (v - m)
+            c, m, q = _welford(c, m, q, v)
         out[i, 0] = c
         out[i, 1] = m
         out[i, 2] = q
@@ -191,10 +181,7 @@ def _block_moments(x: np.ndarray, w: int, phase: int) -> tuple[np.ndarray, np.nd
         for i in range(a, b):
             v = x[i]
             if not np.isnan(v):
-                c += 1.0
-                d = v - m
-                m += d / c
-                q += d * (v - m)
+                c, m, q = _welford(c, m, q, v)
             lo = i - w + 1
             if a > 0 and lo < a:
                 lo = max(lo, 0)
