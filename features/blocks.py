@@ -9,6 +9,7 @@ the window's value is a fixed function of its values (see :mod:`features.rolling
 from __future__ import annotations
 
 import numba as nb
+import numpy as np
 
 
 @nb.njit(cache=True, inline="always")
@@ -30,6 +31,24 @@ def crossing(i: int, w: int, phase: int) -> int:
     return -1 if (lo + phase) // w == (i + phase) // w else lo
 
 
+@nb.njit(cache=True, inline="always")
+def sum_step(s: float, c, v: float) -> tuple:
+    """One value added to (sum, count), NaN skipped: the step of every sum scan."""
+    if np.isnan(v):
+        return s, c
+    return s + v, c + 1
+
+
+@nb.njit(cache=True, inline="always")
+def welford(c: float, m: float, q: float, v: float) -> tuple[float, float, float]:
+    """One valid value added to (count, mean, M2): the Welford step of every moments scan."""
+    c += 1.0
+    d = v - m
+    m += d / c
+    q += d * (v - m)
+    return c, m, q
+
+
 @nb.njit(cache=True)
 def chan(na: float, ma: float, qa: float, nb_: float, mb: float, qb: float) -> tuple:
     """Join (count, mean, M2) of two disjoint parts (Chan et al.)."""
@@ -42,4 +61,4 @@ def chan(na: float, ma: float, qa: float, nb_: float, mb: float, qb: float) -> t
     return n, ma + d * nb_ / n, qa + qb + d * d * na * nb_ / n
 
 
-__all__ = ["block_start", "chan", "crossing", "scan_order"]
+__all__ = ["block_start", "chan", "crossing", "scan_order", "sum_step", "welford"]

@@ -28,6 +28,8 @@ from features.blocks import block_start as _block_start
 from features.blocks import chan as _chan
 from features.blocks import crossing as _crossing
 from features.blocks import scan_order as _scan_order
+from features.blocks import sum_step as _sum_step
+from features.blocks import welford as _welford
 
 SUM, MOMENTS, MAX = 0, 1, 2
 """The accumulators: (sum, count), (count, mean, M2), the maximum of ``sign * x``."""
@@ -40,16 +42,6 @@ def empty(kind: int) -> np.ndarray:
     if kind == MAX:
         return np.full(1, -np.inf)
     return np.zeros(2 if kind == SUM else 3)
-
-
-@nb.njit(cache=True, inline="always")
-def _welford(c: float, m: float, q: float, v: float) -> tuple[float, float, float]:
-    """One valid value added to (count, mean, M2): features.rolling's Welford step."""
-    c += 1.0
-    d = v - m
-    m += d / c
-    q += d * (v - m)
-    return c, m, q
 
 
 @nb.njit(cache=True)
@@ -110,22 +102,38 @@ def join(kind: int, suffix: np.ndarray, prefix: np.ndarray) -> None:
 
 @nb.njit(cache=True)
 def hour_aggregates(x: np.ndarray, kind: int, sign: float, bph: int, off: int) -> np.ndarray:
-    """Aggregate per hour of the grid (hour 0 holds row 0; ``off`` = row 0's bar in its hour)."""
+    """Aggregate per hour of the grid (hour 0 holds row 0; ``off`` = row 0's bar in its hour).
+
+    Hour by hour on scalar accumulators: the steps of :func:`add`, in row order."""
     n = x.shape[0]
     nh = (n - 1 + off) // bph + 1
     hours = np.empty((nh, 2 if kind == SUM else (3 if kind == MOMENTS else 1)))
-    reset(kind, hours)
-    for i in range(n):
-        h = (i + off) // bph
-        v = x[i]
+    for h in range(nh):
+        lo = max(h * bph - off, 0)
+        hi = min((h + 1) * bph - off, n)
         if kind == MAX:
-            hours[h, 0] = max(hours[h, 0], sign * v)
-        elif not np.isnan(v):
-            if kind == SUM:
-                hours[h, 0] += v
-                hours[h, 1] += 1.0
-            else:
-                hours[h, 0], hours[h, 1], hours[h, 2] = _welford(hours[h, 0], hours[h, 1], hours[h, 2], v)
+            a0 = -np.inf
+            for i in range(lo, hi):
+                a0 = max(a0, sign * x[i])
+            hours[h, 0] = a0
+        elif kind == SUM:
+            a0 = 0.0
+            a1 = 0.0
+            for i in range(lo, hi):
+                a0, a1 = _sum_step(a0, a1, x[i])
+            hours[h, 0] = a0
+            hours[h, 1] = a1
+        else:
+            c = 0.0
+            m = 0.0
+            q = 0.0
+            for i in range(lo, hi):
+                v = x[i]
+                if not np.isnan(v):
+                    c, m, q = _welford(c, m, q, v)
+            hours[h, 0] = c
+            hours[h, 1] = m
+            hours[h, 2] = q
     return hours
 
 

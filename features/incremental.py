@@ -272,7 +272,8 @@ class _HourState:
 
     def _hours(self, hours: np.ndarray, first_hour: int, lo: int, end: int) -> np.ndarray:
         """The aggregates of hours lo .. lo + w - 1 that are before ``end`` (others empty)."""
-        out = np.tile(hour_blocks.empty(self.stat), (self.w, 1))
+        out = np.empty((self.w, hour_blocks.WIDTH[self.stat]))
+        out[:] = hour_blocks.empty(self.stat)
         a, b = max(lo, first_hour), min(end, first_hour + len(hours), lo + self.w)
         if b > a:
             out[a - lo : b - lo] = hours[a - first_hour : b - first_hour]
@@ -516,12 +517,23 @@ class _LiqBandsState:
     @classmethod
     def seeded(cls, args: tuple, first: int) -> tuple[_LiqBandsState, np.ndarray]:
         """The state after the grid's last bar, and the bands at the last grid row (NaN before:
-        the seed reads only that row). One replay: the batch kernel does not run a second time."""
+        the seed reads only that row). One replay: the batch kernel does not run a second time.
+
+        The replay starts ``lookback`` bars before the last one: the levels are an exact
+        function of the bars in the lookback (:mod:`features.liq_heatmap`), and a level of an
+        older bar has expired (or been traded through) by the last bar, so its bucket holds
+        the same integer cents without it."""
         state = cls(args, first)
-        close = args[0]
+        n = len(args[0])
+        cut = max(n - state.lookback - 1, 0)
+        series = tuple(s[cut:] for s in args[:5])
+        close = series[0]
         ok = close[close > 0.0]
         state._rebase(float(np.median(ok)) if ok.size else 1.0)
-        return state, state._run(args[:5], first, out_from=len(args[0]) - 1)
+        bands = state._run(series, first + cut, out_from=n - cut - 1)
+        out = np.full((n, bands.shape[1]), np.nan)
+        out[cut:] = bands
+        return state, out
 
     def _rebase(self, price: float) -> None:
         log_step = math.log1p(liq_heatmap.BUCKET_WIDTH)
@@ -590,6 +602,7 @@ class _RecordingGrid(Grid):
         self.states: list[Any] = []
         self.nwin = nwin
         self.last = self.first_bar + self.n - 1
+        self.last_row_only = True  # the seed reads the last row: long windows there only
 
     def _sums(self, x, w):
         self.states.append(_SumState(w, x, self.first_bar, self.last))
@@ -621,9 +634,11 @@ class _RecordingGrid(Grid):
 
     def _hour_stat(self, x, kind, sign, hours):
         bph = self.bars("1h")
-        aggregates = hour_blocks.hour_aggregates(x, kind, sign, bph, self.first_bar % bph)
+        aggregates = self.hour_aggregates(x, kind, sign)
         self.states.append(_HourState(kind, sign, hours, bph, aggregates, self.first_bar, self.last))
-        return self._hour_rows(x, kind, sign, hours, aggregates)
+        # the seed reads the last row alone, and no long window feeds another kernel (features_at
+        # relies on the same, checked by the parity tests): the window at the last row only
+        return self._hour_stat_at_end(x, kind, sign, hours, aggregates)
 
     def stateful(self, kernel, *args):
         state_class = STREAMING_KERNELS.get(kernel)
@@ -780,6 +795,15 @@ def _with_prices(columns: dict[str, np.ndarray], present: frozenset[str]) -> fro
     return present | frozenset(_PRICES)
 
 
+@nb.njit(cache=True)
+def _last_finite(x: np.ndarray) -> int:
+    """The last row of ``x`` with a finite value, or -1 (searched from the end)."""
+    for i in range(x.shape[0] - 1, -1, -1):
+        if np.isfinite(x[i]):
+            return i
+    return -1
+
+
 class _Symbol:
     """One symbol's streaming state."""
 
@@ -813,6 +837,9 @@ def code_fingerprint() -> str:
 class StreamingEngine:
     """Per-symbol streaming features; equal to ``features_at`` on the last MIN_WINDOW."""
 
+    recording: type[Grid] = _RecordingGrid
+    """The grid a seed records the kernel states with."""
+
     def __init__(self, bar: str | pd.Timedelta, loader: HistoryLoader | None = None) -> None:
         self.bar = parse_bar(bar)
         self.bar_ns = int(self.bar.value)
@@ -832,21 +859,25 @@ class StreamingEngine:
             self.symbols.pop(symbol, None)
             return
         last = history.index[-1]
-        window = history[history.index > last - MIN_WINDOW]
+        if history.index.is_monotonic_increasing:  # a slice, not a copy of 30 days of rows
+            window = history.iloc[history.index.searchsorted(last - MIN_WINDOW, side="right"):]
+        else:  # the grid refuses it, as it would the mask's rows
+            window = history[history.index > last - MIN_WINDOW]
         self.symbols[symbol] = self._seeded(symbol, window)
 
     def _seeded(self, symbol: str, window: pd.DataFrame) -> _Symbol:
         state = _Symbol()
         base = _grid(window, self.bar, "incremental seed")
-        grid = _RecordingGrid(**{f.name: getattr(base, f.name) for f in fields(Grid)})
+        grid = self.recording(**{f.name: getattr(base, f.name) for f in fields(Grid)})
         grid._begin(self.nwin)
         state.columns = tuple(str(c) for c in window.columns)
         state.first = grid.first_bar
         state.last = grid.first_bar + grid.n - 1
         for name in state.columns:
             values = base.column(name)
-            if values is not None and np.isfinite(values).any():
-                state.last_finite[name] = state.first + int(np.flatnonzero(np.isfinite(values))[-1])
+            at = -1 if values is None else _last_finite(values)
+            if at >= 0:
+                state.last_finite[name] = state.first + at
         state.present = self._present(state, state.last)
         try:
             _compute(grid, grid.positions[-1:])

@@ -30,8 +30,9 @@ from features import hour_blocks as hb
 from features.bars import bar_name, parse_bar
 from features.blocks import block_start as _block_start
 from features.blocks import chan as _chan
-from features.blocks import crossing as _crossing
 from features.blocks import scan_order as _scan_order
+from features.blocks import sum_step as _sum_step
+from features.blocks import welford as _welford
 from features.errors import DataError
 from features.window_end import hour_window_at_end
 
@@ -60,59 +61,81 @@ def _sum_scan(x: np.ndarray, w: int, phase: int, backward: bool) -> tuple[np.nda
         if _block_start(k, i, w, phase, backward):
             s = 0.0
             c = 0
-        v = x[i]
-        if not np.isnan(v):
-            s += v
-            c += 1
+        s, c = _sum_step(s, c, x[i])
         sums[i] = s
         counts[i] = c
     return sums, counts
 
 
 @nb.njit(cache=True)
-def _block_sum(x: np.ndarray, w: int, phase: int) -> tuple[np.ndarray, np.ndarray]:
-    n = x.shape[0]
-    pre_s, pre_c = _sum_scan(x, w, phase, False)
-    suf_s, suf_c = _sum_scan(x, w, phase, True)
-    out_s = np.empty(n)
-    out_c = np.empty(n, np.int64)
-    for i in range(n):
-        lo = _crossing(i, w, phase)
-        if lo < 0:
-            out_s[i] = pre_s[i]
-            out_c[i] = pre_c[i]
-        else:
-            out_s[i] = suf_s[lo] + pre_s[i]
-            out_c[i] = suf_c[lo] + pre_c[i]
-    return out_s, out_c
+def _block_ends(n: int, w: int, phase: int) -> np.ndarray:
+    """Row boundaries of the blocks on a grid of ``n`` rows: block j is rows
+    ``ends[j] .. ends[j + 1] - 1`` (the first and last blocks may be partial). The fused
+    kernels below walk block by block: the rows a scan restarts at, without a modulo per row."""
+    first = w - phase
+    count = 1 if first >= n else 2 + (n - first - 1) // w
+    ends = np.empty(count + 1, np.int64)
+    ends[0] = 0
+    for j in range(1, count + 1):
+        ends[j] = min(first + (j - 1) * w, n)
+    return ends
 
 
 @nb.njit(cache=True)
-def _max_scan(x: np.ndarray, w: int, phase: int, sign: float, backward: bool) -> np.ndarray:
+def _block_sum(x: np.ndarray, w: int, phase: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rolling (sum, count) of the valid values: per block, the suffix scan backward from its
+    last row and the prefix scan forward, the window joining the previous block's suffix where
+    it crosses (the additions of :func:`_sum_scan`, in the same order; one pass per scan)."""
     n = x.shape[0]
-    out = np.empty(n)
-    m = -np.inf
-    for k in range(n):
-        i = _scan_order(k, n, backward)
-        if _block_start(k, i, w, phase, backward):
-            m = -np.inf
-        v = sign * x[i]
-        m = max(m, v)
-        out[i] = m
-    return out
+    suf_s = np.empty(n)
+    suf_c = np.empty(n, np.int64)
+    out_s = np.empty(n)
+    out_c = np.empty(n, np.int64)
+    ends = _block_ends(n, w, phase)
+    for j in range(ends.shape[0] - 1):
+        a, b = ends[j], ends[j + 1]
+        s = 0.0
+        c = 0
+        for i in range(b - 1, a - 1, -1):
+            s, c = _sum_step(s, c, x[i])
+            suf_s[i] = s
+            suf_c[i] = c
+        s = 0.0
+        c = 0
+        for i in range(a, b):
+            s, c = _sum_step(s, c, x[i])
+            lo = i - w + 1
+            if a > 0 and lo < a:  # the window starts in the previous block
+                lo = max(lo, 0)
+                out_s[i] = suf_s[lo] + s
+                out_c[i] = suf_c[lo] + c
+            else:
+                out_s[i] = s
+                out_c[i] = c
+    return out_s, out_c
+
 
 
 @nb.njit(cache=True)
 def _block_extreme(x: np.ndarray, w: int, phase: int, sign: float) -> np.ndarray:
-    """Rolling max of ``sign * x`` times ``sign``: max for sign=1, min for sign=-1."""
+    """Rolling max of ``sign * x`` times ``sign``: max for sign=1, min for sign=-1 (block by
+    block, as :func:`_block_sum`)."""
     n = x.shape[0]
-    pre = _max_scan(x, w, phase, sign, False)
-    suf = _max_scan(x, w, phase, sign, True)
+    suf = np.empty(n)
     out = np.empty(n)
-    for i in range(n):
-        lo = _crossing(i, w, phase)
-        m = pre[i] if lo < 0 else max(suf[lo], pre[i])
-        out[i] = sign * m if m > -np.inf else np.nan
+    ends = _block_ends(n, w, phase)
+    for j in range(ends.shape[0] - 1):
+        a, b = ends[j], ends[j + 1]
+        m = -np.inf
+        for i in range(b - 1, a - 1, -1):
+            m = max(m, sign * x[i])
+            suf[i] = m
+        m = -np.inf
+        for i in range(a, b):
+            m = max(m, sign * x[i])
+            lo = i - w + 1
+            r = max(suf[max(lo, 0)], m) if a > 0 and lo < a else m
+            out[i] = sign * r if r > -np.inf else np.nan
     return out
 
 
@@ -132,10 +155,7 @@ def _moments_scan(x: np.ndarray, w: int, phase: int, backward: bool) -> np.ndarr
             q = 0.0
         v = x[i]
         if not np.isnan(v):
-            c += 1.0
-            d = v - m
-            m += d / c
-            q += d * (v - m)
+            c, m, q = _welford(c, m, q, v)
         out[i, 0] = c
         out[i, 1] = m
         out[i, 2] = q
@@ -144,36 +164,58 @@ def _moments_scan(x: np.ndarray, w: int, phase: int, backward: bool) -> np.ndarr
 
 @nb.njit(cache=True)
 def _block_moments(x: np.ndarray, w: int, phase: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rolling count, mean and M2 (sum of squared deviations) of the valid values."""
+    """Rolling count, mean and M2 (sum of squared deviations) of the valid values: Welford
+    within each block (:func:`_moments_scan`'s steps), Chan's join across two (block by block,
+    as :func:`_block_sum`)."""
     n = x.shape[0]
-    pre = _moments_scan(x, w, phase, False)
     suf = _moments_scan(x, w, phase, True)
     cnt = np.empty(n)
     mean = np.empty(n)
     m2 = np.empty(n)
-    for i in range(n):
-        lo = _crossing(i, w, phase)
-        if lo < 0:
-            c, m, q = pre[i, 0], pre[i, 1], pre[i, 2]
-        else:
-            c, m, q = _chan(suf[lo, 0], suf[lo, 1], suf[lo, 2], pre[i, 0], pre[i, 1], pre[i, 2])
-        cnt[i] = c
-        mean[i] = m
-        m2[i] = q
+    ends = _block_ends(n, w, phase)
+    for j in range(ends.shape[0] - 1):
+        a, b = ends[j], ends[j + 1]
+        c = 0.0
+        m = 0.0
+        q = 0.0
+        for i in range(a, b):
+            v = x[i]
+            if not np.isnan(v):
+                c, m, q = _welford(c, m, q, v)
+            lo = i - w + 1
+            if a > 0 and lo < a:
+                lo = max(lo, 0)
+                cnt[i], mean[i], m2[i] = _chan(suf[lo, 0], suf[lo, 1], suf[lo, 2], c, m, q)
+            else:
+                cnt[i] = c
+                mean[i] = m
+                m2[i] = q
     return cnt, mean, m2
+
+
+@nb.njit(cache=True, inline="always")
+def _comoment_add(
+    c: float, mx: float, my: float, sxx: float, syy: float, sxy: float, x: float, y: float
+) -> tuple[float, float, float, float, float, float]:
+    """One valid pair added to (count, mean_x, mean_y, m2_x, m2_y, c_xy): Welford for two
+    variables, on scalars."""
+    c += 1.0
+    dx = x - mx
+    mx += dx / c
+    dy = y - my
+    my += dy / c
+    sxx += dx * (x - mx)
+    syy += dy * (y - my)
+    sxy += dx * (y - my)
+    return c, mx, my, sxx, syy, sxy
 
 
 @nb.njit(cache=True)
 def _comoment_step(acc: np.ndarray, x: float, y: float) -> None:
     # acc: count, mean_x, mean_y, m2_x, m2_y, c_xy (Welford for two variables)
-    acc[0] += 1.0
-    dx = x - acc[1]
-    acc[1] += dx / acc[0]
-    dy = y - acc[2]
-    acc[2] += dy / acc[0]
-    acc[3] += dx * (x - acc[1])
-    acc[4] += dy * (y - acc[2])
-    acc[5] += dx * (y - acc[2])
+    acc[0], acc[1], acc[2], acc[3], acc[4], acc[5] = _comoment_add(
+        acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], x, y
+    )
 
 
 @nb.njit(cache=True)
@@ -214,15 +256,53 @@ def _corr_of_parts(a: np.ndarray, b: np.ndarray, min_count: int) -> float:
 
 @nb.njit(cache=True)
 def _block_corr(x: np.ndarray, y: np.ndarray, w: int, phase: int, min_count: int) -> np.ndarray:
-    """Rolling Pearson correlation over the bars where both series are valid."""
+    """Rolling Pearson correlation over the bars where both series are valid (block by block,
+    as :func:`_block_sum`; :func:`_comoment_add` and :func:`_corr_of_parts` spelled out on
+    scalars, the same operations in the same order)."""
     n = x.shape[0]
-    pre = _comoments_scan(x, y, w, phase, False)
-    suf = _comoments_scan(x, y, w, phase, True)
-    empty = np.zeros(6)
-    out = np.full(n, np.nan)
-    for i in range(n):
-        lo = _crossing(i, w, phase)
-        out[i] = _corr_of_parts(empty if lo < 0 else suf[lo], pre[i], min_count)
+    suf = np.empty((n, 6))
+    out = np.empty(n)
+    ends = _block_ends(n, w, phase)
+    for j in range(ends.shape[0] - 1):
+        a, b = ends[j], ends[j + 1]
+        c = mx = my = sxx = syy = sxy = 0.0
+        for i in range(b - 1, a - 1, -1):
+            u, v = x[i], y[i]
+            if not (np.isnan(u) or np.isnan(v)):
+                c, mx, my, sxx, syy, sxy = _comoment_add(c, mx, my, sxx, syy, sxy, u, v)
+            suf[i, 0] = c
+            suf[i, 1] = mx
+            suf[i, 2] = my
+            suf[i, 3] = sxx
+            suf[i, 4] = syy
+            suf[i, 5] = sxy
+        c = mx = my = sxx = syy = sxy = 0.0
+        for i in range(a, b):
+            u, v = x[i], y[i]
+            if not (np.isnan(u) or np.isnan(v)):
+                c, mx, my, sxx, syy, sxy = _comoment_add(c, mx, my, sxx, syy, sxy, u, v)
+            lo = i - w + 1
+            na = 0.0
+            if a > 0 and lo < a:
+                lo = max(lo, 0)
+                na = suf[lo, 0]
+            total = na + c
+            if na == 0.0 or c == 0.0:
+                if na == 0.0:
+                    txx, tyy, txy = sxx, syy, sxy
+                else:
+                    txx, tyy, txy = suf[lo, 3], suf[lo, 4], suf[lo, 5]
+            else:
+                ex = mx - suf[lo, 1]
+                ey = my - suf[lo, 2]
+                f = na * c / total
+                txx = suf[lo, 3] + sxx + ex * ex * f
+                tyy = suf[lo, 4] + syy + ey * ey * f
+                txy = suf[lo, 5] + sxy + ex * ey * f
+            if total >= min_count and txx > 0.0 and tyy > 0.0:
+                out[i] = min(1.0, max(-1.0, txy / math.sqrt(txx * tyy)))
+            else:
+                out[i] = np.nan
     return out
 
 
@@ -231,15 +311,11 @@ def _lag_fill(x: np.ndarray, k: int, tol: int) -> np.ndarray:
     """x at i-k, or the last valid value at most ``tol`` bars before i-k (short gaps only)."""
     n = x.shape[0]
     out = np.full(n, np.nan)
-    last = np.empty(n, np.int64)
     p = -1
-    for i in range(n):
-        if not np.isnan(x[i]):
-            p = i
-        last[i] = p
     for i in range(k, n):
         j = i - k
-        p = last[j]
+        if not np.isnan(x[j]):
+            p = j
         if p >= 0 and j - p <= tol:
             out[i] = x[p]
     return out
@@ -448,8 +524,12 @@ class Grid:
             j = self._names.get(name)
             if j is None:
                 return None
-            values = np.full(self.n, np.nan)
-            values[self.positions] = self._raw(j, name)
+            raw = self._raw(j, name)
+            if len(raw) == self.n:  # no gap: the rows are the grid
+                values = np.array(raw, dtype=np.float64)
+            else:
+                values = np.full(self.n, np.nan)
+                values[self.positions] = raw
             self.columns[name] = values
         return self.columns[name]
 
@@ -544,11 +624,15 @@ class Grid:
             return self._hour_stat_at_end(x, kind, sign, hours)
         return self._hour_rows(x, kind, sign, hours, None)
 
-    def _hour_stat_at_end(self, x: np.ndarray, kind: int, sign: float, hours: int) -> np.ndarray:
-        """:meth:`_hour_stat` at the last row only (:mod:`features.window_end`), NaN above."""
+    def _hour_stat_at_end(
+        self, x: np.ndarray, kind: int, sign: float, hours: int, aggregates: np.ndarray | None = None
+    ) -> np.ndarray:
+        """:meth:`_hour_stat` at the last row only (:mod:`features.window_end`), NaN above;
+        ``aggregates``: the :func:`features.hour_blocks.hour_aggregates` of ``x`` if at hand."""
         bph = self.bars("1h")
-        off, phase = self.first_bar % bph, (self.first_bar // bph) % hours
-        aggregates = hb.hour_aggregates(x, kind, sign, bph, off)
+        phase = (self.first_bar // bph) % hours
+        if aggregates is None:
+            aggregates = self.hour_aggregates(x, kind, sign)
         out = np.full((self.n, hb.WIDTH[kind]), np.nan)
         out[-1] = hour_window_at_end(kind, aggregates, hours, phase)
         return out
@@ -559,8 +643,19 @@ class Grid:
         bph = self.bars("1h")
         off, phase = self.first_bar % bph, (self.first_bar // bph) % hours
         if aggregates is None:
-            aggregates = hb.hour_aggregates(x, kind, sign, bph, off)
+            aggregates = self.hour_aggregates(x, kind, sign)
         return hb.hour_blocks(x, kind, sign, bph, off, hours, phase, aggregates)
+
+    def hour_aggregates(self, x: np.ndarray, kind: int, sign: float) -> np.ndarray:
+        """:func:`features.hour_blocks.hour_aggregates` of ``x`` on this grid, computed once per
+        series: a 7-day and a 30-day window of the same series (a mean, a z-score) share them.
+        Read-only for the callers."""
+        key = ("hours", id(x), kind, sign)
+        got = self.cache.get(key)
+        if got is None or got[0] is not x:  # the series itself is kept: its id is not reused
+            bph = self.bars("1h")
+            got = self.cache[key] = (x, hb.hour_aggregates(x, kind, sign, bph, self.first_bar % bph))
+        return got[1]
 
     def hourly(self, w: int) -> int | None:
         """Hours of a window of ``w`` bars computed from hourly aggregates (7 days and
@@ -589,7 +684,21 @@ class Grid:
         if hours is None:
             return self._extreme(x, w, sign)
         m = self._hour_stat(x, hb.MAX, sign, hours)[:, 0]
+        if self.last_row_only:
+            return self._on_last_row(lambda m: np.where(m > -np.inf, sign * m, np.nan), m)
         return np.where(m > -np.inf, sign * m, np.nan)
+
+    def _long_at_end(self, w: int) -> bool:
+        """Whether a window of ``w`` bars exists at the last row alone (``last_row_only`` and a
+        long window: NaN above), so that the arithmetic on it is needed on that row only."""
+        return self.last_row_only and self.hourly(w) is not None
+
+    def _on_last_row(self, formula, *arrays: np.ndarray) -> np.ndarray:
+        """``formula`` (elementwise) at the last row, NaN above: what it gives on the whole
+        column when its inputs are NaN above (they are windows at the last row only)."""
+        out = self._nan()
+        out[-1:] = formula(*(a[-1:] for a in arrays))
+        return out
 
     # --- rolling statistics --------------------------------------------------------------
     def sum_count(self, x: np.ndarray, horizon: str) -> tuple[np.ndarray, np.ndarray, int] | None:
@@ -604,7 +713,10 @@ class Grid:
         if got is None:
             return self._nan()
         s, c, w = got
-        return _mean_of(s, c, _min_count(w, min_frac))
+        min_count = _min_count(w, min_frac)
+        if self._long_at_end(w):
+            return self._on_last_row(lambda s, c: _mean_of(s, c, min_count), s, c)
+        return _mean_of(s, c, min_count)
 
     def sum(self, x: np.ndarray, horizon: str, min_frac: float = 0.5) -> np.ndarray:
         """Sum over the horizon, scaled up for missing bars (a mean times the bar count)."""
@@ -633,8 +745,10 @@ class Grid:
         if w is None:
             return self._nan()
         c, _, m2 = self._moments(x, w) if exact else self._window_moments(x, w)
-        ok = c >= _min_count(w, min_frac, floor=2)
-        return np.where(ok, np.sqrt(np.maximum(m2, 0.0) / np.maximum(c - 1.0, 1.0)), np.nan)
+        min_count = _min_count(w, min_frac, floor=2)
+        if not exact and self._long_at_end(w):
+            return self._on_last_row(lambda c, m2: _std_of(c, m2, min_count), c, m2)
+        return _std_of(c, m2, min_count)
 
     def zscore(self, x: np.ndarray, horizon: str, min_frac: float = 0.5) -> np.ndarray:
         """(x - mean) / std over the horizon; 0 where the window is constant."""
@@ -642,10 +756,10 @@ class Grid:
         if w is None:
             return self._nan()
         c, mean, m2 = self._window_moments(x, w)
-        ok = c >= _min_count(w, min_frac, floor=2)
-        std = np.sqrt(np.maximum(m2, 0.0) / np.maximum(c - 1.0, 1.0))
-        z = np.where(std > 0.0, (x - mean) / np.where(std > 0.0, std, 1.0), 0.0)
-        return np.where(ok & ~np.isnan(x), z, np.nan)
+        min_count = _min_count(w, min_frac, floor=2)
+        if self._long_at_end(w):
+            return self._on_last_row(lambda *a: _zscore_of(*a, min_count), x, c, mean, m2)
+        return _zscore_of(x, c, mean, m2, min_count)
 
     def corr(self, x: np.ndarray, y: np.ndarray, horizon: str, min_frac: float = 0.5):
         w = self.bars(horizon)
@@ -679,6 +793,22 @@ class Grid:
     def log_return_1bar(self, x: np.ndarray) -> np.ndarray:
         """log(x_i / x_{i-1}) between consecutive bars only (NaN next to a gap)."""
         return positive_log(ratio(x, self._lag(x, 1, 0)))
+
+
+def _std_of(c: np.ndarray, m2: np.ndarray, min_count: int) -> np.ndarray:
+    """Window standard deviation from count and M2 (NaN below ``min_count`` values)."""
+    ok = c >= min_count
+    return np.where(ok, np.sqrt(np.maximum(m2, 0.0) / np.maximum(c - 1.0, 1.0)), np.nan)
+
+
+def _zscore_of(
+    x: np.ndarray, c: np.ndarray, mean: np.ndarray, m2: np.ndarray, min_count: int
+) -> np.ndarray:
+    """(x - mean) / std of the window; 0 where the window is constant, NaN below ``min_count``."""
+    ok = c >= min_count
+    std = np.sqrt(np.maximum(m2, 0.0) / np.maximum(c - 1.0, 1.0))
+    z = np.where(std > 0.0, (x - mean) / np.where(std > 0.0, std, 1.0), 0.0)
+    return np.where(ok & ~np.isnan(x), z, np.nan)
 
 
 def ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
