@@ -412,7 +412,7 @@ def prepare_risk(snap: dict[str, Any], version: int | None = None) -> radar_cach
         flags = np.packbits(np.array(stale, dtype=bool)).tobytes()
         etag = f'W/"{version or 0:x}-{len(stale)}-{zlib.crc32(flags):08x}"'
         answer = radar_cache.Answer(body, etag)
-        if len(body) >= radar_cache.GZIP_MIN_BYTES:
+        if answer.needs_gz():
             answer.gz()  # here, in a worker thread: never on the event loop
         _RISK.update(snap=snap, at=made_at, answer=answer)
         return answer
@@ -623,7 +623,7 @@ def _symbol_answer(
     )
     head = json.dumps(fresh, separators=(",", ":"), allow_nan=False)
     answer = radar_cache.Answer((head[:-1] + "," + part + "}").encode())
-    if gzip and len(answer.body) >= radar_cache.GZIP_MIN_BYTES:
+    if gzip and answer.needs_gz():
         answer.gz(radar_cache.GZIP_LEVEL_PER_REQUEST)
     return answer
 
@@ -638,7 +638,7 @@ def symbol_part(
     if part is None:
         body = _symbol_body(data_dir, symbol, snap, window)
         part = json.dumps(body, separators=(",", ":"), default=_plain, allow_nan=False)[1:-1]
-        _PARTS.put(key, part, len(part))
+        _PARTS.put(key, part)
     return part
 
 

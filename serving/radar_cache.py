@@ -192,16 +192,17 @@ class AnswerCache:
         if hit is not None:
             return hit
         answer = Answer(make())  # outside the lock: other keys are answered meanwhile
-        self.put(key, answer, len(answer.body))
+        self.put(key, answer)
         return answer
 
-    def put(self, key: Any, value: Any, nbytes: int) -> None:
+    def put(self, key: Any, value: Any) -> None:
+        """Keep ``value`` (an :class:`Answer` or a JSON text) under ``key``."""
         with self._lock:
             old = self._items.pop(key, None)
             if old is not None:
                 self._bytes -= _size(old)
             self._items[key] = value
-            self._bytes += nbytes
+            self._bytes += _size(value)
             while self._items and (len(self._items) > self.size or self._bytes > self.max_bytes):
                 _, gone = self._items.popitem(last=False)
                 self._bytes -= _size(gone)
