@@ -49,6 +49,14 @@ def welford(c: float, m: float, q: float, v: float) -> tuple[float, float, float
     return c, m, q
 
 
+@nb.njit(cache=True, inline="always")
+def moment_step(c: float, m: float, q: float, v: float) -> tuple[float, float, float]:
+    """One value added to (count, mean, M2), NaN skipped: the step of every moments scan."""
+    if np.isnan(v):
+        return c, m, q
+    return welford(c, m, q, v)
+
+
 @nb.njit(cache=True)
 def chan(na: float, ma: float, qa: float, nb_: float, mb: float, qb: float) -> tuple:
     """Join (count, mean, M2) of two disjoint parts (Chan et al.)."""
@@ -61,4 +69,4 @@ def chan(na: float, ma: float, qa: float, nb_: float, mb: float, qb: float) -> t
     return n, ma + d * nb_ / n, qa + qb + d * d * na * nb_ / n
 
 
-__all__ = ["block_start", "chan", "crossing", "scan_order", "sum_step", "welford"]
+__all__ = ["block_start", "chan", "crossing", "moment_step", "scan_order", "sum_step", "welford"]

@@ -27,6 +27,7 @@ import numpy as np
 from features.blocks import block_start as _block_start
 from features.blocks import chan as _chan
 from features.blocks import crossing as _crossing
+from features.blocks import moment_step as _moment_step
 from features.blocks import scan_order as _scan_order
 from features.blocks import sum_step as _sum_step
 from features.blocks import welford as _welford
@@ -128,9 +129,7 @@ def hour_aggregates(x: np.ndarray, kind: int, sign: float, bph: int, off: int) -
             m = 0.0
             q = 0.0
             for i in range(lo, hi):
-                v = x[i]
-                if not np.isnan(v):
-                    c, m, q = _welford(c, m, q, v)
+                c, m, q = _moment_step(c, m, q, x[i])
             hours[h, 0] = c
             hours[h, 1] = m
             hours[h, 2] = q
@@ -214,14 +213,11 @@ def _rows(
             p0 = max(p0, sign * v)
             a0 = max(closed[h, 0], p0)
         elif kind == SUM:
-            if not np.isnan(v):
-                p0 += v
-                p1 += 1.0
+            p0, p1 = _sum_step(p0, p1, v)
             a0 = closed[h, 0] + p0
             a1 = closed[h, 1] + p1
         else:
-            if not np.isnan(v):
-                p0, p1, p2 = _welford(p0, p1, p2, v)
+            p0, p1, p2 = _moment_step(p0, p1, p2, v)
             a0, a1, a2 = closed[h, 0], closed[h, 1], closed[h, 2]
             if p0 == 1.0:
                 a0, a1, a2 = _welford(a0, a1, a2, p1)

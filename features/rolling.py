@@ -30,9 +30,9 @@ from features import hour_blocks as hb
 from features.bars import bar_name, parse_bar
 from features.blocks import block_start as _block_start
 from features.blocks import chan as _chan
+from features.blocks import moment_step as _moment_step
 from features.blocks import scan_order as _scan_order
 from features.blocks import sum_step as _sum_step
-from features.blocks import welford as _welford
 from features.errors import DataError
 from features.window_end import hour_window_at_end
 
@@ -153,9 +153,7 @@ def _moments_scan(x: np.ndarray, w: int, phase: int, backward: bool) -> np.ndarr
             c = 0.0
             m = 0.0
             q = 0.0
-        v = x[i]
-        if not np.isnan(v):
-            c, m, q = _welford(c, m, q, v)
+        c, m, q = _moment_step(c, m, q, x[i])
         out[i, 0] = c
         out[i, 1] = m
         out[i, 2] = q
@@ -179,9 +177,7 @@ def _block_moments(x: np.ndarray, w: int, phase: int) -> tuple[np.ndarray, np.nd
         m = 0.0
         q = 0.0
         for i in range(a, b):
-            v = x[i]
-            if not np.isnan(v):
-                c, m, q = _welford(c, m, q, v)
+            c, m, q = _moment_step(c, m, q, x[i])
             lo = i - w + 1
             if a > 0 and lo < a:
                 lo = max(lo, 0)

@@ -21,6 +21,7 @@ import numpy as np
 from features import hour_blocks as hb
 from features.blocks import chan as _chan
 from features.blocks import crossing as _crossing
+from features.blocks import moment_step as _moment_step
 
 
 @nb.njit(cache=True)
@@ -40,12 +41,7 @@ def _accumulate(kind: int, hours: np.ndarray, first: int, last: int, step: int) 
         else:
             c = hours[k, 0]
             if c == 1.0:
-                v = hours[k, 1]
-                if not np.isnan(v):
-                    a0 += 1.0
-                    d = v - a1
-                    a1 += d / a0
-                    a2 += d * (v - a1)
+                a0, a1, a2 = _moment_step(a0, a1, a2, hours[k, 1])
             elif c > 0.0:
                 a0, a1, a2 = _chan(a0, a1, a2, c, hours[k, 1], hours[k, 2])
         if k == last:
