@@ -141,10 +141,16 @@ def main() -> None:
 
 
 def scores_validated(frame: pd.DataFrame) -> pd.DataFrame:
-    """The old ScoreStore.write validated before merging, as the new one does."""
-    from features.scores import _validate
+    """The old ScoreStore.write validated before merging, as the new one does (the rows as
+    the dataset stores them, as a frame)."""
+    import pyarrow as pa
 
-    return _validate(frame, "bench")
+    from features.scores import _validated
+
+    index, columns = _validated(frame, "bench")
+    out = pa.table(columns).to_pandas()
+    out.index = index
+    return out
 
 
 if __name__ == "__main__":

@@ -164,14 +164,6 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} as JSON")
 
 
-def _validate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
-    """The rows as the dataset stores them, as a frame (what :func:`_validated` checks)."""
-    index, columns = _validated(frame, source)
-    out = pa.table(columns).to_pandas()
-    out.index = index
-    return out
-
-
 def _validated(frame: pd.DataFrame, source: str) -> tuple[pd.DatetimeIndex, dict[str, pa.Array]]:
     """Check a scores frame once and give its rows as Arrow columns, sorted by time.
 

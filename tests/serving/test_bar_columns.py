@@ -178,10 +178,12 @@ def test_any_request_gets_the_same_answer_by_either_path(edits, zone, as_json):
 def test_bars_out_of_order_or_crossed_are_named_on_the_column_path_too():
     bars = _bars()
     bars[2]["time"] = bars[1]["time"]
+    assert schemas._READER(bars) is not None  # each bar is valid: the column path checks order
     errors = _same({"symbol": "BTC", "bars": bars}, as_json=True)
     assert "bars.2.time" in errors[0][1] and "duplicates" in errors[0][1]
     bars = _bars()
     bars[3]["high"] = 90.0
+    assert schemas._READER(bars) is not None
     errors = _same({"symbol": "BTC", "bars": bars}, as_json=True)
     assert "bars.3: high (90.0) must be >= low" in errors[0][1]
 
