@@ -30,6 +30,7 @@ import ctypes
 import hashlib
 import json
 import logging
+import re
 import os
 import shutil
 import tempfile
@@ -45,10 +46,14 @@ from features.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-_GLUE_VERSION = "5"
+_GLUE_VERSION = "6"
 """Part of every cache key: bump it when :data:`_ROWS_C` or the build options change."""
-_SIGNATURE = "union Entry* data, double* result)"
-_RESTRICT = "union Entry* restrict data, double* restrict result)"
+_ENTRY = "union Entry* data"
+_ROW = "const double* restrict data"
+# TL2cgen's two forms of a numerical split (missing goes left / right) and the one comparison
+# each is on a double row where NaN is missing: a comparison with NaN is false
+_LEFT = re.compile(r"!\(data\[(\d+)\]\.missing != -1\) \|\| \(data\[\1\]\.fvalue <= (\(double\)[^)]+)\)")
+_RIGHT = re.compile(r"\(data\[(\d+)\]\.missing != -1\) && \(data\[\1\]\.fvalue <= (\(double\)[^)]+)\)")
 _TREES_PER_UNIT = 32
 """Trees per translation unit: the rows of a block pass one unit's code at a time (measured on
 the quickstart's 182 trees: 8 -> 1.13M, 16 -> 1.19M, 32 -> 1.21M, 64 -> 1.18M, one unit ->
@@ -61,7 +66,7 @@ _CHECK_ROWS = 2048
 _ROWS_C = r"""
 #include "header.h"
 
-typedef void (*unit_fn)(union Entry*, double*);
+typedef void (*unit_fn)(const double*, double*);
 static const unit_fn units[] = { @UNITS@ };
 #define N_UNITS (sizeof(units) / sizeof(units[0]))
 #define BLOCK 64
@@ -74,21 +79,15 @@ static const unit_fn units[] = { @UNITS@ };
 void flushrisk_rows(const double* X, long n, long stride, int margin, double* out) {
   const int k = get_num_feature();
   const double zero = (double)1e-35f;
-  union Entry* rows = (union Entry*)malloc(sizeof(union Entry) * BLOCK * (k > 0 ? k : 1));
+  double* rows = (double*)malloc(sizeof(double) * BLOCK * (k > 0 ? k : 1));
   for (long lo = 0; lo < n; lo += BLOCK) {
     const long m = (n - lo < BLOCK) ? n - lo : BLOCK;
     for (long i = 0; i < m; ++i) {
       const double* x = X + (lo + i) * stride;
-      union Entry* row = rows + i * k;
+      double* row = rows + i * k;
       for (int j = 0; j < k; ++j) {
-        double v = x[j];
-        if (v != v) {
-          row[j].missing = -1;
-          continue;
-        }
-        if (v >= -zero && v <= zero) v = 0.0;
-        row[j].fvalue = v;
-        if (row[j].missing == -1) row[j].fvalue = nextafter(v, -INFINITY);
+        const double v = x[j];
+        row[j] = (v >= -zero && v <= zero) ? 0.0 : v; /* NaN compares false: stays missing */
       }
       out[lo + i] = 0.0;
     }
@@ -214,10 +213,16 @@ def _build(booster: Any, path: Path) -> None:
         model = treelite.frontend.from_lightgbm(booster)
         parts = max(1, booster.num_trees() // _TREES_PER_UNIT)
         tl2cgen.generate_c_code(model, dirpath=str(source), params={"parallel_comp": parts})
-        # restrict: the rows and the sum never overlap, so each unit keeps the sum in a
-        # register instead of storing and reloading it after every tree
+        # one comparison per split on rows of doubles (NaN: missing) instead of TL2cgen's
+        # missing test and comparison on union entries; restrict: the rows and the sum never
+        # overlap, so each unit keeps the sum in a register instead of storing and reloading it
         for file in [*source.glob("*.c"), *source.glob("*.h")]:
-            file.write_text(file.read_text().replace(_SIGNATURE, _RESTRICT))
+            text = _LEFT.sub(r"!(data[\1] > \2)", file.read_text())
+            text = _RIGHT.sub(r"(data[\1] <= \2)", text)
+            text = text.replace(_ENTRY, _ROW).replace("double* result)", "double* restrict result)")
+            if ".missing" in text or ".fvalue" in text or ".qvalue" in text:
+                raise RuntimeError(f"a split of another form than numerical in {file.name}")
+            file.write_text(text)
         names = sorted(
             (f.stem for f in source.glob("tu*.c")), key=lambda name: int(name[2:])
         )
