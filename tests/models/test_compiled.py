@@ -106,3 +106,12 @@ def test_a_blended_models_probability_through_compiled_trees_is_the_models(boost
                                    rtol=0, atol=1e-12)
         np.testing.assert_allclose(model.predict_proba(rows[:5], booster=trees),
                                    model.predict_proba(rows[:5]), rtol=0, atol=1e-12)
+
+
+def test_a_failed_build_says_so_in_one_line_and_lightgbm_predicts(booster, cache, monkeypatch, caplog):
+    monkeypatch.setattr(compiled.shutil, "which", lambda name: None)  # no C compiler
+    fresh = import_lightgbm().Booster(model_str=booster.model_to_string())
+    with caplog.at_level("INFO", logger="models.compiled"):
+        assert compiled.compiled_trees(fresh, build=True) is None
+    lines = [r.getMessage() for r in caplog.records if r.name == "models.compiled"]
+    assert len(lines) == 1 and "LightGBM predicts" in lines[0] and "gcc" in lines[0]
