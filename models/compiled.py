@@ -39,8 +39,8 @@ import ctypes
 import hashlib
 import json
 import logging
-import re
 import os
+import re
 import shutil
 import tempfile
 import threading
