@@ -56,7 +56,7 @@ from models.linear import LinearScorer
 
 log = logging.getLogger(__name__)
 
-_GLUE_VERSION = "15"
+_GLUE_VERSION = "16"
 """Part of every cache key: bump it when :data:`_ROWS_C` or the build options change."""
 _ENTRY = "union Entry* data"
 _ROW = "const double* restrict data"
@@ -149,7 +149,7 @@ void flushrisk_rows(const double* X, long n, long stride, int margin, double* ou
    by feature over the block's rows: the rows' sums are independent chains the CPU overlaps.
    copy: room for BLOCK rows, where a block holding inf is copied with inf as NaN. */
 void flushrisk_blend(const double* X, long n, long stride, double blend, long terms,
-                     const long* index, const double* lo_, const double* hi_,
+                     const int64_t* index, const double* lo_, const double* hi_,
                      const double* fill, const double* mean, const double* weight,
                      double intercept, double* restrict copy, double* out) {
   const int k = get_num_feature();
@@ -175,7 +175,7 @@ void flushrisk_blend(const double* X, long n, long stride, double blend, long te
     }
     for (long i = 0; i < m; ++i) linear[i] = 0.0;
     for (long t = 0; t < terms; ++t) {
-      const long j = index[t];
+      const int64_t j = index[t];
       const double low = lo_[t], high = hi_[t], median = fill[t], mu = mean[t], w = weight[t];
       for (long i = 0; i < m; ++i) {
         double z = rows[i * rs + j];
