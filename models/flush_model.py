@@ -35,6 +35,7 @@ from numba import njit
 from features.atomic import write_text_atomic
 from features.errors import DataError, FlushRiskError, ModelNotFoundError
 from models.calibration import Calibrator
+from models.compiled import CompiledTrees
 from models.linear import LinearScorer
 
 if TYPE_CHECKING:
@@ -143,6 +144,13 @@ class FlushModel:
         A DataFrame/Series/mapping is matched by feature NAME (extra columns are ignored, a
         missing one is an error naming it); a bare array must already be in model order.
         """
+        arr = self._array(X)
+        if _has_inf(arr):  # one pass, no temporary (NaN is common, inf rare)
+            arr = np.where(np.isinf(arr), np.nan, arr)
+        return arr
+
+    def _array(self, X: pd.DataFrame | pd.Series | Mapping[str, Any] | np.ndarray) -> np.ndarray:
+        """:meth:`matrix` before inf becomes missing."""
         if isinstance(X, pd.Series):
             X = X.to_frame().T
         elif isinstance(X, Mapping):
@@ -166,8 +174,6 @@ class FlushModel:
                     f"expected a 2-D array with {len(self.features)} feature columns, "
                     f"got shape {arr.shape}"
                 )
-        if _has_inf(arr):  # one pass, no temporary (NaN is common, inf rare)
-            arr = np.where(np.isinf(arr), np.nan, arr)
         return arr
 
     def _threads(self, rows: int) -> int:
@@ -179,11 +185,14 @@ class FlushModel:
 
         ``booster``: what predicts the trees, when not :attr:`booster` itself: an object
         with the Booster's ``predict(rows, raw_score=, num_threads=)`` giving the same numbers
-        (batch scoring's compiled trees, :mod:`models.compiled`).
+        (batch scoring's compiled trees, :mod:`models.compiled`). Compiled trees compute the
+        whole of it, linear part and blend included, in one pass over the rows.
         """
+        trees = self.booster if booster is None else booster
+        if isinstance(trees, CompiledTrees):
+            return trees.raw_probability(self._array(X), self.blend, self.linear)
         arr = self.matrix(X)
         threads = self._threads(len(arr))
-        trees = self.booster if booster is None else booster
         if self.linear is None or self.blend >= 1.0:
             return np.asarray(trees.predict(arr, num_threads=threads))
         margin = np.asarray(trees.predict(arr, raw_score=True, num_threads=threads))

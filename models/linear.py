@@ -19,6 +19,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -71,6 +72,20 @@ class LinearScorer:
         active = np.flatnonzero(coef != 0.0)  # a zero weight adds exactly nothing: skip it
         return _logit_rows(arr, *(np.asarray(a, dtype=np.float64) for a in parts), float(self.intercept),
                            active)
+
+    @cached_property
+    def terms(self) -> tuple[np.ndarray, ...]:
+        """The features with a weight, as a compiled pass reads them (models.compiled): their
+        index, clip bounds, median, mean and ``coef / scale`` (a feature without bounds takes
+        the median whatever its value: bounds equal to it)."""
+        coef = np.asarray(self.coef, dtype=np.float64)
+        index = np.flatnonzero(coef != 0.0).astype(np.int64)
+        lo, hi, fill = (np.asarray(a, dtype=np.float64)[index] for a in (self.lo, self.hi, self.fill))
+        unbounded = np.isnan(lo) | np.isnan(hi)
+        lo, hi = np.where(unbounded, fill, lo), np.where(unbounded, fill, hi)
+        mean = np.asarray(self.mean, dtype=np.float64)[index]
+        weight = coef[index] / np.asarray(self.scale, dtype=np.float64)[index]
+        return index, lo, hi, fill, mean, weight
 
     def contributions(self, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-feature log-odds contributions (0 for a missing value) and each row's bias.

@@ -94,11 +94,11 @@ class BatchScorer:
             raise ValueError(f"expected rows of {len(FEATURES)} features, got shape {raw.shape}")
         # One thread: batch scoring runs one partition per process (a Dask worker, or the one
         # process), and LightGBM's OpenMP threads would otherwise take every core per process.
-        cuts = self.predictor.range_cuts()
+        bounds = _key_bounds(self._seen, *self.predictor.range_cuts())  # once, not per block
         with _one_thread():
             if drivers == "all":
                 clean, contrib, margin, model_p = self.predictor.explained(raw)
-                keys, missing_count = _row_keys(raw, self._seen, *cuts)
+                keys, missing_count = _row_keys_kernel(raw, *bounds)
             else:
                 # block by block, every pass over a block (inf check, trees, linear part,
                 # warning scan) reads it from the CPU's cache, not from memory again
@@ -108,7 +108,7 @@ class BatchScorer:
                 for lo in range(0, len(raw), _CACHE_ROWS):
                     hi = min(lo + _CACHE_ROWS, len(raw))
                     model_p[lo:hi] = self.model.predict_proba(raw[lo:hi], booster=self._trees)
-                    keys[lo:hi], missing_count[lo:hi] = _row_keys(raw[lo:hi], self._seen, *cuts)
+                    keys[lo:hi], missing_count[lo:hi] = _row_keys_kernel(raw[lo:hi], *bounds)
         warnings, floored = self._warnings_of(raw, model_p, columns, keys)
         base = self.predictor.base_rate
         probability = np.where(floored, base if base is not None else np.nan, model_p)
@@ -162,7 +162,7 @@ class BatchScorer:
 
         The codes depend only on which features are missing and on whether any is out of
         range: each distinct pattern goes through Predictor.row_warnings once. The patterns
-        (``keys``) come from one compiled pass over the rows (:func:`_row_keys`).
+        (``keys``) come from one compiled pass over the rows (:func:`_row_keys_kernel`).
         """
         first, inverse = _patterns(keys)
         names = list(columns) if columns is not None else None
@@ -253,22 +253,23 @@ def _one_thread() -> Any:
     return _CONTROLLER.limit(limits=1, user_api="openmp")
 
 
-def _row_keys(
-    raw: np.ndarray, seen: np.ndarray, below: np.ndarray, hi: np.ndarray, tolerance: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: the pattern key (the seen features it lacks, packed as ``np.packbits`` packs
-    them, then one byte: any seen feature outside its training range, as
-    :meth:`Predictor.outside_range` decides it) and how many seen features it lacks.
+def _key_bounds(
+    seen: np.ndarray, below: np.ndarray, hi: np.ndarray, tolerance: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What :func:`_row_keys_kernel` reads besides the rows, made once per scoring call.
 
-    One compiled pass instead of the eight numpy passes over the matrix it replaces (NaN mask,
-    seen mask, two range comparisons, their union, the row reduction, packing, joining).
-    An unseen feature gets bounds no value is outside of, so the scan needs no branch.
+    Per row, the kernel gives the pattern key (the seen features it lacks, packed as
+    ``np.packbits`` packs them, then one byte: any seen feature outside its training range, as
+    :meth:`Predictor.outside_range` decides it) and how many seen features it lacks: one
+    compiled pass instead of the eight numpy passes over the matrix it replaces (NaN mask, seen
+    mask, two range comparisons, their union, the row reduction, packing, joining). An unseen
+    feature gets bounds no value is outside of, so the scan needs no branch.
     """
     seen = np.asarray(seen, dtype=bool)
     low = np.where(seen, below, -np.inf)
     high = np.where(seen, hi, np.inf)
     tol = np.where(seen, tolerance, 0.0)
-    return _row_keys_kernel(raw, seen.astype(np.uint8), low, high, tol)
+    return seen.astype(np.uint8), low, high, tol
 
 
 @njit(cache=True, nogil=True)

@@ -13,8 +13,10 @@ import shutil
 import numpy as np
 import pytest
 
-from models import compiled
+from models import FlushModel, compiled
+from models.calibration import Calibrator
 from models.flush_model import import_lightgbm
+from models.linear import LinearScorer
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs a C compiler")
 
@@ -76,3 +78,40 @@ def test_nothing_is_compiled_unless_asked_or_allowed(booster, cache, monkeypatch
     other = import_lightgbm().Booster(model_str=booster.model_to_string())
     assert compiled.compiled_trees(other, build=True) is None
     assert not cache.exists()
+
+
+def test_a_blended_models_probability_through_compiled_trees_is_the_models(booster, cache):
+    """Batch scoring's one compiled pass (trees, linear part, blend, with inf read as missing)
+    gives FlushModel's own probabilities, and a model without a linear part gets the trees'."""
+    k = booster.num_feature()
+    rng = np.random.default_rng(11)
+    linear = LinearScorer(
+        features=booster.feature_name(), lo=np.r_[-np.inf, np.full(k - 1, -1.0)],
+        hi=np.r_[np.inf, np.full(k - 1, 1.5)], fill=rng.normal(size=k), mean=rng.normal(size=k),
+        scale=rng.uniform(0.5, 2, size=k), coef=np.r_[rng.normal(size=k - 1), 0.0], intercept=-1.2,
+    )
+    calibrator = Calibrator("isotonic", knots_x=np.linspace(0.01, 0.99, 9),
+                            knots_y=np.linspace(0.001, 0.9, 9))
+    rows = np.vstack([compiled.check_rows(booster, n=1000, seed=7), rng.normal(scale=3, size=(1000, k))])
+    rows[rng.random(rows.shape) < 0.05] = np.inf
+    rows[rng.random(rows.shape) < 0.05] = -np.inf
+    rows[rng.random(rows.shape) < 0.1] = np.nan
+    for model in (
+        FlushModel(booster, booster.feature_name(), calibrator, {}, {"blend": 0.6}, linear),
+        FlushModel(booster, booster.feature_name(), calibrator, {}, {}),
+    ):
+        trees = compiled.for_model(model, build=True)
+        assert trees is not None
+        np.testing.assert_allclose(model.predict_proba(rows, booster=trees), model.predict_proba(rows),
+                                   rtol=0, atol=1e-12)
+        np.testing.assert_allclose(model.predict_proba(rows[:5], booster=trees),
+                                   model.predict_proba(rows[:5]), rtol=0, atol=1e-12)
+
+
+def test_a_failed_build_says_so_in_one_line_and_lightgbm_predicts(booster, cache, monkeypatch, caplog):
+    monkeypatch.setattr(compiled.shutil, "which", lambda name: None)  # no C compiler
+    fresh = import_lightgbm().Booster(model_str=booster.model_to_string())
+    with caplog.at_level("INFO", logger="models.compiled"):
+        assert compiled.compiled_trees(fresh, build=True) is None
+    lines = [r.getMessage() for r in caplog.records if r.name == "models.compiled"]
+    assert len(lines) == 1 and "LightGBM predicts" in lines[0] and "gcc" in lines[0]
