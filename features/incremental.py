@@ -53,17 +53,22 @@ import numba as nb
 import numpy as np
 import pandas as pd
 
-from features import hour_blocks, liq_heatmap
+from features import hour_blocks, liq_heatmap, seed_needs
 from features.bars import parse_bar
 from features.errors import DataError, FlushRiskError
 from features.pipeline import FEATURES, MIN_WINDOW, _compute, _grid, covers_min_window, features_at
 from features.rolling import (
     NS_PER_DAY,
     Grid,
+    _block_corr,
+    _block_extreme,
+    _block_moments,
+    _block_sum,
     _chan,
     _comoment_step,
     _comoments_scan,
     _corr_of_parts,
+    _lag_fill,
     _moments_scan,
     _previous_day_min,
     _sum_scan,
@@ -95,7 +100,10 @@ class FeatureEngine(Protocol):
 
 
 def _window_values(x: np.ndarray, first: int, lo: int, hi: int) -> np.ndarray:
-    """x at absolute bars lo..hi (inclusive), NaN where the window has no row."""
+    """x at absolute bars lo..hi (inclusive), NaN where the window has no row (a view of x
+    when it has them all: read-only for the callers)."""
+    if lo >= first and hi < first + len(x):
+        return x[lo - first : hi - first + 1]
     out = np.full(hi - lo + 1, np.nan)
     a, b = max(lo, first), min(hi, first + len(x) - 1)
     if b >= a:
@@ -383,13 +391,13 @@ class _DayMinState:
     def __init__(self, x: np.ndarray, first: int, bar_ns: int) -> None:
         self.bar_ns = bar_ns
         last = first + len(x) - 1
-        self.prev = float(_previous_day_min(x, first, bar_ns)[-1])
         self.day = (last * bar_ns) // NS_PER_DAY
-        days = (np.arange(first, last + 1) * bar_ns) // NS_PER_DAY
-        cur = math.inf
-        for v in x[days == self.day]:
-            cur = min(cur, float(v))
-        self.cur = cur
+        # the kernel from the previous day's first bar on gives the whole grid's last value
+        # (it restarts at every day); the current day's minimum as value() takes it
+        start = max(-(-((self.day - 1) * NS_PER_DAY) // bar_ns) - first, 0)
+        self.prev = float(_previous_day_min(x[start:], first + start, bar_ns)[-1])
+        today = max(-(-(self.day * NS_PER_DAY) // bar_ns) - first, 0)
+        self.cur = _running_min(x[today:])
 
     def value(self, a: int, v: float) -> float:
         day = (a * self.bar_ns) // NS_PER_DAY
@@ -403,6 +411,17 @@ class _DayMinState:
 
     def step(self, a: int, v: float) -> np.ndarray:
         return np.array([self.value(a, v)])
+
+
+@nb.njit(cache=True)
+def _running_min(x: np.ndarray) -> float:
+    """``min(cur, v)`` over x from inf, as Python's min: a value replaces cur only when
+    smaller (NaN never does), as :meth:`_DayMinState.value` steps."""
+    cur = math.inf
+    for v in x:
+        if v < cur:
+            cur = v
+    return cur
 
 
 # -- the liquidation heatmap (features.liq_heatmap), bar by bar ---------------------------
@@ -535,6 +554,14 @@ class _LiqBandsState:
         out[cut:] = bands
         return state, out
 
+    @staticmethod
+    def input_series(args: tuple) -> tuple[int, Callable[[int, int], int]]:
+        """For :mod:`features.seed_needs`: the first five arguments are series, and the seed
+        reads their last ``lookback + 1`` rows (every row if more than the last row of the
+        bands were needed: the seed gives the last row only)."""
+        lookback = int(args[5])
+        return 5, lambda rows, n: lookback + 1 if rows <= 1 else n
+
     def _rebase(self, price: float) -> None:
         log_step = math.log1p(liq_heatmap.BUCKET_WIDTH)
         centre = math.floor(math.log(price) / log_step)
@@ -596,49 +623,120 @@ STREAMING_KERNELS: dict[Any, type] = {liq_heatmap.long_liquidation_bands: _LiqBa
 
 
 class _RecordingGrid(Grid):
-    """A batch grid that builds the streaming state of every kernel call it makes."""
+    """A batch grid that builds the streaming state of every kernel call it makes.
 
-    def _begin(self, nwin: int) -> None:
+    The seed keeps the states and throws the features away, so a kernel's batch output is
+    computed only on the trailing rows a later kernel call reads (:mod:`features.seed_needs`:
+    none for most calls), NaN above; without that trace, on every row."""
+
+    def _begin(self, nwin: int, needs: list[tuple[tuple, int]] | None = None) -> None:
         self.states: list[Any] = []
         self.nwin = nwin
         self.last = self.first_bar + self.n - 1
         self.last_row_only = True  # the seed reads the last row: long windows there only
+        self.needs = needs
+
+    def _rows(self, signature: tuple, *inputs: np.ndarray) -> int:
+        """Trailing rows of this call's output that later calls read (all without a trace)."""
+        if self.needs is None:
+            return self.n
+        if any(isinstance(x, seed_needs.Unused) for x in inputs):
+            raise _OtherCalls(f"kernel call {len(self.states) - 1} reads an output traced as unread")
+        k = len(self.states) - 1  # the call's state is recorded first
+        if k >= len(self.needs) or self.needs[k][0] != signature:
+            raise _OtherCalls(f"kernel call {k} is {signature}, traced as "
+                              f"{self.needs[k][0] if k < len(self.needs) else 'none'}")
+        return self.needs[k][1]
+
+    def _tail(self, rows: int, reach: int, kernel, *xs: np.ndarray):
+        """``kernel(start, *x[start:])`` (the kernel on the grid's rows from ``start``), kept on
+        the last ``rows`` rows and NaN (counts 0) above; ``reach``: how many rows before a row
+        its value reads. So every row of the output is the whole grid's kernel's, or NaN."""
+        if rows >= self.n:
+            return kernel(0, *xs)
+        start = self.n - 1 if rows == 0 else max(self.n - rows - reach, 0)
+        got = kernel(start, *(x[start:] for x in xs))
+        out = []
+        for part in got if isinstance(got, tuple) else (got,):
+            if rows == 0:
+                out.append(seed_needs.unused((self.n, *part.shape[1:]), part.dtype))
+                continue
+            full = np.full((self.n, *part.shape[1:]), 0 if part.dtype.kind in "iu" else np.nan, part.dtype)
+            full[self.n - rows :] = part[len(part) - rows :]
+            out.append(full)
+        return tuple(out) if isinstance(got, tuple) else out[0]
+
+    def _on_last_row(self, formula, *arrays: np.ndarray) -> np.ndarray:
+        if any(isinstance(a, seed_needs.Unused) for a in arrays):
+            return formula(*arrays)  # unread: NaN, and not computed
+        return super()._on_last_row(formula, *arrays)
+
+    def _phase_at(self, start: int, w: int) -> int:
+        return (self.first_bar + start) % w
 
     def _sums(self, x, w):
         self.states.append(_SumState(w, x, self.first_bar, self.last))
-        return super()._sums(x, w)
+        rows = self._rows(("sums", w), x)
+        return self._tail(rows, w - 1, lambda s, x: _block_sum(x, w, self._phase_at(s, w)), x)
 
     def _moments(self, x, w):
         self.states.append(_MomentState(w, x, self.first_bar, self.last))
-        return super()._moments(x, w)
+        rows = self._rows(("moments", w), x)
+        return self._tail(rows, w - 1, lambda s, x: _block_moments(x, w, self._phase_at(s, w)), x)
 
     def _extreme(self, x, w, sign):
         self.states.append(_ExtremeState(w, x, self.first_bar, self.last, sign))
-        return super()._extreme(x, w, sign)
+        rows = self._rows(("extreme", w, sign), x)
+        return self._tail(rows, w - 1, lambda s, x: _block_extreme(x, w, self._phase_at(s, w), sign), x)
 
     def _corr(self, x, y, w, min_count):
         self.states.append(_CorrState(w, np.column_stack([x, y]), self.first_bar, self.last, min_count))
-        return super()._corr(x, y, w, min_count)
+        rows = self._rows(("corr", w, min_count), x, y)
+        return self._tail(
+            rows, w - 1, lambda s, x, y: _block_corr(x, y, w, self._phase_at(s, w), min_count), x, y
+        )
 
     def _lag(self, x, k, tol):
         self.states.append(_LagState(k, tol, x, self.first_bar, self.last, self.nwin))
-        return super()._lag(x, k, tol)
+        rows = self._rows(("lag", k, tol), x)
+        return self._tail(rows, k + tol, lambda s, x: _lag_fill(x, k, tol), x)
 
     def _positive_run(self, x, cap):
         self.states.append(_RunState(cap, x, self.first_bar, self.nwin))
+        if self._rows(("run", cap), x) == 0:
+            return seed_needs.unused((self.n,), np.dtype(np.float64))
         return super()._positive_run(x, cap)
 
     def _previous_day_min(self, x):
         self.states.append(_DayMinState(x, self.first_bar, self.bar_ns))
+        if self._rows(("daymin",), x) == 0:
+            return seed_needs.unused((self.n,), np.dtype(np.float64))
         return super()._previous_day_min(x)
 
     def _hour_stat(self, x, kind, sign, hours):
         bph = self.bars("1h")
-        aggregates = self.hour_aggregates(x, kind, sign)
-        self.states.append(_HourState(kind, sign, hours, bph, aggregates, self.first_bar, self.last))
+        # the state reads the hours of the last row's block and of the block before
+        h0 = max((self.last // bph // hours - 1) * hours, self.first_bar // bph)
+        aggregates = self._aggregates_from(x, kind, sign, h0)
+        self.states.append(_HourState(kind, sign, hours, bph, aggregates, h0 * bph, self.last))
+        if self._rows(("hours", kind, sign, hours), x) == 0:
+            return seed_needs.unused((self.n, hour_blocks.WIDTH[kind]), np.dtype(np.float64))
         # the seed reads the last row alone, and no long window feeds another kernel (features_at
         # relies on the same, checked by the parity tests): the window at the last row only
-        return self._hour_stat_at_end(x, kind, sign, hours, aggregates)
+        return self._hour_stat_at_end(x, kind, sign, hours)
+
+    def _aggregates_from(self, x: np.ndarray, kind: int, sign: float, h0: int) -> np.ndarray:
+        """The hourly aggregates of ``x`` from absolute hour ``h0`` on (the grid's first hour
+        at the earliest): each hour's on its own bars, so the same as the whole grid's. Shared
+        by the 7- and 30-day windows of one series, as :meth:`Grid.hour_aggregates`."""
+        bph = self.bars("1h")
+        key = ("hours from", id(x), kind, sign)
+        got = self.cache.get(key)
+        if got is None or got[0] is not x or got[1] > h0:  # the series itself is kept: ids
+            start = max(h0 * bph - self.first_bar, 0)
+            aggregates = hour_blocks.hour_aggregates(x[start:], kind, sign, bph, (self.first_bar + start) % bph)
+            got = self.cache[key] = (x, h0, aggregates)
+        return got[2][h0 - got[1] :]
 
     def stateful(self, kernel, *args):
         state_class = STREAMING_KERNELS.get(kernel)
@@ -647,7 +745,12 @@ class _RecordingGrid(Grid):
             raise NotStreamable(f"no streaming version of the feature kernel {name}")
         state, out = state_class.seeded(args, self.first_bar)
         self.states.append(state)
+        self._rows(("stateful", kernel), *args[:5])
         return out  # the state's own replay: the batch kernel would run it a second time
+
+
+class _OtherCalls(Exception):
+    """The feature code made other kernel calls than traced (:mod:`features.seed_needs`)."""
 
 
 class _StreamGrid(Grid):
@@ -818,7 +921,7 @@ class _Symbol:
 
 
 _FEATURE_CODE = ("groups/*.py", "rolling.py", "blocks.py", "hour_blocks.py", "liq_heatmap.py",
-                 "incremental.py", "pipeline.py", "schema.py", "bars.py")
+                 "incremental.py", "seed_needs.py", "pipeline.py", "schema.py", "bars.py")
 
 
 @functools.lru_cache(maxsize=1)
@@ -868,8 +971,11 @@ class StreamingEngine:
     def _seeded(self, symbol: str, window: pd.DataFrame) -> _Symbol:
         state = _Symbol()
         base = _grid(window, self.bar, "incremental seed")
+        present = [name for name in base.columns.keys() | set(map(str, window.columns))
+                   if base.col(name) is not None]
+        needs = seed_needs.output_rows(self.bar, present, base.n, STREAMING_KERNELS)
         grid = self.recording(**{f.name: getattr(base, f.name) for f in fields(Grid)})
-        grid._begin(self.nwin)
+        grid._begin(self.nwin, needs)
         state.columns = tuple(str(c) for c in window.columns)
         state.first = grid.first_bar
         state.last = grid.first_bar + grid.n - 1
@@ -880,7 +986,13 @@ class StreamingEngine:
                 state.last_finite[name] = state.first + at
         state.present = self._present(state, state.last)
         try:
-            _compute(grid, grid.positions[-1:])
+            try:
+                _compute(grid, grid.positions[-1:])
+            except _OtherCalls as err:  # not the calls traced: every output on every row
+                logger.warning("%s: seeding without the traced row needs: %s", symbol, err)
+                grid = self.recording(**{f.name: getattr(base, f.name) for f in fields(Grid)})
+                grid._begin(self.nwin)
+                _compute(grid, grid.positions[-1:])
             state.states = grid.states
         except NotStreamable as err:
             if symbol not in self.fallbacks:

@@ -817,9 +817,9 @@ def ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _flat_pair(a: object, b: object) -> bool:
     """Both 1-D float64 arrays of one length: what the compiled element loops take."""
-    return (
-        isinstance(a, np.ndarray)
-        and isinstance(b, np.ndarray)
+    return (  # exact ndarrays: a subclass (the seed's tracer) keeps to numpy's operations
+        type(a) is np.ndarray
+        and type(b) is np.ndarray
         and a.ndim == 1
         and a.shape == b.shape
         and a.dtype == np.float64
@@ -837,7 +837,7 @@ def _ratio_1d(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _mean_of(s: np.ndarray, c: np.ndarray, min_count: int) -> np.ndarray:
     """Window mean from sums and counts: s / c where c >= min_count, else NaN."""
-    if isinstance(s, np.ndarray) and isinstance(c, np.ndarray) and s.ndim == 1 == c.ndim:
+    if type(s) is np.ndarray and type(c) is np.ndarray and s.ndim == 1 == c.ndim:
         return _mean_1d(s, c, min_count)
     return np.where(c >= min_count, s / np.maximum(c, 1), np.nan)
 
