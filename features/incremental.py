@@ -973,12 +973,9 @@ class StreamingEngine:
         base = _grid(window, self.bar, "incremental seed")
         present = [name for name in base.columns.keys() | set(map(str, window.columns))
                    if base.col(name) is not None]
-        needs = seed_needs.output_rows(self.bar, present, base.n, STREAMING_KERNELS)
-        grid = self.recording(**{f.name: getattr(base, f.name) for f in fields(Grid)})
-        grid._begin(self.nwin, needs)
         state.columns = tuple(str(c) for c in window.columns)
-        state.first = grid.first_bar
-        state.last = grid.first_bar + grid.n - 1
+        state.first = base.first_bar
+        state.last = base.first_bar + base.n - 1
         for name in state.columns:
             values = base.column(name)
             at = -1 if values is None else _last_finite(values)
@@ -986,20 +983,27 @@ class StreamingEngine:
                 state.last_finite[name] = state.first + at
         state.present = self._present(state, state.last)
         try:
+            needs = seed_needs.output_rows(self.bar, present, base.n, STREAMING_KERNELS)
             try:
-                _compute(grid, grid.positions[-1:])
+                state.states = self._record(base, needs)
             except _OtherCalls as err:  # not the calls traced: every output on every row
                 logger.warning("%s: seeding without the traced row needs: %s", symbol, err)
-                grid = self.recording(**{f.name: getattr(base, f.name) for f in fields(Grid)})
-                grid._begin(self.nwin)
-                _compute(grid, grid.positions[-1:])
-            state.states = grid.states
+                state.states = self._record(base, None)
         except NotStreamable as err:
             if symbol not in self.fallbacks:
                 logger.warning("%s: features computed with features_at (slow): %s", symbol, err)
             self.fallbacks.add(symbol)
             state.fallback = window
         return state
+
+    def _record(self, base: Grid, needs: list[tuple[tuple, int]] | None) -> list[Any]:
+        """The kernel states of the feature code run on ``base`` by a recording grid with its
+        own memo (an interrupted recording leaves nothing behind for the next)."""
+        grid = self.recording(**{f.name: getattr(base, f.name) for f in fields(Grid)})
+        grid.cache = dict(base.cache)
+        grid._begin(self.nwin, needs)
+        _compute(grid, grid.positions[-1:])
+        return grid.states
 
     def _present(self, state: _Symbol, a: int) -> frozenset[str]:
         floor = a - self.nwin + 1
