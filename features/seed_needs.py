@@ -173,7 +173,7 @@ class Unused(np.ndarray):
 
     def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
         if method == "__call__" and out is None:
-            return _unused_like(getattr(ufunc, method), inputs, kwargs)
+            return _unused_like(ufunc, inputs, kwargs)
         return getattr(ufunc, method)(*_views(inputs), **({"out": _views(out)} if out else {}), **kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
@@ -210,32 +210,28 @@ def _views(value: Any) -> Any:
     return value
 
 
-_RESULT_TYPES: dict[tuple, Any] = {}
+_RESULTS: dict[tuple, Any] = {}
 
 
 def _unused_like(func: Any, args: tuple, kwargs: dict) -> Any:
     """What ``func(*args)`` gives, as shared NaN: its shape from the arrays' shapes, its type
-    from computing it on their last rows (once per function and argument types)."""
-    shape: tuple[int, ...] | None = None
-    key: list[Any] = [func]
-    for a in args:
-        if isinstance(a, np.ndarray) and a.ndim:
-            shape = a.shape if shape is None or shape == a.shape else np.broadcast_shapes(shape, a.shape)
-            key.append(a.dtype.char)
-            key.append(a.ndim)
-        else:
-            key.append(type(a))
-    signature = tuple(key) if not kwargs else None
-    dtypes = _RESULT_TYPES.get(signature) if signature is not None else None
-    if dtypes is None:
+    from computing it on their last rows (once per function, argument types and shapes)."""
+    key = (func, *[(a.dtype.char, a.shape) if isinstance(a, np.ndarray) else type(a) for a in args])
+    got = _RESULTS.get(key) if not kwargs else None
+    if got is None:
+        arrays = [a for a in args if isinstance(a, np.ndarray) and a.ndim]
+        shape = np.broadcast_shapes(*(a.shape for a in arrays))
         last = tuple(a.view(np.ndarray)[-1:] if isinstance(a, np.ndarray) and a.ndim else a for a in args)
         sample = func(*last, **kwargs)
-        dtypes = tuple(np.asarray(x).dtype for x in sample) if isinstance(sample, tuple) else np.asarray(sample).dtype
-        if signature is not None:
-            _RESULT_TYPES[signature] = dtypes
-    if isinstance(dtypes, tuple):
-        return tuple(unused(shape, d) for d in dtypes)
-    return unused(shape, dtypes)
+        if isinstance(sample, tuple):
+            got = tuple(unused(shape, np.asarray(x).dtype) for x in sample)
+        else:
+            got = unused(shape, np.asarray(sample).dtype)
+        if not kwargs:
+            if len(_RESULTS) > 4096:  # grids of many lengths: start again
+                _RESULTS.clear()
+            _RESULTS[key] = got
+    return got
 
 
 def _plain_kwargs(kwargs: dict) -> dict:
