@@ -635,14 +635,16 @@ class _RecordingGrid(Grid):
         self.last = self.first_bar + self.n - 1
         self.last_row_only = True  # the seed reads the last row: long windows there only
         self.needs = needs
+        self.calls = 0
 
     def _rows(self, signature: tuple, *inputs: np.ndarray) -> int:
         """Trailing rows of this call's output that later calls read (all without a trace)."""
+        k = self.calls
+        self.calls += 1
         if self.needs is None:
             return self.n
         if any(isinstance(x, seed_needs.Unused) for x in inputs):
-            raise _OtherCalls(f"kernel call {len(self.states) - 1} reads an output traced as unread")
-        k = len(self.states) - 1  # the call's state is recorded first
+            raise _OtherCalls(f"kernel call {k} reads an output traced as unread")
         if k >= len(self.needs) or self.needs[k][0] != signature:
             raise _OtherCalls(f"kernel call {k} is {signature}, traced as "
                               f"{self.needs[k][0] if k < len(self.needs) else 'none'}")
@@ -665,6 +667,11 @@ class _RecordingGrid(Grid):
             full[self.n - rows :] = part[len(part) - rows :]
             out.append(full)
         return tuple(out) if isinstance(got, tuple) else out[0]
+
+    def bar_numbers(self) -> np.ndarray:
+        if self._rows(("bar numbers",)) == 0:
+            return seed_needs.unused((self.n,), np.dtype(np.int64))
+        return super().bar_numbers()
 
     def _on_last_row(self, formula, *arrays: np.ndarray) -> np.ndarray:
         if any(isinstance(a, seed_needs.Unused) for a in arrays):
