@@ -235,11 +235,8 @@ class _ExtremeState:
     def __init__(self, w: int, x: np.ndarray, first: int, last: int, sign: float) -> None:
         self.w, self.sign = w, sign
         lo = last - w + 1
-        v = sign * _window_values(x, first, lo, last)
-        v = np.where(v > -np.inf, v, -np.inf)  # NaN is skipped, as by the kernels' max
-        later = np.r_[np.maximum.accumulate(v[::-1])[::-1][1:], -np.inf]  # max of v[j+1:]
-        keep = np.flatnonzero((v > later) & (v > -np.inf))
-        self.queue = deque(zip((lo + keep).tolist(), v[keep].tolist(), strict=True))
+        keep, values = _larger_than_later(_window_values(x, first, lo, last), sign)
+        self.queue = deque(zip((lo + keep).tolist(), values.tolist(), strict=True))
 
     def value(self, a: int, v: float) -> float:
         s = self.sign * v
@@ -257,6 +254,27 @@ class _ExtremeState:
         return np.array([self.value(a, v)])
 
 
+@nb.njit(cache=True)
+def _larger_than_later(x: np.ndarray, sign: float) -> tuple[np.ndarray, np.ndarray]:
+    """The rows j where ``sign * x[j]`` is larger than at every later row (NaN and -inf
+    never are), oldest first, with those values: the monotone queue of a window's maximum."""
+    n = x.shape[0]
+    keep = np.empty(n, np.int64)
+    count = 0
+    best = -np.inf
+    for j in range(n - 1, -1, -1):
+        v = sign * x[j]
+        if v > best:
+            keep[count] = j
+            count += 1
+            best = v
+    keep = keep[:count][::-1].copy()
+    values = np.empty(count)
+    for i in range(count):
+        values[i] = sign * x[keep[i]]
+    return keep, values
+
+
 class _HourState:
     """A long window from hourly aggregates (features.hour_blocks): the current block's closed
     hours, the previous block's suffix scan, and the accumulators of the closed hours and of
@@ -269,23 +287,9 @@ class _HourState:
     ) -> None:
         """``hours``: the aggregates of the seed grid's hours (hour_blocks.hour_aggregates)."""
         self.stat, self.sign, self.w, self.bph = stat, sign, w, bph
-        first_hour = first // bph
         h = last // bph
-        b = h // w
-        self.at = np.array([h, b], np.int64)
-        self.part = hours[h - first_hour].copy()
-        self.block = self._hours(hours, first_hour, b * w, h)
-        self.suffix = hour_blocks.suffix_scan(stat, self._hours(hours, first_hour, (b - 1) * w, b * w), w, 0)
-        self.closed = hour_blocks.prefix(stat, self.block, h - b * w)
-
-    def _hours(self, hours: np.ndarray, first_hour: int, lo: int, end: int) -> np.ndarray:
-        """The aggregates of hours lo .. lo + w - 1 that are before ``end`` (others empty)."""
-        out = np.empty((self.w, hour_blocks.WIDTH[self.stat]))
-        out[:] = hour_blocks.empty(self.stat)
-        a, b = max(lo, first_hour), min(end, first_hour + len(hours), lo + self.w)
-        if b > a:
-            out[a - lo : b - lo] = hours[a - first_hour : b - first_hour]
-        return out
+        self.at = np.array([h, h // w], np.int64)
+        self.block, self.suffix, self.closed, self.part = _hour_state(stat, w, hours, first // bph, h)
 
     def step(self, a: int, v: float) -> np.ndarray:
         acc = hour_blocks.hour_step(
@@ -293,6 +297,29 @@ class _HourState:
             self.closed, self.part, a, v,
         )
         return acc[None, :]
+
+
+@nb.njit(cache=True)
+def _block_hours(stat: int, w: int, hours: np.ndarray, first_hour: int, lo: int, end: int) -> np.ndarray:
+    """The aggregates of hours lo .. lo + w - 1 that are before ``end`` (others empty), from
+    ``hours`` (the aggregates of hours from ``first_hour`` on)."""
+    out = np.empty((w, hours.shape[1]))
+    out[:] = hour_blocks.empty(stat)
+    a, b = max(lo, first_hour), min(end, first_hour + hours.shape[0], lo + w)
+    for k in range(a, b):
+        out[k - lo] = hours[k - first_hour]
+    return out
+
+
+@nb.njit(cache=True)
+def _hour_state(stat: int, w: int, hours: np.ndarray, first_hour: int, h: int) -> tuple:
+    """A long window's state at hour ``h``: the current block's closed hours, the suffix scan
+    of the previous block, the accumulator of the closed hours and the open hour's."""
+    b = h // w
+    block = _block_hours(stat, w, hours, first_hour, b * w, h)
+    suffix = hour_blocks.suffix_scan(stat, _block_hours(stat, w, hours, first_hour, (b - 1) * w, b * w), w, 0)
+    closed = hour_blocks.prefix(stat, block, h - b * w)
+    return block, suffix, closed, hours[h - first_hour].copy()
 
 
 _NO_PART = np.zeros(6)

@@ -196,8 +196,9 @@ def unused(shape: tuple[int, ...], dtype: np.dtype) -> Unused:
         fill = np.nan if dtype.kind in "fc" else 0
         got = np.full(shape, fill, dtype).view(Unused)
         got.flags.writeable = False
-        if len(_UNUSED) > 64:  # grids of other lengths: keep a few
+        if len(_UNUSED) > 32:  # grids of many lengths: keep a few megabytes at most
             _UNUSED.clear()
+            _RESULTS.clear()
         _UNUSED[key] = got
     return got
 
@@ -228,8 +229,6 @@ def _unused_like(func: Any, args: tuple, kwargs: dict) -> Any:
         else:
             got = unused(shape, np.asarray(sample).dtype)
         if not kwargs:
-            if len(_RESULTS) > 4096:  # grids of many lengths: start again
-                _RESULTS.clear()
             _RESULTS[key] = got
     return got
 
