@@ -11,7 +11,9 @@ rolling statistic goes through one of the Grid's kernels (``_sums``, ``_moments`
 
 * **Seeding** runs the ordinary pipeline once on a symbol's last MIN_WINDOW of bars with a
   *recording* grid: each kernel call records its input series. Their order is fixed by the
-  group code, so call number k is always the same statistic.
+  group code, so call number k is always the same statistic. The seed keeps the states and
+  throws the features away, so a kernel's own output is computed only on the rows a later
+  kernel call reads (:mod:`features.seed_needs` traces which: none for most calls).
 * **Each new bar** runs the same group code on a one-row *streaming* grid whose kernels take
   the k-th recorded statistic's state, add the new value and return the statistic at the new
   bar. The elementwise arithmetic around the kernels (ratios, logs, differences) is the group
@@ -702,7 +704,7 @@ class _RecordingGrid(Grid):
 
     def _on_last_row(self, formula, *arrays: np.ndarray) -> np.ndarray:
         if any(isinstance(a, seed_needs.Unused) for a in arrays):
-            return formula(*arrays)  # unread: NaN, and not computed
+            return seed_needs.unused((self.n,), np.dtype(np.float64))  # unread: not computed
         return super()._on_last_row(formula, *arrays)
 
     def _phase_at(self, start: int, w: int) -> int:
