@@ -448,7 +448,7 @@ def _running_min(x: np.ndarray) -> float:
     smaller (NaN never does), as :meth:`_DayMinState.value` steps."""
     cur = math.inf
     for v in x:
-        if v < cur:
+        if v < cur:  # noqa: PLR1730 - not numba's min, whose NaN rule is not Python's
             cur = v
     return cur
 

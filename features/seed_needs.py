@@ -160,7 +160,7 @@ class _Traced(np.ndarray):
     sort = argsort = take = repeat = tolist = item = tobytes = __iter__ = _untraceable
 
     @property
-    def T(self):  # noqa: N802 - numpy's name
+    def T(self):
         self._untraceable()
 
 
@@ -342,4 +342,4 @@ def output_rows(
     return [(signature, r) for (signature, _, _), r in zip(calls, need, strict=True)]
 
 
-__all__ = ["Unused", "Untraceable", "output_rows", "unused"]
+__all__ = ["Untraceable", "Unused", "output_rows", "unused"]

@@ -19,7 +19,7 @@ from features import incremental, seed_needs
 from features.incremental import STREAMING_KERNELS, StreamingEngine, _RecordingGrid
 from features.pipeline import _grid
 from features.rolling import _block_corr, _block_extreme, _block_moments, _block_sum, _lag_fill
-from features.seed_needs import Untraceable, _Traced, _wrap
+from features.seed_needs import Untraceable, _wrap
 from tests.features.test_incremental_seed import _FullReplayEngine, _gappy, _seed_both_and_stream
 
 
@@ -52,6 +52,18 @@ def test_a_seed_reads_only_the_kernel_outputs_later_kernels_need(caplog):
     assert not caplog.records, "the seed did not follow its trace"
 
 
+def _kernels(grid: _RecordingGrid, w: int, x: np.ndarray, y: np.ndarray) -> list:
+    """(reach, kernel(start, *series from start), series) of the block kernels and the lag."""
+    phase = grid._phase_at
+    return [
+        (w - 1, lambda s, x: _block_sum(x, w, phase(s, w)), (x,)),
+        (w - 1, lambda s, x: _block_moments(x, w, phase(s, w)), (x,)),
+        (w - 1, lambda s, x: _block_extreme(x, w, phase(s, w), -1.0), (x,)),
+        (w - 1, lambda s, x, y: _block_corr(x, y, w, phase(s, w), 3), (x, y)),
+        (w + 3, lambda s, x: _lag_fill(x, w, 3), (x,)),
+    ]
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_kernel_outputs_kept_on_a_tail_are_the_whole_grids(seed):
     rng = np.random.default_rng(seed)
@@ -63,14 +75,7 @@ def test_kernel_outputs_kept_on_a_tail_are_the_whole_grids(seed):
         grid = _RecordingGrid(bar=pd.Timedelta("1m"), first_bar=first, n=n,
                               positions=np.arange(n), columns={})
         grid._begin(nwin=n)
-        kernels = [
-            (w - 1, lambda s, x: _block_sum(x, w, grid._phase_at(s, w)), (x,)),
-            (w - 1, lambda s, x: _block_moments(x, w, grid._phase_at(s, w)), (x,)),
-            (w - 1, lambda s, x: _block_extreme(x, w, grid._phase_at(s, w), -1.0), (x,)),
-            (w - 1, lambda s, x, y: _block_corr(x, y, w, grid._phase_at(s, w), 3), (x, y)),
-            (w + 3, lambda s, x: _lag_fill(x, w, 3), (x,)),
-        ]
-        for reach, kernel, xs in kernels:
+        for reach, kernel, xs in _kernels(grid, w, x, y):
             rows = int(rng.integers(1, n))
             whole, tail = kernel(0, *xs), grid._tail(rows, reach, kernel, *xs)
             for a, b in zip(whole if isinstance(whole, tuple) else (whole,),
