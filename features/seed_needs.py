@@ -6,7 +6,7 @@ else: its features are thrown away (the radar scores the next bar from the state
 needs the last rows of its kernel's input (``w`` bars for a window of ``w`` bars, the whole
 grid for a long window's hourly aggregates), so the batch output of a kernel call matters only
 where it feeds a later kernel call: ``log_return_1bar`` of the close feeds the 7-day variance
-(every row), the 1-hour liquidation sum feeds a 24-hour maximum (two days of rows), and most
+(every row), the 1-hour liquidation sum feeds a 24-hour maximum (a day of rows), and most
 outputs feed no kernel at all (a feature of the last row, thrown away by the seed). Computing
 every output over 43,200 rows was most of a seed's cost.
 
