@@ -768,10 +768,14 @@ class _RecordingGrid(Grid):
         bph = self.bars("1h")
         key = ("hours from", id(x), kind, sign)
         got = self.cache.get(key)
-        if got is None or got[0] is not x or got[1] > h0:  # the series itself is kept: ids
+        if got is not None and got[0] is not x:  # the series itself is kept: ids are reused
+            got = None
+        if got is None or got[1] > h0:
             start = max(h0 * bph - self.first_bar, 0)
-            aggregates = hour_blocks.hour_aggregates(x[start:], kind, sign, bph, (self.first_bar + start) % bph)
-            got = self.cache[key] = (x, h0, aggregates)
+            end = len(x) if got is None else got[1] * bph - self.first_bar  # an hour's first row
+            earlier = hour_blocks.hour_aggregates(x[start:end], kind, sign, bph, (self.first_bar + start) % bph)
+            aggregates = earlier if got is None else np.concatenate([earlier, got[2]])
+            got = self.cache[key] = (x, max(h0, self.first_bar // bph), aggregates)
         return got[2][h0 - got[1] :]
 
     def stateful(self, kernel, *args):
