@@ -71,11 +71,13 @@ def _taint(value: Any) -> frozenset[int] | None:
     return frozenset()
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, _Traced):
+def _plain(value: Any, kind: type[np.ndarray] | None = None) -> Any:
+    """``value`` with every array of the subclass ``kind`` (the tracer's by default), also
+    inside lists and tuples, as a plain ndarray view: what numpy computes on."""
+    if isinstance(value, kind or _Traced):
         return value.view(np.ndarray)
     if isinstance(value, list | tuple):
-        return type(value)(_plain(v) for v in value)
+        return type(value)(_plain(v, kind) for v in value)
     return value
 
 
@@ -204,11 +206,7 @@ def unused(shape: tuple[int, ...], dtype: np.dtype) -> Unused:
 
 
 def _views(value: Any) -> Any:
-    if isinstance(value, Unused):
-        return value.view(np.ndarray)
-    if isinstance(value, list | tuple):
-        return type(value)(_views(v) for v in value)
-    return value
+    return _plain(value, Unused)
 
 
 _RESULTS: dict[tuple, Any] = {}
