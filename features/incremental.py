@@ -658,7 +658,7 @@ class _RecordingGrid(Grid):
     computed only on the trailing rows a later kernel call reads (:mod:`features.seed_needs`:
     none for most calls), NaN above; without that trace, on every row."""
 
-    def _begin(self, nwin: int, needs: list[tuple[tuple, int]] | None = None) -> None:
+    def _begin(self, nwin: int, needs: tuple[tuple[tuple, int], ...] | None = None) -> None:
         self.states: list[Any] = []
         self.nwin = nwin
         self.last = self.first_bar + self.n - 1
@@ -1011,9 +1011,8 @@ class StreamingEngine:
     def _seeded(self, symbol: str, window: pd.DataFrame) -> _Symbol:
         state = _Symbol()
         base = _grid(window, self.bar, "incremental seed")
-        present = [name for name in base.columns.keys() | set(map(str, window.columns))
-                   if base.col(name) is not None]
-        state.columns = tuple(str(c) for c in window.columns)
+        state.columns = tuple(str(c) for c in window.columns.tolist())
+        present = [name for name in base.columns.keys() | set(state.columns) if base.col(name) is not None]
         state.first = base.first_bar
         state.last = base.first_bar + base.n - 1
         for name in state.columns:
@@ -1036,7 +1035,7 @@ class StreamingEngine:
             state.fallback = window
         return state
 
-    def _record(self, base: Grid, needs: list[tuple[tuple, int]] | None) -> list[Any]:
+    def _record(self, base: Grid, needs: tuple[tuple[tuple, int], ...] | None) -> list[Any]:
         """The kernel states of the feature code run on ``base`` by a recording grid with its
         own memo (an interrupted recording leaves nothing behind for the next)."""
         grid = self.recording(**{f.name: getattr(base, f.name) for f in fields(Grid)})

@@ -319,7 +319,7 @@ def _calls(bar: pd.Timedelta, present: tuple[str, ...], states_key: tuple) -> tu
 
 def output_rows(
     bar: pd.Timedelta, present: Iterable[str], n: int, states: dict
-) -> list[tuple[tuple, int]] | None:
+) -> tuple[tuple[tuple, int], ...] | None:
     """Per kernel call of the feature code on a grid of ``n`` rows with these columns present:
     (its signature, the trailing rows of its output a seed needs, 0 for none). None when the
     tracer cannot follow the feature code (then every output is needed).
@@ -327,7 +327,12 @@ def output_rows(
     ``states``: the streaming state classes of the stateful kernels, each with
     ``input_series(args) -> (how many leading args are series, rows(r, n) needed of them)``.
     """
-    calls = _calls(bar, tuple(sorted(present)), tuple(states.items()))
+    return _output_rows(bar, tuple(sorted(present)), n, tuple(states.items()))
+
+
+@functools.lru_cache(maxsize=256)
+def _output_rows(bar: pd.Timedelta, present: tuple[str, ...], n: int, states_key: tuple) -> tuple | None:
+    calls = _calls(bar, present, states_key)
     if calls is None:
         return None
     need = [0] * len(calls)
@@ -337,7 +342,7 @@ def output_rows(
         for taint in taints:
             for k in range(j) if taint is _ALL else taint:
                 need[k] = max(need[k], want)
-    return [(signature, r) for (signature, _, _), r in zip(calls, need, strict=True)]
+    return tuple((signature, r) for (signature, _, _), r in zip(calls, need, strict=True))
 
 
 __all__ = ["Untraceable", "Unused", "output_rows", "unused"]
