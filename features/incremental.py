@@ -679,19 +679,20 @@ class _RecordingGrid(Grid):
                               f"{self.needs[k][0] if k < len(self.needs) else 'none'}")
         return self.needs[k][1]
 
-    def _tail(self, rows: int, reach: int, kernel, *xs: np.ndarray):
+    def _tail(self, rows: int, reach: int, kernel, *xs: np.ndarray, unread: tuple = (np.float64,)):
         """``kernel(start, *x[start:])`` (the kernel on the grid's rows from ``start``), kept on
         the last ``rows`` rows and NaN (counts 0) above; ``reach``: how many rows before a row
-        its value reads. So every row of the output is the whole grid's kernel's, or NaN."""
+        its value reads. So every row of the output is the whole grid's kernel's, or NaN. No
+        row read: the shared unread arrays of the kernel's output types (``unread``)."""
+        if rows == 0:
+            out = tuple(seed_needs.unused((self.n,), np.dtype(t)) for t in unread)
+            return out if len(out) > 1 else out[0]
         if rows >= self.n:
             return kernel(0, *xs)
-        start = self.n - 1 if rows == 0 else max(self.n - rows - reach, 0)
+        start = max(self.n - rows - reach, 0)
         got = kernel(start, *(x[start:] for x in xs))
         out = []
         for part in got if isinstance(got, tuple) else (got,):
-            if rows == 0:
-                out.append(seed_needs.unused((self.n, *part.shape[1:]), part.dtype))
-                continue
             full = np.full((self.n, *part.shape[1:]), 0 if part.dtype.kind in "iu" else np.nan, part.dtype)
             full[self.n - rows :] = part[len(part) - rows :]
             out.append(full)
@@ -713,12 +714,14 @@ class _RecordingGrid(Grid):
     def _sums(self, x, w):
         self.states.append(_SumState(w, x, self.first_bar, self.last))
         rows = self._rows(("sums", w), x)
-        return self._tail(rows, w - 1, lambda s, x: _block_sum(x, w, self._phase_at(s, w)), x)
+        return self._tail(rows, w - 1, lambda s, x: _block_sum(x, w, self._phase_at(s, w)), x,
+                          unread=(np.float64, np.int64))
 
     def _moments(self, x, w):
         self.states.append(_MomentState(w, x, self.first_bar, self.last))
         rows = self._rows(("moments", w), x)
-        return self._tail(rows, w - 1, lambda s, x: _block_moments(x, w, self._phase_at(s, w)), x)
+        return self._tail(rows, w - 1, lambda s, x: _block_moments(x, w, self._phase_at(s, w)), x,
+                          unread=(np.float64,) * 3)
 
     def _extreme(self, x, w, sign):
         self.states.append(_ExtremeState(w, x, self.first_bar, self.last, sign))
