@@ -491,15 +491,19 @@ def _liq_steps(
     top = state[1]
     size = buckets.shape[0]
     big = np.iinfo(np.int64).max
+    factor = np.empty(nlev)  # the liquidation price's share of the entry, per leverage
+    for k in range(nlev):
+        factor[k] = 1.0 - 1.0 / leverage[k] + mmr
+    level = np.empty(nlev, np.int64)  # this bar's level bucket per leverage (relative)
     for t in range(n):
         c = close[t]
         # bounds first: every bucket this bar touches must fit
         if c > 0.0:
             hi_b = math.floor(math.log(c) / log_step) - base
-            lo_b = math.floor(math.log(c * (1.0 - 1.0 / leverage[0] + mmr)) / log_step) - base
+            lo_b = big
             for k in range(nlev):
-                lb = math.floor(math.log(c * (1.0 - 1.0 / leverage[k] + mmr)) / log_step) - base
-                lo_b = min(lo_b, lb)
+                level[k] = math.floor(math.log(c * factor[k]) / log_step) - base
+                lo_b = min(lo_b, level[k])
             for m in range(bands.shape[0]):
                 fb = math.floor(math.log(c * (1.0 - bands[m])) / log_step) - base
                 lo_b = min(lo_b, fb)
@@ -520,11 +524,10 @@ def _liq_steps(
         if c > 0.0 and added > 0.0:
             level_close[slot] = c
             level_added[slot] = added
-            for k in range(nlev):
-                babs = math.floor(math.log(c * (1.0 - 1.0 / leverage[k] + mmr)) / log_step)
+            for k in range(nlev):  # at the buckets the bounds found
                 amount = np.int64(round(added * weights[k] * 100.0))
-                buckets[babs - base] += amount
-                top = max(top, babs - base)
+                buckets[level[k]] += amount
+                top = max(top, level[k])
         # levels of bars before the stream are zero in the ring: nothing to expire there
         old = (a - lookback) % ring
         wl = window_low_floor[t]
@@ -532,7 +535,7 @@ def _liq_steps(
         c_old = level_close[old]
         if c_old > 0.0:  # its levels, recomputed with the same operations as when added
             for k in range(nlev):
-                babs = math.floor(math.log(c_old * (1.0 - 1.0 / leverage[k] + mmr)) / log_step)
+                babs = math.floor(math.log(c_old * factor[k]) / log_step)
                 amount = np.int64(round(level_added[old] * weights[k] * 100.0))
                 if amount > 0 and babs < lowest:
                     buckets[babs - base] -= amount
