@@ -358,6 +358,15 @@ def _previous_day_min(x: np.ndarray, first_bar: int, bar_ns: int) -> np.ndarray:
     return out
 
 
+@nb.njit(cache=True)
+def _any_finite(x: np.ndarray) -> bool:
+    """Whether x has a finite value, searched from the end (where a live column has one)."""
+    for i in range(x.shape[0] - 1, -1, -1):
+        if np.isfinite(x[i]):
+            return True
+    return False
+
+
 def _parse_bar(bar: str | pd.Timedelta) -> pd.Timedelta:
     """'5m', '5min' or a Timedelta, as long as it is a supported bar."""
     try:
@@ -554,7 +563,7 @@ class Grid:
             return None
         key = ("has", name)
         if key not in self.cache:
-            self.cache[key] = bool(np.isfinite(values).any())
+            self.cache[key] = _any_finite(values)
         return values if self.cache[key] else None
 
     def memo(self, key: tuple, make):
