@@ -11,7 +11,9 @@ rolling statistic goes through one of the Grid's kernels (``_sums``, ``_moments`
 
 * **Seeding** runs the ordinary pipeline once on a symbol's last MIN_WINDOW of bars with a
   *recording* grid: each kernel call records its input series. Their order is fixed by the
-  group code, so call number k is always the same statistic.
+  group code, so call number k is always the same statistic. The seed keeps the states and
+  throws the features away, so a kernel's own output is computed only on the rows a later
+  kernel call reads (:mod:`features.seed_needs` traces which: none for most calls).
 * **Each new bar** runs the same group code on a one-row *streaming* grid whose kernels take
   the k-th recorded statistic's state, add the new value and return the statistic at the new
   bar. The elementwise arithmetic around the kernels (ratios, logs, differences) is the group
@@ -53,17 +55,22 @@ import numba as nb
 import numpy as np
 import pandas as pd
 
-from features import hour_blocks, liq_heatmap
+from features import hour_blocks, liq_heatmap, seed_needs
 from features.bars import parse_bar
 from features.errors import DataError, FlushRiskError
 from features.pipeline import FEATURES, MIN_WINDOW, _compute, _grid, covers_min_window, features_at
 from features.rolling import (
     NS_PER_DAY,
     Grid,
+    _block_corr,
+    _block_extreme,
+    _block_moments,
+    _block_sum,
     _chan,
     _comoment_step,
     _comoments_scan,
     _corr_of_parts,
+    _lag_fill,
     _moments_scan,
     _previous_day_min,
     _sum_scan,
@@ -95,7 +102,10 @@ class FeatureEngine(Protocol):
 
 
 def _window_values(x: np.ndarray, first: int, lo: int, hi: int) -> np.ndarray:
-    """x at absolute bars lo..hi (inclusive), NaN where the window has no row."""
+    """x at absolute bars lo..hi (inclusive), NaN where the window has no row (a view of x
+    when it has them all: read-only for the callers)."""
+    if lo >= first and hi < first + len(x):
+        return x[lo - first : hi - first + 1]
     out = np.full(hi - lo + 1, np.nan)
     a, b = max(lo, first), min(hi, first + len(x) - 1)
     if b >= a:
@@ -227,11 +237,8 @@ class _ExtremeState:
     def __init__(self, w: int, x: np.ndarray, first: int, last: int, sign: float) -> None:
         self.w, self.sign = w, sign
         lo = last - w + 1
-        v = sign * _window_values(x, first, lo, last)
-        v = np.where(v > -np.inf, v, -np.inf)  # NaN is skipped, as by the kernels' max
-        later = np.r_[np.maximum.accumulate(v[::-1])[::-1][1:], -np.inf]  # max of v[j+1:]
-        keep = np.flatnonzero((v > later) & (v > -np.inf))
-        self.queue = deque(zip((lo + keep).tolist(), v[keep].tolist(), strict=True))
+        keep, values = _larger_than_later(_window_values(x, first, lo, last), sign)
+        self.queue = deque(zip((lo + keep).tolist(), values.tolist(), strict=True))
 
     def value(self, a: int, v: float) -> float:
         s = self.sign * v
@@ -249,6 +256,27 @@ class _ExtremeState:
         return np.array([self.value(a, v)])
 
 
+@nb.njit(cache=True)
+def _larger_than_later(x: np.ndarray, sign: float) -> tuple[np.ndarray, np.ndarray]:
+    """The rows j where ``sign * x[j]`` is larger than at every later row (NaN and -inf
+    never are), oldest first, with those values: the monotone queue of a window's maximum."""
+    n = x.shape[0]
+    keep = np.empty(n, np.int64)
+    count = 0
+    best = -np.inf
+    for j in range(n - 1, -1, -1):
+        v = sign * x[j]
+        if v > best:
+            keep[count] = j
+            count += 1
+            best = v
+    keep = keep[:count][::-1].copy()
+    values = np.empty(count)
+    for i in range(count):
+        values[i] = sign * x[keep[i]]
+    return keep, values
+
+
 class _HourState:
     """A long window from hourly aggregates (features.hour_blocks): the current block's closed
     hours, the previous block's suffix scan, and the accumulators of the closed hours and of
@@ -261,23 +289,9 @@ class _HourState:
     ) -> None:
         """``hours``: the aggregates of the seed grid's hours (hour_blocks.hour_aggregates)."""
         self.stat, self.sign, self.w, self.bph = stat, sign, w, bph
-        first_hour = first // bph
         h = last // bph
-        b = h // w
-        self.at = np.array([h, b], np.int64)
-        self.part = hours[h - first_hour].copy()
-        self.block = self._hours(hours, first_hour, b * w, h)
-        self.suffix = hour_blocks.suffix_scan(stat, self._hours(hours, first_hour, (b - 1) * w, b * w), w, 0)
-        self.closed = hour_blocks.prefix(stat, self.block, h - b * w)
-
-    def _hours(self, hours: np.ndarray, first_hour: int, lo: int, end: int) -> np.ndarray:
-        """The aggregates of hours lo .. lo + w - 1 that are before ``end`` (others empty)."""
-        out = np.empty((self.w, hour_blocks.WIDTH[self.stat]))
-        out[:] = hour_blocks.empty(self.stat)
-        a, b = max(lo, first_hour), min(end, first_hour + len(hours), lo + self.w)
-        if b > a:
-            out[a - lo : b - lo] = hours[a - first_hour : b - first_hour]
-        return out
+        self.at = np.array([h, h // w], np.int64)
+        self.block, self.suffix, self.closed, self.part = _hour_state(stat, w, hours, first // bph, h)
 
     def step(self, a: int, v: float) -> np.ndarray:
         acc = hour_blocks.hour_step(
@@ -285,6 +299,29 @@ class _HourState:
             self.closed, self.part, a, v,
         )
         return acc[None, :]
+
+
+@nb.njit(cache=True)
+def _block_hours(stat: int, w: int, hours: np.ndarray, first_hour: int, lo: int, end: int) -> np.ndarray:
+    """The aggregates of hours lo .. lo + w - 1 that are before ``end`` (others empty), from
+    ``hours`` (the aggregates of hours from ``first_hour`` on)."""
+    out = np.empty((w, hours.shape[1]))
+    out[:] = hour_blocks.empty(stat)
+    a, b = max(lo, first_hour), min(end, first_hour + hours.shape[0], lo + w)
+    for k in range(a, b):
+        out[k - lo] = hours[k - first_hour]
+    return out
+
+
+@nb.njit(cache=True)
+def _hour_state(stat: int, w: int, hours: np.ndarray, first_hour: int, h: int) -> tuple:
+    """A long window's state at hour ``h``: the current block's closed hours, the suffix scan
+    of the previous block, the accumulator of the closed hours and the open hour's."""
+    b = h // w
+    block = _block_hours(stat, w, hours, first_hour, b * w, h)
+    suffix = hour_blocks.suffix_scan(stat, _block_hours(stat, w, hours, first_hour, (b - 1) * w, b * w), w, 0)
+    closed = hour_blocks.prefix(stat, block, h - b * w)
+    return block, suffix, closed, hours[h - first_hour].copy()
 
 
 _NO_PART = np.zeros(6)
@@ -383,13 +420,13 @@ class _DayMinState:
     def __init__(self, x: np.ndarray, first: int, bar_ns: int) -> None:
         self.bar_ns = bar_ns
         last = first + len(x) - 1
-        self.prev = float(_previous_day_min(x, first, bar_ns)[-1])
         self.day = (last * bar_ns) // NS_PER_DAY
-        days = (np.arange(first, last + 1) * bar_ns) // NS_PER_DAY
-        cur = math.inf
-        for v in x[days == self.day]:
-            cur = min(cur, float(v))
-        self.cur = cur
+        # the kernel from the previous day's first bar on gives the whole grid's last value
+        # (it restarts at every day); the current day's minimum as value() takes it
+        start = max(-(-((self.day - 1) * NS_PER_DAY) // bar_ns) - first, 0)
+        self.prev = float(_previous_day_min(x[start:], first + start, bar_ns)[-1])
+        today = max(-(-(self.day * NS_PER_DAY) // bar_ns) - first, 0)
+        self.cur = _running_min(x[today:])
 
     def value(self, a: int, v: float) -> float:
         day = (a * self.bar_ns) // NS_PER_DAY
@@ -403,6 +440,17 @@ class _DayMinState:
 
     def step(self, a: int, v: float) -> np.ndarray:
         return np.array([self.value(a, v)])
+
+
+@nb.njit(cache=True)
+def _running_min(x: np.ndarray) -> float:
+    """``min(cur, v)`` over x from inf, as Python's min: a value replaces cur only when
+    smaller (NaN never does), as :meth:`_DayMinState.value` steps."""
+    cur = math.inf
+    for v in x:
+        if v < cur:  # noqa: PLR1730 - not numba's min, whose NaN rule is not Python's
+            cur = v
+    return cur
 
 
 # -- the liquidation heatmap (features.liq_heatmap), bar by bar ---------------------------
@@ -443,15 +491,19 @@ def _liq_steps(
     top = state[1]
     size = buckets.shape[0]
     big = np.iinfo(np.int64).max
+    factor = np.empty(nlev)  # the liquidation price's share of the entry, per leverage
+    for k in range(nlev):
+        factor[k] = 1.0 - 1.0 / leverage[k] + mmr
+    level = np.empty(nlev, np.int64)  # this bar's level bucket per leverage (relative)
     for t in range(n):
         c = close[t]
         # bounds first: every bucket this bar touches must fit
         if c > 0.0:
             hi_b = math.floor(math.log(c) / log_step) - base
-            lo_b = math.floor(math.log(c * (1.0 - 1.0 / leverage[0] + mmr)) / log_step) - base
+            lo_b = big
             for k in range(nlev):
-                lb = math.floor(math.log(c * (1.0 - 1.0 / leverage[k] + mmr)) / log_step) - base
-                lo_b = min(lo_b, lb)
+                level[k] = math.floor(math.log(c * factor[k]) / log_step) - base
+                lo_b = min(lo_b, level[k])
             for m in range(bands.shape[0]):
                 fb = math.floor(math.log(c * (1.0 - bands[m])) / log_step) - base
                 lo_b = min(lo_b, fb)
@@ -472,11 +524,10 @@ def _liq_steps(
         if c > 0.0 and added > 0.0:
             level_close[slot] = c
             level_added[slot] = added
-            for k in range(nlev):
-                babs = math.floor(math.log(c * (1.0 - 1.0 / leverage[k] + mmr)) / log_step)
+            for k in range(nlev):  # at the buckets the bounds found
                 amount = np.int64(round(added * weights[k] * 100.0))
-                buckets[babs - base] += amount
-                top = max(top, babs - base)
+                buckets[level[k]] += amount
+                top = max(top, level[k])
         # levels of bars before the stream are zero in the ring: nothing to expire there
         old = (a - lookback) % ring
         wl = window_low_floor[t]
@@ -484,7 +535,7 @@ def _liq_steps(
         c_old = level_close[old]
         if c_old > 0.0:  # its levels, recomputed with the same operations as when added
             for k in range(nlev):
-                babs = math.floor(math.log(c_old * (1.0 - 1.0 / leverage[k] + mmr)) / log_step)
+                babs = math.floor(math.log(c_old * factor[k]) / log_step)
                 amount = np.int64(round(level_added[old] * weights[k] * 100.0))
                 if amount > 0 and babs < lowest:
                     buckets[babs - base] -= amount
@@ -534,6 +585,14 @@ class _LiqBandsState:
         out = np.full((n, bands.shape[1]), np.nan)
         out[cut:] = bands
         return state, out
+
+    @staticmethod
+    def input_series(args: tuple) -> tuple[int, Callable[[int, int], int]]:
+        """For :mod:`features.seed_needs`: the first five arguments are series, and the seed
+        reads their last ``lookback + 1`` rows (every row if more than the last row of the
+        bands were needed: the seed gives the last row only)."""
+        lookback = int(args[5])
+        return 5, lambda rows, n: lookback + 1 if rows <= 1 else n
 
     def _rebase(self, price: float) -> None:
         log_step = math.log1p(liq_heatmap.BUCKET_WIDTH)
@@ -596,49 +655,134 @@ STREAMING_KERNELS: dict[Any, type] = {liq_heatmap.long_liquidation_bands: _LiqBa
 
 
 class _RecordingGrid(Grid):
-    """A batch grid that builds the streaming state of every kernel call it makes."""
+    """A batch grid that builds the streaming state of every kernel call it makes.
 
-    def _begin(self, nwin: int) -> None:
+    The seed keeps the states and throws the features away, so a kernel's batch output is
+    computed only on the trailing rows a later kernel call reads (:mod:`features.seed_needs`:
+    none for most calls), NaN above; without that trace, on every row."""
+
+    def _begin(self, nwin: int, needs: tuple[tuple[tuple, int], ...] | None = None) -> None:
         self.states: list[Any] = []
         self.nwin = nwin
         self.last = self.first_bar + self.n - 1
         self.last_row_only = True  # the seed reads the last row: long windows there only
+        self.needs = needs
+        self.calls = 0
+
+    def _rows(self, signature: tuple, *inputs: np.ndarray) -> int:
+        """Trailing rows of this call's output that later calls read (all without a trace)."""
+        k = self.calls
+        self.calls += 1
+        if self.needs is None:
+            return self.n
+        if any(isinstance(x, seed_needs.Unused) for x in inputs):
+            raise _OtherCalls(f"kernel call {k} reads an output traced as unread")
+        if k >= len(self.needs) or self.needs[k][0] != signature:
+            raise _OtherCalls(f"kernel call {k} is {signature}, traced as "
+                              f"{self.needs[k][0] if k < len(self.needs) else 'none'}")
+        return self.needs[k][1]
+
+    def _tail(self, rows: int, reach: int, kernel, *xs: np.ndarray, unread: tuple = (np.float64,)):
+        """``kernel(start, *x[start:])`` (the kernel on the grid's rows from ``start``), kept on
+        the last ``rows`` rows and NaN (counts 0) above; ``reach``: how many rows before a row
+        its value reads. So every row of the output is the whole grid's kernel's, or NaN. No
+        row read: the shared unread arrays of the kernel's output types (``unread``)."""
+        if rows == 0:
+            out = tuple(seed_needs.unused((self.n,), np.dtype(t)) for t in unread)
+            return out if len(out) > 1 else out[0]
+        if rows >= self.n:
+            return kernel(0, *xs)
+        start = max(self.n - rows - reach, 0)
+        got = kernel(start, *(x[start:] for x in xs))
+        out = []
+        for part in got if isinstance(got, tuple) else (got,):
+            full = np.full((self.n, *part.shape[1:]), 0 if part.dtype.kind in "iu" else np.nan, part.dtype)
+            full[self.n - rows :] = part[len(part) - rows :]
+            out.append(full)
+        return tuple(out) if isinstance(got, tuple) else out[0]
+
+    def bar_numbers(self) -> np.ndarray:
+        if self._rows(("bar numbers",)) == 0:
+            return seed_needs.unused((self.n,), np.dtype(np.int64))
+        return super().bar_numbers()
+
+    def _on_last_row(self, formula, *arrays: np.ndarray) -> np.ndarray:
+        if any(isinstance(a, seed_needs.Unused) for a in arrays):
+            return seed_needs.unused((self.n,), np.dtype(np.float64))  # unread: not computed
+        return super()._on_last_row(formula, *arrays)
+
+    def _phase_at(self, start: int, w: int) -> int:
+        return (self.first_bar + start) % w
 
     def _sums(self, x, w):
         self.states.append(_SumState(w, x, self.first_bar, self.last))
-        return super()._sums(x, w)
+        rows = self._rows(("sums", w), x)
+        return self._tail(rows, w - 1, lambda s, x: _block_sum(x, w, self._phase_at(s, w)), x,
+                          unread=(np.float64, np.int64))
 
     def _moments(self, x, w):
         self.states.append(_MomentState(w, x, self.first_bar, self.last))
-        return super()._moments(x, w)
+        rows = self._rows(("moments", w), x)
+        return self._tail(rows, w - 1, lambda s, x: _block_moments(x, w, self._phase_at(s, w)), x,
+                          unread=(np.float64,) * 3)
 
     def _extreme(self, x, w, sign):
         self.states.append(_ExtremeState(w, x, self.first_bar, self.last, sign))
-        return super()._extreme(x, w, sign)
+        rows = self._rows(("extreme", w, sign), x)
+        return self._tail(rows, w - 1, lambda s, x: _block_extreme(x, w, self._phase_at(s, w), sign), x)
 
     def _corr(self, x, y, w, min_count):
         self.states.append(_CorrState(w, np.column_stack([x, y]), self.first_bar, self.last, min_count))
-        return super()._corr(x, y, w, min_count)
+        rows = self._rows(("corr", w, min_count), x, y)
+        return self._tail(
+            rows, w - 1, lambda s, x, y: _block_corr(x, y, w, self._phase_at(s, w), min_count), x, y
+        )
 
     def _lag(self, x, k, tol):
         self.states.append(_LagState(k, tol, x, self.first_bar, self.last, self.nwin))
-        return super()._lag(x, k, tol)
+        rows = self._rows(("lag", k, tol), x)
+        return self._tail(rows, k + tol, lambda s, x: _lag_fill(x, k, tol), x)
 
     def _positive_run(self, x, cap):
         self.states.append(_RunState(cap, x, self.first_bar, self.nwin))
+        if self._rows(("run", cap), x) == 0:
+            return seed_needs.unused((self.n,), np.dtype(np.float64))
         return super()._positive_run(x, cap)
 
     def _previous_day_min(self, x):
         self.states.append(_DayMinState(x, self.first_bar, self.bar_ns))
+        if self._rows(("daymin",), x) == 0:
+            return seed_needs.unused((self.n,), np.dtype(np.float64))
         return super()._previous_day_min(x)
 
     def _hour_stat(self, x, kind, sign, hours):
         bph = self.bars("1h")
-        aggregates = self.hour_aggregates(x, kind, sign)
-        self.states.append(_HourState(kind, sign, hours, bph, aggregates, self.first_bar, self.last))
+        # the state reads the hours of the last row's block and of the block before
+        h0 = max((self.last // bph // hours - 1) * hours, self.first_bar // bph)
+        aggregates = self._aggregates_from(x, kind, sign, h0)
+        self.states.append(_HourState(kind, sign, hours, bph, aggregates, h0 * bph, self.last))
+        if self._rows(("hours", kind, sign, hours), x) == 0:
+            return seed_needs.unused((self.n, hour_blocks.WIDTH[kind]), np.dtype(np.float64))
         # the seed reads the last row alone, and no long window feeds another kernel (features_at
         # relies on the same, checked by the parity tests): the window at the last row only
-        return self._hour_stat_at_end(x, kind, sign, hours, aggregates)
+        return self._hour_stat_at_end(x, kind, sign, hours)
+
+    def _aggregates_from(self, x: np.ndarray, kind: int, sign: float, h0: int) -> np.ndarray:
+        """The hourly aggregates of ``x`` from absolute hour ``h0`` on (the grid's first hour
+        at the earliest): each hour's on its own bars, so the same as the whole grid's. Shared
+        by the 7- and 30-day windows of one series, as :meth:`Grid.hour_aggregates`."""
+        bph = self.bars("1h")
+        key = ("hours from", id(x), kind, sign)
+        got = self.cache.get(key)
+        if got is not None and got[0] is not x:  # the series itself is kept: ids are reused
+            got = None
+        if got is None or got[1] > h0:
+            start = max(h0 * bph - self.first_bar, 0)
+            end = len(x) if got is None else got[1] * bph - self.first_bar  # an hour's first row
+            earlier = hour_blocks.hour_aggregates(x[start:end], kind, sign, bph, (self.first_bar + start) % bph)
+            aggregates = earlier if got is None else np.concatenate([earlier, got[2]])
+            got = self.cache[key] = (x, max(h0, self.first_bar // bph), aggregates)
+        return got[2][h0 - got[1] :]
 
     def stateful(self, kernel, *args):
         state_class = STREAMING_KERNELS.get(kernel)
@@ -647,7 +791,12 @@ class _RecordingGrid(Grid):
             raise NotStreamable(f"no streaming version of the feature kernel {name}")
         state, out = state_class.seeded(args, self.first_bar)
         self.states.append(state)
+        self._rows(("stateful", kernel), *args[:5])
         return out  # the state's own replay: the batch kernel would run it a second time
+
+
+class _OtherCalls(Exception):
+    """The feature code made other kernel calls than traced (:mod:`features.seed_needs`)."""
 
 
 class _StreamGrid(Grid):
@@ -818,7 +967,7 @@ class _Symbol:
 
 
 _FEATURE_CODE = ("groups/*.py", "rolling.py", "blocks.py", "hour_blocks.py", "liq_heatmap.py",
-                 "incremental.py", "pipeline.py", "schema.py", "bars.py")
+                 "incremental.py", "seed_needs.py", "pipeline.py", "schema.py", "bars.py")
 
 
 @functools.lru_cache(maxsize=1)
@@ -868,11 +1017,10 @@ class StreamingEngine:
     def _seeded(self, symbol: str, window: pd.DataFrame) -> _Symbol:
         state = _Symbol()
         base = _grid(window, self.bar, "incremental seed")
-        grid = self.recording(**{f.name: getattr(base, f.name) for f in fields(Grid)})
-        grid._begin(self.nwin)
-        state.columns = tuple(str(c) for c in window.columns)
-        state.first = grid.first_bar
-        state.last = grid.first_bar + grid.n - 1
+        state.columns = tuple(str(c) for c in window.columns.tolist())
+        present = [name for name in base.columns.keys() | set(state.columns) if base.col(name) is not None]
+        state.first = base.first_bar
+        state.last = base.first_bar + base.n - 1
         for name in state.columns:
             values = base.column(name)
             at = -1 if values is None else _last_finite(values)
@@ -880,14 +1028,27 @@ class StreamingEngine:
                 state.last_finite[name] = state.first + at
         state.present = self._present(state, state.last)
         try:
-            _compute(grid, grid.positions[-1:])
-            state.states = grid.states
+            needs = seed_needs.output_rows(self.bar, present, base.n, STREAMING_KERNELS)
+            try:
+                state.states = self._record(base, needs)
+            except _OtherCalls as err:  # not the calls traced: every output on every row
+                logger.warning("%s: seeding without the traced row needs: %s", symbol, err)
+                state.states = self._record(base, None)
         except NotStreamable as err:
             if symbol not in self.fallbacks:
                 logger.warning("%s: features computed with features_at (slow): %s", symbol, err)
             self.fallbacks.add(symbol)
             state.fallback = window
         return state
+
+    def _record(self, base: Grid, needs: tuple[tuple[tuple, int], ...] | None) -> list[Any]:
+        """The kernel states of the feature code run on ``base`` by a recording grid with its
+        own memo (an interrupted recording leaves nothing behind for the next)."""
+        grid = self.recording(**{f.name: getattr(base, f.name) for f in fields(Grid)})
+        grid.cache = dict(base.cache)
+        grid._begin(self.nwin, needs)
+        _compute(grid, grid.positions[-1:])
+        return grid.states
 
     def _present(self, state: _Symbol, a: int) -> frozenset[str]:
         floor = a - self.nwin + 1

@@ -358,6 +358,15 @@ def _previous_day_min(x: np.ndarray, first_bar: int, bar_ns: int) -> np.ndarray:
     return out
 
 
+@nb.njit(cache=True)
+def _any_finite(x: np.ndarray) -> bool:
+    """Whether x has a finite value, searched from the end (where a live column has one)."""
+    for i in range(x.shape[0] - 1, -1, -1):
+        if np.isfinite(x[i]):
+            return True
+    return False
+
+
 def _parse_bar(bar: str | pd.Timedelta) -> pd.Timedelta:
     """'5m', '5min' or a Timedelta, as long as it is a supported bar."""
     try:
@@ -554,7 +563,7 @@ class Grid:
             return None
         key = ("has", name)
         if key not in self.cache:
-            self.cache[key] = bool(np.isfinite(values).any())
+            self.cache[key] = _any_finite(values)
         return values if self.cache[key] else None
 
     def memo(self, key: tuple, make):
@@ -817,9 +826,9 @@ def ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _flat_pair(a: object, b: object) -> bool:
     """Both 1-D float64 arrays of one length: what the compiled element loops take."""
-    return (
-        isinstance(a, np.ndarray)
-        and isinstance(b, np.ndarray)
+    return (  # exact ndarrays: a subclass (the seed's tracer) keeps to numpy's operations
+        type(a) is np.ndarray
+        and type(b) is np.ndarray
         and a.ndim == 1
         and a.shape == b.shape
         and a.dtype == np.float64
@@ -837,7 +846,7 @@ def _ratio_1d(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _mean_of(s: np.ndarray, c: np.ndarray, min_count: int) -> np.ndarray:
     """Window mean from sums and counts: s / c where c >= min_count, else NaN."""
-    if isinstance(s, np.ndarray) and isinstance(c, np.ndarray) and s.ndim == 1 == c.ndim:
+    if type(s) is np.ndarray and type(c) is np.ndarray and s.ndim == 1 == c.ndim:
         return _mean_1d(s, c, min_count)
     return np.where(c >= min_count, s / np.maximum(c, 1), np.nan)
 

@@ -31,9 +31,10 @@ from features.rolling import (
 
 
 class _FullReplay(_RecordingGrid):
-    """The seed as it was: long windows at every row, the heatmap replayed from row 0."""
+    """The seed as it was: every kernel output on every row (no traced row needs), long
+    windows at every row, the heatmap replayed from row 0."""
 
-    def _begin(self, nwin: int) -> None:
+    def _begin(self, nwin: int, needs=None) -> None:
         super()._begin(nwin)
         self.last_row_only = False
 
