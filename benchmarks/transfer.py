@@ -23,8 +23,9 @@ file with real liquidations and the real evaluation's label, long liquidations >
 next hour, with training.fit's walk-forward. Four models on the same out-of-fold rows:
 
 1. **real**: the walk-forward model trained on the real rows before each fold;
-2. **sim default**: one booster trained on the default preset only;
-3. **sim fitted**: one booster trained on a config fitted (``calibrate``) to the real rows
+2. **sim default**: one model trained on the default preset only (the booster blended with
+   its linear part, as the real walk-forward's model is: :meth:`BoosterFit.predict_raw`);
+3. **sim fitted**: the same model trained on a config fitted (``calibrate``) to the real rows
    *before the first test fold* only (the dev set's own earlier months), or the default's
    values at that market's scale when the fit could not do better (the report says which);
 4. **mix**: per fold, the real training rows plus the fitted config's simulated rows, their
@@ -221,9 +222,11 @@ def main_dev(args: argparse.Namespace) -> dict[str, float]:
     seeds = [int(s) for s in args.seeds.split(",")]
     X_def, y_def, usd_def = sim_rows(PRESETS["default"], real, X_real, seeds, args.days)
     X_fit, y_fit, usd_fit = sim_rows(fit.config, real, X_real, seeds, args.days)
-    rows = X_real.loc[wf.index].to_numpy(np.float64, na_value=np.nan)
-    sim_default = fit_booster(X_def, y_def, config.booster, gap=gap).booster.predict(rows)
-    sim_fitted = fit_booster(X_fit, y_fit, config.booster, gap=gap).booster.predict(rows)
+    rows = X_real.loc[wf.index]
+    # the simulator-trained models are the model the real walk-forward trains (the booster
+    # blended with its linear part), not the booster alone
+    sim_default = fit_booster(X_def, y_def, config.booster, gap=gap).predict_raw(rows)
+    sim_fitted = fit_booster(X_fit, y_fit, config.booster, gap=gap).predict_raw(rows)
     mix, chosen = mix_walk_forward(wf, X_real, y_real, X_fit, y_fit, gap, config.booster)
     y = wf.y
     predictions = {

@@ -39,8 +39,10 @@ The mechanism, one-minute step by one-minute step (:mod:`.engine`)
    are aggregated, in coins, in buckets of liquidation price (0.1 % wide in log price).
    Positions close voluntarily at a steady rate (faster in stress). Open interest is the
    open notional: leveraged longs + leveraged shorts + a hedged (cash-and-carry) book that
-   follows market participation (a slow random process: money entering or leaving the market
-   for its own reasons) and grows when funding is rich; so OI moves without funding moving.
+   follows market participation within the hour (a random process with a half-life of days:
+   money entering or leaving the market for its own reasons) and grows when funding is rich;
+   so OI moves without funding moving, and churns hour to hour as on real exchanges (0.5 % of
+   its coins an hour, as on real BTC), which keeps an OI drop from being proof of a flush.
 
 3. **Premium, basis and funding.** The perpetual trades at the index times ``exp(premium)``.
    The premium mean-reverts within minutes towards a level that is mostly flat: a base

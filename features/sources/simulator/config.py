@@ -269,12 +269,18 @@ class PositioningConfig(_Model):
     sentiment_halflife_hours: float = Field(48.0, gt=0, description="Persistence of sentiment.")
     sentiment_std: float = Field(0.4, ge=0, le=5, description="Stationary std of sentiment.")
     flow_noise: float = Field(0.5, ge=0, le=3, description="Minute-to-minute log noise of flows.")
-    hedge_halflife_hours: float = Field(48.0, gt=0, description="Speed of the hedged book.")
+    hedge_halflife_hours: float = Field(
+        0.5,
+        gt=0,
+        description="Speed at which the hedged book follows its target: fast, so that open "
+        "interest churns hour to hour as on real exchanges (a slow book made every OI drop a "
+        "liquidation, and OI drops a far stronger flush signal than real BTC shows).",
+    )
     hedge_funding_sensitivity: float = Field(
         0.1, ge=0, le=5, description="Growth of the hedged (cash-and-carry) book per 0.01% funding."
     )
     participation_halflife_hours: float = Field(
-        72.0, gt=0, description="Persistence of market participation (the hedged book's size)."
+        96.0, gt=0, description="Persistence of market participation (the hedged book's size)."
     )
     vol_aversion: float = Field(
         0.0,
@@ -293,7 +299,7 @@ class PositioningConfig(_Model):
         "more slowly than its notional (keeps the ratio in the 0.5-3 exchanges show).",
     )
     participation_std: float = Field(
-        0.15,
+        0.075,
         ge=0,
         le=2,
         description="Stationary std of log participation: money entering or leaving the "

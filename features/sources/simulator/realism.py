@@ -13,7 +13,8 @@ every real reference of :data:`REFERENCES` passes.
 Definitions (all on the hourly grid; a gap gives no value, never a filled one):
 
 - returns are log close-to-close between consecutive hours;
-- 24 h OI growth is ``log(OI_t / OI_{t-24})``;
+- 24 h OI growth is ``log(OI_t / OI_{t-24})``; the 1 h OI change in coins is the hourly
+  change of ``log(OI_t / close_t)`` (open interest with the price move taken out);
 - liq / OI is the hour's long liquidations over the open interest at the previous close;
 - the $5M-equivalent share counts hours whose long liquidations reach :data:`USD_LIQ_OI`
   (0.064 %) of the frame's own median open interest: $5M on real BTC, the same size on any
@@ -88,6 +89,8 @@ FACTS: tuple[Fact, ...] = (
        ["funding_rate", "open_interest_usd"], -0.10, 0.30, "refs CI"),
     _f("oi_growth_sd_pct", "24 h OI growth sd (%)", "{:.2f}", 100, ["open_interest_usd"],
        2.9, 5.5, "refs"),
+    _f("oi_coin_1h_sd_pct", "1 h OI churn, coins (%)", "{:.2f}", 100,
+       ["open_interest_usd", "close"], 0.40, 0.90, "refs"),
     _f("zero_liq_share_pct", "hours, no long liq (%)", "{:.1f}", 100,
        ["long_liq_usd"], 0.0, 5.0, "refs"),
     _f("liq_oi_median_bp", "long liq/OI median (bp)", "{:.3f}", 1e4, _LIQ, 0.07, 0.28, "refs"),
@@ -121,6 +124,7 @@ REFERENCES: dict[str, dict[str, float | tuple[float, float, float]]] = {
     "Coinglass dev": {
         "kurtosis": 6.91, "abs_acf_24h": 0.205, "funding_median_bp": 0.274,
         "funding_q95_bp": 1.0, "corr_funding_oi": 0.187, "oi_growth_sd_pct": 4.35,
+        "oi_coin_1h_sd_pct": 0.545,
         "zero_liq_share_pct": 2.15, "liq_oi_median_bp": 0.174, "liq_oi_q99_bp": 31.4,
         "hill_alpha": 1.28, "large_liq_share_pct": 1.06, "usd_liq_share_pct": 5.99,
         "liq_ratio_ls": 1.58,
@@ -130,6 +134,7 @@ REFERENCES: dict[str, dict[str, float | tuple[float, float, float]]] = {
     "OKX 1h": {
         "kurtosis": 25.6, "abs_acf_24h": 0.117, "funding_median_bp": 0.621,
         "funding_q95_bp": 1.0, "corr_funding_oi": 0.007, "oi_growth_sd_pct": 3.15,
+        "oi_coin_1h_sd_pct": 0.683,
     },
 }
 # The real month-to-month spread of a USD label's base rate: the $5M label on the Coinglass dev
@@ -281,6 +286,9 @@ def stylised_facts(
         raw["oi_growth_sd_pct"] = float(oi_growth.std())
         if _has(h, ["funding_rate"]) is None:
             raw["corr_funding_oi"] = float(h["funding_rate"].corr(oi_growth))
+        # the hour-to-hour churn of open interest in coins (price moves taken out): real OI
+        # moves every hour for reasons of its own, so an OI drop is weak evidence of a flush
+        raw["oi_coin_1h_sd_pct"] = float(np.log(oi / h["close"]).diff().std())
     if _has(h, ["long_liq_usd"]) is None:
         liq = h["long_liq_usd"]
         raw["zero_liq_share_pct"] = float((liq[liq.notna()] <= 0).mean())

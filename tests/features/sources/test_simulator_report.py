@@ -87,7 +87,11 @@ def test_okx_data_without_liquidations_reports_those_facts_as_unsupported():
         "funding_q95_bp",
         "corr_funding_oi",
         "oi_growth_sd_pct",
+        "oi_coin_1h_sd_pct",
     ]
+    # the hourly churn of OI in coins is the built-in reference's figure (an inverse contract:
+    # its OI in USD hardly moves with the price, its coins do)
+    assert facts.value("oi_coin_1h_sd_pct") == pytest.approx(0.683, abs=0.005)
     assert facts.values["hr_funding"].missing == "no long_liq_usd"
     assert facts.value("funding_q95_bp") == pytest.approx(1.0, abs=0.05)  # the figure
 
