@@ -12,7 +12,8 @@ same answers (ETag and 304, gzip, 4xx/503 errors), with the same security header
 (:func:`serving.security.authorised`).
 
 What still wraps them: BentoML's metrics middleware (``/metrics`` counts and times these routes
-as before, labelled by route) and Starlette's error middleware. What they skip: a tracing span
+as before, labelled by route), Starlette's error middleware, and BentoML's access log with the
+tracing in front of it when ``FLUSHRISK_ACCESS_LOG=true`` asks for a line per request. What they skip: a tracing span
 each (no trace of a cached read), BentoML's request timeout (these answers are prepared or
 bounded reads) and its request context (the handlers do not use it).
 
@@ -100,31 +101,37 @@ class HotPath:
 
 def install(service: Any) -> None:
     """Put :class:`HotPath` in front of ``service``'s BentoML middleware, right behind the
-    metrics middleware (first when metrics are off). BentoML's public hook,
+    metrics middleware (first when metrics are off; behind the access log when it is on, so
+    every request keeps its line, and then behind the tracing too). BentoML's public hook,
     ``add_asgi_middleware``, places a middleware behind its tracing, timeout and context
     layers, which are what the hot path skips; so its app factory's middleware list is
     extended instead (idempotent; other services' apps are left as they are)."""
     from _bentoml_impl.server.app import ServiceAppFactory
-    from bentoml._internal.server.http import instruments
+    from bentoml._internal.server.http import access, instruments
     from starlette.middleware import Middleware
 
     services = getattr(ServiceAppFactory, "_flushrisk_hot_path", None)
     if services is not None:
-        services.append(service)
+        if not any(s is service for s in services):
+            services.append(service)
         return
     services = [service]
     original = ServiceAppFactory.middlewares.fget
-    metrics = tuple(
-        getattr(instruments, name)
-        for name in ("RunnerTrafficMetricsMiddleware", "HTTPTrafficMetricsMiddleware")
-        if hasattr(instruments, name)
+    kept = tuple(  # what still sees every request: the metrics, and the access log when on
+        getattr(module, name)
+        for module, name in (
+            (instruments, "RunnerTrafficMetricsMiddleware"),
+            (instruments, "HTTPTrafficMetricsMiddleware"),
+            (access, "AccessLogMiddleware"),
+        )
+        if hasattr(module, name)
     )
 
     def middlewares(self: Any) -> list[Any]:
         found = original(self)
         if not any(self.service is s for s in services):
             return found
-        at = next((i + 1 for i, m in enumerate(found) if m.cls in metrics), 0)
+        at = max((i + 1 for i, m in enumerate(found) if m.cls in kept), default=0)
         alive = not hasattr(self.service.inner, "__is_alive__")
         found.insert(at, Middleware(HotPath, liveness=alive))
         return found
