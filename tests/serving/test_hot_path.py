@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from typing import Any
 
 import pytest
-from starlette.testclient import TestClient
 
 from serving.hot_path import HotPath
 from tests.serving.conftest import API_KEY
 from tests.serving.test_radar_api import _fresh, api, radar_dir  # noqa: F401 - fixtures
+
+with warnings.catch_warnings():  # starlette asks for httpx2, which is not needed here
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
 
 KEY = {"X-API-Key": API_KEY}
 
