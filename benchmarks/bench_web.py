@@ -18,7 +18,9 @@ clients (``--clients``) for ``--seconds`` mix ``/risk`` (40 %), ``/risk/{symbol}
 more client asks ``/livez`` every 20 ms. Targets: mixed p99 <= 50 ms with 0 errors, ``/livez``
 p99 <= 20 ms meanwhile, and a conditional GET of ``/risk`` with its ETag answers 304. Ceiling,
 same server, same run, same clients: a static file (``/static/vendor/uPlot.iife.min.js``,
-served by Starlette's StaticFiles); and the floor, ``/livez`` alone. The clients are
+served by Starlette's StaticFiles, behind BentoML's whole middleware stack); and the floor,
+``/livez`` alone (answered, as the radar's GET routes are, ahead of BentoML's tracing, timeout
+and context layers: :mod:`serving.hot_path`). The clients are
 :mod:`benchmarks.load_client` (aiohttp in a child process); the server's CPU per request and
 the clients' own CPU are printed beside the latencies, the load average beside each figure.
 Before the timed passes the benchmark waits until the service's own warming is done.
@@ -366,8 +368,9 @@ def under_load(url: str, symbols: list[str], clients: int, seconds: float,
         f"p99 <= {LIVEZ_P99_TARGET_MS:g} ms: {verdict(live99 <= LIVEZ_P99_TARGET_MS)}",
     ))
     rows.append((
-        (f"floor: {clients} clients asking /livez alone (the HTTP server and BentoML's stack "
-        f"with a trivial handler; {len(floor.latencies_ms)} requests; {f_load})"),
+        (f"floor: {clients} clients asking /livez alone (the HTTP server, BentoML's metrics "
+        f"and serving.hot_path's one-byte answer; {len(floor.latencies_ms)} requests; "
+        f"{f_load})"),
         f"{p(floor.latencies_ms, 50):.1f} / {p(floor.latencies_ms, 99):.1f} ms",
         per(f_cpu, floor), "", "(not a target: what any route pays)",
     ))

@@ -212,10 +212,20 @@ def _freshness(
 
 
 def _set_gauges(symbol: str, probability: float | None, fresh: dict[str, Any]) -> None:
-    radar_metrics.DATA_AGE.labels(symbol=symbol).set(max(fresh["data_age_seconds"] or 0.0, 0.0))
-    radar_metrics.STALE.labels(symbol=symbol).set(1.0 if fresh["stale"] else 0.0)
+    age_gauge, stale_gauge, probability_gauge = _gauges_of(symbol)
+    age_gauge.set(max(fresh["data_age_seconds"] or 0.0, 0.0))
+    stale_gauge.set(1.0 if fresh["stale"] else 0.0)
     if probability is not None:
-        radar_metrics.PROBABILITY.labels(symbol=symbol).set(float(probability))
+        probability_gauge.set(float(probability))
+
+
+@functools.lru_cache(maxsize=8192)
+def _gauges_of(symbol: str) -> tuple[Any, Any, Any]:
+    """A watched symbol's three gauges, looked up once: 400 symbols' ``labels()`` look-ups
+    every second cost more than setting the values, in a thread that holds the GIL."""
+    return (radar_metrics.DATA_AGE.labels(symbol=symbol),
+            radar_metrics.STALE.labels(symbol=symbol),
+            radar_metrics.PROBABILITY.labels(symbol=symbol))
 
 
 def summary(
@@ -240,6 +250,13 @@ class _Row:
     end_ns: int | None
     warnings: list[dict[str, Any]]
     gauged_stale: bool | None = None  # the staleness the gauges were last set to
+    fresh_tail: str = ""
+    """The row's JSON end while it is fresh (``"stale":false`` and its published warnings): only
+    the data age is written per answer."""
+
+    def __post_init__(self) -> None:
+        warnings = json.dumps(self.warnings, separators=(",", ":"), allow_nan=False)
+        self.fresh_tail = ',"stale":false,"warnings":' + warnings + "}"
 
 
 _ROWS: dict[str, Any] = {"snap": None, "rows": []}
@@ -295,17 +312,28 @@ def risk_body(
     global _gauges_at
     now = radar_now(snap, wall)
     bar = snap.get("bar", "1h")
+    limit = STALE_BARS * parse_bar(bar).total_seconds()
     gauges = time.monotonic() - _gauges_at >= _GAUGES_EVERY_S
     parts = []
     for row in _rows(snap):
-        fresh = _freshness(row.end_ns, now, bar, row.warnings)
-        if gauges or row.gauged_stale is not fresh["stale"]:
-            _set_gauges(row.symbol, row.probability, fresh)
-            row.gauged_stale = fresh["stale"]
+        # the common case (a fresh row) is written here, the JSON of its age and its tail made
+        # once per snapshot: this runs in a thread that holds the GIL the event loop needs
+        age = None if row.end_ns is None else (now.value - row.end_ns) / 1e9
+        if age is not None and age <= limit:
+            fresh: dict[str, Any] | None = None
+            is_stale = False
+            parts.append("{" + row.members + ',"data_age_seconds":' + repr(age) + row.fresh_tail)
+        else:
+            fresh = _freshness(row.end_ns, now, bar, row.warnings)
+            is_stale = True
+            dynamic = json.dumps(fresh, separators=(",", ":"), allow_nan=False)
+            parts.append("{" + row.members + "," + dynamic[1:])
+        if gauges or row.gauged_stale is not is_stale:
+            _set_gauges(row.symbol, row.probability,
+                        fresh or {"data_age_seconds": age, "stale": is_stale})
+            row.gauged_stale = is_stale
         if stale is not None:
-            stale.append(fresh["stale"])
-        dynamic = json.dumps(fresh, separators=(",", ":"), allow_nan=False)
-        parts.append("{" + row.members + "," + dynamic[1:])
+            stale.append(is_stale)
     if gauges:
         _gauges_at = time.monotonic()
         radar_metrics.set_mode(snap.get("mode"))

@@ -80,6 +80,32 @@ def cookie(header: bytes, name: bytes) -> bytes | None:
     return None
 
 
+def secret_bytes(value: Any) -> bytes | None:
+    """A configured secret (a pydantic ``SecretStr``, a str or None) as bytes; None when unset."""
+    secret = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+    return secret.encode() if secret else None
+
+
+def given_key(headers: dict[bytes, bytes]) -> bytes | None:
+    """A key sent in X-API-Key, else as ``Authorization: Bearer KEY`` (None: neither)."""
+    given = headers.get(b"x-api-key")
+    if given is None:
+        auth = headers.get(b"authorization", b"")
+        given = auth[7:].strip() if auth.lower().startswith(b"bearer ") else None
+    return given
+
+
+def authorised(headers: dict[bytes, bytes], key: bytes) -> bool:
+    """Whether a request carries ``key``: from X-API-Key, else ``Authorization: Bearer``, else a
+    login session cookie. The first one present decides (an empty X-API-Key is a wrong key, not
+    a missing one)."""
+    given = given_key(headers)
+    if given is not None:
+        return hmac.compare_digest(given, key)
+    session = cookie(headers.get(b"cookie", b""), KEY_COOKIE)
+    return session is not None and valid_session(session, key)
+
+
 def with_security_headers(send: Any) -> Any:
     """``send`` that adds nosniff to every answer and the page policy to HTML answers."""
 
@@ -103,8 +129,11 @@ __all__ = [
     "KEY_COOKIE",
     "PAGE_POLICY",
     "SESSION_SECONDS",
+    "authorised",
     "cookie",
+    "given_key",
     "over_tls",
+    "secret_bytes",
     "session_cookie",
     "set_cookie_header",
     "valid_session",

@@ -44,6 +44,7 @@ from starlette.routing import Route
 
 from features.errors import ModelNotFoundError
 from features.settings import get_settings
+from serving import hot_path
 from serving.champions import CorruptModelError
 from serving.loader import Reloader
 from serving.pages import PUBLIC_PREFIXES
@@ -57,13 +58,13 @@ from serving.schemas import (
     PredictResponse,
 )
 from serving.security import (
-    KEY_COOKIE,
     SESSION_SECONDS,
-    cookie,
+    authorised,
+    given_key,
     over_tls,
+    secret_bytes,
     session_cookie,
     set_cookie_header,
-    valid_session,
     with_security_headers,
 )
 from serving.state import STATE
@@ -264,8 +265,8 @@ class RequestGuard:
     ) -> None:
         self.app = app
         settings = get_settings()
-        self.api_key = _secret(api_key if api_key is not None else settings.api_key)
-        self.metrics_token = _secret(
+        self.api_key = secret_bytes(api_key if api_key is not None else settings.api_key)
+        self.metrics_token = secret_bytes(
             metrics_token if metrics_token is not None else settings.metrics_token
         )
         self.max_body = max_body
@@ -332,22 +333,14 @@ class RequestGuard:
         await self.app(scope, _replay(bytes(body), receive), _readable_400(send))
 
     def _authorised(self, headers: dict[bytes, bytes]) -> bool:
-        """The key from X-API-Key, else ``Authorization: Bearer``, else a login session cookie.
-
-        The first one present decides (an empty X-API-Key is a wrong key, not a missing one).
-        """
-        key = self.api_key or b""
-        given = _given_key(headers)
-        if given is not None:
-            return hmac.compare_digest(given, key)
-        session = cookie(headers.get(b"cookie", b""), KEY_COOKIE)
-        return session is not None and valid_session(session, key)
+        """The API key, from a header or a login session (:func:`serving.security.authorised`)."""
+        return authorised(headers, self.api_key or b"")
 
     def _may_scrape(self, headers: dict[bytes, bytes]) -> bool:
         """/metrics: open only when neither the key nor a metrics token is configured."""
         if self.api_key is None and self.metrics_token is None:
             return True
-        given = _given_key(headers)
+        given = given_key(headers)
         token = self.metrics_token
         if given is not None and token is not None and hmac.compare_digest(given, token):
             return True
@@ -392,20 +385,6 @@ _METRICS_401 = (
     "/metrics needs the API key or the metrics token (FLUSHRISK_METRICS_TOKEN) as "
     "'Authorization: Bearer TOKEN'"
 )
-
-
-def _secret(value: Any) -> bytes | None:
-    secret = value.get_secret_value() if hasattr(value, "get_secret_value") else value
-    return secret.encode() if secret else None
-
-
-def _given_key(headers: dict[bytes, bytes]) -> bytes | None:
-    """A key sent in X-API-Key, else as ``Authorization: Bearer KEY`` (None: neither)."""
-    given = headers.get(b"x-api-key")
-    if given is None:
-        auth = headers.get(b"authorization", b"")
-        given = auth[7:].strip() if auth.lower().startswith(b"bearer ") else None
-    return given
 
 
 async def _read_small(receive: Any, limit: int) -> bytes:
@@ -708,5 +687,8 @@ def _child(metric: Any, label: str) -> Any:
 
 
 FlushRiskService.add_asgi_middleware(RequestGuard)
+# /livez and the radar's polled GET routes skip the tracing, timeout and context layers
+# (serving.hot_path): they answered behind 16 polling pages in 28 ms instead of 20.
+hot_path.install(FlushRiskService)
 
 __all__ = ["SERVICE_NAME", "FlushRiskService", "RequestGuard"]
