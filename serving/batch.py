@@ -31,7 +31,7 @@ import pandas as pd
 from numba import njit
 from threadpoolctl import ThreadpoolController
 
-from features.descriptions import describe, description, natural_value, number, unit
+from features.descriptions import MAX_NATURAL, describe, description, natural_value, number, unit
 from features.pipeline import FEATURES
 from models import compiled
 from serving.predictor import FLOORED_CODE, MISSING_CODES, TOP_DRIVERS, Predictor, _sigmoid
@@ -222,7 +222,12 @@ class BatchScorer:
                 ctx = contexts[j]
                 context = float(values[i, ctx[1]]) if ctx is not None and known[i, ctx[1]] else None
                 natural = convert[j](v)  # = natural_value(FEATURES[j], v)
-                if k == 2 or not math.isfinite(natural):
+                if not (math.isfinite(natural) and abs(natural) <= MAX_NATURAL):
+                    # an impossible value is no driver: /predict's own rule picks the row's
+                    # drivers among the others (rare: the fast path assumes the top five)
+                    parts = [self._predictor_drivers(values[i], contrib[i], margin[i], probability[i])]
+                    break
+                if k == 2:
                     parts.append(_exact(FEATURES[j], v, context, d, c))
                     continue
                 # describe() words a value through number(natural value) only (and the context
@@ -239,6 +244,14 @@ class BatchScorer:
                 )
             out[i] = f"[{', '.join(parts)}]"
         return out
+
+    def _predictor_drivers(
+        self, values: np.ndarray, contrib: np.ndarray, margin: float, probability: float
+    ) -> str:
+        """One row's drivers by Predictor._drivers itself, as /predict serialises them (without
+        the list's brackets)."""
+        drivers = self.predictor._drivers(values, contrib, float(margin), float(probability))
+        return ", ".join(json.dumps(Driver(**d).model_dump(mode="json")) for d in drivers)
 
 
 _CONTROLLER: ThreadpoolController | None = None

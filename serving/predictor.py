@@ -520,13 +520,17 @@ class Predictor:
         # no per-element numpy calls); the natural value is computed once, as plausible() does
         top: list[tuple[int, float, float]] = []
         row_values, row_contrib = values.tolist(), contrib.tolist()
-        for j in order[:TOP_DRIVERS].tolist():
+        # the TOP_DRIVERS largest among the features that can be drivers: a row whose largest
+        # contributions all come from impossible values is still explained by its ordinary ones
+        for j in order.tolist():
             raw = row_values[j]
             if math.isnan(raw) or row_contrib[j] == 0.0:
                 continue
             natural = natural_value(FEATURES[j], raw)
             if math.isfinite(natural) and abs(natural) <= MAX_NATURAL:
                 top.append((j, raw, natural))
+                if len(top) == TOP_DRIVERS:
+                    break
         if not top:
             return []
         shap = np.array([row_contrib[j] for j, _, _ in top], dtype=np.float64)

@@ -23,6 +23,7 @@ def _rows_with_every_case(market: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     odd[50:60, 3] = np.inf
     odd[60:70, 5] = -np.inf
     odd[70] = np.nan  # nothing at all
+    odd[80:90, ::2] = 1e300  # impossible values: the drivers come from the ordinary half
     return np.vstack([full, no_liq[-400:], odd]), list(market.columns)
 
 
@@ -43,6 +44,8 @@ def test_batch_columns_equal_predict_answers_row_for_row(predictor, market):
     # every kind of answer occurred, so each branch above was compared
     assert {"missing_signal_group", "out_of_training_range", "probability_floored"} <= codes
     assert (got["drivers"] == "[]").any() and (got["drivers"] != "[]").any()
+    impossible = got["drivers"].iloc[len(rows) - 300 + 80: len(rows) - 300 + 90]
+    assert (impossible != "[]").all(), "rows with impossible values are explained by the others"
 
 
 def test_batch_refuses_rows_of_another_width(predictor):
