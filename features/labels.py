@@ -219,6 +219,29 @@ def last_window_strength(
     return pd.Series(past.to_numpy(), index=frame.index, name="label_last_window", dtype="float64")
 
 
+# Hours after a squeeze in which the next one is a continuation, not an onset: the event study's
+# onset rule and the model's alert rule (models.flush_model: no new alert while one runs).
+CALM_WINDOW = pd.Timedelta(hours=6)
+
+
+def running_cascade(
+    frame: pd.DataFrame,
+    spec: LabelSpec,
+    window: pd.Timedelta = CALM_WINDOW,
+    bar: str | pd.Timedelta | None = None,
+) -> pd.Series:
+    """Per row t of a canonical frame: is a squeeze of this label running, i.e. did one END
+    within ``(t - window, t]``? Known at t (only label windows that closed by t are read).
+
+    Why: a trader asks to be warned before a squeeze STARTS. While one runs, "it is happening"
+    is on the tape; the alert rule spends its alert hours on calm hours instead, and the event
+    study calls a squeeze after a calm ``window`` an onset by the same rule.
+    """
+    labels = make_labels(frame, spec.base(), bar)
+    running = running_from_labels(frame.index, labels.to_numpy(), pd.Timedelta(spec.horizon), window)
+    return pd.Series(running, index=frame.index, name="squeeze_running", dtype=bool)
+
+
 def running_from_labels(
     times: pd.DatetimeIndex | np.ndarray, labels: np.ndarray, horizon: pd.Timedelta, window: pd.Timedelta
 ) -> np.ndarray:
@@ -328,11 +351,13 @@ def _proxy_parts(grid: Grid, spec: LabelSpec, h: int) -> tuple[np.ndarray, np.nd
 
 
 __all__ = [
+    "CALM_WINDOW",
     "DEFAULT_OI_FRACTION",
     "LabelSpec",
     "format_duration",
     "last_window_strength",
     "make_label_strength",
     "make_labels",
+    "running_cascade",
     "running_from_labels",
 ]

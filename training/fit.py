@@ -51,7 +51,13 @@ from features.errors import DataError
 from features.pipeline import FEATURE_DEFINITIONS
 from models.baselines import BASELINES, make_baseline
 from models.calibration import Calibrator, fit_calibrator
-from models.flush_model import DEFAULT_ODDS_MULTIPLES, FlushModel, risk_thresholds
+from models.flush_model import (
+    ALERT_LEVEL,
+    CALM_HOURS,
+    DEFAULT_ODDS_MULTIPLES,
+    FlushModel,
+    risk_thresholds,
+)
 from models.lgbm import BoosterConfig, final_linear, fit_booster, train_rounds, training_target
 from training.metrics import binary_metrics
 from training.protocol import ProtocolConfig, protocol_report
@@ -72,6 +78,11 @@ class TrainConfig(BaseModel):
         150.0, ge=0, description="Pseudo-positives that shrink a Platt calibrator toward identity."
     )
     odds_multiples: tuple[float, float, float] = DEFAULT_ODDS_MULTIPLES
+    alert_level: Literal["elevated", "high", "extreme"] = Field(
+        ALERT_LEVEL,
+        description="the risk level from which the model alerts, in calm hours only "
+        "(models.flush_model: the onset alert rule)",
+    )
     baselines: tuple[str, ...] = tuple(BASELINES)
     seeds: int = Field(3, ge=1, le=20, description="booster seeds per fold (spread reported)")
     protocol: ProtocolConfig = Field(default_factory=ProtocolConfig)
@@ -97,6 +108,7 @@ class TrainConfig(BaseModel):
             "calibration": self.calibration,
             "calibration_prior": str(self.calibration_prior),
             "risk_odds_multiples": ",".join(str(m) for m in self.odds_multiples),
+            "alert_level": self.alert_level,
             "baselines": ",".join(self.baselines),
             "booster_seeds": str(self.seeds),
             "bootstrap_resamples": str(self.protocol.resamples),
@@ -137,6 +149,9 @@ class WalkForwardResult:
     thresholds: np.ndarray
     bar: pd.Timedelta
     seed_predictions: list[np.ndarray] = field(default_factory=list)
+    # per evaluated row: was a squeeze running (features.labels.running_cascade)? The model's
+    # alert rule is silent there; None: not known, every row may alert (the legacy rule)
+    running: np.ndarray | None = None
 
     @property
     def names(self) -> list[str]:
@@ -148,18 +163,31 @@ class WalkForwardResult:
         return np.concatenate([np.full(len(r.fold.test), k) for k, r in enumerate(self.folds)])
 
     def budget_thresholds(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Every predictor's alert threshold per row at the model's alert budget (training.budget)."""
+        """Every predictor's alert threshold per row at the model's alert budget (training.budget).
+
+        The model's own threshold is infinite on rows where a squeeze runs (its alert rule is
+        silent there), so its budget is the hours it really alerts on.
+        """
         from training.budget import equal_budget_thresholds
 
         return equal_budget_thresholds(
-            self.predictions, self.thresholds, self.fold_of_row, [r.train_scores for r in self.folds]
+            self.predictions, self.model_alert_thresholds, self.fold_of_row,
+            [r.train_scores for r in self.folds],
         )
+
+    @property
+    def model_alert_thresholds(self) -> np.ndarray:
+        """The model's alert threshold per evaluated row under its rule (inf: silent)."""
+        thresholds = np.asarray(self.thresholds, dtype=np.float64)
+        if self.running is None:
+            return thresholds
+        return np.where(np.asarray(self.running, dtype=bool), np.inf, thresholds)
 
 
 def fold_threshold(y_train: np.ndarray, config: TrainConfig) -> float:
-    """The alert threshold a fold would have used: 'high' level from its training base rate."""
+    """The alert threshold a fold would have used: the alert level from its training base rate."""
     rate = float(np.clip(np.mean(y_train), 1e-6, 1 - 1e-6))
-    return risk_thresholds(rate, config.odds_multiples)["high"]
+    return risk_thresholds(rate, config.odds_multiples)[config.alert_level]
 
 
 def calibrate(raw: np.ndarray, y: np.ndarray, config: TrainConfig) -> Calibrator:
@@ -438,7 +466,8 @@ def fit_final_model(
         "positives": int(y.sum()),
         "base_rate": base_rate,
         "thresholds": thresholds,
-        "alert_threshold": thresholds["high"],
+        "alert_threshold": thresholds[config.alert_level],
+        "alert_rule": alert_rule(config),
         "risk_odds_multiples": list(config.odds_multiples),
         "num_boost_round": rounds,
         "training_target": target_name(config, aligned),
@@ -451,6 +480,11 @@ def fit_final_model(
         "python": platform.python_version(),
     }
     return FlushModel(booster, list(X.columns), calibrator, label_spec, meta, linear)
+
+
+def alert_rule(config: TrainConfig) -> dict[str, Any]:
+    """What a model trained with ``config`` records as its alert rule (models.flush_model)."""
+    return {"level": config.alert_level, "calm_hours": CALM_HOURS}
 
 
 def chosen_linear_target(wf: WalkForwardResult) -> str | None:
@@ -495,6 +529,7 @@ __all__ = [
     "FoldResult",
     "TrainConfig",
     "WalkForwardResult",
+    "alert_rule",
     "calibrate",
     "evaluation_report",
     "feature_ranges",

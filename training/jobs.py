@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from features.atomic import write_text_atomic
 from features.bars import parse_bar
 from features.errors import DataError
+from features.labels import CALM_WINDOW, running_cascade
 from features.store import MarketStore, data_versions, lineage_tags, normalize_symbol
 from models.flush_model import FlushModel
 from training.fit import (
@@ -189,8 +190,7 @@ def events_section(
     Onset or continuation is decided on the FULL label series of the frame (without the onset
     rule), so a cascade that started before the evaluated range still counts as running.
     """
-    from features import make_label_strength, make_labels
-    from features.labels import running_from_labels
+    from features import make_label_strength
     from training.events import EventOptions, event_study
 
     if options is None:
@@ -199,9 +199,7 @@ def events_section(
         options = EventOptions(onset_window=format_duration(spec.onset) if spec.onset else "6h")
     base = spec.base()
     horizon = pd.Timedelta(spec.horizon)
-    labels = make_labels(frame, base)
-    running = running_from_labels(frame.index, labels.to_numpy(), horizon, options.onset_window_)
-    running = pd.Series(running, index=frame.index).reindex(wf.index, fill_value=False).to_numpy()
+    running = read_running(frame, spec, wf.index, options.onset_window_)
     size = make_label_strength(frame, base).reindex(wf.index).to_numpy()
     thresholds, budget = wf.budget_thresholds()
     boot = protocol if protocol is not None else ProtocolConfig()
@@ -213,6 +211,26 @@ def events_section(
     )
     result["alert_budget"] = budget
     return result
+
+
+def read_running(
+    frame: pd.DataFrame, spec: Any, index: pd.DatetimeIndex, window: pd.Timedelta = CALM_WINDOW
+) -> np.ndarray:
+    """Per row of ``index``: was a squeeze of the label running (one ended within ``window``)?
+
+    Read on the FULL frame, so a cascade that started before the evaluated range still counts
+    (:func:`features.labels.running_cascade`: only label windows closed by each row are read).
+    """
+    running = running_cascade(frame, spec, window)
+    return running.reindex(index, fill_value=False).to_numpy(dtype=bool)
+
+
+def with_alert_rule(wf: WalkForwardResult, frame: pd.DataFrame, spec: Any, calm: bool = True) -> WalkForwardResult:
+    """``wf`` with the running squeezes its model's calm alert rule is silent on (``calm``
+    False: a legacy model that alerts in every hour; nothing to mark)."""
+    if calm:
+        wf.running = read_running(frame, spec, wf.index)
+    return wf
 
 
 def check_evaluated_positives(wf: WalkForwardResult, spec: Any, symbol: str) -> None:
@@ -402,6 +420,7 @@ def train_job(
     wf = run_walk_forward(
         X, y, bar, config, on_fold, strength=strength, label_kind=spec.kind, persistence=persistence
     )
+    with_alert_rule(wf, frame, spec)
     check_evaluated_positives(wf, spec, request.data.symbol)
     report: dict[str, Any] = dict(evaluation_report(wf, config.protocol))
     report["setup"] = _setup(request.data, meta, spec, config, wf)
@@ -562,7 +581,7 @@ def evaluate_job(
         results.append(result)
         if on_fold is not None:
             on_fold(result, len(folds))
-    wf = collect_folds(X, yv, bar, results)
+    wf = with_alert_rule(collect_folds(X, yv, bar, results), frame, spec, model.calm_window is not None)
     check_evaluated_positives(wf, spec, data.symbol)
     report: dict[str, Any] = dict(evaluation_report(wf, config.protocol))
     setup = _setup(data, meta, spec, config, wf)
@@ -603,8 +622,10 @@ __all__ = [
     "events_section",
     "promote_job",
     "read_persistence",
+    "read_running",
     "track_record",
     "train",
     "train_job",
+    "with_alert_rule",
     "write_report",
 ]

@@ -174,6 +174,20 @@ def run_pooled_walk_forward(
     return wf, pw.symbol[test]
 
 
+def pooled_running(
+    wf: WalkForwardResult, symbols: np.ndarray, frames: dict[str, pd.DataFrame], spec: Any
+) -> np.ndarray:
+    """Per out-of-fold row: was a squeeze of the label running on that row's own symbol?"""
+    from training.jobs import read_running
+
+    running = np.zeros(len(wf.index), dtype=bool)
+    for s in pd.unique(symbols):
+        mask = symbols == s
+        if str(s) in frames:
+            running[mask] = read_running(frames[str(s)], spec, wf.index[mask])
+    return running
+
+
 def _as_rows(threshold: float | np.ndarray, n: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(threshold, dtype=np.float64), (n,)).copy()
 
@@ -250,6 +264,7 @@ def symbol_reports(
             predictions={k: v[mask] for k, v in wf.predictions.items()},
             thresholds=wf.thresholds[mask], bar=bar,
             seed_predictions=[v[mask] for v in wf.seed_predictions],
+            running=None if wf.running is None else wf.running[mask],
         )
         report = evaluation_report(subset, protocol)
         if frames is not None and spec is not None and str(s) in frames:
@@ -310,7 +325,7 @@ def symbol_models(
             "symbol": s,
             "base_rate": base_rate,
             "thresholds": thresholds,
-            "alert_threshold": thresholds["high"],
+            "alert_threshold": thresholds[config.alert_level],
             "rows": len(symbol_y),
             "positives": int(symbol_y.sum()),
             "data_start": str(pw.metas[s].start),
@@ -380,6 +395,7 @@ def pooled_train_job(
     WalkForwardConfig.model_validate(config.walk_forward.model_dump())
     # compute
     wf, oof_symbols = run_pooled_walk_forward(pw, bar, config, on_fold, spec.kind)
+    wf.running = pooled_running(wf, oof_symbols, frames, spec)
     report: dict[str, Any] = dict(evaluation_report(wf, config.protocol))
     report["symbols"] = symbol_reports(wf, oof_symbols, bar, config.protocol, frames, spec)
     report["verdict"] = pooled_lead_verdict(report["verdict"], report["symbols"])
