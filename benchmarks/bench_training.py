@@ -73,6 +73,7 @@ from training.jobs import (
     lead_with_onsets,
     read_persistence,
     read_strength,
+    with_alert_rule,
 )
 from training.protocol import ProtocolConfig, protocol_report
 
@@ -141,6 +142,12 @@ def events_table(events: dict) -> None:
         print(f"  {name:<12}{on:>16}{co:>16}{('-' if share is None else f'{share:.1%}'):>13}"
               f"{m['false_alarms_per_week']:>18.1f}{gap:>34}")
     print(f"  {events['summary']}")
+    same = events.get("same_rule")
+    if same:
+        print("  every predictor under the model's calm-hour rule (silent while a squeeze runs, its cut on its own "
+              "calm training rows), onsets warned: " + ", ".join(
+                  f"{k} {v}/{same['onsets']} ({(same['alert_share'].get(k) or 0):.1%} of hours)"
+                  for k, v in same["onset_hits"].items()))
     public = events.get("public")
     if public and public["inside_data"]:
         for day in public["days"]:
@@ -164,6 +171,7 @@ def evaluate(frame: pd.DataFrame, spec: LabelSpec, bar: str, config: TrainConfig
     load = os.getloadavg()[0]
     wf = run_walk_forward(X, y, pd.Timedelta(bar), config, strength=strength, label_kind=spec.kind,
                           persistence=read_persistence(frame, spec, X.index))
+    with_alert_rule(wf, frame, spec, X.index)  # the model alerts in calm hours only, as trained models do
     report = evaluation_report(wf, config.protocol)
     report["setup"] = {"fold_periods": fold_periods(wf)}
     report["events"] = events_section(wf, public, frame, spec, protocol=config.protocol)
@@ -204,7 +212,7 @@ def pooled(results: dict[int, WalkForwardResult], config: TrainConfig) -> dict:
     first = next(iter(results.values()))
     predictions = {n: np.concatenate([wf.predictions[n] for wf in results.values()])[order] for n in first.predictions}
     y = np.concatenate([wf.y for wf in results.values()])[order]
-    thresholds = np.concatenate([wf.thresholds for wf in results.values()])[order]
+    thresholds = np.concatenate([wf.model_alert_thresholds for wf in results.values()])[order]
     return protocol_report(predictions, y, index[order], first.bar, thresholds, config=config.protocol)
 
 

@@ -32,7 +32,7 @@ import model_experiments as me
 
 from features import LabelSpec, labelled_windows
 from training.fit import TrainConfig, run_walk_forward
-from training.jobs import events_section, read_persistence, read_strength
+from training.jobs import events_section, read_persistence, read_strength, with_alert_rule
 from training.protocol import ProtocolConfig, protocol_report
 from training.walkforward import WalkForwardConfig
 
@@ -170,6 +170,7 @@ def cell(XX: pd.DataFrame, y: pd.Series, frame: pd.DataFrame, spec: LabelSpec, w
                          protocol=ProtocolConfig(resamples=args.bootstrap), **over.get("train", {}))
     wf = run_walk_forward(XX, y, pd.Timedelta("1h"), config, strength=read_strength(frame, spec, XX.index),
                           label_kind=spec.kind, persistence=read_persistence(frame, spec, XX.index))
+    with_alert_rule(wf, frame, spec, XX.index)
     thresholds, _ = wf.budget_thresholds()
     rep = protocol_report(wf.predictions, wf.y, wf.index, wf.bar, thresholds,
                           config=config.protocol, folds=wf.fold_of_row)

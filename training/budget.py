@@ -89,4 +89,41 @@ def equal_budget_thresholds(
     return out, info
 
 
-__all__ = ["budget_cut", "equal_budget_thresholds"]
+def same_rule_thresholds(
+    predictions: Mapping[str, np.ndarray],
+    model_thresholds: np.ndarray,
+    fold_of_row: np.ndarray,
+    train_scores: Sequence[Mapping[str, np.ndarray]],
+    train_calm: Sequence[np.ndarray],
+    running: np.ndarray,
+    model: str = "model",
+) -> dict[str, np.ndarray]:
+    """Every baseline under the model's calm-hour alert rule, at the model's alert budget.
+
+    Why: the model alerts only in calm hours (no squeeze running). Whether its onset warnings
+    come from that rule or from its ranking is answered by giving every baseline the same rule:
+    silent where a squeeze runs, and in calm hours alerting above the cut that gives the model's
+    share of hours, chosen on ITS OWN calm training rows (``train_calm[k]``: per training row
+    of fold k, no squeeze running). ``model_thresholds``: the model's, already infinite where
+    a squeeze runs. A diagnostic beside the yardstick, not the yardstick.
+    """
+    fold_of_row = np.asarray(fold_of_row)
+    running = np.asarray(running, dtype=bool)
+    p_model = np.asarray(predictions[model], dtype=np.float64)
+    out = {model: np.asarray(model_thresholds, dtype=np.float64)}
+    for name in predictions:
+        if name == model:
+            continue
+        cut = np.empty(len(fold_of_row))
+        for k in np.unique(fold_of_row):
+            rows = fold_of_row == k
+            share = float(np.mean(p_model[rows] >= out[model][rows])) if rows.any() else 0.0
+            calm = np.asarray(train_calm[int(k)], dtype=bool)
+            own = np.asarray(train_scores[int(k)][name], dtype=np.float64)
+            # the share of ALL hours, spent in calm hours only: a larger share of the calm ones
+            cut[rows] = budget_cut(own[calm], share * len(own) / max(int(calm.sum()), 1))
+        out[name] = np.where(running, np.inf, cut)
+    return out
+
+
+__all__ = ["budget_cut", "equal_budget_thresholds", "same_rule_thresholds"]

@@ -152,6 +152,9 @@ class WalkForwardResult:
     # per evaluated row: was a squeeze running (features.labels.running_cascade)? The model's
     # alert rule is silent there; None: not known, every row may alert (the legacy rule)
     running: np.ndarray | None = None
+    # per row of the windows the folds index (their ``train`` positions): the same, so that a
+    # baseline can be given the model's rule with its cut chosen on its own calm training rows
+    window_running: np.ndarray | None = None
 
     @property
     def names(self) -> list[str]:
@@ -173,6 +176,21 @@ class WalkForwardResult:
         return equal_budget_thresholds(
             self.predictions, self.model_alert_thresholds, self.fold_of_row,
             [r.train_scores for r in self.folds],
+        )
+
+    def same_rule_thresholds(self) -> dict[str, np.ndarray] | None:
+        """Every baseline under the model's calm-hour rule at its budget (training.budget);
+        None when the rows' squeezes are not known (a legacy rule, or no training rows)."""
+        from training.budget import same_rule_thresholds
+
+        if self.running is None or self.window_running is None:
+            return None
+        if any(not r.train_scores for r in self.folds):
+            return None
+        return same_rule_thresholds(
+            self.predictions, self.model_alert_thresholds, self.fold_of_row,
+            [r.train_scores for r in self.folds],
+            [~self.window_running[r.fold.train] for r in self.folds], self.running,
         )
 
     @property

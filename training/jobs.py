@@ -210,7 +210,32 @@ def events_section(
         resamples=boot.resamples, level=boot.level, seed=boot.seed,
     )
     result["alert_budget"] = budget
+    same = wf.same_rule_thresholds()
+    if same is not None:
+        result["same_rule"] = same_rule_section(
+            event_study(wf.index, wf.predictions, wf.y, same, wf.bar, horizon, size=size,
+                        running=running, top=options.top, min_size=options.min_size,
+                        onset_window=options.onset_window_, resamples=boot.resamples,
+                        level=boot.level, seed=boot.seed),
+        )
+        result["summary"] += "; " + result["same_rule"]["text"]
     return result
+
+
+def same_rule_section(study: dict[str, Any]) -> dict[str, Any]:
+    """Onsets each predictor warns before when it, too, alerts only in calm hours at the model's
+    budget: whether the model's onset warnings come from its ranking or from the rule."""
+    per = study["predictors"]
+    onsets = study["onsets"]
+    hits = {name: int(m["onset_hits"]) for name, m in per.items()}
+    baselines = {k: v for k, v in hits.items() if k != "model" and per[k].get("alert_share")}
+    best = max(baselines, key=lambda k: baselines[k]) if baselines else None
+    text = "with every predictor under the same calm-hour rule: " + (
+        f"model {hits.get('model', 0)}/{onsets}, best baseline {best} {baselines[best]}/{onsets}"
+        if best is not None else f"model {hits.get('model', 0)}/{onsets}, no baseline alerts"
+    )
+    return {"onset_hits": hits, "onsets": onsets, "best_baseline": best, "text": text,
+            "alert_share": {k: m.get("alert_share") for k, m in per.items()}}
 
 
 def read_running(
@@ -225,10 +250,14 @@ def read_running(
     return running.reindex(index, fill_value=False).to_numpy(dtype=bool)
 
 
-def with_alert_rule(wf: WalkForwardResult, frame: pd.DataFrame, spec: Any, calm: bool = True) -> WalkForwardResult:
-    """``wf`` with the running squeezes its model's calm alert rule is silent on (``calm``
-    False: a legacy model that alerts in every hour; nothing to mark)."""
+def with_alert_rule(
+    wf: WalkForwardResult, frame: pd.DataFrame, spec: Any, windows: pd.DatetimeIndex, calm: bool = True
+) -> WalkForwardResult:
+    """``wf`` with the running squeezes its model's calm alert rule is silent on, on the
+    evaluated rows and on every window the folds index (``windows``: for the baselines' cuts
+    under the same rule). ``calm`` False: a legacy model that alerts in every hour."""
     if calm:
+        wf.window_running = read_running(frame, spec, windows)
         wf.running = read_running(frame, spec, wf.index)
     return wf
 
@@ -248,7 +277,8 @@ def lead_with_onsets(report: dict[str, Any]) -> None:
     """Put the second lead line (onsets at equal alert budget) into the report's verdict."""
     from training.protocol import lead_verdict
 
-    report["verdict"] = lead_verdict(report["verdict"], (report.get("events") or {}).get("equal_budget"))
+    events = report.get("events") or {}
+    report["verdict"] = lead_verdict(report["verdict"], events.get("equal_budget"), events.get("same_rule"))
 
 
 def track_record(report: dict[str, Any]) -> dict[str, Any]:
@@ -420,7 +450,7 @@ def train_job(
     wf = run_walk_forward(
         X, y, bar, config, on_fold, strength=strength, label_kind=spec.kind, persistence=persistence
     )
-    with_alert_rule(wf, frame, spec)
+    with_alert_rule(wf, frame, spec, X.index)
     check_evaluated_positives(wf, spec, request.data.symbol)
     report: dict[str, Any] = dict(evaluation_report(wf, config.protocol))
     report["setup"] = _setup(request.data, meta, spec, config, wf)
@@ -581,7 +611,7 @@ def evaluate_job(
         results.append(result)
         if on_fold is not None:
             on_fold(result, len(folds))
-    wf = with_alert_rule(collect_folds(X, yv, bar, results), frame, spec, model.calm_window is not None)
+    wf = with_alert_rule(collect_folds(X, yv, bar, results), frame, spec, X.index, model.calm_window is not None)
     check_evaluated_positives(wf, spec, data.symbol)
     report: dict[str, Any] = dict(evaluation_report(wf, config.protocol))
     setup = _setup(data, meta, spec, config, wf)
@@ -623,6 +653,7 @@ __all__ = [
     "promote_job",
     "read_persistence",
     "read_running",
+    "same_rule_section",
     "track_record",
     "train",
     "train_job",

@@ -405,7 +405,9 @@ def onset_verdict(equal: Mapping[str, Any] | None, level: float = 0.90) -> dict[
             "onsets": total, "level": level}
 
 
-def lead_verdict(verdict: Mapping[str, Any], equal: Mapping[str, Any] | None) -> dict[str, Any]:
+def lead_verdict(
+    verdict: Mapping[str, Any], equal: Mapping[str, Any] | None, same_rule: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The verdict with its two lead lines: PR-AUC against the best baseline, then onsets warned
     at equal alert budget against the best baseline, each with its CI.
 
@@ -416,6 +418,11 @@ def lead_verdict(verdict: Mapping[str, Any], equal: Mapping[str, Any] | None) ->
     out = dict(verdict)
     pr_line = str(verdict.get("pr_text") or verdict.get("text", "no verdict"))
     onsets = onset_verdict(equal, float(verdict.get("level") or 0.90))
+    if same_rule is not None:
+        # the model alerts in calm hours only: say what the baselines do under the same rule,
+        # so the line never credits the model's ranking with what the rule does
+        onsets = {**onsets, "same_rule": dict(same_rule),
+                  "text": f"{onsets['text']}; {same_rule['text']}"}
     out.update(pr_text=pr_line, onsets=onsets, lines=[pr_line, onsets["text"]],
                text=f"{pr_line}\n{onsets['text']}")
     return out

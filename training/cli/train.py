@@ -134,7 +134,9 @@ def events_table(events: dict[str, Any]) -> Table:
                f"{events['onset_window_hours']:g} h before); warned = an alert in the "
                f"{events['lookback_hours']:g} h up to it; every predictor at the model's alert budget "
                "(own threshold, chosen on its training rows); false alarm = an alert hour with no squeeze "
-               "within the horizon"),
+               "within the horizon"
+               + ("; the model alerts in calm hours only (silent while a squeeze of its label runs)"
+                  if events.get("same_rule") else "")),
         title_justify="left",
     )
     for col in ("predictor", "onsets warned", "continuations warned", "alert hours", "false alarm h/wk",
