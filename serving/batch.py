@@ -21,7 +21,6 @@ booster's tree-SHAP pass and the drivers' words and numbers as text (README, "Ma
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from json.encoder import encode_basestring_ascii as _json_text  # what json.dumps uses for str
 from typing import Any, Literal
@@ -31,7 +30,7 @@ import pandas as pd
 from numba import njit
 from threadpoolctl import ThreadpoolController
 
-from features.descriptions import MAX_NATURAL, describe, description, number, unit
+from features.descriptions import describe, description, number, plausible_natural, unit
 from features.pipeline import FEATURES
 from models import compiled
 from serving.predictor import FLOORED_CODE, MISSING_CODES, TOP_DRIVERS, Predictor, _sigmoid
@@ -220,7 +219,7 @@ class BatchScorer:
                 if not k:
                     continue
                 natural = convert[j](v)  # = natural_value(FEATURES[j], v)
-                if k == 2 or not (math.isfinite(natural) and abs(natural) <= MAX_NATURAL):
+                if k == 2 or not plausible_natural(natural):
                     # rare rows, worded by /predict's own code: a number only pydantic writes
                     # (non-finite), or an impossible value, which is no driver (the next
                     # largest take its place; the fast path assumes the top five)
