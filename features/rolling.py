@@ -359,12 +359,13 @@ def _previous_day_min(x: np.ndarray, first_bar: int, bar_ns: int) -> np.ndarray:
 
 
 @nb.njit(cache=True)
-def _any_finite(x: np.ndarray) -> bool:
-    """Whether x has a finite value, searched from the end (where a live column has one)."""
+def _last_finite(x: np.ndarray) -> int:
+    """The last row of ``x`` with a finite value, or -1 (searched from the end, where a live
+    column has one): whether a column has values, and since when a stream's column has."""
     for i in range(x.shape[0] - 1, -1, -1):
         if np.isfinite(x[i]):
-            return True
-    return False
+            return i
+    return -1
 
 
 def _parse_bar(bar: str | pd.Timedelta) -> pd.Timedelta:
@@ -563,7 +564,7 @@ class Grid:
             return None
         key = ("has", name)
         if key not in self.cache:
-            self.cache[key] = _any_finite(values)
+            self.cache[key] = _last_finite(values) >= 0
         return values if self.cache[key] else None
 
     def memo(self, key: tuple, make):
