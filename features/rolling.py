@@ -801,10 +801,15 @@ class Grid:
         return positive_log(ratio(x, self._lag(x, 1, 0)))
 
 
+def _sample_std(c: np.ndarray, m2: np.ndarray) -> np.ndarray:
+    """Sample standard deviation from count and M2 (of one value: 0)."""
+    return np.sqrt(np.maximum(m2, 0.0) / np.maximum(c - 1.0, 1.0))
+
+
 def _std_of(c: np.ndarray, m2: np.ndarray, min_count: int) -> np.ndarray:
     """Window standard deviation from count and M2 (NaN below ``min_count`` values)."""
     ok = c >= min_count
-    return np.where(ok, np.sqrt(np.maximum(m2, 0.0) / np.maximum(c - 1.0, 1.0)), np.nan)
+    return np.where(ok, _sample_std(c, m2), np.nan)
 
 
 def _zscore_of(
@@ -812,7 +817,7 @@ def _zscore_of(
 ) -> np.ndarray:
     """(x - mean) / std of the window; 0 where the window is constant, NaN below ``min_count``."""
     ok = c >= min_count
-    std = np.sqrt(np.maximum(m2, 0.0) / np.maximum(c - 1.0, 1.0))
+    std = _sample_std(c, m2)
     z = np.where(std > 0.0, (x - mean) / np.where(std > 0.0, std, 1.0), 0.0)
     return np.where(ok & ~np.isnan(x), z, np.nan)
 
