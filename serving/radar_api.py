@@ -205,10 +205,16 @@ def _freshness(
 ) -> dict[str, Any]:
     """Age, staleness and warnings of a row now: an old score never passes for a current one."""
     age = None if end_ns is None else (now.value - end_ns) / 1e9
-    stale = age is None or age > STALE_BARS * parse_bar(bar).total_seconds()
+    stale = age is None or age > _stale_after_s(bar)
     if stale:
         warnings = [_stale_warning(bar, age), *warnings]
     return {"data_age_seconds": age, "stale": stale, "warnings": warnings}
+
+
+def _stale_after_s(bar: str) -> float:
+    """The data age past which a row is stale: :data:`STALE_BARS` bars (the one rule both
+    :func:`_freshness` and /risk's fast path for fresh rows apply)."""
+    return STALE_BARS * parse_bar(bar).total_seconds()
 
 
 def _set_gauges(symbol: str, probability: float | None, fresh: dict[str, Any]) -> None:
@@ -312,7 +318,7 @@ def risk_body(
     global _gauges_at
     now = radar_now(snap, wall)
     bar = snap.get("bar", "1h")
-    limit = STALE_BARS * parse_bar(bar).total_seconds()
+    limit = _stale_after_s(bar)
     gauges = time.monotonic() - _gauges_at >= _GAUGES_EVERY_S
     parts = []
     for row in _rows(snap):
