@@ -52,7 +52,7 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.timing import time_calls
+from benchmarks.timing import cpu_seconds, time_calls
 from tests.serving.server_process import ServerFailed, free_port, running_server
 
 console = Console()
@@ -113,7 +113,7 @@ def interleaved_http(
         for _ in range(max(1, n // block)):
             for name, (_, body) in targets.items():
                 client = clients[name]
-                before = _cpu_seconds((servers or {}).get(name, []))
+                before = cpu_seconds((servers or {}).get(name, []))
                 for _ in range(block):
                     t = time.perf_counter()
                     response = client.post("/predict", content=body, headers=headers)
@@ -121,22 +121,11 @@ def interleaved_http(
                     if response.status_code != 200:
                         raise SystemExit(f"{name}: {response.status_code} {response.text[:300]}")
                 if cpu is not None and servers and name in servers:
-                    cpu[name] = cpu.get(name, 0.0) + _cpu_seconds(servers[name]) - before
+                    cpu[name] = cpu.get(name, 0.0) + cpu_seconds(servers[name]) - before
     finally:
         for client in clients.values():
             client.close()
     return times
-
-
-def _cpu_seconds(processes: list[psutil.Process]) -> float:
-    total = 0.0
-    for process in processes:
-        try:
-            used = process.cpu_times()
-        except psutil.Error:
-            continue
-        total += used.user + used.system
-    return total
 
 
 def load_test(

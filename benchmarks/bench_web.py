@@ -47,7 +47,7 @@ import statistics
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.timing import time_calls
+from benchmarks.timing import cpu_seconds, time_calls
 from tests.serving import browser as chrome
 from tests.serving.server_process import free_port, running_server
 
@@ -258,17 +258,6 @@ def server_processes(url: str) -> list[Any]:
             for p in [proc, *proc.children(recursive=True)]:
                 found[p.pid] = p
     return list(found.values())
-
-
-def cpu_seconds(processes: list[Any]) -> float:
-    import psutil
-
-    total = 0.0
-    for p in processes:
-        with suppress(psutil.Error):  # a process gone is no CPU any more
-            t = p.cpu_times()
-            total += t.user + t.system
-    return total
 
 
 def wait_until_idle(server: list[Any], limit: float = 600.0, window: float = 2.0

@@ -575,7 +575,12 @@ def natural_value(feature: str, value: float) -> float:
 def plausible(feature: str, value: float) -> bool:
     """Whether ``value`` can be a reading of ``feature``: finite and within ``MAX_NATURAL``
     in its natural unit (the API refuses the others, naming the feature)."""
-    natural = natural_value(feature, value)
+    return plausible_natural(natural_value(feature, value))
+
+
+def plausible_natural(natural: float) -> bool:
+    """:func:`plausible` for a value already in its natural unit: the one rule, for callers
+    that need the natural value anyway (a driver prints it) and convert it once."""
     return math.isfinite(natural) and abs(natural) <= MAX_NATURAL
 
 
@@ -627,7 +632,7 @@ def describe(
     if value is None or not math.isfinite(float(value)):
         return f"{entry.subject}: no value (its inputs are missing)"
     natural = natural_value(feature, float(value))  # once: plausible() reads the same number
-    if not (math.isfinite(natural) and abs(natural) <= MAX_NATURAL):
+    if not plausible_natural(natural):
         return f"{entry.subject}: {float(value):.6g}, beyond any plausible value"
     phrase = _phrase(entry.template, natural)
     context = row.get(entry.context) if row is not None and entry.context else None
@@ -646,5 +651,6 @@ __all__ = [
     "natural_value",
     "number",
     "plausible",
+    "plausible_natural",
     "unit",
 ]

@@ -71,6 +71,7 @@ from features.rolling import (
     _comoments_scan,
     _corr_of_parts,
     _lag_fill,
+    _last_finite,
     _moments_scan,
     _previous_day_min,
     _sum_scan,
@@ -944,13 +945,13 @@ def _with_prices(columns: dict[str, np.ndarray], present: frozenset[str]) -> fro
     return present | frozenset(_PRICES)
 
 
-@nb.njit(cache=True)
-def _last_finite(x: np.ndarray) -> int:
-    """The last row of ``x`` with a finite value, or -1 (searched from the end)."""
-    for i in range(x.shape[0] - 1, -1, -1):
-        if np.isfinite(x[i]):
-            return i
-    return -1
+def _finite_after(last_finite: dict[str, int], a: int, row: dict[str, float]) -> dict[str, int]:
+    """Each column's last bar with a finite value once bar ``a`` holds ``row``."""
+    finite = dict(last_finite)
+    for name, v in row.items():
+        if math.isfinite(v):
+            finite[name] = a
+    return finite
 
 
 class _Symbol:
@@ -1026,7 +1027,7 @@ class StreamingEngine:
             at = -1 if values is None else _last_finite(values)
             if at >= 0:
                 state.last_finite[name] = state.first + at
-        state.present = self._present(state, state.last)
+        state.present = self._present(state.last_finite, state.last)
         try:
             needs = seed_needs.output_rows(self.bar, present, base.n, STREAMING_KERNELS)
             try:
@@ -1050,9 +1051,10 @@ class StreamingEngine:
         _compute(grid, grid.positions[-1:])
         return grid.states
 
-    def _present(self, state: _Symbol, a: int) -> frozenset[str]:
+    def _present(self, last_finite: dict[str, int], a: int) -> frozenset[str]:
+        """The columns with a finite value in the window ending at bar ``a``."""
         floor = a - self.nwin + 1
-        return frozenset(c for c, t in state.last_finite.items() if t >= floor)
+        return frozenset(c for c, t in last_finite.items() if t >= floor)
 
     def saved_state(self, symbol: str) -> bytes | None:
         """A symbol's streaming state as bytes (None without a streamable state), for a
@@ -1123,13 +1125,8 @@ class StreamingEngine:
             state.last = a
             return features_at(state.fallback, bar=self.bar).to_numpy()
         row = dict(zip(names, values.tolist(), strict=True))
-        finite = dict(state.last_finite)
-        for name, v in row.items():
-            if math.isfinite(v):
-                finite[name] = a
-        floor = a - self.nwin + 1
-        present = frozenset(c for c, t in finite.items() if t >= floor)
-        if present != state.present or any(n not in state.columns for n in row):
+        finite = _finite_after(state.last_finite, a, row)
+        if self._present(finite, a) != state.present or any(n not in state.columns for n in row):
             return self._reseed(symbol, a)
         empty = dict.fromkeys(state.columns, math.nan)
         try:
@@ -1155,10 +1152,7 @@ class StreamingEngine:
         for symbol, frame in bars.items():
             prepared = self._batchable(symbol, frame)
             if prepared is None:
-                try:
-                    out[symbol] = self.update(symbol, frame)
-                except FlushRiskError as err:
-                    out[symbol] = err
+                out[symbol] = self._update_or_error(symbol, frame)
                 continue
             a, state, row, finite = prepared
             groups.setdefault((a, state.present, state.columns), []).append((symbol, state, row, finite))
@@ -1167,16 +1161,20 @@ class StreamingEngine:
                 rows = self._step_many(a, present, columns, [(st, row) for _, st, row, _ in members])
             except NotStreamable:  # one symbol's states disagree: each on its own
                 for symbol, _, _, _ in members:
-                    try:
-                        out[symbol] = self.update(symbol, bars[symbol])
-                    except FlushRiskError as err:
-                        out[symbol] = err
+                    out[symbol] = self._update_or_error(symbol, bars[symbol])
                 continue
             for i, (symbol, state, _, finite) in enumerate(members):
                 state.last = a
                 state.last_finite = finite
                 out[symbol] = rows[i : i + 1]
         return out
+
+    def _update_or_error(self, symbol: str, frame: pd.DataFrame) -> np.ndarray | FlushRiskError:
+        """:meth:`update` of one symbol, its error as the answer (update_many's rule)."""
+        try:
+            return self.update(symbol, frame)
+        except FlushRiskError as err:
+            return err
 
     def _batchable(
         self, symbol: str, frame: pd.DataFrame
@@ -1197,12 +1195,8 @@ class StreamingEngine:
         row = dict(zip(names, values, strict=True))
         if any(n not in state.columns for n in row):
             return None
-        finite = dict(state.last_finite)
-        for name, v in row.items():
-            if math.isfinite(v):
-                finite[name] = a
-        floor = a - self.nwin + 1
-        if frozenset(c for c, t in finite.items() if t >= floor) != state.present:
+        finite = _finite_after(state.last_finite, a, row)
+        if self._present(finite, a) != state.present:
             return None
         return a, state, row, finite
 

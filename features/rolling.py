@@ -359,12 +359,13 @@ def _previous_day_min(x: np.ndarray, first_bar: int, bar_ns: int) -> np.ndarray:
 
 
 @nb.njit(cache=True)
-def _any_finite(x: np.ndarray) -> bool:
-    """Whether x has a finite value, searched from the end (where a live column has one)."""
+def _last_finite(x: np.ndarray) -> int:
+    """The last row of ``x`` with a finite value, or -1 (searched from the end, where a live
+    column has one): whether a column has values, and since when a stream's column has."""
     for i in range(x.shape[0] - 1, -1, -1):
         if np.isfinite(x[i]):
-            return True
-    return False
+            return i
+    return -1
 
 
 def _parse_bar(bar: str | pd.Timedelta) -> pd.Timedelta:
@@ -563,7 +564,7 @@ class Grid:
             return None
         key = ("has", name)
         if key not in self.cache:
-            self.cache[key] = _any_finite(values)
+            self.cache[key] = _last_finite(values) >= 0
         return values if self.cache[key] else None
 
     def memo(self, key: tuple, make):
@@ -800,10 +801,15 @@ class Grid:
         return positive_log(ratio(x, self._lag(x, 1, 0)))
 
 
+def _sample_std(c: np.ndarray, m2: np.ndarray) -> np.ndarray:
+    """Sample standard deviation from count and M2 (of one value: 0)."""
+    return np.sqrt(np.maximum(m2, 0.0) / np.maximum(c - 1.0, 1.0))
+
+
 def _std_of(c: np.ndarray, m2: np.ndarray, min_count: int) -> np.ndarray:
     """Window standard deviation from count and M2 (NaN below ``min_count`` values)."""
     ok = c >= min_count
-    return np.where(ok, np.sqrt(np.maximum(m2, 0.0) / np.maximum(c - 1.0, 1.0)), np.nan)
+    return np.where(ok, _sample_std(c, m2), np.nan)
 
 
 def _zscore_of(
@@ -811,7 +817,7 @@ def _zscore_of(
 ) -> np.ndarray:
     """(x - mean) / std of the window; 0 where the window is constant, NaN below ``min_count``."""
     ok = c >= min_count
-    std = np.sqrt(np.maximum(m2, 0.0) / np.maximum(c - 1.0, 1.0))
+    std = _sample_std(c, m2)
     z = np.where(std > 0.0, (x - mean) / np.where(std > 0.0, std, 1.0), 0.0)
     return np.where(ok & ~np.isnan(x), z, np.nan)
 

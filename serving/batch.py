@@ -21,7 +21,6 @@ booster's tree-SHAP pass and the drivers' words and numbers as text (README, "Ma
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from json.encoder import encode_basestring_ascii as _json_text  # what json.dumps uses for str
 from typing import Any, Literal
@@ -31,7 +30,7 @@ import pandas as pd
 from numba import njit
 from threadpoolctl import ThreadpoolController
 
-from features.descriptions import MAX_NATURAL, describe, description, natural_value, number, unit
+from features.descriptions import describe, description, number, plausible_natural, unit
 from features.pipeline import FEATURES
 from models import compiled
 from serving.predictor import FLOORED_CODE, MISSING_CODES, TOP_DRIVERS, Predictor, _sigmoid
@@ -219,17 +218,15 @@ class BatchScorer:
             for j, c, v, d, k in zip(js, cs, vs, ds, ks, strict=True):
                 if not k:
                     continue
-                ctx = contexts[j]
-                context = float(values[i, ctx[1]]) if ctx is not None and known[i, ctx[1]] else None
                 natural = convert[j](v)  # = natural_value(FEATURES[j], v)
-                if not (math.isfinite(natural) and abs(natural) <= MAX_NATURAL):
-                    # an impossible value is no driver: /predict's own rule picks the row's
-                    # drivers among the others (rare: the fast path assumes the top five)
+                if k == 2 or not plausible_natural(natural):
+                    # rare rows, worded by /predict's own code: a number only pydantic writes
+                    # (non-finite), or an impossible value, which is no driver (the next
+                    # largest take its place; the fast path assumes the top five)
                     parts = [self._predictor_drivers(values[i], contrib[i], margin[i], probability[i])]
                     break
-                if k == 2:
-                    parts.append(_exact(FEATURES[j], v, context, d, c))
-                    continue
+                ctx = contexts[j]
+                context = float(values[i, ctx[1]]) if ctx is not None and known[i, ctx[1]] else None
                 # describe() words a value through number(natural value) only (and the context
                 # feature's the same way): rows that print the same numbers share the text.
                 key = (j, number(natural),
@@ -329,21 +326,6 @@ def _patterns(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     run[starts] = 1
     run = np.cumsum(run) - 1
     return starts[first], inverse.reshape(-1)[run]
-
-
-def _exact(feature: str, value: float, context: float | None, change: float, c: float) -> str:
-    """One driver through pydantic, as /predict serialises it (for non-finite numbers)."""
-    row = None if context is None else {description(feature).context: context}
-    driver = Driver(
-        feature=feature,
-        text=describe(feature, value, row),
-        value=natural_value(feature, value),
-        unit=unit(feature),
-        raw_value=value,
-        contribution=change,
-        contribution_log_odds=c,
-    )
-    return json.dumps(driver.model_dump(mode="json"))
 
 
 __all__ = ["DRIVERS_MODES", "BatchScorer", "DriversMode"]

@@ -30,11 +30,11 @@ import numpy as np
 import pandas as pd
 
 from features.descriptions import (
-    MAX_NATURAL,
     describe,
     description,
     natural_value,
     number,
+    plausible_natural,
     unit,
 )
 from features.errors import DataError, FlushRiskError
@@ -527,7 +527,7 @@ class Predictor:
             if math.isnan(raw) or row_contrib[j] == 0.0:
                 continue
             natural = natural_value(FEATURES[j], raw)
-            if math.isfinite(natural) and abs(natural) <= MAX_NATURAL:
+            if plausible_natural(natural):
                 top.append((j, raw, natural))
                 if len(top) == TOP_DRIVERS:
                     break

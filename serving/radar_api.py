@@ -205,10 +205,16 @@ def _freshness(
 ) -> dict[str, Any]:
     """Age, staleness and warnings of a row now: an old score never passes for a current one."""
     age = None if end_ns is None else (now.value - end_ns) / 1e9
-    stale = age is None or age > STALE_BARS * parse_bar(bar).total_seconds()
+    stale = age is None or age > _stale_after_s(bar)
     if stale:
         warnings = [_stale_warning(bar, age), *warnings]
     return {"data_age_seconds": age, "stale": stale, "warnings": warnings}
+
+
+def _stale_after_s(bar: str) -> float:
+    """The data age past which a row is stale: :data:`STALE_BARS` bars (the one rule both
+    :func:`_freshness` and /risk's fast path for fresh rows apply)."""
+    return STALE_BARS * parse_bar(bar).total_seconds()
 
 
 def _set_gauges(symbol: str, probability: float | None, fresh: dict[str, Any]) -> None:
@@ -312,7 +318,7 @@ def risk_body(
     global _gauges_at
     now = radar_now(snap, wall)
     bar = snap.get("bar", "1h")
-    limit = STALE_BARS * parse_bar(bar).total_seconds()
+    limit = _stale_after_s(bar)
     gauges = time.monotonic() - _gauges_at >= _GAUGES_EVERY_S
     parts = []
     for row in _rows(snap):
@@ -440,8 +446,7 @@ def prepare_risk(snap: dict[str, Any], version: int | None = None) -> radar_cach
         flags = np.packbits(np.array(stale, dtype=bool)).tobytes()
         etag = f'W/"{version or 0:x}-{len(stale)}-{zlib.crc32(flags):08x}"'
         answer = radar_cache.Answer(body, etag)
-        if answer.needs_gz():
-            answer.gz()  # here, in a worker thread: never on the event loop
+        answer.with_gz()  # here, in a worker thread: never on the event loop
         _RISK.update(snap=snap, at=made_at, answer=answer)
         return answer
 
@@ -651,8 +656,8 @@ def _symbol_answer(
     )
     head = json.dumps(fresh, separators=(",", ":"), allow_nan=False)
     answer = radar_cache.Answer((head[:-1] + "," + part + "}").encode())
-    if gzip and answer.needs_gz():
-        answer.gz(radar_cache.GZIP_LEVEL_PER_REQUEST)
+    if gzip:
+        answer.with_gz(radar_cache.GZIP_LEVEL_PER_REQUEST)
     return answer
 
 
@@ -786,7 +791,7 @@ async def scores(request: Request) -> Response:
         if answer is None:  # made off the event loop (the warmer made the default ones)
             answer = await off_loop(scores_answer, data_dir, symbol, bar, start, end, drivers, key)
         elif radar_cache.accepts_gzip(request) and answer.needs_gz():
-            answer = await off_loop(_with_gz, answer)
+            answer = await off_loop(answer.with_gz)
     except _TooManyBars as err:
         return _error(400, str(err))
     except UnreadableDataError as err:  # the store names the symbol and the damaged file
@@ -839,13 +844,7 @@ def scores_answer(data_dir: Path, symbol: str, bar: str, start: pd.Timestamp | N
     """The /scores answer of ``key`` with its gzip, from the cache or made now."""
     key = scores_key(data_dir, symbol, bar, start, end, drivers) if key is None else key
     answer = _SCORES.get(key, lambda: _scores_bytes(data_dir, symbol, bar, start, end, drivers))
-    return _with_gz(answer)
-
-
-def _with_gz(answer: radar_cache.Answer) -> radar_cache.Answer:
-    if answer.needs_gz():
-        answer.gz()
-    return answer
+    return answer.with_gz()
 
 
 MAX_DRIVER_BARS = 2000

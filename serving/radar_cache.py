@@ -125,9 +125,20 @@ class Answer:
     _gz: bytes | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def worth_gz(self) -> bool:
+        """Large enough to be sent gzipped (to a client that takes it)."""
+        return len(self.body) >= GZIP_MIN_BYTES
+
     def needs_gz(self) -> bool:
         """Large enough to be sent gzipped, and the gzip not made yet."""
-        return self._gz is None and len(self.body) >= GZIP_MIN_BYTES
+        return self._gz is None and self.worth_gz()
+
+    def with_gz(self, level: int = GZIP_LEVEL) -> Answer:
+        """This answer with its gzip made now when it is worth one: called where the work may
+        run (a worker thread), so that :func:`respond` on the event loop only sends it."""
+        if self.needs_gz():
+            self.gz(level)
+        return self
 
     def gz(self, level: int = GZIP_LEVEL) -> bytes:
         with self._lock:
@@ -161,7 +172,7 @@ def respond(request: Request, answer: Answer, status: int = 200) -> Response:
         headers["Cache-Control"] = "no-cache"  # may keep it, must ask (a 304 is cheap)
         if status == 200 and not_modified(request, answer.etag):
             return Response(status_code=304, headers=headers)
-    if len(answer.body) >= GZIP_MIN_BYTES and accepts_gzip(request):
+    if answer.worth_gz() and accepts_gzip(request):
         headers["Content-Encoding"] = "gzip"
         return Response(answer.gz(), status, headers, media_type="application/json")
     return Response(answer.body, status, headers, media_type="application/json")

@@ -96,13 +96,16 @@ def test_readme_commands_run_in_order_on_a_fresh_home(tmp_path: Path) -> None:
     try:
         _wait_until_ready(quickstart, port, log)
         # (3) the first request, as the README writes it, in the quickstart's home
-        curl = blocks[2].replace("3000", str(port))
+        # -w adds the status on a line of its own, so a failure names it
+        curl = blocks[2].replace("3000", str(port)).replace("curl ", "curl -sS -w '\\n%{http_code}' ", 1)
         asked = subprocess.run(
             curl, shell=True, cwd=home, env=env, capture_output=True, text=True, timeout=120,
             check=False,
         )
         assert asked.returncode == 0, asked.stderr
-        answer = json.loads(asked.stdout)
+        body, _, status = asked.stdout.rstrip().rpartition("\n")
+        answer = json.loads(body)
+        assert status == "200", f"HTTP {status}: {body[:2000]}"
         assert 0.0 <= answer["probability"] <= 1.0 and answer["risk_level"], answer
         assert answer["drivers"] and answer["model"]["version"], answer
         radar = httpx.get(f"http://127.0.0.1:{port}/risk", timeout=30).json()

@@ -149,6 +149,9 @@ def test_many_symbols_at_once_equal_one_by_one(hourly):
     for name, frame in frames.items():
         alone.seed(name, frame.iloc[:seed_rows])
         together.seed(name, frame.iloc[:seed_rows])
+    batches: list[int] = []  # symbols per shared grid: the batching happened, not only update
+    step_many = together._step_many
+    together._step_many = lambda a, p, c, members: (batches.append(len(members)), step_many(a, p, c, members))[1]
     for r in range(seed_rows, seed_rows + 30):
         bars = {n: f.iloc[r : r + 1] for n, f in frames.items() if not (n == "GAPPY" and r % 7 == 3)}
         got = together.update_many(bars)
@@ -158,3 +161,4 @@ def test_many_symbols_at_once_equal_one_by_one(hourly):
             assert np.array_equal(got[name], want, equal_nan=True), (name, bar.index[0])
     t = hourly.index[seed_rows + 29]
     _assert_same(got["SOL"][0], _reference(hourly, t, "1h"), t)
+    assert max(batches) >= 3, batches  # SOL, XRP and ETH (and GAPPY without a gap) share a grid
