@@ -72,17 +72,25 @@ def tape_span(spec: LabelSpec, calm: pd.Timedelta, step: pd.Timedelta) -> pd.Tim
 
 
 def running_series(
-    frame: pd.DataFrame, model: Any, bar: str | pd.Timedelta | None = None
+    frame: pd.DataFrame,
+    model: Any,
+    bar: str | pd.Timedelta | None = None,
+    spec: LabelSpec | None = None,
 ) -> np.ndarray | None:
     """Per row of a canonical frame: is a squeeze of the model's label running (known at the
-    row)? None when the model has no calm rule or the frame cannot make its label."""
+    row)? None when the model has no calm rule or the frame cannot make its label. ``spec``:
+    the model's label, when the caller holds it already (validated once, not per bar)."""
     calm = model.calm_window
     if calm is None or frame is None or frame.empty:
         return None
     try:
-        return running_cascade(frame, label_spec(model), calm, bar).to_numpy(dtype=bool)
+        spec = label_spec(model) if spec is None else spec
+        return running_cascade(frame, spec, calm, bar).to_numpy(dtype=bool)
     except (FlushRiskError, ValueError, TypeError):
         return None
+
+
+_COLUMNS = pd.Index(LABEL_COLUMNS)  # built once: a list would be inferred on every frame
 
 
 class RecentBars:
@@ -124,8 +132,8 @@ class RecentBars:
         keep = (times > (end - span).value) & (times <= end.value)
         if not keep.any():
             return None
-        index = pd.DatetimeIndex(times[keep].astype("datetime64[ns]")).tz_localize("UTC")
-        return pd.DataFrame(values[keep], index=index, columns=list(LABEL_COLUMNS))
+        index = pd.DatetimeIndex(times[keep].view("M8[ns]"), tz="UTC")
+        return pd.DataFrame(values[keep], index=index, columns=_COLUMNS, copy=False)
 
     def _seed(self, symbol: str, tape: _Tape, end: pd.Timestamp, span: pd.Timedelta) -> None:
         """Put the stored bars before the tape's first bar in front of it (once per symbol)."""

@@ -316,7 +316,7 @@ class Radar:
         self.tape = RecentBars(self.step, seed=self._stored_bars)
         """The label's columns of each symbol's recent bars: is a squeeze running
         (:mod:`serving.alert_rule`)? Kept only for models with a calm alert rule."""
-        self._spans: dict[int, pd.Timedelta | None] = {}
+        self._spans: dict[int, tuple[Any, pd.Timedelta] | None] = {}
         self.skipped: dict[str, str] = {}
         """Symbols whose stored data is unreadable, with the reason: left out, the others go on."""
 
@@ -449,8 +449,9 @@ class Radar:
         before this start, already on disk)."""
         return self.store.read(symbol, self.bar, start=start, end=end)
 
-    def _span(self, predictor: Any) -> pd.Timedelta | None:
-        """How much recent history the predictor's alert rule reads (None: no calm rule)."""
+    def _rule(self, predictor: Any) -> tuple[Any, pd.Timedelta] | None:
+        """The predictor's label and how much recent history its alert rule reads (None: no
+        calm rule), worked out once per model."""
         key = id(predictor)
         if key not in self._spans:
             from serving.alert_rule import label_spec
@@ -458,7 +459,8 @@ class Radar:
             model = predictor.model
             calm = getattr(model, "calm_window", None)
             try:
-                self._spans[key] = None if calm is None else tape_span(label_spec(model), calm, self.step)
+                spec = label_spec(model)
+                self._spans[key] = None if calm is None else (spec, tape_span(spec, calm, self.step))
             except (ValueError, TypeError):
                 self._spans[key] = None
         return self._spans[key]
@@ -470,13 +472,14 @@ class Radar:
             if s.calm_hours is None or not at_or_above(s.risk_level, s.alert_level):
                 continue
             predictor = self.predictors.get(s.symbol)
-            span = None if predictor is None else self._span(predictor)
-            if span is None:
+            rule = None if predictor is None else self._rule(predictor)
+            if rule is None:
                 continue
+            spec, span = rule
             frame = self.tape.frame(s.symbol, s.time, span)
             if frame is None or frame.index[-1] != s.time:
                 continue
-            running = running_series(frame, predictor.model, self.step)
+            running = running_series(frame, predictor.model, self.step, spec)
             s.squeeze_running = None if running is None else bool(running[-1])
 
     # -- one bar close --------------------------------------------------------------------
@@ -510,9 +513,9 @@ class Radar:
             self._count_gaps(name, last, new.index)
             fresh[name] = new
             predictor = self.predictors.get(name)
-            span = None if predictor is None else self._span(predictor)
-            if span is not None:
-                self.tape.append(name, new, span)
+            rule = None if predictor is None else self._rule(predictor)
+            if rule is not None:
+                self.tape.append(name, new, rule[1])
         for name, features in self._features(fresh).items():
             new = fresh[name]
             if isinstance(features, UnreadableDataError):
