@@ -24,11 +24,15 @@ import pandas as pd
 
 from features.errors import FlushRiskError
 from features.labels import LabelSpec, running_cascade
+from models.flush_model import RISK_LEVELS
 
-LEVEL_ORDER = {"low": 0, "elevated": 1, "high": 2, "extreme": 3}
-LABEL_COLUMNS: tuple[str, ...] = ("close", "low", "long_liq_usd", "open_interest_usd")
-"""Every column a label reads (liquidation: long liquidations and open interest; proxy: close,
-low and open interest): all the tape keeps."""
+LEVEL_ORDER = {level: k for k, level in enumerate(RISK_LEVELS)}
+LABEL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "liquidation": ("long_liq_usd", "open_interest_usd"),
+    "proxy": ("close", "low", "open_interest_usd"),
+}
+"""The columns each kind of label reads (liquidation: long liquidations and open interest for a
+share-of-OI threshold; proxy: close, low and open interest): all a tape keeps."""
 
 
 def label_spec(model: Any) -> LabelSpec:
@@ -90,11 +94,9 @@ def running_series(
         return None
 
 
-_COLUMNS = pd.Index(LABEL_COLUMNS)  # built once: a list would be inferred on every frame
-
-
 class RecentBars:
-    """Per symbol, the last bars of :data:`LABEL_COLUMNS`, for "is a squeeze running?".
+    """Per symbol, the last bars of its label's columns (:data:`LABEL_COLUMNS`), for "is a
+    squeeze running?".
 
     Appending copies one row into a numpy array (no DataFrame is built); :meth:`frame` builds
     the small frame :func:`features.labels.running_cascade` reads only when asked. A symbol's
@@ -112,13 +114,15 @@ class RecentBars:
         self._tapes: dict[str, _Tape] = {}
         self._positions: dict[str, tuple[Any, np.ndarray]] = {}
 
-    def append(self, symbol: str, bars: pd.DataFrame, span: pd.Timedelta) -> None:
-        """Add a symbol's new bars (a canonical frame, usually one row)."""
+    def append(self, symbol: str, bars: pd.DataFrame, span: pd.Timedelta, kind: str) -> None:
+        """Add a symbol's new bars (a canonical frame, usually one row); ``span`` and ``kind``:
+        how far back and which label's columns its tape keeps."""
         tape = self._tapes.get(symbol)
         if tape is None:
-            tape = self._tapes[symbol] = _Tape(max(2, int(span / self.step) + 1))
+            columns = LABEL_COLUMNS.get(kind, LABEL_COLUMNS["liquidation"])
+            tape = self._tapes[symbol] = _Tape(max(2, int(span / self.step) + 1), columns)
         tape.add(bars.index.asi8 if bars.index.unit == "ns" else bars.index.as_unit("ns").asi8,
-                 self._values(symbol, bars))
+                 self._values(symbol, bars, tape.columns))
 
     def frame(self, symbol: str, end: pd.Timestamp, span: pd.Timedelta) -> pd.DataFrame | None:
         """The tape up to ``end`` as a canonical frame of the label's columns (None: nothing)."""
@@ -133,7 +137,7 @@ class RecentBars:
         if not keep.any():
             return None
         index = pd.DatetimeIndex(times[keep].view("M8[ns]"), tz="UTC")
-        return pd.DataFrame(values[keep], index=index, columns=_COLUMNS, copy=False)
+        return pd.DataFrame(values[keep], index=index, columns=tape.index, copy=False)
 
     def _seed(self, symbol: str, tape: _Tape, end: pd.Timestamp, span: pd.Timedelta) -> None:
         """Put the stored bars before the tape's first bar in front of it (once per symbol)."""
@@ -149,15 +153,20 @@ class RecentBars:
             return
         stored = stored[stored.index < first]
         if len(stored):
-            tape.prepend(stored.index.as_unit("ns").asi8, self._values(symbol, stored, cache=False))
+            tape.prepend(
+                stored.index.as_unit("ns").asi8,
+                self._values(symbol, stored, tape.columns, cache=False),
+            )
 
-    def _values(self, symbol: str, bars: pd.DataFrame, cache: bool = True) -> np.ndarray:
+    def _values(
+        self, symbol: str, bars: pd.DataFrame, columns: tuple[str, ...], cache: bool = True
+    ) -> np.ndarray:
         """The label's columns of ``bars`` (NaN where absent), positions looked up once per
         symbol and column layout."""
         known = self._positions.get(symbol) if cache else None
         if known is None or not (bars.columns is known[0] or bars.columns.equals(known[0])):
             positions = np.array(
-                [bars.columns.get_loc(c) if c in bars.columns else -1 for c in LABEL_COLUMNS]
+                [bars.columns.get_loc(c) if c in bars.columns else -1 for c in columns]
             )
             known = (bars.columns, positions)
             if cache:
@@ -177,13 +186,17 @@ class RecentBars:
 
 
 class _Tape:
-    """The last ``size`` rows of (time, values), in an array twice that long: an append is a
-    row copy; the older half is dropped when the array is full (amortised O(1))."""
+    """The last ``size`` rows of (time, values), in an array a quarter longer: an append is a
+    row copy; the rows before the last ``size`` are dropped when the array is full (one copy of
+    ``size`` rows per ``size / 4`` appends)."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, columns: tuple[str, ...]) -> None:
         self.size = size
-        self.times = np.zeros(2 * size, dtype=np.int64)
-        self.values = np.full((2 * size, len(LABEL_COLUMNS)), np.nan)
+        self.columns = columns
+        self.index = pd.Index(columns)  # built once: a list is inferred anew on every frame
+        room = size + max(size // 4, 16)
+        self.times = np.zeros(room, dtype=np.int64)
+        self.values = np.full((room, len(columns)), np.nan)
         self.n = 0
         self.seeded = False
 

@@ -515,7 +515,7 @@ class Radar:
             predictor = self.predictors.get(name)
             rule = None if predictor is None else self._rule(predictor)
             if rule is not None:
-                self.tape.append(name, new, rule[1])
+                self.tape.append(name, new, rule[1], rule[0].kind)
         for name, features in self._features(fresh).items():
             new = fresh[name]
             if isinstance(features, UnreadableDataError):
