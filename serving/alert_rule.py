@@ -132,12 +132,12 @@ class RecentBars:
         if not tape.seeded:
             tape.seeded = True
             self._seed(symbol, tape, end, span)
-        times, values = tape.view()
-        keep = (times > (end - span).value) & (times <= end.value)
-        if not keep.any():
+        times, values = tape.view()  # increasing: the window is a slice, not a mask
+        lo, hi = np.searchsorted(times, [(end - span).value, end.value], side="right")
+        if hi <= lo:
             return None
-        index = pd.DatetimeIndex(times[keep].view("M8[ns]"), tz="UTC")
-        return pd.DataFrame(values[keep], index=index, columns=tape.index, copy=False)
+        index = pd.DatetimeIndex(times[lo:hi].view("M8[ns]"), tz="UTC")
+        return pd.DataFrame(values[lo:hi], index=index, columns=tape.index, copy=True)
 
     def _seed(self, symbol: str, tape: _Tape, end: pd.Timestamp, span: pd.Timedelta) -> None:
         """Put the stored bars before the tape's first bar in front of it (once per symbol)."""

@@ -503,8 +503,8 @@ class ModelCard(BaseModel):
 
 __all__ = [
     "MAX_BARS",
-    "AlertRule",
     "MAX_BATCH",
+    "AlertRule",
     "Bar",
     "BarColumns",
     "Driver",

@@ -188,7 +188,7 @@ class FixtureRadar:
             },
             "label": LABEL,
             "warnings": warnings,
-            "squeeze_running": True if m.symbol == UNDERWAY else False,
+            "squeeze_running": m.symbol == UNDERWAY,
         }
 
     def risk(self) -> dict[str, Any]:
