@@ -93,6 +93,7 @@ def _calm_predictor(model_dir, spec: dict) -> object:
     model.metadata["alert_rule"] = dict(CALM_RULE)
     # every bar at or above 'elevated': the rule alone decides which bars alert
     model.metadata["thresholds"] = {"elevated": 1e-9, "high": 0.999, "extreme": 1.0}
+    model.metadata["data_end"] = "2025-01-15T00:00:00+00:00"  # the replayed day: out of sample
     return Predictor(model, "flushrisk-btc", "test", {"symbol": "BTC"})
 
 
@@ -126,6 +127,27 @@ def test_radar_alerts_only_in_calm_hours_by_the_label_on_the_stored_market(
     last = [s for s in seen if s.symbol == "BTC"][-1]
     assert isinstance(entry["squeeze_running"], bool)
     assert entry["squeeze_running"] == last.squeeze_running
+
+    # the backtest record of /scores counts the same bars: alert bars in calm hours, the
+    # others at the level as 'squeeze_bars'
+    from features.scores import ScoreStore
+    from serving.radar_api import label_events
+    from serving.state import STATE
+
+    scored = ScoreStore(tmp_path).read("ETH", "1h")
+    served = dict(STATE.predictors)
+    STATE.replace({"ETH": predictor})
+    try:
+        _, record, _ = label_events(tmp_path, "ETH", "1h", scored)
+    finally:
+        STATE.replace(served)
+    until = pd.Timestamp(predictor.info.trained_until)
+    until = until.tz_localize("UTC") if until.tzinfo is None else until
+    oos = scored.index > until
+    assert oos.any()
+    assert record["alert_rule"]["calm_hours"] == 6.0
+    assert record["squeeze_bars"] == int((want & oos).sum())
+    assert record["alert_bars"] == int((~want & oos).sum())
 
 
 def test_risk_rows_say_whether_a_squeeze_is_under_way():
