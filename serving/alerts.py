@@ -2,8 +2,14 @@
 
 Rules, per symbol:
 
-* **fire** when the risk level reaches the alert level (``high`` by default, or ``extreme``)
-  while the symbol is *armed*;
+* **fire** when the risk level reaches the alert level while the symbol is *armed* and, for a
+  model with a calm alert rule, no squeeze of its label is running. The alert level is the
+  model's own (``alert_rule``: ``elevated`` for a model trained now, ``high`` for one saved
+  before the rule); a configured ``AlertRules.level`` (e.g. ``extreme``) may only raise it.
+  A model trained now alerts in calm hours only (no squeeze of its label ended in the 6 h
+  before: :mod:`serving.alert_rule`), as its evaluation judged it: a trader is warned before a
+  squeeze starts, not told again that one is under way. While one runs no alert fires and the
+  symbol stays armed; its alert text says the hour was calm ("no squeeze in the last 6 h");
 * **resolve**: once the level falls below the alert level again, one "resolved" message says so
   (with the probability, bar time and price then);
 * **re-arm** only after the level has fallen back to ``low`` (below ``elevated``): a
@@ -59,10 +65,10 @@ from features.bars import parse_bar
 from features.errors import DataError
 from features.settings import get_settings
 from features.store import normalize_symbol
+from serving.alert_rule import LEVEL_ORDER, calm_text
 
 logger = logging.getLogger("flushrisk.alerts")
 
-LEVEL_ORDER = {"low": 0, "elevated": 1, "high": 2, "extreme": 3}
 ALERTS_DIR = ("_radar", "alerts")
 STATE_FILE = "state.json"
 UNDELIVERED_FILE = "undelivered.jsonl"
@@ -129,6 +135,7 @@ class Alert:
     crossed: str = ""  # the level crossed (alert) or left (resolved)
     threshold: float | None = None  # the probability where that level starts
     resolves: str | None = None  # resolved: the bar time of the alert it ends
+    calm_hours: float | None = None  # an onset alert: no squeeze of the label in these hours before
 
     def as_dict(self) -> dict[str, Any]:
         body = asdict(self)
@@ -165,10 +172,11 @@ class Alert:
             else f" within {self.horizon}" if self.horizon else ""
         )
         reasons = "; ".join(self.drivers[:3]) or "no single driver stands out"
+        calm = f"; {calm_text(self.calm_hours)}" if self.calm_hours is not None else ""
         return (
             f"{tag}FlushRisk: {self.symbol} is at {self.level.upper()} flush risk: "
             f"{self.probability:.1%} probability of {about}{window} "
-            f"({scored}; crossed the {level}). Why: {reasons}. {self.link}"
+            f"({scored}; crossed the {level}{calm}). Why: {reasons}. {self.link}"
         )
 
 
@@ -229,7 +237,8 @@ class _SymbolState:
 
 @dataclass
 class AlertRules:
-    level: str = "high"
+    level: str | None = None
+    """None: the model's own alert level; a level here only raises it (e.g. ``extreme``)."""
     rearm_below: str = "elevated"
     cooldown: pd.Timedelta = field(default_factory=lambda: pd.Timedelta(hours=1))
 
@@ -302,7 +311,9 @@ class AlertManager:
         # the served pages: where `flushrisk serve` listens by the same settings, unless given
         self.page_url = (page_url or get_settings().service_url).rstrip("/")
         self.rules = rules or AlertRules()
-        if self.rules.level not in LEVEL_ORDER or self.rules.rearm_below not in LEVEL_ORDER:
+        if (self.rules.level is not None and self.rules.level not in LEVEL_ORDER) or (
+            self.rules.rearm_below not in LEVEL_ORDER
+        ):
             raise DataError(f"alert levels must be among {list(LEVEL_ORDER)}")
         if mode not in MODE_TAGS:
             raise DataError(f"alert mode must be one of {list(MODE_TAGS)}, not {mode!r}")
@@ -358,6 +369,9 @@ class AlertManager:
                 bar=getattr(s, "bar", ""),
                 horizon=getattr(s, "horizon", ""),
                 thresholds=getattr(s, "thresholds", None),
+                alert_level=getattr(s, "alert_level", "high"),
+                calm_hours=getattr(s, "calm_hours", None),
+                running=getattr(s, "squeeze_running", None),
             )
             if alert is not None:
                 fired.append(alert)
@@ -376,9 +390,18 @@ class AlertManager:
         bar: str = "",
         horizon: str = "",
         thresholds: dict[str, float] | None = None,
+        alert_level: str = "high",
+        calm_hours: float | None = None,
+        running: bool | None = None,
     ) -> Alert | None:
-        """Judge one scored bar; returns the alert or resolved message it gives, if any."""
+        """Judge one scored bar; returns the alert or resolved message it gives, if any.
+
+        ``alert_level`` and ``calm_hours`` are the scoring model's alert rule; ``running``
+        whether a squeeze of its label is running at this bar (None: not known, the level
+        alone decides, and the text claims no calm).
+        """
         state = self.state.setdefault(symbol, _SymbolState())
+        alert_at = self.alert_level(alert_level)
         t = pd.Timestamp(time_)
         if state.seen is not None and t <= pd.Timestamp(state.seen):
             return None  # judged before (a restarted watcher scoring the bar again)
@@ -386,10 +409,10 @@ class AlertManager:
         state.seen = t.isoformat()
         rank = LEVEL_ORDER.get(level, 0)
         alert = None
-        if state.active is not None and rank < LEVEL_ORDER[self.rules.level]:
+        if state.active is not None and rank < LEVEL_ORDER[state.active_level or alert_at]:
             alert = self._make(
                 "resolved", symbol, t, probability, level, label, [], model, price, bar,
-                horizon, state.active_level or self.rules.level, thresholds,
+                horizon, state.active_level or alert_at, thresholds,
             )
             alert.resolves, state.active, state.active_level = state.active, None, None
         if rank < LEVEL_ORDER[self.rules.rearm_below]:
@@ -398,15 +421,20 @@ class AlertManager:
             t <= pd.Timestamp(state.last_fired)
             or t - pd.Timestamp(state.last_fired) < self.rules.cooldown
         )
-        if rank >= LEVEL_ORDER[self.rules.level] and state.armed and not cooling:
+        calm_rule = calm_hours is not None
+        if rank >= LEVEL_ORDER[alert_at] and state.armed and not cooling and not (
+            calm_rule and running
+        ):  # a running squeeze is no onset: no alert, still armed for the next calm hour
             state.armed = False
             state.last_fired = state.active = t.isoformat()
-            state.active_level = self.rules.level
+            state.active_level = alert_at
             reasons = distinct_reasons(d.get("text") or d.get("feature", "") for d in drivers or [])
             alert = self._make(
                 "alert", symbol, t, probability, level, label, reasons[:3], model, price, bar,
-                horizon, self.rules.level, thresholds,
+                horizon, alert_at, thresholds,
             )
+            if calm_rule and running is False:
+                alert.calm_hours = float(calm_hours)
         changed = {k: v for k, v in asdict(state).items() if k != "seen"} != {
             k: v for k, v in before.items() if k != "seen"
         }
@@ -417,6 +445,14 @@ class AlertManager:
             for channel in self.channels:
                 channel.put(alert)
         return alert
+
+    def alert_level(self, model_level: str) -> str:
+        """The level alerts fire from: the model's, or the configured one when higher."""
+        level = model_level if model_level in LEVEL_ORDER else "high"
+        configured = self.rules.level
+        if configured is not None and LEVEL_ORDER[configured] > LEVEL_ORDER[level]:
+            return configured
+        return level
 
     def _make(
         self,

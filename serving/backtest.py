@@ -6,13 +6,19 @@ means the qualifying bars lie in [i + h, k + h] (h = the horizon in bars). Its s
 liquidations of all those bars, its peak the largest one: a $104M hour is never shown as the
 $7.7M hour before it.
 
-A flush counts as **warned** only when a score at or above the alert level came from a bar
-that opened within the label's horizon before the flush's first bar (the only scores whose
-label is about that flush) and strictly before it (lead > 0): a score of the flush's own bar,
-known only after it closed, warns of nothing. **False alarms** are the scored bars at or above
-the alert level whose label window held no flush. Every figure uses out-of-sample bars only:
-bars after the model's ``trained_until`` (the end of its training data); a flush whose warning
-window reaches back into the training data is marked in-sample and left out of the figures.
+An **alert bar** is one the model's alert rule alerts on: a score at or above its alert
+threshold and, for a model with a calm rule (:mod:`serving.alert_rule`), no squeeze of its label
+running at that bar (one ended within the calm window before it). Bars at the level inside a
+running squeeze are counted apart (``squeeze_bars``): the rule is silent there, as the model's
+evaluation judged it.
+
+A flush counts as **warned** only when an alert bar opened within the label's horizon before
+the flush's first bar (the only scores whose label is about that flush) and strictly before it
+(lead > 0): a score of the flush's own bar, known only after it closed, warns of nothing.
+**False alarms** are the alert bars whose label window held no flush. Every figure uses
+out-of-sample bars only: bars after the model's ``trained_until`` (the end of its training
+data); a flush whose warning window reaches back into the training data is marked in-sample and
+left out of the figures.
 """
 
 from __future__ import annotations
@@ -59,10 +65,20 @@ def warned_record(
     horizon: pd.Timedelta,
     step: pd.Timedelta,
     trained_until: pd.Timestamp | None,
+    running: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Mark each event warned / in-sample (in place) and sum up the out-of-sample record."""
+    """Mark each event warned / in-sample (in place) and sum up the out-of-sample record.
+
+    ``running``: per scored bar, whether a squeeze of the label was running (the calm rule is
+    silent there); None: every bar at the level is an alert bar (a model without a calm rule).
+    """
     oos = np.ones(len(times), dtype=bool) if trained_until is None else times > trained_until
-    alerting = np.isfinite(probability) & (probability >= alert_at) if alert_at is not None else None
+    at_level = np.isfinite(probability) & (probability >= alert_at) if alert_at is not None else None
+    alerting = at_level
+    silenced = None
+    if at_level is not None and running is not None:
+        silenced = at_level & np.asarray(running, dtype=bool)
+        alerting = at_level & ~silenced
     warned = in_window = 0
     for event in events:
         start = pd.Timestamp(event["start"])
@@ -97,6 +113,7 @@ def warned_record(
         "false_alarms": false_alarms,
         "false_alarms_per_week": false_alarms / weeks if false_alarms is not None and weeks else None,
         "alert_bars": int((alerting & oos).sum()) if alerting is not None else None,
+        "squeeze_bars": int((silenced & oos).sum()) if silenced is not None else None,
     }
 
 

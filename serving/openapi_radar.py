@@ -21,6 +21,17 @@ _RISK_LEVEL = {
     "type": ["string", "null"],
     "description": "low / elevated / high / extreme, by the thresholds fixed at training",
 }
+_ALERT_RULE = {
+    "type": ["object", "null"],
+    "description": "when the model alerts (serving.alert_rule): from `level`, and only after "
+    "`calm_hours` without a squeeze of its label (null: in every hour, a model saved before the "
+    "onset rule); `text`: the rule in words",
+    "properties": {
+        "level": {"type": "string"},
+        "calm_hours": _NUMBER_OR_NULL,
+        "text": {"type": "string"},
+    },
+}
 _MODE = {
     "type": "string",
     "enum": ["live", "replay", "simulated"],
@@ -113,6 +124,13 @@ SCHEMAS: dict[str, Any] = {
                 "description": "start of the window the probability covers (the bar's close)",
             },
             "until": {**_TIME_OR_NULL, "description": "end of the window the probability covers"},
+            "squeeze_running": {
+                "type": ["boolean", "null"],
+                "description": "true: a squeeze of the model's label ended in its calm window "
+                "(6 h) before this bar, 'squeeze under way': the alert rule gives no new alert; "
+                "false: a calm hour; null: not judged (below the model's alert level, or a "
+                "model without a calm rule)",
+            },
             "warnings": {"type": "array", "items": _ref("RadarWarning")},
         },
     },
@@ -182,7 +200,12 @@ SCHEMAS: dict[str, Any] = {
                             "name": _STRING_OR_NULL,
                             "label": _STRING_OR_NULL,
                             "base_rate": _NUMBER_OR_NULL,
-                            "alert_threshold": _NUMBER_OR_NULL,
+                            "alert_threshold": {
+                                **_NUMBER_OR_NULL,
+                                "description": "the probability from which the model alerts "
+                                "(in calm hours only under a calm rule)",
+                            },
+                            "alert_rule": _ALERT_RULE,
                             "thresholds": {"type": ["object", "null"]},
                             "track_record": {"type": ["object", "null"]},
                         },
@@ -210,6 +233,22 @@ SCHEMAS: dict[str, Any] = {
                 "items": {
                     "type": "object",
                     "properties": {"time": _TIME, "size": {"type": "number"}},
+                },
+            },
+            "backtest": {
+                "type": ["object", "null"],
+                "description": "what the radar said before each flush, out of sample, by the "
+                "model's alert rule: alert bars are at or above `alert_threshold` and, under "
+                "a calm rule, outside a running squeeze (`squeeze_bars`: bars at the level the "
+                "rule was silent on)",
+                "properties": {
+                    "alert_threshold": _NUMBER_OR_NULL,
+                    "alert_rule": _ALERT_RULE,
+                    "warned": {"type": ["integer", "null"]},
+                    "events": {"type": "integer"},
+                    "alert_bars": {"type": ["integer", "null"]},
+                    "squeeze_bars": {"type": ["integer", "null"]},
+                    "false_alarms": {"type": ["integer", "null"]},
                 },
             },
         },

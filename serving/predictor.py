@@ -49,6 +49,7 @@ from features.pipeline import (
 from features.schema import COLUMNS, SIGNAL_GROUPS
 from models import FlushModel
 from models.flush_model import RISK_LEVELS
+from serving.alert_rule import rule_of
 from serving.schemas import (
     ModelCard,
     ModelInfo,
@@ -308,6 +309,7 @@ class Predictor:
             "thresholds",
             "base_rate",
             "alert_threshold",
+            "alert_rule",
             "mlflow_version",
             "mlflow_run_id",
             "mlflow_name",
@@ -326,6 +328,7 @@ class Predictor:
             symbols=list(self.symbols),
             base_rate=self.base_rate,
             alert_threshold=self.model.alert_threshold,
+            alert_rule=rule_of(self.model),
             thresholds=self.model.thresholds,
             features=list(FEATURES),
             feature_descriptions={f: f"{description(f).measures} ({unit(f)})" for f in FEATURES},

@@ -44,6 +44,7 @@ from features.pipeline import MIN_WINDOW
 from features.scores import ScoreStore, to_json_text
 from features.store import MarketStore, normalize_symbol
 from serving import radar_metrics
+from serving.alert_rule import RecentBars, at_or_above, running_series, tape_span
 from serving.predictor import FLOORED_CODE
 from serving.radar_writer import WriteBehind, persist
 
@@ -87,6 +88,12 @@ class ScoredBar:
     has_drivers: bool = True
     """Whether ``drivers`` were computed: the radar computes them for the rows at or above the
     model's alert level; the others' come on demand (``/scores/{symbol}?drivers=1``)."""
+    alert_level: str = "high"  # the model's alert rule: the level it alerts from
+    calm_hours: float | None = None  # ... and only after this long without a squeeze (None: always)
+    squeeze_running: bool | None = None
+    """Did a squeeze of the model's label end within ``calm_hours`` before this bar (the model's
+    alert rule is silent then: "squeeze under way")? Judged only at or above the alert level of
+    a model with a calm rule (:mod:`serving.alert_rule`); None: not judged, or not known."""
 
     def window(self) -> dict[str, str] | None:
         """The window the probability covers (UTC): from the bar's close, ``horizon`` long."""
@@ -216,6 +223,7 @@ class Publisher:
                 "price": s.price,
                 "horizon": s.horizon or None,
                 "window": s.window(),
+                "squeeze_running": s.squeeze_running,
             }
             radar_metrics.PROBABILITY.labels(symbol=s.symbol).set(s.probability)
         for symbol, t in data_times.items():
@@ -305,6 +313,10 @@ class Radar:
         self.recent: dict[str, deque] = {}
         self.writer = WriteBehind(self.data_dir, self.bar, source) if write_behind else None
         self._scorers: dict[int, _RadarScorer] = {}
+        self.tape = RecentBars(self.step, seed=self._stored_bars)
+        """The label's columns of each symbol's recent bars: is a squeeze running
+        (:mod:`serving.alert_rule`)? Kept only for models with a calm alert rule."""
+        self._spans: dict[int, tuple[Any, pd.Timedelta] | None] = {}
         self.skipped: dict[str, str] = {}
         """Symbols whose stored data is unreadable, with the reason: left out, the others go on."""
 
@@ -432,6 +444,44 @@ class Radar:
             self.writer.flush()
         return self.store.read(symbol, self.bar, start=t - MIN_WINDOW + self.step, end=t)
 
+    def _stored_bars(self, symbol: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+        """Stored bars of [start, end]: what a symbol's tape starts from (bars the radar saw
+        before this start, already on disk)."""
+        return self.store.read(symbol, self.bar, start=start, end=end)
+
+    def _rule(self, predictor: Any) -> tuple[Any, pd.Timedelta] | None:
+        """The predictor's label and how much recent history its alert rule reads (None: no
+        calm rule), worked out once per model."""
+        key = id(predictor)
+        if key not in self._spans:
+            from serving.alert_rule import label_spec
+
+            model = predictor.model
+            calm = getattr(model, "calm_window", None)
+            try:
+                spec = label_spec(model)
+                self._spans[key] = None if calm is None else (spec, tape_span(spec, calm, self.step))
+            except (ValueError, TypeError):
+                self._spans[key] = None
+        return self._spans[key]
+
+    def _judge_running(self, scored: list[ScoredBar]) -> None:
+        """Mark, for the scores at or above their model's alert level under a calm rule,
+        whether a squeeze of the label is running (the only rows where it changes an alert)."""
+        for s in scored:
+            if s.calm_hours is None or not at_or_above(s.risk_level, s.alert_level):
+                continue
+            predictor = self.predictors.get(s.symbol)
+            rule = None if predictor is None else self._rule(predictor)
+            if rule is None:
+                continue
+            spec, span = rule
+            frame = self.tape.frame(s.symbol, s.time, span)
+            if frame is None or frame.index[-1] != s.time:
+                continue
+            running = running_series(frame, predictor.model, self.step, spec)
+            s.squeeze_running = None if running is None else bool(running[-1])
+
     # -- one bar close --------------------------------------------------------------------
     def on_bars(
         self, bars: Mapping[str, pd.DataFrame], closed_at: float | None = None
@@ -462,6 +512,10 @@ class Radar:
                 persist(self.data_dir, self.bar, self.source, {name: frame}, [])
             self._count_gaps(name, last, new.index)
             fresh[name] = new
+            predictor = self.predictors.get(name)
+            rule = None if predictor is None else self._rule(predictor)
+            if rule is not None:
+                self.tape.append(name, new, rule[1], rule[0].kind)
         for name, features in self._features(fresh).items():
             new = fresh[name]
             if isinstance(features, UnreadableDataError):
@@ -484,6 +538,7 @@ class Radar:
                 for k, t in enumerate(new.index)
             ]
         scored = self._score(rows)
+        self._judge_running(scored)
         horizon = pd.Timedelta(hours=24)
         for s in scored:
             recent = self.recent.setdefault(s.symbol, deque())
@@ -601,6 +656,8 @@ class _RadarScorer:
         self.label = predictor.info.label or ""
         self.horizon = _horizon(predictor)
         self.thresholds = {k: float(v) for k, v in (predictor.model.thresholds or {}).items()}
+        rule = predictor.model.alert_rule
+        self.alert_level, self.calm_hours = str(rule["level"]), rule["calm_hours"]
         self._seen = predictor.seen
         self._missing: dict[bytes, list[dict[str, str]]] = {}
 
@@ -636,6 +693,8 @@ class _RadarScorer:
                     "warning_details": warnings,
                     "horizon": self.horizon,
                     "thresholds": self.thresholds,
+                    "alert_level": self.alert_level,
+                    "calm_hours": self.calm_hours,
                 }
             )
         return out

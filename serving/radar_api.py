@@ -184,6 +184,9 @@ def _static(symbol: str, entry: dict[str, Any], bar: str) -> dict[str, Any]:
         "horizon": entry.get("horizon"),
         "from": (entry.get("window") or {}).get("from"),
         "until": (entry.get("window") or {}).get("until"),
+        # judged at or above the model's alert level under a calm rule (serving.alert_rule):
+        # true = a squeeze of the label ended in the calm window, no new alert ("under way")
+        "squeeze_running": entry.get("squeeze_running"),
     }
 
 
@@ -556,6 +559,7 @@ def model_block(symbol: str, entry: dict[str, Any]) -> dict[str, Any]:
         "label": entry.get("label"),
         "base_rate": None,
         "alert_threshold": None,
+        "alert_rule": None,
         "thresholds": None,
         "track_record": None,
     }
@@ -567,13 +571,16 @@ def model_block(symbol: str, entry: dict[str, Any]) -> dict[str, Any]:
         predictor = None
     if predictor is None:
         return block
+    from serving.alert_rule import rule_of
+
     meta = predictor.model.metadata
     thresholds = predictor.model.thresholds
     metrics = meta.get("metrics") or {}
     block.update(
         base_rate=meta.get("base_rate"),
         thresholds=thresholds,
-        alert_threshold=meta.get("alert_threshold") or thresholds.get("high"),
+        alert_threshold=predictor.model.alert_threshold,
+        alert_rule=rule_of(predictor.model),
         track_record=meta.get("track_record") or ({"metrics": metrics} if metrics else None),
     )
     return block
@@ -944,12 +951,14 @@ def label_events(
     data_dir: Path, symbol: str, bar: str, scored: pd.DataFrame
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, list[float | None] | None]:
     """Flushes in the scored range by the served model's label (whole cascades: size and peak),
-    what the radar said before each (warned within the horizon, out of sample only), and the
+    what the radar said before each (warned within the horizon, out of sample only, by the
+    model's alert rule: from its level, in calm hours only when it has a calm window), and the
     close price at each scored bar (:mod:`serving.backtest`)."""
     times = scored.index
     if len(times) == 0:
         return [], None, None
     from features.labels import LabelSpec, make_labels
+    from serving.alert_rule import label_spec, running_series
     from serving.backtest import cascades, warned_record
 
     spec, alert_at, trained_until, predictor = LabelSpec(), None, None, None
@@ -958,9 +967,8 @@ def label_events(
 
         predictor = STATE.get(symbol)
         if predictor is not None:
-            spec = LabelSpec.model_validate(dict(predictor.model.label_spec))
-            meta = predictor.model.metadata
-            alert_at = meta.get("alert_threshold") or predictor.model.thresholds.get("high")
+            spec = label_spec(predictor.model)
+            alert_at = predictor.model.alert_threshold
             until = predictor.info.trained_until
             trained_until = pd.Timestamp(until) if until else None
             if trained_until is not None and trained_until.tzinfo is None:
@@ -971,7 +979,14 @@ def label_events(
     step = parse_bar(bar)
     if not any(step % parse_bar(b) == pd.Timedelta(0) for b in store.bars(symbol)):
         return [], None, None  # no market data to make this bar from (unreadable data raises)
-    frame = store.read(symbol, bar, start=times[0], end=times[-1] + spec.horizon)
+    calm = None if predictor is None else predictor.model.calm_window
+    # a calm rule reads the squeezes that ended in the calm window before the first scored bar
+    lead = pd.Timedelta(0) if calm is None else calm + pd.Timedelta(spec.horizon)
+    wide = store.read(symbol, bar, start=times[0] - lead, end=times[-1] + spec.horizon)
+    running = None if calm is None else running_series(wide, predictor.model, bar)
+    if running is not None:
+        running = pd.Series(running, index=wide.index).reindex(times, fill_value=False).to_numpy(bool)
+    frame = wide[wide.index >= times[0]] if lead > pd.Timedelta(0) else wide
     close = _nulls(frame["close"].reindex(times).to_numpy(dtype=float)) if "close" in frame else None
     try:
         labels = make_labels(frame, spec, bar=bar)
@@ -991,8 +1006,13 @@ def label_events(
         pd.Timedelta(spec.horizon),
         step,
         trained_until,
+        running,
     )
     record["served_model"] = predictor is not None
+    if predictor is not None:
+        from serving.alert_rule import rule_of
+
+        record["alert_rule"] = rule_of(predictor.model)
     return events, record, close
 
 

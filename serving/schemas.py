@@ -443,10 +443,25 @@ class PredictBatchResponse(BaseModel):
     results: list[PredictResponse]
 
 
+class AlertRule(BaseModel):
+    """The rule the model's evaluation judged its alerts by, and every alert surface uses."""
+
+    level: RiskLevel = Field(description="the risk level from which the model alerts")
+    calm_hours: float | None = Field(
+        description="alerts only in hours after this long without a squeeze of the model's "
+        "label (while one runs: 'squeeze under way', no new alert); null: in every hour "
+        "(a model saved before the onset rule)"
+    )
+    text: str = Field(description="the rule in words")
+
+
 CARD_LABELS: dict[str, str] = {
     "model.version": "Model version (MLflow registry)",
     "base_rate": "Base rate: share of training bars followed by a squeeze (the usual risk)",
-    "alert_threshold": "Alert threshold: the probability at which risk becomes 'high'",
+    "alert_threshold": "Alert threshold: the probability from which the model alerts, in calm "
+    "hours only when its alert rule has a calm window (no squeeze of its label in the last 6 h)",
+    "alert_rule": "When the model alerts: from which risk level, and only after how many hours "
+    "without a squeeze of its label (calm_hours; null: in every hour)",
     "thresholds": "Where the risk levels elevated, high and extreme begin",
     "groups": "Signal groups the model uses (a request without one gets a warning)",
     "metrics": "Out-of-sample evaluation (walk-forward)",
@@ -464,6 +479,7 @@ class ModelCard(BaseModel):
     symbols: list[str] = Field(default_factory=list, description="symbols this model serves")
     base_rate: float | None = Field(None, description=CARD_LABELS["base_rate"])
     alert_threshold: float = Field(description=CARD_LABELS["alert_threshold"])
+    alert_rule: AlertRule = Field(description=CARD_LABELS["alert_rule"])
     thresholds: dict[str, float] = Field(description=CARD_LABELS["thresholds"])
     labels: dict[str, str] = Field(default_factory=lambda: dict(CARD_LABELS))
     features: list[str]
@@ -488,6 +504,7 @@ class ModelCard(BaseModel):
 __all__ = [
     "MAX_BARS",
     "MAX_BATCH",
+    "AlertRule",
     "Bar",
     "BarColumns",
     "Driver",

@@ -32,6 +32,13 @@
     return peak;
   }
 
+  // The model's alert rule, as the record counts alert bars: " in a calm hour (...)" or "".
+  function calmText() {
+    const rule = record && record.alert_rule;
+    if (!rule || !FR.isNum(rule.calm_hours)) return "";
+    return ", in a calm hour: no squeeze of the label in the " + rule.calm_hours + " h before";
+  }
+
   function recordText() {
     if (!record) return events.length ? events.length + " label events in the scored history." : "No label event in the scored history.";
     const h = FR.isNum(record.horizon_hours) ? record.horizon_hours : 1;
@@ -49,7 +56,10 @@
     } else {
       parts.push("Warned before " + record.warned + " of " + record.events + " flushes" +
         (FR.isNum(record.warned_share) ? " (" + FR.pct(record.warned_share) + ")" : "") +
-        ": an alert (≥ " + FR.pct(record.alert_threshold) + ") from a bar opening within the " + hText + " horizon before the flush's first bar, never at or after it.");
+        ": an alert (≥ " + FR.pct(record.alert_threshold) + calmText() + ") from a bar opening within the " + hText + " horizon before the flush's first bar, never at or after it.");
+      if (FR.isNum(record.squeeze_bars) && record.squeeze_bars) {
+        parts.push(record.squeeze_bars + " bar(s) at the alert level fell inside a running squeeze: the model's alert rule gives no alert there (squeeze under way), as its evaluation judged it.");
+      }
       parts.push("False alarms: " + record.false_alarms + " alert bars with no flush in the " + hText + " after them" +
         (FR.isNum(record.false_alarms_per_week) ? " (" + record.false_alarms_per_week.toFixed(1) + " per week)" : "") +
         ", over the same " + record.out_of_sample_bars.toLocaleString("en-US") + " bars.");

@@ -51,7 +51,7 @@
       '">' + warnings + " warning" + (warnings > 1 ? "s" : "") + "</span>" : "";
     const spark = d.sparkline ? FR.sparkline(d.sparkline.probability, d.risk_level, 120, 28) : "";
     return '<td class="sym"><a href="' + href + '">' + sym + "</a><small>" + FR.esc(d.bar || "") + "</small></td>" +
-      "<td>" + FR.badge(d.risk_level, d.stale) + "</td>" +
+      "<td>" + FR.badge(d.risk_level, d.stale) + FR.underway(d) + "</td>" +
       '<td class="num prob ' + (d.stale ? "stale-p" : "lvl-" + FR.esc(d.risk_level)) + '"' +
       (d.stale ? ' title="stale: the probability as it was, not now"' : "") + ">" + FR.pct(d.probability) + "</td>" +
       changeCell(d.change_1h) +
@@ -73,7 +73,7 @@
   }
 
   function rowKey(d) {
-    return [d.as_of, d.probability, d.risk_level, d.stale, d.top_driver, d.has_drivers, d.change_1h, (d.warnings || []).length].join("|");
+    return [d.as_of, d.probability, d.risk_level, d.stale, d.top_driver, d.has_drivers, d.change_1h, (d.warnings || []).length, d.squeeze_running].join("|");
   }
 
   function visible(d) {

@@ -229,7 +229,9 @@
     let html = '<dl class="kv">';
     html += "<dt>About</dt><dd>" + FR.esc(label || "not stated by the model") + "</dd>";
     if (FR.isNum(base)) html += "<dt>Base rate</dt><dd>" + FR.pct(base) + " of bars were followed by it in the training data</dd>";
-    if (FR.isNum(alertAt)) html += "<dt>Alert at</dt><dd>" + FR.pct(alertAt) + (FR.isNum(base) && base > 0 ? " (" + (alertAt / base).toFixed(1) + "× the base rate)" : "") + "</dd>";
+    const rule = FR.alertRuleText(m.alert_rule);
+    if (FR.isNum(alertAt)) html += "<dt>Alert at</dt><dd>" + FR.pct(alertAt) + (FR.isNum(base) && base > 0 ? " (" + (alertAt / base).toFixed(1) + "× the base rate)" : "") +
+      (rule ? '<div class="muted" id="alert-rule">' + FR.esc(rule) + "</div>" : "") + "</dd>";
     const lv = ["elevated", "high", "extreme"].filter((k) => FR.isNum(th[k])).map((k) => FR.badge(k) + " ≥ " + FR.pct(th[k])).join("<br>");
     if (lv) html += "<dt>Levels</dt><dd>" + lv + "</dd>";
     if (m.name || m.version) html += "<dt>Model</dt><dd>" + FR.esc(m.name || "") + (m.version ? " v" + FR.esc(m.version) : "") + "</dd>";
@@ -332,7 +334,7 @@
   function drawHeader(d) {
     $("probability").textContent = FR.pct(d.probability);
     $("probability").className = "big lvl-" + (d.risk_level || "unknown");
-    $("badge").innerHTML = FR.badge(d.risk_level, d.stale);
+    $("badge").innerHTML = FR.badge(d.risk_level, d.stale) + FR.underway(d);
     FR.markMode(d.mode, d.replay_ended);
     const c = d.change_1h;
     $("change").innerHTML = FR.isNum(c) ? '<span class="' + (c > 0 ? "up" : c < 0 ? "down" : "flat") + '">' + FR.pp(c) + "</span> <span class=muted>in 1 h</span>" : "";

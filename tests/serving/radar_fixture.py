@@ -26,6 +26,10 @@ NAMES = ["BTC", "ETH", "SOL", "XRP", "DOGE", "BNB", "ADA", "AVAX", "LINK", "TON"
 LEVELS = ("low", "elevated", "high", "extreme")
 THRESHOLDS = {"elevated": 0.02, "high": 0.05, "extreme": 0.12}
 SPARKLINE_POINTS = 96
+UNDERWAY = NAMES[1]
+"""The stand-in's symbol whose squeeze is under way (``squeeze_running``): no new alert."""
+ALERT_RULE = {"level": "high", "calm_hours": 6.0,
+              "text": "from high, in calm hours only (no squeeze of its label in the last 6 h)"}
 LABEL = "long liquidations of at least 0.5 % of open interest in the next hour"
 VERDICT_LINES = (
     (
@@ -184,6 +188,7 @@ class FixtureRadar:
             },
             "label": LABEL,
             "warnings": warnings,
+            "squeeze_running": m.symbol == UNDERWAY,
         }
 
     def risk(self) -> dict[str, Any]:
@@ -219,6 +224,7 @@ class FixtureRadar:
                 "label": LABEL,
                 "base_rate": 0.0085,
                 "alert_threshold": THRESHOLDS["high"],
+                "alert_rule": ALERT_RULE,
                 "thresholds": THRESHOLDS,
                 "track_record": {
                     "pr_auc": 0.21, "pr_auc_ci": [0.15, 0.27],

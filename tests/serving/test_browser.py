@@ -19,7 +19,13 @@ import pytest
 
 from tests.serving import browser as chrome
 from tests.serving.browser import SHOT_SIZE, browser, page, shots  # noqa: F401 (fixtures)
-from tests.serving.radar_fixture import VERDICT_LINES, FixtureRadar, fixture_app, serve_in_thread
+from tests.serving.radar_fixture import (
+    UNDERWAY,
+    VERDICT_LINES,
+    FixtureRadar,
+    fixture_app,
+    serve_in_thread,
+)
 from tests.serving.server_process import free_port
 
 pytestmark = pytest.mark.slow
@@ -95,6 +101,12 @@ def test_radar_lists_every_symbol_and_follows_new_bars_without_reload(
         "#rows tr:has(td.age.stale)", "rows => rows.map(r => r.dataset.symbol)"
     )
     assert set(flagged) == stale
+    # a symbol whose squeeze is under way says so (its alert rule gives no new alert there)
+    underway = p.eval_on_selector_all(
+        "#rows tr:has(.underway)", "rows => rows.map(r => r.dataset.symbol)"
+    )
+    assert underway == [UNDERWAY]
+    assert p.inner_text(f"#rows tr[data-symbol={UNDERWAY}] .underway") == "squeeze under way"
     p.check("#stale-only")
     shown = p.eval_on_selector_all("#rows tr:not(.hidden)", "rows => rows.map(r => r.dataset.symbol)")
     assert set(shown) == stale
@@ -168,6 +180,9 @@ def test_symbol_page_draws_time_aligned_charts_and_explains_the_number(
     assert asof.startswith("scored bar: ") and "(closed " in asof, asof
     assert p.query_selector("#mode-mark") is None, "live data carries no SIMULATED/REPLAY mark"
     assert "0.85 %" in meaning  # the base rate from the model block
+    # the alert level with the model's rule: calm hours only
+    assert "in calm hours only (no squeeze of its label in the last 6 h)" in p.inner_text("#alert-rule")
+    assert p.query_selector("#badge .underway") is None, "BTC's squeeze is not under way"
     assert p.eval_on_selector("#reliability canvas", "c => c.width") > 100
 
     updates = int(p.evaluate("document.body.dataset.updates"))
