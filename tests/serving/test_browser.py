@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from tests.serving import browser as chrome
@@ -219,8 +220,15 @@ def test_backtest_page_marks_every_flush_and_scrolls_to_it(
     p.click("#events tbody tr:nth-child(2)")
     zoomed = p.inner_text("#range")
     assert zoomed != whole
-    start = events[1]["time"][:10]
-    assert start in zoomed, f"the chart shows the day of the chosen flush ({start}): {zoomed}"
+    # the zoomed range ("2026-11-09 18:15 UTC → 2026-11-11 00:15 UTC") holds the chosen flush;
+    # compared as times, since a range across midnight need not print the flush's own date
+    shown = [pd.Timestamp(part.strip().removesuffix(" UTC"), tz="UTC") for part in zoomed.split("→")]
+    chosen = pd.Timestamp(events[1]["time"])
+    chosen = chosen.tz_localize("UTC") if chosen.tzinfo is None else chosen.tz_convert("UTC")
+    assert len(shown) == 2 and shown[0] <= chosen <= shown[1], (
+        f"the chart shows the chosen flush ({events[1]['time']}): {zoomed}"
+    )
+    assert shown[1] - shown[0] < pd.Timedelta(days=3), f"the chart zoomed in: {zoomed}"
     # the record: warned within the horizon before each flush's first bar, out of sample only
     record = radar.scores("BTC")["backtest"]  # type: ignore[index]
     note = p.inner_text("#events-note")
