@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import model_experiments as me
+import split_candidates
 
 from features import LabelSpec, labelled_windows
 from training.budget import equal_budget_thresholds
@@ -36,12 +37,8 @@ from training.jobs import read_persistence, read_strength, with_alert_rule
 from training.protocol import ProtocolConfig
 from training.walkforward import WalkForwardConfig
 
-SETUPS = {
-    "split 02-20": {"test_from": pd.Timestamp("2026-02-20", tz="UTC")},
-    "split 03-04": {"test_from": pd.Timestamp("2026-03-04", tz="UTC")},
-    "wf 30d": {"n_folds": 6, "min_train": pd.Timedelta("30D")},
-    "train defaults": {},
-}
+# split_candidates' three real placements, plus `flushrisk train`'s defaults (5 folds after 40 %)
+SETUPS = {**split_candidates.SETUPS, "train defaults": {}}
 # rule name -> (odds multiple of the alert level, silent while a squeeze runs)
 RULES = {"every hour, high": (4.0, False), "calm, high": (4.0, True), "calm, 3x": (3.0, True),
          "calm, elevated (kept)": (2.0, True)}
