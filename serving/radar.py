@@ -95,6 +95,12 @@ class ScoredBar:
     alert rule is silent then: "squeeze under way")? Judged only at or above the alert level of
     a model with a calm rule (:mod:`serving.alert_rule`); None: not judged, or not known."""
 
+    def alerting(self) -> bool:
+        """Whether this score is an alert by its model's rule: at or above the alert level,
+        and not while a squeeze of the label runs (unknown counts as not running, as in
+        :meth:`models.flush_model.FlushModel.alerts`)."""
+        return at_or_above(self.risk_level, self.alert_level) and self.squeeze_running is not True
+
     def window(self) -> dict[str, str] | None:
         """The window the probability covers (UTC): from the bar's close, ``horizon`` long."""
         if not self.bar or not self.horizon:
@@ -224,8 +230,10 @@ class Publisher:
                 "horizon": s.horizon or None,
                 "window": s.window(),
                 "squeeze_running": s.squeeze_running,
+                "alerting": s.alerting(),
             }
             radar_metrics.PROBABILITY.labels(symbol=s.symbol).set(s.probability)
+            radar_metrics.ALERTING.labels(symbol=s.symbol).set(1.0 if s.alerting() else 0.0)
         for symbol, t in data_times.items():
             entry = self.symbols.setdefault(symbol, {})
             entry["data_time"] = t.isoformat()

@@ -220,21 +220,26 @@ def _stale_after_s(bar: str) -> float:
     return STALE_BARS * parse_bar(bar).total_seconds()
 
 
-def _set_gauges(symbol: str, probability: float | None, fresh: dict[str, Any]) -> None:
-    age_gauge, stale_gauge, probability_gauge = _gauges_of(symbol)
+def _set_gauges(
+    symbol: str, probability: float | None, fresh: dict[str, Any], alerting: bool | None = None
+) -> None:
+    age_gauge, stale_gauge, probability_gauge, alerting_gauge = _gauges_of(symbol)
     age_gauge.set(max(fresh["data_age_seconds"] or 0.0, 0.0))
     stale_gauge.set(1.0 if fresh["stale"] else 0.0)
     if probability is not None:
         probability_gauge.set(float(probability))
+    if alerting is not None:
+        alerting_gauge.set(1.0 if alerting else 0.0)
 
 
 @functools.lru_cache(maxsize=8192)
-def _gauges_of(symbol: str) -> tuple[Any, Any, Any]:
-    """A watched symbol's three gauges, looked up once: 400 symbols' ``labels()`` look-ups
+def _gauges_of(symbol: str) -> tuple[Any, Any, Any, Any]:
+    """A watched symbol's four gauges, looked up once: 400 symbols' ``labels()`` look-ups
     every second cost more than setting the values, in a thread that holds the GIL."""
     return (radar_metrics.DATA_AGE.labels(symbol=symbol),
             radar_metrics.STALE.labels(symbol=symbol),
-            radar_metrics.PROBABILITY.labels(symbol=symbol))
+            radar_metrics.PROBABILITY.labels(symbol=symbol),
+            radar_metrics.ALERTING.labels(symbol=symbol))
 
 
 def summary(
@@ -243,7 +248,7 @@ def summary(
     """One symbol's row of /risk: the published score, its freshness and warnings."""
     bar = snap.get("bar", "1h")
     fresh = _freshness(_end_ns(entry, parse_bar(bar)), now, bar, _published_warnings(entry))
-    _set_gauges(symbol, entry.get("probability"), fresh)
+    _set_gauges(symbol, entry.get("probability"), fresh, entry.get("alerting"))
     return {**_static(symbol, entry, bar), **fresh}
 
 
@@ -258,6 +263,7 @@ class _Row:
     members: str
     end_ns: int | None
     warnings: list[dict[str, Any]]
+    alerting: bool | None = None  # an alert by the model's rule (None: an older snapshot)
     gauged_stale: bool | None = None  # the staleness the gauges were last set to
     fresh_tail: str = ""
     """The row's JSON end while it is fresh (``"stale":false`` and its published warnings): only
@@ -285,6 +291,7 @@ def _rows(snap: dict[str, Any]) -> list[_Row]:
             _Row(
                 symbol=symbol,
                 probability=entry.get("probability"),
+                alerting=entry.get("alerting"),
                 members=json.dumps(
                     _static(symbol, entry, bar), separators=(",", ":"), default=_plain,
                     allow_nan=False,
@@ -339,7 +346,7 @@ def risk_body(
             parts.append("{" + row.members + "," + dynamic[1:])
         if gauges or row.gauged_stale is not is_stale:
             _set_gauges(row.symbol, row.probability,
-                        fresh or {"data_age_seconds": age, "stale": is_stale})
+                        fresh or {"data_age_seconds": age, "stale": is_stale}, row.alerting)
             row.gauged_stale = is_stale
         if stale is not None:
             stale.append(is_stale)

@@ -32,6 +32,14 @@ STALE = _metrics.Gauge(
     labelnames=["symbol"],
     multiprocess_mode="mostrecent",
 )
+ALERTING = _metrics.Gauge(
+    name="flushrisk_alerting",
+    documentation="1 when a symbol's latest score is an alert by its model's rule (at or above "
+    "the model's alert level and, under a calm-hour rule, no squeeze of its label running), "
+    "else 0: what the radar's own alerts follow",
+    labelnames=["symbol"],
+    multiprocess_mode="mostrecent",
+)
 COLLECTOR_ERRORS = _metrics.Counter(
     name="flushrisk_collector_errors",
     documentation="Collector errors (network, exchange, rate limit, websocket drop, store)",

@@ -176,3 +176,18 @@ def test_the_model_card_states_the_alert_rule(model_dir, predictor):
     assert calm.alert_threshold == calm.thresholds["elevated"]
     assert "calm hours" in calm.labels["alert_threshold"]
     assert "alert_rule" in calm.labels and "alert_rule" not in calm.metadata
+
+
+def test_a_score_is_an_alert_by_its_models_rule():
+    """What the snapshot's ``alerting`` and the ``flushrisk_alerting`` gauge (read by the shipped
+    Grafana rule) say: at or above the model's alert level, not while a squeeze of its label runs."""
+    from serving.radar import ScoredBar
+
+    def bar(level: str, running: bool | None, alert_level: str = "elevated") -> ScoredBar:
+        return ScoredBar("BTC", pd.Timestamp("2026-01-01", tz="UTC"), 0.3, level, [], "m:1", "", 80,
+                         [], alert_level=alert_level, calm_hours=6.0, squeeze_running=running)
+
+    assert bar("elevated", False).alerting() and bar("extreme", None).alerting()
+    assert not bar("elevated", True).alerting()  # squeeze under way: no new alert
+    assert not bar("low", False).alerting()
+    assert not bar("elevated", False, alert_level="high").alerting()  # a legacy model's level

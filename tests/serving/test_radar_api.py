@@ -153,4 +153,9 @@ def test_grafana_examples_use_only_exported_metrics(api, radar_dir):
         used |= set(re.findall(r"flushrisk_[a-z_]+", (examples / name).read_text()))
     used = {u for u in used if u not in ("flushrisk_radar",)}
     assert used and used <= exported, used - exported
+    # the onset-alert gauge the alert rule reads is each symbol's published "alerting"
+    entries = json.loads(snapshot_path(radar_dir).read_text())["symbols"]
+    for symbol, entry in entries.items():
+        line = f'flushrisk_alerting{{symbol="{symbol}"}} {1.0 if entry["alerting"] else 0.0}'
+        assert line in metrics, line
     assert 'flushrisk_gap_bars_total{symbol="*"} 3.0' in metrics
