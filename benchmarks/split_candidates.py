@@ -80,6 +80,14 @@ def hours_since_burst(X: pd.DataFrame, frame: pd.DataFrame, share: float = 2e-4)
     return X.assign(hours_since_liq_burst=out)
 
 
+def liq_usd(X: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """Last hour's and the last 3 hours' long liquidations in USD (log): what persistence reads,
+    in the label's own unit, beside the shares of open interest the model has."""
+    usd = frame.reindex(X.index)["long_liq_usd"]
+    return X.assign(liq_long_usd_1h=np.log1p(usd.to_numpy()),
+                    liq_long_usd_3h=np.log1p(usd.rolling(3, min_periods=1).sum().to_numpy()))
+
+
 def swing_low(X: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     f = frame.reindex(X.index)
     return X.assign(dist_low_6h=(f["close"] / f["low"].rolling(6, min_periods=1).min() - 1).to_numpy(),
@@ -144,6 +152,7 @@ def table() -> dict:
         "swing_since4": (lambda X, f: hours_since_burst(swing_low(X, f), f, 4e-4), {"mono": True}),
         "combo": (lambda X, f: rebuild(hours_since_burst(swing_low(levels_vol(X, f), f), f, 4e-4), f), {"mono": True}),
         "calmhour": (calm_hour, {"mono": True}),
+        "liqusd": (liq_usd, {"mono": True}),
         "odds2": (None, {"mono": True, "train": {"odds_multiples": (1.5, 2.0, 8.0)}}),
         "odds3": (None, {"mono": True, "train": {"odds_multiples": (2.0, 3.0, 8.0)}}),
         "odds5": (None, {"mono": True, "train": {"odds_multiples": (2.0, 5.0, 8.0)}}),
@@ -174,12 +183,14 @@ def cell(XX: pd.DataFrame, y: pd.Series, frame: pd.DataFrame, spec: LabelSpec, w
     thresholds, _ = wf.budget_thresholds()
     rep = protocol_report(wf.predictions, wf.y, wf.index, wf.bar, thresholds,
                           config=config.protocol, folds=wf.fold_of_row)
-    ev = events_section(wf, None, frame, spec, protocol=config.protocol)["predictors"]
+    events = events_section(wf, None, frame, spec, protocol=config.protocol)
+    ev, same = events["predictors"], (events.get("same_rule") or {}).get("onset_hits") or {}
     d = rep["differences"]["logistic"]["pr_auc"]
     return (f"{rep['metrics']['model']['pr_auc']:.3f}/{rep['metrics']['logistic']['pr_auc']:.3f}"
             f" [{d['ci'][0]:+.3f},{d['ci'][1]:+.3f}] onsets {ev['model']['onset_hits']}/"
             f"{ev['logistic']['onset_hits']}/{ev['persistence']['onset_hits']}"
             f" (alerts {ev['model']['alert_share']:.1%}/{ev['persistence']['alert_share']:.1%})"
+            f" same rule l/p {same.get('logistic', '-')}/{same.get('persistence', '-')}"
             f"{curve(wf, args.curve)}")
 
 
