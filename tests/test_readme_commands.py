@@ -95,6 +95,9 @@ def test_readme_commands_run_in_order_on_a_fresh_home(tmp_path: Path) -> None:
         )
     try:
         _wait_until_ready(quickstart, port, log)
+        # the file the README posts exists once the quickstart says "ready ... ask it" (curl
+        # would post an EMPTY body for a missing file, and the answer would be a 400)
+        assert (home / "requests" / "btc_bars.json").is_file(), log.read_text()[-3000:]
         # (3) the first request, as the README writes it, in the quickstart's home
         # -w adds the status on a line of its own, so a failure names it
         curl = blocks[2].replace("3000", str(port)).replace("curl ", "curl -sS -w '\\n%{http_code}' ", 1)

@@ -256,8 +256,16 @@ def quickstart(
         f"[bold]Review the runs in MLflow:[/] {mlflow_ui}", highlight=False, soft_wrap=True
     )
 
+    examples: list[tuple[Path, Path]] = []
+
+    def prepare() -> None:
+        # the request files exist before the ready line is printed: a reader (or script) that
+        # copies the printed curl at once never posts a file that is still being written
+        if store_has_hourly(paths.data_dir, symbol):
+            examples.append(write_examples(symbol, paths))
+
     def ask() -> None:
-        how_to_ask(symbol, paths, url)
+        how_to_ask(symbol, paths, url, examples[0] if examples else None)
 
     if Step.serve not in wanted:
         serve = (
@@ -266,6 +274,7 @@ def quickstart(
             if home
             else "flushrisk serve"
         )
+        prepare()
         console.print(f"\n[bold]Serve it[/] with `{serve}`, then ask it:", highlight=False)
         ask()
         return
@@ -282,6 +291,7 @@ def quickstart(
         if radar is not None:
             start_radar(radar, symbol, url)
 
+    prepare()  # before the server starts: its "ready ...; ask it:" line comes with the files
     try:
         code = run_server(
             [tag], paths.bentoml_home, port, host, on_ready=ready, data_dir=paths.data_dir
@@ -340,12 +350,15 @@ def start_radar(radar: QuickstartRadar, symbol: str, url: str) -> None:
     )
 
 
-def how_to_ask(symbol: str, paths: QuickstartPaths, url: str) -> None:
-    """Print ready requests: curl with a file of bars, features instead, flushrisk predict."""
-    if not store_has_hourly(paths.data_dir, symbol):
+def how_to_ask(
+    symbol: str, paths: QuickstartPaths, url: str, written: tuple[Path, Path] | None = None
+) -> None:
+    """Print ready requests: curl with a file of bars, features instead, flushrisk predict
+    (``written``: the request files :func:`write_examples` made; None: a generic curl)."""
+    if written is None:
         console.print(curl_example(url), highlight=False, soft_wrap=True)
         return
-    bars_path, features_path = write_examples(symbol, paths)
+    bars_path, features_path = written
     console.print(curl_example(url, bars_path), highlight=False, soft_wrap=True)
     console.print(
         f"[dim]precomputed features instead of bars: -d @{features_path}[/]", highlight=False
