@@ -28,6 +28,7 @@ from features.labels import CALM_WINDOW, running_cascade
 from features.store import MarketStore, data_versions, lineage_tags, normalize_symbol
 from models.flush_model import FlushModel
 from training.fit import (
+    DESIGN_NOTE,
     MODEL,
     FoldResult,
     TrainConfig,
@@ -342,6 +343,7 @@ def _setup(data: DataRequest, meta: Any, spec: Any, config: TrainConfig, wf: Wal
         "folds": len(wf.folds),
         "fold_periods": fold_periods(wf),
         "walk_forward": config.walk_forward.params(),
+        "design_note": DESIGN_NOTE,
     }
 
 

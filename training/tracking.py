@@ -201,6 +201,9 @@ def run_description(report: dict[str, Any], data_source: str) -> str:
     ]
     if events:
         lines.append(f"**Event study:** {events}")
+    note = (report.get("setup") or {}).get("design_note")
+    if note:
+        lines.append(f"**Design, measured on real data:** {note}")
     lines.append("")
     lines.append("Full tables (every baseline with CIs, per fold, reliability, events): `report.json`.")
     return "\n".join(lines)
