@@ -407,7 +407,10 @@ class Predictor:
             if floor is not None:
                 probabilities[i] = floor
         levels = self._risk_levels(probabilities)
-        present = (self._seen & ~np.isnan(rows)).sum(axis=1).tolist()
+        if len(rows) == 1:  # /predict: one count, without a reduction along an axis
+            present = [int(np.count_nonzero(self._seen & ~np.isnan(rows[0])))]
+        else:
+            present = (self._seen & ~np.isnan(rows)).sum(axis=1).tolist()
         return [
             PredictResponse(
                 symbol=symbol,
