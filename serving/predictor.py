@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from features.descriptions import (
-    describe,
+    describe_natural,
     description,
     natural_value,
     number,
@@ -348,8 +348,10 @@ class Predictor:
 
     # -- predictions ----------------------------------------------------------------------
     def predict(self, request: PredictRequest, now: datetime | None = None) -> PredictResponse:
-        """Answer one validated request (raises RequestError for what validation cannot see)."""
-        return self.predict_many([request], now, batch=False)[0]
+        """Answer one validated request (raises RequestError for what validation cannot see):
+        :meth:`predict_many` of one request, without its batch's set-up."""
+        row, as_of, warnings = self._prepare(request, now or datetime.now(UTC))
+        return self.respond([request.symbol], row[None, :], [(as_of, warnings)])[0]
 
     def predict_many(
         self,
@@ -601,7 +603,7 @@ class Predictor:
         return [
             {
                 "feature": FEATURES[j],
-                "text": describe(FEATURES[j], raw, context),
+                "text": describe_natural(FEATURES[j], natural, context),
                 "value": natural,
                 "unit": _UNITS[j],
                 "raw_value": raw,
