@@ -213,6 +213,9 @@ class Predictor:
         self.features_used = int(self._seen.sum())
         self._tolerance = _RANGE_TOLERANCE * np.where(self._seen, self._hi - self._lo, 0.0)
         self._below = self._lo - self._tolerance  # outside_range's lower cut, once
+        # x - hi is an invalid operation (inf - inf, a warning) only where hi is infinite:
+        # otherwise outside_range needs no errstate (comparisons with NaN are quiet)
+        self._infinite_max = bool(np.isinf(self._hi).any())
         # Per signal group the model was trained with: the features it feeds (those that have
         # no value when the group's columns are absent), found by running the pipeline.
         self._group_features = self._feature_dependencies()
@@ -707,13 +710,18 @@ class Predictor:
     def outside_range(self, rows: np.ndarray) -> np.ndarray:
         """Per row and feature: a seen feature's value outside its training range (with the
         tolerance); ``rows`` is one row or a 2-D array in FEATURES order."""
+        if self._infinite_max:
+            with np.errstate(invalid="ignore"):
+                return self._outside(rows)
+        return self._outside(rows)
+
+    def _outside(self, rows: np.ndarray) -> np.ndarray:
         # a - b > 0 exactly when a > b (IEEE), so these are lo - tol - x > 0 and
         # x - hi - tol > 0 with one temporary array instead of four
-        with np.errstate(invalid="ignore"):
-            outside = rows < self._below
-            outside |= (rows - self._hi) > self._tolerance
-            outside &= self._seen
-            return outside
+        outside = rows < self._below
+        outside |= (rows - self._hi) > self._tolerance
+        outside &= self._seen
+        return outside
 
     def _range_warnings(self, row: np.ndarray) -> list[PredictionWarning]:
         outside = self.outside_range(row)
