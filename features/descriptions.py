@@ -634,6 +634,18 @@ def describe(
     natural = natural_value(feature, float(value))  # once: plausible() reads the same number
     if not plausible_natural(natural):
         return f"{entry.subject}: {float(value):.6g}, beyond any plausible value"
+    return _described(entry, natural, row)
+
+
+def describe_natural(
+    feature: str, natural: float, row: Mapping[str, float | None] | None = None
+) -> str:
+    """:func:`describe` of a value the caller already converted to its natural unit and found
+    plausible (a driver has both): the same words, without converting it again."""
+    return _described(description(feature), natural, row)
+
+
+def _described(entry: Description, natural: float, row: Mapping[str, float | None] | None) -> str:
     phrase = _phrase(entry.template, natural)
     context = row.get(entry.context) if row is not None and entry.context else None
     if context is not None and math.isfinite(float(context)):
@@ -647,6 +659,7 @@ __all__ = [
     "Description",
     "Unit",
     "describe",
+    "describe_natural",
     "description",
     "natural_value",
     "number",

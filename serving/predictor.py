@@ -19,6 +19,7 @@ milliseconds.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 from collections.abc import Iterator, Mapping, Sequence
@@ -30,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from features.descriptions import (
-    describe,
+    describe_natural,
     description,
     natural_value,
     number,
@@ -76,6 +77,7 @@ FLOORED_CODE = "probability_floored"
 # A warning lists at most this many features by name; the rest are counted.
 _LIST_AT_MOST = 8
 _INDEX = {name: j for j, name in enumerate(FEATURES)}
+_UNITS = [unit(name) for name in FEATURES]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -210,6 +212,10 @@ class Predictor:
         self.base_rate: float | None = float(base) if base is not None else None
         self.features_used = int(self._seen.sum())
         self._tolerance = _RANGE_TOLERANCE * np.where(self._seen, self._hi - self._lo, 0.0)
+        self._below = self._lo - self._tolerance  # outside_range's lower cut, once
+        # x - hi is an invalid operation (inf - inf, a warning) only where hi is infinite:
+        # otherwise outside_range needs no errstate (comparisons with NaN are quiet)
+        self._infinite_max = bool(np.isinf(self._hi).any())
         # Per signal group the model was trained with: the features it feeds (those that have
         # no value when the group's columns are absent), found by running the pipeline.
         self._group_features = self._feature_dependencies()
@@ -345,8 +351,10 @@ class Predictor:
 
     # -- predictions ----------------------------------------------------------------------
     def predict(self, request: PredictRequest, now: datetime | None = None) -> PredictResponse:
-        """Answer one validated request (raises RequestError for what validation cannot see)."""
-        return self.predict_many([request], now, batch=False)[0]
+        """Answer one validated request (raises RequestError for what validation cannot see):
+        :meth:`predict_many` of one request, without its batch's set-up."""
+        row, as_of, warnings = self._prepare(request, now or datetime.now(UTC))
+        return self.respond([request.symbol], row[None, :], [(as_of, warnings)])[0]
 
     def predict_many(
         self,
@@ -403,8 +411,11 @@ class Predictor:
             floor = self.floor_probability(model_probabilities[i], warnings)
             if floor is not None:
                 probabilities[i] = floor
-        levels = self._risk_levels(np.array(probabilities, dtype=np.float64))
-        present = (self._seen & ~np.isnan(rows)).sum(axis=1).tolist()
+        levels = self._risk_levels(probabilities)
+        if len(rows) == 1:  # /predict: one count, without a reduction along an axis
+            present = [int(np.count_nonzero(self._seen & ~np.isnan(rows[0])))]
+        else:
+            present = (self._seen & ~np.isnan(rows)).sum(axis=1).tolist()
         return [
             PredictResponse(
                 symbol=symbol,
@@ -431,15 +442,20 @@ class Predictor:
             )
         ]
 
-    def _risk_levels(self, probabilities: np.ndarray) -> list[str]:
-        """FlushModel.risk_levels with the level edges read once (same searchsorted)."""
+    def _risk_levels(self, probabilities: list[float]) -> list[str]:
+        """FlushModel.risk_levels with the level edges read once: ``bisect_right`` on Python
+        floats finds what ``np.searchsorted(edges, p, side="right")`` finds in sorted edges
+        (NaN too: after every edge), without an array for one answer."""
         edges, names = self._level_edges
-        return [names[i] for i in np.searchsorted(edges, probabilities, side="right").tolist()]
+        if edges != sorted(edges):  # not levels; searchsorted answers as it always did
+            found = np.searchsorted(np.array(edges), np.array(probabilities), side="right")
+            return [names[i] for i in found.tolist()]
+        return [names[bisect.bisect_right(edges, p)] for p in probabilities]
 
     @functools.cached_property
-    def _level_edges(self) -> tuple[np.ndarray, tuple[str, ...]]:
+    def _level_edges(self) -> tuple[list[float], tuple[str, ...]]:
         thresholds = self.model.thresholds
-        return np.array([thresholds[k] for k in RISK_LEVELS[1:]], dtype=np.float64), RISK_LEVELS
+        return [float(thresholds[k]) for k in RISK_LEVELS[1:]], RISK_LEVELS
 
     def floor_probability(self, p: float, warnings: list[PredictionWarning]) -> float | None:
         """The base rate, when inputs are missing and the model says less (else None).
@@ -473,6 +489,8 @@ class Predictor:
         this booster is checked when the Predictor is built (``_contrib_is_margin``); if not,
         the model's own probability is used and the drivers still come from the SHAP values.
         """
+        if len(rows) == 1 and self._contrib_is_margin:
+            return self._score_one(rows)
         rows, contrib, margin, probabilities = self.explained(rows)
         drivers = [
             self._drivers(values, row_contrib, m, p)
@@ -482,6 +500,26 @@ class Predictor:
         ]
         return probabilities, drivers
 
+    def _score_one(self, rows: np.ndarray) -> tuple[np.ndarray, list[list[dict[str, Any]]]]:
+        """:meth:`score` of one row (/predict) with one calibration instead of two.
+
+        The probability and the drivers' probabilities without their push go through the
+        calibrator as one array, ``[margin, margin - shap_1, ...]``: sigmoid and calibrator work
+        element by element, so each number is the one separate calls give (batch scoring
+        calibrates whole arrays and tests/serving/test_batch.py checks it equals /predict).
+        """
+        rows, contrib, margin = self._contributions(rows)
+        values, row_contrib = rows[0], contrib[0, : len(FEATURES)]
+        top, shap = self._top(values, row_contrib)
+        m = float(margin[0])
+        # the same subtraction as margin - shap in numpy (IEEE doubles either way)
+        calibrated = self.model.calibrator(_sigmoid(np.array([m, *(m - c for c in shap)])))
+        probability = calibrated[:1]
+        if not top:
+            return probability, [[]]
+        p, *without = calibrated.tolist()
+        return probability, [self._worded(values, top, shap, p, without)]
+
     def explained(
         self, rows: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -490,6 +528,15 @@ class Predictor:
         # Row-major always: the linear part's terms and the SHAP sums are floating-point sums
         # whose order follows the layout, and a column-major frame (DataFrame.to_numpy) would
         # give drivers that differ from /predict's in the last bit.
+        rows, contrib, margin = self._contributions(rows)
+        if self._contrib_is_margin:
+            probabilities = self.model.calibrator(_sigmoid(margin))
+        else:
+            probabilities = self.model.predict_proba(rows)
+        return rows, contrib, margin, probabilities
+
+    def _contributions(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows (inf as NaN), their contributions and log-odds (see :meth:`explained`)."""
         rows = np.ascontiguousarray(np.where(np.isinf(rows), np.nan, rows))
         # tree SHAP, plus the linear part's exact terms for a blended model (models.linear)
         if len(rows) == 1 and self._fast_contributions is not None:  # same numbers, less set-up
@@ -501,12 +548,7 @@ class Predictor:
             )
         else:
             contrib = self.model.contributions(rows)
-        margin = contrib.sum(axis=1)
-        if self._contrib_is_margin:
-            probabilities = self.model.calibrator(_sigmoid(margin))
-        else:
-            probabilities = self.model.predict_proba(rows)
-        return rows, contrib, margin, probabilities
+        return rows, contrib, contrib.sum(axis=1)
 
     def _drivers(
         self, values: np.ndarray, contrib: np.ndarray, margin: float, probability: float
@@ -516,12 +558,25 @@ class Predictor:
         A feature without a value is never a driver: its SHAP value describes the model's
         missing-value branch, not anything the market showed.
         """
-        order = np.argsort(-np.abs(np.where(np.isnan(values), 0.0, contrib)), kind="stable")
+        top, shap = self._top(values, contrib)
+        if not top:
+            return []
+        without = self.model.calibrator(_sigmoid(margin - np.array(shap, dtype=np.float64)))
+        return self._worded(values, top, shap, probability, without.tolist())
+
+    @staticmethod
+    def _top(
+        values: np.ndarray, contrib: np.ndarray
+    ) -> tuple[list[tuple[int, float, float]], list[float]]:
+        """(position, raw value, natural value) of each driver of a row, and their SHAP values,
+        largest first (see :meth:`_drivers`)."""
+        order = (-np.abs(np.where(np.isnan(values), 0.0, contrib))).argsort(kind="stable")
         # A value no market can show (inf, or beyond MAX_NATURAL) has no number to give: it is
         # named by the out_of_training_range warning instead of being a driver.
-        # (position, raw value, natural value) of each driver, read as Python floats (one row:
-        # no per-element numpy calls); the natural value is computed once, as plausible() does
+        # Read as Python floats (one row: no per-element numpy calls); the natural value is
+        # computed once, as plausible() does.
         top: list[tuple[int, float, float]] = []
+        shap: list[float] = []
         row_values, row_contrib = values.tolist(), contrib.tolist()
         # the TOP_DRIVERS largest among the features that can be drivers: a row whose largest
         # contributions all come from impossible values is still explained by its ordinary ones
@@ -532,26 +587,33 @@ class Predictor:
             natural = natural_value(FEATURES[j], raw)
             if plausible_natural(natural):
                 top.append((j, raw, natural))
+                shap.append(row_contrib[j])
                 if len(top) == TOP_DRIVERS:
                     break
-        if not top:
-            return []
-        shap = np.array([row_contrib[j] for j, _, _ in top], dtype=np.float64)
-        without = self.model.calibrator(_sigmoid(margin - shap))
+        return top, shap
+
+    @staticmethod
+    def _worded(
+        values: np.ndarray,
+        top: list[tuple[int, float, float]],
+        shap: list[float],
+        probability: float,
+        without: list[float],
+    ) -> list[dict[str, Any]]:
+        """The drivers as /predict answers them: words, numbers, and the change in probability
+        (``without``: the calibrated probability with each driver's push removed)."""
         context = _RowValues(values)
         return [
             {
                 "feature": FEATURES[j],
-                "text": describe(FEATURES[j], raw, context),
+                "text": describe_natural(FEATURES[j], natural, context),
                 "value": natural,
-                "unit": unit(FEATURES[j]),
+                "unit": _UNITS[j],
                 "raw_value": raw,
                 "contribution": float(probability - p_without),
                 "contribution_log_odds": c,
             }
-            for (j, raw, natural), c, p_without in zip(
-                top, shap.tolist(), without.tolist(), strict=True
-            )
+            for (j, raw, natural), c, p_without in zip(top, shap, without, strict=True)
         ]
 
     def _prepare(
@@ -648,17 +710,22 @@ class Predictor:
     def outside_range(self, rows: np.ndarray) -> np.ndarray:
         """Per row and feature: a seen feature's value outside its training range (with the
         tolerance); ``rows`` is one row or a 2-D array in FEATURES order."""
+        if self._infinite_max:
+            with np.errstate(invalid="ignore"):
+                return self._outside(rows)
+        return self._outside(rows)
+
+    def _outside(self, rows: np.ndarray) -> np.ndarray:
         # a - b > 0 exactly when a > b (IEEE), so these are lo - tol - x > 0 and
         # x - hi - tol > 0 with one temporary array instead of four
-        with np.errstate(invalid="ignore"):
-            outside = rows < self._lo - self._tolerance
-            outside |= (rows - self._hi) > self._tolerance
-            outside &= self._seen
-            return outside
+        outside = rows < self._below
+        outside |= (rows - self._hi) > self._tolerance
+        outside &= self._seen
+        return outside
 
     def _range_warnings(self, row: np.ndarray) -> list[PredictionWarning]:
         outside = self.outside_range(row)
-        if not outside.any():
+        if not np.count_nonzero(outside):
             return []
         names = [FEATURES[j] for j in np.flatnonzero(outside)]
         shown = "; ".join(
@@ -694,7 +761,7 @@ class Predictor:
         groups than the model uses gets no warning.
         """
         missing = self._seen & np.isnan(row)
-        if not missing.any():
+        if not np.count_nonzero(missing):
             return []
         out: list[PredictionWarning] = []
         covered = np.zeros(len(FEATURES), dtype=bool)

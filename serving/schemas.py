@@ -13,6 +13,7 @@ Limits come from :func:`features.settings.get_settings` when this module is impo
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from typing import Annotated, Any, Literal, NotRequired
@@ -317,9 +318,11 @@ def _plain_features_body(data: Any) -> bool:
     Only the common case, checked conservatively: the keys ``symbol`` and ``features`` and no
     others; a symbol of 1 to 40 printable ASCII characters without surrounding spaces (nothing
     for ``str_strip_whitespace`` to strip); known feature names with finite floats (no ints,
-    which validation converts) of at most PLAUSIBLE_ALWAYS or null. Anything else is validated
-    by pydantic, so every error answer stays the same (``tests/serving/test_bar_columns.py``
-    compares both paths on generated bodies).
+    which validation converts) or null, each either at most PLAUSIBLE_ALWAYS or finite and
+    plausible in its unit (the validator's own rule: hour counts such as
+    ``funding_positive_hours`` are often larger than PLAUSIBLE_ALWAYS). Anything else is
+    validated by pydantic, so every error answer stays the same
+    (``tests/serving/test_bar_columns.py`` compares both paths on generated bodies).
     """
     if type(data) is not dict or data.keys() != _FEATURES_BODY_KEYS:
         return False
@@ -335,11 +338,15 @@ def _plain_features_body(data: Any) -> bool:
         or not features.keys() <= _FEATURE_SET
     ):
         return False
-    for value in features.values():
-        if value is not None and (
-            type(value) is not float or not -PLAUSIBLE_ALWAYS <= value <= PLAUSIBLE_ALWAYS
+    for name, value in features.items():
+        if value is None:
+            continue
+        if type(value) is not float:
+            return False
+        if not -PLAUSIBLE_ALWAYS <= value <= PLAUSIBLE_ALWAYS and not (
+            math.isfinite(value) and plausible(name, value)
         ):
-            return False  # NaN fails the comparison too
+            return False  # NaN and the infinities (refused by validation) end here too
     return True
 
 

@@ -40,7 +40,7 @@ from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from features.errors import ModelNotFoundError
 from features.settings import get_settings
@@ -163,8 +163,6 @@ def route_label(scope: dict[str, Any]) -> str:
     even unauthenticated, grow the worker's memory and /metrics without bound (20,000 random
     paths: 322 MB -> 1.16 GB).
     """
-    from starlette.routing import Match
-
     path = scope.get("path", "")
     if path in _FIXED_ROUTES:
         return path
@@ -277,7 +275,7 @@ class RequestGuard:
             return
         send = with_security_headers(send)
         path = scope["path"]
-        if any(ord(c) < 32 or ord(c) == 127 for c in path):
+        if not _CONTROL_CHARACTERS.isdisjoint(path):
             # no route has control characters; BentoML's router would answer in plain text
             await _answer(send, 404, {"error": "no such route (control characters in path)"})
             return
@@ -377,6 +375,8 @@ class RequestGuard:
         )
 
 
+_CONTROL_CHARACTERS = frozenset(map(chr, [*range(32), 127]))
+"""What no route has in its path (one set test per request, not a pass per character)."""
 _KEY_401 = (
     "missing or wrong API key: send it in the X-API-Key header or as 'Authorization: Bearer "
     "KEY'; the pages log in with POST /login"
@@ -611,10 +611,11 @@ class FlushRiskService:
             response = _predictor_for(request.symbol).predict(request)
         except RequestError as err:
             return request_error(err)  # type: ignore[return-value]
-        # The validated answer, serialised once: BentoML passes a Response through as it is.
-        # The metrics are counted once it is sent (off the client's latency, same numbers).
+        # The validated answer, serialised once, to bytes (model_dump_json's text would be
+        # encoded again): BentoML passes a Response through as it is. The metrics are counted
+        # once it is sent (off the client's latency, same numbers).
         return Response(  # type: ignore[return-value]
-            response.model_dump_json(),
+            PredictResponse.__pydantic_serializer__.to_json(response),
             media_type="application/json",
             background=BackgroundTask(_observe_after, [response]),
         )

@@ -19,7 +19,10 @@ if TYPE_CHECKING:
 
 def symbol_key(symbol: str) -> str:
     """The key a symbol is served under: upper case, letters and digits only (BTC/USDT -> BTCUSDT)."""
-    return "".join(ch for ch in symbol.upper() if ch.isalnum())
+    upper = symbol.upper()
+    if upper.isalnum():  # the usual symbol (every character kept): no pass per character
+        return upper
+    return "".join(ch for ch in upper if ch.isalnum())
 
 
 @dataclass

@@ -221,7 +221,13 @@ _SYMBOLS = st.sampled_from(
 _VALUES = st.one_of(
     st.none(),
     st.floats(-30.0, 30.0),
-    st.sampled_from([0.0, -0.0, 20.0, -20.0, 20.000001, 1e20, -1e300, 7, True, "1.5", [1.0]]),
+    # beyond PLAUSIBLE_ALWAYS the shortcut applies the unit check itself: plausible in some
+    # units and not in others (hour counts, percentages, log ratios), up to float64's limit
+    st.floats(-1e300, 1e300).filter(lambda v: abs(v) > 20.0),
+    st.sampled_from(
+        [0.0, -0.0, 20.0, -20.0, 20.000001, 77.0, 700.0, -1e3, 1e13, 1e15, 1e16, 1e20, -1e300]
+        + [1.7e308, 7, True, "1.5", [1.0]]
+    ),
 )
 
 
@@ -272,3 +278,12 @@ def test_a_plain_features_body_takes_the_shortcut() -> None:
     assert schemas._plain_features_body(json.loads(json.dumps(body)))
     request = PredictRequest.model_validate_json(json.dumps(body))
     assert request.features == body["features"] and request.bars is None
+
+
+def test_a_features_body_with_hour_counts_takes_the_shortcut() -> None:
+    """A feature row as the pipeline computes it (hours of positive funding above
+    PLAUSIBLE_ALWAYS) skips the second validation; an implausible value does not."""
+    hours = {"funding_positive_hours": 77.0, "funding_rate": 1e-4}
+    assert schemas._plain_features_body({"symbol": "BTC", "features": hours})
+    absurd = {"long_short_ratio_change_24h": 1e6}
+    assert not schemas._plain_features_body({"symbol": "BTC", "features": absurd})

@@ -51,3 +51,30 @@ def test_batch_columns_equal_predict_answers_row_for_row(predictor, market):
 def test_batch_refuses_rows_of_another_width(predictor):
     with pytest.raises(ValueError, match=f"{len(FEATURES)} features"):
         BatchScorer(predictor).score(np.zeros((3, len(FEATURES) - 1)), None)
+
+
+@pytest.mark.parametrize("calibration", ["platt", "isotonic"])
+def test_one_row_answers_equal_the_many_row_path_to_the_bit(predictor, market, calibration):
+    """/predict scores its one row with one calibration (the probability and the drivers'
+    probabilities without their push in one array); every answer, drivers and warnings
+    included, equals the many-row path's (two calibrations, Booster.predict's tree SHAP)."""
+    from models import FlushModel
+    from models.calibration import fit_calibrator
+    from serving.predictor import Predictor
+
+    if calibration != "platt":  # the fixture's model is Platt-calibrated
+        m = predictor.model
+        rows = build_features(market).to_numpy(np.float64)
+        raw = m.booster.predict(rows)
+        labels = (raw > np.quantile(raw, 0.8)).astype(np.float64)
+        model = FlushModel(m.booster, m.features, fit_calibrator(raw, labels, calibration),
+                           m.label_spec, m.metadata)
+        predictor = Predictor(model, "flushrisk-btc", "1", {"symbol": "BTC"})
+    assert predictor._fast_contributions is not None and predictor._contrib_is_margin
+    rows, columns = _rows_with_every_case(market)
+    rows = rows[-450:]  # the odd rows and the rows without liquidations
+    extras = [(None, predictor.row_warnings(r, columns)) for r in rows]
+    many = predictor.respond(["BTC"] * len(rows), rows, extras)
+    for i, (row, answer) in enumerate(zip(rows, many, strict=True)):
+        one = predictor.respond(["BTC"], row[None, :], [(None, predictor.row_warnings(row, columns))])
+        assert one[0].model_dump_json() == answer.model_dump_json(), i
