@@ -10,11 +10,11 @@ import pytest
 
 from features import LabelSpec
 from features.labels import CALM_WINDOW, running_cascade
+from tests.features.feature_frames import synthetic
 from training.budget import same_rule_thresholds
 from training.events import event_study
 from training.jobs import same_rule_section
 from training.protocol import lead_verdict
-from tests.features.feature_frames import synthetic
 
 H = pd.Timedelta("1h")
 
