@@ -21,6 +21,7 @@ booster's tree-SHAP pass and the drivers' words and numbers as text (README, "Ma
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from json.encoder import encode_basestring_ascii as _json_text  # what json.dumps uses for str
 from typing import Any, Literal
@@ -218,7 +219,7 @@ class BatchScorer:
             for j, c, v, d, k in zip(js, cs, vs, ds, ks, strict=True):
                 if not k:
                     continue
-                natural = convert[j](v)  # = natural_value(FEATURES[j], v)
+                natural = _natural(convert[j], v)  # = natural_value(FEATURES[j], v)
                 if k == 2 or not plausible_natural(natural):
                     # rare rows, worded by /predict's own code: a number only pydantic writes
                     # (non-finite), or an impossible value, which is no driver (the next
@@ -230,7 +231,7 @@ class BatchScorer:
                 # describe() words a value through number(natural value) only (and the context
                 # feature's the same way): rows that print the same numbers share the text.
                 key = (j, number(natural),
-                       None if context is None else number(convert[ctx[1]](context)))
+                       None if context is None else number(_natural(convert[ctx[1]], context)))
                 text = texts.get(key)
                 if text is None:
                     words = describe(FEATURES[j], v, None if context is None else {ctx[0]: context})
@@ -327,5 +328,15 @@ def _patterns(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     run = np.cumsum(run) - 1
     return starts[first], inverse.reshape(-1)[run]
 
+
+
+def _natural(convert: Any, value: float) -> float:
+    """:func:`features.descriptions.natural_value` with the unit's converter looked up once: a
+    value too large to convert (``exp`` of a log ratio of 1000) is +-inf, never an error (it is
+    then no driver, as in /predict)."""
+    try:
+        return convert(value)
+    except OverflowError:
+        return math.copysign(math.inf, value)
 
 __all__ = ["DRIVERS_MODES", "BatchScorer", "DriversMode"]

@@ -78,3 +78,20 @@ def test_one_row_answers_equal_the_many_row_path_to_the_bit(predictor, market, c
     for i, (row, answer) in enumerate(zip(rows, many, strict=True)):
         one = predictor.respond(["BTC"], row[None, :], [(None, predictor.row_warnings(row, columns))])
         assert one[0].model_dump_json() == answer.model_dump_json(), i
+
+
+def test_a_value_too_large_to_convert_is_no_driver_and_no_crash(predictor):
+    """A log ratio of 1000 (exp overflows) among a row's largest contributions: batch scoring
+    words the row as /predict does (that value is no driver), it does not raise."""
+    j = FEATURES.index("long_short_ratio_change_24h")
+    values = np.full((1, len(FEATURES)), 0.5)
+    values[0, j] = 1000.0
+    contrib = np.full((1, len(FEATURES)), 1e-3)
+    contrib[0, j] = 2.0  # the largest contribution
+    margin = contrib.sum(axis=1)
+    probability = predictor.model.calibrator(1 / (1 + np.exp(-margin)))
+    got = BatchScorer(predictor)._drivers(values, contrib, margin, probability)
+    want = predictor._drivers(values[0], contrib[0], float(margin[0]), float(probability[0]))
+    drivers = json.loads(got[0])
+    assert "long_short_ratio_change_24h" not in {d["feature"] for d in drivers}
+    assert [d["feature"] for d in drivers] == [d["feature"] for d in want] and drivers
