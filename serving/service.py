@@ -296,7 +296,7 @@ class RequestGuard:
             await _answer(send, 200, openapi_document(FlushRiskService))
             return
         if path not in API_PATHS or scope["method"] != "POST":
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, _json_refusals(send, scope))
             return
         media = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
         if media not in (b"application/json", b""):
@@ -463,6 +463,39 @@ def _readable_400(send: Any) -> Any:
         start["headers"] = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
         start["headers"].append((b"content-length", str(len(payload)).encode()))
         await send(start)
+        await send({"type": "http.response.body", "body": payload})
+
+    return wrapped
+
+
+def _json_refusals(send: Any, scope: dict[str, Any]) -> Any:
+    """BentoML's router answers an unknown route (404) or method (405) in plain text: give it
+    the API's one error shape instead, ``{"error": "GET /nope: no such route"}`` (headers such
+    as ``allow`` kept). Every other answer passes through untouched."""
+    held: dict[str, Any] = {}
+
+    async def wrapped(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start" and message["status"] in (404, 405):
+            media = dict(message.get("headers") or []).get(b"content-type", b"")
+            if media.startswith(b"text/plain"):
+                held["start"] = message
+                return
+        if "start" not in held:
+            await send(message)
+            return
+        if message.get("more_body", False):
+            return  # the plain text is dropped: the JSON below replaces it
+        start = held.pop("start")
+        what = "no such route" if start["status"] == 404 else "method not allowed"
+        payload = json.dumps(
+            {"error": f"{scope.get('method', 'GET')} {str(scope.get('path', ''))[:100]}: {what}"},
+            separators=(",", ":"),
+        ).encode()
+        headers = [(k, v) for k, v in start["headers"]
+                   if k.lower() not in (b"content-length", b"content-type")]
+        headers += [(b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode())]
+        await send({**start, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
     return wrapped

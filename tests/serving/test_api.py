@@ -301,3 +301,22 @@ def test_access_log_is_off_unless_asked_for(monkeypatch: pytest.MonkeyPatch) -> 
     assert FlushRiskService.config["logging"] == {"access": {"enabled": False}}
     monkeypatch.setenv("FLUSHRISK_ACCESS_LOG", "true")
     assert get_settings().access_log is True
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "said"),
+    [
+        ("GET", "/nothing-here", 404, "GET /nothing-here: no such route"),
+        ("GET", "/risk/BTC/extra", 404, "GET /risk/BTC/extra: no such route"),
+        ("DELETE", "/livez", 405, "DELETE /livez: method not allowed"),
+    ],
+)
+def test_unknown_routes_and_methods_answer_in_the_apis_error_shape(
+    client, method: str, path: str, status: int, said: str
+) -> None:
+    """A client that mistypes a route gets the API's JSON error, not BentoML's plain text."""
+    r = client.request(method, path)
+    assert r.status_code == status
+    assert r.headers["content-type"] == "application/json"
+    assert r.json() == {"error": said}
+    assert r.headers["x-content-type-options"] == "nosniff"
