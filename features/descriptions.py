@@ -565,11 +565,16 @@ def natural_value(feature: str, value: float) -> float:
 
     A value too large to convert (``exp`` of a log ratio of 1000) is +-inf, never an error.
     """
-    convert = description(feature).unit.convert
+    return converted(description(feature).unit.convert, float(value))
+
+
+def converted(convert: Callable[[float], float], value: float) -> float:
+    """:func:`natural_value` with the unit's converter already looked up (batch scoring keeps
+    one per feature): +-inf for a value too large to convert, never an OverflowError."""
     try:
-        return convert(float(value))
+        return convert(value)
     except OverflowError:
-        return math.copysign(math.inf, float(value))
+        return math.copysign(math.inf, value)
 
 
 def plausible(feature: str, value: float) -> bool:
@@ -658,6 +663,7 @@ __all__ = [
     "MAX_NATURAL",
     "Description",
     "Unit",
+    "converted",
     "describe",
     "describe_natural",
     "description",

@@ -792,7 +792,8 @@ class _RecordingGrid(Grid):
             raise NotStreamable(f"no streaming version of the feature kernel {name}")
         state, out = state_class.seeded(args, self.first_bar)
         self.states.append(state)
-        self._rows(("stateful", kernel), *args[:5])
+        series, _ = state_class.input_series(args)  # as the trace counts them (seed_needs)
+        self._rows(("stateful", kernel), *args[:series])
         return out  # the state's own replay: the batch kernel would run it a second time
 
 

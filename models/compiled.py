@@ -406,7 +406,7 @@ def check_rows(booster: Any, n: int = _CHECK_ROWS, seed: int = 0) -> np.ndarray:
         walk(tree["tree_structure"])
     rng = np.random.default_rng(seed)
     k = booster.num_feature()
-    edge = float(np.float32(1e-35))
+    edge = _ZERO
     rows = np.full((n, k), np.nan)
     for j in range(k):
         pool = np.array(sorted(values.get(j, set()) | {0.0, edge, -edge, np.nan}))

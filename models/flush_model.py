@@ -289,15 +289,6 @@ class FlushModel:
         hours = self.alert_rule["calm_hours"]
         return None if hours is None else pd.Timedelta(hours=float(hours))
 
-    def alerts(self, p: np.ndarray, running: np.ndarray | None) -> np.ndarray:
-        """The alert hours of the rule: ``p`` at or above the alert threshold and, under a calm
-        rule, no squeeze running (``running``: :func:`features.labels.running_cascade`; None,
-        unknown: every hour may alert)."""
-        alert = np.asarray(p, dtype=np.float64) >= self.alert_threshold
-        if self.calm_window is None or running is None:
-            return alert
-        return alert & ~np.asarray(running, dtype=bool)
-
     def risk_level(self, p: float) -> str:
         """``low``, ``elevated``, ``high`` or ``extreme`` for one probability."""
         level = RISK_LEVELS[0]

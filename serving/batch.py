@@ -21,7 +21,6 @@ booster's tree-SHAP pass and the drivers' words and numbers as text (README, "Ma
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from json.encoder import encode_basestring_ascii as _json_text  # what json.dumps uses for str
 from typing import Any, Literal
@@ -31,7 +30,14 @@ import pandas as pd
 from numba import njit
 from threadpoolctl import ThreadpoolController
 
-from features.descriptions import describe, description, number, plausible_natural, unit
+from features.descriptions import (
+    converted,
+    describe_natural,
+    description,
+    number,
+    plausible_natural,
+    unit,
+)
 from features.pipeline import FEATURES
 from models import compiled
 from serving.predictor import FLOORED_CODE, MISSING_CODES, TOP_DRIVERS, Predictor, _sigmoid
@@ -60,6 +66,8 @@ class BatchScorer:
         self._unit = [f', "unit": {json.dumps(unit(f))}, "raw_value": ' for f in FEATURES]
         self._context = [self._context_of(f) for f in FEATURES]
         self._convert = [description(f).unit.convert for f in FEATURES]
+        # what the warning-pattern kernel reads besides the rows: the predictor's, never changing
+        self._bounds = _key_bounds(self._seen, *predictor.range_cuts())
         # the booster compiled to C when a job built it (models.compiled): the same
         # probabilities as LightGBM's predict, several times cheaper; None: LightGBM predicts
         self._trees = compiled.for_model(self.model)
@@ -94,7 +102,7 @@ class BatchScorer:
             raise ValueError(f"expected rows of {len(FEATURES)} features, got shape {raw.shape}")
         # One thread: batch scoring runs one partition per process (a Dask worker, or the one
         # process), and LightGBM's OpenMP threads would otherwise take every core per process.
-        bounds = _key_bounds(self._seen, *self.predictor.range_cuts())  # once, not per block
+        bounds = self._bounds
         with _one_thread():
             if drivers == "all":
                 clean, contrib, margin, model_p = self.predictor.explained(raw)
@@ -219,7 +227,7 @@ class BatchScorer:
             for j, c, v, d, k in zip(js, cs, vs, ds, ks, strict=True):
                 if not k:
                     continue
-                natural = _natural(convert[j], v)  # = natural_value(FEATURES[j], v)
+                natural = converted(convert[j], v)  # = natural_value(FEATURES[j], v)
                 if k == 2 or not plausible_natural(natural):
                     # rare rows, worded by /predict's own code: a number only pydantic writes
                     # (non-finite), or an impossible value, which is no driver (the next
@@ -231,10 +239,13 @@ class BatchScorer:
                 # describe() words a value through number(natural value) only (and the context
                 # feature's the same way): rows that print the same numbers share the text.
                 key = (j, number(natural),
-                       None if context is None else number(_natural(convert[ctx[1]], context)))
+                       None if context is None else number(converted(convert[ctx[1]], context)))
                 text = texts.get(key)
                 if text is None:
-                    words = describe(FEATURES[j], v, None if context is None else {ctx[0]: context})
+                    # natural is plausible here: the words describe() gives, without converting again
+                    words = describe_natural(
+                        FEATURES[j], natural, None if context is None else {ctx[0]: context}
+                    )
                     text = texts[key] = _json_text(words)
                 parts.append(
                     f'{head[j]}{text}, "value": {natural!r}{units[j]}{v!r}, '
@@ -267,7 +278,7 @@ def _one_thread() -> Any:
 def _key_bounds(
     seen: np.ndarray, below: np.ndarray, hi: np.ndarray, tolerance: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """What :func:`_row_keys_kernel` reads besides the rows, made once per scoring call.
+    """What :func:`_row_keys_kernel` reads besides the rows, made once per scorer.
 
     Per row, the kernel gives the pattern key (the seen features it lacks, packed as
     ``np.packbits`` packs them, then one byte: any seen feature outside its training range, as
@@ -329,14 +340,5 @@ def _patterns(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts[first], inverse.reshape(-1)[run]
 
 
-
-def _natural(convert: Any, value: float) -> float:
-    """:func:`features.descriptions.natural_value` with the unit's converter looked up once: a
-    value too large to convert (``exp`` of a log ratio of 1000) is +-inf, never an error (it is
-    then no driver, as in /predict)."""
-    try:
-        return convert(value)
-    except OverflowError:
-        return math.copysign(math.inf, value)
 
 __all__ = ["DRIVERS_MODES", "BatchScorer", "DriversMode"]

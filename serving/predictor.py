@@ -360,7 +360,6 @@ class Predictor:
         self,
         requests: Sequence[PredictRequest],
         now: datetime | None = None,
-        batch: bool = True,
     ) -> list[PredictResponse]:
         """Answer several requests, scoring all rows in one booster call.
 
@@ -373,7 +372,7 @@ class Predictor:
             try:
                 row, as_of, warnings = self._prepare(request, now)
             except RequestError as err:
-                raise (err.prefixed("items", i) if batch else err) from None
+                raise err.prefixed("items", i) from None
             rows[i] = row
             extras.append((as_of, warnings))
         return self.respond([r.symbol for r in requests], rows, extras)
@@ -446,16 +445,18 @@ class Predictor:
         """FlushModel.risk_levels with the level edges read once: ``bisect_right`` on Python
         floats finds what ``np.searchsorted(edges, p, side="right")`` finds in sorted edges
         (NaN too: after every edge), without an array for one answer."""
-        edges, names = self._level_edges
-        if edges != sorted(edges):  # not levels; searchsorted answers as it always did
+        edges, names, ordered = self._level_edges
+        if not ordered:  # not levels; searchsorted answers as it always did
             found = np.searchsorted(np.array(edges), np.array(probabilities), side="right")
             return [names[i] for i in found.tolist()]
         return [names[bisect.bisect_right(edges, p)] for p in probabilities]
 
     @functools.cached_property
-    def _level_edges(self) -> tuple[list[float], tuple[str, ...]]:
+    def _level_edges(self) -> tuple[list[float], tuple[str, ...], bool]:
+        """(edges, level names, whether the edges are in order), read once per model."""
         thresholds = self.model.thresholds
-        return [float(thresholds[k]) for k in RISK_LEVELS[1:]], RISK_LEVELS
+        edges = [float(thresholds[k]) for k in RISK_LEVELS[1:]]
+        return edges, RISK_LEVELS, edges == sorted(edges)
 
     def floor_probability(self, p: float, warnings: list[PredictionWarning]) -> float | None:
         """The base rate, when inputs are missing and the model says less (else None).
@@ -705,7 +706,7 @@ class Predictor:
     def range_cuts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(lo - tolerance, hi, tolerance) per feature: a value x is outside its training range
         when ``x < lo - tolerance`` or ``x - hi > tolerance`` (as :meth:`outside_range`)."""
-        return self._lo - self._tolerance, self._hi, self._tolerance
+        return self._below, self._hi, self._tolerance
 
     def outside_range(self, rows: np.ndarray) -> np.ndarray:
         """Per row and feature: a seen feature's value outside its training range (with the

@@ -97,8 +97,8 @@ class ScoredBar:
 
     def alerting(self) -> bool:
         """Whether this score is an alert by its model's rule: at or above the alert level,
-        and not while a squeeze of the label runs (unknown counts as not running, as in
-        :meth:`models.flush_model.FlushModel.alerts`)."""
+        and not while a squeeze of the label runs (unknown counts as not running, as the
+        radar's alerts count it: :meth:`serving.alerts.AlertManager.observe`)."""
         return at_or_above(self.risk_level, self.alert_level) and self.squeeze_running is not True
 
     def window(self) -> dict[str, str] | None:
@@ -213,6 +213,7 @@ class Publisher:
     ) -> None:
         for s in scored:
             recent = (history or {}).get(s.symbol) or ()
+            alerting = s.alerting()
             self.symbols[s.symbol] = {
                 "time": s.time.isoformat(),
                 "probability": s.probability,
@@ -230,10 +231,10 @@ class Publisher:
                 "horizon": s.horizon or None,
                 "window": s.window(),
                 "squeeze_running": s.squeeze_running,
-                "alerting": s.alerting(),
+                "alerting": alerting,
             }
             radar_metrics.PROBABILITY.labels(symbol=s.symbol).set(s.probability)
-            radar_metrics.ALERTING.labels(symbol=s.symbol).set(1.0 if s.alerting() else 0.0)
+            radar_metrics.ALERTING.labels(symbol=s.symbol).set(1.0 if alerting else 0.0)
         for symbol, t in data_times.items():
             entry = self.symbols.setdefault(symbol, {})
             entry["data_time"] = t.isoformat()

@@ -965,7 +965,7 @@ def label_events(
     if len(times) == 0:
         return [], None, None
     from features.labels import LabelSpec, make_labels
-    from serving.alert_rule import label_spec, running_series
+    from serving.alert_rule import label_spec, rule_of, running_series, tape_span
     from serving.backtest import cascades, warned_record
 
     spec, alert_at, trained_until, predictor = LabelSpec(), None, None, None
@@ -987,10 +987,11 @@ def label_events(
     if not any(step % parse_bar(b) == pd.Timedelta(0) for b in store.bars(symbol)):
         return [], None, None  # no market data to make this bar from (unreadable data raises)
     calm = None if predictor is None else predictor.model.calm_window
-    # a calm rule reads the squeezes that ended in the calm window before the first scored bar
-    lead = pd.Timedelta(0) if calm is None else calm + pd.Timedelta(spec.horizon)
+    # a calm rule reads the squeezes that ended in the calm window before the first scored bar:
+    # the history the radar's own tape keeps for it (tape_span), so both judge alike
+    lead = pd.Timedelta(0) if calm is None else tape_span(spec, calm, step)
     wide = store.read(symbol, bar, start=times[0] - lead, end=times[-1] + spec.horizon)
-    running = None if calm is None else running_series(wide, predictor.model, bar)
+    running = None if calm is None else running_series(wide, predictor.model, bar, spec)
     if running is not None:
         running = pd.Series(running, index=wide.index).reindex(times, fill_value=False).to_numpy(bool)
     frame = wide[wide.index >= times[0]] if lead > pd.Timedelta(0) else wide
@@ -1017,8 +1018,6 @@ def label_events(
     )
     record["served_model"] = predictor is not None
     if predictor is not None:
-        from serving.alert_rule import rule_of
-
         record["alert_rule"] = rule_of(predictor.model)
     return events, record, close
 

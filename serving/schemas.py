@@ -276,14 +276,7 @@ class PredictRequest(BaseModel):
                 f"unknown feature name(s) {unknown[:10]}; GET /model lists the "
                 f"{len(FEATURES)} features"
             )
-        # |v| <= PLAUSIBLE_ALWAYS is plausible in every unit: only larger values are converted
-        absurd = [
-            k
-            for k, v in features.items()
-            if v is not None
-            and not -PLAUSIBLE_ALWAYS <= v <= PLAUSIBLE_ALWAYS
-            and not plausible(k, v)
-        ]
+        absurd = [k for k, v in features.items() if v is not None and not _plausible_value(k, v)]
         if absurd:
             name = absurd[0]
             raise ValueError(
@@ -310,6 +303,14 @@ class PredictRequest(BaseModel):
         if self.bars is not None and self.as_of is not None:
             raise ValueError("'as_of' is for a 'features' request; with 'bars' it is the last bar")
         return self
+
+
+def _plausible_value(name: str, value: float) -> bool:
+    """The features validator's one rule for a value: |v| <= PLAUSIBLE_ALWAYS is plausible in
+    every unit (no conversion), a larger finite one is converted and checked in its unit."""
+    return -PLAUSIBLE_ALWAYS <= value <= PLAUSIBLE_ALWAYS or (
+        math.isfinite(value) and plausible(name, value)
+    )
 
 
 def _plain_features_body(data: Any) -> bool:
@@ -343,9 +344,7 @@ def _plain_features_body(data: Any) -> bool:
             continue
         if type(value) is not float:
             return False
-        if not -PLAUSIBLE_ALWAYS <= value <= PLAUSIBLE_ALWAYS and not (
-            math.isfinite(value) and plausible(name, value)
-        ):
+        if not _plausible_value(name, value):
             return False  # NaN and the infinities (refused by validation) end here too
     return True
 

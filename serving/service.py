@@ -487,16 +487,10 @@ def _json_refusals(send: Any, scope: dict[str, Any]) -> Any:
             return  # the plain text is dropped: the JSON below replaces it
         start = held.pop("start")
         what = "no such route" if start["status"] == 404 else "method not allowed"
-        payload = json.dumps(
-            {"error": f"{scope.get('method', 'GET')} {str(scope.get('path', ''))[:100]}: {what}"},
-            separators=(",", ":"),
-        ).encode()
-        headers = [(k, v) for k, v in start["headers"]
-                   if k.lower() not in (b"content-length", b"content-type")]
-        headers += [(b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode())]
-        await send({**start, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
+        kept = [(k, v) for k, v in start["headers"]
+                if k.lower() not in (b"content-length", b"content-type")]
+        error = f"{scope.get('method', 'GET')} {str(scope.get('path', ''))[:100]}: {what}"
+        await _answer(send, start["status"], {"error": error}, kept)
 
     return wrapped
 

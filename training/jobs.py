@@ -258,8 +258,9 @@ def with_alert_rule(
     evaluated rows and on every window the folds index (``windows``: for the baselines' cuts
     under the same rule). ``calm`` False: a legacy model that alerts in every hour."""
     if calm:
-        wf.window_running = read_running(frame, spec, windows)
-        wf.running = read_running(frame, spec, wf.index)
+        running = running_cascade(frame, spec)  # once: both indexes are rows of this frame
+        wf.window_running = running.reindex(windows, fill_value=False).to_numpy(dtype=bool)
+        wf.running = running.reindex(wf.index, fill_value=False).to_numpy(dtype=bool)
     return wf
 
 

@@ -144,13 +144,6 @@
       'it is under way, so no new alert is given (alerts warn before a squeeze starts, in calm hours)">squeeze under way</span>';
   }
 
-  /** The model's alert rule in words ({level, calm_hours}; none or calm_hours null: every hour). */
-  function alertRuleText(rule) {
-    if (!rule || !rule.level) return "";
-    if (!isNum(rule.calm_hours)) return "every hour, from " + rule.level;
-    return "from " + rule.level + ", in calm hours only (no squeeze of its label in the last " + rule.calm_hours + " h)";
-  }
-
   const MODE_TEXT = {
     replay: ["REPLAY", "replayed history, not live data"],
     simulated: ["SIMULATED", "simulated market data, not a real market"],
@@ -289,6 +282,6 @@
 
   window.FR = {
     LEVELS, LEVEL_COLOURS, AuthError, api, askForKey, forgetKey, login, isNum, pct, pp, age, usd, utc,
-    esc, badge, underway, alertRuleText, markMode, verdictHtml, feedWord, levelIndex, sparkline, toSeconds, nums, utcDate, status, showError, param, pathSymbol,
+    esc, badge, underway, markMode, verdictHtml, feedWord, levelIndex, sparkline, toSeconds, nums, utcDate, status, showError, param, pathSymbol,
   };
 })();

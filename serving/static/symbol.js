@@ -229,7 +229,7 @@
     let html = '<dl class="kv">';
     html += "<dt>About</dt><dd>" + FR.esc(label || "not stated by the model") + "</dd>";
     if (FR.isNum(base)) html += "<dt>Base rate</dt><dd>" + FR.pct(base) + " of bars were followed by it in the training data</dd>";
-    const rule = FR.alertRuleText(m.alert_rule);
+    const rule = (m.alert_rule && m.alert_rule.text) || "";  // the server's words (serving.alert_rule.rule_text)
     if (FR.isNum(alertAt)) html += "<dt>Alert at</dt><dd>" + FR.pct(alertAt) + (FR.isNum(base) && base > 0 ? " (" + (alertAt / base).toFixed(1) + "× the base rate)" : "") +
       (rule ? '<div class="muted" id="alert-rule">' + FR.esc(rule) + "</div>" : "") + "</dd>";
     const lv = ["elevated", "high", "extreme"].filter((k) => FR.isNum(th[k])).map((k) => FR.badge(k) + " ≥ " + FR.pct(th[k])).join("<br>");

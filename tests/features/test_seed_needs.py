@@ -18,7 +18,7 @@ import pytest
 from features import incremental, seed_needs
 from features.incremental import STREAMING_KERNELS, StreamingEngine, _RecordingGrid
 from features.pipeline import _grid
-from features.rolling import _block_corr, _block_extreme, _block_moments, _block_sum, _lag_fill
+from features.rolling import Grid
 from features.seed_needs import Untraceable, _wrap
 from tests.features.test_incremental_seed import _FullReplayEngine, _gappy, _seed_both_and_stream
 
@@ -52,15 +52,15 @@ def test_a_seed_reads_only_the_kernel_outputs_later_kernels_need(caplog):
     assert not caplog.records, "the seed did not follow its trace"
 
 
-def _kernels(grid: _RecordingGrid, w: int, x: np.ndarray, y: np.ndarray) -> list:
-    """(reach, kernel(start, *series from start), series) of the block kernels and the lag."""
-    phase = grid._phase_at
+def _calls(w: int, x: np.ndarray, y: np.ndarray) -> list:
+    """(traced signature, grid method, its arguments) of the block kernels and the lag, as the
+    feature code calls them: the recording grid's own methods, with the reach each ships."""
     return [
-        (w - 1, lambda s, x: _block_sum(x, w, phase(s, w)), (x,)),
-        (w - 1, lambda s, x: _block_moments(x, w, phase(s, w)), (x,)),
-        (w - 1, lambda s, x: _block_extreme(x, w, phase(s, w), -1.0), (x,)),
-        (w - 1, lambda s, x, y: _block_corr(x, y, w, phase(s, w), 3), (x, y)),
-        (w + 3, lambda s, x: _lag_fill(x, w, 3), (x,)),
+        (("sums", w), "_sums", (x, w)),
+        (("moments", w), "_moments", (x, w)),
+        (("extreme", w, -1.0), "_extreme", (x, w, -1.0)),
+        (("corr", w, 3), "_corr", (x, y, w, 3)),
+        (("lag", w, 3), "_lag", (x, w, 3)),
     ]
 
 
@@ -74,10 +74,10 @@ def test_kernel_outputs_kept_on_a_tail_are_the_whole_grids(seed):
         first, w = int(rng.integers(0, 10_000)), int(rng.integers(1, 80))
         grid = _RecordingGrid(bar=pd.Timedelta("1m"), first_bar=first, n=n,
                               positions=np.arange(n), columns={})
-        grid._begin(nwin=n)
-        for reach, kernel, xs in _kernels(grid, w, x, y):
+        for signature, name, args in _calls(w, x, y):
             rows = int(rng.integers(1, n))
-            whole, tail = kernel(0, *xs), grid._tail(rows, reach, kernel, *xs)
+            grid._begin(nwin=n, needs=((signature, rows),))  # a trace: this call, this many rows
+            whole, tail = getattr(Grid, name)(grid, *args), getattr(grid, name)(*args)
             for a, b in zip(whole if isinstance(whole, tuple) else (whole,),
                             tail if isinstance(tail, tuple) else (tail,), strict=True):
                 assert np.array_equal(a[n - rows :], b[n - rows :], equal_nan=True)

@@ -22,14 +22,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from serving.alert_rule import rule_text
+
 NAMES = ["BTC", "ETH", "SOL", "XRP", "DOGE", "BNB", "ADA", "AVAX", "LINK", "TON", "SUI", "PEPE"]
 LEVELS = ("low", "elevated", "high", "extreme")
 THRESHOLDS = {"elevated": 0.02, "high": 0.05, "extreme": 0.12}
 SPARKLINE_POINTS = 96
 UNDERWAY = NAMES[1]
 """The stand-in's symbol whose squeeze is under way (``squeeze_running``): no new alert."""
-ALERT_RULE = {"level": "high", "calm_hours": 6.0,
-              "text": "from high, in calm hours only (no squeeze of its label in the last 6 h)"}
+ALERT_RULE = {"level": "high", "calm_hours": 6.0}
+ALERT_RULE["text"] = rule_text(ALERT_RULE)  # the service's own words for the rule
 LABEL = "long liquidations of at least 0.5 % of open interest in the next hour"
 VERDICT_LINES = (
     (

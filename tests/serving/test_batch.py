@@ -10,6 +10,7 @@ import pytest
 
 from features import FEATURES, build_features
 from serving.batch import BatchScorer
+from serving.schemas import Driver
 
 
 def _rows_with_every_case(market: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
@@ -95,3 +96,4 @@ def test_a_value_too_large_to_convert_is_no_driver_and_no_crash(predictor):
     drivers = json.loads(got[0])
     assert "long_short_ratio_change_24h" not in {d["feature"] for d in drivers}
     assert [d["feature"] for d in drivers] == [d["feature"] for d in want] and drivers
+    assert drivers == [Driver(**d).model_dump(mode="json") for d in want]  # to the bit

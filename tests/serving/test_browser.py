@@ -21,6 +21,7 @@ import pytest
 from tests.serving import browser as chrome
 from tests.serving.browser import SHOT_SIZE, browser, page, shots  # noqa: F401 (fixtures)
 from tests.serving.radar_fixture import (
+    ALERT_RULE,
     UNDERWAY,
     VERDICT_LINES,
     FixtureRadar,
@@ -183,6 +184,7 @@ def test_symbol_page_draws_time_aligned_charts_and_explains_the_number(
     assert "0.85 %" in meaning  # the base rate from the model block
     # the alert level with the model's rule: calm hours only
     assert "in calm hours only (no squeeze of its label in the last 6 h)" in p.inner_text("#alert-rule")
+    assert p.inner_text("#alert-rule") == ALERT_RULE["text"], "the server's words, as the card has them"
     assert p.query_selector("#badge .underway") is None, "BTC's squeeze is not under way"
     assert p.eval_on_selector("#reliability canvas", "c => c.width") > 100
 
