@@ -242,6 +242,37 @@ def running_cascade(
     return pd.Series(running, index=frame.index, name="squeeze_running", dtype=bool)
 
 
+def running_at_last(
+    frame: pd.DataFrame,
+    spec: LabelSpec,
+    window: pd.Timedelta,
+    bar: pd.Timedelta,
+) -> bool | None:
+    """:func:`running_cascade` at the frame's last bar, or None when the frame cannot tell.
+
+    Why: a caller that sends its own bars (``/predict``) may leave out the label's columns or
+    hours of them. :func:`running_cascade` reads a missing label as "no squeeze", which would
+    call such an hour calm; here a squeeze found is True, and False needs every bar whose
+    squeeze would count (``t - window <= s <= t - horizon``, as in :func:`running_from_labels`)
+    present with a complete label. A frame without the label's columns is None too.
+    """
+    horizon = pd.Timedelta(spec.horizon)
+    try:
+        labels = make_labels(frame, spec.base(), bar).to_numpy()
+    except DataError:
+        return None
+    t = frame.index.as_unit("ns").asi8
+    last = int(t[-1])
+    inside = (t >= last - pd.Timedelta(window).value) & (t <= last - horizon.value)
+    counted = labels[inside]
+    if (counted > 0.5).any():
+        return True
+    expected = (pd.Timedelta(window) - horizon) // pd.Timedelta(bar) + 1
+    if len(counted) < expected or np.isnan(counted).any():
+        return None
+    return False
+
+
 def running_from_labels(
     times: pd.DatetimeIndex | np.ndarray, labels: np.ndarray, horizon: pd.Timedelta, window: pd.Timedelta
 ) -> np.ndarray:
@@ -358,6 +389,7 @@ __all__ = [
     "last_window_strength",
     "make_label_strength",
     "make_labels",
+    "running_at_last",
     "running_cascade",
     "running_from_labels",
 ]

@@ -35,6 +35,15 @@ LABEL_COLUMNS: dict[str, tuple[str, ...]] = {
 share-of-OI threshold; proxy: close, low and open interest): all a tape keeps."""
 
 
+def label_inputs(spec: LabelSpec | None) -> tuple[str, ...]:
+    """The bar columns a label is made from: long liquidations (and open interest for a
+    threshold relative to it), or close and low (and open interest for an OI-drop condition)."""
+    if spec is None or spec.kind == "liquidation":
+        fixed = spec is None or spec.threshold_usd is not None
+        return ("long_liq_usd",) if fixed else ("long_liq_usd", "open_interest_usd")
+    return ("close", "low") if spec.oi_drop_pct is None else ("close", "low", "open_interest_usd")
+
+
 def label_spec(model: Any) -> LabelSpec:
     """The model's label as a LabelSpec (the default label when the model records none)."""
     return LabelSpec.model_validate(dict(model.label_spec or {}))
@@ -245,6 +254,7 @@ __all__ = [
     "RecentBars",
     "at_or_above",
     "calm_text",
+    "label_inputs",
     "label_spec",
     "rule_of",
     "rule_text",

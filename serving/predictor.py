@@ -39,7 +39,7 @@ from features.descriptions import (
     unit,
 )
 from features.errors import DataError, FlushRiskError
-from features.labels import LabelSpec
+from features.labels import LabelSpec, running_at_last
 from features.pipeline import (
     FEATURE_DEFINITIONS,
     FEATURES,
@@ -50,8 +50,9 @@ from features.pipeline import (
 from features.schema import COLUMNS, SIGNAL_GROUPS
 from models import FlushModel
 from models.flush_model import RISK_LEVELS
-from serving.alert_rule import rule_of
+from serving.alert_rule import LEVEL_ORDER, label_inputs, label_spec, rule_of, tape_span
 from serving.schemas import (
+    BarColumns,
     ModelCard,
     ModelInfo,
     PredictionWarning,
@@ -354,7 +355,8 @@ class Predictor:
         """Answer one validated request (raises RequestError for what validation cannot see):
         :meth:`predict_many` of one request, without its batch's set-up."""
         row, as_of, warnings = self._prepare(request, now or datetime.now(UTC))
-        return self.respond([request.symbol], row[None, :], [(as_of, warnings)])[0]
+        response = self.respond([request.symbol], row[None, :], [(as_of, warnings)])[0]
+        return self.judge_alert(response, request.bars)
 
     def predict_many(
         self,
@@ -375,7 +377,8 @@ class Predictor:
                 raise err.prefixed("items", i) from None
             rows[i] = row
             extras.append((as_of, warnings))
-        return self.respond([r.symbol for r in requests], rows, extras)
+        responses = self.respond([r.symbol for r in requests], rows, extras)
+        return [self.judge_alert(a, r.bars) for a, r in zip(responses, requests, strict=True)]
 
     def window(self, as_of: datetime | None) -> dict[str, datetime] | None:
         """The window a probability for the bar opening ``as_of`` covers: from that bar's
@@ -440,6 +443,74 @@ class Predictor:
                 strict=True,
             )
         ]
+
+    def judge_alert(self, response: PredictResponse, bars: BarColumns | None) -> PredictResponse:
+        """Set ``alert`` and ``squeeze_running`` by the model's alert rule, as the radar does.
+
+        Why: the walk-forward judged the model by its rule (from its alert level, and with a
+        calm rule only when no squeeze of its label ended in the calm window), so an answer
+        that gave only a risk level would leave a caller to alert on something never measured.
+        "Running" is read from the request's own bars (their label columns) and only at or
+        above the alert level; a features request, or bars without the label's columns, cannot
+        tell: the answer then alerts as the radar does with an unknown tape, and says so.
+        """
+        level, calm, spec, span = self._alert_parts
+        if LEVEL_ORDER.get(response.risk_level, 0) < level:
+            return response  # alert False, squeeze_running None: not judged below the level
+        response.alert = True
+        if calm is None:
+            return response  # a model saved before the calm rule: every hour alerts
+        running = None if bars is None or spec is None else self._running(bars, spec, calm, span)
+        response.squeeze_running = running
+        if running:
+            response.alert = False
+        elif running is None:
+            response.warnings.append(
+                PredictionWarning(
+                    code="calm_unknown",
+                    message=f"the model alerts only when no squeeze of its label ended in the "
+                    f"last {_hours(calm)}; this request does not show whether one did (send "
+                    f"bars with {' and '.join(label_inputs(spec))} covering the last "
+                    f"{_hours(span or calm)}): alert is true as for a calm hour",
+                )
+            )
+        return response
+
+    @functools.cached_property
+    def _alert_parts(
+        self,
+    ) -> tuple[int, pd.Timedelta | None, LabelSpec | None, pd.Timedelta | None]:
+        """(the alert level's rank, the calm window, the label, how far back "running" reads),
+        read once per model."""
+        model = self.model
+        level = LEVEL_ORDER[model.alert_rule["level"]]
+        calm = model.calm_window
+        if calm is None:
+            return level, None, None, None
+        try:
+            spec = label_spec(model)
+        except (ValueError, TypeError):
+            return level, calm, None, None
+        return level, calm, spec, tape_span(spec, calm, self.bar or pd.Timedelta(hours=1))
+
+    def _running(
+        self, bars: BarColumns, spec: LabelSpec, calm: pd.Timedelta, span: pd.Timedelta | None
+    ) -> bool | None:
+        """Whether a squeeze of the label ended in the calm window before the last of ``bars``
+        (None: the bars cannot tell; see :func:`features.labels.running_at_last`)."""
+        times = bars.times_ns
+        start = int(np.searchsorted(times, int(times[-1]) - (span or calm).value, side="right"))
+        needed = label_inputs(spec)
+        if any(name not in bars.columns for name in needed):
+            return None  # an all-null column is left out of the request's columns
+        columns = {name: bars.columns[name][start:] for name in needed}
+        index = pd.DatetimeIndex(times[start:].view("M8[ns]"), tz="UTC")
+        try:
+            return running_at_last(
+                pd.DataFrame(columns, index=index), spec, calm, self.bar or pd.Timedelta(hours=1)
+            )
+        except (FlushRiskError, ValueError, TypeError):
+            return None
 
     def _risk_levels(self, probabilities: list[float]) -> list[str]:
         """FlushModel.risk_levels with the level edges read once: ``bisect_right`` on Python
@@ -817,6 +888,11 @@ class Predictor:
                 )
             ]
         return []
+
+
+def _hours(delta: pd.Timedelta) -> str:
+    """'6 h', as the alert rule's own text says it (:func:`serving.alert_rule.rule_text`)."""
+    return f"{delta / pd.Timedelta(hours=1):g} h"
 
 
 class _RowValues(Mapping[str, float]):

@@ -396,6 +396,7 @@ class PredictionWarning(BaseModel):
         "simulated_data",
         "future_data",
         "short_window",
+        "calm_unknown",
     ]
     message: str
     features: list[str] = Field(default_factory=list)
@@ -440,6 +441,21 @@ class PredictResponse(BaseModel):
         le=1,
         description="the model's own answer; differs from probability only when missing "
         "inputs raised it to the base rate (warning probability_floored)",
+    )
+    alert: bool = Field(
+        False,
+        description="whether the model's alert rule fires for this bar (GET /model: alert_rule), "
+        "as the radar's alerts and the walk-forward evaluation count it: at or above the alert "
+        "level and, for a model with a calm rule, not while a squeeze of its label runs "
+        "(squeeze_running); with squeeze_running unknown it alerts as for a calm hour, with "
+        "the warning calm_unknown",
+    )
+    squeeze_running: bool | None = Field(
+        None,
+        description="true: a squeeze of the model's label ended in its calm window (6 h) before "
+        "this bar, read from the request's bars ('squeeze under way': no new alert); false: a "
+        "calm hour; null: not judged (below the alert level, or a model without a calm rule) "
+        "or not known (a features request, or bars without the label's columns)",
     )
 
 

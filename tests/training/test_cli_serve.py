@@ -124,6 +124,8 @@ class StubService:
                     },
                     "as_of": "2025-02-09T23:00:00Z",
                     "warnings": [{"code": "stale_data", "message": "old bars", "features": []}],
+                    "alert": True,
+                    "squeeze_running": False,
                 }
             )
 
@@ -157,6 +159,7 @@ def test_predict_sends_the_minimum_window_of_a_file(
     assert "12.50%" in result.output and "high" in result.output
     assert "2.5 standard deviations above its 7-day mean" in result.output
     assert "+3.10" in result.output and "stale_data" in result.output
+    assert "ALERT: the model's alert rule fires for this bar" in result.output
 
 
 def test_predict_reports_a_refusal_and_a_bad_file(

@@ -417,6 +417,13 @@ def _print_answer(answer: dict[str, Any]) -> None:
         f"({model.get('label') or 'label spec ' + json.dumps(model['label_spec'])})",
         highlight=False,
     )
+    if answer.get("alert"):
+        console.print("[bold red]ALERT[/]: the model's alert rule fires for this bar", highlight=False)
+    elif answer.get("squeeze_running"):
+        console.print(
+            "squeeze under way (one of the model's label ended in its calm window): no new alert",
+            highlight=False,
+        )
     if answer["drivers"]:
         console.print("why (effect on the probability, in percentage points):", highlight=False)
     for driver in answer["drivers"]:
