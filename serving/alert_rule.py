@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import FlushRiskError
-from features.labels import LabelSpec, running_cascade
+from features.labels import LabelSpec, running_at_last, running_cascade
 from models.flush_model import RISK_LEVELS
 
 LEVEL_ORDER = {level: k for k, level in enumerate(RISK_LEVELS)}
@@ -99,6 +99,22 @@ def running_series(
     try:
         spec = label_spec(model) if spec is None else spec
         return running_cascade(frame, spec, calm, bar).to_numpy(dtype=bool)
+    except (FlushRiskError, ValueError, TypeError):
+        return None
+
+
+def running_now(
+    frame: pd.DataFrame, model: Any, bar: pd.Timedelta, spec: LabelSpec | None = None
+) -> bool | None:
+    """Is a squeeze of the model's label running at the frame's last bar? None when the model
+    has no calm rule, or the bars cannot tell (a counted bar or its label missing:
+    :func:`features.labels.running_at_last`), so that no surface calls such an hour calm."""
+    calm = model.calm_window
+    if calm is None or frame is None or frame.empty:
+        return None
+    try:
+        spec = label_spec(model) if spec is None else spec
+        return running_at_last(frame, spec, calm, bar)
     except (FlushRiskError, ValueError, TypeError):
         return None
 
@@ -258,6 +274,7 @@ __all__ = [
     "label_spec",
     "rule_of",
     "rule_text",
+    "running_now",
     "running_series",
     "tape_span",
 ]

@@ -129,7 +129,8 @@ SCHEMAS: dict[str, Any] = {
                 "description": "true: a squeeze of the model's label ended in its calm window "
                 "(6 h) before this bar, 'squeeze under way': the alert rule gives no new alert; "
                 "false: a calm hour; null: not judged (below the model's alert level, or a "
-                "model without a calm rule)",
+                "model without a calm rule) or not known (a bar of the calm window, or its "
+                "liquidations, missing)",
             },
             "warnings": {"type": "array", "items": _ref("RadarWarning")},
         },

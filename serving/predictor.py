@@ -39,7 +39,7 @@ from features.descriptions import (
     unit,
 )
 from features.errors import DataError, FlushRiskError
-from features.labels import LabelSpec, running_at_last
+from features.labels import LabelSpec
 from features.pipeline import (
     FEATURE_DEFINITIONS,
     FEATURES,
@@ -50,7 +50,14 @@ from features.pipeline import (
 from features.schema import COLUMNS, SIGNAL_GROUPS
 from models import FlushModel
 from models.flush_model import RISK_LEVELS
-from serving.alert_rule import LEVEL_ORDER, label_inputs, label_spec, rule_of, tape_span
+from serving.alert_rule import (
+    LEVEL_ORDER,
+    label_inputs,
+    label_spec,
+    rule_of,
+    running_now,
+    tape_span,
+)
 from serving.schemas import (
     BarColumns,
     ModelCard,
@@ -505,12 +512,8 @@ class Predictor:
             return None  # an all-null column is left out of the request's columns
         columns = {name: bars.columns[name][start:] for name in needed}
         index = pd.DatetimeIndex(times[start:].view("M8[ns]"), tz="UTC")
-        try:
-            return running_at_last(
-                pd.DataFrame(columns, index=index), spec, calm, self.bar or pd.Timedelta(hours=1)
-            )
-        except (FlushRiskError, ValueError, TypeError):
-            return None
+        frame = pd.DataFrame(columns, index=index)
+        return running_now(frame, self.model, self.bar or pd.Timedelta(hours=1), spec)
 
     def _risk_levels(self, probabilities: list[float]) -> list[str]:
         """FlushModel.risk_levels with the level edges read once: ``bisect_right`` on Python

@@ -44,7 +44,7 @@ from features.pipeline import MIN_WINDOW
 from features.scores import ScoreStore, to_json_text
 from features.store import MarketStore, normalize_symbol
 from serving import radar_metrics
-from serving.alert_rule import RecentBars, at_or_above, running_series, tape_span
+from serving.alert_rule import RecentBars, at_or_above, running_now, tape_span
 from serving.predictor import FLOORED_CODE
 from serving.radar_writer import WriteBehind, persist
 
@@ -488,8 +488,7 @@ class Radar:
             frame = self.tape.frame(s.symbol, s.time, span)
             if frame is None or frame.index[-1] != s.time:
                 continue
-            running = running_series(frame, predictor.model, self.step, spec)
-            s.squeeze_running = None if running is None else bool(running[-1])
+            s.squeeze_running = running_now(frame, predictor.model, self.step, spec)
 
     # -- one bar close --------------------------------------------------------------------
     def on_bars(

@@ -103,3 +103,16 @@ def test_the_http_answer_carries_alert_and_squeeze_running(client, window):
     answer = client.post("/predict", json=body).json()
     assert isinstance(answer["alert"], bool)
     assert answer["squeeze_running"] is None  # the session's legacy model: nothing to judge
+
+
+def test_the_radar_tape_without_liquidations_is_not_called_calm(model_dir, market, spec, running):
+    """The radar judges its tape by the same rule: liquidations missing (a collector without
+    them) is 'not known', not a calm hour; with them, the label's cascade at the last bar."""
+    from serving.alert_rule import running_now
+
+    model = _calm_predictor(model_dir, spec.to_dict()).model
+    end = running[~running].index[-1]
+    tape = market[["long_liq_usd", "open_interest_usd"]][market.index <= end].iloc[-10:]
+    assert running_now(tape, model, pd.Timedelta("1h")) is False
+    blind = tape.assign(long_liq_usd=np.nan)  # what the tape keeps for an absent column
+    assert running_now(blind, model, pd.Timedelta("1h")) is None
