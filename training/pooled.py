@@ -188,6 +188,24 @@ def pooled_running(
     return running
 
 
+def pooled_window_running(
+    pw: PooledWindows, frames: dict[str, pd.DataFrame], spec: Any
+) -> np.ndarray:
+    """Per pooled window (the rows every fold's ``train`` positions index): was a squeeze of the
+    label running on that row's own symbol? With it each symbol's event study also gives every
+    baseline the model's calm-hour rule, its cut chosen on its own calm pooled training rows,
+    as a single-symbol run does (:meth:`training.fit.WalkForwardResult.same_rule_thresholds`)."""
+    from features.labels import running_cascade
+
+    running = np.zeros(len(pw.X.index), dtype=bool)
+    for s in pd.unique(pw.symbol):
+        mask = pw.symbol == s
+        if str(s) in frames:
+            cascade = running_cascade(frames[str(s)], spec)
+            running[mask] = cascade.reindex(pw.X.index[mask], fill_value=False).to_numpy(dtype=bool)
+    return running
+
+
 def _as_rows(threshold: float | np.ndarray, n: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(threshold, dtype=np.float64), (n,)).copy()
 
@@ -265,6 +283,7 @@ def symbol_reports(
             thresholds=wf.thresholds[mask], bar=bar,
             seed_predictions=[v[mask] for v in wf.seed_predictions],
             running=None if wf.running is None else wf.running[mask],
+            window_running=wf.window_running,  # pooled rows: the folds' train positions
         )
         report = evaluation_report(subset, protocol)
         if frames is not None and spec is not None and str(s) in frames:
@@ -284,8 +303,13 @@ def pooled_lead_verdict(verdict: dict[str, Any], symbols: dict[str, dict[str, An
         if onsets.get("status") in (None, "undefined"):
             parts.append(f"{name}: no onset verdict")
             continue
-        parts.append(f"{name} {onsets['model_hits']}/{onsets['onsets']} vs {onsets['best_baseline']} "
-                     f"{onsets['baseline_hits']}/{onsets['onsets']} ({onsets['status'].replace('_', ' ')})")
+        part = (f"{name} {onsets['model_hits']}/{onsets['onsets']} vs {onsets['best_baseline']} "
+                f"{onsets['baseline_hits']}/{onsets['onsets']} ({onsets['status'].replace('_', ' ')})")
+        same = onsets.get("same_rule") or {}
+        if same.get("best_baseline"):
+            part += (f", under the same calm-hour rule {same['best_baseline']} "
+                     f"{same['onset_hits'][same['best_baseline']]}/{same['onsets']}")
+        parts.append(part)
     line = "onsets warned at equal alert budget, per symbol: " + ("; ".join(parts) or "no symbol evaluated")
     out = dict(verdict)
     out.update(pr_text=pr_line, lines=[pr_line, line], text=f"{pr_line}\n{line}",
@@ -396,6 +420,7 @@ def pooled_train_job(
     # compute
     wf, oof_symbols = run_pooled_walk_forward(pw, bar, config, on_fold, spec.kind)
     wf.running = pooled_running(wf, oof_symbols, frames, spec)
+    wf.window_running = pooled_window_running(pw, frames, spec)
     report: dict[str, Any] = dict(evaluation_report(wf, config.protocol))
     report["symbols"] = symbol_reports(wf, oof_symbols, bar, config.protocol, frames, spec)
     report["verdict"] = pooled_lead_verdict(report["verdict"], report["symbols"])

@@ -82,8 +82,16 @@ def test_pooled_training_reports_pooled_and_per_symbol_metrics_and_models(pooled
         lines = rep["verdict"]["lines"]
         assert len(lines) == 2 and "PR-AUC" in lines[0] and lines[1].startswith("onsets")
         assert rep["events"]["onsets"] == rep["verdict"]["onsets"].get("onsets", 0)
+        # and, as a single-symbol run says, what every baseline does under the model's own
+        # calm-hour rule (cuts chosen on its calm pooled training rows): no gain credited to
+        # the model that the rule alone gives
+        same = rep["events"]["same_rule"]
+        assert lines[1].endswith(same["text"]) and same["onsets"] == rep["events"]["onsets"]
+        assert set(same["onset_hits"]) == {"model", "base_rate", "logistic"}
     pooled_lines = report["verdict"]["lines"]
     assert len(pooled_lines) == 2 and all(s in pooled_lines[1] for s in ("BTC", "ETH"))
+    if any(r["events"]["same_rule"]["best_baseline"] for r in report["symbols"].values()):
+        assert "under the same calm-hour rule" in pooled_lines[1]
     assert report["verdict"]["text"] == "\n".join(pooled_lines)
     # one model per symbol sharing the booster, each with its own calibration and thresholds
     btc, eth = outcome.models["BTC"], outcome.models["ETH"]
