@@ -14,7 +14,7 @@ import logging
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -28,6 +28,21 @@ from training.cli.app import (
     resolve_data_dir,
 )
 from training.cli.serve import BentoHome, _bentoml_home
+
+
+def alert_manager(
+    webhooks: list[str], root: Path, page_url: str | None, mode: str, level: str | None = None
+) -> Any:
+    """The watcher's AlertManager: the model's alert rule, raised to ``level`` when given."""
+    from serving.alerts import AlertManager, AlertRules
+
+    if level is not None and level not in ("high", "extreme"):
+        raise DataError(
+            f"--alert-level {level!r}: give high or extreme (a model alerts from elevated or "
+            "high by its own rule; a level only raises it)"
+        )
+    rules = AlertRules(level=level)
+    return AlertManager.from_urls(webhooks, root, page_url=page_url, mode=mode, rules=rules)
 
 
 def _names(text: str | None) -> list[str]:
@@ -146,6 +161,14 @@ def watch_command(
     engine: Annotated[
         str, typer.Option(help="Feature engine: streaming (default) or window (slow reference).")
     ] = "streaming",
+    alert_level: Annotated[
+        str | None,
+        typer.Option(
+            help="Alert only from this risk level (high or extreme) where it is above the "
+            "model's own alert level; the model's rule (calm hours) still applies. Its "
+            "evaluation measured alerts at the model's level, not at this one."
+        ),
+    ] = None,
 ) -> None:
     """Score every watched symbol at each bar close and publish the radar."""
     from features.incremental import make_engine
@@ -156,6 +179,8 @@ def watch_command(
     )
     if (replay is None) == (exchange is None):
         raise DataError("give either --replay SYMBOLS or --exchange NAME --symbols ...")
+    if alert_level is not None and not alert_webhook:
+        raise DataError("--alert-level sets when alerts are sent: give --alert-webhook URL too")
     root = resolve_data_dir(data_dir)
     names = _names(replay) if replay is not None else _names(symbols)
     if not names:
@@ -186,13 +211,18 @@ def watch_command(
     mode = "live" if replay is None else replay_mode(source_dir)
     alerts = None
     if alert_webhook:
-        from serving.alerts import AlertManager
-
-        alerts = AlertManager.from_urls(alert_webhook, root, page_url=page_url, mode=mode)
+        alerts = alert_manager(alert_webhook, root, page_url, mode, alert_level)
         console.print(
             f"alert links open {alerts.page_url}/symbol/<SYMBOL> (--page-url to change)",
             highlight=False,
         )
+        if alert_level is not None:
+            console.print(
+                f"alerts from {alert_level} where the model's own alert level is lower (its "
+                "evaluation measured alerts at its own level: fewer alerts here, their onset "
+                "record not measured)",
+                highlight=False,
+            )
     clock = RadarClock(speed=speed if replay is not None else 1.0)
     radar = Radar(
         root,
