@@ -161,6 +161,27 @@ def check_feature_definitions(model: FlushModel, source: str = "model") -> None:
     )
 
 
+def check_alert_rule(model: FlushModel, source: str = "model") -> None:
+    """Refuse a model whose recorded alert rule cannot be applied.
+
+    Every alert surface (``/predict``'s ``alert``, the radar, the card) reads the rule; one it
+    cannot read would fail every answer instead of refusing the model once, in words.
+    """
+    raw = model.metadata.get("alert_rule")
+    try:
+        rule = model.alert_rule
+        calm = model.calm_window
+        ok = rule["level"] in RISK_LEVELS[1:] and (calm is None or calm > pd.Timedelta(0))
+    except (AttributeError, TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise ModelMismatchError(
+            f"{source} records an alert rule this version cannot apply ({raw!r}): its level "
+            f"must be one of {', '.join(RISK_LEVELS[1:])} and its calm_hours a positive number "
+            "or null. Retrain and promote the model (flushrisk train, flushrisk promote)."
+        )
+
+
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
@@ -197,6 +218,7 @@ class Predictor:
     ) -> None:
         check_feature_list(model, f"model {name}:{version}")
         check_feature_definitions(model, f"model {name}:{version}")
+        check_alert_rule(model, f"model {name}:{version}")
         self.model = model
         self.name = name
         self.version = version

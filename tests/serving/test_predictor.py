@@ -181,6 +181,24 @@ def test_a_sub_hourly_model_of_older_feature_definitions_is_refused(tiny_model: 
     Predictor(with_meta(bar="5m", feature_definitions=FEATURE_DEFINITIONS), "flushrisk-btc", "1")
 
 
+def test_a_model_whose_alert_rule_cannot_be_applied_is_refused_in_words(tiny_model: Any) -> None:
+    """/predict's alert, the radar and the card all read the model's alert rule: one that cannot
+    be read refuses the model once, saying what is wrong, instead of failing every answer."""
+    from models import FlushModel
+
+    def with_rule(rule: Any) -> FlushModel:
+        m = tiny_model
+        return FlushModel(m.booster, m.features, m.calibrator, m.label_spec,
+                          {**m.metadata, "alert_rule": rule})
+
+    Predictor(with_rule({"level": "elevated", "calm_hours": 6.0}), "flushrisk-btc", "1")
+    Predictor(with_rule(None), "flushrisk-btc", "1")  # saved before the rule: from high, always
+    for bad in ({"level": "severe", "calm_hours": 6.0}, {"level": "elevated", "calm_hours": -1},
+                {"level": "high", "calm_hours": "soon"}, "elevated"):
+        with pytest.raises(ModelMismatchError, match="alert rule this version cannot apply.*Retrain"):
+            Predictor(with_rule(bad), "flushrisk-btc", "1")
+
+
 def test_serving_never_imports_mlflow(model_dir: Path, bento_tag: str) -> None:
     """Start-up stays light: loading the service and its model must not pull in mlflow."""
     code = (
