@@ -2,7 +2,7 @@
 
 The radar keeps each symbol's recent bars of its label's columns (serving.alert_rule.RecentBars)
 and, for the symbols at or above their model's alert level, asks the label whether a squeeze
-is running (features.labels.running_cascade on the last calm window + horizon + a bar). Printed
+is running (features.labels.running_at_last on the last calm window + horizon + a bar). Printed
 in CPU time, with the load average, beside two figures of the same run: the budget a bar close
 has (1 s for all 400 symbols, issue 23) and ``features_at`` on one day of 1-minute bars (what
 /predict computes per request).
@@ -26,11 +26,11 @@ import pandas as pd
 from features.labels import CALM_WINDOW, LabelSpec
 from features.pipeline import features_at
 from features.sources.simulator import simulate
-from serving.alert_rule import RecentBars, running_series, tape_span
+from serving.alert_rule import RecentBars, label_inputs, running_now, tape_span
 
 
 class _Model:
-    """The two members of a FlushModel that running_series reads."""
+    """The two members of a FlushModel that running_now reads."""
 
     label_spec = LabelSpec().to_dict()
     calm_window = CALM_WINDOW
@@ -53,25 +53,26 @@ def main() -> None:
     frame = simulate("BTC", days=2, bar="1m", seed=3, preset="default")
     step, spec = pd.Timedelta("1min"), LabelSpec()
     span = tape_span(spec, CALM_WINDOW, step)
+    columns = label_inputs(spec)
     rows = [frame.iloc[[k]] for k in range(len(frame))]
     tape = RecentBars(step)
     warm = int(span / step) + 10
     for k in range(warm):
         for s in range(n):
-            tape.append(f"S{s}", rows[k], span, spec.kind)
+            tape.append(f"S{s}", rows[k], span, columns)
     bars = iter(range(warm, len(rows)))
 
     def bar_close() -> None:
         k = next(bars)
         for s in range(n):
-            tape.append(f"S{s}", rows[k], span, spec.kind)
+            tape.append(f"S{s}", rows[k], span, columns)
 
     append = _cpu(bar_close, 30)
     t = frame.index[warm + 30]
     names = iter(range(10**9))
 
     def judge() -> None:
-        running_series(tape.frame(f"S{next(names) % n}", t, span), _Model, step, spec)
+        running_now(tape.frame(f"S{next(names) % n}", t, span), _Model, step, spec)
 
     one = _cpu(judge, 300)
     window = frame[frame.index > frame.index[-1] - pd.Timedelta(days=1)]

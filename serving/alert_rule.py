@@ -17,7 +17,7 @@ read only for symbols at or above the alert level.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -27,17 +27,11 @@ from features.labels import LabelSpec, running_at_last, running_cascade
 from models.flush_model import RISK_LEVELS
 
 LEVEL_ORDER = {level: k for k, level in enumerate(RISK_LEVELS)}
-LABEL_COLUMNS: dict[str, tuple[str, ...]] = {
-    "liquidation": ("long_liq_usd", "open_interest_usd"),
-    "proxy": ("close", "low", "open_interest_usd"),
-}
-"""The columns each kind of label reads (liquidation: long liquidations and open interest for a
-share-of-OI threshold; proxy: close, low and open interest): all a tape keeps."""
-
 
 def label_inputs(spec: LabelSpec | None) -> tuple[str, ...]:
     """The bar columns a label is made from: long liquidations (and open interest for a
-    threshold relative to it), or close and low (and open interest for an OI-drop condition)."""
+    threshold relative to it), or close and low (and open interest for an OI-drop condition).
+    All that "is a squeeze running?" reads: what a radar tape keeps, what /predict asks for."""
     if spec is None or spec.kind == "liquidation":
         fixed = spec is None or spec.threshold_usd is not None
         return ("long_liq_usd",) if fixed else ("long_liq_usd", "open_interest_usd")
@@ -62,16 +56,19 @@ def rule_text(rule: dict[str, Any]) -> str:
         return f"every hour, from {rule.get('level', 'high')}"
     return (
         f"from {rule['level']}, in calm hours only (no squeeze of its label in the last "
-        f"{_hours(rule['calm_hours'])}); while a squeeze runs no new alert is given"
+        f"{hours_text(rule['calm_hours'])}); while a squeeze runs no new alert is given"
     )
 
 
 def calm_text(hours: float | None) -> str:
     """What an onset alert says about the hours before it."""
-    return "" if hours is None else f"no squeeze in the last {_hours(hours)}"
+    return "" if hours is None else f"no squeeze in the last {hours_text(hours)}"
 
 
-def _hours(hours: float) -> str:
+def hours_text(hours: float | pd.Timedelta) -> str:
+    """'6 h': how every alert text says a number of hours (or a duration)."""
+    if isinstance(hours, pd.Timedelta):
+        hours = hours / pd.Timedelta(hours=1)
     return f"{float(hours):g} h"
 
 
@@ -84,6 +81,31 @@ def tape_span(spec: LabelSpec, calm: pd.Timedelta, step: pd.Timedelta) -> pd.Tim
     return span
 
 
+class AlertParts(NamedTuple):
+    """A model's alert rule, read once: what /predict, the radar and /scores' backtest apply."""
+
+    level: str
+    """The risk level it alerts from."""
+    calm: pd.Timedelta | None
+    """The calm window (None: the legacy rule, every hour)."""
+    spec: LabelSpec | None
+    """Its label (None: no calm rule, or a label that cannot be read: running is not known)."""
+    span: pd.Timedelta | None
+    """How much history "running" at a bar reads (:func:`tape_span`; None with ``spec``)."""
+
+
+def alert_parts(model: Any, step: pd.Timedelta) -> AlertParts:
+    """The model's rule for bars of ``step``: level, calm window, label and tape span."""
+    level, calm = str(model.alert_rule["level"]), model.calm_window
+    if calm is None:
+        return AlertParts(level, None, None, None)
+    try:
+        spec = label_spec(model)
+    except (ValueError, TypeError):
+        return AlertParts(level, calm, None, None)
+    return AlertParts(level, calm, spec, tape_span(spec, calm, step))
+
+
 def running_series(
     frame: pd.DataFrame,
     model: Any,
@@ -93,14 +115,10 @@ def running_series(
     """Per row of a canonical frame: is a squeeze of the model's label running (known at the
     row)? None when the model has no calm rule or the frame cannot make its label. ``spec``:
     the model's label, when the caller holds it already (validated once, not per bar)."""
-    calm = model.calm_window
-    if calm is None or frame is None or frame.empty:
-        return None
-    try:
-        spec = label_spec(model) if spec is None else spec
-        return running_cascade(frame, spec, calm, bar).to_numpy(dtype=bool)
-    except (FlushRiskError, ValueError, TypeError):
-        return None
+    return _by_rule(
+        frame, model, spec,
+        lambda s, calm: running_cascade(frame, s, calm, bar).to_numpy(dtype=bool),
+    )
 
 
 def running_now(
@@ -109,18 +127,28 @@ def running_now(
     """Is a squeeze of the model's label running at the frame's last bar? None when the model
     has no calm rule, or the bars cannot tell (a counted bar or its label missing:
     :func:`features.labels.running_at_last`), so that no surface calls such an hour calm."""
+    return _by_rule(frame, model, spec, lambda s, calm: running_at_last(frame, s, calm, bar))
+
+
+def _by_rule(
+    frame: pd.DataFrame | None,
+    model: Any,
+    spec: LabelSpec | None,
+    judge: Callable[[LabelSpec, pd.Timedelta], Any],
+) -> Any:
+    """``judge(label, calm window)`` of a model with a calm rule on a non-empty frame; None
+    otherwise, or when the frame cannot make the label."""
     calm = model.calm_window
     if calm is None or frame is None or frame.empty:
         return None
     try:
-        spec = label_spec(model) if spec is None else spec
-        return running_at_last(frame, spec, calm, bar)
+        return judge(label_spec(model) if spec is None else spec, calm)
     except (FlushRiskError, ValueError, TypeError):
         return None
 
 
 class RecentBars:
-    """Per symbol, the last bars of its label's columns (:data:`LABEL_COLUMNS`), for "is a
+    """Per symbol, the last bars of its label's columns (:func:`label_inputs`), for "is a
     squeeze running?".
 
     Appending copies one row into a numpy array (no DataFrame is built); :meth:`frame` builds
@@ -139,12 +167,13 @@ class RecentBars:
         self._tapes: dict[str, _Tape] = {}
         self._positions: dict[str, tuple[Any, np.ndarray]] = {}
 
-    def append(self, symbol: str, bars: pd.DataFrame, span: pd.Timedelta, kind: str) -> None:
-        """Add a symbol's new bars (a canonical frame, usually one row); ``span`` and ``kind``:
-        how far back and which label's columns its tape keeps."""
+    def append(
+        self, symbol: str, bars: pd.DataFrame, span: pd.Timedelta, columns: tuple[str, ...]
+    ) -> None:
+        """Add a symbol's new bars (a canonical frame, usually one row); ``span`` and
+        ``columns``: how far back and which of the label's columns its tape keeps."""
         tape = self._tapes.get(symbol)
         if tape is None:
-            columns = LABEL_COLUMNS.get(kind, LABEL_COLUMNS["liquidation"])
             tape = self._tapes[symbol] = _Tape(max(2, int(span / self.step) + 1), columns)
         tape.add(bars.index.asi8 if bars.index.unit == "ns" else bars.index.as_unit("ns").asi8,
                  self._values(symbol, bars, tape.columns))
@@ -265,11 +294,13 @@ def at_or_above(level: str, alert_level: str) -> bool:
 
 
 __all__ = [
-    "LABEL_COLUMNS",
     "LEVEL_ORDER",
+    "AlertParts",
     "RecentBars",
+    "alert_parts",
     "at_or_above",
     "calm_text",
+    "hours_text",
     "label_inputs",
     "label_spec",
     "rule_of",

@@ -340,5 +340,4 @@ def _patterns(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts[first], inverse.reshape(-1)[run]
 
 
-
 __all__ = ["DRIVERS_MODES", "BatchScorer", "DriversMode"]

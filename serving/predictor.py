@@ -51,12 +51,13 @@ from features.schema import COLUMNS, SIGNAL_GROUPS
 from models import FlushModel
 from models.flush_model import RISK_LEVELS
 from serving.alert_rule import (
-    LEVEL_ORDER,
+    AlertParts,
+    alert_parts,
+    at_or_above,
+    hours_text,
     label_inputs,
-    label_spec,
     rule_of,
     running_now,
-    tape_span,
 )
 from serving.schemas import (
     BarColumns,
@@ -303,7 +304,7 @@ class Predictor:
 
     def _synthetic_window(self) -> pd.DataFrame:
         """A plausible minimum window of bars with every column, varying smoothly."""
-        bar = self.bar or pd.Timedelta(hours=1)
+        bar = self._step
         n = int(MIN_WINDOW / bar) + 1
         index = pd.date_range("2024-01-01", periods=n, freq=bar, tz="UTC", name="time")
         steps = np.arange(n)
@@ -324,7 +325,7 @@ class Predictor:
     def _feature_dependencies(self) -> dict[str, np.ndarray]:
         """Signal group -> positions of the seen features that go missing without it."""
         frame = self._synthetic_window()
-        bar = self.bar or pd.Timedelta(hours=1)
+        bar = self._step
         full = features_at(frame, bar=bar).to_numpy(np.float64)
         out: dict[str, np.ndarray] = {}
         for group, columns in SIGNAL_GROUPS.items():
@@ -421,9 +422,8 @@ class Predictor:
     @functools.cached_property
     def _window_steps(self) -> tuple[timedelta, timedelta]:
         """(bar, label horizon) as datetime steps: a window costs two additions per answer."""
-        bar = self.bar or pd.Timedelta(hours=1)
         horizon = pd.Timedelta(self.model.label_spec.get("horizon") or "1h")
-        return bar.to_pytimedelta(), horizon.to_pytimedelta()
+        return self._step.to_pytimedelta(), horizon.to_pytimedelta()
 
     def respond(
         self,
@@ -483,13 +483,13 @@ class Predictor:
         above the alert level; a features request, or bars without the label's columns, cannot
         tell: the answer then alerts as the radar does with an unknown tape, and says so.
         """
-        level, calm, spec, span = self._alert_parts
-        if LEVEL_ORDER.get(response.risk_level, 0) < level:
+        level, calm, spec, span = self.alert_parts
+        if not at_or_above(response.risk_level, level):
             return response  # alert False, squeeze_running None: not judged below the level
         response.alert = True
         if calm is None:
             return response  # a model saved before the calm rule: every hour alerts
-        running = None if bars is None or spec is None else self._running(bars, spec, calm, span)
+        running = None if bars is None or spec is None else self._running(bars, spec, span)
         response.squeeze_running = running
         if running:
             response.alert = False
@@ -498,44 +498,35 @@ class Predictor:
                 PredictionWarning(
                     code="calm_unknown",
                     message=f"the model alerts only when no squeeze of its label ended in the "
-                    f"last {_hours(calm)}; this request does not show whether one did (send "
+                    f"last {hours_text(calm)}; this request does not show whether one did (send "
                     f"bars with {' and '.join(label_inputs(spec))} covering the last "
-                    f"{_hours(span or calm)}): alert is true as for a calm hour",
+                    f"{hours_text(span or calm)}): alert is true as for a calm hour",
                 )
             )
         return response
 
     @functools.cached_property
-    def _alert_parts(
-        self,
-    ) -> tuple[int, pd.Timedelta | None, LabelSpec | None, pd.Timedelta | None]:
-        """(the alert level's rank, the calm window, the label, how far back "running" reads),
-        read once per model."""
-        model = self.model
-        level = LEVEL_ORDER[model.alert_rule["level"]]
-        calm = model.calm_window
-        if calm is None:
-            return level, None, None, None
-        try:
-            spec = label_spec(model)
-        except (ValueError, TypeError):
-            return level, calm, None, None
-        return level, calm, spec, tape_span(spec, calm, self.bar or pd.Timedelta(hours=1))
+    def alert_parts(self) -> AlertParts:
+        """The model's alert rule at its bar (level, calm window, label, how far back "running"
+        reads), read once per model: /predict, the radar and /scores' backtest apply it."""
+        return alert_parts(self.model, self._step)
 
-    def _running(
-        self, bars: BarColumns, spec: LabelSpec, calm: pd.Timedelta, span: pd.Timedelta | None
-    ) -> bool | None:
+    @property
+    def _step(self) -> pd.Timedelta:
+        """The model's bar (an hour for a model that records none)."""
+        return self.bar or pd.Timedelta(hours=1)
+
+    def _running(self, bars: BarColumns, spec: LabelSpec, span: pd.Timedelta) -> bool | None:
         """Whether a squeeze of the label ended in the calm window before the last of ``bars``
         (None: the bars cannot tell; see :func:`features.labels.running_at_last`)."""
-        times = bars.times_ns
-        start = int(np.searchsorted(times, int(times[-1]) - (span or calm).value, side="right"))
         needed = label_inputs(spec)
         if any(name not in bars.columns for name in needed):
             return None  # an all-null column is left out of the request's columns
+        times = bars.times_ns
+        start = int(np.searchsorted(times, int(times[-1]) - span.value, side="right"))
         columns = {name: bars.columns[name][start:] for name in needed}
         index = pd.DatetimeIndex(times[start:].view("M8[ns]"), tz="UTC")
-        frame = pd.DataFrame(columns, index=index)
-        return running_now(frame, self.model, self.bar or pd.Timedelta(hours=1), spec)
+        return running_now(pd.DataFrame(columns, index=index), self.model, self._step, spec)
 
     def _risk_levels(self, probabilities: list[float]) -> list[str]:
         """FlushModel.risk_levels with the level edges read once: ``bisect_right`` on Python
@@ -893,7 +884,7 @@ class Predictor:
     def _time_warnings(self, as_of: datetime | None, now: datetime) -> list[PredictionWarning]:
         if as_of is None:
             return []
-        bar = (self.bar or pd.Timedelta(hours=1)).to_pytimedelta()
+        bar = self._window_steps[0]  # the model's bar as a datetime step, made once
         age = now - as_of
         if age > 2 * bar:
             return [
@@ -913,11 +904,6 @@ class Predictor:
                 )
             ]
         return []
-
-
-def _hours(delta: pd.Timedelta) -> str:
-    """'6 h', as the alert rule's own text says it (:func:`serving.alert_rule.rule_text`)."""
-    return f"{delta / pd.Timedelta(hours=1):g} h"
 
 
 class _RowValues(Mapping[str, float]):

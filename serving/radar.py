@@ -44,7 +44,7 @@ from features.pipeline import MIN_WINDOW
 from features.scores import ScoreStore, to_json_text
 from features.store import MarketStore, normalize_symbol
 from serving import radar_metrics
-from serving.alert_rule import RecentBars, at_or_above, running_now, tape_span
+from serving.alert_rule import RecentBars, at_or_above, label_inputs, running_now
 from serving.predictor import FLOORED_CODE
 from serving.radar_writer import WriteBehind, persist
 
@@ -325,7 +325,6 @@ class Radar:
         self.tape = RecentBars(self.step, seed=self._stored_bars)
         """The label's columns of each symbol's recent bars: is a squeeze running
         (:mod:`serving.alert_rule`)? Kept only for models with a calm alert rule."""
-        self._spans: dict[int, tuple[Any, pd.Timedelta] | None] = {}
         self.skipped: dict[str, str] = {}
         """Symbols whose stored data is unreadable, with the reason: left out, the others go on."""
 
@@ -458,21 +457,12 @@ class Radar:
         before this start, already on disk)."""
         return self.store.read(symbol, self.bar, start=start, end=end)
 
-    def _rule(self, predictor: Any) -> tuple[Any, pd.Timedelta] | None:
+    @staticmethod
+    def _rule(predictor: Any) -> tuple[Any, pd.Timedelta] | None:
         """The predictor's label and how much recent history its alert rule reads (None: no
-        calm rule), worked out once per model."""
-        key = id(predictor)
-        if key not in self._spans:
-            from serving.alert_rule import label_spec
-
-            model = predictor.model
-            calm = getattr(model, "calm_window", None)
-            try:
-                spec = label_spec(model)
-                self._spans[key] = None if calm is None else (spec, tape_span(spec, calm, self.step))
-            except (ValueError, TypeError):
-                self._spans[key] = None
-        return self._spans[key]
+        calm rule, or a label it cannot read), as its /predict answers read them."""
+        parts = predictor.alert_parts
+        return None if parts.spec is None else (parts.spec, parts.span)
 
     def _judge_running(self, scored: list[ScoredBar]) -> None:
         """Mark, for the scores at or above their model's alert level under a calm rule,
@@ -523,7 +513,7 @@ class Radar:
             predictor = self.predictors.get(name)
             rule = None if predictor is None else self._rule(predictor)
             if rule is not None:
-                self.tape.append(name, new, rule[1], rule[0].kind)
+                self.tape.append(name, new, rule[1], label_inputs(rule[0]))
         for name, features in self._features(fresh).items():
             new = fresh[name]
             if isinstance(features, UnreadableDataError):

@@ -965,7 +965,7 @@ def label_events(
     if len(times) == 0:
         return [], None, None
     from features.labels import LabelSpec, make_labels
-    from serving.alert_rule import label_spec, rule_of, running_series, tape_span
+    from serving.alert_rule import label_spec, rule_of, running_series
     from serving.backtest import cascades, warned_record
 
     spec, alert_at, trained_until, predictor = LabelSpec(), None, None, None
@@ -988,8 +988,9 @@ def label_events(
         return [], None, None  # no market data to make this bar from (unreadable data raises)
     calm = None if predictor is None else predictor.model.calm_window
     # a calm rule reads the squeezes that ended in the calm window before the first scored bar:
-    # the history the radar's own tape keeps for it (tape_span), so both judge alike
-    lead = pd.Timedelta(0) if calm is None else tape_span(spec, calm, step)
+    # the history the radar's own tape keeps for it (the predictor's alert_parts), so both
+    # judge alike
+    lead = (None if predictor is None else predictor.alert_parts.span) or pd.Timedelta(0)
     wide = store.read(symbol, bar, start=times[0] - lead, end=times[-1] + spec.horizon)
     running = None if calm is None else running_series(wide, predictor.model, bar, spec)
     if running is not None:

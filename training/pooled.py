@@ -174,36 +174,31 @@ def run_pooled_walk_forward(
     return wf, pw.symbol[test]
 
 
-def pooled_running(
-    wf: WalkForwardResult, symbols: np.ndarray, frames: dict[str, pd.DataFrame], spec: Any
-) -> np.ndarray:
-    """Per out-of-fold row: was a squeeze of the label running on that row's own symbol?"""
-    from training.jobs import read_running
-
-    running = np.zeros(len(wf.index), dtype=bool)
-    for s in pd.unique(symbols):
-        mask = symbols == s
-        if str(s) in frames:
-            running[mask] = read_running(frames[str(s)], spec, wf.index[mask])
-    return running
-
-
-def pooled_window_running(
-    pw: PooledWindows, frames: dict[str, pd.DataFrame], spec: Any
-) -> np.ndarray:
-    """Per pooled window (the rows every fold's ``train`` positions index): was a squeeze of the
-    label running on that row's own symbol? With it each symbol's event study also gives every
-    baseline the model's calm-hour rule, its cut chosen on its own calm pooled training rows,
-    as a single-symbol run does (:meth:`training.fit.WalkForwardResult.same_rule_thresholds`)."""
+def with_pooled_alert_rule(
+    wf: WalkForwardResult,
+    oof_symbols: np.ndarray,
+    pw: PooledWindows,
+    frames: dict[str, pd.DataFrame],
+    spec: Any,
+) -> WalkForwardResult:
+    """``wf`` with the running squeezes its model's calm alert rule is silent on, each row's on
+    its own symbol: on the out-of-fold rows (``oof_symbols``), and on every pooled window the
+    folds' ``train`` positions index, so each symbol's event study also gives every baseline
+    the model's rule with its cut chosen on its own calm pooled training rows, as a
+    single-symbol run does (:func:`training.jobs.with_alert_rule`). One label series per
+    symbol serves both."""
     from features.labels import running_cascade
 
-    running = np.zeros(len(pw.X.index), dtype=bool)
+    wf.running = np.zeros(len(wf.index), dtype=bool)
+    wf.window_running = np.zeros(len(pw.X.index), dtype=bool)
     for s in pd.unique(pw.symbol):
-        mask = pw.symbol == s
-        if str(s) in frames:
-            cascade = running_cascade(frames[str(s)], spec)
-            running[mask] = cascade.reindex(pw.X.index[mask], fill_value=False).to_numpy(dtype=bool)
-    return running
+        if str(s) not in frames:
+            continue
+        running = running_cascade(frames[str(s)], spec)
+        for rows, index, out in ((oof_symbols == s, wf.index, wf.running),
+                                 (pw.symbol == s, pw.X.index, wf.window_running)):
+            out[rows] = running.reindex(index[rows], fill_value=False).to_numpy(dtype=bool)
+    return wf
 
 
 def _as_rows(threshold: float | np.ndarray, n: int) -> np.ndarray:
@@ -419,8 +414,7 @@ def pooled_train_job(
     WalkForwardConfig.model_validate(config.walk_forward.model_dump())
     # compute
     wf, oof_symbols = run_pooled_walk_forward(pw, bar, config, on_fold, spec.kind)
-    wf.running = pooled_running(wf, oof_symbols, frames, spec)
-    wf.window_running = pooled_window_running(pw, frames, spec)
+    with_pooled_alert_rule(wf, oof_symbols, pw, frames, spec)
     report: dict[str, Any] = dict(evaluation_report(wf, config.protocol))
     report["symbols"] = symbol_reports(wf, oof_symbols, bar, config.protocol, frames, spec)
     report["verdict"] = pooled_lead_verdict(report["verdict"], report["symbols"])
